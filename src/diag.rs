@@ -237,8 +237,14 @@ impl Diagnostics {
     /// Orders by file, then position, errors before warnings at the same place.
     pub fn sort(&mut self) {
         self.0.sort_by(|a, b| {
-            let ka = (a.file.as_ref().map(|f| f.path.clone()), a.span.map(|s| s.offset));
-            let kb = (b.file.as_ref().map(|f| f.path.clone()), b.span.map(|s| s.offset));
+            let ka = (
+                a.file.as_ref().map(|f| f.path.clone()),
+                a.span.map(|s| s.offset),
+            );
+            let kb = (
+                b.file.as_ref().map(|f| f.path.clone()),
+                b.span.map(|s| s.offset),
+            );
             ka.cmp(&kb).then(a.severity.cmp(&b.severity))
         });
     }
@@ -253,7 +259,10 @@ impl IntoIterator for Diagnostics {
 }
 
 /// "did you mean" helper: the closest candidate, if close enough.
-pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(given, c), c))
@@ -268,14 +277,21 @@ mod tests {
 
     #[test]
     fn field_path_display() {
-        let p = FieldPath::root().key("services").key("web").key("ports").index(1);
+        let p = FieldPath::root()
+            .key("services")
+            .key("web")
+            .key("ports")
+            .index(1);
         assert_eq!(p.to_string(), "services.web.ports[1]");
         assert_eq!(FieldPath::root().index(0).key("a").to_string(), "[0].a");
     }
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("imgae", ["image", "env", "ports"]), Some("image"));
+        assert_eq!(
+            did_you_mean("imgae", ["image", "env", "ports"]),
+            Some("image")
+        );
         assert_eq!(did_you_mean("zzz", ["image", "env"]), None);
     }
 }

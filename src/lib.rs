@@ -1,2 +1,5 @@
 pub mod diag;
 pub mod manifest;
+pub mod model;
+pub mod store;
+pub mod vault;

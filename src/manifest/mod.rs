@@ -1,4 +1,195 @@
-//! Manifests: from files on disk to validated desired state.
+//! Manifests: from the YAML files of a manifest folder to the validated
+//! desired state (`model::Desired`), with every problem as a `Diagnostic`.
+//!
+//! Pipeline: `sources` (read files) → `yaml` (spanned tree) → kind →
+//! `schema::check` (structure) → serde into `raw` → `resolve` (values,
+//! references, cycles, conflicts). Only `sources` does I/O. Loading never
+//! panics and never stops at the first problem.
+
 pub mod raw;
+pub mod resolve;
 pub mod schema;
+pub mod sources;
 pub mod yaml;
+
+use std::sync::Arc;
+
+pub use resolve::SecretCheck;
+pub use sources::{ReadError, Sources, read_dir};
+
+use crate::diag::{Diagnostic, Diagnostics, FieldPath, SourceFile, did_you_mean};
+use crate::model::Desired;
+
+/// Options for loading: what is known about secrets.
+pub struct LoadOptions<'a> {
+    pub secrets: &'a SecretCheck,
+    /// Checks the form of inline `enc:v1:` values.
+    pub inline_check: resolve::InlineCheck,
+}
+
+/// The result of loading: the desired state when there are no errors, and
+/// every diagnostic (warnings too) either way.
+pub struct Loaded {
+    pub desired: Option<Desired>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Parses and validates every document of `sources`.
+pub fn load(sources: &Sources, opts: &LoadOptions<'_>) -> Loaded {
+    let mut diags = Diagnostics::new();
+    let mut docs = Vec::new();
+    for (file, rel) in sources.files.iter().zip(&sources.relative) {
+        parse_file(file, rel, &mut docs, &mut diags);
+    }
+    let desired = resolve::resolve(&docs, opts.secrets, opts.inline_check, &mut diags);
+    diags.sort();
+    Loaded {
+        desired: (!diags.has_errors()).then_some(desired),
+        diagnostics: diags,
+    }
+}
+
+fn parse_file(
+    file: &Arc<SourceFile>,
+    rel: &str,
+    docs: &mut Vec<resolve::Doc>,
+    diags: &mut Diagnostics,
+) {
+    let (parsed, fatal) = yaml::parse(&file.text);
+    if let Some(e) = fatal {
+        let mut d = Diagnostic::error("yaml-syntax", e.message).at(file, e.span);
+        if let Some(h) = e.help {
+            d = d.help(h);
+        }
+        diags.push(d);
+    }
+    for doc in parsed {
+        for p in doc.problems {
+            let mut d = Diagnostic::error("yaml-structure", p.message).at(file, p.span);
+            if let Some(h) = p.help {
+                d = d.help(h);
+            }
+            diags.push(d);
+        }
+        let node = doc.root;
+        if matches!(node.value, yaml::Value::Null) {
+            continue; // an empty document
+        }
+        if node.as_map().is_none() {
+            diags.push(
+                Diagnostic::error("not-a-mapping", format!("a manifest document must be a mapping, not {}", node.value.type_name()))
+                    .at(file, node.span)
+                    .help("start the document with `kind: App` (or Server, Settings, Marketplace) and its fields"),
+            );
+            continue;
+        }
+        let kind_path = FieldPath::root().key("kind");
+        let kind = match node.get("kind") {
+            None => {
+                diags.push(
+                    Diagnostic::error("missing-field", "missing required field `kind`")
+                        .at(file, node.span)
+                        .help(format!(
+                            "add `kind:` with one of: {}",
+                            raw::KINDS.join(", ")
+                        )),
+                );
+                continue;
+            }
+            Some(k) => match k.as_str() {
+                Some(s) if raw::KINDS.contains(&s) => s.to_string(),
+                other => {
+                    let shown =
+                        other.map_or_else(|| k.value.type_name().to_string(), |s| format!("`{s}`"));
+                    let help = other
+                        .and_then(|s| {
+                            did_you_mean(s, raw::KINDS).or_else(|| {
+                                raw::KINDS
+                                    .iter()
+                                    .copied()
+                                    .find(|k| k.eq_ignore_ascii_case(s))
+                            })
+                        })
+                        .map_or_else(
+                            || format!("valid kinds: {}", raw::KINDS.join(", ")),
+                            |s| format!("did you mean `{s}`?"),
+                        );
+                    diags.push(
+                        Diagnostic::error("unknown-kind", format!("unknown kind {shown}"))
+                            .at(file, k.span)
+                            .field(kind_path)
+                            .help(help),
+                    );
+                    continue;
+                }
+            },
+        };
+        let errors = schema::check(&kind, &node);
+        if !errors.is_empty() {
+            for e in errors {
+                let span = if e.at_key {
+                    node.key_span_at(&e.path)
+                } else {
+                    node.span_at(&e.path)
+                };
+                let mut d = Diagnostic::error(e.code, e.message)
+                    .at(file, span)
+                    .field(e.path);
+                if let Some(h) = e.help {
+                    d = d.help(h);
+                }
+                diags.push(d);
+            }
+            continue;
+        }
+        match serde_json::from_value::<raw::RawDocument>(node.to_json()) {
+            Ok(raw) => docs.push(resolve::Doc {
+                file: file.clone(),
+                rel: rel.to_string(),
+                node,
+                raw,
+            }),
+            Err(e) => diags.push(
+                Diagnostic::error("invalid-document", format!("cannot read this {kind}: {e}"))
+                    .at(file, node.span)
+                    .help("this shape passed the schema check but not the reader; please report it as a tomo bug"),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Loaded {
+        let sources = Sources::from_texts([("m.yaml", text)]);
+        load(
+            &sources,
+            &LoadOptions {
+                secrets: &SecretCheck::Known(["db".to_string()].into()),
+                inline_check: |_| Ok(()),
+            },
+        )
+    }
+
+    #[test]
+    fn loads_a_small_fleet() {
+        let l = load_str(
+            "kind: App\nname: whoami\nserver: local\nimage: traefik/whoami:v1.10.3\nports: ['8080:80']\nenv: {A: 1, B: {secret: db}}\n",
+        );
+        assert!(!l.diagnostics.has_errors(), "{:?}", l.diagnostics);
+        let d = l.desired.unwrap();
+        assert!(d.servers[&"local".parse().unwrap()].implicit);
+        let app = &d.apps[&"whoami".parse().unwrap()];
+        assert!(app.single);
+        assert_eq!(app.container_name(&"whoami".parse().unwrap()), "whoami");
+    }
+
+    #[test]
+    fn empty_documents_are_fine() {
+        let l = load_str("---\n---\n");
+        assert!(l.diagnostics.is_empty());
+        assert!(l.desired.unwrap().apps.is_empty());
+    }
+}

@@ -13,6 +13,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::{
+    AppState, DependencyCondition, DockerEnsure, MarketplaceFormat, MountKind, Protocol,
+    PullPolicy, RequireApproval, ServiceState, UpdateOrder, WatchDestructive,
+};
+
 /// Any manifest document, told apart by `kind`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "kind")]
@@ -84,15 +89,6 @@ pub struct RawDocker {
     pub ensure: Option<DockerEnsure>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum DockerEnsure {
-    #[default]
-    Present,
-    Absent,
-    Unmanaged,
-}
-
 /// An application: one container (the shorthand, service fields at the top) or
 /// several (`services`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -119,10 +115,10 @@ pub struct RawMultiApp {
     pub services: BTreeMap<String, RawMultiService>,
     /// Options for named volumes (`external: true` for ones tomo must not create).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub volumes: Option<BTreeMap<String, RawVolumeDecl>>,
+    pub volumes: Option<BTreeMap<String, RawResourceDecl>>,
     /// Extra networks; every app also gets its own default network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub networks: Option<BTreeMap<String, RawNetworkDecl>>,
+    pub networks: Option<BTreeMap<String, RawResourceDecl>>,
 }
 
 /// An app of one service, written with the service's fields at the top level.
@@ -150,23 +146,6 @@ pub struct RawMultiService {
     pub state: Option<ServiceState>,
     #[serde(flatten)]
     pub service: RawService,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum AppState {
-    #[default]
-    Running,
-    Stopped,
-    Absent,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceState {
-    #[default]
-    Running,
-    Stopped,
 }
 
 /// One container's specification.
@@ -294,13 +273,6 @@ pub enum PortNumberOrRange {
     Range(String),
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(untagged)]
 pub enum RawMount {
@@ -322,14 +294,6 @@ pub struct RawMountLong {
     pub read_only: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum MountKind {
-    Volume,
-    Bind,
-    Tmpfs,
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(untagged)]
 pub enum RawDependsOn {
@@ -344,18 +308,6 @@ pub enum RawDependsOn {
 pub enum RawDependency {
     Condition(DependencyCondition),
     Long { condition: DependencyCondition },
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum DependencyCondition {
-    /// The dependency's container is running.
-    #[default]
-    Started,
-    /// The dependency's healthcheck passes.
-    Healthy,
-    /// The dependency ran to completion with exit code 0.
-    Completed,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
@@ -393,44 +345,13 @@ pub struct RawResources {
     pub cpus: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum PullPolicy {
-    /// Pull only when the image is not on the server (default).
-    #[default]
-    Missing,
-    /// Pull on every apply; recreate when the tag now names another image.
-    Always,
-    /// Never pull; the image must be on the server.
-    Never,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum UpdateOrder {
-    /// Stop the old container, then start the new one (default).
-    #[default]
-    StopFirst,
-    /// Start the new container while the old one still runs.
-    StartFirst,
-}
-
+/// Options of a named volume or network.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
-pub struct RawVolumeDecl {
-    /// The volume exists already; tomo never creates or removes it.
+pub struct RawResourceDecl {
+    /// It exists already; tomo never creates or removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<bool>,
-    /// The volume's name on the server (default `<app>_<volume>`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
-pub struct RawNetworkDecl {
-    /// The network exists already; tomo never creates or removes it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external: Option<bool>,
-    /// The network's name on the server (default `<app>_<network>`).
+    /// Its name on the server (default `<app>_<name>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -466,31 +387,11 @@ pub struct RawWatchSettings {
     pub destructive: Option<WatchDestructive>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum WatchDestructive {
-    Apply,
-    #[default]
-    Hold,
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
 pub struct RawMcpSettings {
     /// Which changes made through MCP wait for a human's approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_approval: Option<RequireApproval>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum RequireApproval {
-    /// Only the `agent` role's changes.
-    None,
-    /// Agent changes, and destructive plans from any role (default).
-    #[default]
-    Destructive,
-    /// Every change.
-    All,
 }
 
 /// A git repository of app definitions.
@@ -505,13 +406,4 @@ pub struct RawMarketplace {
     pub git_ref: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<MarketplaceFormat>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum MarketplaceFormat {
-    #[default]
-    Casaos,
-    Compose,
-    Tomo,
 }

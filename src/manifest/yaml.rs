@@ -77,10 +77,16 @@ impl Node {
         }
     }
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, v)| v)
     }
     pub fn key_span(&self, key: &str) -> Option<Span> {
-        self.as_map()?.iter().find(|(k, _)| k.name == key).map(|(k, _)| k.span)
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(k, _)| k.span)
     }
 
     /// The node at `path`, if every step exists.
@@ -90,7 +96,9 @@ impl Node {
 
     fn child(&self, seg: &PathSeg) -> Option<&Node> {
         match (seg, &self.value) {
-            (PathSeg::Key(k), Value::Map(m)) => m.iter().find(|(key, _)| &key.name == k).map(|(_, v)| v),
+            (PathSeg::Key(k), Value::Map(m)) => {
+                m.iter().find(|(key, _)| &key.name == k).map(|(_, v)| v)
+            }
             (PathSeg::Index(i), Value::Seq(s)) => s.get(*i),
             _ => None,
         }
@@ -128,10 +136,17 @@ impl Node {
         match &self.value {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
-            Value::Number(n) => parse_number(n).map(J::Number).unwrap_or_else(|| J::String(n.clone())),
+            Value::Number(n) => parse_number(n)
+                .map(J::Number)
+                .unwrap_or_else(|| J::String(n.clone())),
             Value::String(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
         }
     }
 }
@@ -210,7 +225,11 @@ impl Positions {
         }
     }
     fn span(&self, m: &Marker, len_chars: usize) -> Span {
-        let start = self.char_to_byte.get(m.index()).copied().unwrap_or(self.len);
+        let start = self
+            .char_to_byte
+            .get(m.index())
+            .copied()
+            .unwrap_or(self.len);
         let end = self
             .char_to_byte
             .get(m.index() + len_chars)
@@ -226,7 +245,11 @@ impl Positions {
 }
 
 enum Frame {
-    Seq { items: Vec<Node>, span: Span, anchor: usize },
+    Seq {
+        items: Vec<Node>,
+        span: Span,
+        anchor: usize,
+    },
     Map {
         entries: Vec<(Key, Node)>,
         /// Keys that came from a `<<` merge; explicit keys override them.
@@ -262,7 +285,9 @@ impl Builder<'_> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
             self.fail(
-                format!("document is too large (more than {MAX_NODES} values after expanding aliases)"),
+                format!(
+                    "document is too large (more than {MAX_NODES} values after expanding aliases)"
+                ),
                 span,
             );
             return false;
@@ -277,7 +302,10 @@ impl Builder<'_> {
         match self.stack.last_mut() {
             None => {
                 let problems = std::mem::take(&mut self.problems);
-                self.docs.push(Document { root: node, problems });
+                self.docs.push(Document {
+                    root: node,
+                    problems,
+                });
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map {
@@ -328,7 +356,13 @@ impl Builder<'_> {
                         });
                         return;
                     }
-                    entries.push((Key { name, span: key.span }, node));
+                    entries.push((
+                        Key {
+                            name,
+                            span: key.span,
+                        },
+                        node,
+                    ));
                 }
             },
         }
@@ -386,7 +420,10 @@ impl MarkedEventReceiver for Builder<'_> {
             }
             Event::SequenceStart(anchor, ref tag) | Event::MappingStart(anchor, ref tag) => {
                 if let Some(t) = tag.as_ref().filter(|t| !is_core_collection_tag(t)) {
-                    self.fail(format!("YAML tag `{}{}` is not supported", t.handle, t.suffix), here);
+                    self.fail(
+                        format!("YAML tag `{}{}` is not supported", t.handle, t.suffix),
+                        here,
+                    );
                     return;
                 }
                 if self.stack.len() >= MAX_DEPTH {
@@ -415,14 +452,23 @@ impl MarkedEventReceiver for Builder<'_> {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { items, span, anchor }) => (
+                    Some(Frame::Seq {
+                        items,
+                        span,
+                        anchor,
+                    }) => (
                         Node {
                             value: Value::Seq(items),
                             span,
                         },
                         anchor,
                     ),
-                    Some(Frame::Map { entries, span, anchor, .. }) => (
+                    Some(Frame::Map {
+                        entries,
+                        span,
+                        anchor,
+                        ..
+                    }) => (
                         Node {
                             value: Value::Map(entries),
                             span,
@@ -471,7 +517,10 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Resul
                 other => return Err(format!("YAML tag `!!{other}` is not supported")),
             });
         }
-        return Err(format!("YAML tag `{}{}` is not supported", t.handle, t.suffix));
+        return Err(format!(
+            "YAML tag `{}{}` is not supported",
+            t.handle, t.suffix
+        ));
     }
     if style != TScalarStyle::Plain {
         return Ok(Value::String(text));
@@ -485,7 +534,9 @@ fn resolve_plain(text: String) -> Value {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "-.inf" | ".nan" | ".NaN" | ".NAN" => return Value::Number(text),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "-.inf" | ".nan" | ".NaN" | ".NAN" => {
+            return Value::Number(text);
+        }
         _ => {}
     }
     if is_core_int(&text) || is_core_float(&text) {
@@ -591,7 +642,11 @@ mod tests {
     fn syntax_error_has_position() {
         let (_, err) = parse("a: [1, 2\nb: 3\n");
         let err = err.unwrap();
-        assert!(err.message.starts_with("YAML syntax error"), "{}", err.message);
+        assert!(
+            err.message.starts_with("YAML syntax error"),
+            "{}",
+            err.message
+        );
         assert!(err.span.line >= 1);
     }
 }

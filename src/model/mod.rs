@@ -1,0 +1,319 @@
+//! The nouns of tomo's desired state, validated: what `manifest` produces and
+//! every later stage (diff, plan, apply, MCP) consumes.
+//!
+//! **Invariant:** a value of these types is valid by construction: names obey
+//! the name rule, ports and mounts are parsed, references between documents
+//! resolve, dependencies are acyclic. No I/O and no async here.
+
+pub mod ports;
+pub mod values;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use ports::{Mount, MountSource, PortMapping, PortRange};
+pub use values::{ByteSize, Duration, ImageRef, Name, Restart};
+
+/// The whole desired state: everything the manifests declare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Desired {
+    pub servers: BTreeMap<Name, Server>,
+    pub apps: BTreeMap<Name, App>,
+    pub settings: Settings,
+    pub marketplaces: BTreeMap<Name, Marketplace>,
+}
+
+/// Where a document came from, for messages and for editing it later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Origin {
+    /// Path relative to the manifest folder.
+    pub file: String,
+    /// 1-based line of the document's first key.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Server {
+    pub name: Name,
+    pub host: Host,
+    pub docker: DockerSettings,
+    pub labels: BTreeMap<String, String>,
+    pub origin: Origin,
+    /// True for the `local` server tomo adds when apps use it undeclared.
+    pub implicit: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Host {
+    /// This machine: the Docker socket directly, no SSH.
+    Local,
+    Ssh(SshTarget),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SshTarget {
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub auth: SshAuth,
+    /// Pinned host key fingerprint (`SHA256:…`).
+    pub host_key: Option<String>,
+    pub sudo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SshAuth {
+    KeyFile(String),
+    Agent,
+    Password { secret: Name },
+    Key { secret: Name },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerSettings {
+    pub socket: String,
+    pub ensure: DockerEnsure,
+}
+
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct App {
+    pub name: Name,
+    pub servers: Vec<Name>,
+    pub state: AppState,
+    pub services: BTreeMap<Name, Service>,
+    pub volumes: BTreeMap<Name, ResourceDecl>,
+    pub networks: BTreeMap<Name, ResourceDecl>,
+    pub origin: Origin,
+    /// Written in the one-service shorthand (its container is named after the app).
+    pub single: bool,
+}
+
+impl App {
+    /// The container name of a service: `<app>` for a one-service app,
+    /// `<app>-<service>` otherwise.
+    pub fn container_name(&self, service: &Name) -> String {
+        if self.single {
+            self.name.to_string()
+        } else {
+            format!("{}-{}", self.name, service)
+        }
+    }
+}
+
+/// Options of a named volume or network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ResourceDecl {
+    pub external: bool,
+    /// The name on the server, when not `<app>_<name>`.
+    pub name: Option<String>,
+}
+
+/// One container's validated specification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub name: Name,
+    pub image: ImageRef,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: BTreeMap<String, EnvValue>,
+    pub ports: Vec<PortMapping>,
+    pub mounts: Vec<Mount>,
+    pub networks: Vec<Name>,
+    pub depends_on: BTreeMap<Name, DependencyCondition>,
+    pub healthcheck: Option<Healthcheck>,
+    pub restart: Restart,
+    pub labels: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub hostname: Option<String>,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub devices: Vec<String>,
+    pub tmpfs: Vec<String>,
+    pub sysctls: BTreeMap<String, String>,
+    pub ulimits: BTreeMap<String, Ulimit>,
+    pub extra_hosts: Vec<String>,
+    pub init: bool,
+    pub stop_grace_period: Option<Duration>,
+    pub memory: Option<ByteSize>,
+    pub cpus: Option<f64>,
+    pub pull: PullPolicy,
+    pub update_order: UpdateOrder,
+    pub state: ServiceState,
+}
+
+/// An environment value. Secret values are never held here: only their name
+/// or their ciphertext, resolved by the vault when a container is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvValue {
+    Plain(String),
+    Secret(Name),
+    /// An `enc:v1:…` value, decrypted only when needed.
+    Encrypted(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Healthcheck {
+    /// `["CMD", …]`, `["CMD-SHELL", "…"]` or `["NONE"]`.
+    pub test: Vec<String>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub start_period: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub prune: bool,
+    pub parallelism: u32,
+    pub health_timeout: Duration,
+    pub watch_interval: Duration,
+    pub watch_self_heal: bool,
+    pub watch_destructive: WatchDestructive,
+    pub require_approval: RequireApproval,
+    pub origin: Option<Origin>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            prune: false,
+            parallelism: 8,
+            health_timeout: Duration::from_secs(60),
+            watch_interval: Duration::from_secs(300),
+            watch_self_heal: true,
+            watch_destructive: WatchDestructive::Hold,
+            require_approval: RequireApproval::Destructive,
+            origin: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marketplace {
+    pub name: Name,
+    pub url: String,
+    pub git_ref: String,
+    pub format: MarketplaceFormat,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DockerEnsure {
+    #[default]
+    Present,
+    Absent,
+    Unmanaged,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AppState {
+    #[default]
+    Running,
+    Stopped,
+    Absent,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    #[default]
+    Running,
+    Stopped,
+}
+
+#[derive(
+    Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Volume,
+    Bind,
+    Tmpfs,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DependencyCondition {
+    /// The dependency's container is running.
+    #[default]
+    Started,
+    /// The dependency's healthcheck passes.
+    Healthy,
+    /// The dependency ran to completion with exit code 0.
+    Completed,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Pull only when the image is not on the server (default).
+    #[default]
+    Missing,
+    /// Pull on every apply; recreate when the tag now names another image.
+    Always,
+    /// Never pull; the image must be on the server.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateOrder {
+    /// Stop the old container, then start the new one (default).
+    #[default]
+    StopFirst,
+    /// Start the new container while the old one still runs.
+    StartFirst,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchDestructive {
+    Apply,
+    #[default]
+    Hold,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RequireApproval {
+    /// Only the `agent` role's changes.
+    None,
+    /// Agent changes, and destructive plans from any role (default).
+    #[default]
+    Destructive,
+    /// Every change.
+    All,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MarketplaceFormat {
+    #[default]
+    Casaos,
+    Compose,
+    Tomo,
+}
