@@ -139,10 +139,7 @@ impl Diagnostic {
         }
     }
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            ..Self::error(code, message)
-        }
+        Self { severity: Severity::Warning, ..Self::error(code, message) }
     }
     pub fn at(mut self, file: &Arc<SourceFile>, span: Span) -> Self {
         self.file = Some(file.clone());
@@ -162,11 +159,7 @@ impl Diagnostic {
         self
     }
     pub fn related(mut self, file: &Arc<SourceFile>, span: Span, msg: impl Into<String>) -> Self {
-        self.related.push(Related {
-            file: file.clone(),
-            span,
-            message: msg.into(),
-        });
+        self.related.push(Related { file: file.clone(), span, message: msg.into() });
         self
     }
     pub fn is_error(&self) -> bool {
@@ -237,14 +230,8 @@ impl Diagnostics {
     /// Orders by file, then position, errors before warnings at the same place.
     pub fn sort(&mut self) {
         self.0.sort_by(|a, b| {
-            let ka = (
-                a.file.as_ref().map(|f| f.path.clone()),
-                a.span.map(|s| s.offset),
-            );
-            let kb = (
-                b.file.as_ref().map(|f| f.path.clone()),
-                b.span.map(|s| s.offset),
-            );
+            let ka = (a.file.as_ref().map(|f| f.path.clone()), a.span.map(|s| s.offset));
+            let kb = (b.file.as_ref().map(|f| f.path.clone()), b.span.map(|s| s.offset));
             ka.cmp(&kb).then(a.severity.cmp(&b.severity))
         });
     }
@@ -259,10 +246,7 @@ impl IntoIterator for Diagnostics {
 }
 
 /// "did you mean" helper: the closest candidate, if close enough.
-pub fn did_you_mean<'a>(
-    given: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(given, c), c))
@@ -277,21 +261,14 @@ mod tests {
 
     #[test]
     fn field_path_display() {
-        let p = FieldPath::root()
-            .key("services")
-            .key("web")
-            .key("ports")
-            .index(1);
+        let p = FieldPath::root().key("services").key("web").key("ports").index(1);
         assert_eq!(p.to_string(), "services.web.ports[1]");
         assert_eq!(FieldPath::root().index(0).key("a").to_string(), "[0].a");
     }
 
     #[test]
     fn suggestions() {
-        assert_eq!(
-            did_you_mean("imgae", ["image", "env", "ports"]),
-            Some("image")
-        );
+        assert_eq!(did_you_mean("imgae", ["image", "env", "ports"]), Some("image"));
         assert_eq!(did_you_mean("zzz", ["image", "env"]), None);
     }
 }

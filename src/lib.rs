@@ -1,5 +1,20 @@
+//! tomo keeps self-hosted servers in the state their owner wrote down.
+//!
+//! Map (see ARCHITECTURE.md): `manifest` turns YAML files into the validated
+//! `model::Desired`; `engine` is the one API the front ends call; `store`
+//! (SQLite) and `vault` (encrypted secrets) hold tomo's own data; `config`
+//! reads `tomo.yaml` and the environment; `diag` carries problems in user
+//! input to the front end that renders them (`cli`).
+
+pub mod cli;
+pub mod config;
 pub mod diag;
+pub mod engine;
+pub mod error;
 pub mod manifest;
 pub mod model;
 pub mod store;
 pub mod vault;
+
+pub use engine::Engine;
+pub use error::{Error, Result};

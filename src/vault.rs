@@ -100,31 +100,16 @@ impl fmt::Debug for MasterKey {
 
 impl MasterKey {
     /// Derives the key with Argon2id. Refuses a missing password or a short salt.
-    pub fn derive(
-        password: Option<&SecretString>,
-        salt: Option<&SecretString>,
-    ) -> Result<MasterKey, VaultError> {
-        let password = password
-            .filter(|p| !p.expose().is_empty())
-            .ok_or(VaultError::NoPassword)?;
-        let salt = salt
-            .filter(|s| !s.expose().is_empty())
-            .ok_or(VaultError::NoSalt)?;
+    pub fn derive(password: Option<&SecretString>, salt: Option<&SecretString>) -> Result<MasterKey, VaultError> {
+        let password = password.filter(|p| !p.expose().is_empty()).ok_or(VaultError::NoPassword)?;
+        let salt = salt.filter(|s| !s.expose().is_empty()).ok_or(VaultError::NoSalt)?;
         if salt.expose().len() < 8 {
             return Err(VaultError::SaltTooShort(salt.expose().len()));
         }
-        let argon = argon2::Argon2::new(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            argon2::Params::DEFAULT,
-        );
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon2::Params::DEFAULT);
         let mut out = [0u8; 32];
         argon
-            .hash_password_into(
-                password.expose().as_bytes(),
-                salt.expose().as_bytes(),
-                &mut out,
-            )
+            .hash_password_into(password.expose().as_bytes(), salt.expose().as_bytes(), &mut out)
             .map_err(|e| VaultError::Kdf(e.to_string()))?;
         let key = Key::from(out);
         zeroize::Zeroize::zeroize(&mut out);
@@ -139,28 +124,14 @@ impl MasterKey {
         let nonce = XNonce::generate();
         let ct = self
             .cipher()
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plaintext, aad })
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
         (nonce.to_vec(), ct)
     }
 
     fn open(&self, nonce: &[u8], ciphertext: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
         let nonce = XNonce::try_from(nonce).ok()?;
-        self.cipher()
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad,
-                },
-            )
-            .ok()
+        self.cipher().decrypt(&nonce, Payload { msg: ciphertext, aad }).ok()
     }
 
     /// Encrypts a value for use inline in a manifest: `enc:v1:<base64>`.
@@ -176,9 +147,7 @@ impl MasterKey {
         let blob = inline_blob(text).map_err(VaultError::Inline)?;
         let (nonce, ct) = blob.split_at(NONCE_LEN);
         let plain = self.open(nonce, ct, AAD_INLINE).ok_or_else(|| {
-            VaultError::Inline(
-                "an `enc:v1:` value cannot be decrypted with this master password and salt".into(),
-            )
+            VaultError::Inline("an `enc:v1:` value cannot be decrypted with this master password and salt".into())
         })?;
         String::from_utf8(plain)
             .map(SecretString)
@@ -192,12 +161,10 @@ pub fn check_inline_format(text: &str) -> Result<(), String> {
 }
 
 fn inline_blob(text: &str) -> Result<Vec<u8>, String> {
-    let body = text
-        .strip_prefix(INLINE_PREFIX)
-        .ok_or_else(|| format!("an inline secret starts with `{INLINE_PREFIX}`"))?;
-    let blob = B64
-        .decode(body)
-        .map_err(|_| "the `enc:v1:` value is not valid base64 (was it cut short?)".to_string())?;
+    let body =
+        text.strip_prefix(INLINE_PREFIX).ok_or_else(|| format!("an inline secret starts with `{INLINE_PREFIX}`"))?;
+    let blob =
+        B64.decode(body).map_err(|_| "the `enc:v1:` value is not valid base64 (was it cut short?)".to_string())?;
     if blob.len() < NONCE_LEN + TAG_LEN {
         return Err("the `enc:v1:` value is too short to be an encrypted value".into());
     }
@@ -218,11 +185,7 @@ impl<'s> Vault<'s> {
             Some(meta) => verify(&key, &meta)?,
             None => {
                 let (nonce, key_check) = key.seal(KEY_CHECK_PLAINTEXT, AAD_KEY_CHECK);
-                let written = store.init_vault_meta(&VaultMeta {
-                    kdf: KDF.into(),
-                    nonce,
-                    key_check,
-                })?;
+                let written = store.init_vault_meta(&VaultMeta { kdf: KDF.into(), nonce, key_check })?;
                 if !written {
                     // Another process created it first: check against theirs.
                     let meta = store.vault_meta()?.ok_or(VaultError::WrongKey)?;
@@ -238,25 +201,15 @@ impl<'s> Vault<'s> {
     }
 
     pub fn set(&self, name: &Name, value: &SecretString) -> Result<(), VaultError> {
-        let (nonce, ct) = self
-            .key
-            .seal(value.expose().as_bytes(), &aad_for(name.as_str()));
+        let (nonce, ct) = self.key.seal(value.expose().as_bytes(), &aad_for(name.as_str()));
         self.store.secret_put(name.as_str(), &nonce, &ct)?;
         Ok(())
     }
 
     pub fn get(&self, name: &str) -> Result<SecretString, VaultError> {
-        let (nonce, ct) = self
-            .store
-            .secret_get(name)?
-            .ok_or_else(|| VaultError::NotFound(name.to_string()))?;
-        let plain = self
-            .key
-            .open(&nonce, &ct, &aad_for(name))
-            .ok_or_else(|| VaultError::Tampered(name.to_string()))?;
-        String::from_utf8(plain)
-            .map(SecretString)
-            .map_err(|_| VaultError::Tampered(name.to_string()))
+        let (nonce, ct) = self.store.secret_get(name)?.ok_or_else(|| VaultError::NotFound(name.to_string()))?;
+        let plain = self.key.open(&nonce, &ct, &aad_for(name)).ok_or_else(|| VaultError::Tampered(name.to_string()))?;
+        String::from_utf8(plain).map(SecretString).map_err(|_| VaultError::Tampered(name.to_string()))
     }
 
     pub fn list(&self) -> Result<Vec<SecretRow>, VaultError> {
@@ -287,11 +240,7 @@ mod tests {
     use super::*;
 
     fn key(pw: &str) -> MasterKey {
-        MasterKey::derive(
-            Some(&SecretString::new(pw)),
-            Some(&SecretString::new("salt-for-tests")),
-        )
-        .unwrap()
+        MasterKey::derive(Some(&SecretString::new(pw)), Some(&SecretString::new("salt-for-tests"))).unwrap()
     }
 
     #[test]
@@ -302,10 +251,7 @@ mod tests {
         let name = Name::parse("db").unwrap();
         v.set(&name, &SecretString::new("hunter2")).unwrap();
         assert_eq!(v.get("db").unwrap().expose(), "hunter2");
-        assert!(matches!(
-            Vault::open(&store, key("wrong")),
-            Err(VaultError::WrongKey)
-        ));
+        assert!(matches!(Vault::open(&store, key("wrong")), Err(VaultError::WrongKey)));
         assert!(matches!(v.get("nope"), Err(VaultError::NotFound(_))));
         assert!(v.remove("db").unwrap());
         assert!(!v.remove("db").unwrap());
@@ -316,15 +262,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).unwrap();
         let v = Vault::open(&store, key("pw")).unwrap();
-        v.set(&Name::parse("a").unwrap(), &SecretString::new("value-a"))
-            .unwrap();
+        v.set(&Name::parse("a").unwrap(), &SecretString::new("value-a")).unwrap();
         let (nonce, mut ct) = store.secret_get("a").unwrap().unwrap();
         ct[0] ^= 1;
         store.secret_put("a", &nonce, &ct).unwrap();
         assert!(matches!(v.get("a"), Err(VaultError::Tampered(_))));
         // a row copied under another name does not decrypt either
-        v.set(&Name::parse("b").unwrap(), &SecretString::new("value-b"))
-            .unwrap();
+        v.set(&Name::parse("b").unwrap(), &SecretString::new("value-b")).unwrap();
         let (nonce, ct) = store.secret_get("b").unwrap().unwrap();
         store.secret_put("c", &nonce, &ct).unwrap();
         assert!(matches!(v.get("c"), Err(VaultError::Tampered(_))));
@@ -353,18 +297,9 @@ mod tests {
     #[test]
     fn missing_or_short_inputs() {
         let salt = SecretString::new("12345678");
-        assert!(matches!(
-            MasterKey::derive(None, Some(&salt)),
-            Err(VaultError::NoPassword)
-        ));
-        assert!(matches!(
-            MasterKey::derive(Some(&salt), None),
-            Err(VaultError::NoSalt)
-        ));
+        assert!(matches!(MasterKey::derive(None, Some(&salt)), Err(VaultError::NoPassword)));
+        assert!(matches!(MasterKey::derive(Some(&salt), None), Err(VaultError::NoSalt)));
         let short = SecretString::new("abc");
-        assert!(matches!(
-            MasterKey::derive(Some(&salt), Some(&short)),
-            Err(VaultError::SaltTooShort(3))
-        ));
+        assert!(matches!(MasterKey::derive(Some(&salt), Some(&short)), Err(VaultError::SaltTooShort(3))));
     }
 }

@@ -43,18 +43,10 @@ pub fn load(sources: &Sources, opts: &LoadOptions<'_>) -> Loaded {
     }
     let desired = resolve::resolve(&docs, opts.secrets, opts.inline_check, &mut diags);
     diags.sort();
-    Loaded {
-        desired: (!diags.has_errors()).then_some(desired),
-        diagnostics: diags,
-    }
+    Loaded { desired: (!diags.has_errors()).then_some(desired), diagnostics: diags }
 }
 
-fn parse_file(
-    file: &Arc<SourceFile>,
-    rel: &str,
-    docs: &mut Vec<resolve::Doc>,
-    diags: &mut Diagnostics,
-) {
+fn parse_file(file: &Arc<SourceFile>, rel: &str, docs: &mut Vec<resolve::Doc>, diags: &mut Diagnostics) {
     let (parsed, fatal) = yaml::parse(&file.text);
     if let Some(e) = fatal {
         let mut d = Diagnostic::error("yaml-syntax", e.message).at(file, e.span);
@@ -77,9 +69,12 @@ fn parse_file(
         }
         if node.as_map().is_none() {
             diags.push(
-                Diagnostic::error("not-a-mapping", format!("a manifest document must be a mapping, not {}", node.value.type_name()))
-                    .at(file, node.span)
-                    .help("start the document with `kind: App` (or Server, Settings, Marketplace) and its fields"),
+                Diagnostic::error(
+                    "not-a-mapping",
+                    format!("a manifest document must be a mapping, not {}", node.value.type_name()),
+                )
+                .at(file, node.span)
+                .help("start the document with `kind: App` (or Server, Settings, Marketplace) and its fields"),
             );
             continue;
         }
@@ -89,26 +84,18 @@ fn parse_file(
                 diags.push(
                     Diagnostic::error("missing-field", "missing required field `kind`")
                         .at(file, node.span)
-                        .help(format!(
-                            "add `kind:` with one of: {}",
-                            raw::KINDS.join(", ")
-                        )),
+                        .help(format!("add `kind:` with one of: {}", raw::KINDS.join(", "))),
                 );
                 continue;
             }
             Some(k) => match k.as_str() {
                 Some(s) if raw::KINDS.contains(&s) => s.to_string(),
                 other => {
-                    let shown =
-                        other.map_or_else(|| k.value.type_name().to_string(), |s| format!("`{s}`"));
+                    let shown = other.map_or_else(|| k.value.type_name().to_string(), |s| format!("`{s}`"));
                     let help = other
                         .and_then(|s| {
-                            did_you_mean(s, raw::KINDS).or_else(|| {
-                                raw::KINDS
-                                    .iter()
-                                    .copied()
-                                    .find(|k| k.eq_ignore_ascii_case(s))
-                            })
+                            did_you_mean(s, raw::KINDS)
+                                .or_else(|| raw::KINDS.iter().copied().find(|k| k.eq_ignore_ascii_case(s)))
                         })
                         .map_or_else(
                             || format!("valid kinds: {}", raw::KINDS.join(", ")),
@@ -127,14 +114,8 @@ fn parse_file(
         let errors = schema::check(&kind, &node);
         if !errors.is_empty() {
             for e in errors {
-                let span = if e.at_key {
-                    node.key_span_at(&e.path)
-                } else {
-                    node.span_at(&e.path)
-                };
-                let mut d = Diagnostic::error(e.code, e.message)
-                    .at(file, span)
-                    .field(e.path);
+                let span = if e.at_key { node.key_span_at(&e.path) } else { node.span_at(&e.path) };
+                let mut d = Diagnostic::error(e.code, e.message).at(file, span).field(e.path);
                 if let Some(h) = e.help {
                     d = d.help(h);
                 }
@@ -143,12 +124,7 @@ fn parse_file(
             continue;
         }
         match serde_json::from_value::<raw::RawDocument>(node.to_json()) {
-            Ok(raw) => docs.push(resolve::Doc {
-                file: file.clone(),
-                rel: rel.to_string(),
-                node,
-                raw,
-            }),
+            Ok(raw) => docs.push(resolve::Doc { file: file.clone(), rel: rel.to_string(), node, raw }),
             Err(e) => diags.push(
                 Diagnostic::error("invalid-document", format!("cannot read this {kind}: {e}"))
                     .at(file, node.span)
@@ -166,10 +142,7 @@ mod tests {
         let sources = Sources::from_texts([("m.yaml", text)]);
         load(
             &sources,
-            &LoadOptions {
-                secrets: &SecretCheck::Known(["db".to_string()].into()),
-                inline_check: |_| Ok(()),
-            },
+            &LoadOptions { secrets: &SecretCheck::Known(["db".to_string()].into()), inline_check: |_| Ok(()) },
         )
     }
 

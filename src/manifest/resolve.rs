@@ -50,25 +50,13 @@ impl<'a> At<'a> {
         self.node.key_span_at(path)
     }
     fn err(&self, path: &FieldPath, code: &'static str, msg: impl Into<String>) -> Diagnostic {
-        Diagnostic::error(code, msg)
-            .at(self.file, self.span(path))
-            .field(path.clone())
+        Diagnostic::error(code, msg).at(self.file, self.span(path)).field(path.clone())
     }
-    fn err_at_key(
-        &self,
-        path: &FieldPath,
-        code: &'static str,
-        msg: impl Into<String>,
-    ) -> Diagnostic {
-        Diagnostic::error(code, msg)
-            .at(self.file, self.key_span(path))
-            .field(path.clone())
+    fn err_at_key(&self, path: &FieldPath, code: &'static str, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(code, msg).at(self.file, self.key_span(path)).field(path.clone())
     }
     fn origin(&self, rel: &str) -> Origin {
-        Origin {
-            file: rel.to_string(),
-            line: self.node.span.line,
-        }
+        Origin { file: rel.to_string(), line: self.node.span.line }
     }
 }
 
@@ -84,27 +72,15 @@ struct Resolver<'a> {
     inline_check: InlineCheck,
 }
 
-pub fn resolve(
-    docs: &[Doc],
-    secrets: &SecretCheck,
-    inline_check: InlineCheck,
-    diags: &mut Diagnostics,
-) -> Desired {
-    let mut r = Resolver {
-        diags,
-        secrets_used: Vec::new(),
-        inline_check,
-    };
+pub fn resolve(docs: &[Doc], secrets: &SecretCheck, inline_check: InlineCheck, diags: &mut Diagnostics) -> Desired {
+    let mut r = Resolver { diags, secrets_used: Vec::new(), inline_check };
     let mut desired = Desired::default();
     let mut first_seen: BTreeMap<(&str, String), (Arc<SourceFile>, Span)> = BTreeMap::new();
     let mut settings_seen: Option<(Arc<SourceFile>, Span)> = None;
     let mut app_ats: BTreeMap<Name, At<'_>> = BTreeMap::new();
 
     for doc in docs {
-        let at = At {
-            file: &doc.file,
-            node: &doc.node,
-        };
+        let at = At { file: &doc.file, node: &doc.node };
         let name_path = FieldPath::root().key("name");
         let (kind, name) = match &doc.raw {
             RawDocument::Server(s) => ("Server", Some(s.name.as_str())),
@@ -113,20 +89,18 @@ pub fn resolve(
             RawDocument::Marketplace(m) => ("Marketplace", Some(m.name.as_str())),
             RawDocument::Settings(_) => ("Settings", None),
         };
-        let name = match name.map(|n| r.name(at, &name_path, n)) {
-            Some(Some(n)) => Some(n),
-            Some(None) => continue,
-            None => None,
+        // An invalid name is reported; the document is still checked (under a
+        // placeholder name) so that all its problems show at once.
+        let (name, name_ok) = match name.map(|n| r.name(at, &name_path, n)) {
+            Some(Some(n)) => (Some(n), true),
+            Some(None) => (Some(Name::parse("invalid").expect("valid name")), false),
+            None => (None, true),
         };
-        if let Some(n) = &name {
+        if let Some(n) = name.as_ref().filter(|_| name_ok) {
             let key = (kind, n.to_string());
             if let Some((f, s)) = first_seen.get(&key) {
                 let d = at
-                    .err(
-                        &name_path,
-                        "duplicate-name",
-                        format!("{kind} `{n}` is declared twice"),
-                    )
+                    .err(&name_path, "duplicate-name", format!("{kind} `{n}` is declared twice"))
                     .related(f, *s, "first declared here")
                     .help(format!("rename one of them; {kind} names must be unique"));
                 r.diags.push(d);
@@ -136,35 +110,31 @@ pub fn resolve(
         }
         match (&doc.raw, name) {
             (RawDocument::Server(s), Some(n)) => {
-                if let Some(server) = r.server(at, &doc.rel, n.clone(), s) {
+                if let Some(server) = r.server(at, &doc.rel, n.clone(), s).filter(|_| name_ok) {
                     desired.servers.insert(n, server);
                 }
             }
             (RawDocument::App(a), Some(n)) => {
-                if let Some(app) = r.app(at, &doc.rel, n.clone(), a) {
+                if let Some(app) = r.app(at, &doc.rel, n.clone(), a).filter(|_| name_ok) {
                     app_ats.insert(n.clone(), at);
                     desired.apps.insert(n, app);
                 }
             }
             (RawDocument::Marketplace(m), Some(n)) => {
-                if let Some(mk) = r.marketplace(at, &doc.rel, n.clone(), m) {
+                if let Some(mk) = r.marketplace(at, &doc.rel, n.clone(), m).filter(|_| name_ok) {
                     desired.marketplaces.insert(n, mk);
                 }
             }
             (RawDocument::Settings(s), _) => {
                 if let Some((f, span)) = &settings_seen {
-                    let d =
-                        Diagnostic::error("duplicate-settings", "more than one Settings document")
-                            .at(&doc.file, at.key_span(&FieldPath::root().key("kind")))
-                            .related(f, *span, "the first Settings document")
-                            .help("merge them into one Settings document");
+                    let d = Diagnostic::error("duplicate-settings", "more than one Settings document")
+                        .at(&doc.file, at.key_span(&FieldPath::root().key("kind")))
+                        .related(f, *span, "the first Settings document")
+                        .help("merge them into one Settings document");
                     r.diags.push(d);
                     continue;
                 }
-                settings_seen = Some((
-                    doc.file.clone(),
-                    at.key_span(&FieldPath::root().key("kind")),
-                ));
+                settings_seen = Some((doc.file.clone(), at.key_span(&FieldPath::root().key("kind"))));
                 if let Some(settings) = r.settings(at, &doc.rel, s) {
                     desired.settings = settings;
                 }
@@ -191,8 +161,7 @@ impl<'a> Resolver<'a> {
             Ok(n) => Some(n),
             Err(e) => {
                 self.push(
-                    at.err(path, "invalid-name", format!("invalid name: {e}"))
-                        .help(format!("names are {NAME_RULE}")),
+                    at.err(path, "invalid-name", format!("invalid name: {e}")).help(format!("names are {NAME_RULE}")),
                 );
                 None
             }
@@ -204,10 +173,7 @@ impl<'a> Resolver<'a> {
         match Duration::parse(s) {
             Ok(d) => Some(d),
             Err(e) => {
-                self.push(
-                    at.err(path, "invalid-duration", e)
-                        .help(format!("write {DURATION_RULE}")),
-                );
+                self.push(at.err(path, "invalid-duration", e).help(format!("write {DURATION_RULE}")));
                 None
             }
         }
@@ -215,11 +181,7 @@ impl<'a> Resolver<'a> {
 
     fn secret_ref(&mut self, at: At<'a>, path: &FieldPath, name: &str) -> Option<Name> {
         let n = self.name(at, path, name)?;
-        self.secrets_used.push(SecretUse {
-            name: name.to_string(),
-            at,
-            path: path.clone(),
-        });
+        self.secrets_used.push(SecretUse { name: name.to_string(), at, path: path.clone() });
         Some(n)
     }
 
@@ -235,12 +197,9 @@ impl<'a> Resolver<'a> {
             ] {
                 if set {
                     self.push(
-                        Diagnostic::warning(
-                            "ignored-field",
-                            format!("`{field}` is ignored for `host: local`"),
-                        )
-                        .at(at.file, at.key_span(&root.key(field)))
-                        .field(root.key(field)),
+                        Diagnostic::warning("ignored-field", format!("`{field}` is ignored for `host: local`"))
+                            .at(at.file, at.key_span(&root.key(field)))
+                            .field(root.key(field)),
                     );
                 }
             }
@@ -251,39 +210,37 @@ impl<'a> Resolver<'a> {
             let ok = !h.is_empty()
                 && !h.starts_with('-')
                 && h.len() <= 253
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:_".contains(c));
+                && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:_".contains(c));
             if !ok {
                 self.push(
-                    at.err(&host_path, "invalid-host", format!("`{}` is not a host name or IP address", h.escape_default()))
-                        .help("write a host name (`nas.lan`), an IP address (`10.0.0.5`, `fd00::5`) or `local`"),
+                    at.err(
+                        &host_path,
+                        "invalid-host",
+                        format!("`{}` is not a host name or IP address", h.escape_default()),
+                    )
+                    .help("write a host name (`nas.lan`), an IP address (`10.0.0.5`, `fd00::5`) or `local`"),
                 );
             }
             let port = s.port.unwrap_or(22);
             if port == 0 {
                 self.push(
-                    at.err(
-                        &root.key("port"),
-                        "invalid-port",
-                        "port 0 is not a valid SSH port",
-                    )
-                    .help("SSH listens on 22 unless configured otherwise"),
+                    at.err(&root.key("port"), "invalid-port", "port 0 is not a valid SSH port")
+                        .help("SSH listens on 22 unless configured otherwise"),
                 );
             }
             let user = s.user.clone().unwrap_or_else(|| "root".into());
             let user_ok = !user.is_empty()
                 && user.len() <= 32
-                && user
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-                && user
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+                && user.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && user.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
             if !user_ok {
                 self.push(
-                    at.err(&root.key("user"), "invalid-user", format!("`{}` is not a valid user name", user.escape_default()))
-                        .help("user names start with a lowercase letter or '_' and hold letters, digits, '_', '.' and '-'"),
+                    at.err(
+                        &root.key("user"),
+                        "invalid-user",
+                        format!("`{}` is not a valid user name", user.escape_default()),
+                    )
+                    .help("user names start with a lowercase letter or '_' and hold letters, digits, '_', '.' and '-'"),
                 );
             }
             let auth_path = root.key("auth");
@@ -296,26 +253,18 @@ impl<'a> Resolver<'a> {
                 Some(raw::RawAuth::KeyFile(p)) => {
                     if p.trim().is_empty() {
                         self.push(
-                            at.err(
-                                &auth_path.key("key_file"),
-                                "invalid-auth",
-                                "key_file is empty",
-                            )
-                            .help("write the path of a private key, e.g. `~/.ssh/id_ed25519`"),
+                            at.err(&auth_path.key("key_file"), "invalid-auth", "key_file is empty")
+                                .help("write the path of a private key, e.g. `~/.ssh/id_ed25519`"),
                         );
                     }
                     SshAuth::KeyFile(p.clone())
                 }
                 Some(raw::RawAuth::Password(r)) => SshAuth::Password {
-                    secret: self.secret_ref(
-                        at,
-                        &auth_path.key("password").key("secret"),
-                        &r.secret,
-                    )?,
+                    secret: self.secret_ref(at, &auth_path.key("password").key("secret"), &r.secret)?,
                 },
-                Some(raw::RawAuth::Key(r)) => SshAuth::Key {
-                    secret: self.secret_ref(at, &auth_path.key("key").key("secret"), &r.secret)?,
-                },
+                Some(raw::RawAuth::Key(r)) => {
+                    SshAuth::Key { secret: self.secret_ref(at, &auth_path.key("key").key("secret"), &r.secret)? }
+                }
             };
             if let Some(fp) = &s.host_key
                 && !valid_fingerprint(fp)
@@ -334,13 +283,8 @@ impl<'a> Resolver<'a> {
                 sudo: s.sudo.unwrap_or(false),
             })
         };
-        let docker = s.docker.clone().unwrap_or(raw::RawDocker {
-            socket: None,
-            ensure: None,
-        });
-        let socket = docker
-            .socket
-            .unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into());
+        let docker = s.docker.clone().unwrap_or(raw::RawDocker { socket: None, ensure: None });
+        let socket = docker.socket.unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into());
         if !socket.starts_with('/') || socket.split('/').any(|c| c == "..") {
             self.push(
                 at.err(
@@ -354,10 +298,7 @@ impl<'a> Resolver<'a> {
         (self.diags.error_count() == before).then(|| Server {
             name,
             host,
-            docker: DockerSettings {
-                socket,
-                ensure: docker.ensure.unwrap_or_default(),
-            },
+            docker: DockerSettings { socket, ensure: docker.ensure.unwrap_or_default() },
             labels: s.labels.clone().unwrap_or_default(),
             origin: at.origin(rel),
             implicit: false,
@@ -374,20 +315,12 @@ impl<'a> Resolver<'a> {
         let mut server_names = Vec::new();
         match (server, servers) {
             (Some(_), Some(_)) => self.push(
-                at.err_at_key(
-                    &root.key("servers"),
-                    "conflicting-fields",
-                    "both `server` and `servers` are set",
-                )
-                .help("use `server: NAME` for one server or `servers: [A, B]` for several"),
+                at.err_at_key(&root.key("servers"), "conflicting-fields", "both `server` and `servers` are set")
+                    .help("use `server: NAME` for one server or `servers: [A, B]` for several"),
             ),
             (None, None) => self.push(
-                at.err(
-                    &root,
-                    "missing-field",
-                    "missing `server`: the app runs nowhere",
-                )
-                .help("add `server: local` to run it on this machine, or `servers: [A, B]`"),
+                at.err(&root, "missing-field", "missing `server`: the app runs nowhere")
+                    .help("add `server: local` to run it on this machine, or `servers: [A, B]`"),
             ),
             (Some(s), None) => server_names.extend(self.name(at, &root.key("server"), s)),
             (None, Some(list)) => {
@@ -402,12 +335,8 @@ impl<'a> Resolver<'a> {
                     if let Some(n) = self.name(at, &p, s) {
                         if server_names.contains(&n) {
                             self.push(
-                                at.err(
-                                    &p,
-                                    "duplicate-name",
-                                    format!("server `{n}` is listed twice"),
-                                )
-                                .help("list each server once"),
+                                at.err(&p, "duplicate-name", format!("server `{n}` is listed twice"))
+                                    .help("list each server once"),
                             );
                         }
                         server_names.push(n);
@@ -422,21 +351,15 @@ impl<'a> Resolver<'a> {
         let single = matches!(a, raw::RawApp::Single(_));
         match a {
             raw::RawApp::Single(s) => {
-                if let Some(svc) =
-                    self.service(at, &root, name.clone(), &s.service, ServiceState::Running)
-                {
+                if let Some(svc) = self.service(at, &root, name.clone(), &s.service, ServiceState::Running) {
                     services.insert(name.clone(), svc);
                 }
             }
             raw::RawApp::Multi(m) => {
                 if m.services.is_empty() {
                     self.push(
-                        at.err(
-                            &root.key("services"),
-                            "missing-field",
-                            "an app needs at least one service",
-                        )
-                        .help("add a service: `services: {web: {image: nginx:1.27}}`"),
+                        at.err(&root.key("services"), "missing-field", "an app needs at least one service")
+                            .help("add a service: `services: {web: {image: nginx:1.27}}`"),
                     );
                 }
                 for (sname, svc) in &m.services {
@@ -449,10 +372,9 @@ impl<'a> Resolver<'a> {
                         services.insert(sn, s);
                     }
                 }
-                for (field, decls, out) in [
-                    ("volumes", &m.volumes, &mut volumes),
-                    ("networks", &m.networks, &mut networks),
-                ] {
+                for (field, decls, out) in
+                    [("volumes", &m.volumes, &mut volumes), ("networks", &m.networks, &mut networks)]
+                {
                     for (k, d) in decls.iter().flatten() {
                         let p = root.key(field).key(k);
                         if let Some(n) = self.name(at, &p, k) {
@@ -477,11 +399,7 @@ impl<'a> Resolver<'a> {
 
     fn check_dependencies(&mut self, at: At<'a>, single: bool, services: &BTreeMap<Name, Service>) {
         let base = |svc: &Name| {
-            if single {
-                FieldPath::root()
-            } else {
-                FieldPath::root().key("services").key(svc.as_str())
-            }
+            if single { FieldPath::root() } else { FieldPath::root().key("services").key(svc.as_str()) }
         };
         for (name, svc) in services {
             for dep in svc.depends_on.keys() {
@@ -492,40 +410,27 @@ impl<'a> Resolver<'a> {
                     // list form: find the index
                     let list = base(name).key("depends_on");
                     let idx = at.node.node_at(&list).and_then(|n| match &n.value {
-                        super::yaml::Value::Seq(items) => {
-                            items.iter().position(|i| i.as_str() == Some(dep.as_str()))
-                        }
+                        super::yaml::Value::Seq(items) => items.iter().position(|i| i.as_str() == Some(dep.as_str())),
                         _ => None,
                     });
                     idx.map_or(list.clone(), |i| list.index(i))
                 };
                 if dep == name {
                     self.push(
-                        at.err(
-                            &p,
-                            "dependency-cycle",
-                            format!("service `{name}` depends on itself"),
-                        )
-                        .help("remove it from its own depends_on"),
+                        at.err(&p, "dependency-cycle", format!("service `{name}` depends on itself"))
+                            .help("remove it from its own depends_on"),
                     );
                 } else if !services.contains_key(dep) {
-                    let known: Vec<&str> = services
-                        .keys()
-                        .map(Name::as_str)
-                        .filter(|s| *s != name.as_str())
-                        .collect();
+                    let known: Vec<&str> = services.keys().map(Name::as_str).filter(|s| *s != name.as_str()).collect();
                     let help = match crate::diag::did_you_mean(dep.as_str(), known.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None if known.is_empty() => "this app has no other services; depends_on names services of the same app".to_string(),
+                        None if known.is_empty() => {
+                            "this app has no other services; depends_on names services of the same app".to_string()
+                        }
                         None => format!("services of this app: {}", known.join(", ")),
                     };
                     self.push(
-                        at.err(
-                            &p,
-                            "unknown-service",
-                            format!("`{dep}` is not a service of this app"),
-                        )
-                        .help(help),
+                        at.err(&p, "unknown-service", format!("`{dep}` is not a service of this app")).help(help),
                     );
                 }
             }
@@ -577,14 +482,14 @@ impl<'a> Resolver<'a> {
             text.push(cycle[0].to_string());
             let first = cycle[0];
             let mut d = at
-                .err_at_key(&base(first).key("depends_on"), "dependency-cycle", format!("dependency cycle: {}", text.join(" -> ")))
+                .err_at_key(
+                    &base(first).key("depends_on"),
+                    "dependency-cycle",
+                    format!("dependency cycle: {}", text.join(" -> ")),
+                )
                 .help("services cannot wait for each other in a circle; remove one of these depends_on entries");
             for n in &cycle[1..] {
-                d = d.related(
-                    at.file,
-                    at.key_span(&base(n).key("depends_on")),
-                    format!("`{n}` depends_on here"),
-                );
+                d = d.related(at.file, at.key_span(&base(n).key("depends_on")), format!("`{n}` depends_on here"));
             }
             self.push(d);
         }
@@ -602,10 +507,7 @@ impl<'a> Resolver<'a> {
         let image = match ImageRef::parse(&s.image) {
             Ok(i) => Some(i),
             Err(e) => {
-                self.push(
-                    at.err(&base.key("image"), "invalid-image", e)
-                        .help(format!("write {IMAGE_RULE}")),
-                );
+                self.push(at.err(&base.key("image"), "invalid-image", e).help(format!("write {IMAGE_RULE}")));
                 None
             }
         };
@@ -615,38 +517,28 @@ impl<'a> Resolver<'a> {
         let mut env = BTreeMap::new();
         for (k, v) in s.env.iter().flatten() {
             let p = base.key("env").key(k);
-            if k.is_empty()
-                || k.contains('=')
-                || k.contains('\0')
-                || k.chars().any(char::is_whitespace)
-            {
+            if k.is_empty() || k.contains('=') || k.contains('\0') || k.chars().any(char::is_whitespace) {
                 self.push(
                     at.err_at_key(
                         &p,
                         "invalid-env",
-                        format!(
-                            "`{}` is not a valid environment variable name",
-                            k.escape_default()
-                        ),
+                        format!("`{}` is not a valid environment variable name", k.escape_default()),
                     )
                     .help("names hold no '=', spaces or NUL, e.g. `DATABASE_URL`"),
                 );
                 continue;
             }
             let value = match v {
-                raw::EnvValue::Secret(r) => {
-                    match self.secret_ref(at, &p.key("secret"), &r.secret) {
-                        Some(n) => EnvValue::Secret(n),
-                        None => continue,
-                    }
-                }
+                raw::EnvValue::Secret(r) => match self.secret_ref(at, &p.key("secret"), &r.secret) {
+                    Some(n) => EnvValue::Secret(n),
+                    None => continue,
+                },
                 raw::EnvValue::Plain(sc) => {
                     let text = scalar_text(sc);
                     if text.starts_with(crate::vault::INLINE_PREFIX) {
                         if let Err(e) = (self.inline_check)(&text) {
                             self.push(
-                                at.err(&p, "invalid-secret", e)
-                                    .help("paste the whole output of `tomo secret encrypt`"),
+                                at.err(&p, "invalid-secret", e).help("paste the whole output of `tomo secret encrypt`"),
                             );
                             continue;
                         }
@@ -674,10 +566,7 @@ impl<'a> Resolver<'a> {
             };
             match parsed {
                 Ok(m) => ports.push(m),
-                Err(e) => self.push(
-                    at.err(&path, "invalid-port", e)
-                        .help(format!("write {PORT_RULE}")),
-                ),
+                Err(e) => self.push(at.err(&path, "invalid-port", e).help(format!("write {PORT_RULE}"))),
             }
         }
 
@@ -693,20 +582,13 @@ impl<'a> Resolver<'a> {
                     if let Some(prev) = mounts.iter().find(|x: &&Mount| x.target == m.target) {
                         let _ = prev;
                         self.push(
-                            at.err(
-                                &path,
-                                "duplicate-mount",
-                                format!("two mounts target `{}`", m.target),
-                            )
-                            .help("each container path can be mounted once"),
+                            at.err(&path, "duplicate-mount", format!("two mounts target `{}`", m.target))
+                                .help("each container path can be mounted once"),
                         );
                     }
                     mounts.push(m);
                 }
-                Err(e) => self.push(
-                    at.err(&path, "invalid-volume", e)
-                        .help(format!("write {MOUNT_RULE}")),
-                ),
+                Err(e) => self.push(at.err(&path, "invalid-volume", e).help(format!("write {MOUNT_RULE}"))),
             }
         }
 
@@ -729,8 +611,7 @@ impl<'a> Resolver<'a> {
                 for (d, cond) in map {
                     if let Some(n) = self.name(at, &base.key("depends_on").key(d), d) {
                         let c = match cond {
-                            raw::RawDependency::Condition(c)
-                            | raw::RawDependency::Long { condition: c } => *c,
+                            raw::RawDependency::Condition(c) | raw::RawDependency::Long { condition: c } => *c,
                         };
                         depends_on.insert(n, c);
                     }
@@ -738,20 +619,14 @@ impl<'a> Resolver<'a> {
             }
         }
 
-        let healthcheck = s
-            .healthcheck
-            .as_ref()
-            .and_then(|h| self.healthcheck(at, &base.key("healthcheck"), h));
+        let healthcheck = s.healthcheck.as_ref().and_then(|h| self.healthcheck(at, &base.key("healthcheck"), h));
 
         let restart = match &s.restart {
             None => Restart::default(),
             Some(r) => match Restart::parse(r) {
                 Ok(r) => r,
                 Err(e) => {
-                    self.push(
-                        at.err(&base.key("restart"), "invalid-restart", e)
-                            .help(format!("write {RESTART_RULE}")),
-                    );
+                    self.push(at.err(&base.key("restart"), "invalid-restart", e).help(format!("write {RESTART_RULE}")));
                     Restart::default()
                 }
             },
@@ -779,9 +654,7 @@ impl<'a> Resolver<'a> {
         if let Some(h) = &s.hostname
             && (h.is_empty()
                 || h.len() > 63
-                || !h
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
                 || h.starts_with('-'))
         {
             self.push(
@@ -794,17 +667,11 @@ impl<'a> Resolver<'a> {
             );
         }
         for field in ["cap_add", "cap_drop"] {
-            let list = if field == "cap_add" {
-                &s.cap_add
-            } else {
-                &s.cap_drop
-            };
+            let list = if field == "cap_add" { &s.cap_add } else { &s.cap_drop };
             for (i, c) in list.iter().flatten().enumerate() {
                 let bare = c.strip_prefix("CAP_").unwrap_or(c);
                 if bare.is_empty()
-                    || !bare
-                        .chars()
-                        .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_')
+                    || !bare.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_')
                 {
                     self.push(
                         at.err(
@@ -831,18 +698,10 @@ impl<'a> Resolver<'a> {
         }
         for (i, t) in s.tmpfs.iter().flatten().enumerate() {
             if let Err(e) = check_container_path(t.split(':').next().unwrap_or(t)) {
-                self.push(
-                    at.err(&base.key("tmpfs").index(i), "invalid-path", e)
-                        .help("write `/path[:options]`"),
-                );
+                self.push(at.err(&base.key("tmpfs").index(i), "invalid-path", e).help("write `/path[:options]`"));
             }
         }
-        let sysctls = s
-            .sysctls
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), scalar_text(v)))
-            .collect();
+        let sysctls = s.sysctls.iter().flatten().map(|(k, v)| (k.clone(), scalar_text(v))).collect();
         let mut ulimits = BTreeMap::new();
         for (k, u) in s.ulimits.iter().flatten() {
             let (soft, hard) = match u {
@@ -862,9 +721,9 @@ impl<'a> Resolver<'a> {
             ulimits.insert(k.clone(), Ulimit { soft, hard });
         }
         for (i, h) in s.extra_hosts.iter().flatten().enumerate() {
-            let ok = h.split_once(['=', ':']).is_some_and(|(name, ip)| {
-                !name.is_empty() && (ip.parse::<IpAddr>().is_ok() || ip == "host-gateway")
-            });
+            let ok = h
+                .split_once(['=', ':'])
+                .is_some_and(|(name, ip)| !name.is_empty() && (ip.parse::<IpAddr>().is_ok() || ip == "host-gateway"));
             if !ok {
                 self.push(
                     at.err(
@@ -876,11 +735,7 @@ impl<'a> Resolver<'a> {
                 );
             }
         }
-        let stop_grace_period = self.duration(
-            at,
-            &base.key("stop_grace_period"),
-            s.stop_grace_period.as_ref(),
-        );
+        let stop_grace_period = self.duration(at, &base.key("stop_grace_period"), s.stop_grace_period.as_ref());
         let mut memory = None;
         let mut cpus = None;
         if let Some(r) = &s.resources {
@@ -945,38 +800,31 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    fn words(
-        &mut self,
-        at: At<'a>,
-        path: &FieldPath,
-        v: Option<&raw::StringOrList>,
-    ) -> Option<Vec<String>> {
+    fn words(&mut self, at: At<'a>, path: &FieldPath, v: Option<&raw::StringOrList>) -> Option<Vec<String>> {
         match v? {
             raw::StringOrList::List(l) => Some(l.clone()),
-            raw::StringOrList::String(s) => {
-                match split_words(s) {
-                    Ok(w) => Some(w),
-                    Err(e) => {
-                        self.push(at.err(path, "invalid-command", e).help("close the quote, or write the command as a list: `[\"prog\", \"arg\"]`"));
-                        None
-                    }
+            raw::StringOrList::String(s) => match split_words(s) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    self.push(
+                        at.err(path, "invalid-command", e)
+                            .help("close the quote, or write the command as a list: `[\"prog\", \"arg\"]`"),
+                    );
+                    None
                 }
-            }
+            },
         }
     }
 
-    fn healthcheck(
-        &mut self,
-        at: At<'a>,
-        path: &FieldPath,
-        h: &raw::RawHealthcheck,
-    ) -> Option<Healthcheck> {
+    fn healthcheck(&mut self, at: At<'a>, path: &FieldPath, h: &raw::RawHealthcheck) -> Option<Healthcheck> {
         let test = if h.disable == Some(true) {
             vec!["NONE".to_string()]
         } else {
             match &h.test {
                 None => {
-                    self.push(at.err(path, "missing-field", "healthcheck has no `test`").help("e.g. `test: [\"CMD\", \"wget\", \"-q\", \"-O-\", \"http://127.0.0.1/\"]`, or `disable: true`"));
+                    self.push(at.err(path, "missing-field", "healthcheck has no `test`").help(
+                        "e.g. `test: [\"CMD\", \"wget\", \"-q\", \"-O-\", \"http://127.0.0.1/\"]`, or `disable: true`",
+                    ));
                     return None;
                 }
                 Some(raw::StringOrList::String(s)) => vec!["CMD-SHELL".to_string(), s.clone()],
@@ -1011,27 +859,17 @@ impl<'a> Resolver<'a> {
         let parallelism = s.parallelism.unwrap_or(d.parallelism);
         if parallelism == 0 || parallelism > 256 {
             self.push(
-                at.err(
-                    &root.key("parallelism"),
-                    "out-of-range",
-                    format!("parallelism {parallelism} is out of range"),
-                )
-                .help("use a number from 1 to 256 (default 8)"),
+                at.err(&root.key("parallelism"), "out-of-range", format!("parallelism {parallelism} is out of range"))
+                    .help("use a number from 1 to 256 (default 8)"),
             );
         }
-        let health_timeout =
-            self.duration(at, &root.key("health_timeout"), s.health_timeout.as_ref());
+        let health_timeout = self.duration(at, &root.key("health_timeout"), s.health_timeout.as_ref());
         let w = s.watch.clone().unwrap_or_default();
-        let watch_interval =
-            self.duration(at, &root.key("watch").key("interval"), w.interval.as_ref());
+        let watch_interval = self.duration(at, &root.key("watch").key("interval"), w.interval.as_ref());
         if watch_interval.is_some_and(|i| i.as_millis() < 1000) {
             self.push(
-                at.err(
-                    &root.key("watch").key("interval"),
-                    "out-of-range",
-                    "watch interval must be at least 1s",
-                )
-                .help("e.g. `5m`"),
+                at.err(&root.key("watch").key("interval"), "out-of-range", "watch interval must be at least 1s")
+                    .help("e.g. `5m`"),
             );
         }
         (self.diags.error_count() == before).then(|| Settings {
@@ -1041,32 +879,18 @@ impl<'a> Resolver<'a> {
             watch_interval: watch_interval.unwrap_or(d.watch_interval),
             watch_self_heal: w.self_heal.unwrap_or(d.watch_self_heal),
             watch_destructive: w.destructive.unwrap_or(d.watch_destructive),
-            require_approval: s
-                .mcp
-                .as_ref()
-                .and_then(|m| m.require_approval)
-                .unwrap_or(d.require_approval),
+            require_approval: s.mcp.as_ref().and_then(|m| m.require_approval).unwrap_or(d.require_approval),
             origin: Some(at.origin(rel)),
         })
     }
 
-    fn marketplace(
-        &mut self,
-        at: At<'a>,
-        rel: &str,
-        name: Name,
-        m: &raw::RawMarketplace,
-    ) -> Option<Marketplace> {
+    fn marketplace(&mut self, at: At<'a>, rel: &str, name: Name, m: &raw::RawMarketplace) -> Option<Marketplace> {
         let root = FieldPath::root();
         let before = self.diags.error_count();
         let url = m.url.trim();
-        let scheme_ok = ["https://", "http://", "ssh://", "git://", "file://"]
-            .iter()
-            .any(|p| url.starts_with(p))
+        let scheme_ok = ["https://", "http://", "ssh://", "git://", "file://"].iter().any(|p| url.starts_with(p))
             || url.starts_with('/')
-            || url
-                .split_once(':')
-                .is_some_and(|(h, _)| h.contains('@') && !h.contains('/'));
+            || url.split_once(':').is_some_and(|(h, _)| h.contains('@') && !h.contains('/'));
         if !scheme_ok || url.starts_with('-') || url.chars().any(char::is_whitespace) {
             self.push(
                 at.err(
@@ -1081,9 +905,7 @@ impl<'a> Resolver<'a> {
         if git_ref.is_empty()
             || git_ref.starts_with('-')
             || git_ref.contains("..")
-            || git_ref
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c))
+            || git_ref.chars().any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c))
         {
             self.push(
                 at.err(
@@ -1129,14 +951,7 @@ impl<'a> Resolver<'a> {
                     Some(c) => format!("did you mean `{c}`?"),
                     None => format!("declared servers: {}", candidates.join(", ")),
                 };
-                missing.push(
-                    at.err(
-                        &path,
-                        "unknown-server",
-                        format!("server `{s}` is not declared"),
-                    )
-                    .help(help),
-                );
+                missing.push(at.err(&path, "unknown-server", format!("server `{s}` is not declared")).help(help));
             }
         }
         for d in missing {
@@ -1148,10 +963,7 @@ impl<'a> Resolver<'a> {
                 Server {
                     name: local,
                     host: Host::Local,
-                    docker: DockerSettings {
-                        socket: DEFAULT_DOCKER_SOCKET.into(),
-                        ensure: DockerEnsure::Unmanaged,
-                    },
+                    docker: DockerSettings { socket: DEFAULT_DOCKER_SOCKET.into(), ensure: DockerEnsure::Unmanaged },
                     labels: BTreeMap::new(),
                     origin: Origin::default(),
                     implicit: true,
@@ -1169,11 +981,7 @@ impl<'a> Resolver<'a> {
             port: &'x PortMapping,
         }
         let mut seen: Vec<Published<'_>> = Vec::new();
-        for app in desired
-            .apps
-            .values()
-            .filter(|a| a.state != AppState::Absent)
-        {
+        for app in desired.apps.values().filter(|a| a.state != AppState::Absent) {
             for server in &app.servers {
                 for service in app.services.values() {
                     for (index, port) in service.ports.iter().enumerate() {
@@ -1189,24 +997,21 @@ impl<'a> Resolver<'a> {
                             let path = port_path(app, service).index(index);
                             let fat = app_ats[&first.app.name];
                             let fpath = port_path(first.app, first.service).index(first.index);
-                            let proto = if port.protocol == Protocol::Udp {
-                                "udp"
-                            } else {
-                                "tcp"
-                            };
+                            let proto = if port.protocol == Protocol::Udp { "udp" } else { "tcp" };
                             self.push(
-                                at.err(&path, "port-conflict", format!("host port {range}/{proto} on server `{server}` is already published by `{}`", first.app.container_name(&first.service.name)))
-                                    .related(fat.file, fat.span(&fpath), "first published here")
-                                    .help("choose another host port, or bind each to a different IP address"),
+                                at.err(
+                                    &path,
+                                    "port-conflict",
+                                    format!(
+                                        "host port {range}/{proto} on server `{server}` is already published by `{}`",
+                                        first.app.container_name(&first.service.name)
+                                    ),
+                                )
+                                .related(fat.file, fat.span(&fpath), "first published here")
+                                .help("choose another host port, or bind each to a different IP address"),
                             );
                         } else {
-                            seen.push(Published {
-                                server,
-                                app,
-                                service,
-                                index,
-                                port,
-                            });
+                            seen.push(Published { server, app, service, index, port });
                         }
                     }
                 }
@@ -1222,19 +1027,12 @@ impl<'a> Resolver<'a> {
                     if !names.contains(&u.name) {
                         let known: Vec<&str> = names.iter().map(String::as_str).collect();
                         let help = match crate::diag::did_you_mean(&u.name, known.iter().copied()) {
-                            Some(s) => format!(
-                                "did you mean `{s}`? Otherwise add it: `tomo secret set {}`",
-                                u.name
-                            ),
+                            Some(s) => format!("did you mean `{s}`? Otherwise add it: `tomo secret set {}`", u.name),
                             None => format!("add it: `tomo secret set {}`", u.name),
                         };
                         self.push(
-                            u.at.err(
-                                &u.path,
-                                "unknown-secret",
-                                format!("secret `{}` is not in the vault", u.name),
-                            )
-                            .help(help),
+                            u.at.err(&u.path, "unknown-secret", format!("secret `{}` is not in the vault", u.name))
+                                .help(help),
                         );
                     }
                 }
@@ -1260,10 +1058,7 @@ fn port_path(app: &App, service: &Service) -> FieldPath {
     if app.single {
         FieldPath::root().key("ports")
     } else {
-        FieldPath::root()
-            .key("services")
-            .key(service.name.as_str())
-            .key("ports")
+        FieldPath::root().key("services").key(service.name.as_str()).key("ports")
     }
 }
 
@@ -1275,10 +1070,7 @@ fn ips_overlap(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
 }
 
 fn resource_decl(d: &raw::RawResourceDecl) -> ResourceDecl {
-    ResourceDecl {
-        external: d.external.unwrap_or(false),
-        name: d.name.clone(),
-    }
+    ResourceDecl { external: d.external.unwrap_or(false), name: d.name.clone() }
 }
 
 fn scalar_text(s: &raw::Scalar) -> String {
@@ -1298,25 +1090,15 @@ fn long_port(l: &raw::RawPortLong) -> Result<PortMapping, String> {
     };
     let host_ip = match &l.host_ip {
         None => None,
-        Some(ip) => Some(
-            ip.parse::<IpAddr>()
-                .map_err(|_| format!("`{}` is not an IP address", ip.escape_default()))?,
-        ),
+        Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| format!("`{}` is not an IP address", ip.escape_default()))?),
     };
     if let Some(h) = host
         && h.len() != container.len()
         && container.len() != 1
     {
-        return Err(format!(
-            "host range {h} and container port {container} have different lengths"
-        ));
+        return Err(format!("host range {h} and container port {container} have different lengths"));
     }
-    Ok(PortMapping {
-        host_ip,
-        host,
-        container,
-        protocol: l.protocol.unwrap_or(Protocol::Tcp),
-    })
+    Ok(PortMapping { host_ip, host, container, protocol: l.protocol.unwrap_or(Protocol::Tcp) })
 }
 
 fn long_mount(l: &raw::RawMountLong) -> Result<Mount, String> {
@@ -1325,33 +1107,22 @@ fn long_mount(l: &raw::RawMountLong) -> Result<Mount, String> {
         (MountKind::Tmpfs, None) => MountSource::Tmpfs,
         (MountKind::Tmpfs, Some(_)) => return Err("a tmpfs mount has no `source`".into()),
         (MountKind::Volume, None) => MountSource::Anonymous,
-        (MountKind::Volume, Some(s)) => {
-            MountSource::Volume(Name::parse(s).map_err(|e| format!("volume name: {e}"))?)
-        }
+        (MountKind::Volume, Some(s)) => MountSource::Volume(Name::parse(s).map_err(|e| format!("volume name: {e}"))?),
         (MountKind::Bind, Some(s)) if s.starts_with('/') && !s.split('/').any(|c| c == "..") => {
             MountSource::Bind(s.clone())
         }
         (MountKind::Bind, Some(s)) => {
-            return Err(format!(
-                "bind source `{}` must be an absolute path without `..`",
-                s.escape_default()
-            ));
+            return Err(format!("bind source `{}` must be an absolute path without `..`", s.escape_default()));
         }
         (MountKind::Bind, None) => return Err("a bind mount needs a `source` path".into()),
     };
-    Ok(Mount {
-        source,
-        target: l.target.clone(),
-        read_only: l.read_only.unwrap_or(false),
-    })
+    Ok(Mount { source, target: l.target.clone(), read_only: l.read_only.unwrap_or(false) })
 }
 
 fn valid_fingerprint(fp: &str) -> bool {
     fp.strip_prefix("SHA256:").is_some_and(|b| {
         let b = b.trim_end_matches('=');
-        b.len() == 43
-            && b.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+        b.len() == 43 && b.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
     })
 }
 
@@ -1424,19 +1195,14 @@ mod tests {
 
     #[test]
     fn words() {
-        assert_eq!(
-            split_words(r#"sh -c "echo 'hi there'" x\ y"#).unwrap(),
-            ["sh", "-c", "echo 'hi there'", "x y"]
-        );
+        assert_eq!(split_words(r#"sh -c "echo 'hi there'" x\ y"#).unwrap(), ["sh", "-c", "echo 'hi there'", "x y"]);
         assert_eq!(split_words("  ").unwrap(), Vec::<String>::new());
         assert!(split_words("echo 'oops").is_err());
     }
 
     #[test]
     fn fingerprints() {
-        assert!(valid_fingerprint(
-            "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
-        ));
+        assert!(valid_fingerprint("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"));
         assert!(!valid_fingerprint("MD5:aa"));
         assert!(!valid_fingerprint("SHA256:short"));
     }

@@ -32,20 +32,14 @@ pub struct Schemas {
 impl Schemas {
     /// File name and pretty JSON text of every schema, as `tomo schema` writes them.
     pub fn files(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = self
-            .kinds
-            .iter()
-            .map(|(_, stem, s)| (format!("{stem}.json"), pretty(s)))
-            .collect();
+        let mut out: Vec<(String, String)> =
+            self.kinds.iter().map(|(_, stem, s)| (format!("{stem}.json"), pretty(s))).collect();
         out.push(("manifest.json".into(), pretty(&self.any)));
         out
     }
 
     pub fn for_kind(&self, kind: &str) -> Option<&J> {
-        self.kinds
-            .iter()
-            .find(|(k, _, _)| *k == kind)
-            .map(|(_, _, s)| s)
+        self.kinds.iter().find(|(k, _, _)| *k == kind).map(|(_, _, s)| s)
     }
 }
 
@@ -73,22 +67,10 @@ const DOC_DEFS: [(&str, &str); 5] = [
 fn generate() -> Schemas {
     let mut generator = SchemaSettings::draft2020_12().into_generator();
     let roots = [
-        (
-            "Server",
-            "server",
-            generator.subschema_for::<raw::RawServer>(),
-        ),
+        ("Server", "server", generator.subschema_for::<raw::RawServer>()),
         ("App", "app", generator.subschema_for::<raw::RawApp>()),
-        (
-            "Settings",
-            "settings",
-            generator.subschema_for::<raw::RawSettings>(),
-        ),
-        (
-            "Marketplace",
-            "marketplace",
-            generator.subschema_for::<raw::RawMarketplace>(),
-        ),
+        ("Settings", "settings", generator.subschema_for::<raw::RawSettings>()),
+        ("Marketplace", "marketplace", generator.subschema_for::<raw::RawMarketplace>()),
     ];
     let mut defs: Map<String, J> = generator.take_definitions(true);
     for def in defs.values_mut() {
@@ -105,19 +87,13 @@ fn generate() -> Schemas {
         .map(|(kind, stem, root)| {
             let root = root.to_value();
             let mut schema = Map::new();
-            schema.insert(
-                "$schema".into(),
-                json!("https://json-schema.org/draft/2020-12/schema"),
-            );
+            schema.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
             schema.insert("$id".into(), json!(format!("{ID_BASE}{stem}.json")));
             schema.insert("title".into(), json!(format!("tomo {kind} manifest")));
             if let J::Object(r) = root {
                 schema.extend(r);
             }
-            schema.insert(
-                "$defs".into(),
-                J::Object(reachable_defs(&J::Object(schema.clone()), &defs)),
-            );
+            schema.insert("$defs".into(), J::Object(reachable_defs(&J::Object(schema.clone()), &defs)));
             (kind, stem, J::Object(schema))
         })
         .collect::<Vec<_>>();
@@ -166,10 +142,8 @@ fn close_objects(schema: &mut J) {
 fn inject_kind(obj: &mut Map<String, J>, kind: &str) {
     if let Some(J::Object(props)) = obj.get_mut("properties") {
         let mut with_kind = Map::new();
-        with_kind.insert(
-            "kind".into(),
-            json!({"description": "The document's kind.", "type": "string", "const": kind}),
-        );
+        with_kind
+            .insert("kind".into(), json!({"description": "The document's kind.", "type": "string", "const": kind}));
         with_kind.extend(std::mem::take(props));
         *props = with_kind;
     }
@@ -192,9 +166,7 @@ fn reachable_defs(root: &J, defs: &Map<String, J>) -> Map<String, J> {
             collect_refs(d, &mut todo);
         }
     }
-    seen.into_iter()
-        .filter_map(|n| defs.get(&n).map(|d| (n, d.clone())))
-        .collect()
+    seen.into_iter().filter_map(|n| defs.get(&n).map(|d| (n, d.clone()))).collect()
 }
 
 fn collect_refs(v: &J, out: &mut Vec<String>) {
@@ -228,13 +200,23 @@ pub struct SchemaError {
 
 /// Checks `node` against the schema of `kind`, returning every problem found.
 pub fn check(kind: &str, node: &Node) -> Vec<SchemaError> {
-    let Some(schema) = schemas().for_kind(kind) else {
-        return Vec::new();
-    };
-    let mut w = Walker {
-        defs: schema.get("$defs").and_then(J::as_object),
-        errors: Vec::new(),
-    };
+    match schemas().for_kind(kind) {
+        Some(schema) => check_against(schema, node),
+        None => Vec::new(),
+    }
+}
+
+/// A self-contained schema for `T` whose objects refuse unknown keys but `x-…`
+/// (used for files other than manifests, such as `tomo.yaml`).
+pub fn closed_schema_for<T: schemars::JsonSchema>() -> J {
+    let mut schema = SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>().to_value();
+    close_objects(&mut schema);
+    schema
+}
+
+/// Checks `node` against a self-contained `schema` (with its own `$defs`).
+pub fn check_against(schema: &J, node: &Node) -> Vec<SchemaError> {
+    let mut w = Walker { defs: schema.get("$defs").and_then(J::as_object), errors: Vec::new() };
     w.check(node, schema, &FieldPath::root());
     w.errors
 }
@@ -248,15 +230,8 @@ impl<'s> Walker<'s> {
     fn resolve(&self, schema: &'s J) -> &'s J {
         let mut s = schema;
         for _ in 0..16 {
-            match s
-                .get("$ref")
-                .and_then(J::as_str)
-                .and_then(|r| r.strip_prefix("#/$defs/"))
-            {
-                Some(name)
-                    if s.as_object()
-                        .is_some_and(|o| o.len() == 1 || !o.contains_key("type")) =>
-                {
+            match s.get("$ref").and_then(J::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
+                Some(name) if s.as_object().is_some_and(|o| o.len() == 1 || !o.contains_key("type")) => {
                     match self.defs.and_then(|d| d.get(name)) {
                         Some(d) => s = d,
                         None => return s,
@@ -269,22 +244,12 @@ impl<'s> Walker<'s> {
     }
 
     fn err(&mut self, path: &FieldPath, code: &'static str, message: String, help: Option<String>) {
-        self.errors.push(SchemaError {
-            path: path.clone(),
-            at_key: false,
-            code,
-            message,
-            help,
-        });
+        self.errors.push(SchemaError { path: path.clone(), at_key: false, code, message, help });
     }
 
     fn check(&mut self, node: &Node, schema: &'s J, path: &FieldPath) {
         let schema = self.resolve(schema);
-        if let Some(variants) = schema
-            .get("anyOf")
-            .or_else(|| schema.get("oneOf"))
-            .and_then(J::as_array)
-        {
+        if let Some(variants) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(J::as_array) {
             self.check_variants(node, variants, path);
             return;
         }
@@ -303,17 +268,9 @@ impl<'s> Walker<'s> {
             let help = match (&node.value, types.contains(&"string")) {
                 (Value::Number(n), true) => Some(format!("quote it to make it a string: \"{n}\"")),
                 (Value::Bool(b), true) => Some(format!("quote it to make it a string: \"{b}\"")),
-                _ => schema
-                    .get("description")
-                    .and_then(J::as_str)
-                    .map(first_sentence),
+                _ => schema.get("description").and_then(J::as_str).map(first_sentence),
             };
-            self.err(
-                path,
-                "wrong-type",
-                format!("expected {expected}, found {found}"),
-                help,
-            );
+            self.err(path, "wrong-type", format!("expected {expected}, found {found}"), help);
             return;
         }
         match &node.value {
@@ -330,13 +287,7 @@ impl<'s> Walker<'s> {
         }
     }
 
-    fn check_object(
-        &mut self,
-        node: &Node,
-        entries: &[(super::yaml::Key, Node)],
-        schema: &'s J,
-        path: &FieldPath,
-    ) {
+    fn check_object(&mut self, node: &Node, entries: &[(super::yaml::Key, Node)], schema: &'s J, path: &FieldPath) {
         let props = schema.get("properties").and_then(J::as_object);
         let additional = schema.get("additionalProperties");
         for (key, value) in entries {
@@ -348,9 +299,8 @@ impl<'s> Walker<'s> {
             } else {
                 match additional {
                     Some(J::Bool(false)) => {
-                        let known: Vec<&str> = props
-                            .map(|p| p.keys().map(String::as_str).collect())
-                            .unwrap_or_default();
+                        let known: Vec<&str> =
+                            props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
                         let help = match did_you_mean(&key.name, known.iter().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
                             None => format!("valid fields here: {}", known.join(", ")),
@@ -373,19 +323,16 @@ impl<'s> Walker<'s> {
                 if node.get(r).is_none() {
                     let help = props
                         .and_then(|p| p.get(r))
-                        .and_then(|s| {
-                            self.resolve(s)
-                                .get("description")
-                                .or_else(|| s.get("description"))
-                        })
+                        .and_then(|s| self.resolve(s).get("description").or_else(|| s.get("description")))
                         .and_then(J::as_str)
                         .map(first_sentence);
-                    self.err(
-                        path,
-                        "missing-field",
-                        format!("missing required field `{r}`"),
+                    self.errors.push(SchemaError {
+                        path: path.clone(),
+                        at_key: !path.is_root(),
+                        code: "missing-field",
+                        message: format!("missing required field `{r}`"),
                         help,
-                    );
+                    });
                 }
             }
         }
@@ -402,12 +349,7 @@ impl<'s> Walker<'s> {
                 (None, Some(b)) => format!("at most {b}"),
                 _ => unreachable!(),
             };
-            self.err(
-                path,
-                "out-of-range",
-                format!("{n} is out of range: must be {range}"),
-                None,
-            );
+            self.err(path, "out-of-range", format!("{n} is out of range: must be {range}"), None);
         }
     }
 
@@ -425,17 +367,12 @@ impl<'s> Walker<'s> {
             Value::String(s) => format!("`{s}`"),
             other => format!("a {}", other.type_name()),
         };
-        let help = node
-            .as_str()
-            .and_then(|s| did_you_mean(s, names.iter().copied()))
-            .map(|s| format!("did you mean `{s}`?"));
+        let help =
+            node.as_str().and_then(|s| did_you_mean(s, names.iter().copied())).map(|s| format!("did you mean `{s}`?"));
         self.err(
             path,
             "invalid-value",
-            format!(
-                "{shown} is not valid here; expected one of: {}",
-                names.join(", ")
-            ),
+            format!("{shown} is not valid here; expected one of: {}", names.join(", ")),
             help,
         );
     }
@@ -443,17 +380,12 @@ impl<'s> Walker<'s> {
     fn check_variants(&mut self, node: &Node, variants: &'s [J], path: &FieldPath) {
         let resolved: Vec<&'s J> = variants.iter().map(|v| self.resolve(v)).collect();
         // A null stands for "not set" where a variant allows it.
-        if matches!(node.value, Value::Null)
-            && resolved.iter().any(|v| schema_types(v).contains(&"null"))
-        {
+        if matches!(node.value, Value::Null) && resolved.iter().any(|v| schema_types(v).contains(&"null")) {
             return;
         }
         // Plain enumerations written as oneOf-of-consts.
         if resolved.iter().all(|v| v.get("const").is_some()) {
-            let consts: Vec<J> = resolved
-                .iter()
-                .filter_map(|v| v.get("const").cloned())
-                .collect();
+            let consts: Vec<J> = resolved.iter().filter_map(|v| v.get("const").cloned()).collect();
             self.check_enum(node, &consts, path);
             return;
         }
@@ -461,11 +393,8 @@ impl<'s> Walker<'s> {
             && let Value::Map(entries) = &node.value
         {
             // Externally tagged choice: `{key_file: …}` or `{agent: …}` …
-            let given: Vec<&str> = entries
-                .iter()
-                .map(|(k, _)| k.name.as_str())
-                .filter(|k| !k.starts_with("x-"))
-                .collect();
+            let given: Vec<&str> =
+                entries.iter().map(|(k, _)| k.name.as_str()).filter(|k| !k.starts_with("x-")).collect();
             if let [one] = given.as_slice()
                 && let Some(i) = tags.iter().position(|t| t == one)
             {
@@ -476,12 +405,7 @@ impl<'s> Walker<'s> {
                 .iter()
                 .find_map(|g| did_you_mean(g, tags.iter().copied()))
                 .map(|s| format!("did you mean `{s}`?"));
-            self.err(
-                path,
-                "invalid-value",
-                format!("expected exactly one of `{}`", tags.join("`, `")),
-                help,
-            );
+            self.err(path, "invalid-value", format!("expected exactly one of `{}`", tags.join("`, `")), help);
             return;
         }
         let mut best: Option<(i64, Vec<SchemaError>)> = None;
@@ -491,10 +415,7 @@ impl<'s> Walker<'s> {
                 continue;
             }
             matching_type = true;
-            let mut sub = Walker {
-                defs: self.defs,
-                errors: Vec::new(),
-            };
+            let mut sub = Walker { defs: self.defs, errors: Vec::new() };
             sub.check(node, v, path);
             if sub.errors.is_empty() {
                 return;
@@ -522,11 +443,7 @@ impl<'s> Walker<'s> {
                 self.err(
                     path,
                     "wrong-type",
-                    format!(
-                        "expected {}, found {}",
-                        or_list(&kinds),
-                        with_article(node.value.type_name())
-                    ),
+                    format!("expected {}, found {}", or_list(&kinds), with_article(node.value.type_name())),
                     (!help.is_empty()).then(|| help.join("; ")),
                 );
             }
@@ -558,18 +475,12 @@ fn shape_score(errors: &[SchemaError], variant: &J, all: &[&J], node: &Node) -> 
 fn single_key_tags<'a>(variants: &[&'a J]) -> Option<Vec<&'a str>> {
     variants
         .iter()
-        .map(
-            |v| match v.get("required").and_then(J::as_array).map(Vec::as_slice) {
-                Some([J::String(k)])
-                    if v.get("properties")
-                        .and_then(J::as_object)
-                        .is_some_and(|p| p.len() == 1) =>
-                {
-                    Some(k.as_str())
-                }
-                _ => None,
-            },
-        )
+        .map(|v| match v.get("required").and_then(J::as_array).map(Vec::as_slice) {
+            Some([J::String(k)]) if v.get("properties").and_then(J::as_object).is_some_and(|p| p.len() == 1) => {
+                Some(k.as_str())
+            }
+            _ => None,
+        })
         .collect()
 }
 
@@ -595,11 +506,7 @@ fn type_matches(t: &str, v: &Value) -> bool {
 
 fn variant_accepts_type(w: &Walker<'_>, schema: &J, v: &Value) -> bool {
     let schema = w.resolve(schema);
-    if let Some(vs) = schema
-        .get("anyOf")
-        .or_else(|| schema.get("oneOf"))
-        .and_then(J::as_array)
-    {
+    if let Some(vs) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(J::as_array) {
         return vs.iter().any(|s| variant_accepts_type(w, s, v));
     }
     if schema.get("const").is_some() || schema.get("enum").is_some() {
@@ -647,11 +554,7 @@ fn with_article(type_name: &str) -> String {
 
 fn describe_variant(w: &Walker<'_>, schema: &J) -> String {
     let schema = w.resolve(schema);
-    if let Some(vs) = schema
-        .get("anyOf")
-        .or_else(|| schema.get("oneOf"))
-        .and_then(J::as_array)
-    {
+    if let Some(vs) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(J::as_array) {
         let mut parts: Vec<String> = Vec::new();
         for v in vs {
             let d = describe_variant(w, v);
@@ -695,45 +598,21 @@ mod tests {
     #[test]
     fn valid_documents_pass() {
         assert!(
-            errs(
-                "App",
-                "kind: App\nname: a\nimage: x\nports: ['80:80', 81, {target: 82}]\nx-note: hi\n"
-            )
-            .is_empty()
+            errs("App", "kind: App\nname: a\nimage: x\nports: ['80:80', 81, {target: 82}]\nx-note: hi\n").is_empty()
         );
-        assert!(
-            errs(
-                "App",
-                "kind: App\nname: a\nservices:\n  web: {image: x, state: stopped}\n"
-            )
-            .is_empty()
-        );
-        assert!(
-            errs(
-                "Server",
-                "kind: Server\nname: s\nhost: local\nauth: {agent: true}\n"
-            )
-            .is_empty()
-        );
+        assert!(errs("App", "kind: App\nname: a\nservices:\n  web: {image: x, state: stopped}\n").is_empty());
+        assert!(errs("Server", "kind: Server\nname: s\nhost: local\nauth: {agent: true}\n").is_empty());
     }
 
     #[test]
     fn collects_every_problem() {
-        let e = errs(
-            "App",
-            "kind: App\nname: a\nimgae: x\nports: [true]\nrestart: 5\nstate: runing\npull: sometimes\n",
-        );
+        let e =
+            errs("App", "kind: App\nname: a\nimgae: x\nports: [true]\nrestart: 5\nstate: runing\npull: sometimes\n");
         let all = e.join("\n");
-        assert!(
-            all.contains("imgae: unknown field `imgae` (did you mean `image`?)"),
-            "{all}"
-        );
+        assert!(all.contains("imgae: unknown field `imgae` (did you mean `image`?)"), "{all}");
         assert!(all.contains("missing required field `image`"), "{all}");
         assert!(all.contains("ports[0]: expected"), "{all}");
-        assert!(
-            all.contains("restart: expected a string, found an integer"),
-            "{all}"
-        );
+        assert!(all.contains("restart: expected a string, found an integer"), "{all}");
         assert!(all.contains("state: `runing` is not valid here"), "{all}");
         assert!(all.contains("did you mean `running`?"), "{all}");
         assert!(all.contains("pull: `sometimes`"), "{all}");
@@ -742,16 +621,8 @@ mod tests {
     #[test]
     fn multi_service_form_is_chosen_by_services() {
         let e = errs("App", "kind: App\nname: a\nservices:\n  web: {imag: x}\n");
-        assert!(
-            e.iter()
-                .any(|m| m.starts_with("services.web.imag: unknown field")),
-            "{e:?}"
-        );
-        assert!(
-            e.iter()
-                .any(|m| m.starts_with("services.web: missing required field `image`")),
-            "{e:?}"
-        );
+        assert!(e.iter().any(|m| m.starts_with("services.web.imag: unknown field")), "{e:?}");
+        assert!(e.iter().any(|m| m.starts_with("services.web: missing required field `image`")), "{e:?}");
     }
 
     #[test]

@@ -23,10 +23,7 @@ pub enum ReadError {
     #[error("`{}` is not a folder", .0.display())]
     NotADir(PathBuf),
     #[error("cannot read `{}`: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 impl Sources {
@@ -34,10 +31,7 @@ impl Sources {
     pub fn from_texts<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Sources {
         let mut s = Sources::default();
         for (rel, text) in files {
-            s.files.push(Arc::new(SourceFile {
-                path: PathBuf::from(rel),
-                text: text.to_string(),
-            }));
+            s.files.push(Arc::new(SourceFile { path: PathBuf::from(rel), text: text.to_string() }));
             s.relative.push(rel.to_string());
         }
         s
@@ -55,21 +49,12 @@ pub fn read_dir(dir: &Path) -> Result<Sources, ReadError> {
     let mut paths = Vec::new();
     walk(dir, &mut paths)?;
     paths.sort();
-    let mut sources = Sources {
-        root: dir.to_path_buf(),
-        ..Sources::default()
-    };
+    let mut sources = Sources { root: dir.to_path_buf(), ..Sources::default() };
     for path in paths {
-        let bytes = std::fs::read(&path).map_err(|source| ReadError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(&path).map_err(|source| ReadError::Io { path: path.clone(), source })?;
         let text = String::from_utf8(bytes).map_err(|_| ReadError::Io {
             path: path.clone(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "the file is not UTF-8 text",
-            ),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is not UTF-8 text"),
         })?;
         let rel = path
             .strip_prefix(dir)
@@ -85,10 +70,7 @@ pub fn read_dir(dir: &Path) -> Result<Sources, ReadError> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReadError> {
-    let io = |source| ReadError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let io = |source| ReadError::Io { path: dir.to_path_buf(), source };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let path = entry.path();

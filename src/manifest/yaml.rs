@@ -77,16 +77,10 @@ impl Node {
         }
     }
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?
-            .iter()
-            .find(|(k, _)| k.name == key)
-            .map(|(_, v)| v)
+        self.as_map()?.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
     }
     pub fn key_span(&self, key: &str) -> Option<Span> {
-        self.as_map()?
-            .iter()
-            .find(|(k, _)| k.name == key)
-            .map(|(k, _)| k.span)
+        self.as_map()?.iter().find(|(k, _)| k.name == key).map(|(k, _)| k.span)
     }
 
     /// The node at `path`, if every step exists.
@@ -96,9 +90,7 @@ impl Node {
 
     fn child(&self, seg: &PathSeg) -> Option<&Node> {
         match (seg, &self.value) {
-            (PathSeg::Key(k), Value::Map(m)) => {
-                m.iter().find(|(key, _)| &key.name == k).map(|(_, v)| v)
-            }
+            (PathSeg::Key(k), Value::Map(m)) => m.iter().find(|(key, _)| &key.name == k).map(|(_, v)| v),
             (PathSeg::Index(i), Value::Seq(s)) => s.get(*i),
             _ => None,
         }
@@ -136,17 +128,10 @@ impl Node {
         match &self.value {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
-            Value::Number(n) => parse_number(n)
-                .map(J::Number)
-                .unwrap_or_else(|| J::String(n.clone())),
+            Value::Number(n) => parse_number(n).map(J::Number).unwrap_or_else(|| J::String(n.clone())),
             Value::String(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => J::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.name.clone(), v.to_json()))
-                    .collect(),
-            ),
+            Value::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
         }
     }
 }
@@ -219,28 +204,12 @@ impl Positions {
     fn new(text: &str) -> Self {
         let mut char_to_byte: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
         char_to_byte.push(text.len());
-        Self {
-            char_to_byte,
-            len: text.len(),
-        }
+        Self { char_to_byte, len: text.len() }
     }
     fn span(&self, m: &Marker, len_chars: usize) -> Span {
-        let start = self
-            .char_to_byte
-            .get(m.index())
-            .copied()
-            .unwrap_or(self.len);
-        let end = self
-            .char_to_byte
-            .get(m.index() + len_chars)
-            .copied()
-            .unwrap_or(self.len);
-        Span {
-            offset: start,
-            len: end.saturating_sub(start),
-            line: m.line(),
-            column: m.col() + 1,
-        }
+        let start = self.char_to_byte.get(m.index()).copied().unwrap_or(self.len);
+        let end = self.char_to_byte.get(m.index() + len_chars).copied().unwrap_or(self.len);
+        Span { offset: start, len: end.saturating_sub(start), line: m.line(), column: m.col() + 1 }
     }
 }
 
@@ -273,23 +242,14 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn fail(&mut self, message: String, span: Span) {
         if self.fatal.is_none() {
-            self.fatal = Some(YamlError {
-                message,
-                span,
-                help: None,
-            });
+            self.fatal = Some(YamlError { message, span, help: None });
         }
     }
 
     fn count(&mut self, n: usize, span: Span) -> bool {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
-            self.fail(
-                format!(
-                    "document is too large (more than {MAX_NODES} values after expanding aliases)"
-                ),
-                span,
-            );
+            self.fail(format!("document is too large (more than {MAX_NODES} values after expanding aliases)"), span);
             return false;
         }
         true
@@ -302,18 +262,10 @@ impl Builder<'_> {
         match self.stack.last_mut() {
             None => {
                 let problems = std::mem::take(&mut self.problems);
-                self.docs.push(Document {
-                    root: node,
-                    problems,
-                });
+                self.docs.push(Document { root: node, problems });
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map {
-                pending_key,
-                entries,
-                merged,
-                ..
-            }) => match pending_key.take() {
+            Some(Frame::Map { pending_key, entries, merged, .. }) => match pending_key.take() {
                 None => *pending_key = Some(node),
                 Some(key) => {
                     let name = match key.value {
@@ -349,20 +301,11 @@ impl Builder<'_> {
                         self.problems.push(YamlError {
                             message: format!("duplicate key `{name}`"),
                             span: key.span,
-                            help: Some(format!(
-                                "`{name}` is already set at line {}; keep only one",
-                                first.span.line
-                            )),
+                            help: Some(format!("`{name}` is already set at line {}; keep only one", first.span.line)),
                         });
                         return;
                     }
-                    entries.push((
-                        Key {
-                            name,
-                            span: key.span,
-                        },
-                        node,
-                    ));
+                    entries.push((Key { name, span: key.span }, node));
                 }
             },
         }
@@ -420,10 +363,7 @@ impl MarkedEventReceiver for Builder<'_> {
             }
             Event::SequenceStart(anchor, ref tag) | Event::MappingStart(anchor, ref tag) => {
                 if let Some(t) = tag.as_ref().filter(|t| !is_core_collection_tag(t)) {
-                    self.fail(
-                        format!("YAML tag `{}{}` is not supported", t.handle, t.suffix),
-                        here,
-                    );
+                    self.fail(format!("YAML tag `{}{}` is not supported", t.handle, t.suffix), here);
                     return;
                 }
                 if self.stack.len() >= MAX_DEPTH {
@@ -435,46 +375,23 @@ impl MarkedEventReceiver for Builder<'_> {
                 }
                 let is_seq = matches!(ev, Event::SequenceStart(..));
                 self.stack.push(if is_seq {
-                    Frame::Seq {
-                        items: Vec::new(),
-                        span: here,
-                        anchor,
-                    }
+                    Frame::Seq { items: Vec::new(), span: here, anchor }
                 } else {
-                    Frame::Map {
-                        entries: Vec::new(),
-                        merged: Vec::new(),
-                        pending_key: None,
-                        span: here,
-                        anchor,
-                    }
+                    Frame::Map { entries: Vec::new(), merged: Vec::new(), pending_key: None, span: here, anchor }
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq {
-                        items,
-                        span,
-                        anchor,
-                    }) => (
-                        Node {
-                            value: Value::Seq(items),
-                            span,
-                        },
-                        anchor,
-                    ),
-                    Some(Frame::Map {
-                        entries,
-                        span,
-                        anchor,
-                        ..
-                    }) => (
-                        Node {
-                            value: Value::Map(entries),
-                            span,
-                        },
-                        anchor,
-                    ),
+                    Some(Frame::Seq { items, span, anchor }) => (Node { value: Value::Seq(items), span }, anchor),
+                    Some(Frame::Map { entries, span, anchor, .. }) => {
+                        // A block mapping's marker points past its first key:
+                        // start the mapping at that key instead.
+                        let span = match entries.first() {
+                            Some((k, _)) if k.span.offset < span.offset => k.span,
+                            _ => span,
+                        };
+                        (Node { value: Value::Map(entries), span }, anchor)
+                    }
                     None => return,
                 };
                 self.push_value(node, anchor);
@@ -517,10 +434,7 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Resul
                 other => return Err(format!("YAML tag `!!{other}` is not supported")),
             });
         }
-        return Err(format!(
-            "YAML tag `{}{}` is not supported",
-            t.handle, t.suffix
-        ));
+        return Err(format!("YAML tag `{}{}` is not supported", t.handle, t.suffix));
     }
     if style != TScalarStyle::Plain {
         return Ok(Value::String(text));
@@ -539,11 +453,7 @@ fn resolve_plain(text: String) -> Value {
         }
         _ => {}
     }
-    if is_core_int(&text) || is_core_float(&text) {
-        Value::Number(text)
-    } else {
-        Value::String(text)
-    }
+    if is_core_int(&text) || is_core_float(&text) { Value::Number(text) } else { Value::String(text) }
 }
 
 fn is_core_int(s: &str) -> bool {
@@ -631,7 +541,9 @@ mod tests {
         let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         let mut prev = 'a';
         for c in 'b'..='j' {
-            text.push_str(&format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+            text.push_str(&format!(
+                "{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
             prev = c;
         }
         let (_, err) = parse(&text);
@@ -642,11 +554,7 @@ mod tests {
     fn syntax_error_has_position() {
         let (_, err) = parse("a: [1, 2\nb: 3\n");
         let err = err.unwrap();
-        assert!(
-            err.message.starts_with("YAML syntax error"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.starts_with("YAML syntax error"), "{}", err.message);
         assert!(err.span.line >= 1);
     }
 }

@@ -98,11 +98,7 @@ impl App {
     /// The container name of a service: `<app>` for a one-service app,
     /// `<app>-<service>` otherwise.
     pub fn container_name(&self, service: &Name) -> String {
-        if self.single {
-            self.name.to_string()
-        } else {
-            format!("{}-{}", self.name, service)
-        }
+        if self.single { self.name.to_string() } else { format!("{}-{}", self.name, service) }
     }
 }
 
@@ -238,9 +234,7 @@ pub enum ServiceState {
     Stopped,
 }
 
-#[derive(
-    Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
-)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,

@@ -11,9 +11,7 @@ use crate::model::values::Name;
 pub use crate::model::{MountKind, Protocol};
 
 /// An inclusive range of port numbers (a single port is `start == end`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct PortRange {
     pub start: u16,
     pub end: u16,
@@ -56,11 +54,7 @@ impl PortRange {
 
 impl fmt::Display for PortRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.start == self.end {
-            write!(f, "{}", self.start)
-        } else {
-            write!(f, "{}-{}", self.start, self.end)
-        }
+        if self.start == self.end { write!(f, "{}", self.start) } else { write!(f, "{}-{}", self.start, self.end) }
     }
 }
 
@@ -75,25 +69,18 @@ pub struct PortMapping {
     pub protocol: Protocol,
 }
 
-pub const PORT_RULE: &str = "`[IP:]HOST:CONTAINER[/tcp|udp]`, e.g. `8080:80`, `127.0.0.1:8443:443/tcp`, `53:53/udp` or `8000-8010:8000-8010`";
+pub const PORT_RULE: &str =
+    "`[IP:]HOST:CONTAINER[/tcp|udp]`, e.g. `8080:80`, `127.0.0.1:8443:443/tcp`, `53:53/udp` or `8000-8010:8000-8010`";
 
 impl PortMapping {
     /// Parses the short syntax.
     pub fn parse(s: &str) -> Result<PortMapping, String> {
-        let bad = |why: String| {
-            Err(format!(
-                "`{}` is not a valid port: {why}",
-                s.escape_default()
-            ))
-        };
+        let bad = |why: String| Err(format!("`{}` is not a valid port: {why}", s.escape_default()));
         let (spec, protocol) = match s.rsplit_once('/') {
             Some((spec, "tcp")) => (spec, Protocol::Tcp),
             Some((spec, "udp")) => (spec, Protocol::Udp),
             Some((_, p)) => {
-                return bad(format!(
-                    "protocol `{}` is not `tcp` or `udp`",
-                    p.escape_default()
-                ));
+                return bad(format!("protocol `{}` is not `tcp` or `udp`", p.escape_default()));
             }
             None => (s, Protocol::Tcp),
         };
@@ -111,10 +98,7 @@ impl PortMapping {
                 1 | 2 => (None, spec),
                 3 => (Some(parts[0]), &spec[parts[0].len() + 1..]),
                 _ => {
-                    return bad(
-                        "too many `:`; write IPv6 addresses in brackets, e.g. `[::1]:8080:80`"
-                            .into(),
-                    );
+                    return bad("too many `:`; write IPv6 addresses in brackets, e.g. `[::1]:8080:80`".into());
                 }
             }
         };
@@ -144,16 +128,9 @@ impl PortMapping {
         if let Some(h) = host
             && h.len() != container.len()
         {
-            return bad(format!(
-                "host range {h} and container range {container} have different lengths"
-            ));
+            return bad(format!("host range {h} and container range {container} have different lengths"));
         }
-        Ok(PortMapping {
-            host_ip,
-            host,
-            container,
-            protocol,
-        })
+        Ok(PortMapping { host_ip, host, container, protocol })
     }
 
     /// Whether this mapping binds a host port.
@@ -204,22 +181,16 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-pub const MOUNT_RULE: &str = "`NAME:/path`, `/host/path:/path` or `/path`, each optionally with `:ro`, e.g. `data:/var/lib/app:ro`";
+pub const MOUNT_RULE: &str =
+    "`NAME:/path`, `/host/path:/path` or `/path`, each optionally with `:ro`, e.g. `data:/var/lib/app:ro`";
 
 impl Mount {
     pub fn parse(s: &str) -> Result<Mount, String> {
-        let bad = |why: String| {
-            Err(format!(
-                "`{}` is not a valid volume: {why}",
-                s.escape_default()
-            ))
-        };
+        let bad = |why: String| Err(format!("`{}` is not a valid volume: {why}", s.escape_default()));
         let parts: Vec<&str> = s.split(':').collect();
         let (source, target, opts) = match parts.as_slice() {
             [t] => (None, *t, None),
-            [t, o] if o.split(',').all(|w| matches!(w, "ro" | "rw" | "z" | "Z")) => {
-                (None, *t, Some(*o))
-            }
+            [t, o] if o.split(',').all(|w| matches!(w, "ro" | "rw" | "z" | "Z")) => (None, *t, Some(*o)),
             [src, t] => (Some(*src), *t, None),
             [src, t, o] => (Some(*src), *t, Some(*o)),
             _ => return bad(format!("too many `:`; write {MOUNT_RULE}")),
@@ -230,10 +201,7 @@ impl Mount {
                 "ro" => read_only = true,
                 "rw" | "z" | "Z" => {}
                 other => {
-                    return bad(format!(
-                        "unknown option `{}` (use `ro` or `rw`)",
-                        other.escape_default()
-                    ));
+                    return bad(format!("unknown option `{}` (use `ro` or `rw`)", other.escape_default()));
                 }
             }
         }
@@ -256,31 +224,21 @@ impl Mount {
                 Err(e) => return bad(format!("volume name: {e}")),
             },
         };
-        Ok(Mount {
-            source,
-            target: target.to_string(),
-            read_only,
-        })
+        Ok(Mount { source, target: target.to_string(), read_only })
     }
 }
 
 /// A container path must be absolute and free of `..`.
 pub fn check_container_path(p: &str) -> Result<(), String> {
     if !p.starts_with('/') {
-        return Err(format!(
-            "container path `{}` must be absolute (start with `/`)",
-            p.escape_default()
-        ));
+        return Err(format!("container path `{}` must be absolute (start with `/`)", p.escape_default()));
     }
     check_host_path(p).map(|_| ())
 }
 
 fn check_host_path(p: &str) -> Result<String, String> {
     if p.split('/').any(|c| c == "..") {
-        return Err(format!(
-            "path `{}` must not contain `..`",
-            p.escape_default()
-        ));
+        return Err(format!("path `{}` must not contain `..`", p.escape_default()));
     }
     if p.chars().any(char::is_control) {
         return Err("path contains control characters".into());
@@ -301,26 +259,11 @@ mod tests {
         assert_eq!(p("8080:80").host, Some(PortRange::single(8080)));
         assert_eq!(p("80").host, None);
         assert_eq!(p("53:53/udp").protocol, Protocol::Udp);
-        assert_eq!(
-            p("127.0.0.1:8443:443/tcp").host_ip,
-            Some("127.0.0.1".parse().unwrap())
-        );
+        assert_eq!(p("127.0.0.1:8443:443/tcp").host_ip, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(p("[::1]:8080:80").host_ip, Some("::1".parse().unwrap()));
-        assert_eq!(
-            p("8000-8010:9000-9010").container,
-            PortRange {
-                start: 9000,
-                end: 9010
-            }
-        );
+        assert_eq!(p("8000-8010:9000-9010").container, PortRange { start: 9000, end: 9010 });
         assert_eq!(p("127.0.0.1::80").host, None);
-        for s in [
-            "127.0.0.1:8443:443",
-            "[::1]:8080:80",
-            "53:53/udp",
-            "80",
-            "8000-8010:8000-8010",
-        ] {
+        for s in ["127.0.0.1:8443:443", "[::1]:8080:80", "53:53/udp", "80", "8000-8010:8000-8010"] {
             assert_eq!(p(s).to_string(), s);
         }
     }
@@ -348,14 +291,8 @@ mod tests {
         let m = Mount::parse("data:/var/lib/x:ro").unwrap();
         assert_eq!(m.source, MountSource::Volume(Name::parse("data").unwrap()));
         assert!(m.read_only);
-        assert_eq!(
-            Mount::parse("/srv:/files").unwrap().source,
-            MountSource::Bind("/srv".into())
-        );
-        assert_eq!(
-            Mount::parse("/cache").unwrap().source,
-            MountSource::Anonymous
-        );
+        assert_eq!(Mount::parse("/srv:/files").unwrap().source, MountSource::Bind("/srv".into()));
+        assert_eq!(Mount::parse("/cache").unwrap().source, MountSource::Anonymous);
         for (s, why) in [
             ("data:var/lib", "absolute"),
             ("./x:/y", "relative"),

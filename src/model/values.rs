@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct Name(String);
 
-pub const NAME_RULE: &str = "lowercase letters, digits and '-', 1-63 characters, starting and ending with a letter or digit";
+pub const NAME_RULE: &str =
+    "lowercase letters, digits and '-', 1-63 characters, starting and ending with a letter or digit";
 
 impl Name {
     pub fn parse(s: &str) -> Result<Name, String> {
@@ -25,16 +26,9 @@ impl Name {
             return Err("a name cannot be empty".into());
         }
         if s.len() > 63 {
-            return Err(format!(
-                "`{}…` is {} characters long; names have at most 63",
-                &s[..20],
-                s.len()
-            ));
+            return Err(format!("`{}…` is {} characters long; names have at most 63", &s[..20], s.len()));
         }
-        if let Some(bad) = s
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-        {
+        if let Some(bad) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
             let what = match bad {
                 c if c.is_ascii_uppercase() => format!("uppercase `{c}` (write it in lowercase)"),
                 ' ' | '\t' => "a space".into(),
@@ -74,9 +68,7 @@ impl FromStr for Name {
 }
 
 /// A duration written like `30s`, `5m`, `1h30m` or `500ms`; stored in milliseconds.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Duration(u64);
 
@@ -106,19 +98,13 @@ impl Duration {
         let mut total: u64 = 0;
         let mut rest = t;
         while !rest.is_empty() {
-            let digits = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
             if digits == 0 {
                 return Err(format!("`{t}` is not a duration; write {DURATION_RULE}"));
             }
-            let n: u64 = rest[..digits]
-                .parse()
-                .map_err(|_| format!("`{t}` is too large"))?;
+            let n: u64 = rest[..digits].parse().map_err(|_| format!("`{t}` is too large"))?;
             rest = &rest[digits..];
-            let unit_len = rest
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(rest.len());
+            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
             let factor = match &rest[..unit_len] {
                 "ms" => 1,
                 "s" => 1000,
@@ -126,9 +112,7 @@ impl Duration {
                 "h" => 3_600_000,
                 "d" => 86_400_000,
                 u => {
-                    return Err(format!(
-                        "`{t}` has unknown unit `{u}`; write {DURATION_RULE}"
-                    ));
+                    return Err(format!("`{t}` has unknown unit `{u}`; write {DURATION_RULE}"));
                 }
             };
             rest = &rest[unit_len..];
@@ -148,13 +132,7 @@ impl fmt::Display for Duration {
             return f.write_str("0s");
         }
         let mut rest = ms;
-        for (unit, size) in [
-            ("d", 86_400_000),
-            ("h", 3_600_000),
-            ("m", 60_000),
-            ("s", 1000),
-            ("ms", 1),
-        ] {
+        for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
             if rest >= size {
                 write!(f, "{}{unit}", rest / size)?;
                 rest %= size;
@@ -165,9 +143,7 @@ impl fmt::Display for Duration {
 }
 
 /// A size in bytes, written like `512m`, `2g`, `100k` or a plain number of bytes.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct ByteSize(u64);
 
@@ -180,13 +156,9 @@ impl ByteSize {
     pub fn parse(s: &str) -> Result<ByteSize, String> {
         let t = s.trim();
         let lower = t.to_ascii_lowercase();
-        let digits_end = lower
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(lower.len());
+        let digits_end = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
         let (num, unit) = lower.split_at(digits_end);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("`{t}` is not a size; write {SIZE_RULE}"))?;
+        let n: f64 = num.parse().map_err(|_| format!("`{t}` is not a size; write {SIZE_RULE}"))?;
         let factor: u64 = match unit.trim() {
             "" | "b" => 1,
             "k" | "kb" | "kib" => 1 << 10,
@@ -206,12 +178,7 @@ impl ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        for (unit, size) in [
-            ("t", 1u64 << 40),
-            ("g", 1 << 30),
-            ("m", 1 << 20),
-            ("k", 1 << 10),
-        ] {
+        for (unit, size) in [("t", 1u64 << 40), ("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)] {
             if b >= size && b % size == 0 {
                 return write!(f, "{}{unit}", b / size);
             }
@@ -231,16 +198,12 @@ pub struct ImageRef {
     pub digest: Option<String>,
 }
 
-pub const IMAGE_RULE: &str = "`[registry/]name[:tag][@sha256:…]` with a lowercase name, e.g. `nginx:1.27` or `ghcr.io/owner/app:v2`";
+pub const IMAGE_RULE: &str =
+    "`[registry/]name[:tag][@sha256:…]` with a lowercase name, e.g. `nginx:1.27` or `ghcr.io/owner/app:v2`";
 
 impl ImageRef {
     pub fn parse(s: &str) -> Result<ImageRef, String> {
-        let bad = |why: &str| {
-            Err(format!(
-                "`{}` is not a valid image reference: {why}",
-                s.escape_default()
-            ))
-        };
+        let bad = |why: &str| Err(format!("`{}` is not a valid image reference: {why}", s.escape_default()));
         if s.is_empty() {
             return bad("it is empty");
         }
@@ -259,15 +222,8 @@ impl ImageRef {
                 return bad("the digest must look like `sha256:<64 hex digits>`");
             };
             let algo_ok = !algo.is_empty()
-                && algo
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c));
-            if !algo_ok
-                || hex.len() < 32
-                || !hex
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-            {
+                && algo.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c));
+            if !algo_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
                 return bad("the digest must look like `sha256:<64 hex digits>`");
             }
         }
@@ -280,34 +236,27 @@ impl ImageRef {
         if let Some(t) = tag {
             let ok = !t.is_empty()
                 && t.len() <= 128
-                && t.chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-                && t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+                && t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
             if !ok {
                 return bad("the tag may hold letters, digits, '_', '.' and '-' (at most 128)");
             }
         }
         let mut parts: Vec<&str> = name.split('/').collect();
-        let registry =
-            if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
-                let r = parts.remove(0);
-                let (host, port) = match r.rsplit_once(':') {
-                    Some((h, p)) => (h, Some(p)),
-                    None => (r, None),
-                };
-                let host_ok = !host.is_empty()
-                    && host
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-                if !host_ok || port.is_some_and(|p| p.parse::<u16>().is_err()) {
-                    return bad("the registry must be `host[:port]`");
-                }
-                Some(r.to_string())
-            } else {
-                None
+        let registry = if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+            let r = parts.remove(0);
+            let (host, port) = match r.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (r, None),
             };
+            let host_ok = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            if !host_ok || port.is_some_and(|p| p.parse::<u16>().is_err()) {
+                return bad("the registry must be `host[:port]`");
+            }
+            Some(r.to_string())
+        } else {
+            None
+        };
         for comp in &parts {
             if !valid_path_component(comp) {
                 return bad(if comp.chars().any(|c| c.is_ascii_uppercase()) {
@@ -345,10 +294,7 @@ fn valid_path_component(c: &str) -> bool {
             i += 1;
         }
         let sep = &c[start..i];
-        let ok = sep == "."
-            || sep == "_"
-            || sep == "__"
-            || (!sep.is_empty() && sep.chars().all(|x| x == '-'));
+        let ok = sep == "." || sep == "_" || sep == "__" || (!sep.is_empty() && sep.chars().all(|x| x == '-'));
         if !ok || i == b.len() {
             return false;
         }
@@ -385,13 +331,8 @@ impl Restart {
             "unless-stopped" => Ok(Restart::UnlessStopped),
             "on-failure" => Ok(Restart::OnFailure { max_retries: None }),
             other => match other.strip_prefix("on-failure:").map(str::parse::<u32>) {
-                Some(Ok(n)) => Ok(Restart::OnFailure {
-                    max_retries: Some(n),
-                }),
-                _ => Err(format!(
-                    "`{}` is not a restart policy; write {RESTART_RULE}",
-                    other.escape_default()
-                )),
+                Some(Ok(n)) => Ok(Restart::OnFailure { max_retries: Some(n) }),
+                _ => Err(format!("`{}` is not a restart policy; write {RESTART_RULE}", other.escape_default())),
             },
         }
     }
@@ -405,18 +346,7 @@ mod tests {
     fn names() {
         assert!(Name::parse("web-1").is_ok());
         assert!(Name::parse("a").is_ok());
-        for bad in [
-            "",
-            "Web",
-            "a b",
-            "a/b",
-            "..",
-            "a;rm",
-            "-a",
-            "a-",
-            "$(x)",
-            &"a".repeat(64),
-        ] {
+        for bad in ["", "Web", "a b", "a/b", "..", "a;rm", "-a", "a-", "$(x)", &"a".repeat(64)] {
             assert!(Name::parse(bad).is_err(), "{bad}");
         }
         assert!(Name::parse("Web").unwrap_err().contains("uppercase"));
@@ -448,10 +378,7 @@ mod tests {
     #[test]
     fn images() {
         let i = ImageRef::parse("traefik/whoami:v1.10.3").unwrap();
-        assert_eq!(
-            (i.registry, i.repository.as_str(), i.tag.as_deref()),
-            (None, "traefik/whoami", Some("v1.10.3"))
-        );
+        assert_eq!((i.registry, i.repository.as_str(), i.tag.as_deref()), (None, "traefik/whoami", Some("v1.10.3")));
         let i = ImageRef::parse("localhost:5000/tomo/app:1").unwrap();
         assert_eq!(i.registry.as_deref(), Some("localhost:5000"));
         assert_eq!(i.tag.as_deref(), Some("1"));
@@ -476,12 +403,7 @@ mod tests {
 
     #[test]
     fn restart() {
-        assert_eq!(
-            Restart::parse("on-failure:3").unwrap(),
-            Restart::OnFailure {
-                max_retries: Some(3)
-            }
-        );
+        assert_eq!(Restart::parse("on-failure:3").unwrap(), Restart::OnFailure { max_retries: Some(3) });
         assert!(Restart::parse("sometimes").is_err());
         assert!(Restart::parse("on-failure:x").is_err());
     }

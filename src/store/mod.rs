@@ -7,6 +7,7 @@
 //! `user_version`. A damaged or newer database is refused with a message that
 //! says how to recover; nothing is changed in that case.
 
+mod audit;
 mod secrets;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+pub use audit::{Activity, ActivityRow};
 pub use secrets::{SecretRow, VaultMeta};
 
 /// Migrations in order; the store's version is the number applied.
@@ -31,21 +33,11 @@ pub enum StoreError {
     #[error(
         "the store `{path}` has schema version {found}, newer than this tomo understands ({supported}); tomo changed nothing.\n  Upgrade tomo, or point DATA_DIRECTORY at another folder."
     )]
-    TooNew {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
+    TooNew { path: String, found: i64, supported: i64 },
     #[error("cannot create the data folder `{path}`: {source}")]
-    CreateDir {
-        path: String,
-        source: std::io::Error,
-    },
+    CreateDir { path: String, source: std::io::Error },
     #[error("the store `{path}` failed: {source}")]
-    Sqlite {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Sqlite { path: String, source: rusqlite::Error },
 }
 
 /// A handle on the database. Cheap to share behind an `Arc`; calls are serialised.
@@ -63,10 +55,8 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating when missing) `<data_dir>/tomo.db` and migrates it.
     pub fn open_in(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
-            path: data_dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::CreateDir { path: data_dir.display().to_string(), source })?;
         Store::open(&data_dir.join("tomo.db"))
     }
 
@@ -75,31 +65,17 @@ impl Store {
         let shown = path.display().to_string();
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| classify(&shown, e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(|e| classify(&shown, e))?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| classify(&shown, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| classify(&shown, e))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| classify(&shown, e))?;
         if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                path: shown,
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
+            return Err(StoreError::TooNew { path: shown, found: version, supported: SCHEMA_VERSION });
         }
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-        )
-        .map_err(|e| classify(&shown, e))?;
-        let store = Store {
-            path: path.to_path_buf(),
-            conn: Mutex::new(conn),
-        };
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+            .map_err(|e| classify(&shown, e))?;
+        let store = Store { path: path.to_path_buf(), conn: Mutex::new(conn) };
         store.migrate(version)?;
         Ok(store)
     }
@@ -114,8 +90,7 @@ impl Store {
             let version = i as i64 + 1;
             let tx = conn.transaction().map_err(|e| self.err(e))?;
             tx.execute_batch(sql).map_err(|e| self.err(e))?;
-            tx.pragma_update(None, "user_version", version)
-                .map_err(|e| self.err(e))?;
+            tx.pragma_update(None, "user_version", version).map_err(|e| self.err(e))?;
             tx.commit().map_err(|e| self.err(e))?;
         }
         Ok(())
@@ -123,9 +98,7 @@ impl Store {
 
     /// The schema version recorded in the database.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     /// Names of the tables, for checks and diagnostics.
@@ -151,14 +124,10 @@ impl Store {
 
 fn classify(path: &str, e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
-            path: path.to_string(),
-            detail: e.to_string(),
-        },
-        _ => StoreError::Sqlite {
-            path: path.to_string(),
-            source: e,
-        },
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt { path: path.to_string(), detail: e.to_string() }
+        }
+        _ => StoreError::Sqlite { path: path.to_string(), source: e },
     }
 }
 
@@ -194,10 +163,7 @@ mod tests {
         drop(store);
         let again = Store::open_in(dir.path()).unwrap();
         assert_eq!(again.schema_version().unwrap(), SCHEMA_VERSION);
-        let mode: String = again
-            .conn()
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
+        let mode: String = again.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
 
@@ -205,7 +171,8 @@ mod tests {
     fn corrupt_file_is_refused_unchanged() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tomo.db");
-        let junk = b"this is not a database, but it is 100 bytes long so sqlite reads the header and complains......".to_vec();
+        let junk =
+            b"this is not a database, but it is 100 bytes long so sqlite reads the header and complains......".to_vec();
         std::fs::write(&path, &junk).unwrap();
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
@@ -220,14 +187,10 @@ mod tests {
         let path = dir.path().join("tomo.db");
         {
             let c = Connection::open(&path).unwrap();
-            c.pragma_update(None, "user_version", SCHEMA_VERSION + 5)
-                .unwrap();
+            c.pragma_update(None, "user_version", SCHEMA_VERSION + 5).unwrap();
         }
         let err = Store::open(&path).unwrap_err();
-        assert!(
-            matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 5),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 5), "{err}");
         assert!(err.to_string().contains("Upgrade tomo"));
     }
 }

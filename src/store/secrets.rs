@@ -24,17 +24,9 @@ pub struct VaultMeta {
 impl Store {
     pub fn vault_meta(&self) -> Result<Option<VaultMeta>, StoreError> {
         self.conn()
-            .query_row(
-                "SELECT kdf, nonce, key_check FROM vault_meta WHERE id = 1",
-                [],
-                |r| {
-                    Ok(VaultMeta {
-                        kdf: r.get(0)?,
-                        nonce: r.get(1)?,
-                        key_check: r.get(2)?,
-                    })
-                },
-            )
+            .query_row("SELECT kdf, nonce, key_check FROM vault_meta WHERE id = 1", [], |r| {
+                Ok(VaultMeta { kdf: r.get(0)?, nonce: r.get(1)?, key_check: r.get(2)? })
+            })
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -51,12 +43,7 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub fn secret_put(
-        &self,
-        name: &str,
-        nonce: &[u8],
-        ciphertext: &[u8],
-    ) -> Result<(), StoreError> {
+    pub fn secret_put(&self, name: &str, nonce: &[u8], ciphertext: &[u8]) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "INSERT INTO secrets (name, nonce, ciphertext) VALUES (?1, ?2, ?3)
@@ -71,38 +58,24 @@ impl Store {
     /// `(nonce, ciphertext)` of a secret.
     pub fn secret_get(&self, name: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
         self.conn()
-            .query_row(
-                "SELECT nonce, ciphertext FROM secrets WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT nonce, ciphertext FROM secrets WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(|e| self.err(e))
     }
 
     pub fn secret_list(&self) -> Result<Vec<SecretRow>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT name, created_at, updated_at FROM secrets ORDER BY name")
-            .map_err(|e| self.err(e))?;
+        let mut stmt =
+            conn.prepare("SELECT name, created_at, updated_at FROM secrets ORDER BY name").map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok(SecretRow {
-                    name: r.get(0)?,
-                    created_at: r.get(1)?,
-                    updated_at: r.get(2)?,
-                })
-            })
+            .query_map([], |r| Ok(SecretRow { name: r.get(0)?, created_at: r.get(1)?, updated_at: r.get(2)? }))
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Removes a secret; returns whether it existed.
     pub fn secret_remove(&self, name: &str) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM secrets WHERE name = ?1", [name])
-            .map_err(|e| self.err(e))?;
+        let n = self.conn().execute("DELETE FROM secrets WHERE name = ?1", [name]).map_err(|e| self.err(e))?;
         Ok(n == 1)
     }
 }

@@ -1,0 +1,55 @@
+//! The command-line front end: parses arguments, builds the engine, runs one
+//! command and renders its result. The only module that prints.
+
+pub mod args;
+mod commands;
+pub mod render;
+
+use std::io::Write;
+
+use clap::Parser;
+
+use crate::config::{Config, ConfigArgs, LogFormat, ProcessEnv};
+use crate::engine::Engine;
+use crate::error::Error;
+use args::{Cli, Command};
+
+/// Runs tomo with the process arguments; returns the exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    let styled = render::stderr_styled();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = std::io::stderr().write_all(render::error(&e, styled).as_bytes());
+            render::exit_code(&e)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32, Error> {
+    // Commands that need no configuration.
+    if let Command::Completions(a) = &cli.command {
+        return commands::completions(a);
+    }
+    let config =
+        Config::load(&ConfigArgs { config: cli.global.config.clone(), dir: cli.global.dir.clone() }, &ProcessEnv)?;
+    init_logging(&config);
+    let engine = Engine::new(config);
+    match cli.command {
+        Command::Validate(a) => commands::validate(&engine, &a),
+        Command::Schema(a) => commands::schema(&a),
+        Command::Secret(c) => commands::secret(&engine, c),
+        Command::Completions(_) => unreachable!("handled above"),
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOMO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_level.as_str()));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_ansi(render::stderr_styled()).try_init(),
+    };
+}

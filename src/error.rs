@@ -1,0 +1,43 @@
+//! The crate's error type: one variant per subsystem, context kept as data.
+//! Front ends render it once (`cli::render`) and map it to an exit code.
+//! Problems in user input are `Diagnostics` (carried by `Error::Invalid`).
+
+use crate::config::ConfigError;
+use crate::diag::Diagnostics;
+use crate::manifest::ReadError;
+use crate::store::StoreError;
+use crate::vault::VaultError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Manifests(#[from] ReadError),
+    /// The manifests have errors; nothing was done.
+    #[error("the manifests have {} error(s); nothing was changed", .0.error_count())]
+    Invalid(Diagnostics),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// A bad argument: what was given and what would be valid.
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot write `{path}`: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("cannot read `{path}`: {source}")]
+    Read { path: String, source: std::io::Error },
+}
+
+impl Error {
+    /// The diagnostics to show with this error, if any.
+    pub fn diagnostics(&self) -> Option<&Diagnostics> {
+        match self {
+            Error::Invalid(d) | Error::Config(ConfigError::Invalid { diagnostics: d, .. }) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
