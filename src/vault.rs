@@ -207,8 +207,11 @@ impl<'s> Vault<'s> {
     }
 
     pub fn get(&self, name: &str) -> Result<SecretString, VaultError> {
-        let (nonce, ct) = self.store.secret_get(name)?.ok_or_else(|| VaultError::NotFound(name.to_string()))?;
-        let plain = self.key.open(&nonce, &ct, &aad_for(name)).ok_or_else(|| VaultError::Tampered(name.to_string()))?;
+        let sealed = self.store.secret_get(name)?.ok_or_else(|| VaultError::NotFound(name.to_string()))?;
+        let plain = self
+            .key
+            .open(&sealed.nonce, &sealed.ciphertext, &aad_for(name))
+            .ok_or_else(|| VaultError::Tampered(name.to_string()))?;
         String::from_utf8(plain).map(SecretString).map_err(|_| VaultError::Tampered(name.to_string()))
     }
 
@@ -263,14 +266,14 @@ mod tests {
         let store = Store::open_in(dir.path()).unwrap();
         let v = Vault::open(&store, key("pw")).unwrap();
         v.set(&Name::parse("a").unwrap(), &SecretString::new("value-a")).unwrap();
-        let (nonce, mut ct) = store.secret_get("a").unwrap().unwrap();
-        ct[0] ^= 1;
-        store.secret_put("a", &nonce, &ct).unwrap();
+        let mut sealed = store.secret_get("a").unwrap().unwrap();
+        sealed.ciphertext[0] ^= 1;
+        store.secret_put("a", &sealed.nonce, &sealed.ciphertext).unwrap();
         assert!(matches!(v.get("a"), Err(VaultError::Tampered(_))));
         // a row copied under another name does not decrypt either
         v.set(&Name::parse("b").unwrap(), &SecretString::new("value-b")).unwrap();
-        let (nonce, ct) = store.secret_get("b").unwrap().unwrap();
-        store.secret_put("c", &nonce, &ct).unwrap();
+        let sealed = store.secret_get("b").unwrap().unwrap();
+        store.secret_put("c", &sealed.nonce, &sealed.ciphertext).unwrap();
         assert!(matches!(v.get("c"), Err(VaultError::Tampered(_))));
     }
 

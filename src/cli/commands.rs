@@ -25,6 +25,10 @@ fn out(text: &str) -> Result<()> {
         .map_err(|source| Error::Write { path: "standard output".into(), source })
 }
 
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
 fn err(text: &str) {
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
@@ -61,11 +65,12 @@ pub fn validate(engine: &Engine, a: &ValidateArgs) -> Result<i32> {
             let servers = d.servers.values().filter(|s| !s.implicit).count();
             let services: usize = d.apps.values().map(|a| a.services.len()).sum();
             let warn = if ds.is_empty() { String::new() } else { format!(", {}", render::counts(ds)) };
-            out(&format!(
-                "valid: {folder} ({files} files: {servers} servers, {} apps with {services} services, {} marketplaces{warn})\n",
-                d.apps.len(),
-                d.marketplaces.len()
-            ))?;
+            let summary = [
+                plural(servers, "server"),
+                format!("{} with {}", plural(d.apps.len(), "app"), plural(services, "service")),
+                plural(d.marketplaces.len(), "marketplace"),
+            ];
+            out(&format!("valid: {folder} ({}: {}{warn})\n", plural(files, "file"), summary.join(", ")))?;
             Ok(0)
         }
         None => {

@@ -71,7 +71,14 @@ fn parse_file(file: &Arc<SourceFile>, rel: &str, docs: &mut Vec<resolve::Doc>, d
             diags.push(
                 Diagnostic::error(
                     "not-a-mapping",
-                    format!("a manifest document must be a mapping, not {}", node.value.type_name()),
+                    format!(
+                        "a manifest document must be a mapping of fields (`key: value` lines), not {}",
+                        match node.value.type_name() {
+                            "array" => "a list",
+                            "string" => "a string",
+                            other => other,
+                        }
+                    ),
                 )
                 .at(file, node.span)
                 .help("start the document with `kind: App` (or Server, Settings, Marketplace) and its fields"),

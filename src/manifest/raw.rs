@@ -21,6 +21,7 @@ pub use crate::model::{
 /// Any manifest document, told apart by `kind`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "kind")]
+#[allow(clippy::large_enum_variant, reason = "short-lived parse output; boxing buys nothing")]
 pub enum RawDocument {
     Server(RawServer),
     App(RawApp),
@@ -93,6 +94,7 @@ pub struct RawDocker {
 /// several (`services`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant, reason = "short-lived parse output; boxing buys nothing")]
 pub enum RawApp {
     Multi(RawMultiApp),
     Single(RawSingleApp),

@@ -60,6 +60,13 @@ impl<'a> At<'a> {
     }
 }
 
+/// A reference from an app to a server, checked once every document is read.
+struct ServerRef<'a> {
+    name: Name,
+    at: At<'a>,
+    path: FieldPath,
+}
+
 struct SecretUse<'a> {
     name: String,
     at: At<'a>,
@@ -69,11 +76,21 @@ struct SecretUse<'a> {
 struct Resolver<'a> {
     diags: &'a mut Diagnostics,
     secrets_used: Vec<SecretUse<'a>>,
+    server_refs: Vec<ServerRef<'a>>,
+    /// Names of every Server document, valid or not (so an app is not told a
+    /// server with a problem of its own is undeclared).
+    declared_servers: BTreeSet<Name>,
     inline_check: InlineCheck,
 }
 
 pub fn resolve(docs: &[Doc], secrets: &SecretCheck, inline_check: InlineCheck, diags: &mut Diagnostics) -> Desired {
-    let mut r = Resolver { diags, secrets_used: Vec::new(), inline_check };
+    let mut r = Resolver {
+        diags,
+        secrets_used: Vec::new(),
+        server_refs: Vec::new(),
+        declared_servers: BTreeSet::new(),
+        inline_check,
+    };
     let mut desired = Desired::default();
     let mut first_seen: BTreeMap<(&str, String), (Arc<SourceFile>, Span)> = BTreeMap::new();
     let mut settings_seen: Option<(Arc<SourceFile>, Span)> = None;
@@ -110,6 +127,9 @@ pub fn resolve(docs: &[Doc], secrets: &SecretCheck, inline_check: InlineCheck, d
         }
         match (&doc.raw, name) {
             (RawDocument::Server(s), Some(n)) => {
+                if name_ok {
+                    r.declared_servers.insert(n.clone());
+                }
                 if let Some(server) = r.server(at, &doc.rel, n.clone(), s).filter(|_| name_ok) {
                     desired.servers.insert(n, server);
                 }
@@ -143,7 +163,7 @@ pub fn resolve(docs: &[Doc], secrets: &SecretCheck, inline_check: InlineCheck, d
         }
     }
 
-    r.check_app_servers(&mut desired, &app_ats);
+    r.check_app_servers(&mut desired);
     r.check_port_conflicts(&desired, &app_ats);
     r.check_secrets(secrets);
     desired
@@ -322,7 +342,13 @@ impl<'a> Resolver<'a> {
                 at.err(&root, "missing-field", "missing `server`: the app runs nowhere")
                     .help("add `server: local` to run it on this machine, or `servers: [A, B]`"),
             ),
-            (Some(s), None) => server_names.extend(self.name(at, &root.key("server"), s)),
+            (Some(s), None) => {
+                let p = root.key("server");
+                if let Some(n) = self.name(at, &p, s) {
+                    self.server_refs.push(ServerRef { name: n.clone(), at, path: p });
+                    server_names.push(n);
+                }
+            }
             (None, Some(list)) => {
                 if list.is_empty() {
                     self.push(
@@ -339,6 +365,7 @@ impl<'a> Resolver<'a> {
                                     .help("list each server once"),
                             );
                         }
+                        self.server_refs.push(ServerRef { name: n.clone(), at, path: p.clone() });
                         server_names.push(n);
                     }
                 }
@@ -925,34 +952,28 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    fn check_app_servers(&mut self, desired: &mut Desired, app_ats: &BTreeMap<Name, At<'a>>) {
+    fn check_app_servers(&mut self, desired: &mut Desired) {
         let local = Name::parse(LOCAL).expect("valid name");
-        let declared: Vec<&str> = desired.servers.keys().map(Name::as_str).collect::<Vec<_>>();
+        let mut candidates: Vec<&str> = self.declared_servers.iter().map(Name::as_str).collect();
+        if !candidates.contains(&LOCAL) {
+            candidates.push(LOCAL);
+        }
         let mut needs_local = false;
         let mut missing = Vec::new();
-        for (name, app) in &desired.apps {
-            for (i, s) in app.servers.iter().enumerate() {
-                if desired.servers.contains_key(s) {
-                    continue;
-                }
-                if *s == local {
-                    needs_local = true;
-                    continue;
-                }
-                let at = app_ats[name];
-                let path = if at.node.get("servers").is_some() {
-                    FieldPath::root().key("servers").index(i)
-                } else {
-                    FieldPath::root().key("server")
-                };
-                let mut candidates = declared.clone();
-                candidates.push(LOCAL);
-                let help = match crate::diag::did_you_mean(s.as_str(), candidates.iter().copied()) {
-                    Some(c) => format!("did you mean `{c}`?"),
-                    None => format!("declared servers: {}", candidates.join(", ")),
-                };
-                missing.push(at.err(&path, "unknown-server", format!("server `{s}` is not declared")).help(help));
+        for r in &self.server_refs {
+            if self.declared_servers.contains(&r.name) {
+                continue;
             }
+            if r.name == local {
+                needs_local = true;
+                continue;
+            }
+            let help = match crate::diag::did_you_mean(r.name.as_str(), candidates.iter().copied()) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => format!("declared servers: {}", candidates.join(", ")),
+            };
+            missing
+                .push(r.at.err(&r.path, "unknown-server", format!("server `{}` is not declared", r.name)).help(help));
         }
         for d in missing {
             self.push(d);

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 pub use audit::{Activity, ActivityRow};
-pub use secrets::{SecretRow, VaultMeta};
+pub use secrets::{Sealed, SecretRow, VaultMeta};
 
 /// Migrations in order; the store's version is the number applied.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];

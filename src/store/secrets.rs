@@ -13,6 +13,13 @@ pub struct SecretRow {
     pub updated_at: String,
 }
 
+/// An encrypted value as stored: its nonce and ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
 /// The vault's key check: a known value encrypted under the master key.
 #[derive(Debug, Clone)]
 pub struct VaultMeta {
@@ -55,10 +62,12 @@ impl Store {
         Ok(())
     }
 
-    /// `(nonce, ciphertext)` of a secret.
-    pub fn secret_get(&self, name: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    /// The sealed value of a secret.
+    pub fn secret_get(&self, name: &str) -> Result<Option<Sealed>, StoreError> {
         self.conn()
-            .query_row("SELECT nonce, ciphertext FROM secrets WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT nonce, ciphertext FROM secrets WHERE name = ?1", [name], |r| {
+                Ok(Sealed { nonce: r.get(0)?, ciphertext: r.get(1)? })
+            })
             .optional()
             .map_err(|e| self.err(e))
     }

@@ -1,1 +1,9 @@
+//! Integration tests, built into one binary. Each module drives one front end
+//! or one promise of the product against real components.
 
+mod cli;
+mod corpus;
+mod fuzz;
+mod harness;
+mod schemas;
+mod secrets;

@@ -1,0 +1,94 @@
+//! The CLI as a user meets it: exit codes, rendered errors, the example fleets.
+
+use crate::harness::{Tomo, repo};
+
+#[test]
+fn state_and_examples_validate() {
+    let t = Tomo::new();
+    for dir in ["state", "examples/homelab"] {
+        let path = repo().join(dir);
+        let r = t.run(&["validate", "--dir", path.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{dir}: {}", r.all());
+        assert!(r.stdout.starts_with("valid: "), "{}", r.stdout);
+        assert!(!r.stderr.contains("error"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn validate_renders_every_error_with_position_and_exits_1() {
+    let t = Tomo::new().file(
+        "state/apps/web.yaml",
+        "kind: App\nname: web\nserver: nas\nimgae: nginx\nimage: nginx\nports: [\"80800:80\"]\n---\nkind: App\nname: db\nserver: local\nimage: Postgres\n",
+    );
+    let r = t.run(&["validate"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let e = &r.stderr;
+    assert!(e.contains("error: unknown field `imgae`"), "{e}");
+    assert!(e.contains("state/apps/web.yaml:4:1"), "{e}");
+    assert!(e.contains("help: did you mean `image`?"), "{e}");
+    assert!(e.contains("state/apps/web.yaml:11:8"), "{e}");
+    assert!(e.contains("repository names must be lowercase"), "{e}");
+    assert!(e.contains("invalid: 2 errors in state"), "{e}");
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn validate_json_is_machine_readable() {
+    let t = Tomo::new().file("m/a.yaml", "kind: App\nname: web\nserver: local\nimage: nginx\nports: [\"x\"]\n");
+    let r = t.run(&["validate", "--dir", "m", "--json"]);
+    assert_eq!(r.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["errors"], 1);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["file"], "m/a.yaml");
+    assert_eq!(d["field"], "ports[0]");
+    assert_eq!(d["span"]["line"], 5);
+    assert_eq!(d["code"], "invalid-port");
+}
+
+#[test]
+fn missing_manifest_folder_is_a_clear_error() {
+    let r = Tomo::new().run(&["validate", "--dir", "nowhere"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("manifest folder `nowhere` does not exist"), "{}", r.stderr);
+}
+
+#[test]
+fn invalid_config_file_points_at_the_field() {
+    let t = Tomo::new().file("tomo.yaml", "manifests: state\nssh:\n  max_concurrent_connections: lots\n");
+    let r = t.run(&["validate"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("tomo.yaml:3:31"), "{}", r.stderr);
+    assert!(r.stderr.contains("expected an integer, found a string"), "{}", r.stderr);
+}
+
+#[test]
+fn help_version_and_completions() {
+    let t = Tomo::new();
+    let r = t.run(&["--help"]);
+    assert_eq!(r.code, 0);
+    for cmd in ["validate", "schema", "secret", "completions"] {
+        assert!(r.stdout.contains(cmd), "{cmd} missing from --help");
+    }
+    assert!(t.run(&["--version"]).stdout.starts_with("tomo "));
+    assert_eq!(t.run(&["secret", "--help"]).code, 0);
+    for shell in ["bash", "zsh", "fish"] {
+        let r = t.run(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}");
+        assert!(r.stdout.contains("validate"), "{shell}");
+    }
+    let r = t.run(&["completions", "tcsh"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("possible values: bash, zsh, fish"), "{}", r.stderr);
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = std::fs::read_to_string(repo().join("tomo.yaml.example")).unwrap();
+    let t = Tomo::new()
+        .file("tomo.yaml", &example)
+        .file("state/a.yaml", "kind: App\nname: a\nserver: local\nimage: nginx\n");
+    let r = t.run(&["validate"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian/Ubuntu machine with a Rust toolchain:
+# installs what the tests need, then formats-checks, lints and runs every test.
+# Fails (non-zero) on the first failed step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Python with jsonschema + PyYAML: the independent JSON Schema validator the
+# schema tests run. Installed into a venv under target/ (no system changes).
+VENV=target/test-venv
+if ! "$VENV/bin/python" -c 'import jsonschema, yaml' 2>/dev/null; then
+    say "installing the Python test tools into $VENV"
+    if ! python3 -m venv "$VENV" 2>/dev/null; then
+        as_root apt-get update -qq
+        as_root apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$VENV"
+    fi
+    "$VENV/bin/pip" install -q --disable-pip-version-check jsonschema pyyaml
+fi
+export TOMO_TEST_PYTHON="$PWD/$VENV/bin/python"
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+say "cargo test"
+cargo test --locked
+
+say "schemas/ and examples"
+cargo run --locked -q -- schema --check --out schemas
+cargo run --locked -q -- validate --dir state
+cargo run --locked -q -- validate --dir examples/homelab
+
+say "all tests passed"
