@@ -1,24 +1,46 @@
 //! The engine: the one API the front ends (CLI, MCP, watch) call. It owns the
-//! configuration and opens the store and vault on demand; front ends build a
-//! request, call one method and render the result.
+//! configuration, opens the store and vault on demand and holds one Docker
+//! client per server; front ends build a request, call one method and render
+//! the result.
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
+use crate::apply::lock::ApplyLock;
+use crate::apply::{self, ApplyOptions, ApplyReport, ApplySink, Journal, Outcome};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::manifest::{self, LoadOptions, Loaded, SecretCheck, Sources};
-use crate::model::Desired;
+use crate::model::{Desired, Host, Name, Observed};
+use crate::plan::spec::{NoSecrets, Secrets};
+use crate::plan::{self, Action, Op, Plan, PlanOptions};
 use crate::store::Store;
-use crate::vault::{self, MasterKey, Vault};
+use crate::transport::docker::DockerClient;
+use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
 pub struct Engine {
     config: Config,
-    store: OnceLock<Store>,
+    store: OnceLock<Arc<Store>>,
+    clients: Mutex<BTreeMap<Name, DockerClient>>,
+}
+
+/// How an apply is carried out.
+#[derive(Debug, Clone)]
+pub struct ApplyRequest {
+    /// Overrides `Settings.parallelism`.
+    pub parallelism: Option<usize>,
+    /// How long to wait for another apply to finish.
+    pub lock_timeout: Duration,
+    /// Who asked (recorded in history): a user name, `cli`, `watch`.
+    pub actor: String,
+    /// cli | mcp | watch | proposal
+    pub source: String,
 }
 
 impl Engine {
     pub fn new(config: Config) -> Engine {
-        Engine { config, store: OnceLock::new() }
+        Engine { config, store: OnceLock::new(), clients: Mutex::new(BTreeMap::new()) }
     }
 
     pub fn config(&self) -> &Config {
@@ -58,11 +80,11 @@ impl Engine {
     }
 
     /// The store, opened (and migrated) on first use.
-    pub fn store(&self) -> Result<&Store> {
+    pub fn store(&self) -> Result<&Arc<Store>> {
         if let Some(s) = self.store.get() {
             return Ok(s);
         }
-        let s = Store::open_in(&self.config.data_dir)?;
+        let s = Arc::new(Store::open_in(&self.config.data_dir)?);
         Ok(self.store.get_or_init(|| s))
     }
 
@@ -75,5 +97,217 @@ impl Engine {
     pub fn vault(&self) -> Result<Vault<'_>> {
         let key = self.master_key()?;
         Ok(Vault::open(self.store()?, key)?)
+    }
+
+    /// Secret values for planning and applying; errors surface only when a
+    /// manifest actually uses a secret.
+    pub fn secrets(&self) -> Arc<dyn Secrets> {
+        let opened = self.master_key().and_then(|k| Ok(VaultSecrets::open(self.store()?.clone(), k)?));
+        match opened {
+            Ok(v) => Arc::new(v),
+            Err(e) => Arc::new(NoSecrets(format!("the vault is not available: {e}"))),
+        }
+    }
+
+    /// A Docker client per declared server in scope, or why there is none.
+    fn clients(&self, desired: &Desired, opts: &PlanOptions) -> BTreeMap<Name, Result<DockerClient, String>> {
+        let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = BTreeMap::new();
+        for (name, server) in desired.servers.iter().filter(|(n, _)| opts.scope.has_server(n)) {
+            let client = match (&server.host, cache.get(name)) {
+                (_, Some(c)) => Ok(c.clone()),
+                (Host::Local, None) => DockerClient::local(&server.docker.socket).map_err(|e| e.to_string()),
+                (Host::Ssh(t), None) => Err(format!(
+                    "{}@{}:{} is reached over SSH, which this build of tomo does not support yet",
+                    t.user, t.address, t.port
+                )),
+            };
+            if let Ok(c) = &client {
+                cache.insert(name.clone(), c.clone());
+            }
+            out.insert(name.clone(), client);
+        }
+        out
+    }
+
+    fn check_scope(&self, desired: &Desired, opts: &PlanOptions) -> Result<()> {
+        for s in &opts.scope.servers {
+            if !desired.servers.contains_key(s) {
+                return Err(Error::Usage(unknown("server", s, desired.servers.keys())));
+            }
+        }
+        for a in &opts.scope.apps {
+            if !desired.apps.contains_key(a) {
+                return Err(Error::Usage(unknown("app", a, desired.apps.keys())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Observes the servers in scope of `desired`.
+    pub async fn observe(&self, desired: &Desired, opts: &PlanOptions) -> Observed {
+        let clients = self.clients(desired, opts);
+        crate::observe::observe(desired, &opts.scope, &clients).await
+    }
+
+    /// Loads the manifests, observes the servers and builds the plan.
+    pub async fn plan(&self, opts: &PlanOptions) -> Result<Plan> {
+        let desired = self.desired()?;
+        self.plan_for(&desired, opts).await
+    }
+
+    async fn plan_for(&self, desired: &Desired, opts: &PlanOptions) -> Result<Plan> {
+        self.check_scope(desired, opts)?;
+        let observed = self.observe(desired, opts).await;
+        let secrets = self.secrets();
+        Ok(plan::build(desired, &observed, opts, secrets.as_ref())?)
+    }
+
+    /// Plans and applies under the lock; `confirm` sees the plan first and may decline.
+    pub async fn apply_current(
+        &self,
+        opts: &PlanOptions,
+        req: &ApplyRequest,
+        confirm: impl FnOnce(&Plan) -> bool,
+        sink: &dyn ApplySink,
+    ) -> Result<Option<(Plan, ApplyReport)>> {
+        let _lock = self.lock(req)?;
+        let desired = self.desired()?;
+        let plan = self.plan_for(&desired, opts).await?;
+        if !confirm(&plan) {
+            return Ok(None);
+        }
+        let report = self.execute(&desired, &plan, req, sink).await?;
+        Ok(Some((plan, report)))
+    }
+
+    /// Applies a saved plan exactly, after checking that neither the manifests
+    /// nor the servers changed since it was made; a stale plan changes nothing.
+    pub async fn apply_saved(&self, plan: &Plan, req: &ApplyRequest, sink: &dyn ApplySink) -> Result<ApplyReport> {
+        if plan.format != plan::PLAN_FORMAT {
+            return Err(Error::StalePlan(format!(
+                "the plan file has format {}, this tomo writes {}; run `tomo plan --out FILE` again",
+                plan.format,
+                plan::PLAN_FORMAT
+            )));
+        }
+        let _lock = self.lock(req)?;
+        let desired = self.desired()?;
+        self.check_scope(&desired, &plan.options)?;
+        let observed = self.observe(&desired, &plan.options).await;
+        let now = plan::basis(&desired, &observed, &plan.options);
+        let what = match (now.desired == plan.basis.desired, now.observed == plan.basis.observed) {
+            (true, true) => None,
+            (false, true) => Some("the manifests changed"),
+            (true, false) => Some("the servers changed"),
+            (false, false) => Some("the manifests and the servers changed"),
+        };
+        if let Some(what) = what {
+            return Err(Error::StalePlan(format!(
+                "{what} since this plan was made; nothing was applied. Run `tomo plan --out FILE` again and review it"
+            )));
+        }
+        self.execute(&desired, plan, req, sink).await
+    }
+
+    fn lock(&self, req: &ApplyRequest) -> Result<ApplyLock> {
+        Ok(ApplyLock::acquire(&self.config.data_dir, req.lock_timeout, &format!("tomo apply ({})", req.source))?)
+    }
+
+    async fn execute(
+        &self,
+        desired: &Desired,
+        plan: &Plan,
+        req: &ApplyRequest,
+        sink: &dyn ApplySink,
+    ) -> Result<ApplyReport> {
+        if plan.actions.is_empty() {
+            return Ok(ApplyReport { run_id: None, results: Vec::new(), elapsed_ms: 0 });
+        }
+        let store = self.store()?.clone();
+        let fingerprint = format!("{}:{}", plan.basis.desired, plan.basis.observed);
+        let run = store.begin_run(&fingerprint, &req.actor, &req.source)?;
+        let journal = StoreJournal { store: store.clone(), run };
+        let clients = self.clients(desired, &plan.options);
+        let opts = ApplyOptions {
+            parallelism: req.parallelism.unwrap_or(desired.settings.parallelism as usize),
+            health_timeout: desired.settings.health_timeout.to_std(),
+        };
+        let mut report = apply::run(plan, &clients, self.secrets(), &opts, sink, &journal).await;
+        report.run_id = Some(run);
+        let status = if report.succeeded() { "succeeded" } else { "failed" };
+        let summary = serde_json::json!({
+            "actions": plan.actions.len(),
+            "succeeded": report.count("succeeded"),
+            "failed": report.count("failed"),
+            "skipped": report.count("skipped"),
+            "elapsed_ms": report.elapsed_ms,
+        });
+        store.finish_run(run, status, &summary)?;
+        Ok(report)
+    }
+}
+
+fn unknown<'a>(what: &str, given: &Name, known: impl Iterator<Item = &'a Name>) -> String {
+    let known: Vec<&str> = known.map(Name::as_str).collect();
+    match crate::diag::did_you_mean(given.as_str(), known.iter().copied()) {
+        Some(s) => format!("there is no {what} `{given}`; did you mean `{s}`?"),
+        None => format!("there is no {what} `{given}`; declared: {}", known.join(", ")),
+    }
+}
+
+/// Journals actions in the store and keeps `installations` current.
+struct StoreJournal {
+    store: Arc<Store>,
+    run: i64,
+}
+
+impl Journal for StoreJournal {
+    fn started(&self, a: &Action) {
+        let detail = serde_json::json!({"op": a.op.verb(), "object": a.op.object(), "reasons": a.reasons});
+        if let Err(e) = self.store.action_started(
+            self.run,
+            a.id,
+            a.server.as_str(),
+            a.app.as_ref().map(Name::as_str),
+            a.service.as_ref().map(Name::as_str),
+            a.op.verb(),
+            &detail,
+        ) {
+            tracing::warn!(error = %e, "cannot journal an action");
+        }
+    }
+
+    fn finished(&self, a: &Action, outcome: &Outcome, container: Option<&str>) {
+        let error = match outcome {
+            Outcome::Failed(e) | Outcome::Skipped(e) => Some(e.as_str()),
+            Outcome::Succeeded => None,
+        };
+        let mut result = self.store.action_finished(self.run, a.id, outcome.as_str(), error);
+        if *outcome == Outcome::Succeeded
+            && let (Some(app), Some(service)) = (&a.app, &a.service)
+        {
+            result = result.and_then(|_| match (&a.op, container) {
+                (Op::Create { spec, hash, redacted, .. } | Op::Recreate { spec, hash, redacted, .. }, Some(id)) => {
+                    self.store.set_installation(
+                        a.server.as_str(),
+                        app.as_str(),
+                        service.as_str(),
+                        id,
+                        &spec.image,
+                        hash,
+                        redacted,
+                        self.run,
+                    )
+                }
+                (Op::Remove { .. }, _) => {
+                    self.store.remove_installation(a.server.as_str(), app.as_str(), service.as_str())
+                }
+                _ => Ok(()),
+            });
+        }
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot journal an action");
+        }
     }
 }

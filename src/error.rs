@@ -28,6 +28,13 @@ pub enum Error {
     Write { path: String, source: std::io::Error },
     #[error("cannot read `{path}`: {source}")]
     Read { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// A saved plan no longer matches the manifests or the servers.
+    #[error("{0}")]
+    StalePlan(String),
+    #[error(transparent)]
+    Lock(#[from] crate::apply::lock::LockError),
 }
 
 impl Error {

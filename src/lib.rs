@@ -6,6 +6,7 @@
 //! reads `tomo.yaml` and the environment; `diag` carries problems in user
 //! input to the front end that renders them (`cli`).
 
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod diag;
@@ -13,7 +14,10 @@ pub mod engine;
 pub mod error;
 pub mod manifest;
 pub mod model;
+pub mod observe;
+pub mod plan;
 pub mod store;
+pub mod transport;
 pub mod vault;
 
 pub use engine::Engine;

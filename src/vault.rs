@@ -238,6 +238,42 @@ fn aad_for(name: &str) -> Vec<u8> {
     format!("tomo:secret:{name}").into_bytes()
 }
 
+/// The vault as the planner and applier see it: secret values on demand, and
+/// the key of the keyed hash that stands for them in labels. Owns its store
+/// handle so it can be shared across tasks.
+pub struct VaultSecrets {
+    store: std::sync::Arc<Store>,
+    key: MasterKey,
+}
+
+impl VaultSecrets {
+    /// Checks the key against the vault once.
+    pub fn open(store: std::sync::Arc<Store>, key: MasterKey) -> Result<VaultSecrets, VaultError> {
+        Vault::open(&store, key.clone())?;
+        Ok(VaultSecrets { store, key })
+    }
+}
+
+impl crate::plan::spec::Secrets for VaultSecrets {
+    fn reveal(&self, value: &crate::model::EnvValue) -> Result<SecretString, String> {
+        use crate::model::EnvValue;
+        let vault = Vault { store: &self.store, key: self.key.clone() };
+        match value {
+            EnvValue::Secret(name) => vault.get(name.as_str()).map_err(|e| e.to_string()),
+            EnvValue::Encrypted(text) => self.key.decrypt_inline(text).map_err(|e| e.to_string()),
+            EnvValue::Plain(p) => Ok(SecretString::new(p.clone())),
+        }
+    }
+
+    fn hash_key(&self) -> Result<[u8; 32], String> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"tomo:spec-hash:v1");
+        h.update(self.key.0.as_slice());
+        Ok(h.finalize().into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,14 @@ pub struct Global {
 pub enum Command {
     /// Check every manifest without touching any server; exit 1 on errors
     Validate(ValidateArgs),
+    /// Show what apply would change on the servers, and why
+    Plan(PlanArgs),
+    /// Make the servers match the manifests (or carry out a saved plan)
+    Apply(ApplyArgs),
+    /// Print the plan's action graph in Graphviz DOT
+    Graph(ScopeArgs),
+    /// Show what is deployed on each server, and drift from the manifests
+    Status(StatusArgs),
     /// Write the JSON Schemas of the manifest kinds
     Schema(SchemaArgs),
     /// Manage the encrypted secret vault
@@ -40,6 +48,67 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which servers and apps a command covers, and what it may remove.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScopeArgs {
+    /// Only this server (repeatable)
+    #[arg(long = "server", value_name = "NAME")]
+    pub servers: Vec<String>,
+    /// Only this app (repeatable; orphans are then not considered)
+    #[arg(long = "app", value_name = "NAME")]
+    pub apps: Vec<String>,
+    /// Remove tomo-managed containers whose app is no longer declared
+    #[arg(long)]
+    pub prune: bool,
+    /// Remove this named volume, by its Docker name (repeatable; never implied)
+    #[arg(long = "prune-volumes", value_name = "VOLUME")]
+    pub prune_volumes: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Save the plan to FILE for `tomo apply FILE`
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the plan as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on errors
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `tomo plan --out FILE` (applied without asking)
+    pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Apply without asking (required when standard input is not a terminal)
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Actions run at once [default: Settings.parallelism]
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<usize>,
+    /// How long to wait for another apply to finish, e.g. `30s` [default: fail at once]
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Print the status as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -3,6 +3,8 @@
 
 pub mod args;
 mod commands;
+mod plan_view;
+mod reconcile;
 pub mod render;
 
 use std::io::Write;
@@ -38,6 +40,10 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
     let engine = Engine::new(config);
     match cli.command {
         Command::Validate(a) => commands::validate(&engine, &a),
+        Command::Plan(a) => reconcile::plan(&engine, &a),
+        Command::Apply(a) => reconcile::apply(&engine, &a),
+        Command::Graph(a) => reconcile::graph(&engine, &a),
+        Command::Status(a) => reconcile::status(&engine, &a),
         Command::Schema(a) => commands::schema(&a),
         Command::Secret(c) => commands::secret(&engine, c),
         Command::Completions(_) => unreachable!("handled above"),

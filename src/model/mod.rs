@@ -5,14 +5,26 @@
 //! the name rule, ports and mounts are parsed, references between documents
 //! resolve, dependencies are acyclic. No I/O and no async here.
 
+pub mod observed;
 pub mod ports;
 pub mod values;
 
 use std::collections::BTreeMap;
 
+/// Labels tomo puts on what it creates.
+pub mod labels {
+    pub const MANAGED: &str = "tomo.managed";
+    pub const APP: &str = "tomo.app";
+    pub const SERVICE: &str = "tomo.service";
+    pub const SERVER: &str = "tomo.server";
+    pub const SPEC_HASH: &str = "tomo.spec-hash";
+    pub const SPEC: &str = "tomo.spec";
+}
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use observed::{ContainerObs, Health, Inventory, Observed, RunState, ServerState};
 pub use ports::{Mount, MountSource, PortMapping, PortRange};
 pub use values::{ByteSize, Duration, ImageRef, Name, Restart};
 
@@ -147,13 +159,42 @@ pub struct Service {
 
 /// An environment value. Secret values are never held here: only their name
 /// or their ciphertext, resolved by the vault when a container is created.
+/// Serialised as a plain string, `{secret: NAME}` or `{encrypted: "enc:v1:…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(from = "EnvValueRepr", into = "EnvValueRepr")]
 pub enum EnvValue {
     Plain(String),
     Secret(Name),
     /// An `enc:v1:…` value, decrypted only when needed.
     Encrypted(String),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum EnvValueRepr {
+    Plain(String),
+    Secret { secret: Name },
+    Encrypted { encrypted: String },
+}
+
+impl From<EnvValueRepr> for EnvValue {
+    fn from(r: EnvValueRepr) -> Self {
+        match r {
+            EnvValueRepr::Plain(s) => EnvValue::Plain(s),
+            EnvValueRepr::Secret { secret } => EnvValue::Secret(secret),
+            EnvValueRepr::Encrypted { encrypted } => EnvValue::Encrypted(encrypted),
+        }
+    }
+}
+
+impl From<EnvValue> for EnvValueRepr {
+    fn from(v: EnvValue) -> Self {
+        match v {
+            EnvValue::Plain(s) => EnvValueRepr::Plain(s),
+            EnvValue::Secret(secret) => EnvValueRepr::Secret { secret },
+            EnvValue::Encrypted(encrypted) => EnvValueRepr::Encrypted { encrypted },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

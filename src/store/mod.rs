@@ -8,6 +8,7 @@
 //! says how to recover; nothing is changed in that case.
 
 mod audit;
+mod runs;
 mod secrets;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 pub use audit::{Activity, ActivityRow};
+pub use runs::{ActionRow, RunRow};
 pub use secrets::{Sealed, SecretRow, VaultMeta};
 
 /// Migrations in order; the store's version is the number applied.

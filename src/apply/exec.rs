@@ -1,0 +1,167 @@
+//! Executing one action against a server's Docker Engine. Returns the id of
+//! the container the action leaves in place, when it made one.
+//!
+//! A recreate never loses the working container: the old one is stopped and
+//! renamed aside (or, with `start-first`, left running) while the new one is
+//! created, started and, when it has a healthcheck, must become healthy. Only
+//! then is the old one removed; if the new one fails it is removed and the old
+//! one renamed back and started.
+
+use std::time::Duration;
+
+use crate::model::UpdateOrder;
+use crate::plan::spec::{ContainerSpec, Secrets};
+use crate::plan::{Action, Op, Wait};
+use crate::transport::docker::{DockerClient, connect_networks, short};
+
+pub(super) async fn execute(
+    action: &Action,
+    c: &DockerClient,
+    secrets: &dyn Secrets,
+    health_timeout: Duration,
+) -> Result<Option<String>, String> {
+    let e = |e: crate::transport::docker::DockerError| e.to_string();
+    match &action.op {
+        Op::PullImage { image } => c.pull(image).await.map(|_| None).map_err(e),
+        Op::CreateNetwork { name } => c
+            .create_network(name, action.app.as_ref().map(|a| a.as_str()), action.server.as_str())
+            .await
+            .map(|_| None)
+            .map_err(e),
+        Op::CreateVolume { name } => c
+            .create_volume(name, action.app.as_ref().map(|a| a.as_str()), action.server.as_str())
+            .await
+            .map(|_| None)
+            .map_err(e),
+        Op::Create { spec, hash, redacted, start, wait } => {
+            let id = c.create_container(&spec.container, spec, hash, redacted, secrets).await.map_err(e)?;
+            connect_networks(c, &id, spec).await.map_err(e)?;
+            if *start {
+                c.start(&id).await.map_err(e)?;
+                settle(c, &id, *wait, health_timeout).await?;
+            }
+            Ok(Some(id))
+        }
+        Op::Recreate { spec, hash, redacted, old_id, start, wait, order } => {
+            let new = Replacement { c, spec, hash, redacted, secrets, start: *start, wait: *wait, health_timeout };
+            match order {
+                UpdateOrder::StopFirst => new.stop_first(old_id).await,
+                UpdateOrder::StartFirst => new.start_first(old_id).await,
+            }
+            .map(Some)
+        }
+        Op::Start { id, wait, .. } => {
+            c.start(id).await.map_err(e)?;
+            settle(c, id, *wait, health_timeout).await?;
+            Ok(Some(id.clone()))
+        }
+        Op::Stop { id, timeout_ms, .. } => {
+            c.stop(id, Duration::from_millis(*timeout_ms)).await.map(|_| None).map_err(e)
+        }
+        Op::Remove { id, timeout_ms, .. } => {
+            c.remove(id, Duration::from_millis(*timeout_ms)).await.map(|_| None).map_err(e)
+        }
+        Op::RemoveNetwork { name } => c.remove_network(name).await.map(|_| None).map_err(e),
+        Op::RemoveVolume { name } => c.remove_volume(name).await.map(|_| None).map_err(e),
+    }
+}
+
+/// Waits for what a started container must reach.
+async fn settle(c: &DockerClient, id: &str, wait: Wait, timeout: Duration) -> Result<(), String> {
+    match wait {
+        Wait::Running => c.wait_running(id, timeout).await,
+        Wait::Healthy => c.wait_healthy(id, timeout).await,
+        Wait::Completed => c.wait_completed(id, timeout).await,
+    }
+    .map_err(|e| e.to_string())
+}
+
+struct Replacement<'a> {
+    c: &'a DockerClient,
+    spec: &'a ContainerSpec,
+    hash: &'a str,
+    redacted: &'a serde_json::Value,
+    secrets: &'a dyn Secrets,
+    start: bool,
+    wait: Wait,
+    health_timeout: Duration,
+}
+
+impl Replacement<'_> {
+    fn stop_timeout(&self) -> Duration {
+        self.spec.stop_grace_period.map_or(Duration::from_secs(10), |d| d.to_std())
+    }
+
+    /// Creates, starts and settles the new container under `name`.
+    async fn bring_up(&self, name: &str) -> Result<String, (Option<String>, String)> {
+        let id = self
+            .c
+            .create_container(name, self.spec, self.hash, self.redacted, self.secrets)
+            .await
+            .map_err(|e| (None, e.to_string()))?;
+        let fail = |e: String| (Some(id.clone()), e);
+        connect_networks(self.c, &id, self.spec).await.map_err(|e| fail(e.to_string()))?;
+        if self.start {
+            self.c.start(&id).await.map_err(|e| fail(e.to_string()))?;
+            settle(self.c, &id, self.wait, self.health_timeout).await.map_err(fail)?;
+        }
+        Ok(id)
+    }
+
+    async fn stop_first(&self, old: &str) -> Result<String, String> {
+        let name = &self.spec.container;
+        let aside = format!("{name}-tomo-old-{}", short(old));
+        let (was_running, ..) = self.c.state(old).await.map_err(|e| e.to_string())?;
+        self.c.stop(old, self.stop_timeout()).await.map_err(|e| e.to_string())?;
+        self.c.rename(old, &aside).await.map_err(|e| e.to_string())?;
+        match self.bring_up(name).await {
+            Ok(id) => {
+                self.c
+                    .remove(old, self.stop_timeout())
+                    .await
+                    .map_err(|e| format!("the new container runs, but removing the old one failed: {e}"))?;
+                Ok(id)
+            }
+            Err((new_id, why)) => {
+                let restored =
+                    self.restore(old, &aside, new_id.as_deref(), was_running == crate::model::RunState::Running).await;
+                Err(format!("the new container failed: {why}; {restored}"))
+            }
+        }
+    }
+
+    async fn start_first(&self, old: &str) -> Result<String, String> {
+        let name = &self.spec.container;
+        let temp = format!("{name}-tomo-new");
+        match self.bring_up(&temp).await {
+            Ok(id) => {
+                self.c.remove(old, self.stop_timeout()).await.map_err(|e| e.to_string())?;
+                self.c.rename(&id, name).await.map_err(|e| e.to_string())?;
+                Ok(id)
+            }
+            Err((new_id, why)) => {
+                if let Some(id) = new_id {
+                    let _ = self.c.remove(&id, Duration::from_secs(1)).await;
+                }
+                Err(format!("the new container failed: {why}; the previous container kept running"))
+            }
+        }
+    }
+
+    /// Removes the failed new container and puts the old one back.
+    async fn restore(&self, old: &str, aside: &str, new_id: Option<&str>, restart: bool) -> String {
+        let _ = aside;
+        if let Some(id) = new_id
+            && let Err(e) = self.c.remove(id, Duration::from_secs(1)).await
+        {
+            return format!("removing the failed container failed too ({e}); the previous one is kept as `{aside}`");
+        }
+        if let Err(e) = self.c.rename(old, &self.spec.container).await {
+            return format!("renaming the previous container back failed ({e}); it is kept as `{aside}`");
+        }
+        if restart && let Err(e) = self.c.start(old).await {
+            return format!("the previous container was restored but did not start: {e}");
+        }
+        "the previous container was restored".into()
+    }
+}

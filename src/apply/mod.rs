@@ -1,0 +1,175 @@
+//! Apply: walks a plan's DAG, running every action whose prerequisites
+//! succeeded, at most `parallelism` at a time. A failed action skips its
+//! dependents (transitively) and lets independent work finish. Each action is
+//! journalled before and after it runs.
+
+mod exec;
+pub mod lock;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::model::Name;
+use crate::plan::spec::Secrets;
+use crate::plan::{Action, Plan};
+use crate::transport::docker::DockerClient;
+
+/// How an action ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "detail", rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed(String),
+    Skipped(String),
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed(_) => "failed",
+            Outcome::Skipped(_) => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionResult {
+    pub id: usize,
+    pub outcome: Outcome,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    pub run_id: Option<i64>,
+    pub results: Vec<ActionResult>,
+    pub elapsed_ms: u64,
+}
+
+impl ApplyReport {
+    pub fn count(&self, status: &str) -> usize {
+        self.results.iter().filter(|r| r.outcome.as_str() == status).count()
+    }
+    pub fn succeeded(&self) -> bool {
+        self.results.iter().all(|r| r.outcome == Outcome::Succeeded)
+    }
+}
+
+/// Receives progress; front ends render it.
+pub trait ApplySink: Send + Sync {
+    fn started(&self, action: &Action);
+    fn finished(&self, action: &Action, outcome: &Outcome, elapsed: Duration);
+}
+
+/// Receives the journal: before and after each action.
+pub trait Journal: Send + Sync {
+    fn started(&self, action: &Action);
+    fn finished(&self, action: &Action, outcome: &Outcome, container_id: Option<&str>);
+}
+
+pub struct ApplyOptions {
+    pub parallelism: usize,
+    pub health_timeout: Duration,
+}
+
+/// Executes `plan`. Actions on servers without a client fail with the reason.
+pub async fn run(
+    plan: &Plan,
+    clients: &BTreeMap<Name, Result<DockerClient, String>>,
+    secrets: Arc<dyn Secrets>,
+    opts: &ApplyOptions,
+    sink: &dyn ApplySink,
+    journal: &dyn Journal,
+) -> ApplyReport {
+    let started = Instant::now();
+    let n = plan.actions.len();
+    let mut waiting: Vec<usize> = plan.actions.iter().map(|a| a.after.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for a in &plan.actions {
+        for b in &a.after {
+            dependents[*b].push(a.id);
+        }
+    }
+    let mut outcomes: Vec<Option<(Outcome, u64)>> = vec![None; n];
+    let mut ready: VecDeque<usize> = (0..n).filter(|i| waiting[*i] == 0).collect();
+    let mut running: JoinSet<(usize, Result<Option<String>, String>, u64)> = JoinSet::new();
+    let parallelism = opts.parallelism.max(1);
+
+    loop {
+        while running.len() < parallelism {
+            let Some(id) = ready.pop_front() else { break };
+            let action = plan.actions[id].clone();
+            let client = clients.get(&action.server).cloned();
+            let secrets = secrets.clone();
+            let health_timeout = opts.health_timeout;
+            sink.started(&action);
+            journal.started(&action);
+            running.spawn(async move {
+                let t = Instant::now();
+                let work = async {
+                    match client {
+                        Some(Ok(c)) => exec::execute(&action, &c, secrets.as_ref(), health_timeout).await,
+                        Some(Err(why)) => Err(format!("server `{}` is unreachable: {why}", action.server)),
+                        None => Err(format!("server `{}` has no connection", action.server)),
+                    }
+                };
+                let r = std::panic::AssertUnwindSafe(work)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| Err("internal error (a panic in tomo); please report it as a bug".to_string()));
+                (action.id, r, t.elapsed().as_millis() as u64)
+            });
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let Ok((id, result, ms)) = joined else { continue };
+        let action = &plan.actions[id];
+        let (outcome, container) = match result {
+            Ok(c) => (Outcome::Succeeded, c),
+            Err(e) => (Outcome::Failed(e), None),
+        };
+        sink.finished(action, &outcome, Duration::from_millis(ms));
+        journal.finished(action, &outcome, container.as_deref());
+        let ok = outcome == Outcome::Succeeded;
+        outcomes[id] = Some((outcome, ms));
+        if ok {
+            for d in &dependents[id] {
+                waiting[*d] -= 1;
+                if waiting[*d] == 0 && outcomes[*d].is_none() {
+                    ready.push_back(*d);
+                }
+            }
+        } else {
+            // Skip everything that depends on this action, transitively.
+            let mut stack = dependents[id].clone();
+            while let Some(d) = stack.pop() {
+                if outcomes[d].is_some() {
+                    continue;
+                }
+                let why = format!("{} {} did not succeed", action.op.verb(), action.op.object());
+                let skipped = Outcome::Skipped(why);
+                sink.finished(&plan.actions[d], &skipped, Duration::ZERO);
+                journal.finished(&plan.actions[d], &skipped, None);
+                outcomes[d] = Some((skipped, 0));
+                stack.extend(dependents[d].iter().copied());
+            }
+        }
+    }
+    ApplyReport {
+        run_id: None,
+        results: outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(id, o)| {
+                let (outcome, elapsed_ms) = o.unwrap_or((Outcome::Skipped("not reached".into()), 0));
+                ActionResult { id, outcome, elapsed_ms }
+            })
+            .collect(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    }
+}

@@ -1,0 +1,177 @@
+//! `tomo plan`, `apply`, `graph` and `status`: requests to the engine, results
+//! rendered by `plan_view`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use super::args::{ApplyArgs, PlanArgs, ScopeArgs, StatusArgs};
+use super::plan_view::{self, LineSink};
+use crate::engine::{ApplyRequest, Engine};
+use crate::error::{Error, Result};
+use crate::model::{Duration, Name};
+use crate::plan::{self, Plan, PlanOptions, Scope};
+
+fn out(text: &str) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|_| o.flush())
+        .map_err(|source| Error::Write { path: "standard output".into(), source })
+}
+
+fn names(kind: &str, values: &[String]) -> Result<Vec<Name>> {
+    values.iter().map(|v| Name::parse(v).map_err(|e| Error::Usage(format!("--{kind} {v}: {e}")))).collect()
+}
+
+fn options(s: &ScopeArgs) -> Result<PlanOptions> {
+    Ok(PlanOptions {
+        scope: Scope { servers: names("server", &s.servers)?, apps: names("app", &s.apps)? },
+        prune: s.prune,
+        prune_volumes: s.prune_volumes.clone(),
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Read { path: "the async runtime".into(), source })
+}
+
+/// Exit code of a plan that was shown: 1 when a server was not reached.
+fn plan_exit(p: &Plan, detailed: bool) -> i32 {
+    if !p.unreachable.is_empty() {
+        1
+    } else if detailed && (p.has_changes() || !p.conflicts.is_empty()) {
+        2
+    } else {
+        0
+    }
+}
+
+pub fn plan(engine: &Engine, a: &PlanArgs) -> Result<i32> {
+    let opts = options(&a.scope)?;
+    let p = runtime()?.block_on(engine.plan(&opts))?;
+    if let Some(path) = &a.out {
+        let text = serde_json::to_string_pretty(&p).expect("plan serializes");
+        std::fs::write(path, text + "\n")
+            .map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+    }
+    if a.json {
+        out(&format!("{}\n", serde_json::to_string_pretty(&p).expect("plan serializes")))?;
+    } else {
+        out(&plan_view::plan(&p))?;
+        if let Some(path) = &a.out {
+            out(&format!(
+                "Saved the plan to {}; `tomo apply {}` carries out exactly this plan.\n",
+                path.display(),
+                path.display()
+            ))?;
+        }
+    }
+    Ok(plan_exit(&p, a.detailed_exitcode))
+}
+
+pub fn graph(engine: &Engine, s: &ScopeArgs) -> Result<i32> {
+    let p = runtime()?.block_on(engine.plan(&options(s)?))?;
+    out(&plan::to_dot(&p))?;
+    Ok(0)
+}
+
+pub fn status(engine: &Engine, a: &StatusArgs) -> Result<i32> {
+    let opts = options(&a.scope)?;
+    let desired = engine.desired()?;
+    let rt = runtime()?;
+    let observed = rt.block_on(engine.observe(&desired, &opts));
+    let secrets = engine.secrets();
+    let p = plan::build(&desired, &observed, &opts, secrets.as_ref())?;
+    if a.json {
+        let doc = serde_json::json!({ "observed": observed, "drift": p });
+        out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;
+    } else {
+        out(&plan_view::status(&p, &observed, &desired))?;
+    }
+    Ok(if p.unreachable.is_empty() { 0 } else { 1 })
+}
+
+pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
+    let lock_timeout = Duration::parse(&a.lock_timeout)
+        .map_err(|e| Error::Usage(format!("--lock-timeout {}: {e}", a.lock_timeout)))?
+        .to_std();
+    let req = ApplyRequest {
+        parallelism: a.parallelism,
+        lock_timeout,
+        actor: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
+        source: "cli".into(),
+    };
+    let rt = runtime()?;
+    if let Some(path) = &a.plan_file {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.display().to_string(), source })?;
+        let p: Plan = serde_json::from_str(&text)
+            .map_err(|e| Error::Usage(format!("{} is not a plan saved by `tomo plan --out`: {e}", path.display())))?;
+        let sink = LineSink::new(p.actions.len(), a.json);
+        let report = rt.block_on(engine.apply_saved(&p, &req, &sink))?;
+        return finish(&p, &report, a.json);
+    }
+    let opts = options(&a.scope)?;
+    let interactive = std::io::stdin().is_terminal();
+    let mut refused = false;
+    let mut confirm = |p: &Plan| {
+        if !p.has_changes() {
+            return true;
+        }
+        if a.auto_approve {
+            if !a.json {
+                let _ = out(&plan_view::plan(p));
+            }
+            return true;
+        }
+        if !interactive {
+            refused = true;
+            return false;
+        }
+        let _ = out(&plan_view::plan(p));
+        let _ = out("\nApply these changes? Only `yes` is accepted: ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        answer.trim() == "yes"
+    };
+    let sink = LineSink::new(0, a.json);
+    let result = rt.block_on(engine.apply_current(
+        &opts,
+        &req,
+        |p| {
+            sink.set_total(p.actions.len());
+            confirm(p)
+        },
+        &sink,
+    ))?;
+    match result {
+        None if refused => Err(Error::Usage(
+            "standard input is not a terminal, so tomo cannot ask for confirmation; review `tomo plan` and pass --auto-approve, or apply a saved plan file".into(),
+        )),
+        None => {
+            out("Apply cancelled; nothing was changed.\n")?;
+            Ok(1)
+        }
+        Some((p, report)) if !p.has_changes() => {
+            if a.json {
+                finish(&p, &report, true)
+            } else {
+                out(&plan_view::plan(&p))?;
+                Ok(plan_exit(&p, false).max(i32::from(!p.conflicts.is_empty())))
+            }
+        }
+        Some((p, report)) => finish(&p, &report, a.json),
+    }
+}
+
+fn finish(p: &Plan, report: &crate::apply::ApplyReport, json: bool) -> Result<i32> {
+    if json {
+        let doc = serde_json::json!({ "plan": p, "report": report });
+        out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;
+    } else {
+        out(&plan_view::report(p, report))?;
+    }
+    let ok = report.succeeded() && p.conflicts.is_empty() && p.unreachable.is_empty();
+    Ok(if ok { 0 } else { 1 })
+}

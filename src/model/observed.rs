@@ -1,0 +1,174 @@
+//! What observation found on each server: containers, networks, volumes and
+//! images, as plain data. Filled by `observe`, read by `diff`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Name;
+use super::labels;
+
+/// The observed state of every server in scope.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub servers: BTreeMap<Name, ServerState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    Reached(Inventory),
+    /// The server could not be observed; the reason in one line.
+    Unreachable(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub containers: Vec<ContainerObs>,
+    /// tomo-managed networks.
+    pub networks: Vec<NetworkObs>,
+    /// tomo-managed volumes.
+    pub volumes: Vec<VolumeObs>,
+    pub images: Vec<ImageObs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerObs {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub image_id: String,
+    pub state: RunState,
+    pub health: Option<Health>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ContainerObs {
+    pub fn managed(&self) -> bool {
+        self.labels.get(labels::MANAGED).is_some_and(|v| v == "true")
+    }
+    pub fn label(&self, k: &str) -> Option<&str> {
+        self.labels.get(k).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Exited,
+    Dead,
+    Removing,
+    Other,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Created => "created",
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Restarting => "restarting",
+            RunState::Exited => "exited",
+            RunState::Dead => "dead",
+            RunState::Removing => "removing",
+            RunState::Other => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkObs {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeObs {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageObs {
+    pub id: String,
+    pub tags: Vec<String>,
+    pub digests: Vec<String>,
+}
+
+impl Inventory {
+    /// Whether `reference` (as written in a manifest) is present.
+    pub fn has_image(&self, reference: &str) -> bool {
+        self.image_id(reference).is_some()
+    }
+
+    /// The local image id `reference` resolves to.
+    pub fn image_id(&self, reference: &str) -> Option<&str> {
+        let want = normalize_reference(reference);
+        self.images
+            .iter()
+            .find(|i| {
+                i.tags.iter().any(|t| normalize_reference(t) == want)
+                    || i.digests.iter().any(|d| normalize_reference(d) == want)
+                    || i.id == reference
+            })
+            .map(|i| i.id.as_str())
+    }
+
+    pub fn container(&self, name: &str) -> Option<&ContainerObs> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+}
+
+/// `nginx` → `docker.io/library/nginx:latest`, the form Docker compares by.
+pub fn normalize_reference(r: &str) -> String {
+    let (name, suffix) = match r.split_once('@') {
+        Some((n, d)) => (n.to_string(), format!("@{d}")),
+        None => {
+            let last = r.rsplit('/').next().unwrap_or(r);
+            if last.contains(':') { (r.to_string(), String::new()) } else { (format!("{r}:latest"), String::new()) }
+        }
+    };
+    let first = name.split('/').next().unwrap_or("");
+    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let full = if has_registry {
+        name
+    } else if name.contains('/') {
+        format!("docker.io/{name}")
+    } else {
+        format!("docker.io/library/{name}")
+    };
+    format!("{full}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_normalize() {
+        assert_eq!(normalize_reference("nginx"), "docker.io/library/nginx:latest");
+        assert_eq!(normalize_reference("traefik/whoami:v1"), "docker.io/traefik/whoami:v1");
+        assert_eq!(normalize_reference("localhost:5000/a/b:1"), "localhost:5000/a/b:1");
+        assert_eq!(normalize_reference("nginx@sha256:ab"), "docker.io/library/nginx@sha256:ab");
+        let inv = Inventory {
+            images: vec![ImageObs { id: "sha256:1".into(), tags: vec!["nginx:latest".into()], digests: vec![] }],
+            ..Inventory::default()
+        };
+        assert!(inv.has_image("nginx"));
+        assert!(inv.has_image("docker.io/library/nginx:latest"));
+        assert!(!inv.has_image("nginx:1.27"));
+    }
+}

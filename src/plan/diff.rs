@@ -1,0 +1,383 @@
+//! Desired vs observed, per server: which containers, networks, volumes and
+//! images to create, recreate, start, stop or remove, each with its reasons.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use similar::TextDiff;
+
+use super::spec::{ContainerSpec, Secrets, SpecMountKind, labels, spec_lines};
+use super::{Action, Conflict, Op, Orphan, Plan, PlanError, PlanOptions, Wait};
+use crate::model::{
+    App, AppState, ContainerObs, DependencyCondition, Desired, Inventory, Name, PullPolicy, RunState, ServerState,
+    Service, ServiceState,
+};
+
+const DEFAULT_STOP_MS: u64 = 10_000;
+
+pub(super) fn diff(
+    desired: &Desired,
+    observed: &crate::model::Observed,
+    opts: &PlanOptions,
+    secrets: &dyn Secrets,
+    plan: &mut Plan,
+) -> Result<(), PlanError> {
+    let prune = opts.prune || desired.settings.prune;
+    for (server, state) in &observed.servers {
+        let ServerState::Reached(inv) = state else { continue };
+        let mut d = ServerDiff { server, inv, plan: &mut *plan, pulls: BTreeSet::new() };
+        let apps: Vec<&App> =
+            desired.apps.values().filter(|a| a.servers.contains(server) && opts.scope.has_app(&a.name)).collect();
+        for app in &apps {
+            if app.state == AppState::Absent {
+                d.remove_app(app);
+            } else {
+                d.converge_app(app, secrets)?;
+            }
+        }
+        if opts.scope.apps.is_empty() {
+            d.orphans(desired, prune);
+        }
+        d.prune_volumes(desired, &opts.prune_volumes);
+    }
+    Ok(())
+}
+
+struct ServerDiff<'a> {
+    server: &'a Name,
+    inv: &'a Inventory,
+    plan: &'a mut Plan,
+    pulls: BTreeSet<String>,
+}
+
+impl ServerDiff<'_> {
+    fn push(&mut self, app: Option<&Name>, service: Option<&Name>, op: Op, reasons: Vec<String>, diff: Option<String>) {
+        let id = self.plan.actions.len();
+        self.plan.actions.push(Action {
+            id,
+            server: self.server.clone(),
+            app: app.cloned(),
+            service: service.cloned(),
+            op,
+            reasons,
+            diff,
+            after: Vec::new(),
+        });
+    }
+
+    fn conflict(&mut self, object: &str, message: String) {
+        self.plan.conflicts.push(Conflict { server: self.server.clone(), object: object.to_string(), message });
+    }
+
+    fn converge_app(&mut self, app: &App, secrets: &dyn Secrets) -> Result<(), PlanError> {
+        // Networks: the app's own, then declared or used extra ones.
+        let mut networks: BTreeSet<String> = BTreeSet::new();
+        networks.insert(app.name.to_string());
+        for svc in app.services.values() {
+            for n in &svc.networks {
+                if !app.networks.get(n).is_some_and(|d| d.external) {
+                    networks.insert(super::spec::network_name(app, n));
+                }
+            }
+        }
+        for n in networks {
+            if !self.inv.networks.iter().any(|x| x.name == n) {
+                self.push(Some(&app.name), None, Op::CreateNetwork { name: n }, vec!["missing".into()], None);
+            }
+        }
+        let waits = waits(app);
+        let mut volumes = BTreeSet::new();
+        for svc in app.services.values() {
+            let spec = ContainerSpec::new(self.server, app, svc);
+            for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Volume) {
+                let external =
+                    app.volumes.iter().any(|(k, d)| d.external && super::spec::volume_name(app, k) == m.source);
+                if !external {
+                    volumes.insert(m.source.clone());
+                }
+            }
+            self.converge_service(app, svc, spec, waits[&svc.name], secrets)?;
+        }
+        for v in volumes {
+            if !self.inv.volumes.iter().any(|x| x.name == v) {
+                self.push(Some(&app.name), None, Op::CreateVolume { name: v }, vec!["missing".into()], None);
+            }
+        }
+        Ok(())
+    }
+
+    fn converge_service(
+        &mut self,
+        app: &App,
+        svc: &Service,
+        spec: ContainerSpec,
+        wait: Wait,
+        secrets: &dyn Secrets,
+    ) -> Result<(), PlanError> {
+        let redacted = spec
+            .redacted(secrets)
+            .map_err(|e| PlanError::Secrets(format!("service `{}` of app `{}`: {e}", svc.name, app.name)))?;
+        let hash = super::spec::hash_redacted(&redacted);
+        let run = app.state == AppState::Running && svc.state == ServiceState::Running;
+        let name = spec.container.clone();
+        let image = spec.image.clone();
+        let local_image = self.inv.image_id(&image).map(String::from);
+        if local_image.is_none() {
+            if svc.pull == PullPolicy::Never {
+                self.conflict(&name, format!("image `{image}` is not on the server and `pull: never` is set"));
+                return Ok(());
+            }
+            if self.pulls.insert(image.clone()) {
+                self.push(
+                    Some(&app.name),
+                    None,
+                    Op::PullImage { image: image.clone() },
+                    vec!["not on the server".into()],
+                    None,
+                );
+            }
+        }
+        let (a, s) = (Some(&app.name), Some(&svc.name));
+        let Some(c) = self.inv.container(&name) else {
+            let why = if run { "declared, not deployed" } else { "declared (stopped), not deployed" };
+            let op = Op::Create { spec: Box::new(spec), hash, redacted, start: run, wait };
+            self.push(a, s, op, vec![why.into()], None);
+            return Ok(());
+        };
+        if !c.managed() || c.label(labels::APP) != Some(app.name.as_str()) {
+            let owner = match (c.managed(), c.label(labels::APP)) {
+                (true, Some(other)) => format!("belongs to tomo app `{other}`"),
+                _ => "is not managed by tomo".into(),
+            };
+            self.conflict(
+                &name,
+                format!("a container named `{name}` exists and {owner}; rename or remove it, tomo will not"),
+            );
+            return Ok(());
+        }
+        let mut reasons = Vec::new();
+        let mut diff_text = None;
+        if c.label(labels::SPEC_HASH) != Some(hash.as_str()) {
+            let old = c.label(labels::SPEC).and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+            match old {
+                Some(old) => {
+                    let (r, d) = explain(&old, &redacted);
+                    reasons.extend(r);
+                    diff_text = Some(d);
+                }
+                None => reasons.push("deployed by another version of tomo (spec hash differs)".into()),
+            }
+        }
+        if let Some(id) = &local_image
+            && reasons.is_empty()
+            && c.image_id != *id
+        {
+            reasons.push(format!(
+                "image `{image}` now points to {} (container runs {})",
+                short(id),
+                short(&c.image_id)
+            ));
+        }
+        if !reasons.is_empty() {
+            let op = Op::Recreate {
+                spec: Box::new(spec),
+                hash,
+                redacted,
+                old_id: c.id.clone(),
+                start: run,
+                wait,
+                order: svc.update_order,
+            };
+            self.push(a, s, op, reasons, diff_text);
+            return Ok(());
+        }
+        match (run, c.state) {
+            (true, RunState::Created | RunState::Exited | RunState::Dead) => {
+                let op = Op::Start { container: name, id: c.id.clone(), wait };
+                self.push(a, s, op, vec![format!("declared running, is {}", c.state.as_str())], None);
+            }
+            (false, RunState::Running | RunState::Restarting | RunState::Paused) => {
+                let op = Op::Stop { container: name, id: c.id.clone(), timeout_ms: stop_ms(svc) };
+                self.push(a, s, op, vec![format!("declared stopped, is {}", c.state.as_str())], None);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn remove_app(&mut self, app: &App) {
+        for svc in app.services.values() {
+            let name = app.container_name(&svc.name);
+            if let Some(c) = self.inv.container(&name) {
+                if c.managed() && c.label(labels::APP) == Some(app.name.as_str()) {
+                    let op = Op::Remove { container: name, id: c.id.clone(), timeout_ms: stop_ms(svc) };
+                    self.push(Some(&app.name), Some(&svc.name), op, vec!["declared absent".into()], None);
+                } else {
+                    self.conflict(&name, format!("`{name}` is not managed by tomo; tomo leaves it alone"));
+                }
+            }
+        }
+        let net = app.name.to_string();
+        if self.managed_network(&net, app.name.as_str()) {
+            self.push(Some(&app.name), None, Op::RemoveNetwork { name: net }, vec!["declared absent".into()], None);
+        }
+    }
+
+    fn managed_network(&self, name: &str, app: &str) -> bool {
+        self.inv.networks.iter().any(|n| n.name == name && n.labels.get(labels::APP).is_some_and(|a| a == app))
+    }
+
+    fn orphans(&mut self, desired: &Desired, prune: bool) {
+        let mut orphan_apps: BTreeSet<String> = BTreeSet::new();
+        let containers: Vec<&ContainerObs> = self.inv.containers.iter().filter(|c| c.managed()).collect();
+        for c in containers {
+            if c.label(labels::SERVER).is_some_and(|s| s != self.server.as_str()) {
+                continue;
+            }
+            let app_name = c.label(labels::APP).unwrap_or_default().to_string();
+            let declared = Name::parse(&app_name).ok().and_then(|n| desired.apps.get(&n)).filter(|a| {
+                a.servers.contains(self.server)
+                    && c.label(labels::SERVICE)
+                        .and_then(|s| Name::parse(s).ok())
+                        .is_some_and(|s| a.services.contains_key(&s) && a.container_name(&s) == c.name)
+            });
+            if declared.is_some() {
+                continue;
+            }
+            self.plan.orphans.push(Orphan {
+                server: self.server.clone(),
+                container: c.name.clone(),
+                app: app_name.clone(),
+                removed: prune,
+            });
+            if prune {
+                let service = c.label(labels::SERVICE).and_then(|s| Name::parse(s).ok());
+                let app = Name::parse(&app_name).ok();
+                let op = Op::Remove { container: c.name.clone(), id: c.id.clone(), timeout_ms: DEFAULT_STOP_MS };
+                self.push(
+                    app.as_ref(),
+                    service.as_ref(),
+                    op,
+                    vec!["orphan: its app or service is no longer declared".into()],
+                    None,
+                );
+                orphan_apps.insert(app_name);
+            }
+        }
+        if prune {
+            let declared_here: BTreeSet<&str> =
+                desired.apps.values().filter(|a| a.servers.contains(self.server)).map(|a| a.name.as_str()).collect();
+            for n in &self.inv.networks {
+                let Some(app) = n.labels.get(labels::APP) else { continue };
+                if !declared_here.contains(app.as_str()) {
+                    let app_name = Name::parse(app).ok();
+                    let op = Op::RemoveNetwork { name: n.name.clone() };
+                    self.push(app_name.as_ref(), None, op, vec!["orphan network".into()], None);
+                }
+            }
+        }
+    }
+
+    fn prune_volumes(&mut self, desired: &Desired, names: &[String]) {
+        let server = self.server;
+        for name in names {
+            let Some(v) = self.inv.volumes.iter().find(|v| &v.name == name) else { continue };
+            let used_by: Vec<String> = desired
+                .apps
+                .values()
+                .filter(|a| a.servers.contains(server) && a.state != AppState::Absent)
+                .flat_map(|a| {
+                    a.services
+                        .values()
+                        .filter(move |s| {
+                            ContainerSpec::new(server, a, s)
+                                .mounts
+                                .iter()
+                                .any(|m| m.kind == SpecMountKind::Volume && &m.source == name)
+                        })
+                        .map(move |s| a.container_name(&s.name))
+                })
+                .collect();
+            if !used_by.is_empty() {
+                self.conflict(
+                    name,
+                    format!("volume `{name}` is still used by {}; it was not removed", used_by.join(", ")),
+                );
+                continue;
+            }
+            let app = v.labels.get(labels::APP).and_then(|a| Name::parse(a).ok());
+            let op = Op::RemoveVolume { name: name.clone() };
+            self.push(app.as_ref(), None, op, vec!["named by --prune-volumes".into()], None);
+        }
+    }
+}
+
+fn stop_ms(svc: &Service) -> u64 {
+    svc.stop_grace_period.map_or(DEFAULT_STOP_MS, |d| d.as_millis())
+}
+
+/// What each service's start must wait for: healthy when it has a
+/// healthcheck (or a dependent asks for it), completed when a dependent asks.
+fn waits(app: &App) -> BTreeMap<Name, Wait> {
+    let mut w: BTreeMap<Name, Wait> = app
+        .services
+        .values()
+        .map(|s| {
+            let has_check = s.healthcheck.as_ref().is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
+            (s.name.clone(), if has_check { Wait::Healthy } else { Wait::Running })
+        })
+        .collect();
+    for s in app.services.values() {
+        for (dep, cond) in &s.depends_on {
+            let need = match cond {
+                DependencyCondition::Started => Wait::Running,
+                DependencyCondition::Healthy => Wait::Healthy,
+                DependencyCondition::Completed => Wait::Completed,
+            };
+            if let Some(cur) = w.get_mut(dep) {
+                *cur = (*cur).max(need);
+            }
+        }
+    }
+    w
+}
+
+/// Field-by-field reasons and a unified diff of two redacted specs.
+fn explain(old: &serde_json::Value, new: &serde_json::Value) -> (Vec<String>, String) {
+    let old_lines = spec_lines(old, None);
+    let new_lines = spec_lines(new, Some(old));
+    let key = |l: &str| l.split_once(": ").map_or(l.to_string(), |(k, _)| k.to_string());
+    let old_map: BTreeMap<String, &String> = old_lines.iter().map(|l| (key(l), l)).collect();
+    let new_map: BTreeMap<String, &String> = new_lines.iter().map(|l| (key(l), l)).collect();
+    let mut reasons = Vec::new();
+    for (k, l) in &new_map {
+        match old_map.get(k) {
+            None => reasons.push(format!("{k} added")),
+            Some(o) if o != l => {
+                if l.ends_with(", changed)") {
+                    reasons.push(format!("{k}: (secret changed)"));
+                } else {
+                    reasons.push(format!("{k} changed"));
+                }
+            }
+            _ => {}
+        }
+    }
+    for k in old_map.keys() {
+        if !new_map.contains_key(k) {
+            reasons.push(format!("{k} removed"));
+        }
+    }
+    let old_text = old_lines.join("\n") + "\n";
+    let new_text = new_lines.join("\n") + "\n";
+    let diff = TextDiff::from_lines(&old_text, &new_text)
+        .unified_diff()
+        .context_radius(2)
+        .header("deployed", "declared")
+        .to_string();
+    (reasons, diff)
+}
+
+fn short(id: &str) -> String {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    format!("sha256:{}", &id[..id.len().min(12)])
+}

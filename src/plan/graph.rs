@@ -1,0 +1,139 @@
+//! Ordering: the edges between plan actions, checked and walked as a petgraph DAG.
+//!
+//! Bring-up runs image → network/volume → container, and a service after the
+//! services it depends on. Teardown is the same order inverted, in one place:
+//! a service is stopped or removed before the services it depends on, and an
+//! app's network after its containers.
+
+use std::collections::BTreeMap;
+
+use petgraph::algo::toposort;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use super::spec::SpecMountKind;
+use super::{Op, Plan};
+use crate::model::{Desired, Name};
+
+type Key = (Name, Name, Name); // server, app, service
+
+pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
+    let mut pulls = BTreeMap::new();
+    let mut nets = BTreeMap::new();
+    let mut vols = BTreeMap::new();
+    let mut up: BTreeMap<Key, usize> = BTreeMap::new();
+    let mut down: BTreeMap<Key, usize> = BTreeMap::new();
+    for a in &plan.actions {
+        let key = || Some((a.server.clone(), a.app.clone()?, a.service.clone()?));
+        match &a.op {
+            Op::PullImage { image } => {
+                pulls.insert((a.server.clone(), image.clone()), a.id);
+            }
+            Op::CreateNetwork { name } => {
+                nets.insert((a.server.clone(), name.clone()), a.id);
+            }
+            Op::CreateVolume { name } => {
+                vols.insert((a.server.clone(), name.clone()), a.id);
+            }
+            Op::Create { .. } | Op::Recreate { .. } | Op::Start { .. } => {
+                if let Some(k) = key() {
+                    up.insert(k, a.id);
+                }
+            }
+            Op::Stop { .. } | Op::Remove { .. } => {
+                if let Some(k) = key() {
+                    down.insert(k, a.id);
+                }
+            }
+            Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => {}
+        }
+    }
+    let mut edges: Vec<(usize, usize)> = Vec::new(); // (before, after)
+    for a in &plan.actions {
+        let server = &a.server;
+        match &a.op {
+            Op::Create { spec, .. } | Op::Recreate { spec, .. } => {
+                if let Some(p) = pulls.get(&(server.clone(), spec.image.clone())) {
+                    edges.push((*p, a.id));
+                }
+                for n in std::iter::once(&spec.network).chain(&spec.networks) {
+                    if let Some(p) = nets.get(&(server.clone(), n.clone())) {
+                        edges.push((*p, a.id));
+                    }
+                }
+                for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Volume) {
+                    if let Some(p) = vols.get(&(server.clone(), m.source.clone())) {
+                        edges.push((*p, a.id));
+                    }
+                }
+            }
+            Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => {
+                for b in &plan.actions {
+                    let same_app = matches!(&a.op, Op::RemoveVolume { .. }) || b.app == a.app;
+                    if matches!(b.op, Op::Remove { .. }) && b.server == *server && same_app {
+                        edges.push((b.id, a.id));
+                    }
+                }
+            }
+            _ => {}
+        }
+        let (Some(app), Some(service)) = (&a.app, &a.service) else { continue };
+        let Some(svc) = desired.apps.get(app).and_then(|ap| ap.services.get(service)) else { continue };
+        let is_up = matches!(a.op, Op::Create { .. } | Op::Recreate { .. } | Op::Start { .. });
+        if is_up {
+            for dep in svc.depends_on.keys() {
+                if let Some(d) = up.get(&(server.clone(), app.clone(), dep.clone())) {
+                    edges.push((*d, a.id));
+                }
+            }
+        } else if down.contains_key(&(server.clone(), app.clone(), service.clone())) {
+            // Dependents go down first.
+            let app_def = &desired.apps[app];
+            for other in app_def.services.values().filter(|o| o.depends_on.contains_key(service)) {
+                if let Some(d) = down.get(&(server.clone(), app.clone(), other.name.clone())) {
+                    edges.push((*d, a.id));
+                }
+            }
+        }
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    for (before, after) in edges {
+        plan.actions[after].after.push(before);
+    }
+}
+
+/// The actions in an order that respects every edge, or the object of an
+/// action on a cycle.
+pub fn topo_order(plan: &Plan) -> Result<Vec<usize>, String> {
+    let mut g: DiGraph<usize, ()> = DiGraph::new();
+    let nodes: Vec<NodeIndex> = plan.actions.iter().map(|a| g.add_node(a.id)).collect();
+    for a in &plan.actions {
+        for b in &a.after {
+            match nodes.get(*b) {
+                Some(from) => {
+                    g.add_edge(*from, nodes[a.id], ());
+                }
+                None => return Err(format!("action {} (depends on missing action {b})", a.id)),
+            }
+        }
+    }
+    toposort(&g, None)
+        .map(|order| order.into_iter().map(|n| g[n]).collect())
+        .map_err(|c| plan.actions[g[c.node_id()]].op.object().to_string())
+}
+
+/// The plan graph in Graphviz DOT.
+pub fn to_dot(plan: &Plan) -> String {
+    let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+    for a in &plan.actions {
+        let label = format!("{} {} {}\\n@{}", a.op.symbol(), a.op.verb(), a.op.object(), a.server);
+        out.push_str(&format!("  a{} [label=\"{}\"];\n", a.id, label.replace('"', "\\\"")));
+    }
+    for a in &plan.actions {
+        for b in &a.after {
+            out.push_str(&format!("  a{b} -> a{};\n", a.id));
+        }
+    }
+    out.push_str("}\n");
+    out
+}

@@ -1,0 +1,319 @@
+//! Plans: what apply will do, and why, as a value.
+//!
+//! `build` diffs the desired state against the observed one (`diff.rs`) and
+//! orders the resulting actions into a DAG (`graph.rs`). A `Plan` is
+//! serialisable: it can be saved, shown, and applied later, and it records the
+//! basis it was computed from (fingerprints of the desired and observed
+//! state), so a stale plan is refused instead of applied.
+//!
+//! **Invariant:** pure. No I/O here; secrets are reached through `Secrets`.
+
+mod diff;
+mod graph;
+pub mod spec;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use graph::{to_dot, topo_order};
+use spec::{ContainerSpec, Secrets};
+
+use crate::model::{Desired, Name, Observed, ServerState, UpdateOrder};
+
+/// Bumped when the saved-plan format changes incompatibly.
+pub const PLAN_FORMAT: u32 = 1;
+
+/// Which part of the fleet a plan covers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scope {
+    /// Only these servers (all when empty).
+    pub servers: Vec<Name>,
+    /// Only these apps (all when empty; orphans are then not considered).
+    pub apps: Vec<Name>,
+}
+
+impl Scope {
+    pub fn has_server(&self, s: &Name) -> bool {
+        self.servers.is_empty() || self.servers.contains(s)
+    }
+    pub fn has_app(&self, a: &Name) -> bool {
+        self.apps.is_empty() || self.apps.contains(a)
+    }
+}
+
+/// Options that change what the plan does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanOptions {
+    pub scope: Scope,
+    /// Remove orphans (also when `Settings.prune` is set).
+    pub prune: bool,
+    /// Named volumes (Docker names) the user asked to remove.
+    pub prune_volumes: Vec<String>,
+}
+
+/// What a container action waits for before it counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wait {
+    /// The container is running.
+    Running,
+    /// Its healthcheck passes.
+    Healthy,
+    /// It exited with status 0.
+    Completed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    PullImage {
+        image: String,
+    },
+    CreateNetwork {
+        name: String,
+    },
+    CreateVolume {
+        name: String,
+    },
+    /// Create (and, when `start`, start) a container.
+    Create {
+        spec: Box<ContainerSpec>,
+        hash: String,
+        redacted: serde_json::Value,
+        start: bool,
+        wait: Wait,
+    },
+    /// Replace a container; the old one is kept until the new one proved itself.
+    Recreate {
+        spec: Box<ContainerSpec>,
+        hash: String,
+        redacted: serde_json::Value,
+        old_id: String,
+        start: bool,
+        wait: Wait,
+        order: UpdateOrder,
+    },
+    Start {
+        container: String,
+        id: String,
+        wait: Wait,
+    },
+    Stop {
+        container: String,
+        id: String,
+        timeout_ms: u64,
+    },
+    Remove {
+        container: String,
+        id: String,
+        timeout_ms: u64,
+    },
+    RemoveNetwork {
+        name: String,
+    },
+    RemoveVolume {
+        name: String,
+    },
+}
+
+impl Op {
+    /// The one-character symbol of the human plan.
+    pub fn symbol(&self) -> char {
+        match self {
+            Op::PullImage { .. } | Op::CreateNetwork { .. } | Op::CreateVolume { .. } | Op::Create { .. } => '+',
+            Op::Recreate { .. } => '~',
+            Op::Start { .. } => '>',
+            Op::Stop { .. } => '.',
+            Op::Remove { .. } | Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => '-',
+        }
+    }
+
+    /// A short verb, e.g. `create`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Op::PullImage { .. } => "pull",
+            Op::CreateNetwork { .. } => "create network",
+            Op::CreateVolume { .. } => "create volume",
+            Op::Create { .. } => "create",
+            Op::Recreate { .. } => "recreate",
+            Op::Start { .. } => "start",
+            Op::Stop { .. } => "stop",
+            Op::Remove { .. } => "remove",
+            Op::RemoveNetwork { .. } => "remove network",
+            Op::RemoveVolume { .. } => "remove volume",
+        }
+    }
+
+    /// The object acted on: container, network, volume or image name.
+    pub fn object(&self) -> &str {
+        match self {
+            Op::PullImage { image } => image,
+            Op::CreateNetwork { name } | Op::RemoveNetwork { name } => name,
+            Op::CreateVolume { name } | Op::RemoveVolume { name } => name,
+            Op::Create { spec, .. } | Op::Recreate { spec, .. } => &spec.container,
+            Op::Start { container, .. } | Op::Stop { container, .. } | Op::Remove { container, .. } => container,
+        }
+    }
+
+    /// Whether this removes or replaces something.
+    pub fn is_destructive(&self) -> bool {
+        matches!(self, Op::Recreate { .. } | Op::Remove { .. } | Op::RemoveNetwork { .. } | Op::RemoveVolume { .. })
+    }
+}
+
+/// One node of the plan graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub id: usize,
+    pub server: Name,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<Name>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<Name>,
+    #[serde(flatten)]
+    pub op: Op,
+    /// Why, one line per reason (field by field for recreates).
+    pub reasons: Vec<String>,
+    /// Unified diff of the deployed and declared spec, for recreates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Actions that must succeed before this one starts.
+    pub after: Vec<usize>,
+}
+
+/// A problem the plan reports and leaves alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub server: Name,
+    pub object: String,
+    pub message: String,
+}
+
+/// A tomo-managed container whose app or service is no longer declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Orphan {
+    pub server: Name,
+    pub container: String,
+    pub app: String,
+    /// Removed by this plan (`--prune` or `Settings.prune`), or only listed.
+    pub removed: bool,
+}
+
+/// Fingerprints of what the plan was computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Basis {
+    pub desired: String,
+    pub observed: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: u32,
+    pub options: PlanOptions,
+    pub basis: Basis,
+    pub actions: Vec<Action>,
+    pub conflicts: Vec<Conflict>,
+    pub orphans: Vec<Orphan>,
+    /// Servers that could not be observed, with the reason.
+    pub unreachable: BTreeMap<Name, String>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
+    /// Counts by verb group, for the summary line.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for a in &self.actions {
+            match a.op {
+                Op::Create { .. } => s.create += 1,
+                Op::Recreate { .. } => s.recreate += 1,
+                Op::Start { .. } => s.start += 1,
+                Op::Stop { .. } => s.stop += 1,
+                Op::Remove { .. } => s.remove += 1,
+                _ => s.other += 1,
+            }
+        }
+        s.conflicts = self.conflicts.len();
+        s
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub recreate: usize,
+    pub start: usize,
+    pub stop: usize,
+    pub remove: usize,
+    /// Images, networks and volumes.
+    pub other: usize,
+    pub conflicts: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Secrets(String),
+    #[error("the plan has a dependency cycle through {0}; please report this as a tomo bug")]
+    Cycle(String),
+}
+
+/// Builds the plan that takes `observed` to `desired`.
+pub fn build(
+    desired: &Desired,
+    observed: &Observed,
+    opts: &PlanOptions,
+    secrets: &dyn Secrets,
+) -> Result<Plan, PlanError> {
+    let mut plan = Plan {
+        format: PLAN_FORMAT,
+        options: opts.clone(),
+        basis: basis(desired, observed, opts),
+        actions: Vec::new(),
+        conflicts: Vec::new(),
+        orphans: Vec::new(),
+        unreachable: BTreeMap::new(),
+    };
+    for (name, state) in &observed.servers {
+        if let ServerState::Unreachable(why) = state {
+            plan.unreachable.insert(name.clone(), why.clone());
+        }
+    }
+    diff::diff(desired, observed, opts, secrets, &mut plan)?;
+    graph::add_edges(desired, &mut plan);
+    graph::topo_order(&plan).map_err(PlanError::Cycle)?;
+    Ok(plan)
+}
+
+/// Fingerprints of the desired state (without source positions) and of what
+/// was observed (objects, ids, states, spec hashes; not health, which moves).
+pub fn basis(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Basis {
+    let mut d = serde_json::to_value((desired, opts)).expect("desired serializes");
+    strip_keys(&mut d, &["origin"]);
+    let mut o = serde_json::to_value(observed).expect("observed serializes");
+    strip_keys(&mut o, &["health", "images"]);
+    Basis { desired: digest(&d), observed: digest(&o) }
+}
+
+fn strip_keys(v: &mut serde_json::Value, keys: &[&str]) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for k in keys {
+                m.remove(*k);
+            }
+            m.values_mut().for_each(|v| strip_keys(v, keys));
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| strip_keys(v, keys)),
+        _ => {}
+    }
+}
+
+fn digest(v: &serde_json::Value) -> String {
+    let text = serde_json::to_string(v).expect("JSON");
+    spec::hex(&Sha256::digest(text.as_bytes())[..16])
+}

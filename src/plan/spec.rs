@@ -1,0 +1,250 @@
+//! The container spec: everything one service's container is created from,
+//! resolved for one server (Docker names of its network and volumes, labels).
+//!
+//! Its canonical JSON is hashed into the `tomo.spec-hash` label; a redacted
+//! copy (secrets as name plus a keyed hash) goes into `tomo.spec`, so the
+//! plan can show a field-by-field diff of what is deployed against what is
+//! declared. Secret values enter both only through an HMAC keyed from the
+//! vault, so labels reveal nothing about them.
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::{
+    App, ByteSize, Duration, EnvValue, Healthcheck, MountSource, Name, PortMapping, Restart, Service, Ulimit,
+};
+
+pub use crate::model::labels;
+
+/// Access to secret values, for hashing and (at apply) for creating containers.
+pub trait Secrets: Send + Sync {
+    /// The plaintext of a vault reference (`Secret` or `Encrypted`).
+    fn reveal(&self, value: &EnvValue) -> Result<crate::vault::SecretString, String>;
+    /// The key of the keyed hash that stands for secret values in labels.
+    fn hash_key(&self) -> Result<[u8; 32], String>;
+}
+
+/// Secrets for a fleet that uses none: any use is an error.
+pub struct NoSecrets(pub String);
+
+impl Secrets for NoSecrets {
+    fn reveal(&self, _: &EnvValue) -> Result<crate::vault::SecretString, String> {
+        Err(self.0.clone())
+    }
+    fn hash_key(&self) -> Result<[u8; 32], String> {
+        Err(self.0.clone())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub server: Name,
+    pub app: Name,
+    pub service: Name,
+    /// The container's name on the server.
+    pub container: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: BTreeMap<String, EnvValue>,
+    pub ports: Vec<PortMapping>,
+    pub mounts: Vec<SpecMount>,
+    /// The app's own network (the service is reachable on it by its name).
+    pub network: String,
+    /// Further networks, by Docker name.
+    pub networks: Vec<String>,
+    pub healthcheck: Option<Healthcheck>,
+    pub restart: Restart,
+    pub labels: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub hostname: Option<String>,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub devices: Vec<String>,
+    pub tmpfs: Vec<String>,
+    pub sysctls: BTreeMap<String, String>,
+    pub ulimits: BTreeMap<String, Ulimit>,
+    pub extra_hosts: Vec<String>,
+    pub init: bool,
+    pub stop_grace_period: Option<Duration>,
+    pub memory: Option<ByteSize>,
+    pub cpus: Option<f64>,
+}
+
+/// A mount with volumes resolved to their Docker names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecMount {
+    pub kind: SpecMountKind,
+    /// Docker volume name or host path; empty for anonymous and tmpfs.
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpecMountKind {
+    Volume,
+    Bind,
+    Anonymous,
+    Tmpfs,
+}
+
+/// The Docker name of an app's named volume.
+pub fn volume_name(app: &App, volume: &Name) -> String {
+    match app.volumes.get(volume).and_then(|d| d.name.clone()) {
+        Some(n) => n,
+        None => format!("{}_{}", app.name, volume),
+    }
+}
+
+/// The Docker name of an app's extra network.
+pub fn network_name(app: &App, network: &Name) -> String {
+    match app.networks.get(network).and_then(|d| d.name.clone()) {
+        Some(n) => n,
+        None => format!("{}_{}", app.name, network),
+    }
+}
+
+impl ContainerSpec {
+    /// The spec of `service` of `app` on `server`.
+    pub fn new(server: &Name, app: &App, service: &Service) -> ContainerSpec {
+        let mounts = service
+            .mounts
+            .iter()
+            .map(|m| {
+                let (kind, source) = match &m.source {
+                    MountSource::Volume(v) => (SpecMountKind::Volume, volume_name(app, v)),
+                    MountSource::Bind(p) => (SpecMountKind::Bind, p.clone()),
+                    MountSource::Anonymous => (SpecMountKind::Anonymous, String::new()),
+                    MountSource::Tmpfs => (SpecMountKind::Tmpfs, String::new()),
+                };
+                SpecMount { kind, source, target: m.target.clone(), read_only: m.read_only }
+            })
+            .collect();
+        ContainerSpec {
+            server: server.clone(),
+            app: app.name.clone(),
+            service: service.name.clone(),
+            container: app.container_name(&service.name),
+            image: service.image.reference.clone(),
+            command: service.command.clone(),
+            entrypoint: service.entrypoint.clone(),
+            env: service.env.clone(),
+            ports: service.ports.clone(),
+            mounts,
+            network: app.name.to_string(),
+            networks: service.networks.iter().map(|n| network_name(app, n)).collect(),
+            healthcheck: service.healthcheck.clone(),
+            restart: service.restart,
+            labels: service.labels.clone(),
+            user: service.user.clone(),
+            working_dir: service.working_dir.clone(),
+            hostname: service.hostname.clone(),
+            privileged: service.privileged,
+            cap_add: service.cap_add.clone(),
+            cap_drop: service.cap_drop.clone(),
+            devices: service.devices.clone(),
+            tmpfs: service.tmpfs.clone(),
+            sysctls: service.sysctls.clone(),
+            ulimits: service.ulimits.clone(),
+            extra_hosts: service.extra_hosts.clone(),
+            init: service.init,
+            stop_grace_period: service.stop_grace_period,
+            memory: service.memory,
+            cpus: service.cpus,
+        }
+    }
+
+    /// Whether any env value comes from the vault.
+    pub fn uses_secrets(&self) -> bool {
+        self.env.values().any(|v| !matches!(v, EnvValue::Plain(_)))
+    }
+
+    /// The redacted spec: secret values replaced by their name and a keyed hash.
+    pub fn redacted(&self, secrets: &dyn Secrets) -> Result<serde_json::Value, String> {
+        let mut v = serde_json::to_value(self).expect("spec serializes");
+        if self.uses_secrets() {
+            let key = secrets.hash_key()?;
+            let env = v.get_mut("env").and_then(|e| e.as_object_mut()).expect("env is an object");
+            for (k, value) in &self.env {
+                let (label, plain) = match value {
+                    EnvValue::Plain(_) => continue,
+                    EnvValue::Secret(name) => (format!("secret {name}"), secrets.reveal(value)?),
+                    EnvValue::Encrypted(_) => ("inline secret".to_string(), secrets.reveal(value)?),
+                };
+                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("any key length");
+                mac.update(k.as_bytes());
+                mac.update(&[0]);
+                mac.update(plain.expose().as_bytes());
+                let tag = hex(&mac.finalize().into_bytes()[..8]);
+                env.insert(k.clone(), serde_json::json!({ "redacted": label, "keyed_hash": tag }));
+            }
+        }
+        Ok(v)
+    }
+
+    /// The `tomo.spec-hash` label value.
+    pub fn hash(&self, secrets: &dyn Secrets) -> Result<String, String> {
+        Ok(hash_redacted(&self.redacted(secrets)?))
+    }
+}
+
+/// The hash of a redacted spec (canonical JSON: sorted keys).
+pub fn hash_redacted(redacted: &serde_json::Value) -> String {
+    let canonical = serde_json::to_string(redacted).expect("JSON");
+    let digest = Sha256::digest(canonical.as_bytes());
+    hex(&digest[..16])
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `key: value` lines of a redacted spec, for unified diffs. Secrets render as
+/// `(secret NAME)`; a changed keyed hash shows as `(secret NAME, changed)` on
+/// the new side only.
+pub fn spec_lines(redacted: &serde_json::Value, other: Option<&serde_json::Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    flatten("", redacted, other, &mut out);
+    out
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, other: Option<&serde_json::Value>, out: &mut Vec<String>) {
+    use serde_json::Value as J;
+    if let J::Object(map) = v
+        && let Some(J::String(label)) = map.get("redacted")
+    {
+        let hash = map.get("keyed_hash");
+        let changed = other.is_some_and(|o| o.get("keyed_hash").is_some_and(|h| Some(h) != hash));
+        let note = if changed { ", changed" } else { "" };
+        out.push(format!("{prefix}: ({label}{note})"));
+        return;
+    }
+    match v {
+        J::Object(map) => {
+            for (k, val) in map {
+                if matches!(val, J::Null) {
+                    continue;
+                }
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&p, val, other.and_then(|o| o.get(k)), out);
+            }
+        }
+        J::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            let vals: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+            out.push(format!("{prefix}: [{}]", vals.join(", ")));
+        }
+        J::Array(items) => {
+            for (i, val) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), val, other.and_then(|o| o.get(i)), out);
+            }
+        }
+        other_value => out.push(format!("{prefix}: {other_value}")),
+    }
+}

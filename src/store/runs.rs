@@ -1,0 +1,207 @@
+//! Apply history: runs, their actions (also the journal: each action is
+//! recorded before and after it runs), and what is installed where.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError};
+
+/// A recorded run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunRow {
+    pub id: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub plan_fingerprint: Option<String>,
+    pub actor: Option<String>,
+    pub source: Option<String>,
+    pub summary: Option<serde_json::Value>,
+}
+
+/// A recorded action of a run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ActionRow {
+    pub seq: i64,
+    pub server: String,
+    pub app: Option<String>,
+    pub service: Option<String>,
+    pub action: String,
+    pub status: String,
+    pub error: Option<String>,
+}
+
+impl Store {
+    pub fn begin_run(&self, fingerprint: &str, actor: &str, source: &str) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO apply_runs (status, plan_fingerprint, actor, source, pid) VALUES ('running', ?1, ?2, ?3, ?4)",
+            params![fingerprint, actor, source, std::process::id()],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&self, run: i64, status: &str, summary: &serde_json::Value) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE apply_runs SET status = ?2, summary_json = ?3,
+                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+                params![run, status, summary.to_string()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Journals an action as it starts (`running`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn action_started(
+        &self,
+        run: i64,
+        seq: usize,
+        server: &str,
+        app: Option<&str>,
+        service: Option<&str>,
+        action: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO apply_actions (run_id, seq, server, app, service, action, status, started_at, detail_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?7)",
+                params![run, seq as i64, server, app, service, action, detail.to_string()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records how an action ended: `succeeded`, `failed` or `skipped`.
+    pub fn action_finished(&self, run: i64, seq: usize, status: &str, error: Option<&str>) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .execute(
+                "UPDATE apply_actions SET status = ?3, error = ?4, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE run_id = ?1 AND seq = ?2",
+                params![run, seq as i64, status, error],
+            )
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            conn.execute(
+                "INSERT INTO apply_actions (run_id, seq, server, action, status, error, finished_at)
+                 VALUES (?1, ?2, '', '', ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                params![run, seq as i64, status, error],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Records what a service's container is after a successful create or recreate.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_installation(
+        &self,
+        server: &str,
+        app: &str,
+        service: &str,
+        container_id: &str,
+        image: &str,
+        spec_hash: &str,
+        spec: &serde_json::Value,
+        run: i64,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO installations (server, app, service, container_id, image, spec_hash, spec_json, run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (server, app, service) DO UPDATE SET container_id = excluded.container_id,
+                 image = excluded.image, spec_hash = excluded.spec_hash, spec_json = excluded.spec_json,
+                 run_id = excluded.run_id, deployed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                params![server, app, service, container_id, image, spec_hash, spec.to_string(), run],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn remove_installation(&self, server: &str, app: &str, service: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM installations WHERE server = ?1 AND app = ?2 AND service = ?3",
+                params![server, app, service],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// `(server, app, service, container id)` of every installation.
+    pub fn installations(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT server, app, service, container_id FROM installations ORDER BY server, app, service")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The newest runs first.
+    pub fn runs(&self, limit: u32) -> Result<Vec<RunRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, started_at, finished_at, status, plan_fingerprint, actor, source, summary_json
+                 FROM apply_runs ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                let summary: Option<String> = r.get(7)?;
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    finished_at: r.get(2)?,
+                    status: r.get(3)?,
+                    plan_fingerprint: r.get(4)?,
+                    actor: r.get(5)?,
+                    source: r.get(6)?,
+                    summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    pub fn run_actions(&self, run: i64) -> Result<Vec<ActionRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, server, app, service, action, status, error FROM apply_actions
+                 WHERE run_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([run], |r| {
+                Ok(ActionRow {
+                    seq: r.get(0)?,
+                    server: r.get(1)?,
+                    app: r.get(2)?,
+                    service: r.get(3)?,
+                    action: r.get(4)?,
+                    status: r.get(5)?,
+                    error: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The container id recorded for a service, if any.
+    pub fn installation(&self, server: &str, app: &str, service: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT container_id FROM installations WHERE server = ?1 AND app = ?2 AND service = ?3",
+                params![server, app, service],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,556 @@
+//! The Docker Engine API of one server (bollard): list calls for observation,
+//! and the few mutations apply needs. Health and exit are awaited through the
+//! Engine's event stream, never by sleeping.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, HealthConfig, HostConfig, Mount, MountType,
+    NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use crate::model::observed::{ImageObs, NetworkObs, VolumeObs};
+use crate::model::{ContainerObs, Health, Inventory, Protocol, Restart, RunState, labels};
+use crate::plan::spec::{ContainerSpec, Secrets, SpecMountKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot reach the Docker Engine at {endpoint}: {detail}")]
+    Connect { endpoint: String, detail: String },
+    #[error("{op}: {detail}")]
+    Api { op: String, detail: String, status: Option<u16> },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl DockerError {
+    fn api(op: impl Into<String>, e: bollard::errors::Error) -> DockerError {
+        let status = match &e {
+            bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+            _ => None,
+        };
+        let detail = match e {
+            bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+            other => other.to_string(),
+        };
+        DockerError::Api { op: op.into(), detail, status }
+    }
+
+    /// Whether the Engine answered "not found".
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DockerError::Api { status: Some(404), .. })
+    }
+}
+
+/// A client for one server's Docker Engine.
+#[derive(Clone)]
+pub struct DockerClient {
+    docker: Docker,
+    endpoint: String,
+}
+
+impl DockerClient {
+    /// Connects to a local Unix socket (the `local` server).
+    pub fn local(socket: &str) -> Result<DockerClient, DockerError> {
+        let docker = Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| DockerError::Connect { endpoint: socket.to_string(), detail: e.to_string() })?;
+        Ok(DockerClient { docker, endpoint: socket.to_string() })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub async fn version(&self) -> Result<String, DockerError> {
+        let v = self.docker.version().await.map_err(|e| self.unreachable(e))?;
+        Ok(v.version.unwrap_or_default())
+    }
+
+    fn unreachable(&self, e: bollard::errors::Error) -> DockerError {
+        DockerError::Connect { endpoint: self.endpoint.clone(), detail: e.to_string() }
+    }
+
+    /// Everything observation needs, in four list calls run concurrently.
+    pub async fn inventory(&self) -> Result<Inventory, DockerError> {
+        let managed: HashMap<String, Vec<String>> =
+            HashMap::from([("label".to_string(), vec![format!("{}=true", labels::MANAGED)])]);
+        let containers = self.docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).build()));
+        let networks = self.docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(&managed).build()));
+        let volumes = self.docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&managed).build()));
+        let images = self.docker.list_images(Some(ListImagesOptionsBuilder::default().build()));
+        let (containers, networks, volumes, images) = tokio::join!(containers, networks, volumes, images);
+        let containers = containers.map_err(|e| self.unreachable(e))?;
+        Ok(Inventory {
+            containers: containers
+                .into_iter()
+                .map(|c| {
+                    let status = c.status.unwrap_or_default();
+                    ContainerObs {
+                        id: c.id.unwrap_or_default(),
+                        name: c
+                            .names
+                            .unwrap_or_default()
+                            .first()
+                            .map(|n| n.trim_start_matches('/').to_string())
+                            .unwrap_or_default(),
+                        image: c.image.unwrap_or_default(),
+                        image_id: c.image_id.unwrap_or_default(),
+                        state: run_state(c.state),
+                        health: health_from_status(&status),
+                        labels: c.labels.unwrap_or_default().into_iter().collect(),
+                    }
+                })
+                .collect(),
+            networks: networks
+                .map_err(|e| DockerError::api("list networks", e))?
+                .into_iter()
+                .map(|n| NetworkObs {
+                    id: n.id.unwrap_or_default(),
+                    name: n.name.unwrap_or_default(),
+                    labels: n.labels.unwrap_or_default().into_iter().collect(),
+                })
+                .collect(),
+            volumes: volumes
+                .map_err(|e| DockerError::api("list volumes", e))?
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| VolumeObs { name: v.name, labels: v.labels.into_iter().collect() })
+                .collect(),
+            images: images
+                .map_err(|e| DockerError::api("list images", e))?
+                .into_iter()
+                .map(|i| ImageObs { id: i.id, tags: i.repo_tags, digests: i.repo_digests })
+                .collect(),
+        })
+    }
+
+    pub async fn pull(&self, image: &str) -> Result<(), DockerError> {
+        let opts = CreateImageOptionsBuilder::default().from_image(image).build();
+        let mut stream = self.docker.create_image(Some(opts), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| DockerError::api(format!("pull {image}"), e))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(DockerError::Failed(format!("pull {image}: {err}")));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_network(&self, name: &str, app: Option<&str>, server: &str) -> Result<(), DockerError> {
+        let req = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(object_labels(app, None, server)),
+            ..Default::default()
+        };
+        match self.docker.create_network(req).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(DockerError::api(format!("create network {name}"), e)),
+        }
+    }
+
+    pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = DockerError::api(format!("remove network {name}"), e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+        }
+    }
+
+    pub async fn create_volume(&self, name: &str, app: Option<&str>, server: &str) -> Result<(), DockerError> {
+        let req = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(object_labels(app, None, server)),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(req)
+            .await
+            .map(|_| ())
+            .map_err(|e| DockerError::api(format!("create volume {name}"), e))
+    }
+
+    pub async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
+        self.docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+            .map_err(|e| DockerError::api(format!("remove volume {name}"), e))
+    }
+
+    /// Creates the container of `spec` under `name`; returns its id.
+    pub async fn create_container(
+        &self,
+        name: &str,
+        spec: &ContainerSpec,
+        hash: &str,
+        redacted: &serde_json::Value,
+        secrets: &dyn Secrets,
+    ) -> Result<String, DockerError> {
+        let body = create_body(spec, hash, redacted, secrets).map_err(DockerError::Failed)?;
+        let opts = CreateContainerOptionsBuilder::default().name(name).build();
+        let r = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(|e| DockerError::api(format!("create container {name}"), e))?;
+        Ok(r.id)
+    }
+
+    pub async fn start(&self, id: &str) -> Result<(), DockerError> {
+        self.docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(|e| DockerError::api(format!("start {}", short(id)), e))
+    }
+
+    pub async fn stop(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
+        let opts = StopContainerOptionsBuilder::default().t(timeout.as_secs().max(1) as i32).build();
+        match self.docker.stop_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(DockerError::api(format!("stop {}", short(id)), e)),
+        }
+    }
+
+    /// Stops (within `timeout`) and removes a container; anonymous volumes go with it.
+    pub async fn remove(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
+        self.stop(id, timeout).await.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })?;
+        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match self.docker.remove_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = DockerError::api(format!("remove {}", short(id)), e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+        }
+    }
+
+    pub async fn rename(&self, id: &str, new_name: &str) -> Result<(), DockerError> {
+        let opts = RenameContainerOptionsBuilder::default().name(new_name).build();
+        self.docker.rename_container(id, opts).await.map_err(|e| DockerError::api(format!("rename to {new_name}"), e))
+    }
+
+    /// The state, health and exit code of one container.
+    pub async fn state(&self, id: &str) -> Result<(RunState, Option<Health>, i64), DockerError> {
+        let c = self
+            .docker
+            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::api(format!("inspect {}", short(id)), e))?;
+        let st = c.state.unwrap_or_default();
+        let run = match st.status {
+            Some(bollard::models::ContainerStateStatusEnum::RUNNING) => RunState::Running,
+            Some(bollard::models::ContainerStateStatusEnum::CREATED) => RunState::Created,
+            Some(bollard::models::ContainerStateStatusEnum::EXITED) => RunState::Exited,
+            Some(bollard::models::ContainerStateStatusEnum::RESTARTING) => RunState::Restarting,
+            Some(bollard::models::ContainerStateStatusEnum::PAUSED) => RunState::Paused,
+            Some(bollard::models::ContainerStateStatusEnum::DEAD) => RunState::Dead,
+            Some(bollard::models::ContainerStateStatusEnum::REMOVING) => RunState::Removing,
+            _ => RunState::Other,
+        };
+        let health = st.health.and_then(|h| h.status).and_then(|s| match s {
+            bollard::models::HealthStatusEnum::HEALTHY => Some(Health::Healthy),
+            bollard::models::HealthStatusEnum::UNHEALTHY => Some(Health::Unhealthy),
+            bollard::models::HealthStatusEnum::STARTING => Some(Health::Starting),
+            _ => None,
+        });
+        Ok((run, health, st.exit_code.unwrap_or_default()))
+    }
+
+    /// Waits until the container is healthy (or, without a healthcheck,
+    /// running). Fails when it becomes unhealthy, exits, or `timeout` passes.
+    pub async fn wait_healthy(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
+        self.wait_for(id, timeout, |run, health, _| match (run, health) {
+            (_, Some(Health::Healthy)) => Some(Ok(())),
+            (_, Some(Health::Unhealthy)) => Some(Err("became unhealthy".to_string())),
+            (RunState::Running, None) => Some(Ok(())),
+            (RunState::Exited | RunState::Dead, _) => Some(Err("exited before becoming healthy".to_string())),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Waits until the container runs (and, when it has a healthcheck, is not
+    /// unhealthy); fails when it exits first.
+    pub async fn wait_running(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
+        self.wait_for(id, timeout, |run, _, code| match run {
+            RunState::Running => Some(Ok(())),
+            RunState::Exited | RunState::Dead => Some(Err(format!("exited with status {code}"))),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Waits until the container exits with status 0.
+    pub async fn wait_completed(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
+        self.wait_for(id, timeout, |run, _, code| match run {
+            RunState::Exited if code == 0 => Some(Ok(())),
+            RunState::Exited | RunState::Dead => Some(Err(format!("exited with status {code}"))),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Subscribes to the container's events first, then checks its state, then
+    /// re-checks on every event, so no transition is missed and nothing sleeps.
+    async fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(RunState, Option<Health>, i64) -> Option<Result<(), String>>,
+    ) -> Result<(), DockerError> {
+        let filters: HashMap<String, Vec<String>> = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("container".to_string(), vec![id.to_string()]),
+        ]);
+        let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (run, health, code) = self.state(id).await?;
+            if let Some(r) = done(run, health, code) {
+                return r.map_err(|why| DockerError::Failed(format!("container {} {why}", short(id))));
+            }
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Err(_) => {
+                    return Err(DockerError::Failed(format!(
+                        "container {} did not become ready within {}s (state {}, health {})",
+                        short(id),
+                        timeout.as_secs(),
+                        run.as_str(),
+                        health.map_or("none", |h| match h {
+                            Health::Starting => "starting",
+                            Health::Healthy => "healthy",
+                            Health::Unhealthy => "unhealthy",
+                        })
+                    )));
+                }
+                Ok(None) => return Err(DockerError::Failed("the Docker event stream ended".into())),
+                Ok(Some(Err(e))) => return Err(DockerError::api("events", e)),
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+}
+
+fn object_labels(app: Option<&str>, service: Option<&str>, server: &str) -> HashMap<String, String> {
+    let mut l = HashMap::from([
+        (labels::MANAGED.to_string(), "true".to_string()),
+        (labels::SERVER.to_string(), server.to_string()),
+    ]);
+    if let Some(a) = app {
+        l.insert(labels::APP.to_string(), a.to_string());
+    }
+    if let Some(s) = service {
+        l.insert(labels::SERVICE.to_string(), s.to_string());
+    }
+    l
+}
+
+fn run_state(s: Option<ContainerSummaryStateEnum>) -> RunState {
+    match s {
+        Some(ContainerSummaryStateEnum::CREATED) => RunState::Created,
+        Some(ContainerSummaryStateEnum::RUNNING) => RunState::Running,
+        Some(ContainerSummaryStateEnum::PAUSED) => RunState::Paused,
+        Some(ContainerSummaryStateEnum::RESTARTING) => RunState::Restarting,
+        Some(ContainerSummaryStateEnum::EXITED) => RunState::Exited,
+        Some(ContainerSummaryStateEnum::DEAD) => RunState::Dead,
+        Some(ContainerSummaryStateEnum::REMOVING) => RunState::Removing,
+        _ => RunState::Other,
+    }
+}
+
+/// Engine 20.10's list output carries health only in the status text.
+fn health_from_status(status: &str) -> Option<Health> {
+    if status.contains("(healthy)") {
+        Some(Health::Healthy)
+    } else if status.contains("(unhealthy)") {
+        Some(Health::Unhealthy)
+    } else if status.contains("(health: starting)") {
+        Some(Health::Starting)
+    } else {
+        None
+    }
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+fn nanos(d: Option<crate::model::Duration>) -> Option<i64> {
+    d.map(|d| d.as_millis() as i64 * 1_000_000)
+}
+
+/// The Engine API body for `spec`, secrets revealed only here.
+fn create_body(
+    spec: &ContainerSpec,
+    hash: &str,
+    redacted: &serde_json::Value,
+    secrets: &dyn Secrets,
+) -> Result<ContainerCreateBody, String> {
+    let mut env = Vec::with_capacity(spec.env.len());
+    for (k, v) in &spec.env {
+        let value = match v {
+            crate::model::EnvValue::Plain(s) => s.clone(),
+            other => secrets.reveal(other)?.expose().to_string(),
+        };
+        env.push(format!("{k}={value}"));
+    }
+    let mut labels = object_labels(Some(spec.app.as_str()), Some(spec.service.as_str()), spec.server.as_str());
+    labels.extend(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels.insert(crate::model::labels::SPEC_HASH.into(), hash.to_string());
+    labels.insert(crate::model::labels::SPEC.into(), redacted.to_string());
+
+    let mut exposed = Vec::new();
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for p in &spec.ports {
+        let proto = if p.protocol == Protocol::Udp { "udp" } else { "tcp" };
+        for i in 0..p.container.len() {
+            let key = format!("{}/{proto}", u32::from(p.container.start) + i);
+            exposed.push(key.clone());
+            if p.host.is_some() || p.host_ip.is_some() {
+                let host_port = p.host.map(|h| (u32::from(h.start) + i).to_string());
+                bindings
+                    .entry(key)
+                    .or_insert_with(|| Some(Vec::new()))
+                    .get_or_insert_with(Vec::new)
+                    .push(PortBinding { host_ip: p.host_ip.map(|ip| ip.to_string()), host_port });
+            }
+        }
+    }
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|m| Mount {
+            target: Some(m.target.clone()),
+            source: (!m.source.is_empty()).then(|| m.source.clone()),
+            typ: Some(match m.kind {
+                SpecMountKind::Volume | SpecMountKind::Anonymous => MountType::VOLUME,
+                SpecMountKind::Bind => MountType::BIND,
+                SpecMountKind::Tmpfs => MountType::TMPFS,
+            }),
+            read_only: Some(m.read_only),
+            ..Default::default()
+        })
+        .collect();
+    let restart = match spec.restart {
+        Restart::No => RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None },
+        Restart::Always => RestartPolicy { name: Some(RestartPolicyNameEnum::ALWAYS), maximum_retry_count: None },
+        Restart::UnlessStopped => {
+            RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }
+        }
+        Restart::OnFailure { max_retries } => RestartPolicy {
+            name: Some(RestartPolicyNameEnum::ON_FAILURE),
+            maximum_retry_count: max_retries.map(i64::from),
+        },
+    };
+    let devices = spec
+        .devices
+        .iter()
+        .map(|d| {
+            let parts: Vec<&str> = d.split(':').collect();
+            bollard::models::DeviceMapping {
+                path_on_host: parts.first().map(|s| s.to_string()),
+                path_in_container: Some(parts.get(1).unwrap_or(&parts[0]).to_string()),
+                cgroup_permissions: Some(parts.get(2).unwrap_or(&"rwm").to_string()),
+            }
+        })
+        .collect();
+    let tmpfs: HashMap<String, String> = spec
+        .tmpfs
+        .iter()
+        .map(|t| match t.split_once(':') {
+            Some((p, o)) => (p.to_string(), o.to_string()),
+            None => (t.clone(), String::new()),
+        })
+        .collect();
+    let host_config = HostConfig {
+        port_bindings: Some(bindings),
+        mounts: Some(mounts),
+        restart_policy: Some(restart),
+        network_mode: Some(spec.network.clone()),
+        privileged: Some(spec.privileged),
+        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+        cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
+        devices: Some(devices),
+        tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+        sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
+        ulimits: Some(
+            spec.ulimits
+                .iter()
+                .map(|(k, u)| ResourcesUlimits { name: Some(k.clone()), soft: Some(u.soft), hard: Some(u.hard) })
+                .collect(),
+        ),
+        extra_hosts: (!spec.extra_hosts.is_empty())
+            .then(|| spec.extra_hosts.iter().map(|h| h.replacen('=', ":", 1)).collect()),
+        init: Some(spec.init),
+        memory: spec.memory.map(|m| m.bytes() as i64),
+        nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+        ..Default::default()
+    };
+    let mut endpoints = HashMap::new();
+    endpoints.insert(
+        spec.network.clone(),
+        EndpointSettings { aliases: Some(vec![spec.service.to_string()]), ..Default::default() },
+    );
+    let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
+        test: Some(h.test.clone()),
+        interval: nanos(h.interval),
+        timeout: nanos(h.timeout),
+        retries: h.retries.map(i64::from),
+        start_period: nanos(h.start_period),
+        ..Default::default()
+    });
+    Ok(ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: spec.command.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        env: Some(env),
+        labels: Some(labels),
+        exposed_ports: Some(exposed),
+        user: spec.user.clone(),
+        working_dir: spec.working_dir.clone(),
+        hostname: spec.hostname.clone(),
+        healthcheck,
+        stop_timeout: spec.stop_grace_period.map(|d| (d.as_millis() / 1000).max(1) as i64),
+        host_config: Some(host_config),
+        networking_config: Some(NetworkingConfig { endpoints_config: Some(endpoints) }),
+        ..Default::default()
+    })
+}
+
+/// Extra networks are joined after create (the API takes one at create time).
+pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerSpec) -> Result<(), DockerError> {
+    for n in &spec.networks {
+        let req = bollard::models::NetworkConnectRequest {
+            container: id.to_string(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: Some(vec![spec.service.to_string()]),
+                ..Default::default()
+            }),
+        };
+        client
+            .docker
+            .connect_network(n, req)
+            .await
+            .map_err(|e| DockerError::api(format!("connect to network {n}"), e))?;
+    }
+    Ok(())
+}
+
+/// Labels of an object as a sorted map (for tests and display).
+pub fn sorted(labels: &HashMap<String, String>) -> BTreeMap<String, String> {
+    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
