@@ -111,12 +111,21 @@ impl Engine {
 
     /// A Docker client per declared server in scope, or why there is none.
     fn clients(&self, desired: &Desired, opts: &PlanOptions) -> BTreeMap<Name, Result<DockerClient, String>> {
+        let installation = match self.store().and_then(|s| Ok(s.installation_id()?)) {
+            Ok(id) => id,
+            Err(e) => {
+                let why = format!("the store is not available: {e}");
+                return desired.servers.keys().map(|n| (n.clone(), Err(why.clone()))).collect();
+            }
+        };
         let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = BTreeMap::new();
         for (name, server) in desired.servers.iter().filter(|(n, _)| opts.scope.has_server(n)) {
             let client = match (&server.host, cache.get(name)) {
                 (_, Some(c)) => Ok(c.clone()),
-                (Host::Local, None) => DockerClient::local(&server.docker.socket).map_err(|e| e.to_string()),
+                (Host::Local, None) => {
+                    DockerClient::local(&server.docker.socket, &installation).map_err(|e| e.to_string())
+                }
                 (Host::Ssh(t), None) => Err(format!(
                     "{}@{}:{} is reached over SSH, which this build of tomo does not support yet",
                     t.user, t.address, t.port
@@ -144,9 +153,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Observes the servers in scope of `desired`.
+    /// Observes the servers in scope of `desired`, after pulling the images
+    /// of `pull: always` services (a failed pull is logged; the image already
+    /// on the server is then used).
     pub async fn observe(&self, desired: &Desired, opts: &PlanOptions) -> Observed {
         let clients = self.clients(desired, opts);
+        for (server, image, error) in crate::observe::refresh_images(desired, &opts.scope, &clients).await {
+            tracing::warn!(%server, %image, %error, "pull failed; planning with the image on the server");
+        }
         crate::observe::observe(desired, &opts.scope, &clients).await
     }
 

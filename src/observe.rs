@@ -31,3 +31,32 @@ pub async fn observe(
     });
     Observed { servers: join_all(passes).await.into_iter().collect() }
 }
+
+/// Pulls the images of running services declared `pull: always`, so that
+/// observation sees what their tags point to now. Returns the pulls that
+/// failed (the plan then works from the image already on the server).
+pub async fn refresh_images(
+    desired: &Desired,
+    scope: &Scope,
+    clients: &BTreeMap<Name, Result<DockerClient, String>>,
+) -> Vec<(Name, String, String)> {
+    let mut pulls = Vec::new();
+    for app in desired.apps.values().filter(|a| scope.has_app(&a.name) && a.state != crate::model::AppState::Absent) {
+        for server in app.servers.iter().filter(|s| scope.has_server(s)) {
+            for svc in app.services.values().filter(|s| s.pull == crate::model::PullPolicy::Always) {
+                if let Some(Ok(c)) = clients.get(server) {
+                    let key = (server.clone(), svc.image.reference.clone());
+                    if !pulls.iter().any(|(k, _)| *k == key) {
+                        pulls.push((key, c.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let results = join_all(pulls.into_iter().map(|((server, image), c)| async move {
+        let r = c.pull(&image).await;
+        (server, image, r)
+    }))
+    .await;
+    results.into_iter().filter_map(|(s, i, r)| r.err().map(|e| (s, i, e.to_string()))).collect()
+}

@@ -9,6 +9,23 @@ say() { printf '\n==> %s\n' "$*"; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# Docker Engine (docker.io) and a static busybox to build test images from
+# (no registry is reachable: images are made locally).
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+[ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! docker info >/dev/null 2>&1; then
+    say "starting dockerd"
+    as_root sh -c 'nohup dockerd >/var/log/tomo-test-dockerd.log 2>&1 &'
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+    docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/tomo-test-dockerd.log" >&2; exit 1; }
+fi
+
 # Python with jsonschema + PyYAML: the independent JSON Schema validator the
 # schema tests run. Installed into a venv under target/ (no system changes).
 VENV=target/test-venv

@@ -19,6 +19,9 @@ pub mod labels {
     pub const SERVER: &str = "tomo.server";
     pub const SPEC_HASH: &str = "tomo.spec-hash";
     pub const SPEC: &str = "tomo.spec";
+    /// Which tomo installation (store) made the object: objects of another
+    /// installation on the same engine are never treated as ours.
+    pub const INSTALLATION: &str = "tomo.installation";
 }
 
 use schemars::JsonSchema;

@@ -41,9 +41,12 @@ pub struct ContainerObs {
     pub state: RunState,
     pub health: Option<Health>,
     pub labels: BTreeMap<String, String>,
+    /// Made by this tomo installation.
+    pub ours: bool,
 }
 
 impl ContainerObs {
+    /// Made by some tomo installation (maybe another one).
     pub fn managed(&self) -> bool {
         self.labels.get(labels::MANAGED).is_some_and(|v| v == "true")
     }

@@ -7,6 +7,7 @@ use similar::TextDiff;
 
 use super::spec::{ContainerSpec, Secrets, SpecMountKind, labels, spec_lines};
 use super::{Action, Conflict, Op, Orphan, Plan, PlanError, PlanOptions, Wait};
+use crate::model::observed::normalize_reference;
 use crate::model::{
     App, AppState, ContainerObs, DependencyCondition, Desired, Inventory, Name, PullPolicy, RunState, ServerState,
     Service, ServiceState,
@@ -143,9 +144,10 @@ impl ServerDiff<'_> {
             self.push(a, s, op, vec![why.into()], None);
             return Ok(());
         };
-        if !c.managed() || c.label(labels::APP) != Some(app.name.as_str()) {
-            let owner = match (c.managed(), c.label(labels::APP)) {
-                (true, Some(other)) => format!("belongs to tomo app `{other}`"),
+        if !c.ours || c.label(labels::APP) != Some(app.name.as_str()) {
+            let owner = match (c.ours, c.managed(), c.label(labels::APP)) {
+                (true, _, Some(other)) => format!("belongs to tomo app `{other}`"),
+                (false, true, _) => "is managed by another tomo installation".into(),
                 _ => "is not managed by tomo".into(),
             };
             self.conflict(
@@ -166,6 +168,12 @@ impl ServerDiff<'_> {
                 }
                 None => reasons.push("deployed by another version of tomo (spec hash differs)".into()),
             }
+        }
+        if reasons.is_empty()
+            && !c.image.starts_with("sha256:")
+            && normalize_reference(&c.image) != normalize_reference(&image)
+        {
+            reasons.push(format!("runs image `{}`, declared `{image}` (replaced outside tomo?)", c.image));
         }
         if let Some(id) = &local_image
             && reasons.is_empty()
@@ -208,7 +216,7 @@ impl ServerDiff<'_> {
         for svc in app.services.values() {
             let name = app.container_name(&svc.name);
             if let Some(c) = self.inv.container(&name) {
-                if c.managed() && c.label(labels::APP) == Some(app.name.as_str()) {
+                if c.ours && c.label(labels::APP) == Some(app.name.as_str()) {
                     let op = Op::Remove { container: name, id: c.id.clone(), timeout_ms: stop_ms(svc) };
                     self.push(Some(&app.name), Some(&svc.name), op, vec!["declared absent".into()], None);
                 } else {
@@ -228,7 +236,7 @@ impl ServerDiff<'_> {
 
     fn orphans(&mut self, desired: &Desired, prune: bool) {
         let mut orphan_apps: BTreeSet<String> = BTreeSet::new();
-        let containers: Vec<&ContainerObs> = self.inv.containers.iter().filter(|c| c.managed()).collect();
+        let containers: Vec<&ContainerObs> = self.inv.containers.iter().filter(|c| c.ours).collect();
         for c in containers {
             if c.label(labels::SERVER).is_some_and(|s| s != self.server.as_str()) {
                 continue;

@@ -295,7 +295,17 @@ pub fn build(
 pub fn basis(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Basis {
     let mut d = serde_json::to_value((desired, opts)).expect("desired serializes");
     strip_keys(&mut d, &["origin"]);
-    let mut o = serde_json::to_value(observed).expect("observed serializes");
+    // Only what this plan is about: our objects, and containers whose names
+    // the manifests declare (others come and go without making plans stale).
+    let declared: std::collections::BTreeSet<String> =
+        desired.apps.values().flat_map(|a| a.services.keys().map(move |s| a.container_name(s))).collect();
+    let mut relevant = observed.clone();
+    for state in relevant.servers.values_mut() {
+        if let ServerState::Reached(inv) = state {
+            inv.containers.retain(|c| c.ours || declared.contains(&c.name));
+        }
+    }
+    let mut o = serde_json::to_value(&relevant).expect("observed serializes");
     strip_keys(&mut o, &["health", "images"]);
     Basis { desired: digest(&d), observed: digest(&o) }
 }

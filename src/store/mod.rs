@@ -103,6 +103,26 @@ impl Store {
         self.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
+    /// This installation's id (random, made on first use): it marks the
+    /// objects this store's applies create.
+    pub fn installation_id(&self) -> Result<String, StoreError> {
+        let conn = self.conn();
+        let fresh = {
+            let mut bytes = [0u8; 8];
+            getrandom_fill(&mut bytes);
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        conn.execute(
+            "INSERT OR IGNORE INTO settings (user, key, value_json) VALUES ('', 'installation_id', ?1)",
+            [serde_json::Value::String(fresh).to_string()],
+        )
+        .map_err(|e| self.err(e))?;
+        let v: String = conn
+            .query_row("SELECT value_json FROM settings WHERE user = '' AND key = 'installation_id'", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok(serde_json::from_str::<String>(&v).unwrap_or(v))
+    }
+
     /// Names of the tables, for checks and diagnostics.
     pub fn tables(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
@@ -121,6 +141,14 @@ impl Store {
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
         classify(&self.path.display().to_string(), e)
+    }
+}
+
+fn getrandom_fill(buf: &mut [u8]) {
+    use chacha20poly1305::aead::Generate;
+    let nonce = chacha20poly1305::XNonce::generate();
+    for (b, n) in buf.iter_mut().zip(nonce.iter()) {
+        *b = *n;
     }
 }
 

@@ -56,14 +56,16 @@ impl DockerError {
 pub struct DockerClient {
     docker: Docker,
     endpoint: String,
+    /// This tomo installation's id, put on and looked for in labels.
+    installation: String,
 }
 
 impl DockerClient {
     /// Connects to a local Unix socket (the `local` server).
-    pub fn local(socket: &str) -> Result<DockerClient, DockerError> {
+    pub fn local(socket: &str, installation: &str) -> Result<DockerClient, DockerError> {
         let docker = Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION)
             .map_err(|e| DockerError::Connect { endpoint: socket.to_string(), detail: e.to_string() })?;
-        Ok(DockerClient { docker, endpoint: socket.to_string() })
+        Ok(DockerClient { docker, endpoint: socket.to_string(), installation: installation.to_string() })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -81,11 +83,12 @@ impl DockerClient {
 
     /// Everything observation needs, in four list calls run concurrently.
     pub async fn inventory(&self) -> Result<Inventory, DockerError> {
-        let managed: HashMap<String, Vec<String>> =
-            HashMap::from([("label".to_string(), vec![format!("{}=true", labels::MANAGED)])]);
+        let ours_filter: HashMap<String, Vec<String>> =
+            HashMap::from([("label".to_string(), vec![format!("{}={}", labels::INSTALLATION, self.installation)])]);
+        let managed = &ours_filter;
         let containers = self.docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).build()));
-        let networks = self.docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(&managed).build()));
-        let volumes = self.docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&managed).build()));
+        let networks = self.docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(managed).build()));
+        let volumes = self.docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(managed).build()));
         let images = self.docker.list_images(Some(ListImagesOptionsBuilder::default().build()));
         let (containers, networks, volumes, images) = tokio::join!(containers, networks, volumes, images);
         let containers = containers.map_err(|e| self.unreachable(e))?;
@@ -94,6 +97,9 @@ impl DockerClient {
                 .into_iter()
                 .map(|c| {
                     let status = c.status.unwrap_or_default();
+                    let labels: BTreeMap<String, String> = c.labels.unwrap_or_default().into_iter().collect();
+                    let ours = labels.get(labels::MANAGED).is_some_and(|v| v == "true")
+                        && labels.get(labels::INSTALLATION) == Some(&self.installation);
                     ContainerObs {
                         id: c.id.unwrap_or_default(),
                         name: c
@@ -106,7 +112,8 @@ impl DockerClient {
                         image_id: c.image_id.unwrap_or_default(),
                         state: run_state(c.state),
                         health: health_from_status(&status),
-                        labels: c.labels.unwrap_or_default().into_iter().collect(),
+                        labels,
+                        ours,
                     }
                 })
                 .collect(),
@@ -150,7 +157,7 @@ impl DockerClient {
         let req = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".into()),
-            labels: Some(object_labels(app, None, server)),
+            labels: Some(object_labels(app, None, server, &self.installation)),
             ..Default::default()
         };
         match self.docker.create_network(req).await {
@@ -172,7 +179,7 @@ impl DockerClient {
     pub async fn create_volume(&self, name: &str, app: Option<&str>, server: &str) -> Result<(), DockerError> {
         let req = VolumeCreateRequest {
             name: Some(name.to_string()),
-            labels: Some(object_labels(app, None, server)),
+            labels: Some(object_labels(app, None, server, &self.installation)),
             ..Default::default()
         };
         self.docker
@@ -198,7 +205,7 @@ impl DockerClient {
         redacted: &serde_json::Value,
         secrets: &dyn Secrets,
     ) -> Result<String, DockerError> {
-        let body = create_body(spec, hash, redacted, secrets).map_err(DockerError::Failed)?;
+        let body = create_body(spec, hash, redacted, secrets, &self.installation).map_err(DockerError::Failed)?;
         let opts = CreateContainerOptionsBuilder::default().name(name).build();
         let r = self
             .docker
@@ -345,10 +352,16 @@ impl DockerClient {
     }
 }
 
-fn object_labels(app: Option<&str>, service: Option<&str>, server: &str) -> HashMap<String, String> {
+fn object_labels(
+    app: Option<&str>,
+    service: Option<&str>,
+    server: &str,
+    installation: &str,
+) -> HashMap<String, String> {
     let mut l = HashMap::from([
         (labels::MANAGED.to_string(), "true".to_string()),
         (labels::SERVER.to_string(), server.to_string()),
+        (labels::INSTALLATION.to_string(), installation.to_string()),
     ]);
     if let Some(a) = app {
         l.insert(labels::APP.to_string(), a.to_string());
@@ -399,6 +412,7 @@ fn create_body(
     hash: &str,
     redacted: &serde_json::Value,
     secrets: &dyn Secrets,
+    installation: &str,
 ) -> Result<ContainerCreateBody, String> {
     let mut env = Vec::with_capacity(spec.env.len());
     for (k, v) in &spec.env {
@@ -408,7 +422,8 @@ fn create_body(
         };
         env.push(format!("{k}={value}"));
     }
-    let mut labels = object_labels(Some(spec.app.as_str()), Some(spec.service.as_str()), spec.server.as_str());
+    let mut labels =
+        object_labels(Some(spec.app.as_str()), Some(spec.service.as_str()), spec.server.as_str(), installation);
     labels.extend(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
     labels.insert(crate::model::labels::SPEC_HASH.into(), hash.to_string());
     labels.insert(crate::model::labels::SPEC.into(), redacted.to_string());

@@ -37,8 +37,12 @@ impl Tomo {
     }
 
     pub fn env(mut self, k: &str, v: &str) -> Tomo {
-        self.env.push((k.into(), v.into()));
+        self.set_env(k, v);
         self
+    }
+
+    pub fn set_env(&mut self, k: &str, v: &str) {
+        self.env.push((k.into(), v.into()));
     }
 
     /// Writes a file below the working folder.

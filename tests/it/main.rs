@@ -3,7 +3,9 @@
 
 mod cli;
 mod corpus;
+mod fleet;
 mod fuzz;
 mod harness;
+mod reconcile;
 mod schemas;
 mod secrets;
