@@ -11,6 +11,8 @@
 mod diff;
 mod graph;
 pub mod spec;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,388 @@
+//! Diff and graph construction over many shapes of desired and observed
+//! state. Each case renders the plan as stable text: one line per action,
+//! `symbol verb object @server after [objects]`, then conflicts and orphans.
+
+use std::collections::BTreeMap;
+
+use super::spec::{ContainerSpec, NoSecrets, labels};
+use super::*;
+use crate::manifest::{self, LoadOptions, SecretCheck, Sources};
+use crate::model::observed::{ImageObs, NetworkObs, VolumeObs};
+use crate::model::{ContainerObs, Inventory, RunState};
+
+const IMG: &str = "img:1";
+
+fn desired(yaml: &str) -> Desired {
+    let yaml = format!("kind: Server\nname: a\nhost: local\n---\nkind: Server\nname: b\nhost: local\n---\n{yaml}");
+    let sources = Sources::from_texts([("m.yaml", yaml.as_str())]);
+    let l = manifest::load(
+        &sources,
+        &LoadOptions { secrets: &SecretCheck::Known(["pw".to_string()].into()), inline_check: |_| Ok(()) },
+    );
+    l.desired.unwrap_or_else(|| panic!("{:?}", l.diagnostics))
+}
+
+/// An inventory where `img:1` exists and nothing else.
+fn empty() -> Inventory {
+    Inventory {
+        images: vec![ImageObs { id: "sha256:img1".into(), tags: vec![IMG.into()], digests: vec![] }],
+        ..Inventory::default()
+    }
+}
+
+/// The inventory after a successful apply of `d` on `server`.
+fn converged(d: &Desired, server: &str) -> Inventory {
+    let server = Name::parse(server).unwrap();
+    let mut inv = empty();
+    for app in d.apps.values().filter(|a| a.servers.contains(&server)) {
+        inv.networks.push(NetworkObs {
+            id: app.name.to_string(),
+            name: app.name.to_string(),
+            labels: obj_labels(app.name.as_str()),
+        });
+        for svc in app.services.values() {
+            let spec = ContainerSpec::new(&server, app, svc);
+            for m in &spec.mounts {
+                if m.kind == super::spec::SpecMountKind::Volume && !inv.volumes.iter().any(|v| v.name == m.source) {
+                    inv.volumes.push(VolumeObs { name: m.source.clone(), labels: obj_labels(app.name.as_str()) });
+                }
+            }
+            let running =
+                app.state == crate::model::AppState::Running && svc.state == crate::model::ServiceState::Running;
+            inv.containers.push(container(&spec, if running { RunState::Running } else { RunState::Exited }));
+        }
+    }
+    inv
+}
+
+fn obj_labels(app: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(labels::MANAGED.into(), "true".into()), (labels::APP.into(), app.into())])
+}
+
+fn container(spec: &ContainerSpec, state: RunState) -> ContainerObs {
+    let redacted = spec.redacted(&NoSecrets(String::new())).unwrap();
+    let mut l = obj_labels(spec.app.as_str());
+    l.insert(labels::SERVICE.into(), spec.service.to_string());
+    l.insert(labels::SERVER.into(), spec.server.to_string());
+    l.insert(labels::SPEC_HASH.into(), super::spec::hash_redacted(&redacted));
+    l.insert(labels::SPEC.into(), redacted.to_string());
+    ContainerObs {
+        id: format!("id-{}", spec.container),
+        name: spec.container.clone(),
+        image: spec.image.clone(),
+        image_id: "sha256:img1".into(),
+        state,
+        health: None,
+        labels: l,
+        ours: true,
+    }
+}
+
+fn observed(servers: &[(&str, Inventory)]) -> Observed {
+    Observed {
+        servers: servers.iter().map(|(n, i)| (Name::parse(n).unwrap(), ServerState::Reached(i.clone()))).collect(),
+    }
+}
+
+fn plan_with(d: &Desired, o: &Observed, opts: &PlanOptions) -> Plan {
+    build(d, o, opts, &NoSecrets("no vault in tests".into())).unwrap()
+}
+
+fn render(p: &Plan) -> String {
+    let mut out = String::new();
+    for a in &p.actions {
+        let after: Vec<&str> = a.after.iter().map(|i| p.actions[*i].op.object()).collect();
+        out.push_str(&format!("{} {} {} @{}", a.op.symbol(), a.op.verb(), a.op.object(), a.server));
+        if !after.is_empty() {
+            out.push_str(&format!(" after [{}]", after.join(", ")));
+        }
+        out.push('\n');
+    }
+    for c in &p.conflicts {
+        out.push_str(&format!("! {} @{}: {}\n", c.object, c.server, c.message));
+    }
+    for o in &p.orphans {
+        out.push_str(&format!("? {} @{} removed={}\n", o.container, o.server, o.removed));
+    }
+    for (s, why) in &p.unreachable {
+        out.push_str(&format!("x {s}: {why}\n"));
+    }
+    out
+}
+
+fn check(d: &Desired, o: &Observed, opts: &PlanOptions, expect: &str) {
+    let got = render(&plan_with(d, o, opts));
+    assert_eq!(got.trim(), expect.trim(), "\n--- got ---\n{got}");
+}
+
+const SHOP: &str = "kind: App\nname: shop\nserver: a\nservices:\n  db:\n    image: img:1\n    volumes: [\"data:/d\"]\n    healthcheck: {test: [\"CMD\", \"true\"]}\n  web:\n    image: img:1\n    depends_on: {db: healthy}\n  worker:\n    image: img:2\n    depends_on: [web]\n";
+
+#[test]
+fn from_nothing_orders_images_networks_volumes_and_dependencies() {
+    let d = desired(SHOP);
+    check(
+        &d,
+        &observed(&[("a", empty())]),
+        &PlanOptions::default(),
+        "
++ create network shop @a
++ create shop-db @a after [shop, shop_data]
++ create shop-web @a after [shop, shop-db]
++ pull img:2 @a
++ create shop-worker @a after [shop, shop-web, img:2]
++ create volume shop_data @a",
+    );
+    let p = plan_with(&d, &observed(&[("a", empty())]), &PlanOptions::default());
+    let waits: Vec<Wait> = p
+        .actions
+        .iter()
+        .filter_map(|a| match &a.op {
+            Op::Create { wait, .. } => Some(*wait),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waits, [Wait::Healthy, Wait::Running, Wait::Running]);
+}
+
+#[test]
+fn converged_state_plans_nothing() {
+    let d = desired(SHOP);
+    let mut inv = converged(&d, "a");
+    inv.images.push(ImageObs { id: "sha256:img2".into(), tags: vec!["img:2".into()], digests: vec![] });
+    for c in &mut inv.containers {
+        if c.image == "img:2" {
+            c.image_id = "sha256:img2".into();
+        }
+    }
+    let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());
+    assert!(!p.has_changes(), "{}", render(&p));
+    assert!(p.conflicts.is_empty() && p.orphans.is_empty());
+}
+
+#[test]
+fn changes_recreate_start_and_stop_with_reasons() {
+    let d = desired(
+        "kind: App\nname: x\nserver: a\nservices:\n  one: {image: img:1}\n  two: {image: img:1}\n  three: {image: img:1, state: stopped}\n",
+    );
+    let mut inv = converged(&d, "a");
+    // one: deployed with another env; two: exited; three: running but declared stopped.
+    let one = inv.containers.iter_mut().find(|c| c.name == "x-one").unwrap();
+    let mut old = ContainerSpec::new(
+        &Name::parse("a").unwrap(),
+        &d.apps[&Name::parse("x").unwrap()],
+        &d.apps[&Name::parse("x").unwrap()].services[&Name::parse("one").unwrap()],
+    );
+    old.env.insert("A".into(), crate::model::EnvValue::Plain("old".into()));
+    *one = container(&old, RunState::Running);
+    inv.containers.iter_mut().find(|c| c.name == "x-two").unwrap().state = RunState::Exited;
+    inv.containers.iter_mut().find(|c| c.name == "x-three").unwrap().state = RunState::Running;
+    let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());
+    // and once converged, nothing is left to do
+    check(&d, &observed(&[("a", converged(&d, "a"))]), &PlanOptions::default(), "");
+    let text = render(&p);
+    assert_eq!(text.trim(), "~ recreate x-one @a\n. stop x-three @a\n> start x-two @a", "{text}");
+    let one = &p.actions[0];
+    assert_eq!(one.reasons, ["env.A removed"]);
+    assert!(one.diff.as_deref().unwrap().contains("-env.A: \"old\""), "{:?}", one.diff);
+    assert_eq!(p.actions[2].reasons, ["declared running, is exited"]);
+    assert_eq!(p.actions[1].reasons, ["declared stopped, is running"]);
+}
+
+#[test]
+fn absent_apps_are_removed_dependents_first_then_their_network() {
+    let running = desired(SHOP);
+    let inv = converged(&running, "a");
+    let d = desired(&SHOP.replace("server: a\n", "server: a\nstate: absent\n"));
+    check(
+        &d,
+        &observed(&[("a", inv)]),
+        &PlanOptions::default(),
+        "
+- remove shop-db @a after [shop-web]
+- remove shop-web @a after [shop-worker]
+- remove shop-worker @a
+- remove network shop @a after [shop-db, shop-web, shop-worker]",
+    );
+}
+
+#[test]
+fn orphans_are_kept_unless_pruned_and_never_with_an_app_scope() {
+    let old = desired(
+        "kind: App\nname: gone\nserver: a\nimage: img:1\n---\nkind: App\nname: kept\nserver: a\nimage: img:1\n",
+    );
+    let inv = converged(&old, "a");
+    let d = desired("kind: App\nname: kept\nserver: a\nimage: img:1\n");
+    let o = observed(&[("a", inv)]);
+    check(&d, &o, &PlanOptions::default(), "? gone @a removed=false");
+    check(
+        &d,
+        &o,
+        &PlanOptions { prune: true, ..PlanOptions::default() },
+        "- remove gone @a\n- remove network gone @a after [gone]\n? gone @a removed=true",
+    );
+    let scoped = PlanOptions {
+        prune: true,
+        scope: Scope { apps: vec![Name::parse("kept").unwrap()], ..Scope::default() },
+        ..PlanOptions::default()
+    };
+    check(&d, &o, &scoped, "");
+    let with_setting = desired("kind: App\nname: kept\nserver: a\nimage: img:1\n---\nkind: Settings\nprune: true\n");
+    assert_eq!(plan_with(&with_setting, &o, &PlanOptions::default()).summary().remove, 1);
+}
+
+#[test]
+fn foreign_containers_are_conflicts() {
+    let d =
+        desired("kind: App\nname: web\nserver: a\nimage: img:1\n---\nkind: App\nname: api\nserver: a\nimage: img:1\n");
+    let mut inv = converged(&d, "a");
+    for c in &mut inv.containers {
+        if c.name == "web" {
+            c.labels.clear();
+            c.ours = false;
+        } else {
+            c.ours = false; // made by another tomo installation
+        }
+    }
+    check(
+        &d,
+        &observed(&[("a", inv)]),
+        &PlanOptions::default(),
+        "
+! api @a: a container named `api` exists and is managed by another tomo installation; rename or remove it, tomo will not
+! web @a: a container named `web` exists and is not managed by tomo; rename or remove it, tomo will not",
+    );
+}
+
+#[test]
+fn several_servers_are_planned_independently_and_unreachable_ones_reported() {
+    let d = desired("kind: App\nname: web\nservers: [a, b]\nimage: img:1\n");
+    let o = Observed {
+        servers: BTreeMap::from([
+            (Name::parse("a").unwrap(), ServerState::Reached(empty())),
+            (Name::parse("b").unwrap(), ServerState::Unreachable("connection refused".into())),
+        ]),
+    };
+    check(
+        &d,
+        &o,
+        &PlanOptions::default(),
+        "+ create network web @a\n+ create web @a after [web]\nx b: connection refused",
+    );
+    let both = observed(&[("a", empty()), ("b", empty())]);
+    let p = plan_with(&d, &both, &PlanOptions::default());
+    assert_eq!(p.summary().create, 2);
+    // no edge crosses servers
+    for a in &p.actions {
+        for b in &a.after {
+            assert_eq!(p.actions[*b].server, a.server);
+        }
+    }
+}
+
+#[test]
+fn missing_image_with_pull_never_is_a_conflict() {
+    let d = desired("kind: App\nname: web\nserver: a\nimage: other:9\npull: never\n");
+    check(
+        &d,
+        &observed(&[("a", empty())]),
+        &PlanOptions::default(),
+        "+ create network web @a\n! web @a: image `other:9` is not on the server and `pull: never` is set",
+    );
+}
+
+#[test]
+fn pruning_a_volume_needs_its_name_and_no_user() {
+    let d = desired("kind: App\nname: db\nserver: a\nimage: img:1\nvolumes: [\"data:/d\"]\n");
+    let mut inv = converged(&d, "a");
+    inv.volumes.push(VolumeObs { name: "old_cache".into(), labels: obj_labels("old") });
+    let o = observed(&[("a", inv)]);
+    check(&d, &o, &PlanOptions::default(), "");
+    let opts = PlanOptions { prune_volumes: vec!["db_data".into(), "old_cache".into()], ..PlanOptions::default() };
+    check(
+        &d,
+        &o,
+        &opts,
+        "- remove volume old_cache @a\n! db_data @a: volume `db_data` is still used by db; it was not removed",
+    );
+}
+
+#[test]
+fn a_moved_tag_and_a_replaced_image_recreate() {
+    let d = desired("kind: App\nname: web\nserver: a\nimage: img:1\n");
+    let mut inv = converged(&d, "a");
+    inv.containers[0].image_id = "sha256:older".into();
+    let p = plan_with(&d, &observed(&[("a", inv.clone())]), &PlanOptions::default());
+    assert!(
+        p.actions[0].reasons[0].starts_with("image `img:1` now points to sha256:img1"),
+        "{:?}",
+        p.actions[0].reasons
+    );
+    inv.containers[0].image_id = "sha256:img1".into();
+    inv.containers[0].image = "someone/else:2".into();
+    let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());
+    assert!(p.actions[0].reasons[0].contains("replaced outside tomo"), "{:?}", p.actions[0].reasons);
+}
+
+#[test]
+fn secrets_without_a_vault_fail_the_plan_clearly() {
+    let d = desired("kind: App\nname: web\nserver: a\nimage: img:1\nenv: {P: {secret: pw}}\n");
+    let err = build(
+        &d,
+        &observed(&[("a", empty())]),
+        &PlanOptions::default(),
+        &NoSecrets("the vault is not available: TOMO_MASTER_PASSWORD is not set".into()),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service `web` of app `web`: the vault is not available: TOMO_MASTER_PASSWORD is not set"
+    );
+}
+
+#[test]
+fn basis_tracks_what_matters_only() {
+    let d = desired(SHOP);
+    let inv = converged(&d, "a");
+    let o = observed(&[("a", inv.clone())]);
+    let b1 = basis(&d, &o, &PlanOptions::default());
+    assert_eq!(b1, basis(&d, &o, &PlanOptions::default()));
+    let mut noisy = inv.clone();
+    noisy.containers[0].health = Some(crate::model::Health::Starting);
+    noisy.containers.push(ContainerObs { name: "unrelated".into(), ours: false, ..inv.containers[0].clone() });
+    assert_eq!(basis(&d, &observed(&[("a", noisy)]), &PlanOptions::default()), b1);
+    let mut changed = inv;
+    changed.containers[0].state = RunState::Exited;
+    let b2 = basis(&d, &observed(&[("a", changed)]), &PlanOptions::default());
+    assert_eq!(b2.desired, b1.desired);
+    assert_ne!(b2.observed, b1.observed);
+    let d2 = desired(&SHOP.replace("img:2", "img:3"));
+    assert_ne!(basis(&d2, &o, &PlanOptions::default()).desired, b1.desired);
+}
+
+#[test]
+fn order_and_dot_follow_the_edges() {
+    let d = desired(SHOP);
+    let p = plan_with(&d, &observed(&[("a", empty())]), &PlanOptions::default());
+    let order = topo_order(&p).unwrap();
+    let pos = |obj: &str| order.iter().position(|i| p.actions[*i].op.object() == obj).unwrap();
+    assert!(pos("shop_data") < pos("shop-db"));
+    assert!(pos("shop-db") < pos("shop-web"));
+    assert!(pos("shop-web") < pos("shop-worker"));
+    let dot = to_dot(&p);
+    assert!(dot.starts_with("digraph plan {"));
+    assert_eq!(dot.matches(" -> ").count(), p.actions.iter().map(|a| a.after.len()).sum::<usize>());
+    let mut cyclic = p.clone();
+    let last = cyclic.actions.len() - 1;
+    cyclic.actions[0].after.push(last);
+    cyclic.actions[last].after.push(0);
+    assert!(topo_order(&cyclic).is_err());
+}
+
+#[test]
+fn saved_plans_round_trip() {
+    let d = desired(SHOP);
+    let p = plan_with(&d, &observed(&[("a", empty())]), &PlanOptions::default());
+    let text = serde_json::to_string(&p).unwrap();
+    let back: Plan = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, p);
+}
