@@ -50,16 +50,16 @@ pub(super) async fn execute(
             }
             .map(Some)
         }
-        Op::Start { id, wait, .. } => {
-            c.start(id).await.map_err(e)?;
-            settle(c, id, *wait, health_timeout).await?;
-            Ok(Some(id.clone()))
+        Op::Start { target, wait, .. } => {
+            c.start(target).await.map_err(e)?;
+            settle(c, target, *wait, health_timeout).await?;
+            Ok(None)
         }
-        Op::Stop { id, timeout_ms, .. } => {
-            c.stop(id, Duration::from_millis(*timeout_ms)).await.map(|_| None).map_err(e)
+        Op::Stop { target, timeout_ms, .. } => {
+            c.stop(target, Duration::from_millis(*timeout_ms)).await.map(|_| None).map_err(e)
         }
-        Op::Remove { id, timeout_ms, .. } => {
-            c.remove(id, Duration::from_millis(*timeout_ms)).await.map(|_| None).map_err(e)
+        Op::Remove { target, timeout_ms, .. } => {
+            c.remove(target, Duration::from_millis(*timeout_ms)).await.map(|_| None).map_err(e)
         }
         Op::RemoveNetwork { name } => c.remove_network(name).await.map(|_| None).map_err(e),
         Op::RemoveVolume { name } => c.remove_volume(name).await.map(|_| None).map_err(e),

@@ -32,6 +32,9 @@ pub fn plan(p: &Plan) -> String {
     for server in servers {
         out.push_str(&format!("server {server}\n"));
         for a in by_server.get(server).into_iter().flatten() {
+            if matches!(a.op, Op::Start { fresh: true, .. }) {
+                continue; // shown as part of its create
+            }
             out.push_str(&action_line(a));
             if let Some(d) = &a.diff {
                 for l in d.lines() {
@@ -61,7 +64,6 @@ fn action_line(a: &Action) -> String {
         Op::PullImage { .. } => "pull image".to_string(),
         Op::CreateNetwork { .. } => "create network".into(),
         Op::CreateVolume { .. } => "create volume".into(),
-        Op::Create { start: false, .. } => "create (not started)".into(),
         Op::Create { spec, .. } => format!("create from {}", spec.image),
         other => other.verb().to_string(),
     };

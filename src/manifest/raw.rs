@@ -364,7 +364,7 @@ pub struct RawSettings {
     /// Remove tomo-managed containers whose app is no longer declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune: Option<bool>,
-    /// Actions run at once during apply (default 8).
+    /// Actions run at once during apply (default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallelism: Option<u32>,
     /// How long a new container may take to become healthy (default `60s`).

@@ -887,7 +887,7 @@ impl<'a> Resolver<'a> {
         if parallelism == 0 || parallelism > 256 {
             self.push(
                 at.err(&root.key("parallelism"), "out-of-range", format!("parallelism {parallelism} is out of range"))
-                    .help("use a number from 1 to 256 (default 8)"),
+                    .help("use a number from 1 to 256 (default 16)"),
             );
         }
         let health_timeout = self.duration(at, &root.key("health_timeout"), s.health_timeout.as_ref());

@@ -232,7 +232,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             prune: false,
-            parallelism: 8,
+            parallelism: 16,
             health_timeout: Duration::from_secs(60),
             watch_interval: Duration::from_secs(300),
             watch_self_heal: true,

@@ -139,9 +139,16 @@ impl ServerDiff<'_> {
         }
         let (a, s) = (Some(&app.name), Some(&svc.name));
         let Some(c) = self.inv.container(&name) else {
+            // Create now and start in a node of its own: all creates of a run
+            // queue ahead of the starts, which the Engine handles faster than
+            // create-start pairs.
             let why = if run { "declared, not deployed" } else { "declared (stopped), not deployed" };
-            let op = Op::Create { spec: Box::new(spec), hash, redacted, start: run, wait };
+            let op = Op::Create { spec: Box::new(spec), hash, redacted, start: false, wait };
             self.push(a, s, op, vec![why.into()], None);
+            if run {
+                let op = Op::Start { container: name.clone(), target: name, wait, fresh: true };
+                self.push(a, s, op, vec!["new container".into()], None);
+            }
             return Ok(());
         };
         if !c.ours || c.label(labels::APP) != Some(app.name.as_str()) {
@@ -200,11 +207,11 @@ impl ServerDiff<'_> {
         }
         match (run, c.state) {
             (true, RunState::Created | RunState::Exited | RunState::Dead) => {
-                let op = Op::Start { container: name, id: c.id.clone(), wait };
+                let op = Op::Start { container: name, target: c.id.clone(), wait, fresh: false };
                 self.push(a, s, op, vec![format!("declared running, is {}", c.state.as_str())], None);
             }
             (false, RunState::Running | RunState::Restarting | RunState::Paused) => {
-                let op = Op::Stop { container: name, id: c.id.clone(), timeout_ms: stop_ms(svc) };
+                let op = Op::Stop { container: name, target: c.id.clone(), timeout_ms: stop_ms(svc) };
                 self.push(a, s, op, vec![format!("declared stopped, is {}", c.state.as_str())], None);
             }
             _ => {}
@@ -217,7 +224,7 @@ impl ServerDiff<'_> {
             let name = app.container_name(&svc.name);
             if let Some(c) = self.inv.container(&name) {
                 if c.ours && c.label(labels::APP) == Some(app.name.as_str()) {
-                    let op = Op::Remove { container: name, id: c.id.clone(), timeout_ms: stop_ms(svc) };
+                    let op = Op::Remove { container: name, target: c.id.clone(), timeout_ms: stop_ms(svc) };
                     self.push(Some(&app.name), Some(&svc.name), op, vec!["declared absent".into()], None);
                 } else {
                     self.conflict(&name, format!("`{name}` is not managed by tomo; tomo leaves it alone"));
@@ -260,7 +267,7 @@ impl ServerDiff<'_> {
             if prune {
                 let service = c.label(labels::SERVICE).and_then(|s| Name::parse(s).ok());
                 let app = Name::parse(&app_name).ok();
-                let op = Op::Remove { container: c.name.clone(), id: c.id.clone(), timeout_ms: DEFAULT_STOP_MS };
+                let op = Op::Remove { container: c.name.clone(), target: c.id.clone(), timeout_ms: DEFAULT_STOP_MS };
                 self.push(
                     app.as_ref(),
                     service.as_ref(),

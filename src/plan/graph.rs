@@ -48,8 +48,21 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
         }
     }
     let mut edges: Vec<(usize, usize)> = Vec::new(); // (before, after)
+    let mut created: BTreeMap<Key, usize> = BTreeMap::new();
     for a in &plan.actions {
         let server = &a.server;
+        let key = a.app.clone().zip(a.service.clone()).map(|(ap, sv)| (server.clone(), ap, sv));
+        match (&a.op, key) {
+            (Op::Create { .. }, Some(k)) => {
+                created.insert(k, a.id);
+            }
+            (Op::Start { fresh: true, .. }, Some(k)) => {
+                if let Some(c) = created.get(&k) {
+                    edges.push((*c, a.id));
+                }
+            }
+            _ => {}
+        }
         match &a.op {
             Op::Create { spec, .. } | Op::Recreate { spec, .. } => {
                 if let Some(p) = pulls.get(&(server.clone(), spec.image.clone())) {
@@ -81,6 +94,7 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
         let is_up = matches!(a.op, Op::Create { .. } | Op::Recreate { .. } | Op::Start { .. });
         if is_up {
             for dep in svc.depends_on.keys() {
+                // `up` holds the last bring-up node of the dependency: its start.
                 if let Some(d) = up.get(&(server.clone(), app.clone(), dep.clone())) {
                     edges.push((*d, a.id));
                 }

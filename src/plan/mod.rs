@@ -97,19 +97,23 @@ pub enum Op {
         wait: Wait,
         order: UpdateOrder,
     },
+    /// Start a container (by id, or by name right after it was created).
     Start {
         container: String,
-        id: String,
+        target: String,
         wait: Wait,
+        /// Starts a container this plan creates (shown as part of the create).
+        #[serde(default)]
+        fresh: bool,
     },
     Stop {
         container: String,
-        id: String,
+        target: String,
         timeout_ms: u64,
     },
     Remove {
         container: String,
-        id: String,
+        target: String,
         timeout_ms: u64,
     },
     RemoveNetwork {
@@ -234,7 +238,8 @@ impl Plan {
             match a.op {
                 Op::Create { .. } => s.create += 1,
                 Op::Recreate { .. } => s.recreate += 1,
-                Op::Start { .. } => s.start += 1,
+                Op::Start { fresh: false, .. } => s.start += 1,
+                Op::Start { fresh: true, .. } => {}
                 Op::Stop { .. } => s.stop += 1,
                 Op::Remove { .. } => s.remove += 1,
                 _ => s.other += 1,

@@ -127,9 +127,12 @@ fn from_nothing_orders_images_networks_volumes_and_dependencies() {
         "
 + create network shop @a
 + create shop-db @a after [shop, shop_data]
+> start shop-db @a after [shop-db]
 + create shop-web @a after [shop, shop-db]
+> start shop-web @a after [shop-db, shop-web]
 + pull img:2 @a
 + create shop-worker @a after [shop, shop-web, img:2]
+> start shop-worker @a after [shop-web, shop-worker]
 + create volume shop_data @a",
     );
     let p = plan_with(&d, &observed(&[("a", empty())]), &PlanOptions::default());
@@ -137,7 +140,7 @@ fn from_nothing_orders_images_networks_volumes_and_dependencies() {
         .actions
         .iter()
         .filter_map(|a| match &a.op {
-            Op::Create { wait, .. } => Some(*wait),
+            Op::Start { wait, fresh: true, .. } => Some(*wait),
             _ => None,
         })
         .collect();
@@ -266,7 +269,7 @@ fn several_servers_are_planned_independently_and_unreachable_ones_reported() {
         &d,
         &o,
         &PlanOptions::default(),
-        "+ create network web @a\n+ create web @a after [web]\nx b: connection refused",
+        "+ create network web @a\n+ create web @a after [web]\n> start web @a after [web]\nx b: connection refused",
     );
     let both = observed(&[("a", empty()), ("b", empty())]);
     let p = plan_with(&d, &both, &PlanOptions::default());

@@ -311,14 +311,19 @@ impl DockerClient {
         .await
     }
 
-    /// Subscribes to the container's events first, then checks its state, then
-    /// re-checks on every event, so no transition is missed and nothing sleeps.
+    /// Checks the state once (usually enough: a started container runs); if
+    /// not done, subscribes to the container's events, re-checks, and re-checks
+    /// on every event, so no transition is missed and nothing sleeps.
     async fn wait_for(
         &self,
         id: &str,
         timeout: Duration,
         done: impl Fn(RunState, Option<Health>, i64) -> Option<Result<(), String>>,
     ) -> Result<(), DockerError> {
+        let (run, health, code) = self.state(id).await?;
+        if let Some(r) = done(run, health, code) {
+            return r.map_err(|why| DockerError::Failed(format!("container {} {why}", short(id))));
+        }
         let filters: HashMap<String, Vec<String>> = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
             ("container".to_string(), vec![id.to_string()]),

@@ -23,7 +23,7 @@ fn create_from_nothing_then_idempotent() {
     assert!(plan.stdout.contains(&format!("+ {}-shop-db", f.prefix)), "{}", plan.stdout);
     assert!(plan.stdout.contains("Plan: 2 to create"), "{}", plan.stdout);
     let r = f.apply();
-    assert!(r.stdout.contains("Apply complete: 4 succeeded"), "{}", r.stdout);
+    assert!(r.stdout.contains("Apply complete: 6 succeeded"), "{}", r.stdout);
     let shop = f.app("shop");
     assert_eq!(f.containers(), [format!("{shop}-db"), format!("{shop}-web")]);
     assert_eq!(f.inspect(&format!("{shop}-db"), "{{.State.Health.Status}}"), "healthy");
@@ -214,7 +214,7 @@ fn a_failing_action_skips_only_its_dependents() {
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stdout.contains("FAILED"), "{}", r.stdout);
     assert!(r.stdout.contains(&format!("create {}-broken-top on local: skipped", f.prefix)), "{}", r.stdout);
-    assert!(r.stdout.contains("1 failed, 1 skipped"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 failed, 2 skipped"), "{}", r.stdout);
     assert_eq!(f.inspect(&f.app("fine"), "{{.State.Running}}"), "true");
     assert!(!f.exists(&format!("{}-top", f.app("broken"))));
 }
@@ -371,9 +371,9 @@ fn history_records_every_run_and_action() {
     let runs = store.runs(10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "succeeded");
-    assert_eq!(runs[0].summary.as_ref().unwrap()["succeeded"], 4);
+    assert_eq!(runs[0].summary.as_ref().unwrap()["succeeded"], 6);
     let actions = store.run_actions(runs[0].id).unwrap();
-    assert_eq!(actions.len(), 4);
+    assert_eq!(actions.len(), 6);
     assert!(actions.iter().all(|a| a.status == "succeeded"));
     let inst = store.installations().unwrap();
     let shop = f.app("shop");
