@@ -206,7 +206,7 @@ fn a_failing_action_skips_only_its_dependents() {
     f.manifest(
         "a.yaml",
         &format!(
-            "kind: App\nname: {{p}}-broken\nserver: local\nservices:\n  base:\n    image: {{image}}\n    restart: \"no\"\n    command: [\"false\"]\n  top:\n    image: {{image}}\n    init: true\n    command: [\"sleep\", \"600\"]\n    depends_on: [base]\n---\nkind: App\nname: {{p}}-fine\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\n",
+            "kind: App\nname: {{p}}-broken\nserver: local\nservices:\n  base:\n    image: {{image}}\n    command: [\"/no-such-program\"]\n  top:\n    image: {{image}}\n    init: true\n    command: [\"sleep\", \"600\"]\n    depends_on: [base]\n---\nkind: App\nname: {{p}}-fine\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\n",
             httpd("ok")
         ),
     );
