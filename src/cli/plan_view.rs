@@ -3,7 +3,8 @@
 //! grouped by server, ending with a one-line summary.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -92,26 +93,56 @@ pub fn summary_line(p: &Plan) -> String {
     line
 }
 
-/// One line per finished action, to standard output (nothing when quiet).
+/// Apply progress: a progress bar on a terminal (indicatif), one line per
+/// finished action otherwise, nothing when quiet (`--json`).
 pub struct LineSink {
     total: AtomicUsize,
     done: AtomicUsize,
     quiet: bool,
+    /// Made once the plan is accepted (never over a confirmation prompt).
+    bar: OnceLock<indicatif::ProgressBar>,
 }
 
 impl LineSink {
+    /// A sink for `total` actions; with `total` 0, call `begin` once known.
     pub fn new(total: usize, quiet: bool) -> LineSink {
-        LineSink { total: AtomicUsize::new(total), done: AtomicUsize::new(0), quiet }
+        let sink = LineSink { total: AtomicUsize::new(0), done: AtomicUsize::new(0), quiet, bar: OnceLock::new() };
+        if total > 0 {
+            sink.begin(total);
+        }
+        sink
     }
 
-    /// Sets the number of actions once the plan is known.
-    pub fn set_total(&self, total: usize) {
+    /// Starts showing progress for `total` actions.
+    pub fn begin(&self, total: usize) {
         self.total.store(total, Ordering::Relaxed);
+        if !self.quiet && total > 0 && std::io::stdout().is_terminal() {
+            self.bar.get_or_init(|| {
+                let bar = indicatif::ProgressBar::new(total as u64);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed:>4} {wide_msg}")
+                        .expect("valid template"),
+                );
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            });
+        }
+    }
+
+    /// Clears the progress bar before the summary is printed.
+    pub fn finish(&self) {
+        if let Some(b) = self.bar.get() {
+            b.finish_and_clear();
+        }
     }
 }
 
 impl ApplySink for LineSink {
-    fn started(&self, _: &Action) {}
+    fn started(&self, a: &Action) {
+        if let Some(b) = self.bar.get() {
+            b.set_message(format!("{} {} on {}", a.op.verb(), a.op.object(), a.server));
+        }
+    }
 
     fn finished(&self, a: &Action, outcome: &Outcome, elapsed: Duration) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;

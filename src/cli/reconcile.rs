@@ -109,7 +109,9 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
         let p: Plan = serde_json::from_str(&text)
             .map_err(|e| Error::Usage(format!("{} is not a plan saved by `tomo plan --out`: {e}", path.display())))?;
         let sink = LineSink::new(p.actions.len(), a.json);
-        let report = rt.block_on(engine.apply_saved(&p, &req, &sink))?;
+        let report = rt.block_on(engine.apply_saved(&p, &req, &sink));
+        sink.finish();
+        let report = report?;
         return finish(&p, &report, a.json);
     }
     let opts = options(&a.scope)?;
@@ -140,11 +142,16 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
         &opts,
         &req,
         |p| {
-            sink.set_total(p.actions.len());
-            confirm(p)
+            let ok = confirm(p);
+            if ok {
+                sink.begin(p.actions.len());
+            }
+            ok
         },
         &sink,
-    ))?;
+    ));
+    sink.finish();
+    let result = result?;
     match result {
         None if refused => Err(Error::Usage(
             "standard input is not a terminal, so tomo cannot ask for confirmation; review `tomo plan` and pass --auto-approve, or apply a saved plan file".into(),

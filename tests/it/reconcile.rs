@@ -433,3 +433,45 @@ fn secret_values_never_reach_output_or_labels() {
     assert!(plan.stdout.contains("env.PASSWORD: (secret changed)"), "{}", plan.stdout);
     assert!(!plan.all().contains("another-value-entirely"));
 }
+
+#[test]
+fn cli_contract_confirmation_json_graph_and_exit_codes() {
+    let f = Fleet::new();
+    f.manifest(
+        "a.yaml",
+        "kind: App\nname: {p}-cli\nserver: local\nservices:\n  a: {image: {image}, init: true, command: [\"sleep\", \"600\"]}\n  b: {image: {image}, init: true, command: [\"sleep\", \"600\"], depends_on: [a]}\n",
+    );
+    // Without a terminal and without --auto-approve nothing happens.
+    let r = f.tomo(&["apply"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("pass --auto-approve"), "{}", r.stderr);
+    assert!(f.containers().is_empty());
+    // --json: the documented machine format.
+    let r = f.tomo(&["plan", "--json", "--detailed-exitcode"]);
+    assert_eq!(r.code, 2);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["format"], 1);
+    assert!(v["basis"]["desired"].is_string() && v["basis"]["observed"].is_string());
+    let actions = v["actions"].as_array().unwrap();
+    let create_a = actions.iter().find(|a| a["op"] == "create" && a["service"] == "a").unwrap();
+    for key in ["id", "server", "app", "service", "op", "reasons", "after", "spec", "hash"] {
+        assert!(create_a.get(key).is_some(), "missing {key} in {create_a}");
+    }
+    let start_b = actions.iter().find(|a| a["op"] == "start" && a["service"] == "b").unwrap();
+    let start_a = actions.iter().find(|a| a["op"] == "start" && a["service"] == "a").unwrap();
+    assert!(start_b["after"].as_array().unwrap().contains(&start_a["id"]), "{start_b}");
+    // graph: DOT with the same edges
+    let g = f.tomo(&["graph"]);
+    assert_eq!(g.code, 0);
+    assert!(g.stdout.starts_with("digraph plan {") && g.stdout.contains(" -> "), "{}", g.stdout);
+    // --json apply reports every action's outcome
+    let r = f.tomo(&["apply", "--auto-approve", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v["report"]["results"].as_array().unwrap().iter().all(|x| x["outcome"]["status"] == "succeeded"));
+    assert_eq!(f.tomo(&["plan", "--detailed-exitcode"]).code, 0);
+    // unknown scope names are refused with a suggestion
+    let r = f.tomo(&["plan", "--app", &format!("{}-clj", f.prefix)]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("did you mean"), "{}", r.stderr);
+}
