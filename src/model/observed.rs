@@ -40,6 +40,9 @@ pub struct ContainerObs {
     pub image_id: String,
     pub state: RunState,
     pub health: Option<Health>,
+    /// The exit code, for an exited container.
+    #[serde(default)]
+    pub exit_code: Option<i64>,
     pub labels: BTreeMap<String, String>,
     /// Made by this tomo installation.
     pub ours: bool,

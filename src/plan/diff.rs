@@ -205,8 +205,11 @@ impl ServerDiff<'_> {
             self.push(a, s, op, reasons, diff_text);
             return Ok(());
         }
+        // A one-shot service others wait on as `completed` is done once it
+        // exited with status 0.
+        let completed = wait == Wait::Completed && c.state == RunState::Exited && c.exit_code == Some(0);
         match (run, c.state) {
-            (true, RunState::Created | RunState::Exited | RunState::Dead) => {
+            (true, RunState::Created | RunState::Exited | RunState::Dead) if !completed => {
                 let op = Op::Start { container: name, target: c.id.clone(), wait, fresh: false };
                 self.push(a, s, op, vec![format!("declared running, is {}", c.state.as_str())], None);
             }

@@ -73,6 +73,7 @@ fn container(spec: &ContainerSpec, state: RunState) -> ContainerObs {
         image_id: "sha256:img1".into(),
         state,
         health: None,
+        exit_code: None,
         labels: l,
         ours: true,
     }

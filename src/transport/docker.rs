@@ -112,6 +112,7 @@ impl DockerClient {
                         image_id: c.image_id.unwrap_or_default(),
                         state: run_state(c.state),
                         health: health_from_status(&status),
+                        exit_code: exit_code_from_status(&status),
                         labels,
                         ours,
                     }
@@ -401,6 +402,11 @@ fn health_from_status(status: &str) -> Option<Health> {
     } else {
         None
     }
+}
+
+/// `Exited (137) 5 seconds ago` → 137.
+fn exit_code_from_status(status: &str) -> Option<i64> {
+    status.strip_prefix("Exited (")?.split(')').next()?.parse().ok()
 }
 
 pub fn short(id: &str) -> &str {

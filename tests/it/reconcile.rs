@@ -475,3 +475,18 @@ fn cli_contract_confirmation_json_graph_and_exit_codes() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("did you mean"), "{}", r.stderr);
 }
+
+#[test]
+fn completed_dependencies_run_to_the_end_first_and_stay_done() {
+    let f = Fleet::new();
+    f.manifest(
+        "a.yaml",
+        "kind: App\nname: {p}-mig\nserver: local\nservices:\n  migrate:\n    image: {image}\n    restart: \"no\"\n    command: [\"sh\", \"-c\", \"sleep 1 && mkdir -p /data && echo done > /data/migrated\"]\n    volumes: [\"data:/data\"]\n  app:\n    image: {image}\n    init: true\n    command: [\"sh\", \"-c\", \"cat /data/migrated && exec sleep 600\"]\n    volumes: [\"data:/data\"]\n    restart: \"no\"\n    depends_on: {migrate: completed}\n",
+    );
+    f.apply();
+    let mig = f.app("mig");
+    assert_eq!(f.inspect(&format!("{mig}-migrate"), "{{.State.ExitCode}} {{.State.Running}}"), "0 false");
+    // app started only after migrate wrote its file (else `cat` fails and it exits)
+    assert_eq!(f.inspect(&format!("{mig}-app"), "{{.State.Running}}"), "true");
+    f.assert_converged();
+}
