@@ -59,15 +59,11 @@ impl Store {
 
     /// The newest entries first, optionally of one category.
     pub fn activities(&self, category: Option<&str>, limit: u32) -> Result<Vec<ActivityRow>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, at, actor, role, category, action, target, arguments_json, result, detail
-                 FROM activities WHERE ?1 IS NULL OR category = ?1 ORDER BY id DESC LIMIT ?2",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![category, limit], |r| {
+        self.rows(
+            "SELECT id, at, actor, role, category, action, target, arguments_json, result, detail
+             FROM activities WHERE ?1 IS NULL OR category = ?1 ORDER BY id DESC LIMIT ?2",
+            params![category, limit],
+            |r| {
                 let args: Option<String> = r.get(7)?;
                 Ok(ActivityRow {
                     id: r.get(0)?,
@@ -81,8 +77,7 @@ impl Store {
                     result: r.get(8)?,
                     detail: r.get(9)?,
                 })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+            },
+        )
     }
 }

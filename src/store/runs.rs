@@ -134,25 +134,20 @@ impl Store {
 
     /// `(server, app, service, container id)` of every installation.
     pub fn installations(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT server, app, service, container_id FROM installations ORDER BY server, app, service")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT server, app, service, container_id FROM installations ORDER BY server, app, service",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
     }
 
     /// The newest runs first.
     pub fn runs(&self, limit: u32) -> Result<Vec<RunRow>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, started_at, finished_at, status, plan_fingerprint, actor, source, summary_json
-                 FROM apply_runs ORDER BY id DESC LIMIT ?1",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([limit], |r| {
+        self.rows(
+            "SELECT id, started_at, finished_at, status, plan_fingerprint, actor, source, summary_json
+             FROM apply_runs ORDER BY id DESC LIMIT ?1",
+            [limit],
+            |r| {
                 let summary: Option<String> = r.get(7)?;
                 Ok(RunRow {
                     id: r.get(0)?,
@@ -164,21 +159,15 @@ impl Store {
                     source: r.get(6)?,
                     summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
                 })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+            },
+        )
     }
 
     pub fn run_actions(&self, run: i64) -> Result<Vec<ActionRow>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT seq, server, app, service, action, status, error FROM apply_actions
-                 WHERE run_id = ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([run], |r| {
+        self.rows(
+            "SELECT seq, server, app, service, action, status, error FROM apply_actions WHERE run_id = ?1 ORDER BY seq",
+            [run],
+            |r| {
                 Ok(ActionRow {
                     seq: r.get(0)?,
                     server: r.get(1)?,
@@ -188,9 +177,8 @@ impl Store {
                     status: r.get(5)?,
                     error: r.get(6)?,
                 })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+            },
+        )
     }
 
     /// The container id recorded for a service, if any.

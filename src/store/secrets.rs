@@ -73,13 +73,9 @@ impl Store {
     }
 
     pub fn secret_list(&self) -> Result<Vec<SecretRow>, StoreError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT name, created_at, updated_at FROM secrets ORDER BY name").map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok(SecretRow { name: r.get(0)?, created_at: r.get(1)?, updated_at: r.get(2)? }))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        self.rows("SELECT name, created_at, updated_at FROM secrets ORDER BY name", [], |r| {
+            Ok(SecretRow { name: r.get(0)?, created_at: r.get(1)?, updated_at: r.get(2)? })
+        })
     }
 
     /// Removes a secret; returns whether it existed.

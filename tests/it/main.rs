@@ -9,3 +9,4 @@ mod harness;
 mod reconcile;
 mod schemas;
 mod secrets;
+mod tidy;
