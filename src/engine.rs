@@ -17,6 +17,18 @@ use crate::plan::spec::{NoSecrets, Secrets};
 use crate::plan::{self, Action, Op, Plan, PlanOptions};
 use crate::store::Store;
 use crate::transport::docker::DockerClient;
+use crate::transport::ssh::{Credential, HostKeyPolicy, SshError, SshSession};
+
+/// sshd drops handshakes beyond its MaxStartups; a few at once per host is safe.
+const HANDSHAKES_PER_HOST: usize = 4;
+
+/// `~/x` → `$HOME/x`.
+fn expand_home(p: &str) -> std::path::PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(p),
+    }
+}
 use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
 pub struct Engine {
@@ -110,7 +122,10 @@ impl Engine {
     }
 
     /// A Docker client per declared server in scope, or why there is none.
-    fn clients(&self, desired: &Desired, opts: &PlanOptions) -> BTreeMap<Name, Result<DockerClient, String>> {
+    /// SSH servers are connected in parallel (bounded by
+    /// `MAX_CONCURRENT_CONNECTIONS`, and a few handshakes per host at once);
+    /// connections are kept for the engine's life.
+    async fn clients(&self, desired: &Desired, opts: &PlanOptions) -> BTreeMap<Name, Result<DockerClient, String>> {
         let installation = match self.store().and_then(|s| Ok(s.installation_id()?)) {
             Ok(id) => id,
             Err(e) => {
@@ -118,25 +133,106 @@ impl Engine {
                 return desired.servers.keys().map(|n| (n.clone(), Err(why.clone()))).collect();
             }
         };
-        let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = BTreeMap::new();
-        for (name, server) in desired.servers.iter().filter(|(n, _)| opts.scope.has_server(n)) {
-            let client = match (&server.host, cache.get(name)) {
-                (_, Some(c)) => Ok(c.clone()),
-                (Host::Local, None) => {
-                    DockerClient::local(&server.docker.socket, &installation).map_err(|e| e.to_string())
+        let servers: Vec<&crate::model::Server> =
+            desired.servers.iter().filter(|(n, _)| opts.scope.has_server(n)).map(|(_, s)| s).collect();
+        let global = tokio::sync::Semaphore::new(self.config.max_concurrent_connections as usize);
+        let per_host: BTreeMap<String, tokio::sync::Semaphore> = servers
+            .iter()
+            .filter_map(|s| match &s.host {
+                Host::Ssh(t) => Some((t.address.clone(), tokio::sync::Semaphore::new(HANDSHAKES_PER_HOST))),
+                Host::Local => None,
+            })
+            .collect();
+        let connect = servers.into_iter().map(|server| {
+            let installation = installation.as_str();
+            let (global, per_host) = (&global, &per_host);
+            async move {
+                if let Some(c) = self.cached(&server.name) {
+                    return (server.name.clone(), Ok(c));
                 }
-                (Host::Ssh(t), None) => Err(format!(
-                    "{}@{}:{} is reached over SSH, which this build of tomo does not support yet",
-                    t.user, t.address, t.port
-                )),
-            };
-            if let Ok(c) = &client {
-                cache.insert(name.clone(), c.clone());
+                let client = match &server.host {
+                    Host::Local => DockerClient::local(&server.docker.socket, installation).map_err(|e| e.to_string()),
+                    Host::Ssh(t) => {
+                        let _g = global.acquire().await;
+                        let _h = match per_host.get(&t.address) {
+                            Some(s) => Some(s.acquire().await),
+                            None => None,
+                        };
+                        match self.ssh_session(server, t).await {
+                            Ok(session) => DockerClient::over_ssh(session, &server.docker.socket, installation)
+                                .map_err(|e| e.to_string()),
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                if let Ok(c) = &client {
+                    self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(server.name.clone(), c.clone());
+                }
+                (server.name.clone(), client)
             }
-            out.insert(name.clone(), client);
+        });
+        futures_util::future::join_all(connect).await.into_iter().collect()
+    }
+
+    fn cached(&self, name: &Name) -> Option<DockerClient> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+
+    /// The host key to accept for a server: pinned in its manifest, else
+    /// recorded by `tomo server trust`.
+    fn host_key_policy(&self, server: &Name, target: &crate::model::SshTarget) -> Result<HostKeyPolicy, String> {
+        if let Some(fp) = &target.host_key {
+            return Ok(HostKeyPolicy::Expect(fp.clone()));
         }
-        out
+        let recorded =
+            self.store().map_err(|e| e.to_string())?.trusted_host_key(server.as_str()).map_err(|e| e.to_string())?;
+        match recorded {
+            Some(fp) => Ok(HostKeyPolicy::Expect(fp)),
+            None => Err(format!(
+                "the host key of {} is not trusted yet; check it and run `tomo server trust {server}` (or pin `host_key:` in its manifest)",
+                target.address
+            )),
+        }
+    }
+
+    fn credential(&self, auth: &crate::model::SshAuth) -> Result<Credential, String> {
+        use crate::model::{EnvValue, SshAuth};
+        Ok(match auth {
+            SshAuth::Agent => Credential::Agent,
+            SshAuth::KeyFile(p) => Credential::KeyFile(expand_home(p)),
+            SshAuth::Password { secret } => {
+                Credential::Password(self.secrets().reveal(&EnvValue::Secret(secret.clone()))?)
+            }
+            SshAuth::Key { secret } => Credential::Key(self.secrets().reveal(&EnvValue::Secret(secret.clone()))?),
+        })
+    }
+
+    async fn ssh_session(
+        &self,
+        server: &crate::model::Server,
+        t: &crate::model::SshTarget,
+    ) -> Result<Arc<SshSession>, String> {
+        let policy = self.host_key_policy(&server.name, t)?;
+        let credential = self.credential(&t.auth)?;
+        let session =
+            SshSession::connect(&t.address, t.port, &t.user, &credential, policy, self.config.ssh_timeout.to_std())
+                .await
+                .map_err(|e| {
+                    if let SshError::HostKeyChanged { expected, got, .. } = &e
+                        && let Ok(store) = self.store()
+                    {
+                        let _ = store.record_activity(&crate::store::Activity {
+                            category: "server",
+                            action: "host-key-changed",
+                            target: Some(server.name.as_str()),
+                            result: "refused",
+                            detail: Some(&format!("expected {expected}, got {got}")),
+                            ..Default::default()
+                        });
+                    }
+                    e.to_string()
+                })?;
+        Ok(Arc::new(session))
     }
 
     fn check_scope(&self, desired: &Desired, opts: &PlanOptions) -> Result<()> {
@@ -157,7 +253,7 @@ impl Engine {
     /// of `pull: always` services (a failed pull is logged; the image already
     /// on the server is then used).
     pub async fn observe(&self, desired: &Desired, opts: &PlanOptions) -> Observed {
-        let clients = self.clients(desired, opts);
+        let clients = self.clients(desired, opts).await;
         for (server, image, error) in crate::observe::refresh_images(desired, &opts.scope, &clients).await {
             tracing::warn!(%server, %image, %error, "pull failed; planning with the image on the server");
         }
@@ -242,7 +338,7 @@ impl Engine {
         let fingerprint = format!("{}:{}", plan.basis.desired, plan.basis.observed);
         let run = store.begin_run(&fingerprint, &req.actor, &req.source)?;
         let journal = StoreJournal { store: store.clone(), run };
-        let clients = self.clients(desired, &plan.options);
+        let clients = self.clients(desired, &plan.options).await;
         let opts = ApplyOptions {
             parallelism: req.parallelism.unwrap_or(desired.settings.parallelism as usize),
             health_timeout: desired.settings.health_timeout.to_std(),

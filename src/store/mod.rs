@@ -123,6 +123,28 @@ impl Store {
         Ok(serde_json::from_str::<String>(&v).unwrap_or(v))
     }
 
+    /// The host key fingerprint recorded for a server by `tomo server trust`.
+    pub fn trusted_host_key(&self, server: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.conn()
+            .query_row("SELECT host_key FROM servers WHERE name = ?1", [server], |r| r.get::<_, Option<String>>(0))
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a server's trusted host key fingerprint.
+    pub fn trust_host_key(&self, server: &str, host: &str, fingerprint: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO servers (name, host, host_key, host_key_at) VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                 ON CONFLICT (name) DO UPDATE SET host = excluded.host, host_key = excluded.host_key, host_key_at = excluded.host_key_at",
+                rusqlite::params![server, host, fingerprint],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Names of the tables, for checks and diagnostics.
     pub fn tables(&self) -> Result<Vec<String>, StoreError> {
         self.rows("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", [], |r| r.get(0))

@@ -68,6 +68,18 @@ impl DockerClient {
         Ok(DockerClient { docker, endpoint: socket.to_string(), installation: installation.to_string() })
     }
 
+    /// The Docker Engine at `socket` on the far side of an SSH connection.
+    pub fn over_ssh(
+        session: std::sync::Arc<super::ssh::SshSession>,
+        socket: &str,
+        installation: &str,
+    ) -> Result<DockerClient, DockerError> {
+        let endpoint = format!("{}:{socket}", session.addr());
+        let docker = super::docker_ssh::docker_over_ssh(session, socket)
+            .map_err(|e| DockerError::Connect { endpoint: endpoint.clone(), detail: e.to_string() })?;
+        Ok(DockerClient { docker, endpoint, installation: installation.to_string() })
+    }
+
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }

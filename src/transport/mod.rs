@@ -3,3 +3,5 @@
 //! The only module that knows bollard.
 
 pub mod docker;
+pub mod docker_ssh;
+pub mod ssh;
