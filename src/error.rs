@@ -35,6 +35,9 @@ pub enum Error {
     StalePlan(String),
     #[error(transparent)]
     Lock(#[from] crate::apply::lock::LockError),
+    /// A server could not be reached or refused us.
+    #[error("{0}")]
+    Server(String),
 }
 
 impl Error {

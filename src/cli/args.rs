@@ -36,6 +36,9 @@ pub enum Command {
     Graph(ScopeArgs),
     /// Show what is deployed on each server, and drift from the manifests
     Status(StatusArgs),
+    /// Servers: reachability, checks, host keys
+    #[command(subcommand)]
+    Server(ServerCommand),
     /// Write the JSON Schemas of the manifest kinds
     Schema(SchemaArgs),
     /// Manage the encrypted secret vault
@@ -111,6 +114,39 @@ pub struct StatusArgs {
     /// Print the status as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Declared servers with reachability, Docker version, OS and uptime (one quick probe each)
+    List(ServerListArgs),
+    /// Check one server step by step: SSH, login, sudo, Docker socket, Docker version, free disk
+    Test(ServerNameArg),
+    /// Show a server's SSH host key and trust it (recorded in the store)
+    Trust(ServerTrustArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServerListArgs {
+    /// Print the list as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerNameArg {
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerTrustArgs {
+    pub name: String,
+    /// Trust without asking
+    #[arg(long)]
+    pub yes: bool,
+    /// Also pin the key in the server's manifest (`host_key:`)
+    #[arg(long)]
+    pub write: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod commands;
 mod plan_view;
 mod reconcile;
 pub mod render;
+mod servers;
 
 use std::io::Write;
 
@@ -44,6 +45,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Apply(a) => reconcile::apply(&engine, &a),
         Command::Graph(a) => reconcile::graph(&engine, &a),
         Command::Status(a) => reconcile::status(&engine, &a),
+        Command::Server(c) => servers::run(&engine, c),
         Command::Schema(a) => commands::schema(&a),
         Command::Secret(c) => commands::secret(&engine, c),
         Command::Completions(_) => unreachable!("handled above"),

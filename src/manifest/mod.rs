@@ -6,6 +6,7 @@
 //! references, cycles, conflicts). Only `sources` does I/O. Loading never
 //! panics and never stops at the first problem.
 
+pub mod edit;
 pub mod raw;
 pub mod resolve;
 pub mod schema;

@@ -133,6 +133,29 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Records what a probe found out about a server.
+    pub fn record_server_facts(
+        &self,
+        server: &str,
+        host: &str,
+        reachable: bool,
+        docker_version: Option<&str>,
+        os: Option<&str>,
+        uptime_seconds: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO servers (name, host, reachable, docker_version, os, uptime_seconds, observed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                 ON CONFLICT (name) DO UPDATE SET host = excluded.host, reachable = excluded.reachable,
+                 docker_version = excluded.docker_version, os = excluded.os,
+                 uptime_seconds = excluded.uptime_seconds, observed_at = excluded.observed_at",
+                rusqlite::params![server, host, reachable, docker_version, os, uptime_seconds.map(|u| u as i64)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Records a server's trusted host key fingerprint.
     pub fn trust_host_key(&self, server: &str, host: &str, fingerprint: &str) -> Result<(), StoreError> {
         self.conn()

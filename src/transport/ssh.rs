@@ -178,6 +178,24 @@ impl SshSession {
         Ok(session)
     }
 
+    /// Connects far enough to see the server's host key (key exchange only, no
+    /// login) and returns its SHA256 fingerprint.
+    pub async fn fetch_host_key(host: &str, port: u16, timeout: Duration) -> Result<String, SshError> {
+        let addr = format!("{host}:{port}");
+        let seen = Arc::new(Mutex::new(None));
+        let handler = KeyCheck { policy: HostKeyPolicy::Learn, seen: seen.clone() };
+        let config = Arc::new(client::Config { nodelay: true, ..client::Config::default() });
+        match tokio::time::timeout(timeout, client::connect(config, (host, port), handler)).await {
+            Err(_) => Err(SshError::Timeout { addr, secs: timeout.as_secs() }),
+            Ok(Err(e)) => Err(SshError::Unreachable { addr, detail: e.to_string() }),
+            Ok(Ok(_handle)) => seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .ok_or(SshError::Protocol { addr, detail: "the server showed no host key".into() }),
+        }
+    }
+
     /// The server's host key fingerprint, as verified.
     pub fn host_key(&self) -> &str {
         &self.host_key

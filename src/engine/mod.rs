@@ -31,10 +31,16 @@ fn expand_home(p: &str) -> std::path::PathBuf {
 }
 use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
+mod servers;
+
+pub use servers::{Check, ServerFacts};
+
 pub struct Engine {
     config: Config,
     store: OnceLock<Arc<Store>>,
     clients: Mutex<BTreeMap<Name, DockerClient>>,
+    /// One SSH connection per server, reused for everything while the engine lives.
+    sessions: Mutex<BTreeMap<Name, Arc<SshSession>>>,
 }
 
 /// How an apply is carried out.
@@ -52,7 +58,12 @@ pub struct ApplyRequest {
 
 impl Engine {
     pub fn new(config: Config) -> Engine {
-        Engine { config, store: OnceLock::new(), clients: Mutex::new(BTreeMap::new()) }
+        Engine {
+            config,
+            store: OnceLock::new(),
+            clients: Mutex::new(BTreeMap::new()),
+            sessions: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -175,7 +186,20 @@ impl Engine {
     }
 
     fn cached(&self, name: &Name) -> Option<DockerClient> {
-        self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        let alive = self.session(name).is_none_or(|s| !s.is_closed());
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if !alive {
+            // The SSH connection dropped: connect again on next use.
+            clients.remove(name);
+            self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+            return None;
+        }
+        clients.get(name).cloned()
+    }
+
+    /// The open SSH connection of a server, if any.
+    fn session(&self, name: &Name) -> Option<Arc<SshSession>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
     }
 
     /// The host key to accept for a server: pinned in its manifest, else
@@ -232,7 +256,9 @@ impl Engine {
                     }
                     e.to_string()
                 })?;
-        Ok(Arc::new(session))
+        let session = Arc::new(session);
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(server.name.clone(), session.clone());
+        Ok(session)
     }
 
     fn check_scope(&self, desired: &Desired, opts: &PlanOptions) -> Result<()> {

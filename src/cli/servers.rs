@@ -1,0 +1,100 @@
+//! `tomo server list`, `test` and `trust`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use super::args::ServerCommand;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::model::Host;
+use crate::plan::Scope;
+
+fn out(text: &str) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|_| o.flush())
+        .map_err(|source| Error::Write { path: "standard output".into(), source })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Read { path: "the async runtime".into(), source })
+}
+
+pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
+    let rt = runtime()?;
+    match c {
+        ServerCommand::List(a) => {
+            let facts = rt.block_on(engine.server_facts(&Scope::default()))?;
+            if a.json {
+                out(&format!("{}\n", serde_json::to_string_pretty(&facts).expect("JSON")))?;
+            } else {
+                let mut text = format!(
+                    "{:<16} {:<28} {:<11} {:<10} {:<28} {}\n",
+                    "NAME", "HOST", "REACHABLE", "DOCKER", "OS", "UPTIME"
+                );
+                for f in &facts {
+                    let uptime =
+                        f.uptime_seconds.map_or("-".into(), |s| format!("{}d {}h", s / 86400, s % 86400 / 3600));
+                    text.push_str(&format!(
+                        "{:<16} {:<28} {:<11} {:<10} {:<28} {}\n",
+                        f.name.as_str(),
+                        f.host,
+                        if f.reachable { "yes" } else { "no" },
+                        f.docker_version.as_deref().unwrap_or("-"),
+                        f.os.as_deref().unwrap_or("-"),
+                        uptime
+                    ));
+                    if let Some(e) = &f.error {
+                        text.push_str(&format!("  {e}\n"));
+                    }
+                }
+                out(&text)?;
+            }
+            Ok(if facts.iter().all(|f| f.reachable && f.error.is_none()) { 0 } else { 1 })
+        }
+        ServerCommand::Test(a) => {
+            let checks = rt.block_on(engine.test_server(&a.name))?;
+            let mut text = String::new();
+            for c in &checks {
+                text.push_str(&format!("{} {:<15} {}\n", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail));
+            }
+            out(&text)?;
+            Ok(if checks.iter().all(|c| c.ok) { 0 } else { 1 })
+        }
+        ServerCommand::Trust(a) => {
+            let (server, fp) = rt.block_on(engine.server_host_key(&a.name))?;
+            let Host::Ssh(t) = &server.host else { unreachable!("checked by the engine") };
+            out(&format!("{} ({}:{}) shows host key {fp}\n", server.name, t.address, t.port))?;
+            if let Some(pinned) = &t.host_key {
+                if pinned.trim_end_matches('=') != fp.trim_end_matches('=') {
+                    return Err(Error::Server(format!(
+                        "{} pins a different host key ({pinned}) in {}; if the server was reinstalled, update `host_key:` there",
+                        server.name, server.origin.file
+                    )));
+                }
+            }
+            if !a.yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err(Error::Usage("standard input is not a terminal: pass --yes to trust this key".into()));
+                }
+                out(
+                    "Trust this key? Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server. Only `yes` is accepted: ",
+                )?;
+                let mut answer = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut answer);
+                if answer.trim() != "yes" {
+                    out("Not trusted.\n")?;
+                    return Ok(1);
+                }
+            }
+            let written = engine.trust_server(&server, &fp, a.write)?;
+            out(&format!("Trusted {fp} for {}.\n", server.name))?;
+            if let Some(path) = written {
+                out(&format!("Pinned it in {path}.\n"))?;
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Server operations of the engine: probing facts (`server list`), checking
+//! one server step by step (`server test`), and trusting its host key
+//! (`server trust`).
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::model::{Desired, Host, Name, Server};
+use crate::plan::{PlanOptions, Scope};
+use crate::transport::docker::DockerClient;
+use crate::transport::ssh::{ExecOptions, SshSession};
+
+/// What one quick probe found out about a server.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerFacts {
+    pub name: Name,
+    pub host: String,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub docker_version: Option<String>,
+    pub os: Option<String>,
+    pub uptime_seconds: Option<u64>,
+}
+
+/// One step of `server test`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+const PROBE: &[&str] = &["sh", "-c", "uname -sr; cut -d' ' -f1 /proc/uptime; df -Pk / | tail -1"];
+
+impl Engine {
+    fn server(&self, desired: &Desired, name: &str) -> Result<Server> {
+        let n = Name::parse(name).map_err(|e| Error::Usage(format!("server `{name}`: {e}")))?;
+        desired
+            .servers
+            .get(&n)
+            .cloned()
+            .ok_or_else(|| Error::Usage(super::unknown("server", &n, desired.servers.keys())))
+    }
+
+    /// The host key a server shows now (key exchange only, no login).
+    pub async fn server_host_key(&self, name: &str) -> Result<(Server, String)> {
+        let desired = self.desired()?;
+        let server = self.server(&desired, name)?;
+        let Host::Ssh(t) = &server.host else {
+            return Err(Error::Usage(format!(
+                "server `{name}` is this machine (`host: local`); it has no SSH host key"
+            )));
+        };
+        let fp = SshSession::fetch_host_key(&t.address, t.port, self.config.ssh_timeout.to_std())
+            .await
+            .map_err(|e| Error::Server(e.to_string()))?;
+        Ok((server, fp))
+    }
+
+    /// Records `fingerprint` as the trusted host key of `server` (and in the
+    /// audit log); with `write`, pins it in the server's manifest too.
+    pub fn trust_server(&self, server: &Server, fingerprint: &str, write: bool) -> Result<Option<String>> {
+        let Host::Ssh(t) = &server.host else { return Ok(None) };
+        let store = self.store()?;
+        store.trust_host_key(server.name.as_str(), &t.address, fingerprint)?;
+        store.record_activity(&crate::store::Activity {
+            category: "server",
+            action: "trust-host-key",
+            target: Some(server.name.as_str()),
+            result: "ok",
+            detail: Some(fingerprint),
+            ..Default::default()
+        })?;
+        if !write {
+            return Ok(None);
+        }
+        let path = self.config.manifests.join(&server.origin.file);
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read { path: shown.clone(), source })?;
+        let edited = crate::manifest::edit::set_host_key(&text, server.origin.line, fingerprint)
+            .map_err(|e| Error::Usage(format!("cannot pin the key in {shown}: {e}")))?;
+        // The edit must leave the whole fleet valid, or nothing is written.
+        let mut sources = self.sources()?;
+        if let Some(i) = sources.relative.iter().position(|r| *r == server.origin.file) {
+            sources.files[i] =
+                std::sync::Arc::new(crate::diag::SourceFile { path: path.clone(), text: edited.clone() });
+        }
+        let secrets = self.secret_check();
+        let loaded = crate::manifest::load(
+            &sources,
+            &crate::manifest::LoadOptions { secrets: &secrets, inline_check: crate::vault::check_inline_format },
+        );
+        if loaded.diagnostics.has_errors() {
+            return Err(Error::Invalid(loaded.diagnostics));
+        }
+        std::fs::write(&path, edited).map_err(|source| Error::Write { path: shown.clone(), source })?;
+        Ok(Some(shown))
+    }
+
+    /// One quick probe of every declared server in scope, in parallel.
+    pub async fn server_facts(&self, scope: &Scope) -> Result<Vec<ServerFacts>> {
+        let desired = self.desired()?;
+        let opts = PlanOptions { scope: scope.clone(), ..PlanOptions::default() };
+        let clients = self.clients(&desired, &opts).await;
+        let probes = desired.servers.values().filter(|s| scope.has_server(&s.name)).map(|server| {
+            let client = clients.get(&server.name).cloned();
+            async move { self.probe(server, client).await }
+        });
+        let facts = futures_util::future::join_all(probes).await;
+        let store = self.store()?;
+        for f in &facts {
+            store.record_server_facts(
+                f.name.as_str(),
+                &f.host,
+                f.reachable,
+                f.docker_version.as_deref(),
+                f.os.as_deref(),
+                f.uptime_seconds,
+            )?;
+        }
+        Ok(facts)
+    }
+
+    async fn probe(&self, server: &Server, client: Option<std::result::Result<DockerClient, String>>) -> ServerFacts {
+        let host = match &server.host {
+            Host::Local => "local".to_string(),
+            Host::Ssh(t) => format!("{}@{}:{}", t.user, t.address, t.port),
+        };
+        let mut facts = ServerFacts {
+            name: server.name.clone(),
+            host,
+            reachable: false,
+            error: None,
+            docker_version: None,
+            os: None,
+            uptime_seconds: None,
+        };
+        let client = match client {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                facts.error = Some(e);
+                return facts;
+            }
+            None => {
+                facts.error = Some("no connection".into());
+                return facts;
+            }
+        };
+        facts.reachable = true;
+        let probe = match &server.host {
+            Host::Local => local_probe(),
+            Host::Ssh(_) => match self.session(&server.name) {
+                Some(s) => s
+                    .exec(PROBE, ExecOptions { sudo: false, timeout: self.config.ssh_timeout.to_std() })
+                    .await
+                    .map(|o| o.stdout)
+                    .map_err(|e| e.to_string()),
+                None => Err("no SSH session".into()),
+            },
+        };
+        match probe {
+            Ok(out) => {
+                let mut lines = out.lines();
+                facts.os = lines.next().map(str::to_string);
+                facts.uptime_seconds = lines.next().and_then(|l| l.parse::<f64>().ok()).map(|s| s as u64);
+            }
+            Err(e) => facts.error = Some(e),
+        }
+        match client.version().await {
+            Ok(v) => facts.docker_version = Some(v),
+            Err(e) => facts.error = Some(e.to_string()),
+        }
+        facts
+    }
+
+    /// Checks one server step by step: SSH, login, sudo, Docker socket, Docker
+    /// version, free disk. Every step reports; a failed step stops the ones
+    /// that need it.
+    pub async fn test_server(&self, name: &str) -> Result<Vec<Check>> {
+        let desired = self.desired()?;
+        let server = self.server(&desired, name)?;
+        let mut checks = Vec::new();
+        let mut check = |name: &str, ok: bool, detail: String| checks.push(Check { name: name.into(), ok, detail });
+        let timeout = self.config.ssh_timeout.to_std();
+        let opts = PlanOptions {
+            scope: Scope { servers: vec![server.name.clone()], apps: Vec::new() },
+            ..PlanOptions::default()
+        };
+        let t0 = Instant::now();
+        let clients = self.clients(&desired, &opts).await;
+        let client = match (&server.host, clients.get(&server.name)) {
+            (_, Some(Ok(c))) => {
+                if let Host::Ssh(t) = &server.host {
+                    let key = self.session(&server.name).map(|s| s.host_key().to_string()).unwrap_or_default();
+                    check(
+                        "ssh",
+                        true,
+                        format!(
+                            "connected to {}:{} in {} ms, host key {key}",
+                            t.address,
+                            t.port,
+                            t0.elapsed().as_millis()
+                        ),
+                    );
+                    check("login", true, format!("logged in as {}", t.user));
+                }
+                c.clone()
+            }
+            (Host::Ssh(_), Some(Err(e))) => {
+                check("ssh", false, e.clone());
+                return Ok(checks);
+            }
+            (Host::Local, Some(Err(e))) => {
+                check("docker socket", false, e.clone());
+                return Ok(checks);
+            }
+            (_, None) => {
+                check("connection", false, "no connection".into());
+                return Ok(checks);
+            }
+        };
+        if let (Host::Ssh(t), Some(session)) = (&server.host, self.session(&server.name)) {
+            if t.sudo {
+                let r = session.exec(&["true"], ExecOptions { sudo: true, timeout }).await;
+                match r {
+                    Ok(o) if o.success() => check("sudo", true, "sudo works without a password".into()),
+                    Ok(o) => check("sudo", false, format!("sudo -n failed: {}", o.stderr.trim())),
+                    Err(e) => check("sudo", false, e.to_string()),
+                }
+            }
+            match session.exec(PROBE, ExecOptions { sudo: false, timeout }).await {
+                Ok(o) => check("free disk", true, free_disk(&o.stdout)),
+                Err(e) => check("free disk", false, e.to_string()),
+            }
+        } else if let Ok(out) = local_probe() {
+            check("free disk", true, free_disk(&out));
+        }
+        let t1 = Instant::now();
+        match client.version().await {
+            Ok(v) => {
+                check(
+                    "docker socket",
+                    true,
+                    format!("{} answers in {} ms", server.docker.socket, t1.elapsed().as_millis()),
+                );
+                check("docker version", true, v);
+            }
+            Err(e) => check("docker socket", false, e.to_string()),
+        }
+        Ok(checks)
+    }
+}
+
+fn local_probe() -> std::result::Result<String, String> {
+    let out = std::process::Command::new(PROBE[0]).args(&PROBE[1..]).output().map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `df -Pk` line → "12.3 GiB free of 40.0 GiB on /".
+fn free_disk(probe: &str) -> String {
+    let Some(line) = probe.lines().nth(2) else { return "unknown".into() };
+    let f: Vec<&str> = line.split_whitespace().collect();
+    match (f.get(1).and_then(|v| v.parse::<f64>().ok()), f.get(3).and_then(|v| v.parse::<f64>().ok())) {
+        (Some(total), Some(avail)) => {
+            let gib = |k: f64| k / 1024.0 / 1024.0;
+            format!("{:.1} GiB free of {:.1} GiB on /", gib(avail), gib(total))
+        }
+        _ => "unknown".into(),
+    }
+}
