@@ -67,8 +67,10 @@ pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
             let (server, fp) = rt.block_on(engine.server_host_key(&a.name))?;
             let Host::Ssh(t) = &server.host else { unreachable!("checked by the engine") };
             out(&format!("{} ({}:{}) shows host key {fp}\n", server.name, t.address, t.port))?;
-            if let Some(pinned) = &t.host_key {
-                if pinned.trim_end_matches('=') != fp.trim_end_matches('=') {
+            if let Some(pinned) = &t.host_key
+                && pinned.trim_end_matches('=') != fp.trim_end_matches('=')
+            {
+                {
                     return Err(Error::Server(format!(
                         "{} pins a different host key ({pinned}) in {}; if the server was reinstalled, update `host_key:` there",
                         server.name, server.origin.file
