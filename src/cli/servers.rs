@@ -70,12 +70,10 @@ pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
             if let Some(pinned) = &t.host_key
                 && pinned.trim_end_matches('=') != fp.trim_end_matches('=')
             {
-                {
-                    return Err(Error::Server(format!(
-                        "{} pins a different host key ({pinned}) in {}; if the server was reinstalled, update `host_key:` there",
-                        server.name, server.origin.file
-                    )));
-                }
+                return Err(Error::Server(format!(
+                    "{} pins a different host key ({pinned}) in {}; if the server was reinstalled, update `host_key:` there",
+                    server.name, server.origin.file
+                )));
             }
             if !a.yes {
                 if !std::io::stdin().is_terminal() {
