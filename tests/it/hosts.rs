@@ -1,0 +1,220 @@
+//! Test servers: each a network namespace with its own address, its own
+//! OpenSSH server and (optionally) its own Docker Engine, built from scratch
+//! and torn down on drop (processes by PID, the namespace, the folder).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::fleet::{IMAGE, ensure_image};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A user with a password, for password-auth tests.
+pub const PW_USER: &str = "tomotest";
+pub const PW: &str = "pw-for-tomo-tests-1";
+
+pub struct TestHost {
+    pub ns: String,
+    pub addr: String,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    /// The root user's private key.
+    pub key: PathBuf,
+    pub fingerprint: String,
+    pub socket: String,
+    sshd: Option<Child>,
+    dockerd: Option<Child>,
+}
+
+fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl TestHost {
+    /// A host with sshd, and with its own dockerd when `docker` is set.
+    pub fn new(docker: bool) -> TestHost {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let octet = 20 + (pid.wrapping_mul(7) + n * 3) % 200;
+        let ns = format!("tt{}x{n}", pid % 100_000);
+        let host_if = format!("{ns}h");
+        let dir = tempfile::Builder::new().prefix("tomo-host").tempdir_in("/tmp").unwrap();
+        let d = dir.path().display().to_string();
+        run("ip", &["netns", "add", &ns]);
+        run("ip", &["link", "add", &host_if, "type", "veth", "peer", "name", &format!("{ns}n")]);
+        run("ip", &["link", "set", &format!("{ns}n"), "netns", &ns]);
+        run("ip", &["addr", "add", &format!("10.232.{octet}.1/24"), "dev", &host_if]);
+        run("ip", &["link", "set", &host_if, "up"]);
+        run(
+            "ip",
+            &["netns", "exec", &ns, "ip", "addr", "add", &format!("10.232.{octet}.2/24"), "dev", &format!("{ns}n")],
+        );
+        run("ip", &["netns", "exec", &ns, "ip", "link", "set", &format!("{ns}n"), "up"]);
+        run("ip", &["netns", "exec", &ns, "ip", "link", "set", "lo", "up"]);
+        let addr = format!("10.232.{octet}.2");
+        run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", &format!("{d}/hostkey")]);
+        run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", &format!("{d}/userkey")]);
+        std::fs::copy(format!("{d}/userkey.pub"), format!("{d}/authorized_keys")).unwrap();
+        let fingerprint =
+            run("ssh-keygen", &["-lf", &format!("{d}/hostkey.pub")]).split_whitespace().nth(1).unwrap().to_string();
+        ensure_password_user();
+        let config = format!(
+            "ListenAddress {addr}\nPort 22\nHostKey {d}/hostkey\nAuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\nUsePAM no\nStrictModes no\nPermitRootLogin yes\nPasswordAuthentication yes\nAllowStreamLocalForwarding yes\nMaxStartups 100:30:200\n"
+        );
+        std::fs::write(format!("{d}/sshd_config"), config).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let mut host = TestHost {
+            ns,
+            addr,
+            port: 22,
+            key: dir.path().join("userkey"),
+            fingerprint,
+            socket: format!("{d}/docker.sock"),
+            dir,
+            sshd: None,
+            dockerd: None,
+        };
+        host.start_sshd();
+        if docker {
+            host.start_dockerd(octet);
+        }
+        host
+    }
+
+    fn nsenter(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/var/run/netns/{}", self.ns)).arg(program);
+        c
+    }
+
+    pub fn start_sshd(&mut self) {
+        let d = self.dir.path().display().to_string();
+        let child = self
+            .nsenter("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f", &format!("{d}/sshd_config")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sshd starts (tests/run.sh installs openssh-server)");
+        self.sshd = Some(child);
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((self.addr.as_str(), self.port)).is_ok())
+            .expect("sshd listens");
+    }
+
+    /// Stops sshd (the server becomes unreachable).
+    pub fn stop_sshd(&mut self) {
+        if let Some(mut c) = self.sshd.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn start_dockerd(&mut self, octet: u32) {
+        let d = self.dir.path().display().to_string();
+        let child = self
+            .nsenter("dockerd")
+            .args([
+                "--data-root",
+                &format!("{d}/data"),
+                "--exec-root",
+                &format!("{d}/exec"),
+                "--pidfile",
+                &format!("{d}/docker.pid"),
+                "-H",
+                &format!("unix://{}", self.socket),
+                "--bip",
+                &format!("172.31.{octet}.1/24"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(format!("{d}/dockerd.log")).unwrap())
+            .spawn()
+            .expect("dockerd starts");
+        self.dockerd = Some(child);
+        let sock = self.socket.clone();
+        wait_until(Duration::from_secs(30), || {
+            Command::new("docker")
+                .args(["-H", &format!("unix://{sock}"), "version"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|_| panic!("dockerd in {} did not start; see {d}/dockerd.log", self.ns));
+        ensure_image(IMAGE);
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("docker save {IMAGE} | docker -H unix://{sock} load -q >/dev/null"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot load the test image");
+    }
+
+    /// The docker CLI against this host's engine.
+    pub fn docker(&self, args: &[&str]) -> String {
+        let mut all = vec!["-H".to_string(), format!("unix://{}", self.socket)];
+        all.extend(args.iter().map(|a| a.to_string()));
+        run("docker", &all.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// A Server manifest for this host (root, key file, pinned host key).
+    pub fn server_yaml(&self, name: &str) -> String {
+        format!(
+            "kind: Server\nname: {name}\nhost: {}\nuser: root\nauth: {{key_file: {}}}\nhost_key: \"{}\"\ndocker: {{socket: {}}}\n",
+            self.addr,
+            self.key.display(),
+            self.fingerprint,
+            self.socket
+        )
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        self.stop_sshd();
+        if let Some(mut c) = self.dockerd.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            if wait_until(Duration::from_secs(15), || c.try_wait().is_ok_and(|s| s.is_some())).is_err() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        let _ = Command::new("ip").args(["link", "del", &format!("{}h", self.ns)]).stderr(Stdio::null()).status();
+        // Leftover overlay mounts of a hard-killed dockerd would block removal.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "grep -o '{}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+                self.dir.path().display()
+            ))
+            .status();
+    }
+}
+
+/// Polls `ready` until it holds: for waiting on a separate daemon to come up,
+/// which offers no event to wait on.
+pub fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> Result<(), ()> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(())
+}
+
+fn ensure_password_user() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        if Command::new("id").arg(PW_USER).output().is_ok_and(|o| !o.status.success()) {
+            run("useradd", &["-m", "-s", "/bin/sh", PW_USER]);
+        }
+        let mut c = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(format!("{PW_USER}:{PW}\n").as_bytes()).unwrap();
+        assert!(c.wait().unwrap().success());
+    });
+}
