@@ -108,6 +108,48 @@ impl client::Handler for KeyCheck {
     }
 }
 
+/// A TCP stream that acknowledges every read at once (TCP_QUICKACK, which
+/// Linux clears again after use). sshd sends small packets with Nagle on until
+/// a session starts; without quick ACKs each small reply waits for the
+/// client's delayed ACK, about 40 ms.
+struct QuickAck(tokio::net::TcpStream);
+
+impl tokio::io::AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if r.is_ready() {
+            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 fn same_fingerprint(a: &str, b: &str) -> bool {
     a.trim_end_matches('=') == b.trim_end_matches('=')
 }
@@ -138,6 +180,7 @@ impl SshSession {
         timeout: Duration,
     ) -> Result<SshSession, SshError> {
         let addr = format!("{host}:{port}");
+        let started = std::time::Instant::now();
         let seen = Arc::new(Mutex::new(None));
         let config = Arc::new(client::Config {
             nodelay: true,
@@ -151,7 +194,11 @@ impl SshSession {
             HostKeyPolicy::Learn => None,
         };
         let handler = KeyCheck { policy, seen: seen.clone() };
-        let connecting = client::connect(config, (host, port), handler);
+        let connecting = async {
+            let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(russh::Error::from)?;
+            tcp.set_nodelay(true).map_err(russh::Error::from)?;
+            client::connect_stream(config, QuickAck(tcp), handler).await
+        };
         let mut handle = match tokio::time::timeout(timeout, connecting).await {
             Err(_) => return Err(SshError::Timeout { addr, secs: timeout.as_secs() }),
             Ok(Ok(h)) => h,
@@ -166,15 +213,28 @@ impl SshSession {
             }
         };
         let host_key = seen.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+        let handshake = started.elapsed();
         let login = authenticate(&mut handle, user, credential, &addr);
         match tokio::time::timeout(timeout, login).await {
             Err(_) => return Err(SshError::Timeout { addr, secs: timeout.as_secs() }),
             Ok(r) => r?,
         }
+        let logged_in = started.elapsed();
         let session = SshSession { handle, addr, host_key, exec_slots: Semaphore::new(8) };
-        // sshd turns on TCP_NODELAY only once a session channel has run: one
-        // cheap exec now keeps later Docker calls over streamlocal fast.
-        let _ = session.exec(&["true"], ExecOptions { sudo: false, timeout }).await;
+        // sshd turns on TCP_NODELAY only once a session channel has started:
+        // starting one now keeps later Docker calls over streamlocal fast. Its
+        // command (run by the login shell, slow with a heavy .bashrc) is not
+        // waited for.
+        if let Ok(channel) = session.handle.channel_open_session().await {
+            let _ = channel.exec(false, "true").await;
+        }
+        tracing::debug!(
+            addr = %session.addr,
+            handshake_ms = handshake.as_millis() as u64,
+            login_ms = (logged_in - handshake).as_millis() as u64,
+            first_exec_ms = (started.elapsed() - logged_in).as_millis() as u64,
+            "ssh connected"
+        );
         Ok(session)
     }
 
