@@ -113,6 +113,18 @@ impl TestHost {
         }
     }
 
+    /// Kills every sshd process of the host, the connections' too (`kill -9`).
+    pub fn kill_sshd(&mut self) {
+        for pid in run("ip", &["netns", "pids", &self.ns]).lines() {
+            if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sshd") {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        if let Some(mut c) = self.sshd.take() {
+            let _ = c.wait();
+        }
+    }
+
     fn start_dockerd(&mut self, octet: u32) {
         let d = self.dir.path().display().to_string();
         let child = self

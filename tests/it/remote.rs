@@ -194,3 +194,57 @@ fn twenty_servers_connect_in_parallel_without_dropped_handshakes() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(r.stdout.lines().filter(|l| l.contains(" yes ")).count(), 20, "{}", r.stdout);
 }
+
+#[test]
+fn a_connection_lost_mid_apply_fails_only_that_servers_actions() {
+    let (mut h1, h2) = (TestHost::new(true), TestHost::new(true));
+    let f = Fleet::new();
+    f.manifest("servers.yaml", &format!("{}---\n{}", h1.server_yaml("h1"), h2.server_yaml("h2")));
+    // On h1 the app takes a few seconds to become healthy: the connection drops meanwhile.
+    f.manifest(
+        "apps.yaml",
+        &format!(
+            "kind: App\nname: {{p}}-slow\nserver: h1\nimage: {{image}}\ninit: true\ncommand: [\"sh\", \"-c\", \"sleep 4 && mkdir -p /w && exec httpd -f -p 80 -h /w\"]\nhealthcheck: {{test: [\"CMD\", \"wget\", \"-q\", \"-O-\", \"http://127.0.0.1/\"], interval: 1s, retries: 30}}\n---\n{}",
+            app("fast", "server: h2")
+        ),
+    );
+    let mut apply = std::process::Command::new(env!("CARGO_BIN_EXE_tomo"))
+        .args(["apply", "--auto-approve"])
+        .current_dir(f.tomo.path())
+        .env("DATA_DIRECTORY", "data")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let db = f.tomo.path().join("data/tomo.db");
+    let started = crate::hosts::wait_until(Duration::from_secs(30), || {
+        db.exists()
+            && tomo::store::Store::open(&db).is_ok_and(|s| {
+                s.runs(1).ok().and_then(|r| r.first().map(|r| r.id)).is_some_and(|run| {
+                    s.run_actions(run).is_ok_and(|a| {
+                        a.iter().any(|a| a.server == "h1" && a.action == "start" && a.status == "running")
+                    })
+                })
+            })
+    });
+    assert!(started.is_ok(), "the start on h1 never began");
+    h1.kill_sshd();
+    let out = apply.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("start") && stdout.contains("on h1: FAILED"), "{stdout}");
+    assert!(!stdout.contains("on h2: FAILED"), "{stdout}");
+    assert!(h2.docker(&["ps", "--format", "{{.Names}}"]).contains(&f.app("fast")));
+    // The run's record says what ran where.
+    let store = tomo::store::Store::open(&db).unwrap();
+    let run = &store.runs(1).unwrap()[0];
+    assert_eq!(run.status, "failed");
+    let actions = store.run_actions(run.id).unwrap();
+    assert!(actions.iter().any(|a| a.server == "h1" && a.action == "create" && a.status == "succeeded"), "{actions:?}");
+    assert!(actions.iter().any(|a| a.server == "h1" && a.action == "start" && a.status == "failed"), "{actions:?}");
+    assert!(actions.iter().filter(|a| a.server == "h2").all(|a| a.status == "succeeded"), "{actions:?}");
+    // With sshd back, the next apply converges.
+    h1.start_sshd();
+    f.apply();
+    f.assert_converged();
+}
