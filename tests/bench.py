@@ -8,6 +8,12 @@ one `docker ps --filter label=...` call as the floor. Prints a Markdown table
 with medians and the ratios the targets are stated in.
 
 Usage: tests/bench.py [N ...]            (default: 10 50)
+       tests/bench.py --ssh                 (remote servers: 10 services over SSH)
+
+With --ssh it builds test servers as network namespaces, each with its own
+sshd and dockerd (as the integration tests do), and measures a no-op plan of
+10 services on one SSH server and spread over 5, next to the local-socket
+figure, tomo's SSH handshake, and pyinfra (PyPI, in target/bench-venv) over SSH.
 Needs: a running Docker Engine, docker-compose (Debian's, 1.29), busybox-static,
 and `cargo build --release` (the script builds it).
 """
@@ -147,7 +153,151 @@ def bench_compose(n):
         return res
 
 
+class Host:
+    """A test server: a network namespace with its own sshd and dockerd."""
+
+    def __init__(self, i):
+        self.ns, octet = f"tb{os.getpid() % 10000}x{i}", 60 + i
+        self.addr = f"10.234.{octet}.2"
+        self.dir = tempfile.mkdtemp(prefix="tomo-bench-")
+        d, ns = self.dir, self.ns
+        for cmd in [
+            ["ip", "netns", "add", ns],
+            ["ip", "link", "add", f"{ns}h", "type", "veth", "peer", "name", f"{ns}n"],
+            ["ip", "link", "set", f"{ns}n", "netns", ns],
+            ["ip", "addr", "add", f"10.234.{octet}.1/24", "dev", f"{ns}h"],
+            ["ip", "link", "set", f"{ns}h", "up"],
+            ["ip", "netns", "exec", ns, "ip", "addr", "add", f"{self.addr}/24", "dev", f"{ns}n"],
+            ["ip", "netns", "exec", ns, "ip", "link", "set", f"{ns}n", "up"],
+            ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"],
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/hostkey"],
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/userkey"],
+        ]:
+            sh(cmd)
+        sh(["cp", f"{d}/userkey.pub", f"{d}/authorized_keys"])
+        open(f"{d}/sshd_config", "w").write(
+            f"ListenAddress {self.addr}\nHostKey {d}/hostkey\nAuthorizedKeysFile {d}/authorized_keys\n"
+            f"PidFile {d}/sshd.pid\nUsePAM no\nStrictModes no\nPermitRootLogin yes\nAllowStreamLocalForwarding yes\n"
+        )
+        os.makedirs("/run/sshd", exist_ok=True)
+        sh(["nsenter", f"--net=/var/run/netns/{ns}", "/usr/sbin/sshd", "-f", f"{d}/sshd_config"])
+        self.socket = f"{d}/docker.sock"
+        self.dockerd = subprocess.Popen(
+            ["nsenter", f"--net=/var/run/netns/{ns}", "dockerd", "--data-root", f"{d}/data", "--exec-root", f"{d}/exec",
+             "--pidfile", f"{d}/docker.pid", "-H", f"unix://{self.socket}", "--bip", f"172.28.{octet}.1/24"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(120):
+            if sh(["docker", "-H", f"unix://{self.socket}", "version"], check=False).returncode == 0:
+                break
+            time.sleep(0.25)
+        subprocess.run(f"docker save {IMAGE} | docker -H unix://{self.socket} load -q", shell=True, check=True,
+                       stdout=subprocess.DEVNULL)
+        self.fingerprint = sh(["ssh-keygen", "-lf", f"{d}/hostkey.pub"]).stdout.split()[1]
+
+    def server_yaml(self, name):
+        return (f"kind: Server\nname: {name}\nhost: {self.addr}\nuser: root\nauth: {{key_file: {self.dir}/userkey}}\n"
+                f"host_key: \"{self.fingerprint}\"\ndocker: {{socket: {self.socket}}}\n")
+
+    def close(self):
+        sh(["sh", "-c", f"kill $(cat {self.dir}/sshd.pid)"], check=False)
+        self.dockerd.terminate()
+        self.dockerd.wait(timeout=30)
+        sh(["ip", "netns", "del", self.ns], check=False)
+        sh(["ip", "link", "del", f"{self.ns}h"], check=False)
+        sh(["rm", "-rf", self.dir], check=False)
+
+
+def ssh_services(hosts, per_host):
+    """Manifest text: `per_host` services on each of `hosts`, each its own app."""
+    docs = [h.server_yaml(f"h{i}") for i, h in enumerate(hosts)]
+    for i in range(len(hosts)):
+        for j in range(per_host):
+            docs.append(f"kind: App\nname: r{i}x{j}\nserver: h{i}\nimage: {IMAGE}\ninit: true\n"
+                        f"command: [\"sh\", \"-c\", \"{CMD}\"]\nlabels: {{bench: \"yes\"}}\nenv: {{VALUE: x}}\n"
+                        f"volumes: [\"v:/data\"]\n" + (f"ports: [\"127.0.0.1:{BASE_PORT + j}:80\"]\n" if j % 2 == 0 else ""))
+    return "---\n".join(docs)
+
+
+def tomo_noop_plan(manifest):
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, DATA_DIRECTORY=f"{d}/data", TOMO_LOG="warn")
+        os.makedirs(f"{d}/state")
+        open(f"{d}/state/fleet.yaml", "w").write(manifest)
+        sh([TOMO, "apply", "--auto-approve"], d, env)
+        plan = median_of(15, [TOMO, "plan"], d, env)
+        handshakes = []
+        for _ in range(7):
+            log = sh([TOMO, "plan"], d, dict(env, TOMO_LOG="tomo=debug")).stderr
+            for line in log.splitlines():
+                if "ssh connected" in line:
+                    f = dict(p.split("=") for p in line.split() if "=" in p)
+                    handshakes.append((int(f["handshake_ms"]) + int(f["login_ms"])) / 1000)
+        open(f"{d}/state/fleet.yaml", "w").write(manifest.replace("\nserver: h", "\nstate: absent\nserver: h"))
+        sh([TOMO, "apply", "--auto-approve"], d, env)
+        return plan, statistics.median(handshakes) if handshakes else 0.0
+
+
+def pyinfra_noop(host):
+    venv = os.path.join(ROOT, "target", "bench-venv")
+    if not os.path.exists(f"{venv}/bin/pyinfra"):
+        sh([sys.executable, "-m", "venv", venv])
+        sh([f"{venv}/bin/pip", "install", "-q", "pyinfra"])
+    with tempfile.TemporaryDirectory() as d:
+        open(f"{d}/inventory.py", "w").write(
+            f"hosts = [(\"{host.addr}\", {{\"ssh_user\": \"root\", \"ssh_key\": \"{host.dir}/userkey\", "
+            f"\"ssh_known_hosts_file\": \"/dev/null\", \"ssh_strict_host_key_checking\": \"no\"}})]\n")
+        open(f"{d}/deploy.py", "w").write(
+            "from pyinfra.operations import docker\n"
+            "for i in range(10):\n"
+            "    docker.container(name=f'p{i}', container=f'p{i}', image='" + IMAGE + "',\n"
+            "        command=\"sh -c '" + CMD + "'\", labels=['bench=yes'], env_vars=['VALUE=x'],\n"
+            "        volumes=[f'pv{i}:/data'], ports=[f'127.0.0.1:{" + str(BASE_PORT + 100) + " + i}:80'] if i % 2 == 0 else None,\n"
+            "        _env={'DOCKER_HOST': 'unix://" + host.socket + "'})\n")
+        run = [f"{venv}/bin/pyinfra", "-y", "inventory.py", "deploy.py"]
+        sh(run, d)
+        return median_of(3, run, d)
+
+
+def bench_ssh():
+    hosts = [Host(i) for i in range(5)]
+    try:
+        local = bench_local_noop()
+        one, handshake = tomo_noop_plan(ssh_services(hosts[:1], 10))
+        spread, _ = tomo_noop_plan(ssh_services(hosts, 2))
+        py = pyinfra_noop(hosts[0])
+    finally:
+        for h in hosts:
+            h.close()
+    print("| measure | time | target |")
+    print("|---|---|---|")
+    print(f"| no-op plan, 10 services, local socket | {local * 1000:.1f} ms | |")
+    print(f"| tomo's SSH handshake and login (median) | {handshake * 1000:.1f} ms | |")
+    bound = 1.5 * (local + handshake)
+    print(f"| no-op plan, 10 services on 1 SSH server | {one * 1000:.1f} ms | ≤ 1.5 × (local + handshake) = {bound * 1000:.1f} ms |")
+    print(f"| no-op plan, 10 services over 5 SSH servers | {spread * 1000:.1f} ms | ≤ 1.3 × 1 server = {1.3 * one * 1000:.1f} ms |")
+    print(f"| pyinfra no-op over SSH, same 10 services | {py * 1000:.0f} ms | tomo ≥ 10× faster: {py / one:.1f}× |")
+
+
+def bench_local_noop():
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, DATA_DIRECTORY=f"{d}/data", TOMO_LOG="warn")
+        os.makedirs(f"{d}/state")
+        path = f"{d}/state/bench.yaml"
+        open(path, "w").write(tomo_manifest(10, "0").replace("bench10", "sshref"))
+        sh([TOMO, "apply", "--auto-approve"], d, env)
+        t = median_of(15, [TOMO, "plan"], d, env)
+        open(path, "w").write(tomo_manifest(10, "0").replace("bench10", "sshref").replace("server: local", "server: local\nstate: absent"))
+        sh([TOMO, "apply", "--auto-approve"], d, env)
+        sh(["docker", "volume", "rm"] + [f"sshref_v{i}" for i in range(10)], check=False)
+        return t
+
+
 def main():
+    if "--ssh" in sys.argv:
+        sh(["cargo", "build", "--release", "--locked", "-q"], cwd=ROOT)
+        ensure_image()
+        bench_ssh()
+        return
     sizes = [int(a) for a in sys.argv[1:]] or [10, 50]
     sh(["cargo", "build", "--release", "--locked", "-q"], cwd=ROOT)
     ensure_image()

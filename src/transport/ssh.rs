@@ -109,9 +109,11 @@ impl client::Handler for KeyCheck {
 }
 
 /// A TCP stream that acknowledges every read at once (TCP_QUICKACK, which
-/// Linux clears again after use). sshd sends small packets with Nagle on until
-/// a session starts; without quick ACKs each small reply waits for the
-/// client's delayed ACK, about 40 ms.
+/// Linux clears again after use). sshd keeps Nagle on until a session channel
+/// starts, and tomo's Docker calls use none (only streamlocal channels):
+/// without quick ACKs each small reply would wait for the client's delayed
+/// ACK, about 40 ms. This replaces running a command just to switch Nagle
+/// off, which costs a login shell on every server.
 struct QuickAck(tokio::net::TcpStream);
 
 impl tokio::io::AsyncRead for QuickAck {
@@ -221,18 +223,10 @@ impl SshSession {
         }
         let logged_in = started.elapsed();
         let session = SshSession { handle, addr, host_key, exec_slots: Semaphore::new(8) };
-        // sshd turns on TCP_NODELAY only once a session channel has started:
-        // starting one now keeps later Docker calls over streamlocal fast. Its
-        // command (run by the login shell, slow with a heavy .bashrc) is not
-        // waited for.
-        if let Ok(channel) = session.handle.channel_open_session().await {
-            let _ = channel.exec(false, "true").await;
-        }
         tracing::debug!(
             addr = %session.addr,
             handshake_ms = handshake.as_millis() as u64,
             login_ms = (logged_in - handshake).as_millis() as u64,
-            first_exec_ms = (started.elapsed() - logged_in).as_millis() as u64,
             "ssh connected"
         );
         Ok(session)
