@@ -208,7 +208,7 @@ fn a_connection_lost_mid_apply_fails_only_that_servers_actions() {
             app("fast", "server: h2")
         ),
     );
-    let mut apply = std::process::Command::new(env!("CARGO_BIN_EXE_tomo"))
+    let apply = std::process::Command::new(env!("CARGO_BIN_EXE_tomo"))
         .args(["apply", "--auto-approve"])
         .current_dir(f.tomo.path())
         .env("DATA_DIRECTORY", "data")
