@@ -22,6 +22,13 @@ use crate::transport::ssh::{Credential, HostKeyPolicy, SshError, SshSession};
 /// sshd drops handshakes beyond its MaxStartups; a few at once per host is safe.
 const HANDSHAKES_PER_HOST: usize = 4;
 
+/// Limits and identity shared by the connections of one operation.
+struct Connector {
+    installation: std::result::Result<String, String>,
+    global: tokio::sync::Semaphore,
+    per_host: BTreeMap<String, tokio::sync::Semaphore>,
+}
+
 /// `~/x` → `$HOME/x`.
 fn expand_home(p: &str) -> std::path::PathBuf {
     match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
@@ -132,56 +139,61 @@ impl Engine {
         }
     }
 
-    /// A Docker client per declared server in scope, or why there is none.
-    /// SSH servers are connected in parallel (bounded by
-    /// `MAX_CONCURRENT_CONNECTIONS`, and a few handshakes per host at once);
-    /// connections are kept for the engine's life.
-    async fn clients(&self, desired: &Desired, opts: &PlanOptions) -> BTreeMap<Name, Result<DockerClient, String>> {
-        let installation = match self.store().and_then(|s| Ok(s.installation_id()?)) {
-            Ok(id) => id,
-            Err(e) => {
-                let why = format!("the store is not available: {e}");
-                return desired.servers.keys().map(|n| (n.clone(), Err(why.clone()))).collect();
-            }
-        };
-        let servers: Vec<&crate::model::Server> =
-            desired.servers.iter().filter(|(n, _)| opts.scope.has_server(n)).map(|(_, s)| s).collect();
-        let global = tokio::sync::Semaphore::new(self.config.max_concurrent_connections as usize);
-        let per_host: BTreeMap<String, tokio::sync::Semaphore> = servers
-            .iter()
+    /// What connecting needs: this installation's id and the limits on
+    /// connections at once (all servers, and handshakes per host).
+    fn connector(&self, desired: &Desired, opts: &PlanOptions) -> Connector {
+        let installation =
+            self.store().and_then(|s| Ok(s.installation_id()?)).map_err(|e| format!("the store is not available: {e}"));
+        let per_host = desired
+            .servers
+            .values()
+            .filter(|s| opts.scope.has_server(&s.name))
             .filter_map(|s| match &s.host {
                 Host::Ssh(t) => Some((t.address.clone(), tokio::sync::Semaphore::new(HANDSHAKES_PER_HOST))),
                 Host::Local => None,
             })
             .collect();
-        let connect = servers.into_iter().map(|server| {
-            let installation = installation.as_str();
-            let (global, per_host) = (&global, &per_host);
-            async move {
-                if let Some(c) = self.cached(&server.name) {
-                    return (server.name.clone(), Ok(c));
-                }
-                let client = match &server.host {
-                    Host::Local => DockerClient::local(&server.docker.socket, installation).map_err(|e| e.to_string()),
-                    Host::Ssh(t) => {
-                        let _g = global.acquire().await;
-                        let _h = match per_host.get(&t.address) {
-                            Some(s) => Some(s.acquire().await),
-                            None => None,
-                        };
-                        match self.ssh_session(server, t).await {
-                            Ok(session) => DockerClient::over_ssh(session, &server.docker.socket, installation)
-                                .map_err(|e| e.to_string()),
-                            Err(e) => Err(e),
-                        }
-                    }
+        Connector {
+            installation,
+            global: tokio::sync::Semaphore::new(self.config.max_concurrent_connections as usize),
+            per_host,
+        }
+    }
+
+    /// The Docker client of one server (connected over SSH when remote, and
+    /// kept for the engine's life), or why there is none.
+    async fn client(&self, server: &crate::model::Server, via: &Connector) -> Result<DockerClient, String> {
+        if let Some(c) = self.cached(&server.name) {
+            return Ok(c);
+        }
+        let installation = via.installation.as_deref().map_err(Clone::clone)?;
+        let client = match &server.host {
+            Host::Local => DockerClient::local(&server.docker.socket, installation).map_err(|e| e.to_string()),
+            Host::Ssh(t) => {
+                let _g = via.global.acquire().await;
+                let _h = match via.per_host.get(&t.address) {
+                    Some(s) => Some(s.acquire().await),
+                    None => None,
                 };
-                if let Ok(c) = &client {
-                    self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(server.name.clone(), c.clone());
-                }
-                (server.name.clone(), client)
+                let session = self.ssh_session(server, t).await?;
+                DockerClient::over_ssh(session, &server.docker.socket, installation).map_err(|e| e.to_string())
             }
-        });
+        };
+        if let Ok(c) = &client {
+            self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(server.name.clone(), c.clone());
+        }
+        client
+    }
+
+    /// A Docker client per declared server in scope, or why there is none;
+    /// SSH servers are connected in parallel.
+    async fn clients(&self, desired: &Desired, opts: &PlanOptions) -> BTreeMap<Name, Result<DockerClient, String>> {
+        let via = self.connector(desired, opts);
+        let connect = desired
+            .servers
+            .values()
+            .filter(|s| opts.scope.has_server(&s.name))
+            .map(|server| async { (server.name.clone(), self.client(server, &via).await) });
         futures_util::future::join_all(connect).await.into_iter().collect()
     }
 
@@ -275,15 +287,20 @@ impl Engine {
         Ok(())
     }
 
-    /// Observes the servers in scope of `desired`, after pulling the images
-    /// of `pull: always` services (a failed pull is logged; the image already
-    /// on the server is then used).
+    /// Observes the servers in scope of `desired`, all at once, each server
+    /// connecting and being observed in one go (a slow handshake delays only
+    /// its own server). Images of `pull: always` services are pulled first (a
+    /// failed pull is logged; the image already on the server is then used).
     pub async fn observe(&self, desired: &Desired, opts: &PlanOptions) -> Observed {
-        let clients = self.clients(desired, opts).await;
-        for (server, image, error) in crate::observe::refresh_images(desired, &opts.scope, &clients).await {
-            tracing::warn!(%server, %image, %error, "pull failed; planning with the image on the server");
-        }
-        crate::observe::observe(desired, &opts.scope, &clients).await
+        let via = self.connector(desired, opts);
+        let passes = desired.servers.values().filter(|s| opts.scope.has_server(&s.name)).map(|server| {
+            let via = &via;
+            async move {
+                let client = self.client(server, via).await;
+                (server.name.clone(), crate::observe::observe_server(desired, &opts.scope, &server.name, client).await)
+            }
+        });
+        Observed { servers: futures_util::future::join_all(passes).await.into_iter().collect() }
     }
 
     /// Loads the manifests, observes the servers and builds the plan.
