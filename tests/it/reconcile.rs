@@ -317,15 +317,7 @@ fn one_apply_at_a_time() {
         "a.yaml",
         "kind: App\nname: {p}-slow\nserver: local\nimage: {image}\ninit: true\ncommand: [\"sh\", \"-c\", \"sleep 3 && mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 80 -h /w\"]\nhealthcheck: {test: [\"CMD\", \"wget\", \"-q\", \"-O-\", \"http://127.0.0.1/\"], interval: 1s, retries: 30}\n",
     );
-    let bin = env!("CARGO_BIN_EXE_tomo");
-    let mut first = std::process::Command::new(bin)
-        .args(["apply", "--auto-approve"])
-        .current_dir(f.tomo.path())
-        .env("DATA_DIRECTORY", "data")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut first = f.tomo.spawn(&["apply", "--auto-approve"]);
     // Wait until the first apply holds the lock (its journal has a running run).
     let db = f.tomo.path().join("data/tomo.db");
     let mut held = false;
@@ -348,14 +340,18 @@ fn one_apply_at_a_time() {
     let third = f.tomo(&["apply", "--auto-approve", "--lock-timeout", "60s"]);
     assert_eq!(third.code, 0, "{}", third.all());
     assert!(first.wait().unwrap().success());
-    // A lock left by a killed process is taken over.
-    let mut killed = std::process::Command::new(bin)
-        .args(["apply", "--auto-approve", "--prune"])
-        .current_dir(f.tomo.path())
-        .env("DATA_DIRECTORY", "data")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // A lock left by a process killed while it held it is taken over.
+    f.manifest(
+        "a.yaml",
+        "kind: App\nname: {p}-slow\nserver: local\nimage: {image}\ninit: true\nenv: {V: \"2\"}\ncommand: [\"sh\", \"-c\", \"sleep 3 && mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 80 -h /w\"]\nhealthcheck: {test: [\"CMD\", \"wget\", \"-q\", \"-O-\", \"http://127.0.0.1/\"], interval: 1s, retries: 30}\n",
+    );
+    let mut killed = f.tomo.spawn(&["apply", "--auto-approve"]);
+    let store = tomo::store::Store::open(&db).unwrap();
+    let before = store.runs(1).unwrap()[0].id;
+    let running = crate::hosts::wait_until(std::time::Duration::from_secs(30), || {
+        store.runs(1).is_ok_and(|r| r.first().is_some_and(|r| r.id > before && r.status == "running"))
+    });
+    assert!(running.is_ok(), "the apply to kill never started");
     killed.kill().unwrap();
     killed.wait().unwrap();
     let after = f.tomo(&["apply", "--auto-approve"]);

@@ -208,14 +208,7 @@ fn a_connection_lost_mid_apply_fails_only_that_servers_actions() {
             app("fast", "server: h2")
         ),
     );
-    let apply = std::process::Command::new(env!("CARGO_BIN_EXE_tomo"))
-        .args(["apply", "--auto-approve"])
-        .current_dir(f.tomo.path())
-        .env("DATA_DIRECTORY", "data")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let apply = f.tomo.spawn(&["apply", "--auto-approve"]);
     let db = f.tomo.path().join("data/tomo.db");
     let started = crate::hosts::wait_until(Duration::from_secs(30), || {
         db.exists()
