@@ -19,6 +19,9 @@ use crate::store::Store;
 use crate::transport::docker::DockerClient;
 use crate::transport::ssh::{Credential, HostKeyPolicy, SshError, SshSession};
 
+/// Connection attempts to an SSH server before its failure is reported.
+const CONNECT_ATTEMPTS: u32 = 3;
+
 /// sshd drops handshakes beyond its MaxStartups; a few at once per host is safe.
 const HANDSHAKES_PER_HOST: usize = 4;
 
@@ -175,7 +178,7 @@ impl Engine {
                     Some(s) => Some(s.acquire().await),
                     None => None,
                 };
-                let session = self.ssh_session(server, t).await?;
+                let session = self.ssh_session_with_retry(server, t).await?;
                 DockerClient::over_ssh(session, &server.docker.socket, installation).map_err(|e| e.to_string())
             }
         };
@@ -207,6 +210,12 @@ impl Engine {
             return None;
         }
         clients.get(name).cloned()
+    }
+
+    /// Drops a server's kept connection (it is made again on next use).
+    fn forget(&self, name: &Name) {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
     }
 
     /// The open SSH connection of a server, if any.
@@ -243,17 +252,41 @@ impl Engine {
         })
     }
 
-    async fn ssh_session(
+    /// Connects, retrying transient failures (refused, dropped, timed out) with
+    /// exponential backoff and jitter; a refused key or login is final.
+    async fn ssh_session_with_retry(
         &self,
         server: &crate::model::Server,
         t: &crate::model::SshTarget,
     ) -> Result<Arc<SshSession>, String> {
-        let policy = self.host_key_policy(&server.name, t)?;
-        let credential = self.credential(&t.auth)?;
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=CONNECT_ATTEMPTS {
+            match self.ssh_session(server, t).await {
+                Ok(s) => return Ok(s),
+                Err((e, transient)) if transient && attempt < CONNECT_ATTEMPTS => {
+                    let jitter = Duration::from_millis(u64::from(std::process::id() % 7) * 10);
+                    tracing::debug!(server = %server.name, attempt, error = %e, "retrying the SSH connection");
+                    tokio::time::sleep(delay + jitter).await;
+                    delay *= 2;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn ssh_session(
+        &self,
+        server: &crate::model::Server,
+        t: &crate::model::SshTarget,
+    ) -> Result<Arc<SshSession>, (String, bool)> {
+        let policy = self.host_key_policy(&server.name, t).map_err(|e| (e, false))?;
+        let credential = self.credential(&t.auth).map_err(|e| (e, false))?;
         let session =
             SshSession::connect(&t.address, t.port, &t.user, &credential, policy, self.config.ssh_timeout.to_std())
                 .await
                 .map_err(|e| {
+                    let transient = e.is_transient();
                     if let SshError::HostKeyChanged { expected, got, .. } = &e
                         && let Ok(store) = self.store()
                     {
@@ -266,7 +299,7 @@ impl Engine {
                             ..Default::default()
                         });
                     }
-                    e.to_string()
+                    (e.to_string(), transient)
                 })?;
         let session = Arc::new(session);
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(server.name.clone(), session.clone());
@@ -296,8 +329,16 @@ impl Engine {
         let passes = desired.servers.values().filter(|s| opts.scope.has_server(&s.name)).map(|server| {
             let via = &via;
             async move {
+                let reused = self.cached(&server.name).is_some();
                 let client = self.client(server, via).await;
-                (server.name.clone(), crate::observe::observe_server(desired, &opts.scope, &server.name, client).await)
+                let mut state = crate::observe::observe_server(desired, &opts.scope, &server.name, client).await;
+                if reused && matches!(state, crate::model::ServerState::Unreachable(_)) {
+                    // A kept connection may have dropped unnoticed: connect afresh once.
+                    self.forget(&server.name);
+                    let client = self.client(server, via).await;
+                    state = crate::observe::observe_server(desired, &opts.scope, &server.name, client).await;
+                }
+                (server.name.clone(), state)
             }
         });
         Observed { servers: futures_util::future::join_all(passes).await.into_iter().collect() }

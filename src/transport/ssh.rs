@@ -14,6 +14,11 @@ use tokio::sync::Semaphore;
 
 use crate::vault::SecretString;
 
+/// Channel opens refused by sshd are tried this often, waiting this long
+/// before the second try and twice as long before each further one.
+const CHANNEL_ATTEMPTS: u32 = 5;
+const CHANNEL_RETRY_DELAY: Duration = Duration::from_millis(20);
+
 /// How to log in.
 #[derive(Clone)]
 pub enum Credential {
@@ -268,7 +273,7 @@ impl SshSession {
         let command = command_line(args, opts.sudo);
         let _slot = self.exec_slots.acquire().await.map_err(|e| self.protocol(e.to_string()))?;
         let run = async {
-            let mut channel = self.handle.channel_open_session().await.map_err(|e| self.protocol(e.to_string()))?;
+            let mut channel = self.open_session_channel().await?;
             channel.exec(true, command.as_bytes()).await.map_err(|e| self.protocol(e.to_string()))?;
             let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
             while let Some(msg) = channel.wait().await {
@@ -297,9 +302,33 @@ impl SshSession {
 
     /// A stream to a Unix socket on the server (the Docker Engine's).
     pub async fn streamlocal(&self, path: &str) -> Result<russh::ChannelStream<client::Msg>, SshError> {
-        let channel =
-            self.handle.channel_open_direct_streamlocal(path).await.map_err(|e| self.protocol(e.to_string()))?;
-        Ok(channel.into_stream())
+        let mut delay = CHANNEL_RETRY_DELAY;
+        for attempt in 1.. {
+            match self.handle.channel_open_direct_streamlocal(path).await {
+                Ok(channel) => return Ok(channel.into_stream()),
+                Err(russh::Error::ChannelOpenFailure(_)) if attempt < CHANNEL_ATTEMPTS => {}
+                Err(e) => return Err(self.protocol(e.to_string())),
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// A session channel; sshd refuses one beyond MaxSessions until a slot
+    /// frees, so a refusal is retried a few times with growing delays.
+    async fn open_session_channel(&self) -> Result<russh::Channel<client::Msg>, SshError> {
+        let mut delay = CHANNEL_RETRY_DELAY;
+        for attempt in 1.. {
+            match self.handle.channel_open_session().await {
+                Ok(c) => return Ok(c),
+                Err(russh::Error::ChannelOpenFailure(_)) if attempt < CHANNEL_ATTEMPTS => {}
+                Err(e) => return Err(self.protocol(e.to_string())),
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        unreachable!("the loop returns")
     }
 
     fn protocol(&self, detail: String) -> SshError {

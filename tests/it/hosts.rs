@@ -224,6 +224,8 @@ fn ensure_password_user() {
         if Command::new("id").arg(PW_USER).output().is_ok_and(|o| !o.status.success()) {
             run("useradd", &["-m", "-s", "/bin/sh", PW_USER]);
         }
+        // Passwordless sudo for the test user (test machines are disposable).
+        std::fs::write(format!("/etc/sudoers.d/{PW_USER}"), format!("{PW_USER} ALL=(ALL) NOPASSWD: ALL\n")).unwrap();
         let mut c = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
         use std::io::Write;
         c.stdin.take().unwrap().write_all(format!("{PW_USER}:{PW}\n").as_bytes()).unwrap();

@@ -132,6 +132,11 @@ fn key_password_and_agent_logins_and_a_wrong_password() {
     let s = rt.block_on(SshSession::connect(&h.addr, h.port, PW_USER, &pw, policy(), T)).expect("password login");
     let who = rt.block_on(s.exec(&["id", "-un"], ExecOptions { sudo: false, timeout: T })).unwrap();
     assert_eq!(who.stdout.trim(), PW_USER);
+    // `sudo: true` runs the command as root, arguments still quoted.
+    let root = rt
+        .block_on(s.exec(&["sh", "-c", "id -un; echo \"$1\"", "-", "a b; c"], ExecOptions { sudo: true, timeout: T }))
+        .unwrap();
+    assert_eq!(root.stdout, "root\na b; c\n", "{root:?}");
     let bad = Credential::Password(SecretString::new("not-the-password"));
     let err = rt.block_on(SshSession::connect(&h.addr, h.port, PW_USER, &bad, policy(), T)).unwrap_err();
     assert!(matches!(err, SshError::AuthFailed { .. }), "{err}");
@@ -240,4 +245,24 @@ fn a_connection_lost_mid_apply_fails_only_that_servers_actions() {
     h1.start_sshd();
     f.apply();
     f.assert_converged();
+}
+
+#[test]
+fn a_long_lived_engine_reconnects_after_its_connection_drops() {
+    let mut h = TestHost::new(true);
+    let f = Fleet::new();
+    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app("kept", "server: h")));
+    let env: std::collections::BTreeMap<String, String> =
+        [("DATA_DIRECTORY".to_string(), f.tomo.path().join("data").display().to_string())].into();
+    let args = tomo::config::ConfigArgs { config: None, dir: Some(f.tomo.path().join("state")) };
+    let engine = tomo::Engine::new(tomo::config::Config::load(&args, &env).unwrap());
+    let rt = rt();
+    let opts = tomo::plan::PlanOptions::default();
+    let first = rt.block_on(engine.plan(&opts)).unwrap();
+    assert!(first.unreachable.is_empty(), "{:?}", first.unreachable);
+    h.kill_sshd();
+    h.start_sshd();
+    let again = rt.block_on(engine.plan(&opts)).unwrap();
+    assert!(again.unreachable.is_empty(), "the engine did not reconnect: {:?}", again.unreachable);
+    assert_eq!(again.actions.len(), first.actions.len());
 }
