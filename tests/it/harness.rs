@@ -80,7 +80,9 @@ impl Tomo {
         let mut child = cmd.spawn().expect("run tomo");
         if let Some(input) = stdin {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            // tomo may rightly exit before reading its input (a refused
+            // argument): a broken pipe here is not a test failure.
+            let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
         }
         let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
         Run {
