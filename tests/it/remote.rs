@@ -266,3 +266,27 @@ fn a_long_lived_engine_reconnects_after_its_connection_drops() {
     assert!(again.unreachable.is_empty(), "the engine did not reconnect: {:?}", again.unreachable);
     assert_eq!(again.actions.len(), first.actions.len());
 }
+
+#[test]
+fn a_password_from_the_vault_logs_in_and_never_shows() {
+    let h = TestHost::new(false);
+    let mut f = Fleet::new();
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", "master");
+    f.tomo.set_env("TOMO_SALT", "salt-0123456789");
+    let set = f.tomo.run_with_stdin(&["secret", "set", "h-login"], Some(PW));
+    assert_eq!(set.code, 0, "{}", set.all());
+    f.manifest(
+        "s.yaml",
+        &format!(
+            "kind: Server\nname: h\nhost: {}\nuser: {PW_USER}\nauth: {{password: {{secret: h-login}}}}\nhost_key: \"{}\"\n",
+            h.addr, h.fingerprint
+        ),
+    );
+    let r = f.tomo(&["server", "test", "h"]);
+    assert!(
+        r.stdout.contains("ok   ssh") && r.stdout.contains(&format!("ok   login           logged in as {PW_USER}")),
+        "{}",
+        r.all()
+    );
+    assert!(!r.all().contains(PW));
+}
