@@ -111,15 +111,25 @@ impl Replacement<'_> {
     async fn stop_first(&self, old: &str) -> Result<String, String> {
         let name = &self.spec.container;
         let aside = format!("{name}-tomo-old-{}", short(old));
+        let t = std::time::Instant::now();
         let (was_running, ..) = self.c.state(old).await.map_err(|e| e.to_string())?;
         self.c.stop(old, self.stop_timeout()).await.map_err(|e| e.to_string())?;
+        let stopped = t.elapsed();
         self.c.rename(old, &aside).await.map_err(|e| e.to_string())?;
         match self.bring_up(name).await {
             Ok(id) => {
+                let up = t.elapsed();
                 self.c
                     .remove(old, self.stop_timeout())
                     .await
                     .map_err(|e| format!("the new container runs, but removing the old one failed: {e}"))?;
+                tracing::debug!(
+                    container = %name,
+                    stop_ms = stopped.as_millis() as u64,
+                    up_ms = (up - stopped).as_millis() as u64,
+                    remove_ms = (t.elapsed() - up).as_millis() as u64,
+                    "recreated"
+                );
                 Ok(id)
             }
             Err((new_id, why)) => {
