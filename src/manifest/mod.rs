@@ -168,6 +168,23 @@ mod tests {
     }
 
     #[test]
+    fn start_first_with_a_host_port_is_warned_about() {
+        let l = load_str(
+            "kind: App\nname: web\nserver: local\nimage: nginx\nports: ['8080:80']\nupdate_order: start-first\n",
+        );
+        let d: Vec<_> = l.diagnostics.iter().collect();
+        assert!(l.desired.is_some());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (d[0].code, d[0].span.unwrap().line, d[0].field.to_string().as_str()),
+            ("start-first-port", 6, "update_order")
+        );
+        let ok =
+            load_str("kind: App\nname: web\nserver: local\nimage: nginx\nports: ['80']\nupdate_order: start-first\n");
+        assert!(ok.diagnostics.is_empty());
+    }
+
+    #[test]
     fn empty_documents_are_fine() {
         let l = load_str("---\n---\n");
         assert!(l.diagnostics.is_empty());

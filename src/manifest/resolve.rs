@@ -790,6 +790,17 @@ impl<'a> Resolver<'a> {
             }
         }
 
+        if s.update_order == Some(UpdateOrder::StartFirst) && ports.iter().any(|p| p.host.is_some()) {
+            self.push(
+                Diagnostic::warning(
+                    "start-first-port",
+                    "`update_order: start-first` cannot work with a published host port: the new container cannot bind it while the old one runs",
+                )
+                .at(at.file, at.span(&base.key("update_order")))
+                .field(base.key("update_order"))
+                .help("use `stop-first` (the default), or publish the port through a reverse proxy"),
+            );
+        }
         if self.diags.error_count() != before {
             return None;
         }
