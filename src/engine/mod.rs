@@ -51,6 +51,8 @@ pub struct Engine {
     clients: Mutex<BTreeMap<Name, DockerClient>>,
     /// One SSH connection per server, reused for everything while the engine lives.
     sessions: Mutex<BTreeMap<Name, Arc<SshSession>>>,
+    /// The master key, derived (Argon2id, deliberately slow) once per engine.
+    key: OnceLock<MasterKey>,
 }
 
 /// How an apply is carried out.
@@ -73,6 +75,7 @@ impl Engine {
             store: OnceLock::new(),
             clients: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(BTreeMap::new()),
+            key: OnceLock::new(),
         }
     }
 
@@ -123,7 +126,11 @@ impl Engine {
 
     /// The master key from `TOMO_MASTER_PASSWORD` and `TOMO_SALT`.
     pub fn master_key(&self) -> Result<MasterKey> {
-        Ok(MasterKey::derive(self.config.master_password.as_ref(), self.config.salt.as_ref())?)
+        if let Some(k) = self.key.get() {
+            return Ok(k.clone());
+        }
+        let k = MasterKey::derive(self.config.master_password.as_ref(), self.config.salt.as_ref())?;
+        Ok(self.key.get_or_init(|| k).clone())
     }
 
     /// The vault, after its key check passed.
