@@ -33,13 +33,9 @@ pub(super) async fn execute(
             .await
             .map(|_| None)
             .map_err(e),
-        Op::Create { spec, hash, redacted, start, wait } => {
+        Op::Create { spec, hash, redacted } => {
             let id = c.create_container(&spec.container, spec, hash, redacted, secrets).await.map_err(e)?;
             connect_networks(c, &id, spec).await.map_err(e)?;
-            if *start {
-                c.start(&id).await.map_err(e)?;
-                settle(c, &id, *wait, health_timeout).await?;
-            }
             Ok(Some(id))
         }
         Op::Recreate { spec, hash, redacted, old_id, start, wait, order } => {
@@ -160,7 +156,6 @@ impl Replacement<'_> {
 
     /// Removes the failed new container and puts the old one back.
     async fn restore(&self, old: &str, aside: &str, new_id: Option<&str>, restart: bool) -> String {
-        let _ = aside;
         if let Some(id) = new_id
             && let Err(e) = self.c.remove(id, Duration::from_secs(1)).await
         {

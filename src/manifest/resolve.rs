@@ -606,8 +606,7 @@ impl<'a> Resolver<'a> {
             };
             match parsed {
                 Ok(m) => {
-                    if let Some(prev) = mounts.iter().find(|x: &&Mount| x.target == m.target) {
-                        let _ = prev;
+                    if mounts.iter().any(|x: &Mount| x.target == m.target) {
                         self.push(
                             at.err(&path, "duplicate-mount", format!("two mounts target `{}`", m.target))
                                 .help("each container path can be mounted once"),

@@ -143,7 +143,7 @@ impl ServerDiff<'_> {
             // queue ahead of the starts, which the Engine handles faster than
             // create-start pairs.
             let why = if run { "declared, not deployed" } else { "declared (stopped), not deployed" };
-            let op = Op::Create { spec: Box::new(spec), hash, redacted, start: false, wait };
+            let op = Op::Create { spec: Box::new(spec), hash, redacted };
             self.push(a, s, op, vec![why.into()], None);
             if run {
                 let op = Op::Start { container: name.clone(), target: name, wait, fresh: true };

@@ -79,13 +79,11 @@ pub enum Op {
     CreateVolume {
         name: String,
     },
-    /// Create (and, when `start`, start) a container.
+    /// Create a container (a `Start` node starts it when it should run).
     Create {
         spec: Box<ContainerSpec>,
         hash: String,
         redacted: serde_json::Value,
-        start: bool,
-        wait: Wait,
     },
     /// Replace a container; the old one is kept until the new one proved itself.
     Recreate {

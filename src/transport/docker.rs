@@ -587,8 +587,3 @@ pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerS
     }
     Ok(())
 }
-
-/// Labels of an object as a sorted map (for tests and display).
-pub fn sorted(labels: &HashMap<String, String>) -> BTreeMap<String, String> {
-    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
