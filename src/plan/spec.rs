@@ -39,6 +39,9 @@ impl Secrets for NoSecrets {
     }
 }
 
+/// Copies the `Service` fields that shape the container, not the service
+/// itself: fields that only steer tomo (`depends_on`, `pull`, `update_order`,
+/// `state`) stay out of the hash, so changing them never recreates anything.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerSpec {
     pub server: Name,
