@@ -308,6 +308,10 @@ pub fn basis(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Basi
     for state in relevant.servers.values_mut() {
         if let ServerState::Reached(inv) = state {
             inv.containers.retain(|c| c.ours || declared.contains(&c.name));
+            // The Engine lists in no fixed order.
+            inv.containers.sort_by(|a, b| a.name.cmp(&b.name));
+            inv.networks.sort_by(|a, b| a.name.cmp(&b.name));
+            inv.volumes.sort_by(|a, b| a.name.cmp(&b.name));
         }
     }
     let mut o = serde_json::to_value(&relevant).expect("observed serializes");

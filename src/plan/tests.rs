@@ -354,6 +354,11 @@ fn basis_tracks_what_matters_only() {
     noisy.containers[0].health = Some(crate::model::Health::Starting);
     noisy.containers.push(ContainerObs { name: "unrelated".into(), ours: false, ..inv.containers[0].clone() });
     assert_eq!(basis(&d, &observed(&[("a", noisy)]), &PlanOptions::default()), b1);
+    // The Engine lists in no fixed order; the basis does not depend on it.
+    let mut shuffled = inv.clone();
+    shuffled.containers.reverse();
+    shuffled.networks.reverse();
+    assert_eq!(basis(&d, &observed(&[("a", shuffled)]), &PlanOptions::default()), b1);
     let mut changed = inv;
     changed.containers[0].state = RunState::Exited;
     let b2 = basis(&d, &observed(&[("a", changed)]), &PlanOptions::default());
