@@ -53,6 +53,10 @@ pub struct RawMcpConfig {
     /// Origins allowed to call the HTTP server from a browser.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
+    /// Host names clients may use to reach the HTTP server besides the bind
+    /// address and loopback (`Host` header check against DNS rebinding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -107,6 +111,7 @@ pub struct Config {
     pub max_concurrent_connections: u32,
     pub mcp_http: String,
     pub allowed_origins: Vec<String>,
+    pub allowed_hosts: Vec<String>,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub app_env: String,
@@ -209,6 +214,10 @@ impl Config {
             Some(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
             None => mcp.allowed_origins.clone().unwrap_or_default(),
         };
+        let allowed_hosts = match lookup("ALLOWED_HOSTS") {
+            Some(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+            None => mcp.allowed_hosts.clone().unwrap_or_default(),
+        };
         let log = raw.log.clone().unwrap_or_default();
         let log_level =
             match lookup("MCP_LOG_LEVEL") {
@@ -227,6 +236,7 @@ impl Config {
             max_concurrent_connections,
             mcp_http: mcp.http.unwrap_or_else(|| "127.0.0.1:8000".into()),
             allowed_origins,
+            allowed_hosts,
             log_level,
             log_format: log.format.unwrap_or_default(),
             app_env: lookup("APP_ENV").unwrap_or_else(|| "production".into()),

@@ -35,6 +35,12 @@ pub enum Error {
     StalePlan(String),
     #[error(transparent)]
     Lock(#[from] crate::apply::lock::LockError),
+    /// Authentication failed or a permission is missing.
+    #[error("{0}")]
+    Denied(String),
+    /// A proposal could not be decided or applied as asked.
+    #[error("{0}")]
+    Proposal(String),
     /// A server could not be reached or refused us.
     #[error("{0}")]
     Server(String),

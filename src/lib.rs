@@ -7,12 +7,14 @@
 //! input to the front end that renders them (`cli`).
 
 pub mod apply;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod engine;
 pub mod error;
 pub mod manifest;
+pub mod mcp;
 pub mod model;
 pub mod observe;
 pub mod plan;

@@ -32,19 +32,35 @@ if ! docker info >/dev/null 2>&1; then
     docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/tomo-test-dockerd.log" >&2; exit 1; }
 fi
 
-# Python with jsonschema + PyYAML: the independent JSON Schema validator the
-# schema tests run. Installed into a venv under target/ (no system changes).
+# Python with jsonschema + PyYAML (the independent JSON Schema validator of
+# the schema tests) and the official MCP SDK (a real third-party MCP client).
+# Installed into a venv under target/ (no system changes).
 VENV=target/test-venv
-if ! "$VENV/bin/python" -c 'import jsonschema, yaml' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import jsonschema, yaml, mcp' 2>/dev/null; then
     say "installing the Python test tools into $VENV"
     if ! python3 -m venv "$VENV" 2>/dev/null; then
         as_root apt-get update -qq
         as_root apt-get install -y -qq python3-venv >/dev/null
         python3 -m venv "$VENV"
     fi
-    "$VENV/bin/pip" install -q --disable-pip-version-check jsonschema pyyaml
+    "$VENV/bin/pip" install -q --disable-pip-version-check jsonschema pyyaml mcp==2.3.0
 fi
 export TOMO_TEST_PYTHON="$PWD/$VENV/bin/python"
+
+# The MCP Inspector CLI (npm), whose --strict mode checks the tool schemas.
+NPM_DIR=target/npm
+INSPECTOR="$NPM_DIR/node_modules/.bin/mcp-inspector"
+if [ ! -x "$INSPECTOR" ]; then
+    say "installing the MCP Inspector into $NPM_DIR"
+    if ! command -v npm >/dev/null; then
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    mkdir -p "$NPM_DIR"
+    [ -f "$NPM_DIR/package.json" ] || echo '{"name": "tomo-test-tools", "private": true}' >"$NPM_DIR/package.json"
+    (cd "$NPM_DIR" && npm install --no-audit --no-fund --loglevel=error @modelcontextprotocol/inspector@2.12.0 >/dev/null)
+fi
+export TOMO_TEST_INSPECTOR="$PWD/$INSPECTOR"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -67,6 +67,25 @@ pub trait ApplySink: Send + Sync {
     fn finished(&self, action: &Action, outcome: &Outcome, elapsed: Duration);
 }
 
+/// Progress as log lines (`tracing`), for front ends without a terminal.
+pub struct TracingSink;
+
+impl ApplySink for TracingSink {
+    fn started(&self, a: &Action) {
+        tracing::debug!(server = %a.server, action = a.op.verb(), object = a.op.object(), "started");
+    }
+    fn finished(&self, a: &Action, outcome: &Outcome, elapsed: Duration) {
+        tracing::info!(
+            server = %a.server,
+            action = a.op.verb(),
+            object = a.op.object(),
+            outcome = outcome.as_str(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            "action finished"
+        );
+    }
+}
+
 /// Receives the journal: before and after each action.
 pub trait Journal: Send + Sync {
     fn started(&self, action: &Action);

@@ -44,6 +44,17 @@ pub enum Command {
     /// Manage the encrypted secret vault
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Serve MCP (Model Context Protocol) to AI agents, over stdio or HTTP
+    Serve(ServeArgs),
+    /// Manage users of the MCP server
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Mint bearer tokens for the MCP HTTP server
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Review manifest changes proposed through MCP
+    #[command(subcommand)]
+    Proposal(ProposalCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -197,6 +208,117 @@ pub struct SecretEncryptArgs {
     /// Read the value from this file instead of standard input
     #[arg(long, value_name = "FILE")]
     pub from_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("transport").required(true).args(["stdio", "http"])))]
+pub struct ServeArgs {
+    /// Speak MCP on standard input and output (for a client that starts tomo)
+    #[arg(long)]
+    pub stdio: bool,
+    /// Serve MCP over Streamable HTTP at ADDR [default: `mcp.http` from tomo.yaml, 127.0.0.1:8000]
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
+    pub http: Option<String>,
+    /// The role a stdio client acts as
+    #[arg(long, value_enum, default_value = "agent")]
+    pub role: crate::auth::Role,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (password from standard input, or asked on a terminal)
+    Add(UserAddArgs),
+    /// List users and their roles
+    List(UserListArgs),
+    /// Set a user's password (their tokens are revoked)
+    Passwd(UserNameArg),
+    /// Remove a user (their tokens stop working)
+    Rm(UserNameArg),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    pub name: String,
+    /// admin, operator, viewer or agent
+    #[arg(long, value_enum)]
+    pub role: crate::auth::Role,
+}
+
+#[derive(Debug, Args)]
+pub struct UserListArgs {
+    /// Print the list as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UserNameArg {
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a token for a user (printed on standard output)
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The user the token stands for
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// How long it is valid, e.g. `12h`, `30d`
+    #[arg(long, value_name = "DURATION", default_value = "12h")]
+    pub ttl: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProposalCommand {
+    /// List proposals, newest first
+    List(ProposalListArgs),
+    /// Show a proposal's diff and plan
+    Show(ProposalShowArgs),
+    /// Write a proposal's edits and apply exactly its plan (refused when stale)
+    Approve(ProposalApproveArgs),
+    /// Reject a proposal; nothing is written
+    Reject(ProposalRejectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProposalListArgs {
+    /// Only proposals with this status (pending, approved, rejected, applied, failed, stale)
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Print the list as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProposalShowArgs {
+    pub id: String,
+    /// Print the proposal as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProposalApproveArgs {
+    pub id: String,
+    /// Approve without asking
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProposalRejectArgs {
+    pub id: String,
+    /// Why (shown to whoever proposed it)
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]

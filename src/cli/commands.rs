@@ -1,6 +1,7 @@
 //! One function per subcommand: call the engine, print the result, return the
 //! exit code.
 
+use super::out;
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
@@ -17,13 +18,6 @@ use crate::manifest::schema;
 use crate::model::{Name, values::NAME_RULE};
 use crate::store::Activity;
 use crate::vault::SecretString;
-
-fn out(text: &str) -> Result<()> {
-    let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes())
-        .and_then(|_| o.flush())
-        .map_err(|source| Error::Write { path: "standard output".into(), source })
-}
 
 fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
@@ -177,7 +171,7 @@ fn secret_encrypt(engine: &Engine, a: &SecretEncryptArgs) -> Result<i32> {
 
 /// Reads a secret value from a file, the terminal (without echo) or piped
 /// standard input. One trailing newline is dropped; an empty value is refused.
-fn read_value(file: Option<&Path>, prompt: &str) -> Result<SecretString> {
+pub(super) fn read_value(file: Option<&Path>, prompt: &str) -> Result<SecretString> {
     let mut text = match file {
         Some(p) => {
             std::fs::read_to_string(p).map_err(|source| Error::Read { path: p.display().to_string(), source })?

@@ -1,6 +1,7 @@
 //! The command-line front end: parses arguments, builds the engine, runs one
 //! command and renders its result. The only module that prints.
 
+mod access;
 pub mod args;
 mod commands;
 mod plan_view;
@@ -37,6 +38,11 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
     }
     let config =
         Config::load(&ConfigArgs { config: cli.global.config.clone(), dir: cli.global.dir.clone() }, &ProcessEnv)?;
+    // The MCP server logs JSON (stderr), whatever the configured format.
+    let mut config = config;
+    if matches!(cli.command, Command::Serve(_)) {
+        config.log_format = LogFormat::Json;
+    }
     init_logging(&config);
     let engine = Engine::new(config);
     match cli.command {
@@ -48,8 +54,28 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Server(c) => servers::run(&engine, c),
         Command::Schema(a) => commands::schema(&a),
         Command::Secret(c) => commands::secret(&engine, c),
+        Command::Serve(a) => access::serve(engine, &a),
+        Command::User(c) => access::user(&engine, c),
+        Command::Token(c) => access::token(&engine, c),
+        Command::Proposal(c) => access::proposal(&engine, c),
         Command::Completions(_) => unreachable!("handled above"),
     }
+}
+
+/// Writes to standard output (an error when it is closed).
+fn out(text: &str) -> Result<(), Error> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|_| o.flush())
+        .map_err(|source| Error::Write { path: "standard output".into(), source })
+}
+
+/// The async runtime of one command.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Read { path: "the async runtime".into(), source })
 }
 
 fn init_logging(config: &Config) {

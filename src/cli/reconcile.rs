@@ -1,7 +1,8 @@
 //! `tomo plan`, `apply`, `graph` and `status`: requests to the engine, results
 //! rendered by `plan_view`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use super::{out, runtime};
+use std::io::{BufRead, IsTerminal};
 
 use super::args::{ApplyArgs, PlanArgs, ScopeArgs, StatusArgs};
 use super::plan_view::{self, LineSink};
@@ -9,13 +10,6 @@ use crate::engine::{ApplyRequest, Engine};
 use crate::error::{Error, Result};
 use crate::model::{Duration, Name};
 use crate::plan::{self, Plan, PlanOptions, Scope};
-
-fn out(text: &str) -> Result<()> {
-    let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes())
-        .and_then(|_| o.flush())
-        .map_err(|source| Error::Write { path: "standard output".into(), source })
-}
 
 fn names(kind: &str, values: &[String]) -> Result<Vec<Name>> {
     values.iter().map(|v| Name::parse(v).map_err(|e| Error::Usage(format!("--{kind} {v}: {e}")))).collect()
@@ -27,13 +21,6 @@ fn options(s: &ScopeArgs) -> Result<PlanOptions> {
         prune: s.prune,
         prune_volumes: s.prune_volumes.clone(),
     })
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Read { path: "the async runtime".into(), source })
 }
 
 /// Exit code of a plan that was shown: 1 when a server was not reached.

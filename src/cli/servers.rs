@@ -1,26 +1,13 @@
 //! `tomo server list`, `test` and `trust`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use super::{out, runtime};
+use std::io::{BufRead, IsTerminal};
 
 use super::args::ServerCommand;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::Host;
 use crate::plan::Scope;
-
-fn out(text: &str) -> Result<()> {
-    let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes())
-        .and_then(|_| o.flush())
-        .map_err(|source| Error::Write { path: "standard output".into(), source })
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Read { path: "the async runtime".into(), source })
-}
 
 pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
     let rt = runtime()?;

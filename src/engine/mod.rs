@@ -41,9 +41,15 @@ fn expand_home(p: &str) -> std::path::PathBuf {
 }
 use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
+mod changes;
+mod ops;
 mod servers;
+mod users;
 
+pub use changes::{Change, DocKind, FileEdit, Submitted};
+pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use servers::{Check, ServerFacts};
+pub use users::{LOCK_AFTER, LOCK_FOR, Token};
 
 pub struct Engine {
     config: Config,
@@ -426,7 +432,7 @@ impl Engine {
             return Ok(ApplyReport { run_id: None, results: Vec::new(), elapsed_ms: 0 });
         }
         let store = self.store()?.clone();
-        let fingerprint = format!("{}:{}", plan.basis.desired, plan.basis.observed);
+        let fingerprint = plan.fingerprint();
         let run = store.begin_run(&fingerprint, &req.actor, &req.source)?;
         let journal = StoreJournal { store: store.clone(), run };
         let clients = self.clients(desired, &plan.options).await;
@@ -445,7 +451,30 @@ impl Engine {
             "elapsed_ms": report.elapsed_ms,
         });
         store.finish_run(run, status, &summary)?;
+        self.record_revisions(plan, &report, run);
         Ok(report)
+    }
+}
+
+impl Engine {
+    /// Records the App document of every app an apply changed (for history
+    /// and rollback). Failures are logged, never fatal.
+    fn record_revisions(&self, plan: &Plan, report: &ApplyReport, run: i64) {
+        let changed: std::collections::BTreeSet<&Name> = report
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Succeeded)
+            .filter_map(|r| plan.actions[r.id].app.as_ref())
+            .collect();
+        for app in changed {
+            let recorded = self.document(DocKind::App, app.as_str()).and_then(|d| match d {
+                Some((_, _, doc)) => Ok(self.store()?.record_app_revision(app.as_str(), run, &doc)?),
+                None => Ok(()),
+            });
+            if let Err(e) = recorded {
+                tracing::warn!(app = %app, error = %e, "cannot record the app's revision");
+            }
+        }
     }
 }
 

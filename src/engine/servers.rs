@@ -27,14 +27,15 @@ pub struct ServerFacts {
 }
 
 /// One step of `server test`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Check {
     pub name: String,
     pub ok: bool,
     pub detail: String,
 }
 
-const PROBE: &[&str] = &["sh", "-c", "uname -sr; cut -d' ' -f1 /proc/uptime; df -Pk / | tail -1"];
+const PROBE: &[&str] =
+    &["sh", "-c", "uname -sr; cut -d' ' -f1 /proc/uptime; df -Pk / | tail -1; cut -d' ' -f1-3 /proc/loadavg"];
 
 impl Engine {
     fn server(&self, desired: &Desired, name: &str) -> Result<Server> {
@@ -233,11 +234,15 @@ impl Engine {
                 }
             }
             match session.exec(PROBE, ExecOptions { sudo: false, timeout }).await {
-                Ok(o) => check("free disk", true, free_disk(&o.stdout)),
+                Ok(o) => {
+                    check("free disk", true, free_disk(&o.stdout));
+                    check("load", true, load(&o.stdout));
+                }
                 Err(e) => check("free disk", false, e.to_string()),
             }
         } else if let Ok(out) = local_probe() {
             check("free disk", true, free_disk(&out));
+            check("load", true, load(&out));
         }
         let t1 = Instant::now();
         match client.version().await {
@@ -258,6 +263,11 @@ impl Engine {
 fn local_probe() -> std::result::Result<String, String> {
     let out = std::process::Command::new(PROBE[0]).args(&PROBE[1..]).output().map_err(|e| e.to_string())?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `/proc/loadavg` fields → "load 0.10 0.20 0.30 (1, 5, 15 min)".
+fn load(probe: &str) -> String {
+    probe.lines().nth(3).map_or_else(|| "unknown".into(), |l| format!("load {} (1, 5, 15 min)", l.trim()))
 }
 
 /// `df -Pk` line → "12.3 GiB free of 40.0 GiB on /".

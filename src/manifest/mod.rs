@@ -161,8 +161,8 @@ mod tests {
         );
         assert!(!l.diagnostics.has_errors(), "{:?}", l.diagnostics);
         let d = l.desired.unwrap();
-        assert!(d.servers[&"local".parse().unwrap()].implicit);
-        let app = &d.apps[&"whoami".parse().unwrap()];
+        assert!(d.servers["local"].implicit);
+        let app = &d.apps["whoami"];
         assert!(app.single);
         assert_eq!(app.container_name(&"whoami".parse().unwrap()), "whoami");
     }

@@ -17,6 +17,13 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct Name(String);
 
+/// Maps keyed by `Name` can be looked up with a `&str` (same order and hash).
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 pub const NAME_RULE: &str =
     "lowercase letters, digits and '-', 1-63 characters, starting and ending with a letter or digit";
 

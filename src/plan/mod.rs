@@ -13,6 +13,7 @@ mod graph;
 pub mod spec;
 #[cfg(test)]
 mod tests;
+pub mod text;
 
 use std::collections::BTreeMap;
 
@@ -161,9 +162,14 @@ impl Op {
         }
     }
 
-    /// Whether this removes or replaces something.
+    /// Whether this can lose something: a removal, or the recreate of a
+    /// container with data mounts (volumes or bind mounts; tmpfs holds none).
     pub fn is_destructive(&self) -> bool {
-        matches!(self, Op::Recreate { .. } | Op::Remove { .. } | Op::RemoveNetwork { .. } | Op::RemoveVolume { .. })
+        match self {
+            Op::Remove { .. } | Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => true,
+            Op::Recreate { spec, .. } => spec.mounts.iter().any(|m| m.kind != spec::SpecMountKind::Tmpfs),
+            _ => false,
+        }
     }
 }
 
@@ -227,6 +233,17 @@ pub struct Plan {
 impl Plan {
     pub fn has_changes(&self) -> bool {
         !self.actions.is_empty()
+    }
+
+    /// Identifies what this plan was computed from; a saved or proposed plan
+    /// is applied only while the fingerprint of the present state matches.
+    pub fn fingerprint(&self) -> String {
+        format!("{}:{}", self.basis.desired, self.basis.observed)
+    }
+
+    /// Whether any action can lose something (see `Op::is_destructive`).
+    pub fn is_destructive(&self) -> bool {
+        self.actions.iter().any(|a| a.op.is_destructive())
     }
 
     /// Counts by verb group, for the summary line.

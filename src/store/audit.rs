@@ -1,5 +1,6 @@
 //! The audit log (`activities`): who did what to which target, with what
 //! result. Callers pass arguments with secret values already redacted.
+//! Also per-user settings (`settings`), which the audit log records changes of.
 
 use rusqlite::params;
 use serde::Serialize;
@@ -59,10 +60,17 @@ impl Store {
 
     /// The newest entries first, optionally of one category.
     pub fn activities(&self, category: Option<&str>, limit: u32) -> Result<Vec<ActivityRow>, StoreError> {
+        self.activities_in(category.map(|c| vec![c]).as_deref(), limit)
+    }
+
+    /// The newest entries first, of any of `categories` (all when `None`).
+    pub fn activities_in(&self, categories: Option<&[&str]>, limit: u32) -> Result<Vec<ActivityRow>, StoreError> {
+        let list = categories.map(|c| serde_json::to_string(c).expect("strings serialise"));
         self.rows(
             "SELECT id, at, actor, role, category, action, target, arguments_json, result, detail
-             FROM activities WHERE ?1 IS NULL OR category = ?1 ORDER BY id DESC LIMIT ?2",
-            params![category, limit],
+             FROM activities WHERE ?1 IS NULL OR category IN (SELECT value FROM json_each(?1))
+             ORDER BY id DESC LIMIT ?2",
+            params![list, limit],
             |r| {
                 let args: Option<String> = r.get(7)?;
                 Ok(ActivityRow {
@@ -79,5 +87,30 @@ impl Store {
                 })
             },
         )
+    }
+
+    /// A user's own settings (`''` is installation-wide).
+    pub fn user_settings(&self, user: &str) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+        let rows = self.rows("SELECT key, value_json FROM settings WHERE user = ?1 ORDER BY key", [user], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        Ok(rows.into_iter().map(|(k, v)| (k, serde_json::from_str(&v).unwrap_or(serde_json::Value::Null))).collect())
+    }
+
+    /// Sets (or, with `null`, removes) one of a user's settings.
+    pub fn set_user_setting(&self, user: &str, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        let conn = self.conn();
+        if value.is_null() {
+            conn.execute("DELETE FROM settings WHERE user = ?1 AND key = ?2", params![user, key])
+        } else {
+            conn.execute(
+                "INSERT INTO settings (user, key, value_json) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(user, key) DO UPDATE SET value_json = excluded.value_json,
+                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                params![user, key, value.to_string()],
+            )
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }

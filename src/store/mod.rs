@@ -8,8 +8,10 @@
 //! says how to recover; nothing is changed in that case.
 
 mod audit;
+mod proposals;
 mod runs;
 mod secrets;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -17,11 +19,14 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 pub use audit::{Activity, ActivityRow};
+pub use proposals::{NewProposal, ProposalRow};
 pub use runs::{ActionRow, RunRow};
 pub use secrets::{Sealed, SecretRow, VaultMeta};
+pub use users::{Failures, SessionRow, UserRow};
 
 /// Migrations in order; the store's version is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_app_revisions.sql")];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

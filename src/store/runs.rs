@@ -143,42 +143,15 @@ impl Store {
 
     /// The newest runs first.
     pub fn runs(&self, limit: u32) -> Result<Vec<RunRow>, StoreError> {
-        self.rows(
-            "SELECT id, started_at, finished_at, status, plan_fingerprint, actor, source, summary_json
-             FROM apply_runs ORDER BY id DESC LIMIT ?1",
-            [limit],
-            |r| {
-                let summary: Option<String> = r.get(7)?;
-                Ok(RunRow {
-                    id: r.get(0)?,
-                    started_at: r.get(1)?,
-                    finished_at: r.get(2)?,
-                    status: r.get(3)?,
-                    plan_fingerprint: r.get(4)?,
-                    actor: r.get(5)?,
-                    source: r.get(6)?,
-                    summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
-                })
-            },
-        )
+        self.rows(&format!("SELECT {RUN_COLUMNS} FROM apply_runs r ORDER BY id DESC LIMIT ?1"), [limit], |r| {
+            run_row(r, 0)
+        })
     }
 
     pub fn run_actions(&self, run: i64) -> Result<Vec<ActionRow>, StoreError> {
-        self.rows(
-            "SELECT seq, server, app, service, action, status, error FROM apply_actions WHERE run_id = ?1 ORDER BY seq",
-            [run],
-            |r| {
-                Ok(ActionRow {
-                    seq: r.get(0)?,
-                    server: r.get(1)?,
-                    app: r.get(2)?,
-                    service: r.get(3)?,
-                    action: r.get(4)?,
-                    status: r.get(5)?,
-                    error: r.get(6)?,
-                })
-            },
-        )
+        self.rows(&format!("SELECT {ACTION_COLUMNS} FROM apply_actions a WHERE run_id = ?1 ORDER BY seq"), [run], |r| {
+            action_row(r, 0)
+        })
     }
 
     /// The container id recorded for a service, if any.
@@ -192,4 +165,86 @@ impl Store {
             .optional()
             .map_err(|e| self.err(e))
     }
+
+    /// Records an App document after an apply changed the app, unless it
+    /// equals the last one recorded.
+    pub fn record_app_revision(&self, app: &str, run: i64, doc: &serde_json::Value) -> Result<(), StoreError> {
+        let text = doc.to_string();
+        let conn = self.conn();
+        let last: Option<String> = conn
+            .query_row("SELECT doc_json FROM app_revisions WHERE app = ?1 ORDER BY id DESC LIMIT 1", [app], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if last.as_deref() != Some(text.as_str()) {
+            conn.execute(
+                "INSERT INTO app_revisions (app, run_id, doc_json) VALUES (?1, ?2, ?3)",
+                params![app, run, text],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// An app's recorded documents, newest first: `(run, at, document)`.
+    pub fn app_revisions(
+        &self,
+        app: &str,
+        limit: u32,
+    ) -> Result<Vec<(Option<i64>, String, serde_json::Value)>, StoreError> {
+        self.rows(
+            "SELECT run_id, at, doc_json FROM app_revisions WHERE app = ?1 ORDER BY id DESC LIMIT ?2",
+            params![app, limit],
+            |r| {
+                let doc: String = r.get(2)?;
+                Ok((r.get(0)?, r.get(1)?, serde_json::from_str(&doc).unwrap_or_default()))
+            },
+        )
+    }
+
+    /// The actions of runs that touched `app`, newest first.
+    pub fn app_actions(&self, app: &str, limit: u32) -> Result<Vec<(RunRow, ActionRow)>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {RUN_COLUMNS}, {ACTION_COLUMNS} FROM apply_actions a JOIN apply_runs r ON r.id = a.run_id
+                 WHERE a.app = ?1 ORDER BY r.id DESC, a.seq LIMIT ?2"
+            ),
+            params![app, limit],
+            |r| Ok((run_row(r, 0)?, action_row(r, RUN_COLUMN_COUNT)?)),
+        )
+    }
+}
+
+const RUN_COLUMNS: &str =
+    "r.id, r.started_at, r.finished_at, r.status, r.plan_fingerprint, r.actor, r.source, r.summary_json";
+const RUN_COLUMN_COUNT: usize = 8;
+const ACTION_COLUMNS: &str = "a.seq, a.server, a.app, a.service, a.action, a.status, a.error";
+
+/// A run from `RUN_COLUMNS`, starting at column `at`.
+fn run_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RunRow> {
+    let summary: Option<String> = r.get(at + 7)?;
+    Ok(RunRow {
+        id: r.get(at)?,
+        started_at: r.get(at + 1)?,
+        finished_at: r.get(at + 2)?,
+        status: r.get(at + 3)?,
+        plan_fingerprint: r.get(at + 4)?,
+        actor: r.get(at + 5)?,
+        source: r.get(at + 6)?,
+        summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+    })
+}
+
+/// An action from `ACTION_COLUMNS`, starting at column `at`.
+fn action_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ActionRow> {
+    Ok(ActionRow {
+        seq: r.get(at)?,
+        server: r.get(at + 1)?,
+        app: r.get(at + 2)?,
+        service: r.get(at + 3)?,
+        action: r.get(at + 4)?,
+        status: r.get(at + 5)?,
+        error: r.get(at + 6)?,
+    })
 }

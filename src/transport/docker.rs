@@ -33,7 +33,7 @@ pub enum DockerError {
 }
 
 impl DockerError {
-    fn api(op: impl Into<String>, e: bollard::errors::Error) -> DockerError {
+    pub(super) fn api(op: impl Into<String>, e: bollard::errors::Error) -> DockerError {
         let status = match &e {
             bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
             _ => None,
@@ -54,7 +54,7 @@ impl DockerError {
 /// A client for one server's Docker Engine.
 #[derive(Clone)]
 pub struct DockerClient {
-    docker: Docker,
+    pub(super) docker: Docker,
     endpoint: String,
     /// This tomo installation's id, put on and looked for in labels.
     installation: String,
@@ -89,7 +89,7 @@ impl DockerClient {
         Ok(v.version.unwrap_or_default())
     }
 
-    fn unreachable(&self, e: bollard::errors::Error) -> DockerError {
+    pub(super) fn unreachable(&self, e: bollard::errors::Error) -> DockerError {
         DockerError::Connect { endpoint: self.endpoint.clone(), detail: e.to_string() }
     }
 

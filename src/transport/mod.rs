@@ -3,5 +3,6 @@
 //! The only module that knows bollard.
 
 pub mod docker;
+pub mod docker_ops;
 pub mod docker_ssh;
 pub mod ssh;

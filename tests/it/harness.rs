@@ -73,6 +73,13 @@ impl Tomo {
         cmd.spawn().expect("run tomo")
     }
 
+    /// Starts tomo with its standard input, output and error piped.
+    pub fn spawn_piped(&self, args: &[&str]) -> std::process::Child {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().expect("run tomo")
+    }
+
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
         let mut cmd = self.command(args);
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });

@@ -7,6 +7,8 @@ mod fleet;
 mod fuzz;
 mod harness;
 mod hosts;
+mod mcp;
+mod mcp_client;
 mod reconcile;
 mod remote;
 mod schemas;

@@ -1,0 +1,194 @@
+//! Commands around the MCP server: `serve`, `user`, `token` and `proposal`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+
+use super::args::{ProposalCommand, ServeArgs, TokenCommand, UserCommand};
+use super::commands::read_value;
+use super::plan_view::{self, LineSink};
+use super::{out, runtime};
+use crate::auth::{Identity, Role};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::model::Duration;
+
+/// Who runs the CLI: the local user, with every permission (they can edit
+/// the files and the store anyway).
+fn local_admin() -> Identity {
+    Identity { user: std::env::var("USER").unwrap_or_else(|_| "cli".into()), role: Role::Admin, session: None }
+}
+
+pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
+    let engine = Arc::new(engine);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Read { path: "the async runtime".into(), source })?;
+    if a.stdio {
+        let who = Identity { user: format!("stdio:{}", a.role.as_str()), role: a.role, session: None };
+        rt.block_on(crate::mcp::serve_stdio(engine, who))?;
+    } else {
+        let addr = match a.http.as_deref() {
+            Some("") | None => engine.config().mcp_http.clone(),
+            Some(addr) => addr.to_string(),
+        };
+        rt.block_on(crate::mcp::serve_http(engine, &addr))?;
+    }
+    Ok(0)
+}
+
+pub fn user(engine: &Engine, c: UserCommand) -> Result<i32> {
+    match c {
+        UserCommand::Add(a) => {
+            let pw = read_value(None, &format!("password for {}: ", a.name))?;
+            engine.add_user(&a.name, a.role, &pw)?;
+            engine.audit(
+                &local_admin(),
+                "auth",
+                "user-add",
+                Some(&a.name),
+                serde_json::json!({"role": a.role}),
+                "ok",
+                None,
+            );
+            out(&format!("added user {} ({})\n", a.name, a.role.as_str()))?;
+        }
+        UserCommand::List(a) => {
+            let users = engine.users()?;
+            if a.json {
+                out(&format!("{}\n", serde_json::to_string_pretty(&users).expect("JSON")))?;
+            } else if users.is_empty() {
+                out("no users; add one with `tomo user add NAME --role admin`\n")?;
+            } else {
+                let w = users.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
+                let mut text = format!("{:w$}  {:8}  CREATED\n", "NAME", "ROLE");
+                for u in &users {
+                    let role = if u.disabled { format!("{} (disabled)", u.role) } else { u.role.clone() };
+                    text.push_str(&format!("{:w$}  {role:8}  {}\n", u.name, u.created_at));
+                }
+                out(&text)?;
+            }
+        }
+        UserCommand::Passwd(a) => {
+            let pw = read_value(None, &format!("new password for {}: ", a.name))?;
+            engine.set_password(&a.name, &pw)?;
+            engine.audit(&local_admin(), "auth", "user-passwd", Some(&a.name), serde_json::Value::Null, "ok", None);
+            out(&format!("password of {} changed; their tokens were revoked\n", a.name))?;
+        }
+        UserCommand::Rm(a) => {
+            engine.remove_user(&a.name)?;
+            engine.audit(&local_admin(), "auth", "user-rm", Some(&a.name), serde_json::Value::Null, "ok", None);
+            out(&format!("removed user {}\n", a.name))?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn token(engine: &Engine, c: TokenCommand) -> Result<i32> {
+    match c {
+        TokenCommand::Create(a) => {
+            let ttl = Duration::parse(&a.ttl).map_err(|e| Error::Usage(format!("--ttl {}: {e}", a.ttl)))?;
+            let t = engine.issue_token(&a.user, ttl.to_std(), "cli")?;
+            engine.audit(
+                &local_admin(),
+                "auth",
+                "token-create",
+                Some(&a.user),
+                serde_json::json!({"ttl": a.ttl}),
+                "ok",
+                None,
+            );
+            out(&format!("{}\n", t.token))?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
+    match c {
+        ProposalCommand::List(a) => {
+            let rows = engine.proposals(a.status.as_deref())?;
+            if a.json {
+                out(&format!("{}\n", serde_json::to_string_pretty(&rows).expect("JSON")))?;
+            } else if rows.is_empty() {
+                out("no proposals\n")?;
+            } else {
+                let mut text = format!("{:10}  {:8}  {:16}  {:24}  TITLE\n", "ID", "STATUS", "BY", "CREATED");
+                for p in &rows {
+                    text.push_str(&format!(
+                        "{:10}  {:8}  {:16}  {:24}  {}\n",
+                        p.id,
+                        p.status,
+                        format!("{} ({})", p.created_by, p.role),
+                        p.created_at,
+                        p.title
+                    ));
+                }
+                out(&text)?;
+            }
+            Ok(0)
+        }
+        ProposalCommand::Show(a) => {
+            let (row, _, plan) = engine.proposal(&a.id)?;
+            if a.json {
+                let doc = serde_json::json!({"proposal": row, "plan": plan});
+                out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;
+            } else {
+                out(&describe(&row, &plan))?;
+            }
+            Ok(0)
+        }
+        ProposalCommand::Approve(a) => {
+            let (row, _, plan) = engine.proposal(&a.id)?;
+            if !a.yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err(Error::Usage(format!(
+                        "standard input is not a terminal, so tomo cannot ask; review with `tomo proposal show {}` and pass --yes",
+                        a.id
+                    )));
+                }
+                out(&describe(&row, &plan))?;
+                let _ = write!(std::io::stdout(), "Approve, write these files and apply this plan? [y/N] ");
+                let _ = std::io::stdout().flush();
+                let mut answer = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut answer);
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    out("Not approved; nothing changed.\n")?;
+                    return Ok(1);
+                }
+            }
+            let rt = runtime()?;
+            let sink = LineSink::new(plan.actions.len(), a.json);
+            let result = rt.block_on(engine.approve(&a.id, &local_admin(), &sink));
+            sink.finish();
+            let (row, report) = result?;
+            if a.json {
+                let doc = serde_json::json!({"proposal": row, "report": report});
+                out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;
+            } else {
+                out(&format!("proposal {} {}\n", row.id, row.status))?;
+                out(&plan_view::report(&plan, &report))?;
+            }
+            Ok(if report.succeeded() { 0 } else { 1 })
+        }
+        ProposalCommand::Reject(a) => {
+            let row = engine.reject(&a.id, &local_admin(), a.reason.as_deref())?;
+            out(&format!("proposal {} rejected; nothing was written\n", row.id))?;
+            Ok(0)
+        }
+    }
+}
+
+fn describe(row: &crate::store::ProposalRow, plan: &crate::plan::Plan) -> String {
+    format!(
+        "proposal {} ({}): {}\nby {} ({}) at {}\n\n{}\n{}",
+        row.id,
+        row.status,
+        row.title,
+        row.created_by,
+        row.role,
+        row.created_at,
+        row.diff,
+        crate::plan::text::plan(plan)
+    )
+}

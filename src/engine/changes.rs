@@ -1,0 +1,373 @@
+//! Declarative changes: edits of manifest documents, checked and planned in
+//! memory before anything is written, then either written or kept as a
+//! proposal for a human (`approve` writes them and applies exactly the plan
+//! that was reviewed, or refuses when it went stale).
+//!
+//! **Invariants:**
+//! - An edit replaces, adds or removes one document; every other byte of
+//!   every file stays as it was (`manifest::edit`).
+//! - Nothing is written unless the edited manifests validate, and files are
+//!   written only while they still hold the text the edit was made from.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ApplyRequest, Engine};
+use crate::apply::{ApplyReport, ApplySink};
+use crate::auth::{Identity, Permission, Role};
+use crate::error::{Error, Result};
+use crate::manifest::{self, LoadOptions, Sources, edit};
+use crate::model::{Desired, Name, RequireApproval};
+use crate::plan::{Plan, PlanOptions};
+use crate::store::{Activity, NewProposal, ProposalRow};
+
+/// Which kind of document an edit is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocKind {
+    App,
+    Server,
+    Settings,
+}
+
+impl DocKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DocKind::App => "App",
+            DocKind::Server => "Server",
+            DocKind::Settings => "Settings",
+        }
+    }
+}
+
+fn origin_of(desired: &Desired, kind: DocKind, name: &str) -> Option<crate::model::Origin> {
+    match kind {
+        DocKind::App => desired.apps.get(name).map(|a| a.origin.clone()),
+        DocKind::Server => desired.servers.get(name).filter(|s| !s.implicit).map(|s| s.origin.clone()),
+        DocKind::Settings => desired.settings.origin.clone(),
+    }
+}
+
+/// One file's text before and after (`None`: the file does not exist / is deleted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEdit {
+    /// Relative to the manifest folder.
+    pub path: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A set of edits with a one-line title.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub title: String,
+    pub edits: Vec<FileEdit>,
+}
+
+impl Change {
+    /// The edits as one unified diff (paths relative to the manifest folder).
+    pub fn diff(&self) -> String {
+        let mut out = String::new();
+        for e in &self.edits {
+            let (old, new) = (e.before.as_deref().unwrap_or(""), e.after.as_deref().unwrap_or(""));
+            let a = if e.before.is_some() { format!("a/{}", e.path) } else { "/dev/null".into() };
+            let b = if e.after.is_some() { format!("b/{}", e.path) } else { "/dev/null".into() };
+            out.push_str(
+                &similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(&a, &b).to_string(),
+            );
+        }
+        out
+    }
+}
+
+/// What became of a change.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Submitted {
+    /// The manifests were written; apply the plan (by its fingerprint) to carry it out.
+    Written { diff: String, plan: Plan },
+    /// Kept for a human's approval; nothing was written.
+    Proposed { id: String, why: String, diff: String, plan: Plan },
+}
+
+impl Engine {
+    /// Builds the edit of one document: `f` gets the document as JSON (or
+    /// `None` when there is none yet) and returns its new form (`None`
+    /// removes it). A new App goes to `apps/<name>.yaml`, a new Server to
+    /// `servers/<name>.yaml`, new Settings to `settings.yaml`.
+    pub fn edit_document(
+        &self,
+        kind: DocKind,
+        name: &str,
+        title: String,
+        f: impl FnOnce(Option<Value>) -> Result<Option<Value>>,
+    ) -> Result<Change> {
+        if kind != DocKind::Settings {
+            Name::parse(name).map_err(|e| Error::Usage(format!("name: {e}")))?;
+        }
+        let desired = self.desired()?;
+        let sources = self.sources()?;
+        let origin = origin_of(&desired, kind, name);
+        let edit = match origin {
+            Some(origin) => {
+                let i = sources.relative.iter().position(|r| *r == origin.file).ok_or_else(|| {
+                    Error::Usage(format!("`{}` changed while it was being edited; try again", origin.file))
+                })?;
+                let text = &sources.files[i].text;
+                let current = edit::document_json(text, origin.line);
+                let found = current.is_some();
+                let new = f(current)?;
+                let after = match &new {
+                    Some(v) if found => edit::update_document(text, origin.line, v),
+                    other => edit::replace_document(text, origin.line, other.as_ref().map(edit::to_yaml).as_deref()),
+                }
+                .map_err(Error::Usage)?;
+                let empty =
+                    manifest::yaml::parse(&after).0.iter().all(|d| matches!(d.root.value, manifest::yaml::Value::Null));
+                FileEdit { path: origin.file.clone(), before: Some(text.clone()), after: (!empty).then_some(after) }
+            }
+            None => {
+                let Some(new) = f(None)? else {
+                    return Err(Error::Usage(format!("there is no {} `{name}` to change", kind.as_str())));
+                };
+                let path = match kind {
+                    DocKind::App => format!("apps/{name}.yaml"),
+                    DocKind::Server => format!("servers/{name}.yaml"),
+                    DocKind::Settings => "settings.yaml".into(),
+                };
+                if sources.relative.contains(&path) || self.config().manifests.join(&path).exists() {
+                    return Err(Error::Usage(format!(
+                        "`{path}` already exists without a {} `{name}` in it; edit it by hand or choose another name",
+                        kind.as_str()
+                    )));
+                }
+                FileEdit { path, before: None, after: Some(edit::to_yaml(&new)) }
+            }
+        };
+        if edit.before == edit.after {
+            return Err(Error::Usage(format!("{title}: this changes nothing; the manifests already say so")));
+        }
+        Ok(Change { title, edits: vec![edit] })
+    }
+
+    /// A document as JSON with its file and line, if it exists.
+    pub fn document(&self, kind: DocKind, name: &str) -> Result<Option<(String, usize, Value)>> {
+        let desired = self.desired()?;
+        let Some(origin) = origin_of(&desired, kind, name) else { return Ok(None) };
+        let sources = self.sources()?;
+        let text = sources.relative.iter().position(|r| *r == origin.file).map(|i| sources.files[i].text.as_str());
+        Ok(text.and_then(|t| edit::document_json(t, origin.line)).map(|v| (origin.file, origin.line, v)))
+    }
+
+    /// The manifests as they would be after `change`, validated.
+    fn desired_after(&self, change: &Change) -> Result<Desired> {
+        let sources = self.sources()?;
+        let mut files: Vec<(String, String)> =
+            sources.relative.iter().cloned().zip(sources.files.iter().map(|f| f.text.clone())).collect();
+        for e in &change.edits {
+            files.retain(|(p, _)| *p != e.path);
+            if let Some(after) = &e.after {
+                files.push((e.path.clone(), after.clone()));
+            }
+        }
+        files.sort();
+        let mut edited = Sources::from_texts(files.iter().map(|(p, t)| (p.as_str(), t.as_str())));
+        edited.root = sources.root.clone();
+        let secrets = self.secret_check();
+        let loaded = manifest::load(
+            &edited,
+            &LoadOptions { secrets: &secrets, inline_check: crate::vault::check_inline_format },
+        );
+        loaded.desired.ok_or(Error::Invalid(loaded.diagnostics))
+    }
+
+    /// Validates and plans `change` without writing anything.
+    pub async fn preview(&self, change: &Change) -> Result<Plan> {
+        let desired = self.desired_after(change)?;
+        self.plan_for(&desired, &PlanOptions::default()).await
+    }
+
+    /// Carries out a change for `who`: validated and planned first; then
+    /// written, or kept as a proposal when the role may only propose or
+    /// `Settings.mcp.require_approval` asks for it.
+    pub async fn submit(&self, change: Change, who: &Identity) -> Result<Submitted> {
+        self.submit_as(change, who, None).await
+    }
+
+    /// `submit`, always as a proposal when `propose` gives a reason.
+    pub async fn submit_as(&self, change: Change, who: &Identity, propose: Option<String>) -> Result<Submitted> {
+        let plan = self.preview(&change).await?;
+        let rule = self.desired()?.settings.require_approval;
+        let why = if let Some(why) = propose {
+            Some(why)
+        } else if !who.role.allows(Permission::Change) {
+            Some(format!("the `{}` role proposes changes; an admin approves them", who.role.as_str()))
+        } else if rule == RequireApproval::All && who.role != Role::Admin {
+            Some("Settings `mcp.require_approval: all`".to_string())
+        } else if rule == RequireApproval::Destructive && plan.is_destructive() && who.role != Role::Admin {
+            Some("the plan removes or replaces something holding data (`mcp.require_approval: destructive`)".into())
+        } else {
+            None
+        };
+        let diff = change.diff();
+        let args = serde_json::json!({"title": change.title, "files": change.edits.iter().map(|e| &e.path).collect::<Vec<_>>()});
+        if let Some(why) = why {
+            let id = crate::auth::random_id()[..10].to_lowercase().replace(['-', '_'], "0");
+            self.store()?.add_proposal(&NewProposal {
+                id: &id,
+                created_by: &who.user,
+                role: who.role.as_str(),
+                title: &change.title,
+                diff: &diff,
+                edits_json: &serde_json::to_string(&change.edits).expect("edits serialise"),
+                plan_json: &serde_json::to_string(&plan).expect("plans serialise"),
+                plan_fingerprint: &plan.fingerprint(),
+            })?;
+            self.audit(who, "manifest", "propose", Some(&id), args, "ok", Some(&why));
+            return Ok(Submitted::Proposed { id, why, diff, plan });
+        }
+        self.write_edits(&change.edits)?;
+        self.audit(who, "manifest", "edit", None, args, "ok", None);
+        Ok(Submitted::Written { diff, plan })
+    }
+
+    /// Writes edits after checking every file still holds its `before` text.
+    fn write_edits(&self, edits: &[FileEdit]) -> Result<()> {
+        let root = &self.config().manifests;
+        for e in edits {
+            let path = root.join(&e.path);
+            let now = match std::fs::read_to_string(&path) {
+                Ok(t) => Some(t),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => return Err(Error::Read { path: path.display().to_string(), source }),
+            };
+            if now != e.before {
+                return Err(Error::StalePlan(format!(
+                    "`{}` changed since this change was prepared; nothing was written. Make the change again",
+                    e.path
+                )));
+            }
+        }
+        for e in edits {
+            let path = root.join(&e.path);
+            let w = |source| Error::Write { path: path.display().to_string(), source };
+            match &e.after {
+                Some(text) => {
+                    if let Some(dir) = path.parent() {
+                        std::fs::create_dir_all(dir).map_err(w)?;
+                    }
+                    let tmp = path.with_extension("yaml.tomo-tmp");
+                    std::fs::write(&tmp, text).map_err(w)?;
+                    std::fs::rename(&tmp, &path).map_err(w)?;
+                }
+                None => std::fs::remove_file(&path).map_err(w)?,
+            }
+        }
+        Ok(())
+    }
+
+    pub fn proposals(&self, status: Option<&str>) -> Result<Vec<ProposalRow>> {
+        Ok(self.store()?.proposals(status)?)
+    }
+
+    /// A proposal with its edits and plan.
+    pub fn proposal(&self, id: &str) -> Result<(ProposalRow, Vec<FileEdit>, Plan)> {
+        let Some(row) = self.store()?.proposal(id)? else {
+            let pending: Vec<String> = self.proposals(Some("pending"))?.into_iter().map(|p| p.id).collect();
+            return Err(Error::Usage(format!(
+                "there is no proposal `{id}`; pending: {}",
+                if pending.is_empty() { "none".into() } else { pending.join(", ") }
+            )));
+        };
+        let edits: Vec<FileEdit> = serde_json::from_str(&row.edits_json)
+            .map_err(|e| Error::Proposal(format!("proposal `{id}` is damaged: {e}")))?;
+        let plan: Plan = serde_json::from_str(row.plan_json.as_deref().unwrap_or("null"))
+            .map_err(|e| Error::Proposal(format!("proposal `{id}` has no usable plan: {e}")))?;
+        Ok((row, edits, plan))
+    }
+
+    fn pending(&self, id: &str) -> Result<(ProposalRow, Vec<FileEdit>, Plan)> {
+        let p = self.proposal(id)?;
+        if p.0.status != "pending" {
+            return Err(Error::Proposal(format!("proposal `{id}` is {}, not pending; nothing was done", p.0.status)));
+        }
+        Ok(p)
+    }
+
+    /// Approves a pending proposal: checks that neither the files nor the
+    /// servers changed since it was made (else marks it stale and changes
+    /// nothing), writes the files and applies exactly its plan.
+    pub async fn approve(&self, id: &str, who: &Identity, sink: &dyn ApplySink) -> Result<(ProposalRow, ApplyReport)> {
+        let (row, edits, plan) = self.pending(id)?;
+        let change = Change { title: row.title.clone(), edits };
+        let store = self.store()?.clone();
+        let stale = |e: Error| {
+            let _ = store.set_proposal_status(id, "stale", Some(&who.user), Some(&e.to_string()), None);
+            self.audit(who, "manifest", "approve", Some(id), Value::Null, "error", Some(&e.to_string()));
+            e
+        };
+        let desired = self.desired_after(&change).map_err(|e| {
+            stale(Error::StalePlan(format!("the manifests no longer accept this proposal ({e}); nothing was written")))
+        })?;
+        let now = self.plan_for(&desired, &plan.options).await?;
+        if now.fingerprint() != plan.fingerprint() {
+            let what = if now.basis.desired != plan.basis.desired { "the manifests" } else { "the servers" };
+            return Err(stale(Error::StalePlan(format!(
+                "{what} changed since proposal `{id}` was made, so its plan is stale; nothing was written or applied. \
+                 Reject it and propose the change again to get a fresh plan"
+            ))));
+        }
+        self.write_edits(&change.edits).map_err(stale)?;
+        store.set_proposal_status(id, "approved", Some(&who.user), None, None)?;
+        self.audit(who, "manifest", "approve", Some(id), Value::Null, "ok", None);
+        let req = ApplyRequest {
+            parallelism: None,
+            lock_timeout: std::time::Duration::from_secs(60),
+            actor: who.user.clone(),
+            source: "proposal".into(),
+        };
+        let report = self.apply_saved(&plan, &req, sink).await;
+        let (status, run) = match &report {
+            Ok(r) if r.succeeded() => ("applied", r.run_id),
+            Ok(r) => ("failed", r.run_id),
+            Err(_) => ("failed", None),
+        };
+        store.set_proposal_status(id, status, None, report.as_ref().err().map(|e| e.to_string()).as_deref(), run)?;
+        let report = report?;
+        Ok((self.proposal(id)?.0, report))
+    }
+
+    /// Rejects a pending proposal; nothing is written.
+    pub fn reject(&self, id: &str, who: &Identity, reason: Option<&str>) -> Result<ProposalRow> {
+        self.pending(id)?;
+        self.store()?.set_proposal_status(id, "rejected", Some(&who.user), reason, None)?;
+        self.audit(who, "manifest", "reject", Some(id), serde_json::json!({"reason": reason}), "ok", None);
+        Ok(self.proposal(id)?.0)
+    }
+
+    /// Records an audit entry (never fails the caller).
+    #[allow(clippy::too_many_arguments)]
+    pub fn audit(
+        &self,
+        who: &Identity,
+        category: &str,
+        action: &str,
+        target: Option<&str>,
+        arguments: Value,
+        result: &str,
+        detail: Option<&str>,
+    ) {
+        let entry = Activity {
+            actor: Some(&who.user),
+            role: Some(who.role.as_str()),
+            category,
+            action,
+            target,
+            arguments: (!arguments.is_null()).then_some(arguments),
+            result,
+            detail,
+        };
+        if let Err(e) = self.store().and_then(|s| Ok(s.record_activity(&entry)?)) {
+            tracing::warn!(error = %e, "cannot write the audit log");
+        }
+    }
+}

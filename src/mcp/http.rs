@@ -1,0 +1,254 @@
+//! MCP over Streamable HTTP (rmcp's tower service on axum), with bearer-token
+//! auth, a login endpoint, `/healthz`, CORS and Host checks.
+//!
+//! Routes: `GET /healthz` (no auth), `POST /auth/login` (JSON
+//! `{"username", "password"}` → `{"token", "expires_at", …}`),
+//! `POST /auth/logout` (bearer), and `/mcp` (bearer; both the 2025-11-25
+//! session protocol and the stateless 2026-07-28 one).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde::Deserialize;
+
+use super::Tomo;
+use crate::auth::Identity;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::vault::SecretString;
+
+/// How long a token from `/auth/login` lasts.
+const LOGIN_TTL: Duration = Duration::from_secs(12 * 3600);
+
+#[derive(Clone)]
+struct AppState {
+    engine: Arc<Engine>,
+    origins: Arc<Vec<String>>,
+}
+
+/// Serves until SIGINT or SIGTERM. Refuses to start without a usable
+/// `JWT_SECRET_KEY`, or when `addr` cannot be bound.
+pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
+    engine.jwt_key()?;
+    let bind: SocketAddr = tokio::net::lookup_host(addr).await.ok().and_then(|mut a| a.next()).ok_or_else(|| {
+        Error::Usage(format!("`{addr}` is not an address to listen on; give HOST:PORT, e.g. 127.0.0.1:8000"))
+    })?;
+    let listener =
+        tokio::net::TcpListener::bind(bind).await.map_err(|e| Error::Usage(format!("cannot listen on {bind}: {e}")))?;
+    let local = listener.local_addr().map_err(|e| Error::Usage(format!("cannot listen on {bind}: {e}")))?;
+    let config = engine.config();
+    let mut mcp_config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(true)
+        .with_json_response(true)
+        .with_sse_keep_alive(Some(Duration::from_secs(15)));
+    mcp_config = match allowed_hosts(local, &config.allowed_hosts) {
+        Some(hosts) => mcp_config.with_allowed_hosts(hosts),
+        None => {
+            tracing::warn!(
+                "listening on all interfaces without `mcp.allowed_hosts`: any Host header is accepted; set ALLOWED_HOSTS to the names clients use"
+            );
+            mcp_config.disable_allowed_hosts()
+        }
+    };
+    if !config.allowed_origins.is_empty() {
+        mcp_config = mcp_config.with_allowed_origins(config.allowed_origins.clone());
+    }
+    let cancel = mcp_config.cancellation_token.clone();
+    let tomo = Tomo::new(engine.clone(), None);
+    let mcp =
+        StreamableHttpService::new(move || Ok(tomo.clone()), Arc::new(LocalSessionManager::default()), mcp_config);
+    let state = AppState { engine: engine.clone(), origins: Arc::new(config.allowed_origins.clone()) };
+    let protected = Router::new()
+        .nest_service("/mcp", mcp)
+        .route("/auth/logout", post(logout))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/auth/login", post(login))
+        .merge(protected)
+        .layer(middleware::from_fn_with_state(state.clone(), cors))
+        .with_state(state);
+    tracing::info!(address = %local, "tomo MCP server listening (POST /mcp, /auth/login, GET /healthz)");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            cancel.cancel();
+        })
+        .await
+        .map_err(|e| Error::Usage(format!("the HTTP server failed: {e}")))?;
+    Ok(())
+}
+
+/// The Host names to accept: loopback names for a loopback bind; the bind
+/// address, loopback and configured names for a specific address; `None`
+/// (any) for a wildcard bind without configured names.
+fn allowed_hosts(local: SocketAddr, configured: &[String]) -> Option<Vec<String>> {
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    let ip = local.ip();
+    if ip.is_unspecified() && configured.is_empty() {
+        return None;
+    }
+    if !ip.is_loopback() && !ip.is_unspecified() {
+        hosts.push(ip.to_string());
+    }
+    hosts.extend(configured.iter().cloned());
+    Some(hosts)
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+fn unauthorized(reason: &str) -> Response {
+    let challenge = format!("Bearer realm=\"tomo\", error=\"invalid_token\", error_description=\"{reason}\"");
+    let mut r = (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": reason}))).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer realm=\"tomo\"")),
+    );
+    r
+}
+
+/// Checks `Authorization: Bearer <JWT>` and puts the caller's `Identity`
+/// into the request; 401 with `WWW-Authenticate` otherwise.
+async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let Some(header) = header else {
+        let mut r = (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(
+                serde_json::json!({"error": "missing bearer token; POST /auth/login or run `tomo token create`"}),
+            ),
+        )
+            .into_response();
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tomo\""));
+        return r;
+    };
+    let Some(token) = header.strip_prefix("Bearer ").map(str::trim) else {
+        return unauthorized("the Authorization header must be `Bearer <token>`");
+    };
+    match state.engine.authenticate(token) {
+        Ok(who) => {
+            req.extensions_mut().insert(who);
+            next.run(req).await
+        }
+        Err(e) => {
+            state.engine.audit_auth("-", None, "token", "refused", &e.to_string());
+            unauthorized(&e.to_string())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(body) = serde_json::from_slice::<LoginBody>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"error": "send JSON {\"username\": \"…\", \"password\": \"…\"}"})),
+        )
+            .into_response();
+    };
+    let password = SecretString::new(body.password);
+    match state.engine.login(&body.username, &password, &peer.ip().to_string(), LOGIN_TTL).await {
+        Ok(token) => axum::Json(token).into_response(),
+        Err(Error::Denied(msg)) if msg.starts_with("too many") => {
+            (StatusCode::TOO_MANY_REQUESTS, axum::Json(serde_json::json!({"error": msg}))).into_response()
+        }
+        Err(Error::Denied(msg)) => unauthorized(&msg),
+        Err(e) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": e.to_string()}))).into_response()
+        }
+    }
+}
+
+async fn logout(State(state): State<AppState>, axum::Extension(who): axum::Extension<Identity>) -> Response {
+    match state.engine.logout(&who) {
+        Ok(()) => axum::Json(serde_json::json!({"logged_out": true})).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": e.to_string()}))).into_response(),
+    }
+}
+
+/// CORS for the origins in `ALLOWED_ORIGINS`: preflights are answered, allowed
+/// origins get the CORS headers, other origins are refused (403).
+async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let Some(origin) = origin else { return next.run(req).await };
+    if !state.origins.iter().any(|o| *o == origin || o == "*") {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(
+                serde_json::json!({"error": format!("origin `{origin}` is not allowed; add it to ALLOWED_ORIGINS")}),
+            ),
+        )
+            .into_response();
+    }
+    let mut resp =
+        if req.method() == Method::OPTIONS { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
+    add_cors_headers(resp.headers_mut(), &origin);
+    resp
+}
+
+fn add_cors_headers(h: &mut HeaderMap, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(
+            "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
+        ),
+    );
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("mcp-session-id, www-authenticate"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_list_follows_the_bind_address() {
+        let lo: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        assert_eq!(allowed_hosts(lo, &[]).unwrap(), ["localhost", "127.0.0.1", "::1"]);
+        let lan: SocketAddr = "192.168.1.5:8000".parse().unwrap();
+        assert!(allowed_hosts(lan, &["tomo.lan".into()]).unwrap().contains(&"192.168.1.5".to_string()));
+        let any: SocketAddr = "0.0.0.0:8000".parse().unwrap();
+        assert_eq!(allowed_hosts(any, &[]), None);
+        assert!(allowed_hosts(any, &["tomo.lan".into()]).unwrap().contains(&"tomo.lan".to_string()));
+    }
+}

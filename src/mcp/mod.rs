@@ -1,0 +1,195 @@
+//! The MCP front end (rmcp): tools, resources and prompts over stdio or
+//! Streamable HTTP, each tool a thin wrapper of one engine method. Only this
+//! module knows rmcp, JSON-RPC and the tools' JSON shapes.
+//!
+//! **Invariants:**
+//! - Every call passes `call_tool` here: the caller's identity (the token's,
+//!   or `--role` over stdio) is checked against the tool's permission
+//!   (`policy.rs`) before the tool runs; a refusal is an `isError` result and
+//!   an audit entry. Calls that change anything are audited with their
+//!   arguments, secrets redacted.
+//! - Failures the model should read are `isError` results saying what would
+//!   be valid; protocol errors are for malformed requests only.
+//! - The tool router is built once; the per-request handler is an `Arc` clone.
+
+mod http;
+mod output;
+mod policy;
+mod prompts;
+mod resources;
+mod schema;
+mod tools;
+
+use std::sync::Arc;
+
+use rmcp::handler::server::tool::{ToolCallContext, ToolRouter};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
+    ListPromptsResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+
+use crate::auth::Identity;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+
+pub use http::serve_http;
+
+/// State shared by every request.
+struct Shared {
+    engine: Arc<Engine>,
+    router: ToolRouter<Tomo>,
+    /// Who a stdio client is (no tokens there).
+    stdio: Option<Identity>,
+}
+
+/// The MCP handler: cheap to clone, one per session or request.
+#[derive(Clone)]
+pub struct Tomo {
+    shared: Arc<Shared>,
+}
+
+impl Tomo {
+    fn new(engine: Arc<Engine>, stdio: Option<Identity>) -> Tomo {
+        let mut router = tools::router();
+        schema::make_portable(&mut router);
+        Tomo { shared: Arc::new(Shared { engine, router, stdio }) }
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.shared.engine
+    }
+
+    /// The names of every tool, for tests and docs.
+    pub fn tool_names() -> Vec<String> {
+        let mut names: Vec<String> = tools::router().list_all().into_iter().map(|t| t.name.to_string()).collect();
+        names.sort();
+        names
+    }
+}
+
+/// Serves MCP on stdin/stdout as `who` until the client closes the stream.
+pub async fn serve_stdio(engine: Arc<Engine>, who: Identity) -> Result<()> {
+    let service = Tomo::new(engine, Some(who))
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| Error::Usage(format!("the MCP client did not start a session: {e}")))?;
+    let _ = service.waiting().await;
+    Ok(())
+}
+
+impl ServerHandler for Tomo {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
+            .with_server_info(rmcp::model::Implementation::new("tomo", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "tomo keeps self-hosted servers in the state their manifests declare. Read with app_list, \
+                 status, server_list; change apps with app_deploy/app_update/app_start/app_stop/app_remove \
+                 (they edit manifests and return the plan, or a proposal a human approves); carry out a \
+                 reviewed plan with apply and the plan's fingerprint.",
+            )
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, ErrorData> {
+        let who = context
+            .extensions
+            .get::<::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Identity>().cloned())
+            .or_else(|| self.shared.stdio.clone());
+        let Some(who) = who else {
+            return Ok(CallToolResult::error(vec![ContentBlock::text("not authenticated")]).into());
+        };
+        let name = request.name.to_string();
+        let args = request.arguments.clone().map(serde_json::Value::Object).unwrap_or_default();
+        let Some(rule) = policy::rule(&name) else {
+            // Unknown tools: let the router answer as the protocol says.
+            let tcc = ToolCallContext::new(self, request, context);
+            return self.shared.router.call(tcc).await;
+        };
+        if !who.role.allows(rule.permission) {
+            let msg = format!(
+                "permission denied: `{name}` needs the `{}` permission; your role `{}` has: {}",
+                rule.permission.as_str(),
+                who.role.as_str(),
+                who.role.permissions().join(", ")
+            );
+            self.engine().audit(&who, "auth", "refused", Some(&name), policy::redact(&args), "refused", Some(&msg));
+            return Ok(CallToolResult::error(vec![ContentBlock::text(msg)]).into());
+        }
+        context.extensions.insert(who.clone());
+        let tcc = ToolCallContext::new(self, request, context);
+        let result = match self.shared.router.call(tcc).await {
+            // Arguments that do not fit the schema: the model should read why.
+            Err(e) if e.code == rmcp::model::ErrorCode::INVALID_PARAMS => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                    "invalid arguments for `{name}`: {} (see the tool's input schema)",
+                    e.message
+                ))])
+                .into())
+            }
+            other => other,
+        };
+        if rule.audit {
+            let failed = match &result {
+                Ok(CallToolResponse::Complete(r)) => r.is_error == Some(true),
+                _ => true,
+            };
+            self.engine().audit(
+                &who,
+                "tool",
+                &name,
+                None,
+                policy::redact(&args),
+                if failed { "error" } else { "ok" },
+                None,
+            );
+        }
+        result
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.shared.router.list_all()))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListResourcesResult, ErrorData> {
+        resources::list(self.engine())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ReadResourceResponse, ErrorData> {
+        resources::read(self.engine(), &request.uri).map(Into::into)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<GetPromptResponse, ErrorData> {
+        prompts::get(&request.name, request.arguments.as_ref()).map(Into::into)
+    }
+}

@@ -1,0 +1,264 @@
+//! Settings, authentication and audit tools.
+
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{ChangeOut, bad_arg};
+use crate::auth::{Identity, Role};
+use crate::engine::{DocKind, Token};
+use crate::mcp::Tomo;
+use crate::mcp::output::ToolError;
+use crate::store::ActivityRow;
+use crate::vault::SecretString;
+
+/// How long a token from `auth_login` lasts.
+const LOGIN_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SettingsOut {
+    /// The Settings manifest as written (empty when there is none).
+    pub system: Value,
+    /// The values in effect, defaults included.
+    pub effective: Value,
+    /// Your own settings, kept in tomo's store.
+    pub user: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdateArgs {
+    /// Fields of the Settings manifest to set (null removes one), e.g. `{"parallelism": 8, "mcp": {"require_approval": "all"}}`. A manifest change: planned, and proposed when it needs approval.
+    #[serde(default)]
+    pub system: Option<Map<String, Value>>,
+    /// Your own settings to set (null removes one); written at once.
+    #[serde(default)]
+    pub user: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SettingsUpdateOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<ChangeOut>,
+    /// Your settings after the update.
+    pub user: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginArgs {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LogoutOut {
+    pub logged_out: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WhoamiOut {
+    pub user: String,
+    pub role: Role,
+    pub permissions: Vec<String>,
+    /// How this connection authenticated: `token` or `stdio`.
+    pub via: String,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditArgs {
+    /// How many entries, newest first (default 50, at most 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub role: String,
+    pub category: String,
+    pub action: String,
+    pub target: String,
+    /// The call's arguments, secrets redacted.
+    pub arguments: Value,
+    /// ok | error | refused
+    pub result: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuditOut {
+    pub entries: Vec<AuditEntry>,
+}
+
+impl From<ActivityRow> for AuditEntry {
+    fn from(a: ActivityRow) -> Self {
+        AuditEntry {
+            id: a.id,
+            at: a.at,
+            actor: a.actor.unwrap_or_default(),
+            role: a.role.unwrap_or_default(),
+            category: a.category,
+            action: a.action,
+            target: a.target.unwrap_or_default(),
+            arguments: a.arguments.unwrap_or_else(|| Value::Object(Map::new())),
+            result: a.result,
+            detail: a.detail.unwrap_or_default(),
+        }
+    }
+}
+
+impl Tomo {
+    fn audit_of(&self, categories: &[&str], a: &AuditArgs) -> Result<Json<AuditOut>, ToolError> {
+        let limit = a.limit.unwrap_or(50);
+        if limit == 0 || limit > 1000 {
+            return Err(bad_arg("limit", format!("{limit} is out of range; give 1 to 1000")));
+        }
+        let rows = self.engine().store()?.activities_in(Some(categories), limit).map_err(crate::Error::from)?;
+        Ok(Json(AuditOut { entries: rows.into_iter().map(Into::into).collect() }))
+    }
+}
+
+#[tool_router(router = admin_tools, vis = "pub(super)")]
+impl Tomo {
+    /// System settings (the Settings manifest, and the values in effect) and your own settings.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn settings_get(&self, Extension(who): Extension<Identity>) -> Result<Json<SettingsOut>, ToolError> {
+        let desired = self.engine().desired()?;
+        let system = self.engine().document(DocKind::Settings, "settings")?.map_or(Value::Object(Map::new()), |d| d.2);
+        let mut effective = serde_json::to_value(&desired.settings).unwrap_or_default();
+        if let Some(m) = effective.as_object_mut() {
+            m.remove("origin");
+        }
+        let user = self.engine().store()?.user_settings(&who.user).map_err(crate::Error::from)?;
+        Ok(Json(SettingsOut { system, effective, user }))
+    }
+
+    /// Changes system settings (a Settings manifest change: planned, or proposed) and/or your own settings (at once).
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn settings_update(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(a): Parameters<SettingsUpdateArgs>,
+    ) -> Result<Json<SettingsUpdateOut>, ToolError> {
+        if a.system.is_none() && a.user.is_none() {
+            return Err(bad_arg("system", "give `system` and/or `user` settings to change"));
+        }
+        let mut system = None;
+        if let Some(fields) = a.system {
+            if fields.contains_key("kind") {
+                return Err(bad_arg("system.kind", "cannot be changed"));
+            }
+            let change =
+                self.engine().edit_document(DocKind::Settings, "settings", "update settings".into(), move |doc| {
+                    let mut doc = doc.unwrap_or_else(|| serde_json::json!({"kind": "Settings"}));
+                    if let Some(m) = doc.as_object_mut() {
+                        for (k, v) in fields {
+                            if v.is_null() {
+                                m.remove(&k);
+                            } else {
+                                m.insert(k, v);
+                            }
+                        }
+                    }
+                    Ok(Some(doc))
+                })?;
+            system = Some(self.engine().submit(change, &who).await?.into());
+        }
+        let store = self.engine().store()?;
+        if let Some(user) = &a.user {
+            for (k, v) in user {
+                store.set_user_setting(&who.user, k, v).map_err(crate::Error::from)?;
+            }
+            self.engine().audit(
+                &who,
+                "settings",
+                "user-settings",
+                Some(&who.user),
+                Value::Object(user.clone()),
+                "ok",
+                None,
+            );
+        }
+        let user = store.user_settings(&who.user).map_err(crate::Error::from)?;
+        Ok(Json(SettingsUpdateOut { system, user }))
+    }
+
+    /// Logs in with a user name and password and returns a bearer token for the HTTP endpoint (valid 12 hours). Failed logins are slowed down, then locked for a while.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false,
+        open_world_hint = false
+    ))]
+    async fn auth_login(&self, Parameters(a): Parameters<LoginArgs>) -> Result<Json<Token>, ToolError> {
+        let password = SecretString::new(a.password);
+        Ok(Json(self.engine().login(&a.username, &password, "mcp", LOGIN_TTL).await?))
+    }
+
+    /// Revokes the token this connection uses.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn auth_logout(&self, Extension(who): Extension<Identity>) -> Result<Json<LogoutOut>, ToolError> {
+        self.engine().logout(&who).map_err(ToolError::from)?;
+        Ok(Json(LogoutOut { logged_out: true }))
+    }
+
+    /// Who you are to tomo: user, role and its permissions.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn auth_whoami(&self, Extension(who): Extension<Identity>) -> Result<Json<WhoamiOut>, ToolError> {
+        Ok(Json(WhoamiOut {
+            permissions: who.role.permissions().into_iter().map(String::from).collect(),
+            via: if who.session.is_some() { "token" } else { "stdio" }.into(),
+            user: who.user,
+            role: who.role,
+        }))
+    }
+
+    /// Audit log of changes to manifests and settings (who, when, what, result), newest first.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn audit_settings(&self, Parameters(a): Parameters<AuditArgs>) -> Result<Json<AuditOut>, ToolError> {
+        self.audit_of(&["manifest", "settings", "tool", "apply"], &a)
+    }
+
+    /// Audit log of logins, logouts, failures and refused calls, newest first.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn audit_auth(&self, Parameters(a): Parameters<AuditArgs>) -> Result<Json<AuditOut>, ToolError> {
+        self.audit_of(&["auth"], &a)
+    }
+}

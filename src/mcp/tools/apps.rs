@@ -1,0 +1,696 @@
+//! App tools. Declarative ones (deploy, update, remove, start, stop,
+//! rollback) edit the App manifest and return the plan, or a proposal; direct
+//! ones (restart, logs, stats) act at once.
+
+use std::collections::BTreeMap;
+
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{AppArg, ChangeOut, bad_arg};
+use crate::auth::Identity;
+use crate::engine::{AppContainer, ContainerLogs, DocKind, PerServer};
+use crate::mcp::Tomo;
+use crate::mcp::output::ToolError;
+use crate::model::{AppState, Duration, EnvValue, Name};
+use crate::transport::docker_ops::Stats;
+
+/// An environment value: a plain string, or a secret from the vault.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EnvArg {
+    Plain(String),
+    /// `{"secret": "NAME"}`: the value of vault secret NAME (`tomo secret set NAME`).
+    Secret {
+        secret: String,
+    },
+}
+
+/// Declares an argument struct with the service fields shared by
+/// `app_deploy` and `app_update` appended.
+macro_rules! with_service_fields {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: $t:ty,)* }) => {
+        $(#[$m])*
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+            /// Image reference, e.g. `nginx:1.27` or `ghcr.io/org/app@sha256:…`.
+            #[serde(default)]
+            pub image: Option<String>,
+            /// Published ports, `[IP:]HOST:CONTAINER[/udp]`, e.g. `127.0.0.1:8080:80`.
+            #[serde(default)]
+            pub ports: Option<Vec<String>>,
+            /// Environment variables. In `app_update`, the given ones are set and the others kept.
+            #[serde(default)]
+            pub env: Option<BTreeMap<String, EnvArg>>,
+            /// Mounts: `VOLUME:/path`, `/host/path:/path[:ro]`.
+            #[serde(default)]
+            pub volumes: Option<Vec<String>>,
+            /// The command, as a list of arguments.
+            #[serde(default)]
+            pub command: Option<Vec<String>>,
+            /// `no`, `always`, `unless-stopped` or `on-failure[:N]`.
+            #[serde(default)]
+            pub restart: Option<String>,
+            #[serde(default)]
+            pub labels: Option<BTreeMap<String, String>>,
+            /// Any other service field of the App manifest (see `tomo schema`), e.g. `{"healthcheck": {...}}`; null removes a field.
+            #[serde(default)]
+            pub extra: Option<Map<String, Value>>,
+        }
+
+        impl $name {
+            fn service_fields(&mut self) -> ServiceFields {
+                ServiceFields {
+                    image: self.image.take(),
+                    ports: self.ports.take(),
+                    env: self.env.take(),
+                    volumes: self.volumes.take(),
+                    command: self.command.take(),
+                    restart: self.restart.take(),
+                    labels: self.labels.take(),
+                    extra: self.extra.take(),
+                }
+            }
+        }
+    };
+}
+
+/// Service fields given to `app_deploy` or `app_update`.
+#[derive(Debug, Default)]
+pub struct ServiceFields {
+    pub image: Option<String>,
+    pub ports: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, EnvArg>>,
+    pub volumes: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    pub restart: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub extra: Option<Map<String, Value>>,
+}
+
+fn json<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+impl ServiceFields {
+    /// Writes the given fields into a service's JSON object.
+    fn apply_to(self, obj: &mut Map<String, Value>, merge_env: bool) -> Result<(), ToolError> {
+        if let Some(v) = self.image {
+            obj.insert("image".into(), Value::String(v));
+        }
+        if let Some(v) = self.ports {
+            obj.insert("ports".into(), json(&v));
+        }
+        if let Some(env) = self.env {
+            let mut current = match (merge_env, obj.remove("env")) {
+                (true, Some(Value::Object(m))) => m,
+                _ => Map::new(),
+            };
+            for (k, v) in env {
+                current.insert(k, json(&v));
+            }
+            obj.insert("env".into(), Value::Object(current));
+        }
+        if let Some(v) = self.volumes {
+            obj.insert("volumes".into(), json(&v));
+        }
+        if let Some(v) = self.command {
+            obj.insert("command".into(), json(&v));
+        }
+        if let Some(v) = self.restart {
+            obj.insert("restart".into(), Value::String(v));
+        }
+        if let Some(v) = self.labels {
+            obj.insert("labels".into(), json(&v));
+        }
+        for (k, v) in self.extra.unwrap_or_default() {
+            if matches!(k.as_str(), "kind" | "name" | "services") {
+                return Err(bad_arg("extra", format!("`{k}` cannot be set through `extra`")));
+            }
+            if v.is_null() {
+                obj.remove(&k);
+            } else {
+                obj.insert(k, v);
+            }
+        }
+        Ok(())
+    }
+}
+
+with_service_fields! {
+    #[derive(Debug, Deserialize, JsonSchema)]
+    pub struct DeployArgs {
+        /// The app's name: lowercase letters, digits and '-'.
+        pub name: String,
+        /// The servers it runs on (default: `local`).
+        #[serde(default)]
+        pub servers: Vec<String>,
+        /// For an app of several containers: each service's fields by service name
+        /// (as in the App manifest's `services`). Leave the top-level service fields empty then.
+        #[serde(default)]
+        pub services: Option<Map<String, Value>>,
+    }
+}
+
+with_service_fields! {
+    #[derive(Debug, Deserialize, JsonSchema)]
+    pub struct UpdateArgs {
+        /// The app's name.
+        pub name: String,
+        /// Which service to change, for an app of several services.
+        #[serde(default)]
+        pub service: Option<String>,
+        /// Move the app to these servers.
+        #[serde(default)]
+        pub servers: Option<Vec<String>>,
+        /// Remove these environment variables.
+        #[serde(default)]
+        pub unset_env: Vec<String>,
+    }
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppListArgs {
+    /// Only apps on this server.
+    #[serde(default)]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AppSummary {
+    pub name: String,
+    pub servers: Vec<String>,
+    /// running | stopped | absent
+    pub state: String,
+    /// Service name → image.
+    pub services: BTreeMap<String, String>,
+    /// The manifest file, relative to the manifest folder.
+    pub file: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AppListOut {
+    pub apps: Vec<AppSummary>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AppGetOut {
+    pub name: String,
+    pub file: String,
+    pub line: u64,
+    /// The App manifest document as JSON (secrets appear as `{"secret": NAME}`).
+    pub manifest: Value,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartArgs {
+    pub name: String,
+    /// Only this service's containers.
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RestartOut {
+    pub restarted: Vec<String>,
+    /// `server: error` for each failure.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AppStatusOut {
+    pub containers: Vec<AppContainer>,
+    /// `server: error` for servers that could not be reached.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogsArgs {
+    pub name: String,
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Lines from the end, per container (default 100, at most 5000).
+    #[serde(default)]
+    pub tail: Option<u32>,
+    /// Only lines newer than this, e.g. `10m`, `2h`.
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LogsOut {
+    pub logs: Vec<ContainerLogs>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StatsOut {
+    pub stats: Vec<Stats>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HistoryEntry {
+    pub run_id: i64,
+    pub started_at: String,
+    /// running | succeeded | failed | interrupted
+    pub run_status: String,
+    pub actor: String,
+    pub source: String,
+    pub server: String,
+    pub action: String,
+    pub service: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HistoryOut {
+    pub actions: Vec<HistoryEntry>,
+    /// Recorded manifest revisions, newest first (`app_rollback` proposes the one before the current).
+    pub revisions: Vec<Revision>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Revision {
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+    pub manifest: Value,
+}
+
+fn split<T>(per: Vec<PerServer<T>>) -> (Vec<T>, Vec<String>) {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for p in per {
+        match (p.result, p.error) {
+            (Some(v), _) => ok.push(v),
+            (None, e) => errors.push(format!("{}: {}", p.server, e.unwrap_or_default())),
+        }
+    }
+    (ok, errors)
+}
+
+/// The app's document as JSON, or an error naming the declared apps.
+fn set_state(state: AppState) -> impl FnOnce(Option<Value>) -> crate::Result<Option<Value>> {
+    move |doc| {
+        let mut doc = doc.ok_or_else(|| crate::Error::Usage("unknown app".into()))?;
+        doc["state"] = serde_json::to_value(state).unwrap_or_default();
+        Ok(Some(doc))
+    }
+}
+
+impl Tomo {
+    async fn change_state(
+        &self,
+        who: &Identity,
+        name: &str,
+        state: AppState,
+        verb: &str,
+    ) -> Result<Json<ChangeOut>, ToolError> {
+        let desired = self.engine().desired()?;
+        self.engine().app(&desired, name)?;
+        let change = self.engine().edit_document(DocKind::App, name, format!("{verb} app {name}"), set_state(state))?;
+        Ok(Json(self.engine().submit(change, who).await?.into()))
+    }
+}
+
+#[tool_router(router = app_tools, vis = "pub(super)")]
+impl Tomo {
+    /// Lists the declared apps: servers, state, services and images, and the manifest file of each.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn app_list(&self, Parameters(a): Parameters<AppListArgs>) -> Result<Json<AppListOut>, ToolError> {
+        let desired = self.engine().desired()?;
+        if let Some(s) = &a.server
+            && !desired.servers.contains_key(s.as_str())
+        {
+            let known: Vec<&str> = desired.servers.keys().map(Name::as_str).collect();
+            return Err(bad_arg("server", format!("there is no server `{s}`; servers: {}", known.join(", "))));
+        }
+        let apps = desired
+            .apps
+            .values()
+            .filter(|app| a.server.as_ref().is_none_or(|s| app.servers.iter().any(|x| x.as_str() == s)))
+            .map(|app| AppSummary {
+                name: app.name.to_string(),
+                servers: app.servers.iter().map(ToString::to_string).collect(),
+                state: serde_json::to_value(app.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                services: app.services.values().map(|s| (s.name.to_string(), s.image.to_string())).collect(),
+                file: app.origin.file.clone(),
+            })
+            .collect();
+        Ok(Json(AppListOut { apps }))
+    }
+
+    /// The App manifest of one app, as JSON, with its file and line.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn app_get(&self, Parameters(a): Parameters<AppArg>) -> Result<Json<AppGetOut>, ToolError> {
+        let desired = self.engine().desired()?;
+        self.engine().app(&desired, &a.name)?;
+        let (file, line, manifest) = self
+            .engine()
+            .document(DocKind::App, &a.name)?
+            .ok_or_else(|| ToolError(format!("the manifest of `{}` could not be read", a.name)))?;
+        Ok(Json(AppGetOut { name: a.name, file, line: line as u64, manifest }))
+    }
+
+    /// Creates or replaces an App manifest (a new app goes to `apps/<name>.yaml`) and returns the diff and plan, or a proposal. Nothing runs until the plan is applied.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn app_deploy(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(mut a): Parameters<DeployArgs>,
+    ) -> Result<Json<ChangeOut>, ToolError> {
+        let fields = a.service_fields();
+        let name = a.name.clone();
+        let servers = if a.servers.is_empty() { vec!["local".to_string()] } else { a.servers.clone() };
+        let mut doc = Map::new();
+        doc.insert("kind".into(), "App".into());
+        doc.insert("name".into(), Value::String(name.clone()));
+        if servers.len() == 1 {
+            doc.insert("server".into(), Value::String(servers[0].clone()));
+        } else {
+            doc.insert("servers".into(), serde_json::to_value(&servers).unwrap_or_default());
+        }
+        match a.services {
+            Some(services) => {
+                if fields.image.is_some() || fields.ports.is_some() || fields.env.is_some() {
+                    return Err(bad_arg(
+                        "services",
+                        "give service fields inside `services`, not at the top, for an app of several services",
+                    ));
+                }
+                doc.insert("services".into(), Value::Object(services));
+            }
+            None => {
+                if fields.image.is_none() {
+                    return Err(bad_arg("image", "required (or give `services` for an app of several containers)"));
+                }
+                fields.apply_to(&mut doc, false)?;
+            }
+        }
+        let exists = self.engine().document(DocKind::App, &name)?;
+        let title = format!("{} app {name}", if exists.is_some() { "replace" } else { "deploy" });
+        let change = self.engine().edit_document(DocKind::App, &name, title, move |old| {
+            // Keep `state` unless the caller set it.
+            if let Some(state) = old.as_ref().and_then(|o| o.get("state")).filter(|_| !doc.contains_key("state")) {
+                doc.insert("state".into(), state.clone());
+            }
+            Ok(Some(Value::Object(doc)))
+        })?;
+        Ok(Json(self.engine().submit(change, &who).await?.into()))
+    }
+
+    /// Changes fields of an existing app (image, env, ports, volumes, command, restart, labels, servers) and returns the diff and plan, or a proposal.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn app_update(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(mut a): Parameters<UpdateArgs>,
+    ) -> Result<Json<ChangeOut>, ToolError> {
+        let fields = a.service_fields();
+        let desired = self.engine().desired()?;
+        let app = self.engine().app(&desired, &a.name)?;
+        let service = match (&a.service, app.single) {
+            (Some(s), false) if !app.services.contains_key(s.as_str()) => {
+                let known: Vec<&str> = app.services.keys().map(Name::as_str).collect();
+                return Err(bad_arg(
+                    "service",
+                    format!("app `{}` has no service `{s}`; its services: {}", a.name, known.join(", ")),
+                ));
+            }
+            (None, false) => {
+                let known: Vec<&str> = app.services.keys().map(Name::as_str).collect();
+                return Err(bad_arg(
+                    "service",
+                    format!("app `{}` has several services; name one of: {}", a.name, known.join(", ")),
+                ));
+            }
+            (s, _) => s.clone().filter(|_| !app.single),
+        };
+        let UpdateArgs { name, servers, unset_env, .. } = a;
+        let change = self.engine().edit_document(DocKind::App, &name, format!("update app {name}"), move |doc| {
+            let mut doc = doc.ok_or_else(|| crate::Error::Usage("unknown app".into()))?;
+            if let Some(servers) = servers {
+                let m = doc.as_object_mut().expect("an App document is a mapping");
+                m.remove("server");
+                m.remove("servers");
+                m.insert("servers".into(), serde_json::to_value(servers).unwrap_or_default());
+            }
+            let target = match &service {
+                Some(s) => doc.pointer_mut(&format!("/services/{s}")),
+                None => Some(&mut doc),
+            };
+            let obj = target
+                .and_then(Value::as_object_mut)
+                .ok_or_else(|| crate::Error::Usage("the service is not a mapping".into()))?;
+            fields.apply_to(obj, true).map_err(|e| crate::Error::Usage(e.0))?;
+            if !unset_env.is_empty()
+                && let Some(Value::Object(env)) = obj.get_mut("env")
+            {
+                for k in &unset_env {
+                    env.remove(k);
+                }
+            }
+            Ok(Some(doc))
+        })?;
+        Ok(Json(self.engine().submit(change, &who).await?.into()))
+    }
+
+    /// Declares the app absent (`state: absent`): its containers are removed when the plan is applied; its data volumes are kept.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn app_remove(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(a): Parameters<AppArg>,
+    ) -> Result<Json<ChangeOut>, ToolError> {
+        self.change_state(&who, &a.name, AppState::Absent, "remove").await
+    }
+
+    /// Declares the app running (`state: running`); returns the plan, or a proposal.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn app_start(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(a): Parameters<AppArg>,
+    ) -> Result<Json<ChangeOut>, ToolError> {
+        self.change_state(&who, &a.name, AppState::Running, "start").await
+    }
+
+    /// Declares the app stopped (`state: stopped`): containers are kept but not running; returns the plan, or a proposal.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn app_stop(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(a): Parameters<AppArg>,
+    ) -> Result<Json<ChangeOut>, ToolError> {
+        self.change_state(&who, &a.name, AppState::Stopped, "stop").await
+    }
+
+    /// Restarts the app's containers now (direct; the manifests do not change).
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false,
+        open_world_hint = true
+    ))]
+    async fn app_restart(&self, Parameters(a): Parameters<RestartArgs>) -> Result<Json<RestartOut>, ToolError> {
+        let (restarted, errors) = split(self.engine().restart_app(&a.name, a.service.as_deref()).await?);
+        if restarted.is_empty() && errors.is_empty() {
+            return Err(ToolError(format!(
+                "app `{}` has no containers to restart; is it deployed (see `status`)?",
+                a.name
+            )));
+        }
+        Ok(Json(RestartOut { restarted, errors }))
+    }
+
+    /// The app's containers as they are now: state, health, image.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = true
+    ))]
+    async fn app_status(&self, Parameters(a): Parameters<AppArg>) -> Result<Json<AppStatusOut>, ToolError> {
+        let (found, errors) = split(self.engine().app_containers(&a.name).await?);
+        Ok(Json(AppStatusOut { containers: found.into_iter().flatten().collect(), errors }))
+    }
+
+    /// The newest log lines of the app's containers (at most 64 KiB each; secret values of the app are masked).
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = true
+    ))]
+    async fn app_logs(&self, Parameters(a): Parameters<LogsArgs>) -> Result<Json<LogsOut>, ToolError> {
+        let tail = a.tail.unwrap_or(100);
+        if tail == 0 || tail > 5000 {
+            return Err(bad_arg("tail", format!("{tail} is out of range; give 1 to 5000 lines")));
+        }
+        let since = match &a.since {
+            Some(s) => {
+                let d = Duration::parse(s).map_err(|e| bad_arg("since", e))?;
+                crate::auth::now_unix() - d.to_std().as_secs() as i64
+            }
+            None => 0,
+        };
+        let desired = self.engine().desired()?;
+        let app = self.engine().app(&desired, &a.name)?;
+        let (mut logs, errors) = split(self.engine().app_logs(&a.name, a.service.as_deref(), tail, since).await?);
+        let secrets = self.engine().secrets();
+        let values: Vec<String> = app
+            .services
+            .values()
+            .flat_map(|s| s.env.values())
+            .filter(|v| !matches!(v, EnvValue::Plain(_)))
+            .filter_map(|v| secrets.reveal(v).ok())
+            .map(|v| v.expose().to_string())
+            .filter(|v| v.len() >= 4)
+            .collect();
+        for l in &mut logs {
+            for v in &values {
+                l.text = l.text.replace(v.as_str(), "***");
+            }
+        }
+        Ok(Json(LogsOut { logs, errors }))
+    }
+
+    /// CPU, memory and network of the app's running containers (one sample, about a second).
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = true
+    ))]
+    async fn app_stats(&self, Parameters(a): Parameters<AppArg>) -> Result<Json<StatsOut>, ToolError> {
+        let (stats, errors) = split(self.engine().app_stats(&a.name).await?);
+        Ok(Json(StatsOut { stats, errors }))
+    }
+
+    /// The app's applies (who, when, which actions, results) and its recorded manifest revisions.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn app_history(&self, Parameters(a): Parameters<AppArg>) -> Result<Json<HistoryOut>, ToolError> {
+        let desired = self.engine().desired()?;
+        self.engine().app(&desired, &a.name)?;
+        let store = self.engine().store()?;
+        let actions = store
+            .app_actions(&a.name, 200)
+            .map_err(crate::Error::from)?
+            .into_iter()
+            .map(|(run, act)| HistoryEntry {
+                run_id: run.id,
+                started_at: run.started_at,
+                run_status: run.status,
+                actor: run.actor.unwrap_or_default(),
+                source: run.source.unwrap_or_default(),
+                server: act.server,
+                action: act.action,
+                service: act.service.unwrap_or_default(),
+                status: act.status,
+                error: act.error,
+            })
+            .collect();
+        let revisions = store
+            .app_revisions(&a.name, 20)
+            .map_err(crate::Error::from)?
+            .into_iter()
+            .map(|(run_id, at, manifest)| Revision { at, run_id, manifest })
+            .collect();
+        Ok(Json(HistoryOut { actions, revisions }))
+    }
+
+    /// Proposes the app's manifest as it was at its previous apply (always a proposal an admin approves).
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        idempotent_hint = false,
+        open_world_hint = false
+    ))]
+    async fn app_rollback(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(a): Parameters<AppArg>,
+    ) -> Result<Json<ChangeOut>, ToolError> {
+        let desired = self.engine().desired()?;
+        self.engine().app(&desired, &a.name)?;
+        let current = self.engine().document(DocKind::App, &a.name)?.map(|d| d.2);
+        let revisions = self.engine().store()?.app_revisions(&a.name, 50).map_err(crate::Error::from)?;
+        let previous = revisions
+            .into_iter()
+            .skip_while(|(_, _, doc)| Some(doc) == current.as_ref())
+            .find(|(_, _, doc)| Some(doc) != current.as_ref());
+        let Some((run, at, doc)) = previous else {
+            return Err(ToolError(format!(
+                "app `{}` has no earlier applied revision to roll back to (see `app_history`)",
+                a.name
+            )));
+        };
+        let run = run.map_or(String::new(), |r| format!(" (run {r})"));
+        let change = self.engine().edit_document(
+            DocKind::App,
+            &a.name,
+            format!("roll back app {} to {at}{run}", a.name),
+            move |_| Ok(Some(doc)),
+        )?;
+        Ok(Json(
+            self.engine()
+                .submit_as(change, &who, Some("a rollback is always reviewed by an admin".into()))
+                .await?
+                .into(),
+        ))
+    }
+}

@@ -1,0 +1,386 @@
+//! Reconcile tools: validate, plan, apply (only the reviewed plan), status,
+//! and proposals.
+
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{PlanOut, options};
+use crate::apply::{Outcome, TracingSink};
+use crate::auth::{Identity, Role};
+use crate::engine::ApplyRequest;
+use crate::mcp::Tomo;
+use crate::mcp::output::ToolError;
+use crate::model::{RequireApproval, ServerState};
+use crate::store::ProposalRow;
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ValidateOut {
+    pub valid: bool,
+    /// `file:line:col: field: message (help)` per problem.
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanArgs {
+    /// Only these servers (all when empty).
+    #[serde(default)]
+    pub servers: Vec<String>,
+    /// Only these apps (all when empty).
+    #[serde(default)]
+    pub apps: Vec<String>,
+    /// Also remove containers of apps no longer declared.
+    #[serde(default)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyArgs {
+    /// The fingerprint of the plan you reviewed (from `plan` or a change tool).
+    pub fingerprint: String,
+    #[serde(default)]
+    pub servers: Vec<String>,
+    #[serde(default)]
+    pub apps: Vec<String>,
+    #[serde(default)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ActionOut {
+    pub server: String,
+    pub action: String,
+    pub object: String,
+    /// succeeded | failed | skipped
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ApplyOut {
+    pub succeeded: bool,
+    /// The run in the history (absent when there was nothing to do).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+    pub actions: Vec<ActionOut>,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ContainerStatus {
+    pub server: String,
+    pub app: String,
+    pub service: String,
+    pub container: String,
+    /// running, exited, … or `missing`
+    pub state: String,
+    /// `in sync`, or what apply would do and why
+    pub drift: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StatusOut {
+    pub in_sync: bool,
+    pub containers: Vec<ContainerStatus>,
+    /// Servers that could not be reached, with why.
+    pub unreachable: Vec<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposalListArgs {
+    /// Only proposals with this status: pending, approved, rejected, applied, failed, stale.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProposalOut {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub created_by: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+}
+
+impl From<ProposalRow> for ProposalOut {
+    fn from(p: ProposalRow) -> Self {
+        ProposalOut {
+            id: p.id,
+            title: p.title,
+            status: p.status,
+            created_by: p.created_by,
+            created_at: p.created_at,
+            decided_by: p.decided_by,
+            reason: p.reason,
+            run_id: p.run_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProposalsOut {
+    pub proposals: Vec<ProposalOut>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposalArg {
+    /// The proposal's id.
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectArgs {
+    pub id: String,
+    /// Why, for the one who proposed it.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProposalDetail {
+    pub proposal: ProposalOut,
+    pub diff: String,
+    pub plan: PlanOut,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ApprovedOut {
+    pub proposal: ProposalOut,
+    pub apply: ApplyOut,
+}
+
+fn apply_out(plan: &crate::plan::Plan, r: &crate::apply::ApplyReport) -> ApplyOut {
+    ApplyOut {
+        succeeded: r.succeeded(),
+        run_id: r.run_id,
+        elapsed_ms: r.elapsed_ms,
+        actions: r
+            .results
+            .iter()
+            .map(|res| {
+                let a = &plan.actions[res.id];
+                ActionOut {
+                    server: a.server.to_string(),
+                    action: a.op.verb().into(),
+                    object: a.op.object().into(),
+                    outcome: res.outcome.as_str().into(),
+                    error: match &res.outcome {
+                        Outcome::Failed(e) | Outcome::Skipped(e) => Some(e.clone()),
+                        Outcome::Succeeded => None,
+                    },
+                    elapsed_ms: res.elapsed_ms,
+                }
+            })
+            .collect(),
+    }
+}
+
+fn request(who: &Identity, source: &str) -> ApplyRequest {
+    ApplyRequest {
+        parallelism: None,
+        lock_timeout: std::time::Duration::from_secs(30),
+        actor: who.user.clone(),
+        source: source.into(),
+    }
+}
+
+#[tool_router(router = reconcile_tools, vis = "pub(super)")]
+impl Tomo {
+    /// Checks every manifest (no servers contacted) and lists each problem with its file, line, field and what would be valid.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn validate(&self) -> Result<Json<ValidateOut>, ToolError> {
+        let loaded = self.engine().validate()?;
+        let (errors, warnings): (Vec<_>, Vec<_>) = loaded.diagnostics.iter().partition(|d| d.is_error());
+        Ok(Json(ValidateOut {
+            valid: errors.is_empty(),
+            errors: errors.iter().map(|d| d.to_string()).collect(),
+            warnings: warnings.iter().map(|d| d.to_string()).collect(),
+        }))
+    }
+
+    /// Observes the servers and shows what apply would do, and why, without changing anything. Returns the plan as text and JSON, and its fingerprint for `apply`.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = true
+    ))]
+    async fn plan(&self, Parameters(a): Parameters<PlanArgs>) -> Result<Json<PlanOut>, ToolError> {
+        let plan = self.engine().plan(&options(&a.servers, &a.apps, a.prune)?).await?;
+        Ok(Json((&plan).into()))
+    }
+
+    /// Applies the current plan only if its fingerprint equals the one you reviewed; otherwise nothing happens and you are told to plan again. Destructive plans need an admin while `mcp.require_approval` is `destructive` or `all`.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        idempotent_hint = false,
+        open_world_hint = true
+    ))]
+    async fn apply(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(a): Parameters<ApplyArgs>,
+    ) -> Result<Json<ApplyOut>, ToolError> {
+        let opts = options(&a.servers, &a.apps, a.prune)?;
+        let rule = self.engine().desired()?.settings.require_approval;
+        let mut refusal = None;
+        let result = self
+            .engine()
+            .apply_current(
+                &opts,
+                &request(&who, "mcp"),
+                |p| {
+                    if p.fingerprint() != a.fingerprint {
+                        refusal = Some(format!(
+                            "the plan changed since you reviewed it (its fingerprint is now `{}`); nothing was applied. Call `plan` again and review it",
+                            p.fingerprint()
+                        ));
+                    } else if p.is_destructive() && rule != RequireApproval::None && who.role != Role::Admin {
+                        refusal = Some(
+                            "this plan removes something or replaces a container holding data, and `mcp.require_approval` asks for an admin; nothing was applied. An admin can apply it, or run `tomo apply`".into(),
+                        );
+                    }
+                    refusal.is_none()
+                },
+                &TracingSink,
+            )
+            .await?;
+        match result {
+            Some((plan, report)) => Ok(Json(apply_out(&plan, &report))),
+            None => Err(ToolError(refusal.unwrap_or_else(|| "nothing was applied".into()))),
+        }
+    }
+
+    /// What is deployed on each server against what the manifests declare: state and drift per container.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = true
+    ))]
+    async fn status(&self, Parameters(a): Parameters<PlanArgs>) -> Result<Json<StatusOut>, ToolError> {
+        let opts = options(&a.servers, &a.apps, false)?;
+        let desired = self.engine().desired()?;
+        let observed = self.engine().observe(&desired, &opts).await;
+        let secrets = self.engine().secrets();
+        let plan = crate::plan::build(&desired, &observed, &opts, secrets.as_ref()).map_err(crate::Error::from)?;
+        let mut containers = Vec::new();
+        for (server, state) in &observed.servers {
+            let ServerState::Reached(inv) = state else { continue };
+            for app in desired.apps.values().filter(|a| a.servers.contains(server) && opts.scope.has_app(&a.name)) {
+                for svc in app.services.values() {
+                    let name = app.container_name(&svc.name);
+                    let drift: Vec<String> = plan
+                        .actions
+                        .iter()
+                        .filter(|x| &x.server == server && x.op.object() == name)
+                        .map(|x| format!("{} ({})", x.op.verb(), x.reasons.join("; ")))
+                        .collect();
+                    containers.push(ContainerStatus {
+                        server: server.to_string(),
+                        app: app.name.to_string(),
+                        service: svc.name.to_string(),
+                        state: inv.container(&name).map_or("missing", |c| c.state.as_str()).into(),
+                        container: name,
+                        drift: if drift.is_empty() { "in sync".into() } else { drift.join("; ") },
+                    });
+                }
+            }
+        }
+        Ok(Json(StatusOut {
+            in_sync: !plan.has_changes() && plan.unreachable.is_empty(),
+            containers,
+            unreachable: plan.unreachable.iter().map(|(s, why)| format!("{s}: {why}")).collect(),
+            text: crate::plan::text::status(&plan, &observed, &desired),
+        }))
+    }
+
+    /// Lists proposals (manifest changes waiting for, or decided by, an admin), newest first.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn proposal_list(
+        &self,
+        Parameters(a): Parameters<ProposalListArgs>,
+    ) -> Result<Json<ProposalsOut>, ToolError> {
+        const STATUSES: &[&str] = &["pending", "approved", "rejected", "applied", "failed", "stale"];
+        if let Some(s) = &a.status
+            && !STATUSES.contains(&s.as_str())
+        {
+            return Err(super::bad_arg("status", format!("`{s}` is not one of: {}", STATUSES.join(", "))));
+        }
+        let rows = self.engine().proposals(a.status.as_deref())?;
+        Ok(Json(ProposalsOut { proposals: rows.into_iter().map(Into::into).collect() }))
+    }
+
+    /// One proposal with its diff and the plan computed when it was made.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn proposal_get(&self, Parameters(a): Parameters<ProposalArg>) -> Result<Json<ProposalDetail>, ToolError> {
+        let (row, _, plan) = self.engine().proposal(&a.id)?;
+        let diff = row.diff.clone();
+        Ok(Json(ProposalDetail { proposal: row.into(), diff, plan: (&plan).into() }))
+    }
+
+    /// Approves a pending proposal: writes its manifest edits and applies exactly its plan; refused, with nothing changed, when the manifests or servers changed since (re-propose then). Admin only.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        idempotent_hint = false,
+        open_world_hint = true
+    ))]
+    async fn proposal_approve(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(a): Parameters<ProposalArg>,
+    ) -> Result<Json<ApprovedOut>, ToolError> {
+        let (_, _, plan) = self.engine().proposal(&a.id)?;
+        let (row, report) = self.engine().approve(&a.id, &who, &TracingSink).await?;
+        Ok(Json(ApprovedOut { proposal: row.into(), apply: apply_out(&plan, &report) }))
+    }
+
+    /// Rejects a pending proposal; nothing is written. Admin only.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false,
+        open_world_hint = false
+    ))]
+    async fn proposal_reject(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(a): Parameters<RejectArgs>,
+    ) -> Result<Json<ProposalOut>, ToolError> {
+        Ok(Json(self.engine().reject(&a.id, &who, a.reason.as_deref())?.into()))
+    }
+}

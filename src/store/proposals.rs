@@ -1,0 +1,115 @@
+//! Proposals: manifest edits waiting for a human, with the plan computed
+//! from them and that plan's fingerprint.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError};
+
+/// A proposal as stored.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProposalRow {
+    pub id: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub role: String,
+    pub title: String,
+    /// Unified diff of the edits.
+    pub diff: String,
+    #[serde(skip)]
+    pub edits_json: String,
+    #[serde(skip)]
+    pub plan_json: Option<String>,
+    pub plan_fingerprint: Option<String>,
+    /// pending | approved | rejected | applied | failed | stale
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub reason: Option<String>,
+    pub run_id: Option<i64>,
+}
+
+/// A new proposal.
+pub struct NewProposal<'a> {
+    pub id: &'a str,
+    pub created_by: &'a str,
+    pub role: &'a str,
+    pub title: &'a str,
+    pub diff: &'a str,
+    pub edits_json: &'a str,
+    pub plan_json: &'a str,
+    pub plan_fingerprint: &'a str,
+}
+
+const COLUMNS: &str = "id, created_at, created_by, role, title, diff, edits_json, plan_json, plan_fingerprint,
+     status, decided_by, decided_at, reason, run_id";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProposalRow> {
+    Ok(ProposalRow {
+        id: r.get(0)?,
+        created_at: r.get(1)?,
+        created_by: r.get(2)?,
+        role: r.get(3)?,
+        title: r.get(4)?,
+        diff: r.get(5)?,
+        edits_json: r.get(6)?,
+        plan_json: r.get(7)?,
+        plan_fingerprint: r.get(8)?,
+        status: r.get(9)?,
+        decided_by: r.get(10)?,
+        decided_at: r.get(11)?,
+        reason: r.get(12)?,
+        run_id: r.get(13)?,
+    })
+}
+
+impl Store {
+    pub fn add_proposal(&self, p: &NewProposal<'_>) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO proposals (id, created_by, role, title, diff, edits_json, plan_json, plan_fingerprint, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+                params![p.id, p.created_by, p.role, p.title, p.diff, p.edits_json, p.plan_json, p.plan_fingerprint],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Proposals, newest first, optionally only those with `status`.
+    pub fn proposals(&self, status: Option<&str>) -> Result<Vec<ProposalRow>, StoreError> {
+        self.rows(
+            &format!("SELECT {COLUMNS} FROM proposals WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id"),
+            [status],
+            row,
+        )
+    }
+
+    pub fn proposal(&self, id: &str) -> Result<Option<ProposalRow>, StoreError> {
+        self.conn()
+            .query_row(&format!("SELECT {COLUMNS} FROM proposals WHERE id = ?1"), [id], row)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a decision or an outcome.
+    pub fn set_proposal_status(
+        &self,
+        id: &str,
+        status: &str,
+        decided_by: Option<&str>,
+        reason: Option<&str>,
+        run_id: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE proposals SET status = ?2,
+                     decided_by = COALESCE(?3, decided_by),
+                     decided_at = CASE WHEN ?3 IS NULL THEN decided_at ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END,
+                     reason = COALESCE(?4, reason), run_id = COALESCE(?5, run_id)
+                 WHERE id = ?1",
+                params![id, status, decided_by, reason, run_id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
