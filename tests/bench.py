@@ -9,6 +9,7 @@ with medians and the ratios the targets are stated in.
 
 Usage: tests/bench.py [N ...]            (default: 10 50)
        tests/bench.py --ssh                 (remote servers: 10 services over SSH)
+       tests/bench.py --mcp                 (MCP latency from the Python SDK)
 
 With --ssh it builds test servers as network namespaces, each with its own
 sshd and dockerd (as the integration tests do), and measures a no-op plan of
@@ -23,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -292,7 +294,49 @@ def bench_local_noop():
         return t
 
 
+def bench_mcp(calls=300):
+    """Median latency of tools/list and of `app_list` (10 apps on the local
+    server) as the official Python MCP SDK sees it, over stdio and HTTP, with a
+    warm engine (a few calls first)."""
+    py = os.path.join(ROOT, "target", "test-venv", "bin", "python")
+    if not os.path.exists(py):
+        sys.exit("needs the Python MCP SDK in target/test-venv: run tests/run.sh once")
+    with tempfile.TemporaryDirectory() as d:
+        os.makedirs(os.path.join(d, "state", "apps"))
+        for i in range(10):
+            with open(os.path.join(d, "state", "apps", f"app{i}.yaml"), "w") as f:
+                f.write(f"kind: App\nname: bench-app{i}\nserver: local\nimage: {IMAGE}\nenv: {{N: \"{i}\"}}\n")
+        env = dict(os.environ, DATA_DIRECTORY="data", TOMO_LOG="info",
+                   JWT_SECRET_KEY="bench-key-0123456789abcdef0123456789")
+        subprocess.run([TOMO, "user", "add", "bench", "--role", "operator"], cwd=d, env=env,
+                       input="bench-password\n", text=True, check=True, capture_output=True)
+        token = sh([TOMO, "token", "create", "--user", "bench"], cwd=d, env=env).stdout.strip()
+        server = subprocess.Popen([TOMO, "serve", "--http", "127.0.0.1:0"], cwd=d, env=env,
+                                  stderr=subprocess.PIPE, text=True)
+        addr = None
+        for line in server.stderr:
+            if '"address"' in line:
+                addr = line.split('"address":"')[1].split('"')[0]
+                break
+        # Keep draining its log, or the server blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
+        try:
+            client_env = dict(env, TOMO_BIN=TOMO, TOMO_DIR=d, TOMO_URL=f"http://{addr}/mcp", TOMO_TOKEN=token)
+            r = subprocess.run([py, os.path.join(ROOT, "tests", "mcp_client.py"), "--bench", str(calls)],
+                               env=client_env, text=True, capture_output=True)
+            if r.returncode != 0:
+                sys.exit(f"the MCP client failed:\n{r.stdout}\n{r.stderr}")
+            print(r.stdout)
+        finally:
+            server.terminate()
+            server.wait()
+
+
 def main():
+    if "--mcp" in sys.argv:
+        sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
+        bench_mcp()
+        return
     if "--ssh" in sys.argv:
         sh(["cargo", "build", "--release", "--locked", "-q"], cwd=ROOT)
         ensure_image()
