@@ -13,6 +13,7 @@ pub mod config;
 pub mod diag;
 pub mod engine;
 pub mod error;
+pub mod faults;
 pub mod manifest;
 pub mod mcp;
 pub mod model;
@@ -21,6 +22,7 @@ pub mod plan;
 pub mod store;
 pub mod transport;
 pub mod vault;
+pub mod watch;
 
 pub use engine::Engine;
 pub use error::{Error, Result};

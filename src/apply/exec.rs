@@ -34,8 +34,10 @@ pub(super) async fn execute(
             .map(|_| None)
             .map_err(e),
         Op::Create { spec, hash, redacted } => {
+            crate::faults::pause("before-create").await;
             let id = c.create_container(&spec.container, spec, hash, redacted, secrets).await.map_err(e)?;
             connect_networks(c, &id, spec).await.map_err(e)?;
+            crate::faults::pause("after-create").await;
             Ok(Some(id))
         }
         Op::Recreate { spec, hash, redacted, old_id, start, wait, order } => {
@@ -97,6 +99,7 @@ impl Replacement<'_> {
             .map_err(|e| (None, e.to_string()))?;
         let fail = |e: String| (Some(id.clone()), e);
         connect_networks(self.c, &id, self.spec).await.map_err(|e| fail(e.to_string()))?;
+        crate::faults::pause("after-replacement-create").await;
         if self.start {
             self.c.start(&id).await.map_err(|e| fail(e.to_string()))?;
             settle(self.c, &id, self.wait, self.health_timeout).await.map_err(fail)?;
@@ -112,6 +115,7 @@ impl Replacement<'_> {
         self.c.stop(old, self.stop_timeout()).await.map_err(|e| e.to_string())?;
         let stopped = t.elapsed();
         self.c.rename(old, &aside).await.map_err(|e| e.to_string())?;
+        crate::faults::pause("after-rename").await;
         match self.bring_up(name).await {
             Ok(id) => {
                 let up = t.elapsed();

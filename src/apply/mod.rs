@@ -8,6 +8,7 @@ pub mod lock;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -95,6 +96,8 @@ pub trait Journal: Send + Sync {
 pub struct ApplyOptions {
     pub parallelism: usize,
     pub health_timeout: Duration,
+    /// Once set, no further action starts; those running finish.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Executes `plan`. Actions on servers without a client fail with the reason.
@@ -120,8 +123,9 @@ pub async fn run(
     let mut running: JoinSet<(usize, Result<Option<String>, String>, u64)> = JoinSet::new();
     let parallelism = opts.parallelism.max(1);
 
+    let stopped = || opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
     loop {
-        while running.len() < parallelism {
+        while running.len() < parallelism && !stopped() {
             let Some(id) = ready.pop_front() else { break };
             let action = plan.actions[id].clone();
             let client = clients.get(&action.server).cloned();
@@ -185,7 +189,8 @@ pub async fn run(
             .into_iter()
             .enumerate()
             .map(|(id, o)| {
-                let (outcome, elapsed_ms) = o.unwrap_or((Outcome::Skipped("not reached".into()), 0));
+                let why = if stopped() { "not started: tomo was stopping" } else { "not reached" };
+                let (outcome, elapsed_ms) = o.unwrap_or((Outcome::Skipped(why.into()), 0));
                 ActionResult { id, outcome, elapsed_ms }
             })
             .collect(),

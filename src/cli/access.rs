@@ -1,9 +1,10 @@
-//! Commands around the MCP server: `serve`, `user`, `token` and `proposal`.
+//! Long-running commands and what goes with them: `watch`, `serve` (MCP),
+//! `user`, `token` and `proposal`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
-use super::args::{ProposalCommand, ServeArgs, TokenCommand, UserCommand};
+use super::args::{ProposalCommand, ServeArgs, TokenCommand, UserCommand, WatchArgs};
 use super::commands::read_value;
 use super::plan_view::{self, LineSink};
 use super::{out, runtime};
@@ -34,6 +35,25 @@ pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
         };
         rt.block_on(crate::mcp::serve_http(engine, &addr))?;
     }
+    Ok(0)
+}
+
+pub fn watch(engine: Engine, a: &WatchArgs) -> Result<i32> {
+    let duration = |flag: &str, v: &str| {
+        Duration::parse(v).map(|d| d.to_std()).map_err(|e| Error::Usage(format!("--{flag} {v}: {e}")))
+    };
+    let opts = crate::watch::WatchOptions {
+        debounce: duration("debounce", &a.debounce)?,
+        git_pull: a.git_pull.clone(),
+        git_interval: duration("git-interval", &a.git_interval)?,
+        metrics: a.metrics.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Read { path: "the async runtime".into(), source })?;
+    rt.block_on(crate::watch::run(Arc::new(engine), opts))?;
     Ok(0)
 }
 

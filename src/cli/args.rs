@@ -44,6 +44,8 @@ pub enum Command {
     /// Manage the encrypted secret vault
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Keep the servers in line: apply on every manifest change and repair drift
+    Watch(WatchArgs),
     /// Serve MCP (Model Context Protocol) to AI agents, over stdio or HTTP
     Serve(ServeArgs),
     /// Manage users of the MCP server
@@ -208,6 +210,22 @@ pub struct SecretEncryptArgs {
     /// Read the value from this file instead of standard input
     #[arg(long, value_name = "FILE")]
     pub from_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Quiet time after the last file change before a run
+    #[arg(long, value_name = "DURATION", default_value = "500ms")]
+    pub debounce: String,
+    /// Fast-forward the manifest repository from this remote or URL (`git pull --ff-only`)
+    #[arg(long, value_name = "REMOTE")]
+    pub git_pull: Option<String>,
+    /// How often to pull with --git-pull
+    #[arg(long, value_name = "DURATION", default_value = "1m")]
+    pub git_interval: String,
+    /// Serve Prometheus metrics (/metrics) and /healthz at ADDR, e.g. 127.0.0.1:9100
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -38,9 +38,9 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
     }
     let config =
         Config::load(&ConfigArgs { config: cli.global.config.clone(), dir: cli.global.dir.clone() }, &ProcessEnv)?;
-    // The MCP server logs JSON (stderr), whatever the configured format.
+    // Daemons log JSON (stderr), whatever the configured format.
     let mut config = config;
-    if matches!(cli.command, Command::Serve(_)) {
+    if matches!(cli.command, Command::Serve(_) | Command::Watch(_)) {
         config.log_format = LogFormat::Json;
     }
     init_logging(&config);
@@ -54,6 +54,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Server(c) => servers::run(&engine, c),
         Command::Schema(a) => commands::schema(&a),
         Command::Secret(c) => commands::secret(&engine, c),
+        Command::Watch(a) => access::watch(engine, &a),
         Command::Serve(a) => access::serve(engine, &a),
         Command::User(c) => access::user(&engine, c),
         Command::Token(c) => access::token(&engine, c),

@@ -2,7 +2,7 @@
 //! rendered by `plan_view`.
 
 use super::{out, runtime};
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 
 use super::args::{ApplyArgs, PlanArgs, ScopeArgs, StatusArgs};
 use super::plan_view::{self, LineSink};
@@ -37,6 +37,15 @@ fn plan_exit(p: &Plan, detailed: bool) -> i32 {
 pub fn plan(engine: &Engine, a: &PlanArgs) -> Result<i32> {
     let opts = options(&a.scope)?;
     let p = runtime()?.block_on(engine.plan(&opts))?;
+    for r in engine.abandoned_runs().unwrap_or_default() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: apply run {} (started {} by {}) was interrupted; the next `tomo apply` recovers from what the servers show",
+            r.id,
+            r.started_at,
+            r.actor.as_deref().unwrap_or("?")
+        );
+    }
     if let Some(path) = &a.out {
         let text = serde_json::to_string_pretty(&p).expect("plan serializes");
         std::fs::write(path, text + "\n")
@@ -88,6 +97,7 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
         lock_timeout,
         actor: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
         source: "cli".into(),
+        stop: None,
     };
     let rt = runtime()?;
     if let Some(path) = &a.plan_file {

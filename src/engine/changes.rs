@@ -324,6 +324,7 @@ impl Engine {
             lock_timeout: std::time::Duration::from_secs(60),
             actor: who.user.clone(),
             source: "proposal".into(),
+            stop: None,
         };
         let report = self.apply_saved(&plan, &req, sink).await;
         let (status, run) = match &report {

@@ -43,11 +43,14 @@ use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
 mod changes;
 mod ops;
+mod reconcile;
+mod recover;
 mod servers;
 mod users;
 
 pub use changes::{Change, DocKind, FileEdit, Submitted};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
+pub use reconcile::{Reconciled, Trigger};
 pub use servers::{Check, ServerFacts};
 pub use users::{LOCK_AFTER, LOCK_FOR, Token};
 
@@ -72,6 +75,8 @@ pub struct ApplyRequest {
     pub actor: String,
     /// cli | mcp | watch | proposal
     pub source: String,
+    /// Set to stop starting actions (a shutdown); running ones finish.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Engine {
@@ -370,6 +375,23 @@ impl Engine {
         Ok(plan::build(desired, &observed, opts, secrets.as_ref())?)
     }
 
+    /// Plans after putting back or removing what interrupted recreates left
+    /// (observing again when something was repaired).
+    async fn plan_recovered(&self, desired: &Desired, opts: &PlanOptions) -> Result<Plan> {
+        self.check_scope(desired, opts)?;
+        let mut observed = self.observe(desired, opts).await;
+        if !self.repair_leftovers(desired, opts, &observed).await.is_empty() {
+            observed = self.observe(desired, opts).await;
+        }
+        let secrets = self.secrets();
+        Ok(plan::build(desired, &observed, opts, secrets.as_ref())?)
+    }
+
+    /// Runs the journal shows as cut short (their process is gone).
+    pub fn abandoned_runs(&self) -> Result<Vec<crate::store::RunRow>> {
+        Ok(self.store()?.abandoned_runs()?)
+    }
+
     /// Plans and applies under the lock; `confirm` sees the plan first and may decline.
     pub async fn apply_current(
         &self,
@@ -380,7 +402,8 @@ impl Engine {
     ) -> Result<Option<(Plan, ApplyReport)>> {
         let _lock = self.lock(req)?;
         let desired = self.desired()?;
-        let plan = self.plan_for(&desired, opts).await?;
+        self.interrupted_runs()?;
+        let plan = self.plan_recovered(&desired, opts).await?;
         if !confirm(&plan) {
             return Ok(None);
         }
@@ -439,6 +462,7 @@ impl Engine {
         let opts = ApplyOptions {
             parallelism: req.parallelism.unwrap_or(desired.settings.parallelism as usize),
             health_timeout: desired.settings.health_timeout.to_std(),
+            stop: req.stop.clone(),
         };
         let mut report = apply::run(plan, &clients, self.secrets(), &opts, sink, &journal).await;
         report.run_id = Some(run);

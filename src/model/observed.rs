@@ -139,6 +139,23 @@ impl Inventory {
 }
 
 /// `nginx` → `docker.io/library/nginx:latest`, the form Docker compares by.
+/// What a container left by an interrupted recreate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftover {
+    /// `<name>-tomo-old-<id>`: the previous container, renamed aside (stop-first).
+    Old,
+    /// `<name>-tomo-new`: the replacement, not yet renamed (start-first).
+    New,
+}
+
+/// The container name a leftover of an interrupted recreate belongs to.
+pub fn leftover(name: &str) -> Option<(&str, Leftover)> {
+    if let Some((base, _)) = name.split_once("-tomo-old-") {
+        return Some((base, Leftover::Old));
+    }
+    name.strip_suffix("-tomo-new").map(|base| (base, Leftover::New))
+}
+
 pub fn normalize_reference(r: &str) -> String {
     let (name, suffix) = match r.split_once('@') {
         Some((n, d)) => (n.to_string(), format!("@{d}")),

@@ -261,6 +261,16 @@ impl ServerDiff<'_> {
             if declared.is_some() {
                 continue;
             }
+            if let Some((base, _)) = crate::model::observed::leftover(&c.name) {
+                self.plan.conflicts.push(Conflict {
+                    server: self.server.clone(),
+                    object: c.name.clone(),
+                    message: format!(
+                        "left by an interrupted apply of `{base}`; the next `tomo apply` puts it back or removes it"
+                    ),
+                });
+                continue;
+            }
             self.plan.orphans.push(Orphan {
                 server: self.server.clone(),
                 container: c.name.clone(),

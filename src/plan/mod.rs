@@ -246,6 +246,33 @@ impl Plan {
         self.actions.iter().any(|a| a.op.is_destructive())
     }
 
+    /// This plan without the actions `held` and, transitively, the actions
+    /// that wait for them; returns it with every action left out (by their
+    /// ids in this plan). Ids and edges of the rest are renumbered.
+    pub fn without(&self, held: &std::collections::BTreeSet<usize>) -> (Plan, Vec<usize>) {
+        let mut out: std::collections::BTreeSet<usize> = held.clone();
+        loop {
+            let more: Vec<usize> = self
+                .actions
+                .iter()
+                .filter(|a| !out.contains(&a.id) && a.after.iter().any(|b| out.contains(b)))
+                .map(|a| a.id)
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            out.extend(more);
+        }
+        let kept: Vec<&Action> = self.actions.iter().filter(|a| !out.contains(&a.id)).collect();
+        let new_id: BTreeMap<usize, usize> = kept.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
+        let mut plan = self.clone();
+        plan.actions = kept
+            .into_iter()
+            .map(|a| Action { id: new_id[&a.id], after: a.after.iter().map(|b| new_id[b]).collect(), ..a.clone() })
+            .collect();
+        (plan, out.into_iter().collect())
+    }
+
     /// Counts by verb group, for the summary line.
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();

@@ -388,6 +388,24 @@ fn order_and_dot_follow_the_edges() {
 }
 
 #[test]
+fn holding_an_action_holds_what_waits_for_it() {
+    let d = desired(SHOP);
+    let p = plan_with(&d, &observed(&[("a", empty())]), &PlanOptions::default());
+    let db = p.actions.iter().find(|a| a.op.object() == "shop-db" && matches!(a.op, Op::Create { .. })).unwrap().id;
+    let (rest, held) = p.without(&[db].into());
+    assert!(held.contains(&db));
+    for gone in ["shop-db", "shop-web", "shop-worker"] {
+        assert!(!rest.actions.iter().any(|a| a.op.object() == gone), "{gone} should be held");
+    }
+    assert_eq!(rest.actions.len() + held.len(), p.actions.len());
+    for (i, a) in rest.actions.iter().enumerate() {
+        assert_eq!(a.id, i);
+        assert!(a.after.iter().all(|b| *b < rest.actions.len()));
+    }
+    assert!(topo_order(&rest).is_ok());
+}
+
+#[test]
 fn saved_plans_round_trip() {
     let d = desired(SHOP);
     let p = plan_with(&d, &observed(&[("a", empty())]), &PlanOptions::default());

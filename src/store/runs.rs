@@ -42,6 +42,46 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
+    /// Marks runs still `running` as `interrupted` (call it holding the apply
+    /// lock: such a run's process is gone), with their unfinished actions;
+    /// returns them.
+    pub fn interrupt_runs(&self) -> Result<Vec<RunRow>, StoreError> {
+        let runs = self.rows(
+            &format!("SELECT {RUN_COLUMNS} FROM apply_runs r WHERE status = 'running' ORDER BY id"),
+            [],
+            |r| run_row(r, 0),
+        )?;
+        let conn = self.conn();
+        for r in &runs {
+            conn.execute(
+                "UPDATE apply_actions SET status = 'failed', error = 'interrupted: tomo stopped during this action',
+                     finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE run_id = ?1 AND status = 'running'",
+                [r.id],
+            )
+            .map_err(|e| self.err(e))?;
+            conn.execute(
+                "UPDATE apply_runs SET status = 'interrupted', finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?1",
+                [r.id],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        Ok(runs)
+    }
+
+    /// Runs recorded as `running` whose process is gone (without taking the lock).
+    pub fn abandoned_runs(&self) -> Result<Vec<RunRow>, StoreError> {
+        let pids: Vec<(i64, Option<i64>)> =
+            self.rows("SELECT id, pid FROM apply_runs WHERE status = 'running'", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let gone: Vec<i64> = pids
+            .into_iter()
+            .filter(|(_, pid)| pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()))
+            .map(|(id, _)| id)
+            .collect();
+        Ok(self.runs(1000)?.into_iter().filter(|r| gone.contains(&r.id)).collect())
+    }
+
     pub fn finish_run(&self, run: i64, status: &str, summary: &serde_json::Value) -> Result<(), StoreError> {
         self.conn()
             .execute(

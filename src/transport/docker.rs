@@ -49,6 +49,46 @@ impl DockerError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, DockerError::Api { status: Some(404), .. })
     }
+
+    /// Worth another try: the Engine could not be reached, timed out, or
+    /// answered 5xx. A 4xx (bad request, conflict, not found) is final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DockerError::Connect { .. } => true,
+            DockerError::Api { status: Some(s), .. } => *s >= 500,
+            DockerError::Api { status: None, .. } => true,
+            DockerError::Failed(_) => false,
+        }
+    }
+}
+
+/// Attempts of a Docker call before a transient failure is reported.
+const ATTEMPTS: u32 = 4;
+
+/// Runs `f`, again on transient failures, with exponential backoff (100 ms,
+/// 200 ms, 400 ms) plus jitter. `op` names the call for fault injection and logs.
+pub async fn retrying<T, F, Fut>(op: &str, mut f: F) -> Result<T, DockerError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DockerError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=ATTEMPTS {
+        let result = match crate::faults::docker(op) {
+            Some(injected) => Err(DockerError::Api { op: op.to_string(), detail: injected, status: Some(503) }),
+            None => f().await,
+        };
+        match result {
+            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                let jitter = Duration::from_millis(u64::from(std::process::id().wrapping_mul(attempt)) % 50);
+                tracing::warn!(op, attempt, error = %e, "transient Docker failure; retrying");
+                tokio::time::sleep(delay + jitter).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the last attempt returns")
 }
 
 /// A client for one server's Docker Engine.
@@ -95,6 +135,10 @@ impl DockerClient {
 
     /// Everything observation needs, in four list calls run concurrently.
     pub async fn inventory(&self) -> Result<Inventory, DockerError> {
+        retrying("list", || self.inventory_once()).await
+    }
+
+    async fn inventory_once(&self) -> Result<Inventory, DockerError> {
         let ours_filter: HashMap<String, Vec<String>> =
             HashMap::from([("label".to_string(), vec![format!("{}={}", labels::INSTALLATION, self.installation)])]);
         let managed = &ours_filter;
@@ -167,16 +211,19 @@ impl DockerClient {
     }
 
     pub async fn create_network(&self, name: &str, app: Option<&str>, server: &str) -> Result<(), DockerError> {
-        let req = NetworkCreateRequest {
-            name: name.to_string(),
-            driver: Some("bridge".into()),
-            labels: Some(object_labels(app, None, server, &self.installation)),
-            ..Default::default()
-        };
-        match self.docker.create_network(req).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(DockerError::api(format!("create network {name}"), e)),
-        }
+        retrying("create-network", || async {
+            let req = NetworkCreateRequest {
+                name: name.to_string(),
+                driver: Some("bridge".into()),
+                labels: Some(object_labels(app, None, server, &self.installation)),
+                ..Default::default()
+            };
+            match self.docker.create_network(req).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(DockerError::api(format!("create network {name}"), e)),
+            }
+        })
+        .await
     }
 
     pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
@@ -190,16 +237,19 @@ impl DockerClient {
     }
 
     pub async fn create_volume(&self, name: &str, app: Option<&str>, server: &str) -> Result<(), DockerError> {
-        let req = VolumeCreateRequest {
-            name: Some(name.to_string()),
-            labels: Some(object_labels(app, None, server, &self.installation)),
-            ..Default::default()
-        };
-        self.docker
-            .create_volume(req)
-            .await
-            .map(|_| ())
-            .map_err(|e| DockerError::api(format!("create volume {name}"), e))
+        retrying("create-volume", || async {
+            let req = VolumeCreateRequest {
+                name: Some(name.to_string()),
+                labels: Some(object_labels(app, None, server, &self.installation)),
+                ..Default::default()
+            };
+            self.docker
+                .create_volume(req)
+                .await
+                .map(|_| ())
+                .map_err(|e| DockerError::api(format!("create volume {name}"), e))
+        })
+        .await
     }
 
     pub async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
@@ -219,48 +269,86 @@ impl DockerClient {
         secrets: &dyn Secrets,
     ) -> Result<String, DockerError> {
         let body = create_body(spec, hash, redacted, secrets, &self.installation).map_err(DockerError::Failed)?;
-        let opts = CreateContainerOptionsBuilder::default().name(name).build();
-        let r = self
-            .docker
-            .create_container(Some(opts), body)
-            .await
-            .map_err(|e| DockerError::api(format!("create container {name}"), e))?;
-        Ok(r.id)
+        let mut attempts = 0;
+        retrying("create", || {
+            let body = body.clone();
+            attempts += 1;
+            let retry = attempts > 1;
+            async move {
+                let opts = CreateContainerOptionsBuilder::default().name(name).build();
+                match self.docker.create_container(Some(opts), body).await {
+                    Ok(r) => Ok(r.id),
+                    Err(e) => {
+                        let e = DockerError::api(format!("create container {name}"), e);
+                        // A create that timed out may have happened: take that
+                        // container when it is exactly this spec.
+                        if retry && matches!(e, DockerError::Api { status: Some(409), .. }) {
+                            let c = self
+                                .docker
+                                .inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>)
+                                .await
+                                .map_err(|e| DockerError::api(format!("inspect {name}"), e))?;
+                            let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
+                            if labels.get(labels::SPEC_HASH).map(String::as_str) == Some(hash) {
+                                return Ok(c.id.unwrap_or_default());
+                            }
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        })
+        .await
     }
 
     pub async fn start(&self, id: &str) -> Result<(), DockerError> {
-        self.docker
-            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-            .await
-            .map_err(|e| DockerError::api(format!("start {}", short(id)), e))
+        retrying("start", || async {
+            self.docker
+                .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+                .await
+                .map_err(|e| DockerError::api(format!("start {}", short(id)), e))
+        })
+        .await
     }
 
     pub async fn stop(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
-        let opts = StopContainerOptionsBuilder::default().t(timeout.as_secs().max(1) as i32).build();
-        match self.docker.stop_container(id, Some(opts)).await {
-            Ok(()) => Ok(()),
-            // 304: already stopped.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-            Err(e) => Err(DockerError::api(format!("stop {}", short(id)), e)),
-        }
+        retrying("stop", || async {
+            let opts = StopContainerOptionsBuilder::default().t(timeout.as_secs().max(1) as i32).build();
+            match self.docker.stop_container(id, Some(opts)).await {
+                Ok(()) => Ok(()),
+                // 304: already stopped.
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+                Err(e) => Err(DockerError::api(format!("stop {}", short(id)), e)),
+            }
+        })
+        .await
     }
 
     /// Stops (within `timeout`) and removes a container; anonymous volumes go with it.
     pub async fn remove(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
         self.stop(id, timeout).await.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })?;
-        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        match self.docker.remove_container(id, Some(opts)).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let e = DockerError::api(format!("remove {}", short(id)), e);
-                if e.is_not_found() { Ok(()) } else { Err(e) }
+        retrying("remove", || async {
+            let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+            match self.docker.remove_container(id, Some(opts)).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let e = DockerError::api(format!("remove {}", short(id)), e);
+                    if e.is_not_found() { Ok(()) } else { Err(e) }
+                }
             }
-        }
+        })
+        .await
     }
 
     pub async fn rename(&self, id: &str, new_name: &str) -> Result<(), DockerError> {
-        let opts = RenameContainerOptionsBuilder::default().name(new_name).build();
-        self.docker.rename_container(id, opts).await.map_err(|e| DockerError::api(format!("rename to {new_name}"), e))
+        retrying("rename", || async {
+            let opts = RenameContainerOptionsBuilder::default().name(new_name).build();
+            self.docker
+                .rename_container(id, opts)
+                .await
+                .map_err(|e| DockerError::api(format!("rename to {new_name}"), e))
+        })
+        .await
     }
 
     /// The state, health and exit code of one container.

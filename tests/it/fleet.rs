@@ -124,7 +124,7 @@ impl Fleet {
     }
 
     pub fn exists(&self, container: &str) -> bool {
-        docker_try(&["inspect", container]).is_some()
+        docker_try(&["inspect", "--type", "container", container]).is_some()
     }
 
     /// Names of this test's containers.

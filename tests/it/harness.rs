@@ -73,6 +73,26 @@ impl Tomo {
         cmd.spawn().expect("run tomo")
     }
 
+    /// Runs tomo with extra environment variables for this run only.
+    pub fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.envs(extra.iter().copied()).stdin(Stdio::null());
+        let Output { status, stdout, stderr } = cmd.output().expect("run tomo");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// Starts tomo in the background with extra environment variables, its
+    /// standard error piped (standard output discarded).
+    pub fn spawn_env(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Child {
+        let mut cmd = self.command(args);
+        cmd.envs(extra.iter().copied()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.spawn().expect("run tomo")
+    }
+
     /// Starts tomo with its standard input, output and error piped.
     pub fn spawn_piped(&self, args: &[&str]) -> std::process::Child {
         let mut cmd = self.command(args);

@@ -26,6 +26,7 @@ pub struct TestHost {
     pub socket: String,
     sshd: Option<Child>,
     dockerd: Option<Child>,
+    octet: u32,
 }
 
 fn run(cmd: &str, args: &[&str]) -> String {
@@ -77,6 +78,7 @@ impl TestHost {
             dir,
             sshd: None,
             dockerd: None,
+            octet,
         };
         host.start_sshd();
         if docker {
@@ -123,6 +125,15 @@ impl TestHost {
         if let Some(mut c) = self.sshd.take() {
             let _ = c.wait();
         }
+    }
+
+    /// Stops this host's dockerd (SIGTERM, as a service restart does) and starts it again.
+    pub fn restart_dockerd(&mut self) {
+        if let Some(mut c) = self.dockerd.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+        self.start_dockerd(self.octet);
     }
 
     fn start_dockerd(&mut self, octet: u32) {

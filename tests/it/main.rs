@@ -3,6 +3,7 @@
 
 mod cli;
 mod corpus;
+mod faults;
 mod fleet;
 mod fuzz;
 mod harness;
@@ -14,3 +15,4 @@ mod remote;
 mod schemas;
 mod secrets;
 mod tidy;
+mod watch;

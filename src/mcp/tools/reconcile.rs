@@ -198,6 +198,7 @@ fn request(who: &Identity, source: &str) -> ApplyRequest {
         lock_timeout: std::time::Duration::from_secs(30),
         actor: who.user.clone(),
         source: source.into(),
+        stop: None,
     }
 }
 

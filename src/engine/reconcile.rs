@@ -1,0 +1,95 @@
+//! One level-triggered reconcile, as `watch` runs it: load, recover, plan,
+//! hold what the rules hold, apply the rest. The caller says only why it
+//! runs (a file change, the drift timer); what to do comes from comparing the
+//! manifests with the servers, every time.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::{ApplyRequest, Engine};
+use crate::apply::{ApplyReport, ApplySink};
+use crate::error::Result;
+use crate::model::WatchDestructive;
+use crate::plan::{Plan, PlanOptions};
+
+/// Why a reconcile runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The first run after start.
+    Start,
+    /// The manifests changed (or a git pull brought changes).
+    Files,
+    /// The periodic drift check.
+    Drift,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Start => "start",
+            Trigger::Files => "files",
+            Trigger::Drift => "drift",
+        }
+    }
+}
+
+/// What a reconcile found and did.
+#[derive(Debug)]
+pub struct Reconciled {
+    pub plan: Plan,
+    /// Actions left for `tomo apply` or an approval (`verb object on server: why`).
+    pub held: Vec<String>,
+    /// The apply of what was not held (`None`: nothing to apply).
+    pub report: Option<ApplyReport>,
+    /// The watch settings in effect (they may have just changed).
+    pub interval: Duration,
+}
+
+impl Engine {
+    /// Plans against the servers and applies what the watch rules allow:
+    /// destructive actions wait when `Settings.watch.destructive` is `hold`;
+    /// drift found by the timer is only reported when `watch.self_heal` is
+    /// off. An invalid manifest folder is an error and nothing is applied.
+    pub async fn reconcile(&self, trigger: Trigger, stop: Arc<AtomicBool>, sink: &dyn ApplySink) -> Result<Reconciled> {
+        let req = ApplyRequest {
+            parallelism: None,
+            lock_timeout: Duration::from_secs(30),
+            actor: "watch".into(),
+            source: "watch".into(),
+            stop: Some(stop),
+        };
+        let _lock = self.lock(&req)?;
+        let desired = self.desired()?;
+        self.interrupted_runs()?;
+        let opts = PlanOptions::default();
+        let plan = self.plan_recovered(&desired, &opts).await?;
+        let settings = &desired.settings;
+        let report_only = trigger == Trigger::Drift && !settings.watch_self_heal;
+        let held_ids: BTreeSet<usize> = plan
+            .actions
+            .iter()
+            .filter(|a| report_only || (settings.watch_destructive == WatchDestructive::Hold && a.op.is_destructive()))
+            .map(|a| a.id)
+            .collect();
+        let (to_apply, held) = plan.without(&held_ids);
+        let held = held
+            .into_iter()
+            .map(|i| {
+                let a = &plan.actions[i];
+                let why = if report_only {
+                    "drift is reported only (`watch.self_heal: false`)"
+                } else if held_ids.contains(&i) {
+                    "destructive (`watch.destructive: hold`)"
+                } else {
+                    "waits for a held action"
+                };
+                format!("{} {} on {}: {why}", a.op.verb(), a.op.object(), a.server)
+            })
+            .collect();
+        let report =
+            if to_apply.has_changes() { Some(self.execute(&desired, &to_apply, &req, sink).await?) } else { None };
+        Ok(Reconciled { plan, held, report, interval: settings.watch_interval.to_std() })
+    }
+}

@@ -1,0 +1,57 @@
+//! Fault injection for the fault-tolerance tests, compiled into debug builds
+//! only (release builds get no-ops). Driven by environment variables:
+//!
+//! - `TOMO_FAULT_DOCKER=op:N[,op:N]`: the first N Docker calls named `op`
+//!   (`create`, `start`, `list`, …) fail with a transient error (HTTP 503).
+//! - `TOMO_FAULT_PAUSE=point[:N]`: at the Nth time (default 1st) apply reaches
+//!   `point` (`before-create`, `after-create`, `after-rename`,
+//!   `after-replacement-create`), log
+//!   `fault injection: paused at POINT` and hang, for a test to kill tomo there.
+
+/// An injected transient Docker failure for `op`, if one is due.
+pub fn docker(op: &str) -> Option<String> {
+    #[cfg(debug_assertions)]
+    {
+        imp::due("TOMO_FAULT_DOCKER", op).then(|| format!("injected transient failure of `{op}` (HTTP 503)"))
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        let _ = op;
+        None
+    }
+}
+
+/// Hangs at `point` if a pause there is due.
+pub async fn pause(point: &str) {
+    #[cfg(debug_assertions)]
+    if imp::due("TOMO_FAULT_PAUSE", point) {
+        tracing::warn!(point, "fault injection: paused at {point}");
+        std::future::pending::<()>().await;
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
+#[cfg(debug_assertions)]
+mod imp {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    static SEEN: Mutex<Option<HashMap<String, u32>>> = Mutex::new(None);
+
+    /// Whether the variable asks for a fault at this occurrence of `name`.
+    /// `TOMO_FAULT_DOCKER=create:2`: the first 2; `TOMO_FAULT_PAUSE=after-create:3`: the 3rd.
+    pub fn due(var: &str, name: &str) -> bool {
+        let Ok(spec) = std::env::var(var) else { return false };
+        let Some(n) = spec.split(',').find_map(|item| {
+            let (k, n) = item.split_once(':').unwrap_or((item, "1"));
+            (k == name).then(|| n.parse::<u32>().unwrap_or(1))
+        }) else {
+            return false;
+        };
+        let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+        let count = seen.get_or_insert_with(HashMap::new).entry(format!("{var}/{name}")).or_insert(0);
+        *count += 1;
+        if var == "TOMO_FAULT_DOCKER" { *count <= n } else { *count == n }
+    }
+}

@@ -1,0 +1,259 @@
+//! `tomo watch`: a GitOps loop. It reconciles at start, after every change
+//! to the manifest folder (debounced: a burst of writes gives one run), on
+//! the drift timer (`Settings.watch.interval`), and after a `git pull` that
+//! brought changes. Triggers carry no payload: each run compares the whole
+//! manifest folder with the servers (`engine::reconcile`).
+//!
+//! **Invariants:**
+//! - One reconcile at a time. Changes that arrive during a run make exactly
+//!   one more run after it.
+//! - An invalid manifest folder is reported (file, line) and nothing is
+//!   applied; what runs keeps running until the folder is valid again.
+//! - SIGINT/SIGTERM: no new action starts, the ones running finish (at most
+//!   `SHUTDOWN_GRACE`), the run is recorded, the process exits 0.
+
+mod git;
+mod metrics;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+pub use metrics::Metrics;
+
+use crate::apply::TracingSink;
+use crate::engine::{Engine, Trigger};
+use crate::error::{Error, Result};
+
+/// How long a shutdown waits for the actions in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
+/// How `tomo watch` runs.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// Quiet time after the last file event before a run (default 500 ms).
+    pub debounce: Duration,
+    /// `git pull --ff-only` this remote or URL into the manifest folder every `git_interval`.
+    pub git_pull: Option<String>,
+    pub git_interval: Duration,
+    /// Serve Prometheus metrics and `/healthz` here.
+    pub metrics: Option<String>,
+}
+
+/// What wakes the loop.
+#[derive(Debug)]
+enum Input {
+    /// Something in the manifest folder changed.
+    Files,
+    /// A git pull brought new commits.
+    Pulled,
+    Shutdown,
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = &opts.metrics {
+        metrics::serve(addr, metrics.clone()).await?;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
+    let dir = engine.config().manifests.clone();
+    let _watcher = watch_folder(&dir, tx.clone())?;
+    tokio::spawn(signals(tx.clone()));
+    if let Some(remote) = &opts.git_pull {
+        git::check_remote(remote)?;
+        tokio::spawn(git::pull_every(dir.clone(), remote.clone(), opts.git_interval, tx.clone()));
+    }
+    tracing::info!(manifests = %dir.display(), debounce_ms = opts.debounce.as_millis() as u64, "watching");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut interval = Duration::from_secs(300);
+    let mut due: Option<(Instant, Trigger)> = Some((Instant::now(), Trigger::Start));
+    let mut next_drift = Instant::now() + interval;
+    loop {
+        let (wake, trigger) = match due {
+            Some((at, t)) if at <= next_drift => (at, t),
+            _ => (next_drift, Trigger::Drift),
+        };
+        tokio::select! {
+            input = rx.recv() => match input {
+                Some(Input::Files) | Some(Input::Pulled) => {
+                    due = Some((Instant::now() + opts.debounce, Trigger::Files));
+                }
+                Some(Input::Shutdown) | None => break,
+            },
+            _ = tokio::time::sleep_until(wake.into()) => {
+                if trigger == Trigger::Drift {
+                    next_drift = Instant::now() + interval;
+                } else {
+                    due = None;
+                }
+                let run = one_run(&engine, trigger, stop.clone(), &metrics);
+                tokio::pin!(run);
+                let mut stopping: Option<Instant> = None;
+                loop {
+                    let grace = stopping.map_or(Duration::MAX, |t| SHUTDOWN_GRACE.saturating_sub(t.elapsed()));
+                    tokio::select! {
+                        r = &mut run => {
+                            if let Some(i) = r {
+                                if i != interval {
+                                    next_drift = Instant::now() + i;
+                                }
+                                interval = i;
+                            }
+                            break;
+                        }
+                        input = rx.recv(), if stopping.is_none() => match input {
+                            Some(Input::Files) | Some(Input::Pulled) => {
+                                due = Some((Instant::now() + opts.debounce, Trigger::Files));
+                            }
+                            Some(Input::Shutdown) | None => {
+                                tracing::info!("stopping: letting the actions in flight finish");
+                                stop.store(true, Ordering::SeqCst);
+                                stopping = Some(Instant::now());
+                            }
+                        },
+                        _ = tokio::time::sleep(grace), if stopping.is_some() => {
+                            tracing::warn!("actions still running after {} s; exiting (the next run recovers)", SHUTDOWN_GRACE.as_secs());
+                            break;
+                        }
+                    }
+                }
+                if stopping.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// One reconcile, logged and counted; returns the drift interval in effect
+/// (`None` when the manifests could not be read).
+async fn one_run(engine: &Engine, trigger: Trigger, stop: Arc<AtomicBool>, metrics: &Metrics) -> Option<Duration> {
+    let t = Instant::now();
+    tracing::debug!(trigger = trigger.as_str(), "run started");
+    let result = engine.reconcile(trigger, stop, &TracingSink).await;
+    let secs = t.elapsed().as_secs_f64();
+    match result {
+        Ok(r) => {
+            let (ok, failed, skipped) = r
+                .report
+                .as_ref()
+                .map_or((0, 0, 0), |rep| (rep.count("succeeded"), rep.count("failed"), rep.count("skipped")));
+            let outcome = match (&r.report, r.held.is_empty()) {
+                _ if failed > 0 => "failed",
+                (Some(_), _) => "applied",
+                (None, false) => "held",
+                (None, true) => "in_sync",
+            };
+            for h in &r.held {
+                tracing::warn!(action = %h, "held");
+            }
+            for (s, why) in &r.plan.unreachable {
+                tracing::warn!(server = %s, "unreachable: {why}");
+            }
+            tracing::info!(
+                trigger = trigger.as_str(),
+                outcome,
+                actions = r.plan.actions.len(),
+                succeeded = ok,
+                failed,
+                skipped,
+                held = r.held.len(),
+                conflicts = r.plan.conflicts.len(),
+                unreachable = r.plan.unreachable.len(),
+                run = r.report.as_ref().and_then(|x| x.run_id),
+                duration_ms = (secs * 1000.0) as u64,
+                "run finished"
+            );
+            metrics.record_run(
+                outcome,
+                secs,
+                ok,
+                failed,
+                skipped,
+                r.held.len(),
+                trigger == Trigger::Drift && r.plan.has_changes(),
+            );
+            Some(r.interval)
+        }
+        Err(e) => {
+            let outcome = if matches!(e, Error::Invalid(_)) { "invalid" } else { "error" };
+            if let Some(d) = e.diagnostics() {
+                for d in d.iter().filter(|d| d.is_error()) {
+                    tracing::error!(location = %d.location(), "{d}");
+                }
+            }
+            tracing::error!(
+                trigger = trigger.as_str(),
+                outcome,
+                duration_ms = (secs * 1000.0) as u64,
+                "run finished: {e}; nothing was applied, what runs keeps running"
+            );
+            metrics.record_run(outcome, secs, 0, 0, 0, 0, false);
+            None
+        }
+    }
+}
+
+/// Watches the manifest folder (recursively); `.git` and editor temporaries are ignored.
+fn watch_folder(dir: &Path, tx: mpsc::UnboundedSender<Input>) -> Result<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(ev) = res else { return };
+        if !matches!(ev.kind, EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)) {
+            return;
+        }
+        if ev.paths.iter().any(|p| relevant(p)) {
+            let _ = tx.send(Input::Files);
+        }
+    })
+    .map_err(|e| Error::Usage(format!("cannot watch `{}`: {e}", dir.display())))?;
+    watcher
+        .watch(dir, RecursiveMode::Recursive)
+        .map_err(|e| Error::Usage(format!("cannot watch `{}`: {e}", dir.display())))?;
+    Ok(watcher)
+}
+
+/// Whether a changed path can change the manifests.
+fn relevant(p: &Path) -> bool {
+    if p.components().any(|c| c.as_os_str() == ".git") {
+        return false;
+    }
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    !(name.ends_with('~') || name.ends_with(".swp") || name.ends_with(".tomo-tmp") || name.starts_with(".#"))
+}
+
+async fn signals(tx: mpsc::UnboundedSender<Input>) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    let _ = tx.send(Input::Shutdown);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignores_git_and_editor_files() {
+        assert!(relevant(Path::new("state/apps/web.yaml")));
+        assert!(!relevant(Path::new("state/.git/index")));
+        assert!(!relevant(Path::new("state/apps/.web.yaml.swp")));
+        assert!(!relevant(Path::new("state/apps/web.yaml~")));
+        assert!(!relevant(Path::new("state/apps/web.yaml.tomo-tmp")));
+    }
+}

@@ -1,0 +1,181 @@
+//! Faults: tomo killed (-9) in the middle of an apply at several points, the
+//! Docker Engine restarted mid-apply, transient Engine errors. After each,
+//! the next apply converges to exactly the declared containers, with no
+//! duplicate, no leftover and no lost container. Pauses and injected errors
+//! come from `tomo::faults` (debug builds only).
+
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use crate::fleet::{Fleet, HEALTHY, httpd};
+use crate::hosts::{TestHost, wait_until};
+
+fn services(f: &Fleet, n: usize, env: &str) {
+    let mut text = String::from("kind: App\nname: {p}-many\nserver: local\nservices:\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  s{i}:\n    image: {{image}}\n    init: true\n    command: {}\n    env: {{A: \"{env}\"}}\n",
+            httpd(&format!("s{i}"))
+        ));
+    }
+    f.manifest("apps/many.yaml", &text);
+}
+
+/// Starts `tomo apply`, lets it reach the fault point, and kills it there (-9).
+fn kill_at(f: &Fleet, point: &str) {
+    let mut child =
+        f.tomo.spawn_env(&["apply", "--auto-approve"], &[("TOMO_FAULT_PAUSE", point), ("TOMO_LOG", "warn")]);
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let mut paused = false;
+    for line in err.lines().map_while(Result::ok) {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("fault injection: paused at") {
+            paused = true;
+            break;
+        }
+    }
+    assert!(paused, "apply never reached {point}:\n{log}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Exactly the declared containers, all running, nothing left over, and a
+/// plan with nothing to do.
+fn assert_exactly(f: &Fleet, names: &[String]) {
+    let mut want: Vec<String> = names.to_vec();
+    want.sort();
+    assert_eq!(f.containers(), want);
+    for n in names {
+        assert_eq!(f.inspect(n, "{{.State.Status}}"), "running", "{n}");
+    }
+    f.assert_converged();
+}
+
+#[test]
+fn killed_before_or_after_a_create_the_next_apply_converges() {
+    for point in ["before-create:3", "after-create:3"] {
+        let f = Fleet::new();
+        services(&f, 6, "1");
+        kill_at(&f, point);
+        let plan = f.tomo(&["plan"]);
+        assert!(plan.stderr.contains("was interrupted"), "{point}: {}", plan.all());
+        let r = f.tomo(&["apply", "--auto-approve"]);
+        assert_eq!(r.code, 0, "{point}: {}", r.all());
+        assert!(r.stderr.contains("was interrupted"), "{point}: the interrupted run is reported: {}", r.stderr);
+        let all: Vec<String> = (0..6).map(|i| format!("{}-s{i}", f.app("many"))).collect();
+        assert_exactly(&f, &all);
+        // The journal says what happened.
+        let store = tomo::store::Store::open(&f.tomo.path().join("data/tomo.db")).unwrap();
+        let runs = store.runs(10).unwrap();
+        assert_eq!(runs.last().unwrap().status, "interrupted", "{point}: {runs:?}");
+        assert_eq!(runs.first().unwrap().status, "succeeded");
+    }
+}
+
+#[test]
+fn killed_during_a_recreate_the_old_container_is_not_lost() {
+    let f = Fleet::new();
+    f.manifest(
+        "apps/web.yaml",
+        &format!("kind: App\nname: {{p}}-web\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\nenv: {{A: \"1\"}}\nhealthcheck: {HEALTHY}\n", httpd("web")),
+    );
+    f.apply();
+    let web = f.app("web");
+    let old = f.id(&web);
+    f.manifest(
+        "apps/web.yaml",
+        &format!("kind: App\nname: {{p}}-web\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\nenv: {{A: \"2\"}}\nhealthcheck: {HEALTHY}\n", httpd("web")),
+    );
+    kill_at(&f, "after-rename");
+    // The old container is stopped and aside: the declared name is free.
+    let left = f.containers();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with(&format!("{web}-tomo-old-")), "{left:?}");
+    let plan = f.tomo(&["plan"]);
+    assert!(plan.stdout.contains("left by an interrupted apply"), "{}", plan.all());
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains(&format!("put `{web}` back")), "{}", r.stderr);
+    assert_exactly(&f, std::slice::from_ref(&web));
+    assert_ne!(f.id(&web), old, "then recreated with the new spec");
+    assert!(f.inspect(&web, "{{range .Config.Env}}{{println .}}{{end}}").contains("A=2"));
+}
+
+#[test]
+fn killed_after_the_replacement_was_created_the_old_one_comes_back() {
+    let f = Fleet::new();
+    let web_yaml = |env: &str| {
+        format!(
+            "kind: App\nname: {{p}}-web\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\nenv: {{A: \"{env}\"}}\n",
+            httpd("web")
+        )
+    };
+    f.manifest("apps/web.yaml", &web_yaml("1"));
+    f.apply();
+    let web = f.app("web");
+    let old = f.id(&web);
+    f.manifest("apps/web.yaml", &web_yaml("2"));
+    // The replacement exists under the name but never ran; the old one is aside.
+    kill_at(&f, "after-replacement-create");
+    assert_eq!(f.containers().len(), 2, "{:?}", f.containers());
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("its replacement never ran"), "{}", r.stderr);
+    assert_exactly(&f, std::slice::from_ref(&web));
+    assert_ne!(f.id(&web), old);
+    assert!(f.inspect(&web, "{{range .Config.Env}}{{println .}}{{end}}").contains("A=2"));
+}
+
+#[test]
+fn transient_engine_errors_are_retried_and_permanent_ones_are_not() {
+    let f = Fleet::new();
+    services(&f, 2, "1");
+    let r = f.tomo.run_env(&["apply", "--auto-approve"], &[("TOMO_FAULT_DOCKER", "create:2,start:1,list:1")]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.stderr.matches("transient Docker failure; retrying").count(), 4, "{}", r.stderr);
+    f.assert_converged();
+    // A missing image with `pull: never` is a 4xx/404: reported at once, not retried.
+    f.manifest("apps/gone.yaml", "kind: App\nname: {p}-gone\nserver: local\nimage: tomo-test/absent:1\npull: never\n");
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(!r.stderr.contains("retrying"), "{}", r.stderr);
+}
+
+#[test]
+fn the_engine_restarting_mid_apply_fails_cleanly_and_the_next_run_converges() {
+    let mut h = TestHost::new(true);
+    let f = Fleet::new();
+    f.manifest("servers.yaml", &h.server_yaml("h1"));
+    f.manifest(
+        "apps/slow.yaml",
+        &format!(
+            "kind: App\nname: {{p}}-slow\nserver: h1\nimage: {{image}}\ninit: true\ncommand: [\"sh\", \"-c\", \"sleep 3 && mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 80 -h /w\"]\nhealthcheck: {HEALTHY}\n---\nkind: App\nname: {{p}}-next\nserver: h1\nimage: {{image}}\ninit: true\ncommand: {}\n",
+            httpd("next")
+        ),
+    );
+    let apply = f.tomo.spawn(&["apply", "--auto-approve"]);
+    let db = f.tomo.path().join("data/tomo.db");
+    let started = wait_until(Duration::from_secs(30), || {
+        db.exists()
+            && tomo::store::Store::open(&db).is_ok_and(|s| {
+                s.runs(1).ok().and_then(|r| r.first().map(|r| r.id)).is_some_and(|run| {
+                    s.run_actions(run).is_ok_and(|a| a.iter().any(|a| a.action == "start" && a.status == "running"))
+                })
+            })
+    });
+    assert!(started.is_ok(), "the start never began");
+    h.restart_dockerd();
+    let out = apply.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("FAILED"), "{stdout}");
+    let store = tomo::store::Store::open(&db).unwrap();
+    assert_eq!(store.runs(1).unwrap()[0].status, "failed", "the run is recorded as failed, not left running");
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    f.assert_converged();
+    let names = h.docker(&["ps", "--format", "{{.Names}}"]);
+    assert!(names.contains(&f.app("slow")) && names.contains(&f.app("next")), "{names}");
+}
