@@ -10,6 +10,7 @@ with medians and the ratios the targets are stated in.
 Usage: tests/bench.py [N ...]            (default: 10 50)
        tests/bench.py --ssh                 (remote servers: 10 services over SSH)
        tests/bench.py --mcp                 (MCP latency from the Python SDK)
+       tests/bench.py --watch [SECONDS]     (watch: write-to-Docker latency, idle CPU/RSS; default 300 s)
 
 With --ssh it builds test servers as network namespaces, each with its own
 sshd and dockerd (as the integration tests do), and measures a no-op plan of
@@ -332,7 +333,98 @@ def bench_mcp(calls=300):
             server.wait()
 
 
+def iso_ts(line):
+    """Unix seconds of a JSON log line's timestamp."""
+    import datetime
+    ts = line.split('"timestamp":"')[1].split('"')[0]
+    return datetime.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def bench_watch(idle_seconds):
+    """`tomo watch` over 50 declared services: time from a manifest write to
+    the first Docker API call of the run it causes (and where the time goes),
+    then CPU and peak RSS while idle."""
+    n = 50
+    ensure_image()
+    with tempfile.TemporaryDirectory() as d:
+        os.makedirs(os.path.join(d, "state"))
+        path = os.path.join(d, "state", "bench.yaml")
+        with open(path, "w") as f:
+            f.write(tomo_manifest(n, "a"))
+        env = dict(os.environ, DATA_DIRECTORY="data", TOMO_LOG="tomo=debug")
+        sh([TOMO, "apply", "--auto-approve"], cwd=d, env=env)
+        w = subprocess.Popen([TOMO, "watch"], cwd=d, env=env, stderr=subprocess.PIPE, text=True)
+        lines = []
+        cond = threading.Condition()
+
+        def drain():
+            for line in w.stderr:
+                with cond:
+                    lines.append(line)
+                    cond.notify_all()
+
+        threading.Thread(target=drain, daemon=True).start()
+
+        def wait_for(pred, since):
+            with cond:
+                while True:
+                    for i in range(since, len(lines)):
+                        if pred(lines[i]):
+                            return i
+                    if not cond.wait(timeout=60):
+                        sys.exit("the watch log stopped:\n" + "".join(lines[-20:]))
+
+        seen = wait_for(lambda l: "run finished" in l, 0) + 1
+        samples = []
+        for k in range(10):
+            t0 = time.time()
+            with open(path, "a") as f:
+                f.write(f"# edit {k}\n")
+            ev = wait_for(lambda l: "file event" in l, seen)
+            start = wait_for(lambda l: '"run started"' in l, ev)
+            api = wait_for(lambda l: "docker: list" in l, start)
+            done = wait_for(lambda l: "run finished" in l, api)
+            seen = done + 1
+            samples.append((iso_ts(lines[ev]) - t0, iso_ts(lines[start]) - iso_ts(lines[ev]),
+                            iso_ts(lines[api]) - iso_ts(lines[start]), iso_ts(lines[api]) - t0))
+        med = [statistics.median(c) * 1000 for c in zip(*samples)]
+        print(f"write -> first Docker API call, median of 10: {med[3]:.1f} ms")
+        print(f"  write -> file event (inotify): {med[0]:.1f} ms")
+        print(f"  file event -> run start (debounce 500 ms + scheduling): {med[1]:.1f} ms")
+        print(f"  run start -> first Docker call (read + validate manifests, lock, store): {med[2]:.1f} ms")
+        clk = os.sysconf("SC_CLK_TCK")
+
+        def cpu_and_rss():
+            with open(f"/proc/{w.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{w.pid}/status") as f:
+                rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+            return (int(fields[11]) + int(fields[12])) / clk, rss
+
+        c0, rss = cpu_and_rss()
+        t0 = time.time()
+        peak = rss
+        while time.time() - t0 < idle_seconds:
+            time.sleep(5)
+            _, rss = cpu_and_rss()
+            peak = max(peak, rss)
+        c1, _ = cpu_and_rss()
+        secs = time.time() - t0
+        print(f"idle {secs:.0f} s with {n} services: CPU {100 * (c1 - c0) / secs:.3f}% of one core, "
+              f"peak RSS {peak / 1024:.1f} MiB")
+        w.terminate()
+        w.wait()
+        sh(["docker", "rm", "-f", "-v"] + [f"bench{n}-s{i}" for i in range(n)], check=False)
+        sh(["docker", "network", "rm", f"bench{n}"], check=False)
+        sh(["docker", "volume", "rm"] + [f"bench{n}_v{i}" for i in range(n)], check=False)
+
+
 def main():
+    if "--watch" in sys.argv:
+        sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
+        rest = [a for a in sys.argv[1:] if a != "--watch"]
+        bench_watch(int(rest[0]) if rest else 300)
+        return
     if "--mcp" in sys.argv:
         sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
         bench_mcp()

@@ -49,6 +49,7 @@ def structured(result):
 
 
 async def check_session(client, label):
+    ok(f"{label}: protocol {client.protocol_version}")
     tools = await client.list_tools(cache_mode="bypass")
     names = {t.name for t in tools.tools}
     if len(names) < 39 or "app_list" not in names or "apply" not in names:
@@ -106,6 +107,8 @@ async def checks():
         await check_session(c, "http 2025-11-25 (sessions)")
     async with http(token, "auto") as c:
         await check_session(c, "http auto-negotiated")
+        if c.protocol_version != "2026-07-28":
+            fail(f"auto mode negotiated {c.protocol_version}, not the stateless 2026-07-28")
     await expect_401(None, "http without a token")
     await expect_401(os.environ["TOMO_EXPIRED"], "http with an expired token")
     await expect_401(os.environ["TOMO_REVOKED"], "http with a revoked token")

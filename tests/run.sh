@@ -20,6 +20,7 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v ip >/dev/null || need+=(iproute2)
 command -v sudo >/dev/null || need+=(sudo)
+command -v git >/dev/null || need+=(git)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq

@@ -139,6 +139,7 @@ impl DockerClient {
     }
 
     async fn inventory_once(&self) -> Result<Inventory, DockerError> {
+        tracing::debug!(endpoint = %self.endpoint, "docker: list");
         let ours_filter: HashMap<String, Vec<String>> =
             HashMap::from([("label".to_string(), vec![format!("{}={}", labels::INSTALLATION, self.installation)])]);
         let managed = &ours_filter;

@@ -209,6 +209,7 @@ fn watch_folder(dir: &Path, tx: mpsc::UnboundedSender<Input>) -> Result<notify::
             return;
         }
         if ev.paths.iter().any(|p| relevant(p)) {
+            tracing::debug!(paths = ?ev.paths, "file event");
             let _ = tx.send(Input::Files);
         }
     })

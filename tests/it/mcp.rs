@@ -516,6 +516,23 @@ fn http_token_matrix_login_lockout_and_refusal_to_start() {
     assert_eq!(status, 429, "locked even with the right password: {body}");
     let (status, _, _) = server.request("POST", "/auth/login", &[], "not json");
     assert_eq!(status, 400);
+    // CORS: no origin is allowed unless ALLOWED_ORIGINS says so.
+    let (status, _, body) = server.request("OPTIONS", "/mcp", &[("Origin", "https://evil.example")], "");
+    assert_eq!(status, 403, "{body}");
+    // Changing a password revokes the user's tokens; removing a user too.
+    let val_token = token(&f, "val");
+    assert!(server.session(&val_token).is_ok());
+    let r = f.tomo.run_with_stdin(&["user", "passwd", "val"], Some("another good password\n"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(server.session(&val_token).err().map(|e| e.0), Some(401));
+    let ann_token = token(&f, "ann");
+    let r = f.tomo(&["user", "rm", "ann"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(server.session(&ann_token).err().map(|e| e.0), Some(401));
+    let listed = f.tomo(&["user", "list", "--json"]);
+    assert!(listed.stdout.contains("\"val\"") && !listed.stdout.contains("\"ann\""), "{}", listed.stdout);
+    let r = f.tomo.run_with_stdin(&["user", "add", "x y", "--role", "viewer"], Some("long enough password\n"));
+    assert_eq!(r.code, 2, "{}", r.all());
     // Logins, failures and refusals are audited, never with a password.
     let audit = f.tomo.path().join("data/tomo.db");
     let db = std::fs::read(&audit).unwrap();
@@ -581,6 +598,25 @@ fn the_python_sdk_lists_and_calls_tools_over_stdio_and_http() {
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
+}
+
+#[test]
+fn cors_follows_allowed_origins() {
+    let mut f = Fleet::new();
+    web(&f, "a", "1");
+    with_key(&mut f);
+    f.tomo.set_env("ALLOWED_ORIGINS", "https://ui.example");
+    let server = HttpServer::start(&f.tomo);
+    let pre = [("Origin", "https://ui.example"), ("Access-Control-Request-Method", "POST")];
+    let (status, headers, _) = server.request("OPTIONS", "/mcp", &pre, "");
+    assert_eq!(status, 204);
+    let allow = headers.iter().find(|(k, _)| k == "access-control-allow-origin").map(|(_, v)| v.as_str());
+    assert_eq!(allow, Some("https://ui.example"), "{headers:?}");
+    let (status, headers, _) = server.request("GET", "/healthz", &[("Origin", "https://ui.example")], "");
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(k, _)| k == "access-control-allow-origin"));
+    let (status, _, _) = server.request("GET", "/healthz", &[("Origin", "https://other.example")], "");
+    assert_eq!(status, 403);
 }
 
 #[test]

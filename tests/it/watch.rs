@@ -258,3 +258,52 @@ fn sigterm_during_a_run_finishes_what_runs_and_exits() {
     f.apply();
     f.assert_converged();
 }
+
+#[test]
+fn git_pull_brings_commits_that_are_then_applied() {
+    let f = Fleet::new();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // An upstream repository, and the manifest folder as its clone.
+    let root = f.tomo.path();
+    let upstream = root.join("upstream");
+    std::fs::create_dir_all(upstream.join("apps")).unwrap();
+    git(&upstream, &["init", "-q", "-b", "main"]);
+    std::fs::write(upstream.join("settings.yaml"), "kind: Settings\nwatch: {interval: 1h}\n").unwrap();
+    git(&upstream, &["add", "."]);
+    git(&upstream, &["commit", "-q", "-m", "start"]);
+    git(root, &["clone", "-q", upstream.to_str().unwrap(), "state"]);
+    let mut w = Watch::start(&f, &["--git-pull", "origin", "--git-interval", "1s"]);
+    w.run("start");
+    // A commit upstream: the watch pulls it and applies it.
+    let app = f.app("pulled");
+    std::fs::write(
+        upstream.join("apps/pulled.yaml"),
+        format!(
+            "kind: App\nname: {app}\nserver: local\nimage: {}\ninit: true\ncommand: {}\n",
+            crate::fleet::IMAGE,
+            httpd("p")
+        ),
+    )
+    .unwrap();
+    git(&upstream, &["add", "."]);
+    git(&upstream, &["commit", "-q", "-m", "add an app"]);
+    w.next("the pull", |v| message(v) == "git pull brought new commits");
+    w.next("the run applying it", |v| message(v).starts_with("run finished") && v["fields"]["outcome"] == "applied");
+    assert_eq!(f.inspect(&app, "{{.State.Status}}"), "running");
+    // An option-looking remote is refused before anything runs.
+    let r = f.tomo(&["watch", "--git-pull=--upload-pack=x"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("not an option"), "{}", r.stderr);
+}
