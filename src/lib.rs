@@ -1,10 +1,13 @@
 //! tomo keeps self-hosted servers in the state their owner wrote down.
 //!
 //! Map (see ARCHITECTURE.md): `manifest` turns YAML files into the validated
-//! `model::Desired`; `engine` is the one API the front ends call; `store`
-//! (SQLite) and `vault` (encrypted secrets) hold tomo's own data; `config`
-//! reads `tomo.yaml` and the environment; `diag` carries problems in user
-//! input to the front end that renders them (`cli`).
+//! `model::Desired`; `observe`, `plan` and `apply` reconcile servers with it;
+//! `engine` is the one API the front ends call (`cli`, `mcp` for AI agents,
+//! `watch` for the GitOps daemon); `store` (SQLite) and `vault` (encrypted
+//! secrets) hold tomo's own data; `auth` says who may do what; `transport`
+//! reaches servers (Docker Engine API, SSH); `config` reads `tomo.yaml` and the
+//! environment; `diag` carries problems in user input to the front end that
+//! renders them.
 
 pub mod apply;
 pub mod auth;
@@ -19,6 +22,7 @@ pub mod mcp;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod shutdown;
 pub mod store;
 pub mod transport;
 pub mod vault;

@@ -80,7 +80,7 @@ pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
     tracing::info!(address = %local, "tomo MCP server listening (POST /mcp, /auth/login, GET /healthz)");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            crate::shutdown::requested().await;
             tracing::info!("shutting down");
             cancel.cancel();
         })
@@ -103,21 +103,6 @@ fn allowed_hosts(local: SocketAddr, configured: &[String]) -> Option<Vec<String>
     }
     hosts.extend(configured.iter().cloned());
     Some(hosts)
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }
 
 async fn healthz() -> impl IntoResponse {

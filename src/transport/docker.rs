@@ -304,10 +304,11 @@ impl DockerClient {
 
     pub async fn start(&self, id: &str) -> Result<(), DockerError> {
         retrying("start", || async {
-            self.docker
-                .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-                .await
-                .map_err(|e| DockerError::api(format!("start {}", short(id)), e))
+            match self.docker.start_container(id, None::<bollard::query_parameters::StartContainerOptions>).await {
+                // 304: already running (an earlier attempt's answer was lost).
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+                other => other.map_err(|e| DockerError::api(format!("start {}", short(id)), e)),
+            }
         })
         .await
     }

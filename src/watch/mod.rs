@@ -230,18 +230,7 @@ fn relevant(p: &Path) -> bool {
 }
 
 async fn signals(tx: mpsc::UnboundedSender<Input>) {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
+    crate::shutdown::requested().await;
     let _ = tx.send(Input::Shutdown);
 }
 
