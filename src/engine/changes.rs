@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{ApplyRequest, Engine};
 use crate::apply::{ApplyReport, ApplySink};
-use crate::auth::{Identity, Permission, Role};
+use crate::auth::{Identity, Permission};
 use crate::error::{Error, Result};
 use crate::manifest::{self, LoadOptions, Sources, edit};
 use crate::model::{Desired, Name, RequireApproval};
@@ -201,9 +201,9 @@ impl Engine {
             Some(why)
         } else if !who.role.allows(Permission::Change) {
             Some(format!("the `{}` role proposes changes; an admin approves them", who.role.as_str()))
-        } else if rule == RequireApproval::All && who.role != Role::Admin {
+        } else if rule == RequireApproval::All {
             Some("Settings `mcp.require_approval: all`".to_string())
-        } else if rule == RequireApproval::Destructive && plan.is_destructive() && who.role != Role::Admin {
+        } else if rule == RequireApproval::Destructive && plan.is_destructive() {
             Some("the plan removes or replaces something holding data (`mcp.require_approval: destructive`)".into())
         } else {
             None

@@ -272,6 +272,22 @@ fn operator_changes_apps_and_applies_only_the_reviewed_plan() {
 }
 
 #[test]
+fn require_approval_all_makes_every_change_a_proposal() {
+    let f = Fleet::new();
+    f.manifest("settings.yaml", "kind: Settings\nmcp: {require_approval: all}\n");
+    web(&f, "a", "1");
+    for role in ["operator", "admin"] {
+        let mut c = Stdio::start(&f.tomo, role);
+        let r = c.ok("app_update", json!({"name": f.app("a"), "env": {"A": role}}));
+        assert_eq!(r["outcome"], "proposed", "{role}: {r}");
+        assert!(r["why"].as_str().unwrap().contains("require_approval: all"), "{r}");
+    }
+    assert!(read(&f, "apps/a.yaml").unwrap().contains("A: \"1\""), "nothing was written");
+    let mut admin = Stdio::start(&f.tomo, "admin");
+    assert_eq!(admin.ok("proposal_list", json!({"status": "pending"}))["proposals"].as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn refusals_and_bad_input_are_readable_tool_errors() {
     let f = Fleet::new();
     web(&f, "a", "1");
