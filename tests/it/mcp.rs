@@ -198,6 +198,20 @@ fn a_stale_proposal_is_refused_and_nothing_is_written() {
     // Rejecting a decided proposal is refused too.
     let r = f.tomo(&["proposal", "reject", &id]);
     assert_ne!(r.code, 0);
+    // An admin rejects a pending one over MCP; nothing is written.
+    let r = agent.ok("app_update", json!({"name": a, "env": {"A": "4"}}));
+    let id = r["proposal"].as_str().unwrap().to_string();
+    let mut admin = Stdio::start(&f.tomo, "admin");
+    let rejected = admin.ok("proposal_reject", json!({"id": id, "reason": "not now"}));
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["reason"], "not now");
+    assert_eq!(read(&f, "apps/a.yaml").unwrap(), edited);
+    // validate sees the hand edit as valid; a broken file is listed with its place.
+    assert_eq!(admin.ok("validate", json!({}))["valid"], true);
+    f.manifest("apps/b.yaml", "kind: App\nname: {p}-b\nserver: local\nimgae: x\n");
+    let v = admin.ok("validate", json!({}));
+    assert_eq!(v["valid"], false);
+    assert!(v["errors"].to_string().contains("apps/b.yaml:4:1: imgae: unknown field"), "{v}");
 }
 
 #[test]
@@ -511,6 +525,18 @@ fn http_token_matrix_login_lockout_and_refusal_to_start() {
     assert!(!r.is_error, "{}", r.text);
     let me = s.call("auth_whoami", json!({}));
     assert_eq!(me.data["via"], "token");
+    // auth_login (a tool, e.g. from stdio) mints a token that works over HTTP;
+    // auth_logout over HTTP revokes the token of that connection.
+    let mut local = Stdio::start(&f.tomo, "viewer");
+    let minted = local.ok("auth_login", json!({"username": "val", "password": "correct horse battery"}));
+    assert_eq!(minted["role"], "viewer");
+    let minted = minted["token"].as_str().unwrap().to_string();
+    let mut s2 = server.session(&minted).unwrap();
+    assert_eq!(s2.call("auth_logout", json!({})).data["logged_out"], true);
+    assert_eq!(server.session(&minted).err().map(|e| e.0), Some(401));
+    let bad = local.call("auth_login", json!({"username": "val", "password": "nope"}));
+    assert!(bad.is_error && bad.text.contains("wrong user name or password"), "{}", bad.text);
+    assert!(!bad.raw.contains("nope"), "the password is not echoed");
     // Login: a token for the right password; failures slow down, then lock.
     let login = |user: &str, pw: &str| {
         server.request(

@@ -307,3 +307,28 @@ fn git_pull_brings_commits_that_are_then_applied() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("not an option"), "{}", r.stderr);
 }
+
+#[test]
+fn watch_reconciles_ssh_servers_too() {
+    let h = crate::hosts::TestHost::new(true);
+    let f = Fleet::new();
+    settings(&f, "");
+    f.manifest("servers.yaml", &h.server_yaml("h1"));
+    let mut w = Watch::start(&f, &[]);
+    w.run("start");
+    let app = f.app("remote");
+    f.manifest(
+        "apps/remote.yaml",
+        &format!("kind: App\nname: {app}\nserver: h1\nimage: {{image}}\ninit: true\ncommand: {}\n", httpd("r")),
+    );
+    w.next("the run deploying it", |v| message(v).starts_with("run finished") && v["fields"]["outcome"] == "applied");
+    assert_eq!(h.docker(&["inspect", "-f", "{{.State.Status}}", &app]), "running");
+    // Drift on the remote engine is repaired by the timer, over the kept connection.
+    h.docker(&["stop", "-t", "1", &app]);
+    w.next("a repairing drift run", |v| {
+        message(v).starts_with("run finished")
+            && v["fields"]["trigger"] == "drift"
+            && v["fields"]["outcome"] == "applied"
+    });
+    assert_eq!(h.docker(&["inspect", "-f", "{{.State.Status}}", &app]), "running");
+}
