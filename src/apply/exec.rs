@@ -48,8 +48,23 @@ pub(super) async fn execute(
             }
             .map(Some)
         }
-        Op::Start { target, wait, .. } => {
-            c.start(target).await.map_err(e)?;
+        Op::Start { target, wait, container, .. } => {
+            if let Err(err) = c.start(target).await {
+                // A Docker Engine restarted while starting it can keep a stale
+                // runtime task (moby/moby#40613): the container can never
+                // start. It never ran, so nothing is lost by removing it; the
+                // next run creates it afresh.
+                if err.to_string().contains("id already in use") {
+                    let removed = c.remove(target, Duration::from_secs(1)).await;
+                    return Err(match removed {
+                        Ok(()) => format!(
+                            "{err}: the Engine kept a stale task for `{container}`; tomo removed it, the next run creates it again"
+                        ),
+                        Err(r) => format!("{err}; removing the unstartable `{container}` failed too: {r}"),
+                    });
+                }
+                return Err(err.to_string());
+            }
             settle(c, target, *wait, health_timeout).await?;
             Ok(None)
         }

@@ -9,7 +9,8 @@
 //!   an audit entry. Calls that change anything are audited with their
 //!   arguments, secrets redacted.
 //! - Failures the model should read are `isError` results saying what would
-//!   be valid; protocol errors are for malformed requests only.
+//!   be valid; protocol errors are for malformed requests only. A panic in a
+//!   tool is caught and reported as an internal error; the server lives on.
 //! - The tool router is built once; the per-request handler is an `Arc` clone.
 
 mod http;
@@ -22,6 +23,7 @@ mod tools;
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use rmcp::handler::server::tool::{ToolCallContext, ToolRouter};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
@@ -124,7 +126,14 @@ impl ServerHandler for Tomo {
         }
         context.extensions.insert(who.clone());
         let tcc = ToolCallContext::new(self, request, context);
-        let result = match self.shared.router.call(tcc).await {
+        // A panic is a bug: the model gets an error result, the server lives on.
+        let call = std::panic::AssertUnwindSafe(self.shared.router.call(tcc)).catch_unwind();
+        let result = match call.await.unwrap_or_else(|_| {
+            Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "internal error in `{name}` (a bug in tomo; please report it); nothing further was done"
+            ))])
+            .into())
+        }) {
             // Arguments that do not fit the schema: the model should read why.
             Err(e) if e.code == rmcp::model::ErrorCode::INVALID_PARAMS => {
                 Ok(CallToolResult::error(vec![ContentBlock::text(format!(

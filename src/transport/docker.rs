@@ -55,6 +55,8 @@ impl DockerError {
     pub fn is_transient(&self) -> bool {
         match self {
             DockerError::Connect { .. } => true,
+            // A stale runtime task (moby/moby#40613) does not go away by retrying.
+            DockerError::Api { detail, .. } if detail.contains("id already in use") => false,
             DockerError::Api { status: Some(s), .. } => *s >= 500,
             DockerError::Api { status: None, .. } => true,
             DockerError::Failed(_) => false,
@@ -260,6 +262,19 @@ impl DockerClient {
             .map_err(|e| DockerError::api(format!("remove volume {name}"), e))
     }
 
+    /// The id of the container named `name` if it is this installation's and
+    /// has exactly the spec `hash`.
+    async fn same_container(&self, name: &str, hash: &str) -> Option<String> {
+        let c = self
+            .docker
+            .inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .ok()?;
+        let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
+        let ours = labels.get(labels::INSTALLATION) == Some(&self.installation);
+        (ours && labels.get(labels::SPEC_HASH).map(String::as_str) == Some(hash)).then(|| c.id.unwrap_or_default())
+    }
+
     /// Creates the container of `spec` under `name`; returns its id.
     pub async fn create_container(
         &self,
@@ -270,29 +285,21 @@ impl DockerClient {
         secrets: &dyn Secrets,
     ) -> Result<String, DockerError> {
         let body = create_body(spec, hash, redacted, secrets, &self.installation).map_err(DockerError::Failed)?;
-        let mut attempts = 0;
         retrying("create", || {
             let body = body.clone();
-            attempts += 1;
-            let retry = attempts > 1;
             async move {
                 let opts = CreateContainerOptionsBuilder::default().name(name).build();
                 match self.docker.create_container(Some(opts), body).await {
                     Ok(r) => Ok(r.id),
                     Err(e) => {
                         let e = DockerError::api(format!("create container {name}"), e);
-                        // A create that timed out may have happened: take that
-                        // container when it is exactly this spec.
-                        if retry && matches!(e, DockerError::Api { status: Some(409), .. }) {
-                            let c = self
-                                .docker
-                                .inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>)
-                                .await
-                                .map_err(|e| DockerError::api(format!("inspect {name}"), e))?;
-                            let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
-                            if labels.get(labels::SPEC_HASH).map(String::as_str) == Some(hash) {
-                                return Ok(c.id.unwrap_or_default());
-                            }
+                        // The name is taken: by exactly this container when an
+                        // earlier create went through (a retried call, or one a
+                        // killed tomo had sent). Then it is ours to keep.
+                        if matches!(e, DockerError::Api { status: Some(409), .. })
+                            && let Some(id) = self.same_container(name, hash).await
+                        {
+                            return Ok(id);
                         }
                         Err(e)
                     }
@@ -669,11 +676,13 @@ pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerS
                 ..Default::default()
             }),
         };
-        client
-            .docker
-            .connect_network(n, req)
-            .await
-            .map_err(|e| DockerError::api(format!("connect to network {n}"), e))?;
+        match client.docker.connect_network(n, req).await {
+            Ok(()) => {}
+            // Connected already (a container adopted after an interrupted create).
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 403, message, .. })
+                if message.contains("already exists") => {}
+            Err(e) => return Err(DockerError::api(format!("connect to network {n}"), e)),
+        }
     }
     Ok(())
 }
