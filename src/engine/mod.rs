@@ -423,6 +423,7 @@ impl Engine {
         }
         let _lock = self.lock(req)?;
         let desired = self.desired()?;
+        self.interrupted_runs()?;
         self.check_scope(&desired, &plan.options)?;
         let observed = self.observe(&desired, &plan.options).await;
         let now = plan::basis(&desired, &observed, &plan.options);
