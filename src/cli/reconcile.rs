@@ -73,12 +73,7 @@ pub fn graph(engine: &Engine, s: &ScopeArgs) -> Result<i32> {
 }
 
 pub fn status(engine: &Engine, a: &StatusArgs) -> Result<i32> {
-    let opts = options(&a.scope)?;
-    let desired = engine.desired()?;
-    let rt = runtime()?;
-    let observed = rt.block_on(engine.observe(&desired, &opts));
-    let secrets = engine.secrets();
-    let p = plan::build(&desired, &observed, &opts, secrets.as_ref())?;
+    let (desired, observed, p) = runtime()?.block_on(engine.status(&options(&a.scope)?))?;
     if a.json {
         let doc = serde_json::json!({ "observed": observed, "drift": p });
         out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;

@@ -375,6 +375,17 @@ impl Engine {
         Ok(plan::build(desired, &observed, opts, secrets.as_ref())?)
     }
 
+    /// The observed state and the plan against it (`tomo status`): what runs
+    /// where, and what apply would change.
+    pub async fn status(&self, opts: &PlanOptions) -> Result<(Desired, Observed, Plan)> {
+        let desired = self.desired()?;
+        self.check_scope(&desired, opts)?;
+        let observed = self.observe(&desired, opts).await;
+        let secrets = self.secrets();
+        let plan = plan::build(&desired, &observed, opts, secrets.as_ref())?;
+        Ok((desired, observed, plan))
+    }
+
     /// Plans after putting back or removing what interrupted recreates left
     /// (observing again when something was repaired).
     async fn plan_recovered(&self, desired: &Desired, opts: &PlanOptions) -> Result<Plan> {

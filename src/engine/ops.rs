@@ -238,13 +238,7 @@ fn row(c: &ContainerObs) -> AppContainer {
         container: c.name.clone(),
         id: c.id.clone(),
         state: c.state.as_str().to_string(),
-        health: match c.health {
-            Some(crate::model::Health::Healthy) => "healthy",
-            Some(crate::model::Health::Unhealthy) => "unhealthy",
-            Some(crate::model::Health::Starting) => "starting",
-            None => "none",
-        }
-        .to_string(),
+        health: c.health.map_or("none", |h| h.as_str()).to_string(),
         image: c.image.clone(),
     }
 }

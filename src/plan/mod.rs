@@ -11,6 +11,7 @@
 mod diff;
 mod graph;
 pub mod spec;
+pub mod status;
 #[cfg(test)]
 mod tests;
 pub mod text;

@@ -91,42 +91,18 @@ pub fn summary_line(p: &Plan) -> String {
 
 /// What is deployed per server, and drift.
 pub fn status(p: &Plan, observed: &Observed, desired: &crate::model::Desired) -> String {
+    let rows = super::status::rows(p, observed, desired, &p.options.scope);
     let mut out = String::new();
     for (server, state) in &observed.servers {
         out.push_str(&format!("server {server}\n"));
-        let inv = match state {
-            ServerState::Reached(inv) => inv,
-            ServerState::Unreachable(why) => {
-                out.push_str(&format!("  unreachable: {why}\n"));
-                continue;
-            }
-        };
+        if let ServerState::Unreachable(why) = state {
+            out.push_str(&format!("  unreachable: {why}\n"));
+            continue;
+        }
         out.push_str(&format!("  {:<28} {:<11} {:<10} {}\n", "CONTAINER", "STATE", "HEALTH", "DRIFT"));
-        for app in desired.apps.values().filter(|a| a.servers.contains(server)) {
-            for svc in app.services.values() {
-                let name = app.container_name(&svc.name);
-                let c = inv.container(&name);
-                let state = c.map_or("missing", |c| c.state.as_str());
-                let health = c.and_then(|c| c.health).map_or("-", |h| match h {
-                    crate::model::Health::Starting => "starting",
-                    crate::model::Health::Healthy => "healthy",
-                    crate::model::Health::Unhealthy => "unhealthy",
-                });
-                let drift: Vec<String> = p
-                    .actions
-                    .iter()
-                    .filter(|a| &a.server == server && a.op.object() == name)
-                    .map(|a| format!("{} ({})", a.op.verb(), a.reasons.join("; ")))
-                    .chain(
-                        p.conflicts
-                            .iter()
-                            .filter(|c| &c.server == server && c.object == name)
-                            .map(|c| c.message.clone()),
-                    )
-                    .collect();
-                let drift = if drift.is_empty() { "in sync".to_string() } else { drift.join("; ") };
-                out.push_str(&format!("  {name:<28} {state:<11} {health:<10} {drift}\n"));
-            }
+        for r in rows.iter().filter(|r| r.server == server.as_str()) {
+            let drift = if r.drift.is_empty() { "in sync".to_string() } else { r.drift.join("; ") };
+            out.push_str(&format!("  {:<28} {:<11} {:<10} {drift}\n", r.container, r.state, r.health.unwrap_or("-")));
         }
         for o in p.orphans.iter().filter(|o| &o.server == server) {
             out.push_str(&format!("  {:<28} {:<11} {:<10} orphan of app `{}`\n", o.container, "-", "-", o.app));

@@ -400,6 +400,16 @@ fn fleet_docker_settings_and_auth_tools() {
     f.apply();
     let a = f.app("a");
     let mut op = Stdio::start(&f.tomo, "operator");
+    let st = op.ok("status", json!({}));
+    assert_eq!(st["in_sync"], true, "{st}");
+    assert_eq!(st["containers"][0]["state"], "running", "{st}");
+    docker(&["stop", "-t", "1", &a]);
+    let st = op.ok("status", json!({"apps": [a]}));
+    assert_eq!(st["in_sync"], false, "{st}");
+    assert_eq!(st["containers"][0]["state"], "exited", "{st}");
+    assert!(st["containers"][0]["drift"].as_str().unwrap().starts_with("start ("), "{st}");
+    assert!(st["text"].as_str().unwrap().contains(&format!("{a} ")), "{st}");
+    f.apply();
     let info = op.ok("docker_info", json!({}));
     assert!(info["servers"][0]["result"]["version"].as_str().is_some_and(|v| !v.is_empty()), "{info}");
     let cs = op.ok("docker_containers", json!({"server": "local"}));

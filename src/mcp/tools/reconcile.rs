@@ -13,7 +13,7 @@ use crate::auth::{Identity, Role};
 use crate::engine::ApplyRequest;
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
-use crate::model::{RequireApproval, ServerState};
+use crate::model::RequireApproval;
 use crate::store::ProposalRow;
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -284,33 +284,18 @@ impl Tomo {
     ))]
     async fn status(&self, Parameters(a): Parameters<PlanArgs>) -> Result<Json<StatusOut>, ToolError> {
         let opts = options(&a.servers, &a.apps, false)?;
-        let desired = self.engine().desired()?;
-        let observed = self.engine().observe(&desired, &opts).await;
-        let secrets = self.engine().secrets();
-        let plan = crate::plan::build(&desired, &observed, &opts, secrets.as_ref()).map_err(crate::Error::from)?;
-        let mut containers = Vec::new();
-        for (server, state) in &observed.servers {
-            let ServerState::Reached(inv) = state else { continue };
-            for app in desired.apps.values().filter(|a| a.servers.contains(server) && opts.scope.has_app(&a.name)) {
-                for svc in app.services.values() {
-                    let name = app.container_name(&svc.name);
-                    let drift: Vec<String> = plan
-                        .actions
-                        .iter()
-                        .filter(|x| &x.server == server && x.op.object() == name)
-                        .map(|x| format!("{} ({})", x.op.verb(), x.reasons.join("; ")))
-                        .collect();
-                    containers.push(ContainerStatus {
-                        server: server.to_string(),
-                        app: app.name.to_string(),
-                        service: svc.name.to_string(),
-                        state: inv.container(&name).map_or("missing", |c| c.state.as_str()).into(),
-                        container: name,
-                        drift: if drift.is_empty() { "in sync".into() } else { drift.join("; ") },
-                    });
-                }
-            }
-        }
+        let (desired, observed, plan) = self.engine().status(&opts).await?;
+        let containers = crate::plan::status::rows(&plan, &observed, &desired, &opts.scope)
+            .into_iter()
+            .map(|r| ContainerStatus {
+                drift: if r.drift.is_empty() { "in sync".into() } else { r.drift.join("; ") },
+                server: r.server,
+                app: r.app,
+                service: r.service,
+                container: r.container,
+                state: r.state.into(),
+            })
+            .collect();
         Ok(Json(StatusOut {
             in_sync: !plan.has_changes() && plan.unreachable.is_empty(),
             containers,
