@@ -449,7 +449,10 @@ fn fleet_docker_settings_and_auth_tools() {
     // Settings: system (a manifest change) and per user (the store).
     let s = op.ok("settings_get", json!({}));
     assert_eq!(s["effective"]["parallelism"], 16, "{s}");
-    let r = op.ok("settings_update", json!({"system": {"parallelism": 4}, "user": {"theme": "dark"}}));
+    let r = op.ok(
+        "settings_update",
+        json!({"system": {"parallelism": 4}, "user": {"theme": "dark", "api_token": "tok-must-not-leak"}}),
+    );
     assert_eq!(r["system"]["outcome"], "written", "{r}");
     assert_eq!(r["user"]["theme"], "dark");
     let s = op.ok("settings_get", json!({}));
@@ -463,6 +466,15 @@ fn fleet_docker_settings_and_auth_tools() {
     assert!(r.is_error && r.text.contains("did not log in with a token"), "{}", r.text);
     let audit = op.ok("audit_settings", json!({}));
     assert!(audit.to_string().contains("user-settings"), "{audit}");
+    assert!(
+        !audit.to_string().contains("tok-must-not-leak"),
+        "a secret-looking setting reached the audit log: {audit}"
+    );
+    // An operator cannot relax the approval rules: that waits for an admin.
+    let r = op.ok("settings_update", json!({"system": {"mcp": {"require_approval": "none"}}}));
+    assert_eq!(r["system"]["outcome"], "proposed", "{r}");
+    assert!(r["system"]["why"].as_str().unwrap().contains("need an admin"), "{r}");
+    assert!(!read(&f, "settings.yaml").unwrap_or_default().contains("require_approval"));
 }
 
 #[test]
