@@ -19,12 +19,19 @@ fn local_admin() -> Identity {
     Identity { user: std::env::var("USER").unwrap_or_else(|_| "cli".into()), role: Role::Admin, session: None }
 }
 
-pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
-    let engine = Arc::new(engine);
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// The runtime of a long-running command: two workers (these are small
+/// machines; requests are I/O-bound).
+fn daemon_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|source| Error::Read { path: "the async runtime".into(), source })?;
+        .map_err(|source| Error::Read { path: "the async runtime".into(), source })
+}
+
+pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
+    let engine = Arc::new(engine);
+    let rt = daemon_runtime()?;
     if a.stdio {
         let who = Identity { user: format!("stdio:{}", a.role.as_str()), role: a.role, session: None };
         rt.block_on(crate::mcp::serve_stdio(engine, who))?;
@@ -48,12 +55,7 @@ pub fn watch(engine: Engine, a: &WatchArgs) -> Result<i32> {
         git_interval: duration("git-interval", &a.git_interval)?,
         metrics: a.metrics.clone(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Read { path: "the async runtime".into(), source })?;
-    rt.block_on(crate::watch::run(Arc::new(engine), opts))?;
+    daemon_runtime()?.block_on(crate::watch::run(Arc::new(engine), opts))?;
     Ok(0)
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Check, Engine};
 use crate::error::{Error, Result};
-use crate::model::{App, ContainerObs, Desired, Name, ServerState, labels};
+use crate::model::{App, ContainerObs, Desired, Name, labels};
 use crate::plan::{PlanOptions, Scope};
 use crate::transport::docker::DockerClient;
 use crate::transport::docker_ops::{ContainerRow, EngineFacts, ImageRow, Pruned, Stats};
@@ -68,29 +68,8 @@ impl Engine {
     pub async fn app_containers(&self, app_name: &str) -> Result<Vec<PerServer<Vec<AppContainer>>>> {
         let desired = self.desired()?;
         let app = self.app(&desired, app_name)?;
-        let opts = PlanOptions {
-            scope: Scope { servers: app.servers.clone(), apps: vec![app.name.clone()] },
-            ..PlanOptions::default()
-        };
-        let observed = self.observe(&desired, &opts).await;
-        Ok(observed
-            .servers
-            .into_iter()
-            .map(|(server, state)| match state {
-                ServerState::Reached(inv) => PerServer {
-                    server: server.to_string(),
-                    result: Some(
-                        inv.containers
-                            .iter()
-                            .filter(|c| c.ours && c.label(labels::APP) == Some(app_name))
-                            .map(row)
-                            .collect(),
-                    ),
-                    error: None,
-                },
-                ServerState::Unreachable(e) => PerServer { server: server.to_string(), result: None, error: Some(e) },
-            })
-            .collect())
+        let clients = self.docker_clients(&desired, app.servers.clone()).await?;
+        Ok(containers_of(&app, &clients).await.into_iter().map(|(per, _)| per).collect())
     }
 
     /// Runs `f` on each container of `app` (optionally one service), per server.
@@ -115,12 +94,11 @@ impl Engine {
                 known.join(", ")
             )));
         }
-        let found = self.app_containers(app_name).await?;
         let clients = self.docker_clients(&desired, app.servers.clone()).await?;
+        let found = containers_of(&app, &clients).await;
         let mut jobs = Vec::new();
         let mut out = Vec::new();
-        for per in found {
-            let client = clients.iter().find(|(n, _)| n.as_str() == per.server).and_then(|(_, c)| c.clone().ok());
+        for (per, client) in found {
             match (per.result, client) {
                 (Some(containers), Some(client)) => {
                     for c in containers.into_iter().filter(|c| service.is_none_or(|s| c.service == s)) {
@@ -229,6 +207,34 @@ impl Engine {
         });
         Ok(futures_util::future::join_all(jobs).await)
     }
+}
+
+/// Each server's containers of `app` (one list call per server, no pulls),
+/// with the client to act on them.
+async fn containers_of(
+    app: &App,
+    clients: &[(Name, std::result::Result<DockerClient, String>)],
+) -> Vec<(PerServer<Vec<AppContainer>>, Option<DockerClient>)> {
+    let lists = clients.iter().map(|(server, client)| async move {
+        let server = server.to_string();
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => return (PerServer { server, result: None, error: Some(e.clone()) }, None),
+        };
+        match client.inventory().await {
+            Ok(inv) => {
+                let mine = inv
+                    .containers
+                    .iter()
+                    .filter(|c| c.ours && c.label(labels::APP) == Some(app.name.as_str()))
+                    .map(row)
+                    .collect();
+                (PerServer { server, result: Some(mine), error: None }, Some(client.clone()))
+            }
+            Err(e) => (PerServer { server, result: None, error: Some(e.to_string()) }, None),
+        }
+    });
+    futures_util::future::join_all(lists).await
 }
 
 fn row(c: &ContainerObs) -> AppContainer {
