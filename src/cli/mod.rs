@@ -81,7 +81,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOMO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_level.as_str()));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_level.as_str()))
+        // rmcp logs whole requests and results at debug (passwords of
+        // `auth_login`, environment values): never let those through.
+        .add_directive("rmcp=info".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),
