@@ -19,20 +19,30 @@ pub fn check_remote(remote: &str) -> Result<()> {
     Ok(())
 }
 
+/// A remote as it may be logged: a URL's `user:password@` becomes `***@`.
+fn shown(remote: &str) -> String {
+    match (remote.find("://"), remote.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &remote[..scheme + 3], &remote[at..]),
+        _ => remote.to_string(),
+    }
+}
+
 /// Pulls every `interval`; tells the loop when new commits arrived.
 pub async fn pull_every(dir: PathBuf, remote: String, interval: Duration, tx: mpsc::UnboundedSender<Input>) {
     let mut tick = tokio::time::interval(interval);
+    let (secret, logged) = (remote.clone(), shown(&remote));
+    let remote = logged.as_str();
     loop {
         tick.tick().await;
-        match pull(&dir, &remote).await {
+        match pull(&dir, &secret).await.map_err(|e| e.replace(&secret, remote)) {
             Ok(true) => {
-                tracing::info!(remote = %remote, "git pull brought new commits");
+                tracing::info!(remote, "git pull brought new commits");
                 if tx.send(Input::Pulled).is_err() {
                     return;
                 }
             }
-            Ok(false) => tracing::debug!(remote = %remote, "git pull: up to date"),
-            Err(e) => tracing::warn!(remote = %remote, "git pull failed: {e}"),
+            Ok(false) => tracing::debug!(remote, "git pull: up to date"),
+            Err(e) => tracing::warn!(remote, "git pull failed: {e}"),
         }
     }
 }
@@ -62,4 +72,14 @@ async fn pull(dir: &std::path::Path, remote: &str) -> std::result::Result<bool, 
         return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
     Ok(head().await? != before)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_in_a_remote_url_are_not_shown() {
+        assert_eq!(super::shown("https://me:tok3n@git.example/fleet.git"), "https://***@git.example/fleet.git");
+        assert_eq!(super::shown("origin"), "origin");
+        assert_eq!(super::shown("git@github.com:me/fleet.git"), "git@github.com:me/fleet.git");
+    }
 }
