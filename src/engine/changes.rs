@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{ApplyRequest, Engine};
 use crate::apply::{ApplyReport, ApplySink};
-use crate::auth::{Identity, Permission};
+use crate::auth::{Identity, Permission, Role};
 use crate::error::{Error, Result};
 use crate::manifest::{self, LoadOptions, Sources, edit};
 use crate::model::{Desired, Name, RequireApproval};
@@ -180,12 +180,6 @@ impl Engine {
         loaded.desired.ok_or(Error::Invalid(loaded.diagnostics))
     }
 
-    /// Validates and plans `change` without writing anything.
-    pub async fn preview(&self, change: &Change) -> Result<Plan> {
-        let desired = self.desired_after(change)?;
-        self.plan_for(&desired, &PlanOptions::default()).await
-    }
-
     /// Carries out a change for `who`: validated and planned first; then
     /// written, or kept as a proposal when the role may only propose or
     /// `Settings.mcp.require_approval` asks for it.
@@ -195,12 +189,15 @@ impl Engine {
 
     /// `submit`, always as a proposal when `propose` gives a reason.
     pub async fn submit_as(&self, change: Change, who: &Identity, propose: Option<String>) -> Result<Submitted> {
-        let plan = self.preview(&change).await?;
+        let after = self.desired_after(&change)?;
+        let plan = self.plan_for(&after, &PlanOptions::default()).await?;
         let rule = self.desired()?.settings.require_approval;
         let why = if let Some(why) = propose {
             Some(why)
         } else if !who.role.allows(Permission::Change) {
             Some(format!("the `{}` role proposes changes; an admin approves them", who.role.as_str()))
+        } else if after.settings.require_approval != rule && who.role != Role::Admin {
+            Some("it changes the approval rules (`mcp.require_approval`), which is an admin's to decide".into())
         } else if rule == RequireApproval::All {
             Some("Settings `mcp.require_approval: all`".to_string())
         } else if rule == RequireApproval::Destructive && plan.is_destructive() {
