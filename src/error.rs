@@ -38,6 +38,9 @@ pub enum Error {
     /// Authentication failed or a permission is missing.
     #[error("{0}")]
     Denied(String),
+    /// Logins for this user or address are locked for a while after failures.
+    #[error("{0}")]
+    Locked(String),
     /// A proposal could not be decided or applied as asked.
     #[error("{0}")]
     Proposal(String),

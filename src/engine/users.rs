@@ -145,7 +145,7 @@ impl Engine {
         for k in &keys {
             if let Some(until) = store.login_failures(k)?.locked_until.filter(|u| *u > now) {
                 self.audit_auth(user, None, "login", "refused", &format!("locked for {} s more ({k})", until - now));
-                return Err(Error::Denied(format!("too many failed logins: try again in {} seconds", until - now)));
+                return Err(Error::Locked(format!("too many failed logins: try again in {} seconds", until - now)));
             }
         }
         let record = store.user_secret(user)?;

@@ -170,7 +170,7 @@ async fn login(
     let password = SecretString::new(body.password);
     match state.engine.login(&body.username, &password, &peer.ip().to_string(), LOGIN_TTL).await {
         Ok(token) => axum::Json(token).into_response(),
-        Err(Error::Denied(msg)) if msg.starts_with("too many") => {
+        Err(Error::Locked(msg)) => {
             (StatusCode::TOO_MANY_REQUESTS, axum::Json(serde_json::json!({"error": msg}))).into_response()
         }
         Err(Error::Denied(msg)) => unauthorized(&msg),
