@@ -5,7 +5,7 @@
 //!   (`create`, `start`, `list`, …) fail with a transient error (HTTP 503).
 //! - `TOMO_FAULT_PAUSE=point[:N]`: at the Nth time (default 1st) apply reaches
 //!   `point` (`before-create`, `after-create`, `after-rename`,
-//!   `after-replacement-create`), log
+//!   `after-replacement-create`, `after-old-removed`), log
 //!   `fault injection: paused at POINT` and hang, for a test to kill tomo there.
 
 /// An injected transient Docker failure for `op`, if one is due.

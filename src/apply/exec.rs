@@ -161,6 +161,7 @@ impl Replacement<'_> {
         match self.bring_up(&temp).await {
             Ok(id) => {
                 self.c.remove(old, self.stop_timeout()).await.map_err(|e| e.to_string())?;
+                crate::faults::pause("after-old-removed").await;
                 self.c.rename(&id, name).await.map_err(|e| e.to_string())?;
                 Ok(id)
             }

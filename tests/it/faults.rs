@@ -184,3 +184,52 @@ fn the_engine_restarting_mid_apply_fails_cleanly_and_the_next_run_converges() {
     let names = h.docker(&["ps", "--format", "{{.Names}}"]);
     assert!(names.contains(&f.app("slow")) && names.contains(&f.app("next")), "{names}");
 }
+
+#[test]
+fn killed_during_a_start_first_update_the_running_container_stays() {
+    let f = Fleet::new();
+    let web_yaml = |env: &str| {
+        format!(
+            "kind: App\nname: {{p}}-web\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\nenv: {{A: \"{env}\"}}\nupdate_order: start-first\n",
+            httpd("web")
+        )
+    };
+    f.manifest("apps/web.yaml", &web_yaml("1"));
+    f.apply();
+    let web = f.app("web");
+    let old = f.id(&web);
+    f.manifest("apps/web.yaml", &web_yaml("2"));
+    // The replacement exists as `-tomo-new`; the old one never stopped.
+    kill_at(&f, "after-replacement-create");
+    let left = f.containers();
+    assert_eq!(left, [web.clone(), format!("{web}-tomo-new")], "{left:?}");
+    assert_eq!(f.id(&web), old);
+    assert_eq!(f.inspect(&web, "{{.State.Status}}"), "running");
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains(&format!("removed `{web}-tomo-new`")), "{}", r.stderr);
+    assert_exactly(&f, std::slice::from_ref(&web));
+    assert!(f.inspect(&web, "{{range .Config.Env}}{{println .}}{{end}}").contains("A=2"));
+}
+
+#[test]
+fn killed_between_removing_the_old_and_renaming_the_new_the_new_takes_the_name() {
+    let f = Fleet::new();
+    let web_yaml = |env: &str| {
+        format!(
+            "kind: App\nname: {{p}}-web\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\nenv: {{A: \"{env}\"}}\nupdate_order: start-first\n",
+            httpd("web")
+        )
+    };
+    f.manifest("apps/web.yaml", &web_yaml("1"));
+    f.apply();
+    let web = f.app("web");
+    f.manifest("apps/web.yaml", &web_yaml("2"));
+    kill_at(&f, "after-old-removed");
+    assert_eq!(f.containers(), [format!("{web}-tomo-new")]);
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains(&format!("renamed `{web}-tomo-new` to `{web}`")), "{}", r.stderr);
+    assert_exactly(&f, std::slice::from_ref(&web));
+    assert!(f.inspect(&web, "{{range .Config.Env}}{{println .}}{{end}}").contains("A=2"));
+}
