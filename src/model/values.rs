@@ -32,8 +32,10 @@ impl Name {
         if s.is_empty() {
             return Err("a name cannot be empty".into());
         }
-        if s.len() > 63 {
-            return Err(format!("`{}…` is {} characters long; names have at most 63", &s[..20], s.len()));
+        let chars = s.chars().count();
+        if chars > 63 {
+            let head: String = s.chars().take(20).collect();
+            return Err(format!("`{}…` is {chars} characters long; names have at most 63", head.escape_default()));
         }
         if let Some(bad) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
             let what = match bad {
@@ -357,6 +359,28 @@ mod tests {
             assert!(Name::parse(bad).is_err(), "{bad}");
         }
         assert!(Name::parse("Web").unwrap_err().contains("uppercase"));
+    }
+
+    #[test]
+    fn multibyte_names_of_every_length_around_the_limits_are_refused_without_panicking() {
+        for c in ['é', '€', '😀', 'ß', '\u{301}'] {
+            for n in (1..=70).chain([126, 127, 128, 200, 253, 254, 255, 256]) {
+                for text in
+                    [c.to_string().repeat(n), format!("a{}", c.to_string().repeat(n)), format!("{}a", "b".repeat(n))]
+                {
+                    let r = std::panic::catch_unwind(|| Name::parse(&text));
+                    assert!(r.is_ok(), "Name::parse panicked on {text:?}");
+                }
+            }
+        }
+        assert_eq!(
+            Name::parse(&"€".repeat(30)).unwrap_err(),
+            format!("`{}` contains `\\u{{20ac}}`", "\\u{20ac}".repeat(30))
+        );
+        assert_eq!(
+            Name::parse(&"€".repeat(64)).unwrap_err(),
+            format!("`{}…` is 64 characters long; names have at most 63", "\\u{20ac}".repeat(20))
+        );
     }
 
     #[test]

@@ -174,6 +174,29 @@ fn an_invalid_edit_is_reported_and_the_old_state_keeps_running() {
 }
 
 #[test]
+fn a_manifest_with_a_multibyte_name_is_an_invalid_manifest_and_watch_keeps_running() {
+    let f = Fleet::new();
+    settings(&f, "");
+    web(&f, "a", "1");
+    let mut w = Watch::start(&f, &[]);
+    w.run("start");
+    f.manifest("apps/euro.yaml", &format!("kind: App\nname: {}\nserver: local\nimage: {{image}}\n", "€".repeat(30)));
+    let r = w.run("files");
+    assert_eq!(r["fields"]["outcome"], "invalid", "{}", w.dump());
+    let located = w.seen.iter().any(|v| {
+        v["level"] == "ERROR" && v["fields"]["location"].as_str().is_some_and(|l| l.ends_with("apps/euro.yaml:2:7"))
+    });
+    assert!(located, "no error with file and line:\n{}", w.dump());
+    f.remove_manifest("apps/euro.yaml");
+    web(&f, "a", "2");
+    w.next("a run that applies the next edit", |v| {
+        message(v).starts_with("run finished") && v["fields"]["outcome"] == "applied"
+    });
+    assert_eq!(env_a(&f, &f.app("a")), "2");
+    assert!(w.child.try_wait().unwrap().is_none(), "watch is still running");
+}
+
+#[test]
 fn a_container_stopped_by_hand_is_started_by_the_drift_check() {
     let f = Fleet::new();
     settings(&f, "");
