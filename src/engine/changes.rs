@@ -172,6 +172,7 @@ impl Engine {
         files.sort();
         let mut edited = Sources::from_texts(files.iter().map(|(p, t)| (p.as_str(), t.as_str())));
         edited.root = sources.root.clone();
+        edited.refused = sources.refused.clone();
         let secrets = self.secret_check();
         let loaded = manifest::load(
             &edited,

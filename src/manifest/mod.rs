@@ -16,9 +16,9 @@ pub mod yaml;
 use std::sync::Arc;
 
 pub use resolve::SecretCheck;
-pub use sources::{ReadError, Sources, read_dir};
+pub use sources::{MAX_FILE_BYTES, MAX_FILES, MAX_FOLDER_BYTES, ReadError, Refused, Sources, read_dir};
 
-use crate::diag::{Diagnostic, Diagnostics, FieldPath, SourceFile, did_you_mean};
+use crate::diag::{Diagnostic, Diagnostics, FieldPath, SourceFile, Span, did_you_mean};
 use crate::model::Desired;
 
 /// Options for loading: what is known about secrets.
@@ -39,12 +39,26 @@ pub struct Loaded {
 pub fn load(sources: &Sources, opts: &LoadOptions<'_>) -> Loaded {
     let mut diags = Diagnostics::new();
     let mut docs = Vec::new();
+    for r in &sources.refused {
+        diags.push(refused(r, Arc::new(SourceFile { path: r.path.clone(), text: String::new() })));
+    }
     for (file, rel) in sources.files.iter().zip(&sources.relative) {
+        // In-memory sources (edits) are held to the limit of files read from disk.
+        if file.text.len() as u64 > MAX_FILE_BYTES {
+            diags.push(refused(&sources::too_large(file.text.len() as u64), file.clone()));
+            continue;
+        }
         parse_file(file, rel, &mut docs, &mut diags);
     }
     let desired = resolve::resolve(&docs, opts.secrets, opts.inline_check, &mut diags);
     diags.sort();
     Loaded { desired: (!diags.has_errors()).then_some(desired), diagnostics: diags }
+}
+
+/// A file that was not read, as an error at its start.
+fn refused(r: &Refused, file: Arc<SourceFile>) -> Diagnostic {
+    let start = Span { offset: 0, len: 0, line: 1, column: 1 };
+    Diagnostic::error(r.code, r.message.clone()).at(&file, start).help(r.help.clone())
 }
 
 fn parse_file(file: &Arc<SourceFile>, rel: &str, docs: &mut Vec<resolve::Doc>, diags: &mut Diagnostics) {

@@ -92,3 +92,60 @@ fn the_example_config_is_valid() {
     let r = t.run(&["validate"]);
     assert_eq!(r.code, 0, "{}", r.all());
 }
+
+/// A manifest linked to a file outside the manifest folder is neither read
+/// nor shown: `validate` names the link, and MCP resources do not serve it.
+#[test]
+fn a_symlink_out_of_the_manifest_folder_is_refused_and_never_shown() {
+    let t = Tomo::new()
+        .env("DATA_DIRECTORY", "data")
+        .file("outside/shadow", "root:$6$TOPSECRETHASH:19000:0:99999:7:::\n")
+        .file("state/.shared/web.yaml", "kind: App\nname: web\nserver: local\nimage: nginx:1.27\n");
+    let state = t.path().join("state");
+    std::os::unix::fs::symlink(t.path().join("outside/shadow"), state.join("x.yaml")).unwrap();
+    std::os::unix::fs::symlink(".shared/web.yaml", state.join("web.yaml")).unwrap();
+    let r = t.run(&["validate"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(!r.all().contains("TOPSECRET") && !r.all().contains("root:"), "{}", r.all());
+    assert!(r.stderr.contains("state/x.yaml:1:1"), "{}", r.stderr);
+    assert!(r.stderr.contains("a symbolic link that leaves the manifest folder"), "{}", r.stderr);
+    assert!(r.stderr.contains("invalid: 1 error in state"), "{}", r.stderr);
+
+    let mut viewer = crate::mcp_client::Stdio::start(&t, "viewer");
+    let list = viewer.request("resources/list", serde_json::json!({}));
+    let uris: Vec<&str> =
+        list["result"]["resources"].as_array().unwrap().iter().filter_map(|r| r["uri"].as_str()).collect();
+    assert_eq!(uris, ["tomo://manifests/web.yaml"], "{list}");
+    let read = viewer.request("resources/read", serde_json::json!({"uri": "tomo://manifests/x.yaml"}));
+    assert!(read["error"].is_object() && !read.to_string().contains("TOPSECRET"), "{read}");
+    let v = viewer.call("validate", serde_json::json!({}));
+    assert!(!v.raw.contains("TOPSECRET") && v.raw.contains("x.yaml"), "{}", v.raw);
+}
+
+/// A manifest of 100 MB is refused by its size, without being read.
+#[test]
+fn a_manifest_over_the_size_limit_is_refused_with_a_clear_error() {
+    let t = Tomo::new().file("state/web.yaml", "kind: App\nname: web\nserver: local\nimage: nginx:1.27\n");
+    let big = std::fs::File::create(t.path().join("state/big.yaml")).unwrap();
+    big.set_len(100 << 20).unwrap();
+    let r = t.run(&["validate"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("state/big.yaml:1:1"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("this file holds 104857600 bytes; a manifest file may hold at most 1048576 (1 MiB)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("help: split it into several files"), "{}", r.stderr);
+}
+
+/// Files that are not UTF-8 text are an error naming the file.
+#[test]
+fn a_manifest_that_is_not_utf8_is_an_error_naming_the_file() {
+    let t = Tomo::new().file("state/web.yaml", "kind: App\nname: web\nserver: local\nimage: nginx:1.27\n");
+    std::fs::write(t.path().join("state/latin1.yaml"), b"kind: App\nname: caf\xe9\n").unwrap();
+    let r = t.run(&["validate"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("state/latin1.yaml:1:1"), "{}", r.stderr);
+    assert!(r.stderr.contains("this file is not UTF-8 text (an invalid byte at offset 19)"), "{}", r.stderr);
+}

@@ -287,6 +287,31 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_bytes_in_a_manifest_file_are_loaded_or_diagnosed(
+        bytes in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            (text(), prop::collection::vec(any::<u8>(), 0..4), any::<prop::sample::Index>()).prop_map(|(t, junk, at)| {
+                let mut b = format!("kind: App\nname: {t}\nserver: local\nimage: nginx\n").into_bytes();
+                let i = at.index(b.len() + 1);
+                b.splice(i..i, junk);
+                b
+            }),
+        ]
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.yaml"), &bytes).unwrap();
+        let sources = manifest::read_dir(dir.path());
+        prop_assert!(sources.is_ok(), "{:?}", sources.err());
+        let loaded = load_sources(&sources.unwrap());
+        if std::str::from_utf8(&bytes).is_err() {
+            let d = loaded.diagnostics.iter().find(|d| d.code == "not-utf8");
+            prop_assert!(d.is_some(), "{:?}", loaded.diagnostics);
+            let file = d.unwrap().file.as_ref().map(|f| f.path.clone()).unwrap_or_default();
+            prop_assert_eq!(file, dir.path().join("m.yaml"));
+        }
+    }
+
+    #[test]
     fn configuration_and_environment_values_never_panic(
         values in prop::collection::vec(text(), ENV_VARS.len()),
         timeout in text(),
