@@ -214,19 +214,8 @@ impl Positions {
 }
 
 enum Frame {
-    Seq {
-        items: Vec<Node>,
-        span: Span,
-        anchor: usize,
-    },
-    Map {
-        entries: Vec<(Key, Node)>,
-        /// Keys that came from a `<<` merge; explicit keys override them.
-        merged: Vec<String>,
-        pending_key: Option<Node>,
-        span: Span,
-        anchor: usize,
-    },
+    Seq { items: Vec<Node>, span: Span, anchor: usize },
+    Map { entries: Entries, pending_key: Option<Node>, span: Span, anchor: usize },
 }
 
 struct Builder<'a> {
@@ -265,7 +254,7 @@ impl Builder<'_> {
                 self.docs.push(Document { root: node, problems });
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { pending_key, entries, merged, .. }) => match pending_key.take() {
+            Some(Frame::Map { pending_key, entries, .. }) => match pending_key.take() {
                 None => *pending_key = Some(node),
                 Some(key) => {
                     let name = match key.value {
@@ -290,46 +279,67 @@ impl Builder<'_> {
                         }
                     };
                     if name == "<<" {
-                        merge_into(entries, merged, node);
+                        entries.merge(node);
                         return;
                     }
-                    if let Some(i) = merged.iter().position(|m| *m == name) {
-                        merged.remove(i);
-                        entries.retain(|(k, _)| k.name != name);
-                    }
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
+                    if let Err(first) = entries.insert(Key { name: name.clone(), span: key.span }, node) {
                         self.problems.push(YamlError {
                             message: format!("duplicate key `{name}`"),
                             span: key.span,
-                            help: Some(format!("`{name}` is already set at line {}; keep only one", first.span.line)),
+                            help: Some(format!("`{name}` is already set at line {}; keep only one", first.line)),
                         });
-                        return;
                     }
-                    entries.push((Key { name, span: key.span }, node));
                 }
             },
         }
     }
 }
 
-/// `<<: *base` or `<<: [*a, *b]`: copy keys not already present.
-fn merge_into(entries: &mut Vec<(Key, Node)>, merged: &mut Vec<String>, node: Node) {
-    let sources = match node.value {
-        Value::Map(m) => vec![m],
-        Value::Seq(items) => items
-            .into_iter()
-            .filter_map(|n| match n.value {
-                Value::Map(m) => Some(m),
-                _ => None,
-            })
-            .collect(),
-        _ => return,
-    };
-    for src in sources {
-        for (k, v) in src {
-            if !entries.iter().any(|(e, _)| e.name == k.name) {
-                merged.push(k.name.clone());
-                entries.push((k, v));
+/// The entries of a mapping being read, indexed by key so that each key is
+/// checked in constant time (a mapping of many keys stays linear).
+#[derive(Default)]
+struct Entries {
+    list: Vec<(Key, Node)>,
+    /// Key → its position in `list`; `true` when it came from a `<<` merge
+    /// (an explicit key then replaces it).
+    index: HashMap<String, (usize, bool)>,
+}
+
+impl Entries {
+    /// Adds an explicit key, or returns the span of the explicit key it repeats.
+    fn insert(&mut self, key: Key, node: Node) -> Result<(), Span> {
+        match self.index.get_mut(&key.name) {
+            Some((i, merged @ true)) => {
+                *merged = false;
+                self.list[*i] = (key, node);
+                Ok(())
+            }
+            Some((i, false)) => Err(self.list[*i].0.span),
+            None => {
+                self.index.insert(key.name.clone(), (self.list.len(), false));
+                self.list.push((key, node));
+                Ok(())
+            }
+        }
+    }
+
+    /// `<<: *base` or `<<: [*a, *b]`: copy keys not already present.
+    fn merge(&mut self, node: Node) {
+        let sources = match node.value {
+            Value::Map(m) => vec![m],
+            Value::Seq(items) => items
+                .into_iter()
+                .filter_map(|n| match n.value {
+                    Value::Map(m) => Some(m),
+                    _ => None,
+                })
+                .collect(),
+            _ => return,
+        };
+        for (k, v) in sources.into_iter().flatten() {
+            if !self.index.contains_key(&k.name) {
+                self.index.insert(k.name.clone(), (self.list.len(), true));
+                self.list.push((k, v));
             }
         }
     }
@@ -377,13 +387,13 @@ impl MarkedEventReceiver for Builder<'_> {
                 self.stack.push(if is_seq {
                     Frame::Seq { items: Vec::new(), span: here, anchor }
                 } else {
-                    Frame::Map { entries: Vec::new(), merged: Vec::new(), pending_key: None, span: here, anchor }
+                    Frame::Map { entries: Entries::default(), pending_key: None, span: here, anchor }
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
                     Some(Frame::Seq { items, span, anchor }) => (Node { value: Value::Seq(items), span }, anchor),
-                    Some(Frame::Map { entries, span, anchor, .. }) => {
+                    Some(Frame::Map { entries: Entries { list: entries, .. }, span, anchor, .. }) => {
                         // A block mapping's marker points past its first key:
                         // start the mapping at that key instead.
                         let span = match entries.first() {

@@ -488,3 +488,42 @@ fn multibyte_names_of_every_length_are_diagnosed() {
         }
     }
 }
+
+/// 90,000 keys in one mapping (and 30,000 merged ones) take linear time: a
+/// duplicate check that scanned the mapping per key took most of a minute.
+#[test]
+fn a_mapping_of_90k_keys_is_validated_in_linear_time() {
+    let mut text = String::from("kind: App\nname: big\nserver: local\nimage: nginx\nlabels:\n");
+    for i in 0..90_000 {
+        text.push_str(&format!(" k{i}: v\n"));
+    }
+    text.push_str(" k17: again\n");
+    assert!(text.len() <= 1 << 20, "within the size limit of one file");
+    let started = std::time::Instant::now();
+    let l = load_sources(&Sources::from_texts([("big.yaml", text.as_str())]));
+    let took = started.elapsed();
+    let errors: Vec<String> = l.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+    assert_eq!(errors, ["big.yaml:90006:2: duplicate key `k17` (`k17` is already set at line 23; keep only one)"]);
+    eprintln!("validation of a 90k-key mapping: {} ms", took.as_millis());
+    // A debug build among other tests (a release build takes a fraction);
+    // the quadratic check took 48 s here.
+    assert!(took < std::time::Duration::from_secs(4), "took {took:?}");
+
+    // 30,000 merged keys, each then set again (within the limit of values per document).
+    let mut merged = String::from("x-base: &b\n");
+    for i in 0..30_000 {
+        merged.push_str(&format!("  k{i}: v\n"));
+    }
+    merged.push_str("kind: App\nname: big\nserver: local\nimage: nginx\nlabels:\n  <<: *b\n");
+    for i in 0..30_000 {
+        merged.push_str(&format!("  k{i}: w\n"));
+    }
+    let started = std::time::Instant::now();
+    let (docs, err) = manifest::yaml::parse(&merged);
+    let took = started.elapsed();
+    assert!(err.is_none() && docs[0].problems.is_empty(), "{err:?}");
+    let labels = docs[0].root.get("labels").unwrap().as_map().unwrap();
+    assert_eq!(labels.len(), 30_000);
+    assert!(labels.iter().all(|(_, v)| v.as_str() == Some("w")));
+    assert!(took < std::time::Duration::from_secs(4), "took {took:?}");
+}
