@@ -16,7 +16,7 @@ use serde_json::{Map, Value as J, json};
 
 use super::raw;
 use super::yaml::{Node, Value};
-use crate::diag::{FieldPath, did_you_mean};
+use crate::diag::{FieldPath, PathSeg, did_you_mean};
 
 /// Base URL the schemas name themselves by (`$id`); editors use the relative
 /// `$schema` comment in manifests instead.
@@ -420,7 +420,7 @@ impl<'s> Walker<'s> {
             if sub.errors.is_empty() {
                 return;
             }
-            let score = shape_score(&sub.errors, v, &resolved, node);
+            let score = shape_score(&sub.errors, v, &resolved, node, path.segments().len());
             if best.as_ref().is_none_or(|(s, _)| score < *s) {
                 best = Some((score, sub.errors));
             }
@@ -452,11 +452,20 @@ impl<'s> Walker<'s> {
 }
 
 /// How badly a node fits a variant: unknown fields weigh most (a sign of the
-/// wrong shape), and required keys that only this variant has, when present,
-/// count in its favour.
-fn shape_score(errors: &[SchemaError], variant: &J, all: &[&J], node: &Node) -> i64 {
-    let unknown = errors.iter().filter(|e| e.code == "unknown-field").count() as i64;
-    let other = errors.len() as i64 - unknown;
+/// wrong shape) unless they look like a misspelling of one of the variant's
+/// own fields (`imgae` for `image`), and required keys that only this variant
+/// has, when present, count in its favour. `depth` is the node's path length.
+fn shape_score(errors: &[SchemaError], variant: &J, all: &[&J], node: &Node, depth: usize) -> i64 {
+    let props = variant.get("properties").and_then(J::as_object);
+    let misspelt = |e: &SchemaError| match e.path.segments() {
+        [.., PathSeg::Key(k)] if e.path.segments().len() == depth + 1 => {
+            props.is_some_and(|p| did_you_mean(k, p.keys().map(String::as_str)).is_some())
+        }
+        _ => false,
+    };
+    let unknown = errors.iter().filter(|e| e.code == "unknown-field" && !misspelt(e)).count() as i64;
+    let misspelt = errors.iter().filter(|e| e.code == "unknown-field" && misspelt(e)).count() as i64;
+    let other = errors.len() as i64 - unknown - misspelt;
     let required = |v: &J| -> Vec<String> {
         v.get("required")
             .and_then(J::as_array)
@@ -467,7 +476,7 @@ fn shape_score(errors: &[SchemaError], variant: &J, all: &[&J], node: &Node) -> 
         .into_iter()
         .filter(|r| node.get(r).is_some() && !all.iter().all(|v| required(v).contains(r)))
         .count() as i64;
-    unknown * 10 + other - distinctive * 5
+    unknown * 10 + misspelt * 5 + other - distinctive * 5
 }
 
 /// The tag names of an externally tagged enum: every variant an object with a
@@ -616,6 +625,18 @@ mod tests {
         assert!(all.contains("state: `runing` is not valid here"), "{all}");
         assert!(all.contains("did you mean `running`?"), "{all}");
         assert!(all.contains("pull: `sometimes`"), "{all}");
+    }
+
+    #[test]
+    fn a_misspelt_image_in_the_one_service_form_is_named_as_such() {
+        let e = errs("App", "kind: App\nname: web\nserver: local\nimgae: nginx:1.27\n");
+        assert_eq!(
+            e,
+            [
+                "imgae: unknown field `imgae` (did you mean `image`?)",
+                ": missing required field `image` (Image reference, e.g. `nginx:1.27` or `ghcr.io/owner/app@sha256:…`)"
+            ]
+        );
     }
 
     #[test]
