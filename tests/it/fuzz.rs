@@ -250,8 +250,10 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// 2000 cases a property; `PROPTEST_CASES` asks for more (a longer hunt).
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 2000, ..ProptestConfig::default() }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
 proptest! {
@@ -471,6 +473,18 @@ fn generated_arguments_for_every_tool_never_panic_the_mcp_server() {
         }
     }
     assert!(!c.call("app_list", json!({})).is_error, "the server still answers");
+    // The tools an agent may not call are refused before their arguments are
+    // read: an admin session reaches the arguments of the harmless ones.
+    let mut admin = crate::mcp_client::Stdio::start(&tomo, "admin");
+    for _ in 0..40 {
+        for tool in ["proposal_approve", "proposal_reject"] {
+            let args = json!({"id": value.new_tree(&mut runner).unwrap().current(),
+                "reason": value.new_tree(&mut runner).unwrap().current()});
+            let msg = admin.request("tools/call", json!({"name": tool, "arguments": args}));
+            let r = crate::mcp_client::called(msg);
+            assert!(r.is_error && !r.text.contains("internal error"), "{tool} with {args}: {r:?}");
+        }
+    }
 }
 
 #[test]
