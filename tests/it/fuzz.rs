@@ -426,7 +426,8 @@ fn generated_arguments_for_every_tool_never_panic_the_mcp_server() {
     let value = json_value();
     let key = text();
     let mut calls = 0;
-    for round in 0..12 {
+    // About a dozen rounds; more with PROPTEST_CASES.
+    for round in 0..config().cases.div_ceil(160).max(12) as usize {
         for tool in &tools {
             let name = tool["name"].as_str().unwrap();
             if NOT_FUZZED.contains(&name) {
@@ -440,6 +441,10 @@ fn generated_arguments_for_every_tool_never_panic_the_mcp_server() {
                 if round == 0 || (round + i) % 3 != 0 {
                     args.insert(p.clone(), value.new_tree(&mut runner).unwrap().current());
                 }
+            }
+            // Every other round edits the app that exists (the manifest editor's paths).
+            if round % 2 == 1 && props.iter().any(|p| p == "name") && name.starts_with("app_") {
+                args.insert("name".into(), json!("fuzz-web"));
             }
             if round % 4 == 3 {
                 args.insert(
