@@ -316,12 +316,15 @@ proptest! {
     #[test]
     fn configuration_and_environment_values_never_panic(
         values in prop::collection::vec(text(), ENV_VARS.len()),
-        timeout in text(),
+        field in 0..CONFIG_FIELDS.len(),
+        value in text(),
+        quoted in any::<bool>(),
         dotenv in text(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tomo.yaml");
-        std::fs::write(&file, format!("ssh: {{timeout: {}}}\n", serde_json::to_string(&timeout).unwrap())).unwrap();
+        let value = if quoted { serde_json::to_string(&value).unwrap() } else { value };
+        std::fs::write(&file, CONFIG_FIELDS[field].replace("X", &value)).unwrap();
         std::fs::write(dir.path().join(".env"), format!("SSH_TIMEOUT={dotenv}\n")).unwrap();
         let env: BTreeMap<String, String> =
             ENV_VARS.iter().zip(&values).map(|(k, v)| (k.to_string(), v.replace('\0', ""))).collect();
@@ -330,6 +333,16 @@ proptest! {
         let _ = tomo::config::Config::load(&args, &BTreeMap::new()).map_err(|e| e.to_string());
     }
 }
+
+/// `tomo.yaml` with one field left as `X`.
+const CONFIG_FIELDS: &[&str] = &[
+    "ssh: {timeout: X, max_concurrent_connections: 4}\n",
+    "ssh: {max_concurrent_connections: X}\n",
+    "manifests: X\ndata_dir: X\n",
+    "mcp: {http: X, allowed_origins: [X], allowed_hosts: [X]}\n",
+    "log: {level: X, format: X}\n",
+    "X",
+];
 
 const ENV_VARS: &[&str] = &[
     "DATA_DIRECTORY",
