@@ -42,6 +42,7 @@ fn expand_home(p: &str) -> std::path::PathBuf {
 use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
 mod changes;
+mod guard;
 mod ops;
 mod reconcile;
 mod recover;

@@ -59,7 +59,7 @@ impl Engine {
         desired: &Desired,
         servers: Vec<Name>,
     ) -> Result<Vec<(Name, std::result::Result<DockerClient, String>)>> {
-        let opts = PlanOptions { scope: Scope { servers, apps: Vec::new() }, ..PlanOptions::default() };
+        let opts = PlanOptions { scope: Scope { servers, ..Scope::default() }, ..PlanOptions::default() };
         self.check_scope(desired, &opts)?;
         Ok(self.clients(desired, &opts).await.into_iter().collect())
     }
