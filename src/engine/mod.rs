@@ -43,6 +43,7 @@ use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
 mod changes;
 mod guard;
+pub mod mask;
 mod ops;
 mod reconcile;
 mod recover;

@@ -814,3 +814,54 @@ fn an_operator_cannot_move_a_vault_secret_or_relax_a_safety_setting() {
     let r = admin.call("settings_update", json!({"system": {"watch": {"destructive": "apply"}}}));
     assert_eq!(r.data["system"]["outcome"], "written", "{}", r.data);
 }
+
+/// `app_logs` masks a secret's value and its common encodings (base64 alone
+/// and inside a longer stream, hex, percent-encoding); a reversed value is
+/// beyond what masking can recognise (documented).
+#[test]
+fn app_logs_masks_the_common_encodings_of_a_secret() {
+    use base64::Engine as _;
+    let mut f = Fleet::new();
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", "master-password-for-tests");
+    f.tomo.set_env("TOMO_SALT", "salt-for-the-mcp-tests");
+    let secret = "p@ss/w0rd+Zq=9!x y";
+    let r = f.tomo.run_with_stdin(&["secret", "set", "enc-pass"], Some(secret));
+    assert_eq!(r.code, 0, "{}", r.all());
+    std::fs::create_dir_all(f.tomo.path().join("state")).unwrap();
+    let name = f.app("enc");
+    let script = r#"printf '%s' "$PASS" | busybox base64; printf 'k%s' "$PASS" | busybox base64
+printf '%s' "$PASS" | busybox hexdump -ve '/1 "%02x"'; echo
+printf '%s' "$PASS" | busybox hexdump -ve '/1 "%02X "' | busybox sed 's/\([0-9A-F][0-9A-F]\) /%\1/g'; echo
+echo "raw=$PASS"; echo "rev=$(printf '%s' "$PASS" | busybox rev)"; echo done
+exec httpd -f -p 80 -h /"#;
+    let mut admin = Stdio::start(&f.tomo, "admin");
+    let r = admin.ok(
+        "app_deploy",
+        json!({"name": name, "image": IMAGE, "command": ["sh", "-c", script], "env": {"PASS": {"secret": "enc-pass"}}}),
+    );
+    assert_eq!(r["outcome"], "written", "{r}");
+    admin.ok("apply", json!({"fingerprint": r["plan"]["fingerprint"]}));
+    let mut logs = String::new();
+    for _ in 0..100 {
+        logs = admin.ok("app_logs", json!({"name": name}))["logs"].to_string();
+        if logs.contains("done") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(logs.contains("done"), "{logs}");
+    let b = secret.as_bytes();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    for shown in [
+        secret.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(b),
+        base64::engine::general_purpose::STANDARD.encode(format!("k{secret}"))[2..22].to_string(),
+        hex.clone(),
+        b.iter().map(|x| format!("%{x:02X}")).collect(),
+    ] {
+        assert!(!logs.contains(&shown), "`{shown}` is not masked: {logs}");
+    }
+    assert!(logs.contains("raw=***"), "{logs}");
+    let reversed: String = secret.chars().rev().collect();
+    assert!(logs.contains(&format!("rev={reversed}")), "a reversed value is beyond masking: {logs}");
+}
