@@ -65,16 +65,18 @@ pub struct Change {
 }
 
 impl Change {
-    /// The edits as one unified diff (paths relative to the manifest folder).
+    /// The edits as one unified diff (paths relative to the manifest folder),
+    /// control and bidi characters escaped (`term::text`): it is shown to
+    /// the reviewer, whom a hidden or reordered character must not mislead.
     pub fn diff(&self) -> String {
         let mut out = String::new();
         for e in &self.edits {
             let (old, new) = (e.before.as_deref().unwrap_or(""), e.after.as_deref().unwrap_or(""));
             let a = if e.before.is_some() { format!("a/{}", e.path) } else { "/dev/null".into() };
             let b = if e.after.is_some() { format!("b/{}", e.path) } else { "/dev/null".into() };
-            out.push_str(
-                &similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(&a, &b).to_string(),
-            );
+            let diff =
+                similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(&a, &b).to_string();
+            out.push_str(&crate::term::text(&diff));
         }
         out
     }
