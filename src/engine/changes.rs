@@ -203,7 +203,7 @@ impl Engine {
         let plan = self.plan_for(&after, &opts).await?;
         let rule = before.settings.require_approval;
         let why = if let Some(why) = propose {
-            Some(why)
+            Some(if review.needs_admin() { format!("{why}; {}", review.why()) } else { why })
         } else if review.needs_admin() {
             Some(review.why())
         } else if !who.role.allows(Permission::Change) {
