@@ -24,6 +24,7 @@ pub mod observe;
 pub mod plan;
 pub mod shutdown;
 pub mod store;
+pub mod term;
 pub mod transport;
 pub mod vault;
 pub mod watch;

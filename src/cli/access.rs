@@ -143,7 +143,7 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
                         p.status,
                         format!("{} ({})", p.created_by, p.role),
                         p.created_at,
-                        p.title
+                        crate::term::line(&p.title)
                     ));
                 }
                 out(&text)?;
@@ -206,11 +206,11 @@ fn describe(row: &crate::store::ProposalRow, plan: &crate::plan::Plan) -> String
         "proposal {} ({}): {}\nby {} ({}) at {}\n\n{}\n{}",
         row.id,
         row.status,
-        row.title,
+        crate::term::line(&row.title),
         row.created_by,
         row.role,
         row.created_at,
-        row.diff,
+        crate::term::text(&row.diff),
         crate::plan::text::plan(plan)
     )
 }

@@ -57,7 +57,9 @@ impl LineSink {
 impl ApplySink for LineSink {
     fn started(&self, a: &Action) {
         if let Some(b) = self.bar.get() {
-            b.set_message(format!("{} {} on {}", a.op.verb(), a.op.object(), a.server));
+            b.set_message(
+                crate::term::line(&format!("{} {} on {}", a.op.verb(), a.op.object(), a.server)).into_owned(),
+            );
         }
     }
 
@@ -73,7 +75,8 @@ impl ApplySink for LineSink {
         };
         let total = self.total.load(Ordering::Relaxed);
         let line =
-            format!("[{done}/{total}] {} {} {} on {}: {status}\n", a.op.symbol(), a.op.verb(), a.op.object(), a.server);
+            format!("[{done}/{total}] {} {} {} on {}: {status}", a.op.symbol(), a.op.verb(), a.op.object(), a.server);
+        let line = format!("{}\n", crate::term::line(&line));
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
 }
@@ -94,14 +97,15 @@ pub fn report(p: &Plan, r: &ApplyReport) -> String {
     for res in &r.results {
         if let Outcome::Failed(e) = &res.outcome {
             let a = &p.actions[res.id];
-            out.push_str(&format!("  failed: {} {} on {}: {e}\n", a.op.verb(), a.op.object(), a.server));
+            let line = format!("  failed: {} {} on {}: {e}", a.op.verb(), a.op.object(), a.server);
+            out.push_str(&format!("{}\n", crate::term::line(&line)));
         }
     }
     if !p.conflicts.is_empty() {
         out.push_str(&format!("  {} conflict(s) were left alone; see `tomo plan`.\n", p.conflicts.len()));
     }
     for (s, why) in &p.unreachable {
-        out.push_str(&format!("  server {s} was not reached: {why}\n"));
+        out.push_str(&format!("{}\n", crate::term::line(&format!("  server {s} was not reached: {why}"))));
     }
     out
 }

@@ -17,7 +17,7 @@ fn names(kind: &str, values: &[String]) -> Result<Vec<Name>> {
 
 fn options(s: &ScopeArgs) -> Result<PlanOptions> {
     Ok(PlanOptions {
-        scope: Scope { servers: names("server", &s.servers)?, apps: names("app", &s.apps)? },
+        scope: Scope { servers: names("server", &s.servers)?, apps: names("app", &s.apps)?, held: Vec::new() },
         prune: s.prune,
         prune_volumes: s.prune_volumes.clone(),
     })

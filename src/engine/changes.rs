@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::guard::Review;
 use super::{ApplyRequest, Engine};
 use crate::apply::{ApplyReport, ApplySink};
 use crate::auth::{Identity, Permission, Role};
@@ -64,16 +65,18 @@ pub struct Change {
 }
 
 impl Change {
-    /// The edits as one unified diff (paths relative to the manifest folder).
+    /// The edits as one unified diff (paths relative to the manifest folder),
+    /// control and bidi characters escaped (`term::text`): it is shown to
+    /// the reviewer, whom a hidden or reordered character must not mislead.
     pub fn diff(&self) -> String {
         let mut out = String::new();
         for e in &self.edits {
             let (old, new) = (e.before.as_deref().unwrap_or(""), e.after.as_deref().unwrap_or(""));
             let a = if e.before.is_some() { format!("a/{}", e.path) } else { "/dev/null".into() };
             let b = if e.after.is_some() { format!("b/{}", e.path) } else { "/dev/null".into() };
-            out.push_str(
-                &similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(&a, &b).to_string(),
-            );
+            let diff =
+                similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(&a, &b).to_string();
+            out.push_str(&crate::term::text(&diff));
         }
         out
     }
@@ -182,8 +185,11 @@ impl Engine {
     }
 
     /// Carries out a change for `who`: validated and planned first; then
-    /// written, or kept as a proposal when the role may only propose or
-    /// `Settings.mcp.require_approval` asks for it.
+    /// written, or kept as a proposal when the role may only propose,
+    /// `Settings.mcp.require_approval` asks for it, or the change is an
+    /// admin's to decide (`guard::review`: a relaxed safety setting, or a
+    /// vault secret sent somewhere new). A server whose new connection would
+    /// send a vault secret is not contacted until an admin approved.
     pub async fn submit(&self, change: Change, who: &Identity) -> Result<Submitted> {
         self.submit_as(change, who, None).await
     }
@@ -191,14 +197,18 @@ impl Engine {
     /// `submit`, always as a proposal when `propose` gives a reason.
     pub async fn submit_as(&self, change: Change, who: &Identity, propose: Option<String>) -> Result<Submitted> {
         let after = self.desired_after(&change)?;
-        let plan = self.plan_for(&after, &PlanOptions::default()).await?;
-        let rule = self.desired()?.settings.require_approval;
+        let before = self.desired()?;
+        let review = if who.role == Role::Admin { Review::default() } else { super::guard::review(&before, &after) };
+        let mut opts = PlanOptions::default();
+        opts.scope.held = review.hold.iter().cloned().collect();
+        let plan = self.plan_for(&after, &opts).await?;
+        let rule = before.settings.require_approval;
         let why = if let Some(why) = propose {
-            Some(why)
+            Some(if review.needs_admin() { format!("{why}; {}", review.why()) } else { why })
+        } else if review.needs_admin() {
+            Some(review.why())
         } else if !who.role.allows(Permission::Change) {
             Some(format!("the `{}` role proposes changes; an admin approves them", who.role.as_str()))
-        } else if after.settings.require_approval != rule && who.role != Role::Admin {
-            Some("it changes the approval rules (`mcp.require_approval`), which is an admin's to decide".into())
         } else if rule == RequireApproval::All {
             Some("Settings `mcp.require_approval: all`".to_string())
         } else if rule == RequireApproval::Destructive && plan.is_destructive() {

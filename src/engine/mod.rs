@@ -42,6 +42,8 @@ fn expand_home(p: &str) -> std::path::PathBuf {
 use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
 mod changes;
+mod guard;
+pub mod mask;
 mod ops;
 mod reconcile;
 mod recover;

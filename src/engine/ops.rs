@@ -3,6 +3,7 @@
 //! Each takes the servers it needs from the manifests and runs per server in
 //! parallel; a server that cannot be reached is reported, not fatal.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -10,7 +11,7 @@ use serde::Serialize;
 
 use super::{Check, Engine};
 use crate::error::{Error, Result};
-use crate::model::{App, ContainerObs, Desired, Name, labels};
+use crate::model::{App, ContainerObs, Desired, EnvValue, Name, labels};
 use crate::plan::{PlanOptions, Scope};
 use crate::transport::docker::DockerClient;
 use crate::transport::docker_ops::{ContainerRow, EngineFacts, ImageRow, Pruned, Stats};
@@ -59,7 +60,7 @@ impl Engine {
         desired: &Desired,
         servers: Vec<Name>,
     ) -> Result<Vec<(Name, std::result::Result<DockerClient, String>)>> {
-        let opts = PlanOptions { scope: Scope { servers, apps: Vec::new() }, ..PlanOptions::default() };
+        let opts = PlanOptions { scope: Scope { servers, ..Scope::default() }, ..PlanOptions::default() };
         self.check_scope(desired, &opts)?;
         Ok(self.clients(desired, &opts).await.into_iter().collect())
     }
@@ -131,7 +132,9 @@ impl Engine {
         .await
     }
 
-    /// The newest log lines of the app's containers.
+    /// The newest log lines of the app's containers, with the values of its
+    /// secrets and of every vault secret masked (see `mask` for what masking
+    /// can and cannot catch).
     pub async fn app_logs(
         &self,
         app: &str,
@@ -139,11 +142,34 @@ impl Engine {
         tail: u32,
         since: i64,
     ) -> Result<Vec<PerServer<ContainerLogs>>> {
-        self.on_app_containers(app, service, |client, c| async move {
-            let text = client.logs(&c.id, tail, since).await.map_err(|e| e.to_string())?;
-            Ok(ContainerLogs { server: c.server, container: c.container, text })
+        let masker = Arc::new(self.masker(app)?);
+        self.on_app_containers(app, service, |client, c| {
+            let masker = masker.clone();
+            async move {
+                let text = client.logs(&c.id, tail, since).await.map_err(|e| e.to_string())?;
+                Ok(ContainerLogs { server: c.server, container: c.container, text: masker.apply(&text) })
+            }
         })
         .await
+    }
+
+    /// Masks the secret values of an app (vault and inline encrypted) and every vault secret.
+    fn masker(&self, app: &str) -> Result<super::mask::Masker> {
+        let desired = self.desired()?;
+        let app = self.app(&desired, app)?;
+        let mut values: Vec<EnvValue> = app
+            .services
+            .values()
+            .flat_map(|s| s.env.values())
+            .filter(|v| !matches!(v, EnvValue::Plain(_)))
+            .cloned()
+            .collect();
+        if let Ok(rows) = self.vault().and_then(|v| Ok(v.list()?)) {
+            values.extend(rows.into_iter().filter_map(|r| Name::parse(&r.name).ok()).map(EnvValue::Secret));
+        }
+        let secrets = self.secrets();
+        let revealed: Vec<_> = values.iter().filter_map(|v| secrets.reveal(v).ok()).collect();
+        Ok(super::mask::Masker::new(revealed.iter().map(|s| s.expose())))
     }
 
     /// One resource sample of each of the app's running containers.

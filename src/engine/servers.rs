@@ -188,7 +188,7 @@ impl Engine {
         let mut check = |name: &str, ok: bool, detail: String| checks.push(Check { name: name.into(), ok, detail });
         let timeout = self.config.ssh_timeout.to_std();
         let opts = PlanOptions {
-            scope: Scope { servers: vec![server.name.clone()], apps: Vec::new() },
+            scope: Scope { servers: vec![server.name.clone()], ..Scope::default() },
             ..PlanOptions::default()
         };
         let t0 = Instant::now();

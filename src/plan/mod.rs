@@ -36,11 +36,15 @@ pub struct Scope {
     pub servers: Vec<Name>,
     /// Only these apps (all when empty; orphans are then not considered).
     pub apps: Vec<Name>,
+    /// Servers left out and not contacted: a change to where their
+    /// connection goes waits for an admin's approval (`engine::guard`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Name>,
 }
 
 impl Scope {
     pub fn has_server(&self, s: &Name) -> bool {
-        self.servers.is_empty() || self.servers.contains(s)
+        (self.servers.is_empty() || self.servers.contains(s)) && !self.held.contains(s)
     }
     pub fn has_app(&self, a: &Name) -> bool {
         self.apps.is_empty() || self.apps.contains(a)
@@ -333,6 +337,14 @@ pub fn build(
         if let ServerState::Unreachable(why) = state {
             plan.unreachable.insert(name.clone(), why.clone());
         }
+    }
+    for name in &opts.scope.held {
+        plan.unreachable.insert(
+            name.clone(),
+            "not contacted: where its connection goes changed, and it logs in with a vault secret; \
+             an admin approves the change first"
+                .into(),
+        );
     }
     diff::diff(desired, observed, opts, secrets, &mut plan)?;
     graph::add_edges(desired, &mut plan);

@@ -1,11 +1,20 @@
 //! Plans and status as text for people, Terraform-style: `+` create,
 //! `~` recreate, `-` remove, `>` start, `.` stop, `!` conflict, grouped by
 //! server and ending with a one-line summary. Shared by the CLI and MCP.
+//! Every line goes through `term::line`: names, reasons and diff lines come
+//! from manifests and servers, and reach a terminal only escaped.
 
 use std::collections::BTreeMap;
 
 use super::{Action, Op, Plan};
 use crate::model::{Name, Observed, ServerState};
+use crate::term;
+
+/// Appends one line, escaped, and its line break.
+fn push_line(out: &mut String, line: &str) {
+    out.push_str(&term::line(line));
+    out.push('\n');
+}
 
 /// The plan, as `tomo plan` shows it.
 pub fn plan(p: &Plan) -> String {
@@ -27,30 +36,34 @@ pub fn plan(p: &Plan) -> String {
     }
     servers.sort();
     for server in servers {
-        out.push_str(&format!("server {server}\n"));
+        push_line(&mut out, &format!("server {server}"));
         for a in by_server.get(server).into_iter().flatten() {
             if matches!(a.op, Op::Start { fresh: true, .. }) {
                 continue; // shown as part of its create
             }
-            out.push_str(&action_line(a));
+            push_line(&mut out, &action_line(a));
             if let Some(d) = &a.diff {
                 for l in d.lines() {
-                    out.push_str(&format!("        {l}\n"));
+                    push_line(&mut out, &format!("        {l}"));
                 }
             }
         }
         for c in p.conflicts.iter().filter(|c| &c.server == server) {
-            out.push_str(&format!("  ! {:<28} {}\n", c.object, c.message));
+            push_line(&mut out, &format!("  ! {:<28} {}", c.object, c.message));
         }
         for o in p.orphans.iter().filter(|o| &o.server == server && !o.removed) {
-            out.push_str(&format!(
-                "  ? {:<28} orphan of app `{}`: kept (`--prune` or `Settings.prune: true` removes it)\n",
-                o.container, o.app
-            ));
+            push_line(
+                &mut out,
+                &format!(
+                    "  ? {:<28} orphan of app `{}`: kept (`--prune` or `Settings.prune: true` removes it)",
+                    o.container, o.app
+                ),
+            );
         }
     }
     for (s, why) in &p.unreachable {
-        out.push_str(&format!("server {s}\n  ! unreachable: {why}\n"));
+        push_line(&mut out, &format!("server {s}"));
+        push_line(&mut out, &format!("  ! unreachable: {why}"));
     }
     out.push_str(&summary_line(p));
     out
@@ -64,7 +77,7 @@ fn action_line(a: &Action) -> String {
         Op::Create { spec, .. } => format!("create from {}", spec.image),
         other => other.verb().to_string(),
     };
-    format!("  {} {:<28} {what}: {}\n", a.op.symbol(), a.op.object(), a.reasons.join("; "))
+    format!("  {} {:<28} {what}: {}", a.op.symbol(), a.op.object(), a.reasons.join("; "))
 }
 
 pub fn summary_line(p: &Plan) -> String {
@@ -94,18 +107,21 @@ pub fn status(p: &Plan, observed: &Observed, desired: &crate::model::Desired) ->
     let rows = super::status::rows(p, observed, desired, &p.options.scope);
     let mut out = String::new();
     for (server, state) in &observed.servers {
-        out.push_str(&format!("server {server}\n"));
+        push_line(&mut out, &format!("server {server}"));
         if let ServerState::Unreachable(why) = state {
-            out.push_str(&format!("  unreachable: {why}\n"));
+            push_line(&mut out, &format!("  unreachable: {why}"));
             continue;
         }
-        out.push_str(&format!("  {:<28} {:<11} {:<10} {}\n", "CONTAINER", "STATE", "HEALTH", "DRIFT"));
+        push_line(&mut out, &format!("  {:<28} {:<11} {:<10} DRIFT", "CONTAINER", "STATE", "HEALTH"));
         for r in rows.iter().filter(|r| r.server == server.as_str()) {
             let drift = if r.drift.is_empty() { "in sync".to_string() } else { r.drift.join("; ") };
-            out.push_str(&format!("  {:<28} {:<11} {:<10} {drift}\n", r.container, r.state, r.health.unwrap_or("-")));
+            push_line(
+                &mut out,
+                &format!("  {:<28} {:<11} {:<10} {drift}", r.container, r.state, r.health.unwrap_or("-")),
+            );
         }
         for o in p.orphans.iter().filter(|o| &o.server == server) {
-            out.push_str(&format!("  {:<28} {:<11} {:<10} orphan of app `{}`\n", o.container, "-", "-", o.app));
+            push_line(&mut out, &format!("  {:<28} {:<11} {:<10} orphan of app `{}`", o.container, "-", "-", o.app));
         }
     }
     out

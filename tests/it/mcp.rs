@@ -369,9 +369,13 @@ fn secret_values_never_reach_a_result() {
     );
     assert!(!r.is_error, "{}", r.text);
     transcript.push_str(&r.raw);
-    let applied = op.call("apply", json!({"fingerprint": r.data["plan"]["fingerprint"]}));
-    assert!(!applied.is_error, "{}", applied.text);
-    transcript.push_str(&applied.raw);
+    // Sending a vault secret to a new place is an admin's decision.
+    assert_eq!(r.data["outcome"], "proposed", "{}", r.data);
+    assert!(r.data["why"].as_str().unwrap().contains("send vault secret `db-pass` to server `local`"), "{}", r.data);
+    let id = r.data["proposal"].as_str().unwrap();
+    let approved = f.tomo(&["proposal", "approve", id, "--yes"]);
+    assert_eq!(approved.code, 0, "{}", approved.all());
+    transcript.push_str(&approved.stdout);
     assert!(f.inspect(&name, "{{range .Config.Env}}{{println .}}{{end}}").contains(&format!("PASS={secret}")));
     for (tool, args) in [
         ("app_get", json!({"name": name})),
@@ -727,4 +731,137 @@ fn the_mcp_inspector_finds_no_schema_problems() {
     let listed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(listed["tools"].as_array().map(Vec::len), Some(39), "{stdout}");
     let _ = docker(&["version", "--format", "{{.Server.Version}}"]);
+}
+
+/// A connection attempt that reached a listener, if any (it never blocks).
+fn connected(l: &std::net::TcpListener) -> bool {
+    l.set_nonblocking(true).unwrap();
+    l.accept().is_ok()
+}
+
+/// Where a vault secret is sent, and the safety settings, are an admin's to
+/// change: an operator's change becomes a proposal (nothing written, the new
+/// destination never contacted), which only an admin can approve.
+#[test]
+fn an_operator_cannot_move_a_vault_secret_or_relax_a_safety_setting() {
+    let mut f = Fleet::new();
+    with_key(&mut f);
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", "master-password-for-tests");
+    f.tomo.set_env("TOMO_SALT", "salt-for-the-mcp-tests");
+    let r = f.tomo.run_with_stdin(&["secret", "set", "nas-pass"], Some("nas-password-7c1d"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    add_user(&f, "ann", "operator");
+    add_user(&f, "ada", "admin");
+    // The declared server (a closed port: refused at once), and a machine the
+    // operator controls (a listener that counts connections), both on loopback.
+    let home = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let theirs = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nas = f.app("nas");
+    f.manifest(
+        "servers/nas.yaml",
+        &format!(
+            "kind: Server\nname: {nas}\nhost: 127.0.0.1\nport: {}\nuser: tomo\nauth: {{password: {{secret: nas-pass}}}}\n",
+            home
+        ),
+    );
+    let before = read(&f, "servers/nas.yaml").unwrap();
+    let server = HttpServer::start(&f.tomo);
+    let op_token = token(&f, "ann");
+    let mut op = server.session(&op_token).unwrap();
+    let key = format!("SHA256:{}", "A".repeat(43));
+    let port = theirs.local_addr().unwrap().port();
+    let r = op.call("server_update", json!({"name": nas, "port": port, "host_key": key}));
+    assert!(!r.is_error, "{}", r.text);
+    assert_eq!(r.data["outcome"], "proposed", "{}", r.data);
+    assert!(r.data["why"].as_str().unwrap().contains("vault secret `nas-pass`"), "{}", r.data);
+    assert!(r.data["plan"]["text"].as_str().unwrap().contains("not contacted"), "{}", r.data);
+    assert_eq!(read(&f, "servers/nas.yaml").unwrap(), before, "nothing is written");
+    assert!(!connected(&theirs), "the new destination was contacted before approval");
+    let id = r.data["proposal"].as_str().unwrap().to_string();
+    let refused = op.call("proposal_approve", json!({"id": id}));
+    assert!(refused.is_error && refused.text.contains("`admin` permission"), "{}", refused.text);
+    // The same for a new server that would log in with a vault password.
+    let r = op.call(
+        "server_add",
+        json!({"name": f.app("nas2"), "host": "127.0.0.1", "port": port, "host_key": key, "auth": {"method": "password", "secret": "nas-pass"}}),
+    );
+    assert_eq!(r.data["outcome"], "proposed", "{}", r.data);
+    assert_eq!(read(&f, &format!("servers/{}.yaml", f.app("nas2"))), None);
+    assert!(!connected(&theirs), "a proposed server was contacted");
+    // Relaxing a safety setting is an admin's decision; tightening one is not.
+    for (system, setting) in [
+        (json!({"watch": {"destructive": "apply"}}), "watch.destructive"),
+        (json!({"prune": true}), "prune"),
+        (json!({"mcp": {"require_approval": "none"}}), "mcp.require_approval"),
+    ] {
+        let r = op.call("settings_update", json!({"system": system}));
+        assert!(!r.is_error, "{}", r.text);
+        assert_eq!(r.data["system"]["outcome"], "proposed", "{setting}: {}", r.data);
+        assert!(r.data["system"]["why"].as_str().unwrap().contains(setting), "{setting}: {}", r.data);
+        assert_eq!(read(&f, "settings.yaml"), None, "{setting} was written");
+    }
+    let r = op.call("settings_update", json!({"system": {"mcp": {"require_approval": "all"}}}));
+    assert_eq!(r.data["system"]["outcome"], "written", "{}", r.data);
+    std::fs::remove_file(f.tomo.path().join("state/settings.yaml")).unwrap();
+    // An admin approves the move: written, and still not contacted until the next plan.
+    let r = f.tomo(&["proposal", "approve", &id, "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(read(&f, "servers/nas.yaml").unwrap().contains(&format!("port: {port}")));
+    assert!(!connected(&theirs), "approval itself contacts no held server");
+    drop(theirs); // From here on the approved server is contacted: let it refuse at once.
+    // An admin's own changes are written.
+    let mut admin = server.session(&token(&f, "ada")).unwrap();
+    let r = admin.call("settings_update", json!({"system": {"watch": {"destructive": "apply"}}}));
+    assert_eq!(r.data["system"]["outcome"], "written", "{}", r.data);
+}
+
+/// `app_logs` masks a secret's value and its common encodings (base64 alone
+/// and inside a longer stream, hex, percent-encoding); a reversed value is
+/// beyond what masking can recognise (documented).
+#[test]
+fn app_logs_masks_the_common_encodings_of_a_secret() {
+    use base64::Engine as _;
+    let mut f = Fleet::new();
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", "master-password-for-tests");
+    f.tomo.set_env("TOMO_SALT", "salt-for-the-mcp-tests");
+    let secret = "p@ss/w0rd+Zq=9!x y";
+    let r = f.tomo.run_with_stdin(&["secret", "set", "enc-pass"], Some(secret));
+    assert_eq!(r.code, 0, "{}", r.all());
+    std::fs::create_dir_all(f.tomo.path().join("state")).unwrap();
+    let name = f.app("enc");
+    let script = r#"printf '%s' "$PASS" | busybox base64; printf 'k%s' "$PASS" | busybox base64
+printf '%s' "$PASS" | busybox hexdump -ve '/1 "%02x"'; echo
+printf '%s' "$PASS" | busybox hexdump -ve '/1 "%02X "' | busybox sed 's/\([0-9A-F][0-9A-F]\) /%\1/g'; echo
+echo "raw=$PASS"; echo "rev=$(printf '%s' "$PASS" | busybox rev)"; echo done
+exec httpd -f -p 80 -h /"#;
+    let mut admin = Stdio::start(&f.tomo, "admin");
+    let r = admin.ok(
+        "app_deploy",
+        json!({"name": name, "image": IMAGE, "command": ["sh", "-c", script], "env": {"PASS": {"secret": "enc-pass"}}}),
+    );
+    assert_eq!(r["outcome"], "written", "{r}");
+    admin.ok("apply", json!({"fingerprint": r["plan"]["fingerprint"]}));
+    let mut logs = String::new();
+    for _ in 0..100 {
+        logs = admin.ok("app_logs", json!({"name": name}))["logs"].to_string();
+        if logs.contains("done") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(logs.contains("done"), "{logs}");
+    let b = secret.as_bytes();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    for shown in [
+        secret.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(b),
+        base64::engine::general_purpose::STANDARD.encode(format!("k{secret}"))[2..22].to_string(),
+        hex.clone(),
+        b.iter().map(|x| format!("%{x:02X}")).collect(),
+    ] {
+        assert!(!logs.contains(&shown), "`{shown}` is not masked: {logs}");
+    }
+    assert!(logs.contains("raw=***"), "{logs}");
+    let reversed: String = secret.chars().rev().collect();
+    assert!(logs.contains(&format!("rev={reversed}")), "a reversed value is beyond masking: {logs}");
 }

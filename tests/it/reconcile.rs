@@ -486,3 +486,32 @@ fn completed_dependencies_run_to_the_end_first_and_stay_done() {
     assert_eq!(f.inspect(&format!("{mig}-app"), "{{.State.Running}}"), "true");
     f.assert_converged();
 }
+
+/// Control and bidi characters from a manifest (or a server) reach the
+/// terminal escaped, in plan diffs and in proposal diffs alike.
+#[test]
+fn plan_and_proposal_diffs_escape_control_and_bidi_characters() {
+    let f = Fleet::new();
+    let app = |env: &str| {
+        f.manifest(
+            "apps/bidi.yaml",
+            &format!("kind: App\nname: {{p}}-bidi\nserver: local\nimage: {{image}}\ncommand: [sleep, \"600\"]\nenv: {{A: \"{env}\"}}\n"),
+        )
+    };
+    app("1");
+    f.apply();
+    app("x\\u202Ey\\e[31m\\x85z\\u2067");
+    let r = f.tomo(&["plan"]);
+    assert!(r.stdout.contains("\\u{202e}") && r.stdout.contains("\\u{2067}"), "{}", r.stdout);
+    let raw = ['\u{202e}', '\u{2067}', '\u{1b}', '\u{85}'];
+    assert!(!r.stdout.contains(raw), "a control character reached the terminal: {:?}", r.stdout);
+    let mut agent = crate::mcp_client::Stdio::start(&f.tomo, "agent");
+    let name = f.app("bidi");
+    let p = agent.ok("app_update", serde_json::json!({"name": name, "env": {"B": "\u{202e}gnp.exe\u{1b}[2J"}}));
+    assert_eq!(p["outcome"], "proposed", "{p}");
+    assert!(!p["diff"].as_str().unwrap().contains(raw), "{p}");
+    let shown = f.tomo(&["proposal", "show", p["proposal"].as_str().unwrap()]);
+    assert_eq!(shown.code, 0, "{}", shown.all());
+    assert!(shown.stdout.contains("\\u{202e}gnp.exe"), "{}", shown.stdout);
+    assert!(!shown.stdout.contains(raw), "{:?}", shown.stdout);
+}

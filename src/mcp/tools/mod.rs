@@ -28,7 +28,7 @@ fn names(arg: &str, given: &[String]) -> Result<Vec<Name>, ToolError> {
 
 fn options(servers: &[String], apps: &[String], prune: bool) -> Result<PlanOptions, ToolError> {
     Ok(PlanOptions {
-        scope: Scope { servers: names("servers", servers)?, apps: names("apps", apps)? },
+        scope: Scope { servers: names("servers", servers)?, apps: names("apps", apps)?, held: Vec::new() },
         prune,
         prune_volumes: Vec::new(),
     })
