@@ -122,6 +122,21 @@ pub fn error(e: &Error, styled: bool) -> String {
 }
 
 /// The process exit code for an error: 2 for bad arguments, 1 otherwise.
+/// What `--reinit` made, for standard error.
+pub fn reinitialised(r: &crate::engine::Reinitialised) -> String {
+    use crate::engine::Adopted;
+    let from = match &r.adopted {
+        Adopted::Containers(cs) => {
+            let shown: Vec<&str> = cs.iter().take(5).map(String::as_str).collect();
+            let more = if cs.len() > 5 { format!(" and {} more", cs.len() - 5) } else { String::new() };
+            format!("adopted from the label of {} container(s): {}{more}", cs.len(), shown.join(", "))
+        }
+        Adopted::Record => "no container of the fleet was found; kept the id the data folder recorded".into(),
+        Adopted::New => "no container of the fleet was found; a new id".into(),
+    };
+    format!("Made a new store `{}` for installation {} ({from}).\n", r.path, r.installation)
+}
+
 pub fn exit_code(e: &Error) -> i32 {
     match e {
         Error::Usage(_) => 2,

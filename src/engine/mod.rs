@@ -45,12 +45,14 @@ mod changes;
 mod ops;
 mod reconcile;
 mod recover;
+mod reinit;
 mod servers;
 mod users;
 
 pub use changes::{Change, DocKind, FileEdit, Submitted};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
+pub use reinit::{Adopted, Reinitialised};
 pub use servers::{Check, ServerFacts};
 pub use users::{LOCK_AFTER, LOCK_FOR, Token};
 
@@ -165,6 +167,16 @@ impl Engine {
     fn connector(&self, desired: &Desired, opts: &PlanOptions) -> Connector {
         let installation =
             self.store().and_then(|s| Ok(s.installation_id()?)).map_err(|e| format!("the store is not available: {e}"));
+        self.connector_as(desired, opts, installation)
+    }
+
+    /// A connector that labels and recognises objects as `installation`'s.
+    fn connector_as(
+        &self,
+        desired: &Desired,
+        opts: &PlanOptions,
+        installation: std::result::Result<String, String>,
+    ) -> Connector {
         let per_host = desired
             .servers
             .values()
@@ -362,6 +374,14 @@ impl Engine {
         Observed { servers: futures_util::future::join_all(passes).await.into_iter().collect() }
     }
 
+    /// Observes after opening the store, which says which objects are this
+    /// installation's: a store that cannot be opened (missing, emptied,
+    /// damaged) is the error, not every server unreachable.
+    async fn observe_ours(&self, desired: &Desired, opts: &PlanOptions) -> Result<Observed> {
+        self.store()?;
+        Ok(self.observe(desired, opts).await)
+    }
+
     /// Loads the manifests, observes the servers and builds the plan.
     pub async fn plan(&self, opts: &PlanOptions) -> Result<Plan> {
         let desired = self.desired()?;
@@ -370,7 +390,7 @@ impl Engine {
 
     async fn plan_for(&self, desired: &Desired, opts: &PlanOptions) -> Result<Plan> {
         self.check_scope(desired, opts)?;
-        let observed = self.observe(desired, opts).await;
+        let observed = self.observe_ours(desired, opts).await?;
         let secrets = self.secrets();
         Ok(plan::build(desired, &observed, opts, secrets.as_ref())?)
     }
@@ -380,7 +400,7 @@ impl Engine {
     pub async fn status(&self, opts: &PlanOptions) -> Result<(Desired, Observed, Plan)> {
         let desired = self.desired()?;
         self.check_scope(&desired, opts)?;
-        let observed = self.observe(&desired, opts).await;
+        let observed = self.observe_ours(&desired, opts).await?;
         let secrets = self.secrets();
         let plan = plan::build(&desired, &observed, opts, secrets.as_ref())?;
         Ok((desired, observed, plan))
@@ -390,7 +410,7 @@ impl Engine {
     /// (observing again when something was repaired).
     async fn plan_recovered(&self, desired: &Desired, opts: &PlanOptions) -> Result<Plan> {
         self.check_scope(desired, opts)?;
-        let mut observed = self.observe(desired, opts).await;
+        let mut observed = self.observe_ours(desired, opts).await?;
         if !self.repair_leftovers(desired, opts, &observed).await.is_empty() {
             observed = self.observe(desired, opts).await;
         }
@@ -436,7 +456,7 @@ impl Engine {
         let desired = self.desired()?;
         self.interrupted_runs()?;
         self.check_scope(&desired, &plan.options)?;
-        let observed = self.observe(&desired, &plan.options).await;
+        let observed = self.observe_ours(&desired, &plan.options).await?;
         let now = plan::basis(&desired, &observed, &plan.options);
         let what = match (now.desired == plan.basis.desired, now.observed == plan.basis.observed) {
             (true, true) => None,
@@ -452,7 +472,10 @@ impl Engine {
         self.execute(&desired, plan, req, sink).await
     }
 
+    /// Takes the apply lock in the data folder, after the store (which makes
+    /// the folder, and notices one deleted under a long-running process).
     fn lock(&self, req: &ApplyRequest) -> Result<ApplyLock> {
+        self.store()?;
         Ok(ApplyLock::acquire(&self.config.data_dir, req.lock_timeout, &format!("tomo apply ({})", req.source))?)
     }
 

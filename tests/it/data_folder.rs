@@ -1,0 +1,184 @@
+//! The data folder: private modes (0700, files 0600, looser ones tightened
+//! with a warning), a lost or emptied store refused with a recovery hint,
+//! and `--reinit` adopting the fleet's installation from its containers' labels.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::fleet::{Fleet, IMAGE, docker, httpd};
+use crate::harness::Tomo;
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
+}
+
+fn chmod(p: &Path, m: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+}
+
+fn tomo_in_empty_folder() -> Tomo {
+    let t = Tomo::new().env("DATA_DIRECTORY", "data");
+    std::fs::create_dir_all(t.path().join("state")).unwrap();
+    t
+}
+
+fn installation_label(container: &str) -> String {
+    docker(&["inspect", "-f", "{{index .Config.Labels \"tomo.installation\"}}", container])
+}
+
+fn stored_installation(data: &Path) -> String {
+    tomo::store::Store::open(&data.join("tomo.db")).unwrap().installation_id().unwrap()
+}
+
+fn web(f: &Fleet, name: &str) {
+    f.manifest(
+        &format!("apps/{name}.yaml"),
+        &format!(
+            "kind: App\nname: {{p}}-{name}\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\n",
+            httpd(name)
+        ),
+    );
+}
+
+#[test]
+fn the_data_folder_is_private_and_looser_modes_are_tightened_with_a_warning() {
+    let t = tomo_in_empty_folder();
+    let data = t.path().join("data");
+    let r = t.run(&["user", "list"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("tomo.db")), 0o600);
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let p = entry.unwrap().path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+    // Looser modes, as an older tomo or a careless copy leaves them.
+    chmod(&data, 0o755);
+    chmod(&data.join("tomo.db"), 0o644);
+    let r = t.run(&["user", "list"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("0755") && r.stderr.contains("0644"), "no warning naming the modes:\n{}", r.stderr);
+    assert!(r.stderr.contains("tomo.db"), "{}", r.stderr);
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("tomo.db")), 0o600);
+    // Nothing to fix: no warning.
+    let r = t.run(&["user", "list"]);
+    assert!(!r.stderr.contains("0600"), "{}", r.stderr);
+    // The apply lock and a saved plan (it holds every plain env value) are private too.
+    let r = t.run(&["plan", "--out", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(mode(&t.path().join("plan.json")), 0o600);
+    let r = t.run(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(mode(&data.join("apply.lock")), 0o600);
+}
+
+#[test]
+fn a_data_folder_made_beforehand_is_a_fresh_start() {
+    // A packager or `systemd StateDirectory=` makes the empty folder, 0755.
+    let t = tomo_in_empty_folder();
+    let data = t.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    chmod(&data, 0o755);
+    let r = t.run(&["plan"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(mode(&data), 0o700);
+    assert!(data.join("tomo.db").exists());
+}
+
+#[test]
+fn a_store_emptied_or_lost_in_a_used_data_folder_is_refused_with_a_recovery_hint() {
+    let t = tomo_in_empty_folder();
+    let data = t.path().join("data");
+    let r = t.run(&["user", "list"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let id = stored_installation(&data);
+    // Truncated to 0 bytes.
+    std::fs::File::create(data.join("tomo.db")).unwrap();
+    for args in [&["user", "list"][..], &["plan"][..], &["apply", "--auto-approve"][..]] {
+        let r = t.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.all());
+        assert!(r.stderr.contains("empty") && r.stderr.contains("--reinit"), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("backup") && r.stderr.contains(&id), "{args:?}: {}", r.stderr);
+        assert_eq!(std::fs::metadata(data.join("tomo.db")).unwrap().len(), 0, "the empty store was left as it is");
+    }
+    // Deleted.
+    std::fs::remove_file(data.join("tomo.db")).unwrap();
+    let r = t.run(&["plan"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("missing") && r.stderr.contains("--reinit"), "{}", r.stderr);
+    assert!(!data.join("tomo.db").exists(), "no new store was made");
+    // `--reinit` on a fleet without containers keeps the id the folder recorded.
+    let r = t.run(&["--reinit", "user", "list"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(stored_installation(&data), id);
+    // A healthy store is never replaced.
+    let r = t.run(&["--reinit", "user", "list"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("--reinit"), "{}", r.stderr);
+    assert_eq!(stored_installation(&data), id);
+}
+
+#[test]
+fn reinit_adopts_the_installation_found_on_the_fleets_containers() {
+    let f = Fleet::new();
+    web(&f, "a");
+    f.apply();
+    let data = f.tomo.path().join("data");
+    let label = installation_label(&f.app("a"));
+    // A store lost together with the folder's record of it.
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("installation"), "0000000000000000\n").unwrap();
+    let r = f.tomo(&["plan"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let r = f.tomo(&["--reinit", "plan", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "the container is this installation's again:\n{}", r.all());
+    assert!(r.stderr.contains(&label), "{}", r.stderr);
+    assert_eq!(stored_installation(&data), label);
+    assert_eq!(mode(&data.join("tomo.db")), 0o600);
+    // An emptied store is set aside, not overwritten.
+    std::fs::File::create(data.join("tomo.db")).unwrap();
+    let r = f.tomo(&["--reinit", "plan", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(stored_installation(&data), label);
+    let aside = std::fs::read_dir(&data)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tomo.db.before-reinit"))
+        .count();
+    assert_eq!(aside, 1);
+}
+
+#[test]
+fn reinit_refuses_when_the_fleets_containers_carry_several_installations() {
+    let f = Fleet::new();
+    web(&f, "a");
+    web(&f, "b");
+    f.apply();
+    let data = f.tomo.path().join("data");
+    let label = installation_label(&f.app("a"));
+    // `b` was made by another installation.
+    docker(&["rm", "-f", &f.app("b")]);
+    let other = "0123456789abcdef";
+    docker(&[
+        "create",
+        "--name",
+        &f.app("b"),
+        "--label",
+        "tomo.managed=true",
+        "--label",
+        &format!("tomo.installation={other}"),
+        "--label",
+        &format!("tomo.app={}", f.app("b")),
+        "--label",
+        "tomo.server=local",
+        IMAGE,
+        "true",
+    ]);
+    std::fs::remove_file(data.join("tomo.db")).unwrap();
+    let r = f.tomo(&["--reinit", "plan"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains(&label) && r.stderr.contains(other), "both ids are listed:\n{}", r.stderr);
+    assert!(!data.join("tomo.db").exists(), "no store was made");
+}
