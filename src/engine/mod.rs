@@ -128,9 +128,12 @@ impl Engine {
         }
     }
 
-    /// The store, opened (and migrated) on first use.
+    /// The store, opened (and migrated) on first use. Once open, every use
+    /// checks that the store file is still the one opened (`StoreError::Lost`
+    /// when it was deleted or replaced).
     pub fn store(&self) -> Result<&Arc<Store>> {
         if let Some(s) = self.store.get() {
+            s.check_file()?;
             return Ok(s);
         }
         let s = Arc::new(Store::open_in(&self.config.data_dir)?);
@@ -492,15 +495,18 @@ impl Engine {
         let store = self.store()?.clone();
         let fingerprint = plan.fingerprint();
         let run = store.begin_run(&fingerprint, &req.actor, &req.source)?;
-        let journal = StoreJournal { store: store.clone(), run };
+        // Losing the store mid-run stops the actions that have not started.
+        let stop = req.stop.clone().unwrap_or_default();
+        let journal = StoreJournal { store: store.clone(), run, stop: stop.clone() };
         let clients = self.clients(desired, &plan.options).await;
         let opts = ApplyOptions {
             parallelism: req.parallelism.unwrap_or(desired.settings.parallelism as usize),
             health_timeout: desired.settings.health_timeout.to_std(),
-            stop: req.stop.clone(),
+            stop: Some(stop),
         };
         let mut report = apply::run(plan, &clients, self.secrets(), &opts, sink, &journal).await;
         report.run_id = Some(run);
+        store.check_file()?;
         let status = if report.succeeded() { "succeeded" } else { "failed" };
         let summary = serde_json::json!({
             "actions": plan.actions.len(),
@@ -549,10 +555,16 @@ fn unknown<'a>(what: &str, given: &Name, known: impl Iterator<Item = &'a Name>) 
 struct StoreJournal {
     store: Arc<Store>,
     run: i64,
+    /// Set when the store file is found deleted or replaced.
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Journal for StoreJournal {
     fn started(&self, a: &Action) {
+        if let Err(e) = self.store.check_file() {
+            tracing::error!(error = %e, "the store is gone: no further action starts");
+            self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let detail = serde_json::json!({"op": a.op.verb(), "object": a.op.object(), "reasons": a.reasons});
         if let Err(e) = self.store.action_started(
             self.run,

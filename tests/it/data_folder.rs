@@ -1,12 +1,14 @@
 //! The data folder: private modes (0700, files 0600, looser ones tightened
 //! with a warning), a lost or emptied store refused with a recovery hint,
-//! and `--reinit` adopting the fleet's installation from its containers' labels.
+//! `--reinit` adopting the fleet's installation from its containers' labels,
+//! and a `watch` that stops when its store is deleted under it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::fleet::{Fleet, IMAGE, docker, httpd};
+use crate::fleet::{Fleet, IMAGE, docker, docker_try, httpd};
 use crate::harness::Tomo;
+use crate::watch::{Watch, message, settings};
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
@@ -181,4 +183,41 @@ fn reinit_refuses_when_the_fleets_containers_carry_several_installations() {
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stderr.contains(&label) && r.stderr.contains(other), "both ids are listed:\n{}", r.stderr);
     assert!(!data.join("tomo.db").exists(), "no store was made");
+}
+
+#[test]
+fn watch_stops_with_an_error_when_its_data_folder_is_deleted() {
+    let f = Fleet::new();
+    // No run is due for an hour: the deletion itself must stop the daemon.
+    f.manifest("settings.yaml", "kind: Settings\nwatch: {interval: 1h}\n");
+    web(&f, "a");
+    let mut w = Watch::start(&f, &[]);
+    w.run("start");
+    let data = f.tomo.path().join("data");
+    // The store is open: its WAL and shared-memory files are private too.
+    for name in ["tomo.db", "tomo.db-wal", "tomo.db-shm"] {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    std::fs::remove_dir_all(&data).unwrap();
+    let stop = w.next("the stop", |v| v["level"] == "ERROR" && message(v).contains("deleted"));
+    assert!(message(&stop).contains("tomo.db"), "{stop}");
+    let status = w.child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{}", w.dump());
+    assert!(!data.exists(), "the data folder was not made again");
+}
+
+#[test]
+fn failed_actions_are_logged_with_their_error() {
+    let f = Fleet::new();
+    settings(&f, "");
+    f.manifest(
+        "apps/bad.yaml",
+        "kind: App\nname: {p}-bad\nserver: local\nimage: {image}\ncommand: [\"/no-such-binary\"]\n",
+    );
+    let mut w = Watch::start(&f, &[]);
+    let failed = w.next("a failed action", |v| message(v) == "action finished" && v["fields"]["outcome"] == "failed");
+    let error = failed["fields"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no-such-binary"), "{failed}");
+    drop(w);
+    let _ = docker_try(&["rm", "-f", &f.app("bad")]);
 }
