@@ -37,6 +37,17 @@ pub enum Found {
 pub fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
     let io = |source| StoreError::Folder { path: dir.display().to_string(), source };
     match fs::metadata(dir) {
+        Ok(m) if m.is_dir() && m.permissions().mode() & 0o077 != 0 && !is_tomos(dir) => {
+            // A folder shared with other programs (say `/var/lib`): its mode is
+            // not tomo's to change; tomo's own files in it are still 0600.
+            tracing::warn!(
+                path = %dir.display(),
+                "the data folder `{}` is open to other users (mode {:04o}) and holds files that are not tomo's; tomo leaves its mode alone. Give tomo a folder of its own",
+                dir.display(),
+                m.permissions().mode() & 0o7777
+            );
+            Ok(())
+        }
         Ok(m) if m.is_dir() => tighten(dir, m.permissions().mode()),
         Ok(_) => Err(io(std::io::Error::new(ErrorKind::AlreadyExists, "it exists and is not a folder"))),
         Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -52,6 +63,12 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
         }
         Err(e) => Err(io(e)),
     }
+}
+
+/// Whether the folder is tomo's own: empty, or holding a store or its record.
+fn is_tomos(dir: &Path) -> bool {
+    let empty = fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
+    empty || dir.join(STORE_FILE).exists() || dir.join(RECORD_FILE).exists()
 }
 
 /// Tightens every file of the data folder that holds secrets to 0600 (at
@@ -176,6 +193,13 @@ mod tests {
         tighten_files(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("tomo.db")), 0o600);
+        // A folder shared with others keeps its mode.
+        let shared = root.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::write(shared.join("other-program.conf"), "").unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_private_dir(&shared).unwrap();
+        assert_eq!(mode(&shared), 0o755);
         let file = root.path().join("file");
         fs::write(&file, "").unwrap();
         assert!(matches!(ensure_private_dir(&file), Err(StoreError::Folder { .. })));

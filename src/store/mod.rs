@@ -184,6 +184,11 @@ impl Store {
         let linked = made.and_then(|id| match std::fs::hard_link(&tmp, &db) {
             Ok(()) => Ok(Some(id)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            // A file system without hard links: a rename, which a racing
+            // process could overwrite; still never a partial store.
+            Err(_) if !db.exists() => std::fs::rename(&tmp, &db)
+                .map(|()| Some(id))
+                .map_err(|source| StoreError::Folder { path: db.display().to_string(), source }),
             Err(source) => Err(StoreError::Folder { path: db.display().to_string(), source }),
         });
         for f in folder::with_companions(&tmp) {
