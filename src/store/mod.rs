@@ -5,7 +5,9 @@
 //!
 //! Migrations are versioned SQL files applied at open, recorded in SQLite's
 //! `user_version`. A damaged or newer database is refused with a message that
-//! says how to recover; nothing is changed in that case.
+//! says how to recover; nothing is changed in that case. So is a store that is
+//! missing or empty in a data folder that has held one (`folder.rs`): only
+//! `reinit_in` makes a new store there.
 
 mod audit;
 pub mod folder;
