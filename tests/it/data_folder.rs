@@ -221,3 +221,19 @@ fn failed_actions_are_logged_with_their_error() {
     drop(w);
     let _ = docker_try(&["rm", "-f", &f.app("bad")]);
 }
+
+#[test]
+fn watch_stops_when_its_store_is_replaced_by_another_file() {
+    let f = Fleet::new();
+    f.manifest("settings.yaml", "kind: Settings\nwatch: {interval: 1h}\n");
+    let mut w = Watch::start(&f, &[]);
+    w.run("start");
+    // A backup copied over the live store.
+    let db = f.tomo.path().join("data/tomo.db");
+    let copy = f.tomo.path().join("data/tomo.db.copy");
+    std::fs::copy(&db, &copy).unwrap();
+    std::fs::rename(&copy, &db).unwrap();
+    let stop = w.next("the stop", |v| v["level"] == "ERROR" && message(v).contains("replaced"));
+    assert!(message(&stop).contains("tomo.db"), "{stop}");
+    assert_eq!(w.child.wait().unwrap().code(), Some(1), "{}", w.dump());
+}
