@@ -59,6 +59,12 @@ impl Error {
         matches!(self, Error::Store(StoreError::Lost { .. }))
     }
 
+    /// The store is not there as the data folder had it (lost under this
+    /// process, missing, emptied): a human restores it or runs `--reinit`.
+    pub fn store_needs_recovery(&self) -> bool {
+        matches!(self, Error::Store(StoreError::Lost { .. } | StoreError::Missing { .. } | StoreError::Empty { .. }))
+    }
+
     /// The diagnostics to show with this error, if any.
     pub fn diagnostics(&self) -> Option<&Diagnostics> {
         match self {

@@ -14,7 +14,7 @@
 //! - The store is opened at start and must stay the same file: when it is
 //!   deleted or replaced (seen by a watch on the data folder, and checked
 //!   before every run and action), no new action starts and the process exits
-//!   1 with the reason, rather than write to a store nobody reads.
+//!   3 with the reason, rather than write to a store nobody reads.
 
 mod git;
 mod metrics;

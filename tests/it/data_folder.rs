@@ -99,7 +99,7 @@ fn a_store_emptied_or_lost_in_a_used_data_folder_is_refused_with_a_recovery_hint
     std::fs::File::create(data.join("tomo.db")).unwrap();
     for args in [&["user", "list"][..], &["plan"][..], &["apply", "--auto-approve"][..]] {
         let r = t.run(args);
-        assert_eq!(r.code, 1, "{args:?}: {}", r.all());
+        assert_eq!(r.code, 3, "{args:?}: {}", r.all());
         assert!(r.stderr.contains("empty") && r.stderr.contains("--reinit"), "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains("backup") && r.stderr.contains(&id), "{args:?}: {}", r.stderr);
         assert_eq!(std::fs::metadata(data.join("tomo.db")).unwrap().len(), 0, "the empty store was left as it is");
@@ -107,7 +107,7 @@ fn a_store_emptied_or_lost_in_a_used_data_folder_is_refused_with_a_recovery_hint
     // Deleted.
     std::fs::remove_file(data.join("tomo.db")).unwrap();
     let r = t.run(&["plan"]);
-    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.code, 3, "{}", r.all());
     assert!(r.stderr.contains("missing") && r.stderr.contains("--reinit"), "{}", r.stderr);
     assert!(!data.join("tomo.db").exists(), "no new store was made");
     // `--reinit` on a fleet without containers keeps the id the folder recorded.
@@ -133,7 +133,7 @@ fn reinit_adopts_the_installation_found_on_the_fleets_containers() {
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("installation"), "0000000000000000\n").unwrap();
     let r = f.tomo(&["plan"]);
-    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.code, 3, "{}", r.all());
     let r = f.tomo(&["--reinit", "plan", "--detailed-exitcode"]);
     assert_eq!(r.code, 0, "the container is this installation's again:\n{}", r.all());
     assert!(r.stderr.contains(&label), "{}", r.stderr);
@@ -202,7 +202,7 @@ fn watch_stops_with_an_error_when_its_data_folder_is_deleted() {
     let stop = w.next("the stop", |v| v["level"] == "ERROR" && message(v).contains("deleted"));
     assert!(message(&stop).contains("tomo.db"), "{stop}");
     let status = w.child.wait().unwrap();
-    assert_eq!(status.code(), Some(1), "{}", w.dump());
+    assert_eq!(status.code(), Some(3), "{}", w.dump());
     assert!(!data.exists(), "the data folder was not made again");
 }
 
@@ -235,5 +235,5 @@ fn watch_stops_when_its_store_is_replaced_by_another_file() {
     std::fs::rename(&copy, &db).unwrap();
     let stop = w.next("the stop", |v| v["level"] == "ERROR" && message(v).contains("replaced"));
     assert!(message(&stop).contains("tomo.db"), "{stop}");
-    assert_eq!(w.child.wait().unwrap().code(), Some(1), "{}", w.dump());
+    assert_eq!(w.child.wait().unwrap().code(), Some(3), "{}", w.dump());
 }
