@@ -237,3 +237,16 @@ fn watch_stops_when_its_store_is_replaced_by_another_file() {
     assert!(message(&stop).contains("tomo.db"), "{stop}");
     assert_eq!(w.child.wait().unwrap().code(), Some(3), "{}", w.dump());
 }
+
+#[test]
+fn a_manifest_edited_through_mcp_keeps_its_private_mode() {
+    let f = Fleet::new();
+    web(&f, "a");
+    let file = f.tomo.path().join("state/apps/a.yaml");
+    chmod(&file, 0o600);
+    let mut op = crate::mcp_client::Stdio::start(&f.tomo, "operator");
+    let r = op.ok("app_update", serde_json::json!({"name": f.app("a"), "env": {"A": "2"}}));
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("A: "), "the edit was written");
+    assert_eq!(mode(&file), 0o600, "a rewrite does not open the file to others");
+}
