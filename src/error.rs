@@ -44,12 +44,27 @@ pub enum Error {
     /// A proposal could not be decided or applied as asked.
     #[error("{0}")]
     Proposal(String),
+    /// `--reinit` cannot tell which installation to adopt; nothing was changed.
+    #[error("{0}")]
+    Reinit(String),
     /// A server could not be reached or refused us.
     #[error("{0}")]
     Server(String),
 }
 
 impl Error {
+    /// The store file was deleted or replaced under this process: a daemon
+    /// stops rather than go on.
+    pub fn is_store_lost(&self) -> bool {
+        matches!(self, Error::Store(StoreError::Lost { .. }))
+    }
+
+    /// The store is not there as the data folder had it (lost under this
+    /// process, missing, emptied): a human restores it or runs `--reinit`.
+    pub fn store_needs_recovery(&self) -> bool {
+        matches!(self, Error::Store(StoreError::Lost { .. } | StoreError::Missing { .. } | StoreError::Empty { .. }))
+    }
+
     /// The diagnostics to show with this error, if any.
     pub fn diagnostics(&self) -> Option<&Diagnostics> {
         match self {

@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,9 +28,16 @@ impl ApplyLock {
         let path: PathBuf = data_dir.join("apply.lock");
         let shown = path.display().to_string();
         let io = |source| LockError::Io { path: shown.clone(), source };
-        std::fs::create_dir_all(data_dir).map_err(io)?;
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        // The data folder is the store's to make (private); a lock never makes it
+        // again under a process whose folder was deleted.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io)?;
         let deadline = Instant::now() + timeout;
         loop {
             match file.try_lock() {

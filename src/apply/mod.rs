@@ -76,14 +76,22 @@ impl ApplySink for TracingSink {
         tracing::debug!(server = %a.server, action = a.op.verb(), object = a.op.object(), "started");
     }
     fn finished(&self, a: &Action, outcome: &Outcome, elapsed: Duration) {
-        tracing::info!(
-            server = %a.server,
-            action = a.op.verb(),
-            object = a.op.object(),
-            outcome = outcome.as_str(),
-            elapsed_ms = elapsed.as_millis() as u64,
-            "action finished"
-        );
+        let (server, verb, object, ms) = (a.server.as_str(), a.op.verb(), a.op.object(), elapsed.as_millis() as u64);
+        match outcome {
+            Outcome::Succeeded => {
+                tracing::info!(server, action = verb, object, outcome = "succeeded", elapsed_ms = ms, "action finished")
+            }
+            // A failure or skip says why, in the same line.
+            Outcome::Failed(error) | Outcome::Skipped(error) => tracing::warn!(
+                server,
+                action = verb,
+                object,
+                outcome = outcome.as_str(),
+                error = error.as_str(),
+                elapsed_ms = ms,
+                "action finished"
+            ),
+        }
     }
 }
 

@@ -22,6 +22,11 @@ pub struct Global {
     /// Manifest folder [default: `manifests` from tomo.yaml, else ./state]
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// When the data folder's store is missing or empty: make a new one that
+    /// adopts the installation id found on the declared servers' containers
+    /// (what was there is set aside), then run the command
+    #[arg(long, global = true)]
+    pub reinit: bool,
 }
 
 #[derive(Debug, Subcommand)]

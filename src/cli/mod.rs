@@ -45,6 +45,10 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
     }
     init_logging(&config);
     let engine = Engine::new(config);
+    if cli.global.reinit {
+        let made = runtime()?.block_on(engine.reinit_store())?;
+        let _ = std::io::stderr().write_all(render::reinitialised(&made).as_bytes());
+    }
     match cli.command {
         Command::Validate(a) => commands::validate(&engine, &a),
         Command::Plan(a) => reconcile::plan(&engine, &a),

@@ -48,8 +48,7 @@ pub fn plan(engine: &Engine, a: &PlanArgs) -> Result<i32> {
     }
     if let Some(path) = &a.out {
         let text = serde_json::to_string_pretty(&p).expect("plan serializes");
-        std::fs::write(path, text + "\n")
-            .map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+        write_private(path, &(text + "\n"))?;
     }
     if a.json {
         out(&format!("{}\n", serde_json::to_string_pretty(&p).expect("plan serializes")))?;
@@ -173,4 +172,19 @@ fn finish(p: &Plan, report: &crate::apply::ApplyReport, json: bool) -> Result<i3
     }
     let ok = report.succeeded() && p.conflicts.is_empty() && p.unreachable.is_empty();
     Ok(if ok { 0 } else { 1 })
+}
+
+/// Writes a file readable by its owner only (a plan holds every plain env
+/// value): a new file is made 0600, an existing regular file is made 0600
+/// first (a pipe or device is written as it is).
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let w = |source| Error::Write { path: path.display().to_string(), source };
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(w)?;
+    if f.metadata().map_err(w)?.is_file() {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(w)?;
+        f.set_len(0).map_err(w)?;
+    }
+    f.write_all(text.as_bytes()).map_err(w)
 }

@@ -121,10 +121,29 @@ pub fn error(e: &Error, styled: bool) -> String {
     out
 }
 
-/// The process exit code for an error: 2 for bad arguments, 1 otherwise.
+/// What `--reinit` made, for standard error.
+pub fn reinitialised(r: &crate::engine::Reinitialised) -> String {
+    use crate::engine::Adopted;
+    let from = match &r.adopted {
+        Adopted::Containers(cs) => {
+            let shown: Vec<&str> = cs.iter().take(5).map(String::as_str).collect();
+            let more = if cs.len() > 5 { format!(" and {} more", cs.len() - 5) } else { String::new() };
+            format!("adopted from the label of {} container(s): {}{more}", cs.len(), shown.join(", "))
+        }
+        Adopted::Record => "no container of the fleet was found; kept the id the data folder recorded".into(),
+        Adopted::New => "no container of the fleet was found; a new id".into(),
+    };
+    format!("Made a new store `{}` for installation {} ({from}).\n", r.path, r.installation)
+}
+
+/// The process exit code for an error: 2 for bad arguments; 3 when the store
+/// needs a human (lost under a running tomo, missing or emptied: restore it
+/// or `--reinit`), so that a service manager does not restart into it; 1
+/// otherwise.
 pub fn exit_code(e: &Error) -> i32 {
     match e {
         Error::Usage(_) => 2,
+        e if e.store_needs_recovery() => 3,
         _ => 1,
     }
 }

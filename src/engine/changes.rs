@@ -265,6 +265,10 @@ impl Engine {
                     }
                     let tmp = path.with_extension("yaml.tomo-tmp");
                     std::fs::write(&tmp, text).map_err(w)?;
+                    // The new file keeps the old one's mode (a private manifest stays private).
+                    if let Ok(m) = std::fs::metadata(&path) {
+                        std::fs::set_permissions(&tmp, m.permissions()).map_err(w)?;
+                    }
                     std::fs::rename(&tmp, &path).map_err(w)?;
                 }
                 None => std::fs::remove_file(&path).map_err(w)?,

@@ -47,12 +47,14 @@ pub mod mask;
 mod ops;
 mod reconcile;
 mod recover;
+mod reinit;
 mod servers;
 mod users;
 
 pub use changes::{Change, DocKind, FileEdit, Submitted};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
+pub use reinit::{Adopted, Reinitialised};
 pub use servers::{Check, ServerFacts};
 pub use users::{LOCK_AFTER, LOCK_FOR, Token};
 
@@ -128,9 +130,12 @@ impl Engine {
         }
     }
 
-    /// The store, opened (and migrated) on first use.
+    /// The store, opened (and migrated) on first use. Once open, every use
+    /// checks that the store file is still the one opened (`StoreError::Lost`
+    /// when it was deleted or replaced).
     pub fn store(&self) -> Result<&Arc<Store>> {
         if let Some(s) = self.store.get() {
+            s.check_file()?;
             return Ok(s);
         }
         let s = Arc::new(Store::open_in(&self.config.data_dir)?);
@@ -167,6 +172,16 @@ impl Engine {
     fn connector(&self, desired: &Desired, opts: &PlanOptions) -> Connector {
         let installation =
             self.store().and_then(|s| Ok(s.installation_id()?)).map_err(|e| format!("the store is not available: {e}"));
+        self.connector_as(desired, opts, installation)
+    }
+
+    /// A connector that labels and recognises objects as `installation`'s.
+    fn connector_as(
+        &self,
+        desired: &Desired,
+        opts: &PlanOptions,
+        installation: std::result::Result<String, String>,
+    ) -> Connector {
         let per_host = desired
             .servers
             .values()
@@ -364,6 +379,14 @@ impl Engine {
         Observed { servers: futures_util::future::join_all(passes).await.into_iter().collect() }
     }
 
+    /// Observes after opening the store, which says which objects are this
+    /// installation's: a store that cannot be opened (missing, emptied,
+    /// damaged) is the error, not every server unreachable.
+    async fn observe_ours(&self, desired: &Desired, opts: &PlanOptions) -> Result<Observed> {
+        self.store()?;
+        Ok(self.observe(desired, opts).await)
+    }
+
     /// Loads the manifests, observes the servers and builds the plan.
     pub async fn plan(&self, opts: &PlanOptions) -> Result<Plan> {
         let desired = self.desired()?;
@@ -372,7 +395,7 @@ impl Engine {
 
     async fn plan_for(&self, desired: &Desired, opts: &PlanOptions) -> Result<Plan> {
         self.check_scope(desired, opts)?;
-        let observed = self.observe(desired, opts).await;
+        let observed = self.observe_ours(desired, opts).await?;
         let secrets = self.secrets();
         Ok(plan::build(desired, &observed, opts, secrets.as_ref())?)
     }
@@ -382,7 +405,7 @@ impl Engine {
     pub async fn status(&self, opts: &PlanOptions) -> Result<(Desired, Observed, Plan)> {
         let desired = self.desired()?;
         self.check_scope(&desired, opts)?;
-        let observed = self.observe(&desired, opts).await;
+        let observed = self.observe_ours(&desired, opts).await?;
         let secrets = self.secrets();
         let plan = plan::build(&desired, &observed, opts, secrets.as_ref())?;
         Ok((desired, observed, plan))
@@ -392,7 +415,7 @@ impl Engine {
     /// (observing again when something was repaired).
     async fn plan_recovered(&self, desired: &Desired, opts: &PlanOptions) -> Result<Plan> {
         self.check_scope(desired, opts)?;
-        let mut observed = self.observe(desired, opts).await;
+        let mut observed = self.observe_ours(desired, opts).await?;
         if !self.repair_leftovers(desired, opts, &observed).await.is_empty() {
             observed = self.observe(desired, opts).await;
         }
@@ -438,7 +461,7 @@ impl Engine {
         let desired = self.desired()?;
         self.interrupted_runs()?;
         self.check_scope(&desired, &plan.options)?;
-        let observed = self.observe(&desired, &plan.options).await;
+        let observed = self.observe_ours(&desired, &plan.options).await?;
         let now = plan::basis(&desired, &observed, &plan.options);
         let what = match (now.desired == plan.basis.desired, now.observed == plan.basis.observed) {
             (true, true) => None,
@@ -454,7 +477,10 @@ impl Engine {
         self.execute(&desired, plan, req, sink).await
     }
 
+    /// Takes the apply lock in the data folder, after the store (which makes
+    /// the folder, and notices one deleted under a long-running process).
     fn lock(&self, req: &ApplyRequest) -> Result<ApplyLock> {
+        self.store()?;
         Ok(ApplyLock::acquire(&self.config.data_dir, req.lock_timeout, &format!("tomo apply ({})", req.source))?)
     }
 
@@ -471,15 +497,18 @@ impl Engine {
         let store = self.store()?.clone();
         let fingerprint = plan.fingerprint();
         let run = store.begin_run(&fingerprint, &req.actor, &req.source)?;
-        let journal = StoreJournal { store: store.clone(), run };
+        // Losing the store mid-run stops the actions that have not started.
+        let stop = req.stop.clone().unwrap_or_default();
+        let journal = StoreJournal { store: store.clone(), run, stop: stop.clone() };
         let clients = self.clients(desired, &plan.options).await;
         let opts = ApplyOptions {
             parallelism: req.parallelism.unwrap_or(desired.settings.parallelism as usize),
             health_timeout: desired.settings.health_timeout.to_std(),
-            stop: req.stop.clone(),
+            stop: Some(stop),
         };
         let mut report = apply::run(plan, &clients, self.secrets(), &opts, sink, &journal).await;
         report.run_id = Some(run);
+        store.check_file()?;
         let status = if report.succeeded() { "succeeded" } else { "failed" };
         let summary = serde_json::json!({
             "actions": plan.actions.len(),
@@ -528,10 +557,16 @@ fn unknown<'a>(what: &str, given: &Name, known: impl Iterator<Item = &'a Name>) 
 struct StoreJournal {
     store: Arc<Store>,
     run: i64,
+    /// Set when the store file is found deleted or replaced.
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Journal for StoreJournal {
     fn started(&self, a: &Action) {
+        if let Err(e) = self.store.check_file() {
+            tracing::error!(error = %e, "the store is gone: no further action starts");
+            self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let detail = serde_json::json!({"op": a.op.verb(), "object": a.op.object(), "reasons": a.reasons});
         if let Err(e) = self.store.action_started(
             self.run,

@@ -5,9 +5,12 @@
 //!
 //! Migrations are versioned SQL files applied at open, recorded in SQLite's
 //! `user_version`. A damaged or newer database is refused with a message that
-//! says how to recover; nothing is changed in that case.
+//! says how to recover; nothing is changed in that case. So is a store that is
+//! missing or empty in a data folder that has held one (`folder.rs`): only
+//! `reinit_in` makes a new store there.
 
 mod audit;
+pub mod folder;
 mod proposals;
 mod runs;
 mod secrets;
@@ -17,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use folder::{FileId, Found, STORE_FILE};
 
 pub use audit::{Activity, ActivityRow};
 pub use proposals::{NewProposal, ProposalRow};
@@ -34,23 +39,51 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "the store `{path}` is damaged ({detail}); tomo changed nothing.\n  To recover: move it aside (`mv {path} {path}.broken`) and run the command again to start an empty store, or restore it from a backup."
+        "the store `{path}` is damaged ({detail}); tomo changed nothing.\n  To recover: restore it from a backup, or move it aside (`mv {path} {path}.broken`) and run the command again with `--reinit` to make a new store that adopts the installation of the servers' containers."
     )]
     Corrupt { path: String, detail: String },
     #[error(
         "the store `{path}` has schema version {found}, newer than this tomo understands ({supported}); tomo changed nothing.\n  Upgrade tomo, or point DATA_DIRECTORY at another folder."
     )]
     TooNew { path: String, found: i64, supported: i64 },
-    #[error("cannot create the data folder `{path}`: {source}")]
-    CreateDir { path: String, source: std::io::Error },
+    #[error(
+        "the data folder `{dir}` has held a store{}, but `{path}` is missing; tomo changed nothing.\n  {RECOVER}",
+        installation_note(.previous)
+    )]
+    Missing { dir: String, path: String, previous: Option<String> },
+    #[error(
+        "the store `{path}` is empty (0 bytes){}; tomo changed nothing.\n  {RECOVER}",
+        installation_note(.previous)
+    )]
+    Empty { path: String, previous: Option<String> },
+    /// The store file this process opened was deleted or replaced under it.
+    #[error(
+        "the store `{path}` was {how} while tomo had it open; stopping so as not to write to a store nobody will read, or to make a second installation.\n  Restore the data folder from a backup, or start tomo again with `--reinit` to make a new store that adopts the installation of the servers' containers."
+    )]
+    Lost { path: String, how: &'static str },
+    #[error("the data folder `{path}` cannot be used: {source}")]
+    Folder { path: String, source: std::io::Error },
+    #[error(
+        "`{path}` is open to other users (mode {mode:04o}) and tomo cannot make it private: {source}; run `chmod go-rwx {path}` as its owner"
+    )]
+    Permissions { path: String, mode: u32, source: std::io::Error },
     #[error("the store `{path}` failed: {source}")]
     Sqlite { path: String, source: rusqlite::Error },
+}
+
+/// The recovery hint for a lost or emptied store.
+const RECOVER: &str = "To recover: restore `tomo.db` from a backup, or run the command again with `--reinit` to make a new store that adopts the installation id found on the declared servers' containers (their `tomo.installation` label).";
+
+fn installation_note(previous: &Option<String>) -> String {
+    previous.as_ref().map_or(String::new(), |id| format!(" (installation {id})"))
 }
 
 /// A handle on the database. Cheap to share behind an `Arc`; calls are serialised.
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// The file opened, to notice it being deleted or replaced.
+    file: Option<FileId>,
 }
 
 impl std::fmt::Debug for Store {
@@ -60,11 +93,124 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating when missing) `<data_dir>/tomo.db` and migrates it.
+    /// Opens `<data_dir>/tomo.db` and migrates it. A fresh folder gets a new
+    /// store (the folder 0700, the files 0600); a folder that has held a
+    /// store which is now missing or empty is refused (`Missing`, `Empty`).
     pub fn open_in(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| StoreError::CreateDir { path: data_dir.display().to_string(), source })?;
-        Store::open(&data_dir.join("tomo.db"))
+        folder::ensure_private_dir(data_dir)?;
+        match folder::inspect(data_dir)? {
+            Found::Store => {}
+            Found::Fresh => {
+                Store::create(data_dir, None)?;
+            }
+            Found::Missing { previous } => {
+                return Err(StoreError::Missing {
+                    dir: data_dir.display().to_string(),
+                    path: data_dir.join(STORE_FILE).display().to_string(),
+                    previous,
+                });
+            }
+            Found::Empty { previous } => {
+                return Err(StoreError::Empty { path: data_dir.join(STORE_FILE).display().to_string(), previous });
+            }
+        }
+        Store::open_existing(data_dir)
+    }
+
+    /// Replaces a missing or empty store with a new one whose installation id
+    /// is `installation` (or a new one). What was there is set aside as
+    /// `tomo.db.before-reinit-<time>`, never deleted. Refused when the store
+    /// is present.
+    pub fn reinit_in(data_dir: &Path, installation: Option<&str>) -> Result<Store, StoreError> {
+        folder::ensure_private_dir(data_dir)?;
+        let db = data_dir.join(STORE_FILE);
+        if folder::inspect(data_dir)? == Found::Store {
+            return Err(StoreError::Folder {
+                path: db.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the store is there"),
+            });
+        }
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        for from in folder::with_companions(&db) {
+            if from.exists() {
+                let mut to = from.as_os_str().to_owned();
+                to.push(format!(".before-reinit-{stamp}"));
+                std::fs::rename(&from, &to)
+                    .map_err(|source| StoreError::Folder { path: from.display().to_string(), source })?;
+            }
+        }
+        if !Store::create(data_dir, installation)? {
+            return Err(StoreError::Folder {
+                path: db.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "another tomo made a store meanwhile"),
+            });
+        }
+        Store::open_existing(data_dir)
+    }
+
+    /// Opens the store of a data folder that holds one: modes tightened, the
+    /// installation recorded in the folder.
+    fn open_existing(data_dir: &Path) -> Result<Store, StoreError> {
+        folder::tighten_files(data_dir)?;
+        let mut store = Store::open(&data_dir.join(STORE_FILE))?;
+        store.file = FileId::of(&store.path).ok();
+        if folder::read_record(data_dir).is_none() {
+            folder::write_record(data_dir, &store.installation_id()?)?;
+        }
+        Ok(store)
+    }
+
+    /// Makes a complete store under a temporary name and links it into place,
+    /// so that `tomo.db` is either absent or whole; returns false when another
+    /// process linked its store first.
+    fn create(data_dir: &Path, installation: Option<&str>) -> Result<bool, StoreError> {
+        let db = data_dir.join(STORE_FILE);
+        let tmp = data_dir.join(format!("{STORE_FILE}.new-{}", std::process::id()));
+        let io = |source| StoreError::Folder { path: tmp.display().to_string(), source };
+        for f in folder::with_companions(&tmp) {
+            folder::remove_if_there(&f).map_err(io)?;
+        }
+        // SQLite gives the WAL and shared-memory files the mode of the database file.
+        folder::create_private(&tmp).map_err(io)?;
+        let made = Store::open(&tmp).and_then(|s| {
+            let id = match installation {
+                Some(id) => {
+                    s.set_installation_id(id)?;
+                    id.to_string()
+                }
+                None => s.installation_id()?,
+            };
+            s.close()?;
+            Ok(id)
+        });
+        let linked = made.and_then(|id| match std::fs::hard_link(&tmp, &db) {
+            Ok(()) => Ok(Some(id)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            // A file system without hard links: a rename, which a racing
+            // process could overwrite; still never a partial store.
+            Err(_) if !db.exists() => std::fs::rename(&tmp, &db)
+                .map(|()| Some(id))
+                .map_err(|source| StoreError::Folder { path: db.display().to_string(), source }),
+            Err(source) => Err(StoreError::Folder { path: db.display().to_string(), source }),
+        });
+        for f in folder::with_companions(&tmp) {
+            let _ = folder::remove_if_there(&f);
+        }
+        match linked? {
+            Some(id) => {
+                folder::write_record(data_dir, &id)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Checkpoints the WAL into the database file and closes it.
+    fn close(self) -> Result<(), StoreError> {
+        let conn = self.conn.into_inner().unwrap_or_else(|p| p.into_inner());
+        let shown = self.path.display().to_string();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(|e| classify(&shown, e))?;
+        conn.close().map_err(|(_, e)| classify(&shown, e))
     }
 
     /// Opens the database file at `path`.
@@ -82,9 +228,22 @@ impl Store {
         }
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
             .map_err(|e| classify(&shown, e))?;
-        let store = Store { path: path.to_path_buf(), conn: Mutex::new(conn) };
+        let store = Store { path: path.to_path_buf(), conn: Mutex::new(conn), file: None };
         store.migrate(version)?;
         Ok(store)
+    }
+
+    /// Fails when the store file this handle opened (through `open_in`) was
+    /// deleted or replaced since: writes would go to a file nobody reads.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        let Some(opened) = self.file else { return Ok(()) };
+        let lost = |how| StoreError::Lost { path: self.path.display().to_string(), how };
+        match FileId::of(&self.path) {
+            Ok(now) if now == opened => Ok(()),
+            Ok(_) => Err(lost("replaced")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(lost("deleted")),
+            Err(source) => Err(StoreError::Folder { path: self.path.display().to_string(), source }),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -126,6 +285,19 @@ impl Store {
             .query_row("SELECT value_json FROM settings WHERE user = '' AND key = 'installation_id'", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         Ok(serde_json::from_str::<String>(&v).unwrap_or(v))
+    }
+
+    /// Sets this installation's id (a new store adopting the id found on
+    /// the servers' containers).
+    pub fn set_installation_id(&self, id: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO settings (user, key, value_json) VALUES ('', 'installation_id', ?1)
+                 ON CONFLICT (user, key) DO UPDATE SET value_json = excluded.value_json",
+                [serde_json::Value::String(id.to_string()).to_string()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// The host key fingerprint recorded for a server by `tomo server trust`.
@@ -280,5 +452,62 @@ mod tests {
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 5), "{err}");
         assert!(err.to_string().contains("Upgrade tomo"));
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_new_store_and_its_wal_and_shm_are_private() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        let store = Store::open_in(&dir).unwrap();
+        store.record_server_facts("s", "h", true, None, None, None).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for name in ["tomo.db", "tomo.db-wal", "tomo.db-shm", folder::RECORD_FILE] {
+            assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+        }
+        assert_eq!(folder::read_record(&dir), Some(store.installation_id().unwrap()));
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".new-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_lost_or_emptied_store_is_refused_and_reinit_keeps_what_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Store::open_in(dir.path()).unwrap().installation_id().unwrap();
+        let db = dir.path().join(STORE_FILE);
+        std::fs::File::create(&db).unwrap();
+        let err = Store::open_in(dir.path()).unwrap_err();
+        assert!(matches!(&err, StoreError::Empty { previous: Some(p), .. } if *p == id), "{err}");
+        assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
+        std::fs::remove_file(&db).unwrap();
+        let err = Store::open_in(dir.path()).unwrap_err();
+        assert!(matches!(&err, StoreError::Missing { .. }), "{err}");
+        assert!(err.to_string().contains("--reinit"), "{err}");
+        assert!(!db.exists());
+        let store = Store::reinit_in(dir.path(), Some("abc123")).unwrap();
+        assert_eq!(store.installation_id().unwrap(), "abc123");
+        assert_eq!(folder::read_record(dir.path()).as_deref(), Some("abc123"));
+        assert!(matches!(Store::reinit_in(dir.path(), None), Err(StoreError::Folder { .. })));
+        assert_eq!(Store::open_in(dir.path()).unwrap().installation_id().unwrap(), "abc123");
+    }
+
+    #[test]
+    fn a_store_deleted_or_replaced_under_an_open_handle_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        store.check_file().unwrap();
+        let db = dir.path().join(STORE_FILE);
+        std::fs::rename(&db, dir.path().join("moved")).unwrap();
+        assert!(matches!(store.check_file(), Err(StoreError::Lost { how: "deleted", .. })));
+        std::fs::copy(dir.path().join("moved"), &db).unwrap();
+        assert!(matches!(store.check_file(), Err(StoreError::Lost { how: "replaced", .. })));
     }
 }

@@ -11,6 +11,10 @@
 //!   applied; what runs keeps running until the folder is valid again.
 //! - SIGINT/SIGTERM: no new action starts, the ones running finish (at most
 //!   `SHUTDOWN_GRACE`), the run is recorded, the process exits 0.
+//! - The store is opened at start and must stay the same file: when it is
+//!   deleted or replaced (seen by a watch on the data folder, and checked
+//!   before every run and action), no new action starts and the process exits
+//!   3 with the reason, rather than write to a store nobody reads.
 
 mod git;
 mod metrics;
@@ -50,6 +54,8 @@ enum Input {
     Files,
     /// A git pull brought new commits.
     Pulled,
+    /// Something in the data folder was removed or renamed.
+    DataFolder,
     Shutdown,
 }
 
@@ -60,6 +66,9 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
         metrics::serve(addr, metrics.clone()).await?;
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
+    // The data folder exists and the store is open from here on.
+    engine.store()?;
+    let _data = watch_data_folder(&engine.config().data_dir, tx.clone())?;
     let dir = engine.config().manifests.clone();
     let _watcher = watch_folder(&dir, tx.clone())?;
     tokio::spawn(signals(tx.clone()));
@@ -82,6 +91,7 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
                 Some(Input::Files) | Some(Input::Pulled) => {
                     due = Some((Instant::now() + opts.debounce, Trigger::Files));
                 }
+                Some(Input::DataFolder) => store_intact(&engine)?,
                 Some(Input::Shutdown) | None => break,
             },
             _ = tokio::time::sleep_until(wake.into()) => {
@@ -93,11 +103,12 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
                 let run = one_run(&engine, trigger, stop.clone(), &metrics);
                 tokio::pin!(run);
                 let mut stopping: Option<Instant> = None;
+                let mut lost = false;
                 loop {
                     let grace = stopping.map_or(Duration::MAX, |t| SHUTDOWN_GRACE.saturating_sub(t.elapsed()));
                     tokio::select! {
                         r = &mut run => {
-                            if let Some(i) = r {
+                            if let Some(i) = r? {
                                 if i != interval {
                                     next_drift = Instant::now() + i;
                                 }
@@ -108,6 +119,13 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
                         input = rx.recv(), if stopping.is_none() => match input {
                             Some(Input::Files) | Some(Input::Pulled) => {
                                 due = Some((Instant::now() + opts.debounce, Trigger::Files));
+                            }
+                            Some(Input::DataFolder) => {
+                                if engine.store().is_err_and(|e| e.is_store_lost()) {
+                                    // No new action; the daemon stops when the run ends.
+                                    stop.store(true, Ordering::SeqCst);
+                                    lost = true;
+                                }
                             }
                             Some(Input::Shutdown) | None => {
                                 tracing::info!("stopping: letting the actions in flight finish");
@@ -121,6 +139,9 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
                         }
                     }
                 }
+                if lost {
+                    store_intact(&engine)?;
+                }
                 if stopping.is_some() {
                     break;
                 }
@@ -131,9 +152,27 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     Ok(())
 }
 
+/// Fails (logged) when the store was deleted or replaced: the daemon stops.
+fn store_intact(engine: &Engine) -> Result<()> {
+    match engine.store() {
+        Err(e) if e.is_store_lost() => {
+            tracing::error!("stopping: {e}");
+            Err(e)
+        }
+        // Another problem shows in the next run's result.
+        _ => Ok(()),
+    }
+}
+
 /// One reconcile, logged and counted; returns the drift interval in effect
-/// (`None` when the manifests could not be read).
-async fn one_run(engine: &Engine, trigger: Trigger, stop: Arc<AtomicBool>, metrics: &Metrics) -> Option<Duration> {
+/// (`None` when the manifests could not be read), or the error that stops
+/// the daemon (the store was lost).
+async fn one_run(
+    engine: &Engine,
+    trigger: Trigger,
+    stop: Arc<AtomicBool>,
+    metrics: &Metrics,
+) -> Result<Option<Duration>> {
     let t = Instant::now();
     tracing::debug!(trigger = trigger.as_str(), "run started");
     let result = engine.reconcile(trigger, stop, &TracingSink).await;
@@ -179,7 +218,12 @@ async fn one_run(engine: &Engine, trigger: Trigger, stop: Arc<AtomicBool>, metri
                 r.held.len(),
                 trigger == Trigger::Drift && r.plan.has_changes(),
             );
-            Some(r.interval)
+            Ok(Some(r.interval))
+        }
+        Err(e) if e.is_store_lost() => {
+            metrics.record_run("error", secs, 0, 0, 0, 0, false);
+            tracing::error!(trigger = trigger.as_str(), outcome = "error", "stopping: {e}");
+            Err(e)
         }
         Err(e) => {
             let outcome = if matches!(e, Error::Invalid(_)) { "invalid" } else { "error" };
@@ -195,7 +239,7 @@ async fn one_run(engine: &Engine, trigger: Trigger, stop: Arc<AtomicBool>, metri
                 "run finished: {e}; nothing was applied, what runs keeps running"
             );
             metrics.record_run(outcome, secs, 0, 0, 0, 0, false);
-            None
+            Ok(None)
         }
     }
 }
@@ -216,6 +260,24 @@ fn watch_folder(dir: &Path, tx: mpsc::UnboundedSender<Input>) -> Result<notify::
     .map_err(|e| Error::Usage(format!("cannot watch `{}`: {e}", dir.display())))?;
     watcher
         .watch(dir, RecursiveMode::Recursive)
+        .map_err(|e| Error::Usage(format!("cannot watch `{}`: {e}", dir.display())))?;
+    Ok(watcher)
+}
+
+/// Watches the data folder itself: a removal or rename in it (or of it) is
+/// checked against the open store at once, not at the next run.
+fn watch_data_folder(dir: &Path, tx: mpsc::UnboundedSender<Input>) -> Result<notify::RecommendedWatcher> {
+    use notify::event::ModifyKind;
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(ev) = res else { return };
+        if matches!(ev.kind, EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))) {
+            let _ = tx.send(Input::DataFolder);
+        }
+    })
+    .map_err(|e| Error::Usage(format!("cannot watch `{}`: {e}", dir.display())))?;
+    watcher
+        .watch(dir, RecursiveMode::NonRecursive)
         .map_err(|e| Error::Usage(format!("cannot watch `{}`: {e}", dir.display())))?;
     Ok(watcher)
 }

@@ -13,14 +13,14 @@ use serde_json::Value;
 use crate::fleet::{Fleet, HEALTHY, docker, httpd};
 
 /// A running `tomo watch` and its log.
-struct Watch {
-    child: Child,
+pub(crate) struct Watch {
+    pub(crate) child: Child,
     log: Receiver<Value>,
-    seen: Vec<Value>,
+    pub(crate) seen: Vec<Value>,
 }
 
 impl Watch {
-    fn start(f: &Fleet, args: &[&str]) -> Watch {
+    pub(crate) fn start(f: &Fleet, args: &[&str]) -> Watch {
         let mut all = vec!["watch"];
         all.extend_from_slice(args);
         let mut child = f.tomo.spawn_env(&all, &[("TOMO_LOG", "info")]);
@@ -38,7 +38,7 @@ impl Watch {
     }
 
     /// The next log line that satisfies `pred` (all lines are kept in `seen`).
-    fn next(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn next(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -55,13 +55,13 @@ impl Watch {
     }
 
     /// The next finished run with this trigger.
-    fn run(&mut self, trigger: &str) -> Value {
+    pub(crate) fn run(&mut self, trigger: &str) -> Value {
         self.next(&format!("run ({trigger})"), |v| {
             message(v).starts_with("run finished") && v["fields"]["trigger"] == trigger
         })
     }
 
-    fn dump(&self) -> String {
+    pub(crate) fn dump(&self) -> String {
         self.seen.iter().map(|v| format!("{v}\n")).collect()
     }
 }
@@ -73,11 +73,11 @@ impl Drop for Watch {
     }
 }
 
-fn message(v: &Value) -> &str {
+pub(crate) fn message(v: &Value) -> &str {
     v["fields"]["message"].as_str().unwrap_or_default()
 }
 
-fn settings(f: &Fleet, extra: &str) {
+pub(crate) fn settings(f: &Fleet, extra: &str) {
     f.manifest("settings.yaml", &format!("kind: Settings\nwatch: {{interval: 1s{extra}}}\n"));
 }
 

@@ -1,0 +1,120 @@
+//! `--reinit`: a new store for a data folder whose store was lost or emptied,
+//! adopting the installation id that the declared servers' containers carry
+//! (their `tomo.installation` label), so that they stay this installation's.
+//! Refused when the store is there, when a server cannot be seen, and when
+//! the containers carry more than one id.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::model::{Desired, labels};
+use crate::plan::PlanOptions;
+use crate::store::Store;
+use crate::store::folder::{self, Found};
+
+/// Where the new store's installation id came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adopted {
+    /// The label of these containers (`server/name`).
+    Containers(Vec<String>),
+    /// No container of the fleet exists; the id the data folder recorded.
+    Record,
+    /// Neither: a new id.
+    New,
+}
+
+/// What `--reinit` made.
+#[derive(Debug, Clone)]
+pub struct Reinitialised {
+    pub path: String,
+    pub installation: String,
+    pub adopted: Adopted,
+}
+
+/// Stands in for the installation id while looking (nothing is created).
+const LOOKING: &str = "reinit-looking";
+
+impl Engine {
+    /// Replaces a missing or empty store (what was there is set aside) with
+    /// one whose installation id is the one found on the fleet's containers.
+    pub async fn reinit_store(&self) -> Result<Reinitialised> {
+        let dir = self.config.data_dir.clone();
+        let path = dir.join(folder::STORE_FILE).display().to_string();
+        if self.store.get().is_some() || (dir.is_dir() && folder::inspect(&dir)? == Found::Store) {
+            return Err(Error::Usage(format!(
+                "`--reinit` makes a new store only where the store is missing or empty, and `{path}` is there; nothing was changed"
+            )));
+        }
+        let desired = self.desired()?;
+        let found = self.installations_on_servers(&desired).await?;
+        let (installation, adopted) = match found.len() {
+            0 => match folder::read_record(&dir) {
+                Some(id) => (Some(id), Adopted::Record),
+                None => (None, Adopted::New),
+            },
+            1 => {
+                let (id, containers) = found.into_iter().next().expect("one");
+                (Some(id), Adopted::Containers(containers))
+            }
+            _ => {
+                let list: Vec<String> = found.iter().map(|(id, cs)| format!("  {id}: {}", cs.join(", "))).collect();
+                return Err(Error::Reinit(format!(
+                    "the fleet's containers carry {} installation ids, so `--reinit` cannot tell which one this store was; nothing was changed:\n{}\n  Restore the store from a backup, or remove the containers of the installation that is not this one.",
+                    found.len(),
+                    list.join("\n")
+                )));
+            }
+        };
+        let store = Store::reinit_in(&dir, installation.as_deref())?;
+        let installation = store.installation_id()?;
+        let _ = self.store.set(Arc::new(store));
+        Ok(Reinitialised { path, installation, adopted })
+    }
+
+    /// The installation ids on the containers of declared apps on every
+    /// declared server, with the containers carrying each.
+    async fn installations_on_servers(&self, desired: &Desired) -> Result<BTreeMap<String, Vec<String>>> {
+        let opts = PlanOptions::default();
+        let via = self.connector_as(desired, &opts, Ok(LOOKING.to_string()));
+        let looks = desired.servers.values().map(|server| {
+            let via = &via;
+            async move {
+                let seen = match self.client(server, via).await {
+                    Ok(c) => c.inventory().await.map_err(|e| e.to_string()),
+                    Err(why) => Err(why),
+                };
+                // Clients made here label objects as LOOKING: never keep them.
+                self.forget(&server.name);
+                (server.name.clone(), seen)
+            }
+        });
+        let seen = futures_util::future::join_all(looks).await;
+        let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut unreachable = Vec::new();
+        for (server, inventory) in seen {
+            let inventory = match inventory {
+                Ok(i) => i,
+                Err(why) => {
+                    unreachable.push(format!("  {server}: {why}"));
+                    continue;
+                }
+            };
+            let ours = |app: &str| desired.apps.values().any(|a| a.name.as_str() == app && a.servers.contains(&server));
+            for c in inventory.containers.iter().filter(|c| c.managed()) {
+                let (Some(id), Some(app)) = (c.label(labels::INSTALLATION), c.label(labels::APP)) else { continue };
+                if c.label(labels::SERVER) == Some(server.as_str()) && ours(app) {
+                    found.entry(id.to_string()).or_default().push(format!("{server}/{}", c.name));
+                }
+            }
+        }
+        if !unreachable.is_empty() {
+            return Err(Error::Reinit(format!(
+                "`--reinit` must see every declared server to adopt the right installation, and these were not reached; nothing was changed:\n{}",
+                unreachable.join("\n")
+            )));
+        }
+        Ok(found)
+    }
+}
