@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use crate::model::UpdateOrder;
+use crate::plan::data::DataMount;
 use crate::plan::spec::{ContainerSpec, Secrets};
 use crate::plan::{Action, Op, Wait};
 use crate::transport::docker::{DockerClient, connect_networks, short};
@@ -35,13 +36,14 @@ pub(super) async fn execute(
             .map_err(e),
         Op::Create { spec, hash, redacted } => {
             crate::faults::pause("before-create").await;
-            let id = c.create_container(&spec.container, spec, hash, redacted, secrets).await.map_err(e)?;
+            let id = c.create_container(&spec.container, spec, hash, redacted, secrets, &[]).await.map_err(e)?;
             connect_networks(c, &id, spec).await.map_err(e)?;
             crate::faults::pause("after-create").await;
             Ok(Some(id))
         }
-        Op::Recreate { spec, hash, redacted, old_id, start, wait, order } => {
-            let new = Replacement { c, spec, hash, redacted, secrets, start: *start, wait: *wait, health_timeout };
+        Op::Recreate { spec, hash, redacted, old_id, start, wait, order, keeps, .. } => {
+            let new =
+                Replacement { c, spec, hash, redacted, secrets, keeps, start: *start, wait: *wait, health_timeout };
             match order {
                 UpdateOrder::StopFirst => new.stop_first(old_id).await,
                 UpdateOrder::StartFirst => new.start_first(old_id).await,
@@ -95,6 +97,8 @@ struct Replacement<'a> {
     hash: &'a str,
     redacted: &'a serde_json::Value,
     secrets: &'a dyn Secrets,
+    /// The old container's anonymous volumes, mounted again by the new one.
+    keeps: &'a [DataMount],
     start: bool,
     wait: Wait,
     health_timeout: Duration,
@@ -109,7 +113,7 @@ impl Replacement<'_> {
     async fn bring_up(&self, name: &str) -> Result<String, (Option<String>, String)> {
         let id = self
             .c
-            .create_container(name, self.spec, self.hash, self.redacted, self.secrets)
+            .create_container(name, self.spec, self.hash, self.redacted, self.secrets, self.keeps)
             .await
             .map_err(|e| (None, e.to_string()))?;
         let fail = |e: String| (Some(id.clone()), e);

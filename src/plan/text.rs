@@ -33,6 +33,7 @@ pub fn plan(p: &Plan) -> String {
                 continue; // shown as part of its create
             }
             out.push_str(&action_line(a));
+            out.push_str(&data_lines(&a.op));
             if let Some(d) = &a.diff {
                 for l in d.lines() {
                     out.push_str(&format!("        {l}\n"));
@@ -65,6 +66,25 @@ fn action_line(a: &Action) -> String {
         other => other.verb().to_string(),
     };
     format!("  {} {:<28} {what}: {}\n", a.op.symbol(), a.op.object(), a.reasons.join("; "))
+}
+
+/// What a recreate or removal keeps and drops of the container's data.
+fn data_lines(op: &Op) -> String {
+    let mut out = String::new();
+    if let Op::Recreate { keeps, .. } = op {
+        for k in keeps {
+            out.push_str(&format!("        keeps {k}\n"));
+        }
+    }
+    for d in op.drops() {
+        out.push_str(&format!("        drops {d}\n"));
+    }
+    if !op.drops().is_empty() {
+        out.push_str(
+            "        (dropped volumes stay on the server; tomo deletes a volume only when named by --prune-volumes)\n",
+        );
+    }
+    out
 }
 
 pub fn summary_line(p: &Plan) -> String {

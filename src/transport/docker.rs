@@ -18,8 +18,9 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use crate::model::observed::{ImageObs, NetworkObs, VolumeObs};
+use crate::model::observed::{ImageObs, MountKind, MountObs, NetworkObs, VolumeObs};
 use crate::model::{ContainerObs, Health, Inventory, Protocol, Restart, RunState, labels};
+use crate::plan::data::DataMount;
 use crate::plan::spec::{ContainerSpec, Secrets, SpecMountKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +175,7 @@ impl DockerClient {
                         exit_code: exit_code_from_status(&status),
                         labels,
                         ours,
+                        mounts: mounts(c.mounts.unwrap_or_default()),
                     }
                 })
                 .collect(),
@@ -275,7 +277,9 @@ impl DockerClient {
         (ours && labels.get(labels::SPEC_HASH).map(String::as_str) == Some(hash)).then(|| c.id.unwrap_or_default())
     }
 
-    /// Creates the container of `spec` under `name`; returns its id.
+    /// Creates the container of `spec` under `name`, mounting the volumes of
+    /// `keeps` (a replaced container's anonymous ones) at their targets;
+    /// returns its id.
     pub async fn create_container(
         &self,
         name: &str,
@@ -283,8 +287,12 @@ impl DockerClient {
         hash: &str,
         redacted: &serde_json::Value,
         secrets: &dyn Secrets,
+        keeps: &[DataMount],
     ) -> Result<String, DockerError> {
-        let body = create_body(spec, hash, redacted, secrets, &self.installation).map_err(DockerError::Failed)?;
+        let mut body = create_body(spec, hash, redacted, secrets, &self.installation).map_err(DockerError::Failed)?;
+        if let Some(mounts) = body.host_config.as_mut().and_then(|h| h.mounts.as_mut()) {
+            carry_volumes(mounts, keeps);
+        }
         retrying("create", || {
             let body = body.clone();
             async move {
@@ -333,11 +341,12 @@ impl DockerClient {
         .await
     }
 
-    /// Stops (within `timeout`) and removes a container; anonymous volumes go with it.
+    /// Stops (within `timeout`) and removes a container. Its volumes, also
+    /// anonymous ones, are kept: tomo deletes only volumes the user named.
     pub async fn remove(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
         self.stop(id, timeout).await.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })?;
         retrying("remove", || async {
-            let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+            let opts = RemoveContainerOptionsBuilder::default().force(true).v(false).build();
             match self.docker.remove_container(id, Some(opts)).await {
                 Ok(()) => Ok(()),
                 Err(e) => {
@@ -485,6 +494,26 @@ fn object_labels(
         l.insert(labels::SERVICE.to_string(), s.to_string());
     }
     l
+}
+
+/// A container's mounts as the list call reports them, sorted by target.
+fn mounts(list: Vec<bollard::models::MountPoint>) -> Vec<MountObs> {
+    let mut out: Vec<MountObs> = list
+        .into_iter()
+        .map(|m| MountObs {
+            kind: match m.typ.as_deref() {
+                Some("volume") => MountKind::Volume,
+                Some("bind") => MountKind::Bind,
+                Some("tmpfs") => MountKind::Tmpfs,
+                _ => MountKind::Other,
+            },
+            name: m.name.filter(|n| !n.is_empty()),
+            source: m.source.unwrap_or_default(),
+            target: m.destination.unwrap_or_default(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.target.cmp(&b.target));
+    out
 }
 
 fn run_state(s: Option<ContainerSummaryStateEnum>) -> RunState {
@@ -664,6 +693,24 @@ fn create_body(
         networking_config: Some(NetworkingConfig { endpoints_config: Some(endpoints) }),
         ..Default::default()
     })
+}
+
+/// Mounts each kept volume at its target: in place of the spec's anonymous
+/// volume there, or (an image's `VOLUME`) as a mount of its own.
+fn carry_volumes(mounts: &mut Vec<Mount>, keeps: &[DataMount]) {
+    for k in keeps {
+        match mounts.iter_mut().find(|m| m.target.as_deref() == Some(k.target.as_str())) {
+            Some(m) if m.typ == Some(MountType::VOLUME) && m.source.is_none() => m.source = Some(k.source.clone()),
+            Some(_) => {}
+            None => mounts.push(Mount {
+                target: Some(k.target.clone()),
+                source: Some(k.source.clone()),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(false),
+                ..Default::default()
+            }),
+        }
+    }
 }
 
 /// Extra networks are joined after create (the API takes one at create time).

@@ -3,6 +3,7 @@
 
 mod cli;
 mod corpus;
+mod data;
 mod faults;
 mod fleet;
 mod fuzz;
