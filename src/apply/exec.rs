@@ -13,7 +13,7 @@ use crate::model::UpdateOrder;
 use crate::plan::data::DataMount;
 use crate::plan::spec::{ContainerSpec, Secrets};
 use crate::plan::{Action, Op, Wait};
-use crate::transport::docker::{DockerClient, connect_networks, short};
+use crate::transport::docker::{DockerClient, DockerError, connect_networks, short};
 
 pub(super) async fn execute(
     action: &Action,
@@ -52,18 +52,8 @@ pub(super) async fn execute(
         }
         Op::Start { target, wait, container, .. } => {
             if let Err(err) = c.start(target).await {
-                // A Docker Engine restarted while starting it can keep a stale
-                // runtime task (moby/moby#40613): the container can never
-                // start. It never ran, so nothing is lost by removing it; the
-                // next run creates it afresh.
-                if err.to_string().contains("id already in use") {
-                    let removed = c.remove(target, Duration::from_secs(1)).await;
-                    return Err(match removed {
-                        Ok(()) => format!(
-                            "{err}: the Engine kept a stale task for `{container}`; tomo removed it, the next run creates it again"
-                        ),
-                        Err(r) => format!("{err}; removing the unstartable `{container}` failed too: {r}"),
-                    });
+                if err.is_stale_task() {
+                    return Err(unstartable(c, target, container, err).await);
                 }
                 return Err(err.to_string());
             }
@@ -78,6 +68,25 @@ pub(super) async fn execute(
         }
         Op::RemoveNetwork { name } => c.remove_network(name).await.map(|_| None).map_err(e),
         Op::RemoveVolume { name } => c.remove_volume(name).await.map(|_| None).map_err(e),
+    }
+}
+
+/// A Docker Engine restarted while starting a container can keep a stale
+/// runtime task (moby/moby#40613): the container can never start. One that
+/// never ran holds nothing yet, so it is removed (its volumes stay) and the
+/// next run creates it afresh; one that ran before is left alone.
+async fn unstartable(c: &DockerClient, target: &str, container: &str, err: DockerError) -> String {
+    match c.never_started(target).await {
+        Ok(true) => match c.remove(target, Duration::from_secs(1)).await {
+            Ok(()) => format!(
+                "{err}: the Engine kept a stale task for `{container}`, which never ran; tomo removed it, the next run creates it again"
+            ),
+            Err(r) => format!("{err}; removing the unstartable `{container}` failed too: {r}"),
+        },
+        Ok(false) => format!(
+            "{err}: the Engine kept a stale task for `{container}`, which ran before, so tomo keeps it; removing it by hand (its volumes stay) lets the next run create it again"
+        ),
+        Err(i) => format!("{err}; inspecting `{container}` failed too: {i}"),
     }
 }
 

@@ -29,6 +29,11 @@ pub enum DockerError {
     Connect { endpoint: String, detail: String },
     #[error("{op}: {detail}")]
     Api { op: String, detail: String, status: Option<u16> },
+    /// A start refused because the runtime still holds a task (or container)
+    /// of that id, as an Engine restart mid-start can leave (moby/moby#40613).
+    /// Retrying does not help; the container can never start.
+    #[error("{op}: {detail} (a stale runtime task, left by an Engine restart)")]
+    StaleTask { op: String, detail: String },
     #[error("{0}")]
     Failed(String),
 }
@@ -46,6 +51,26 @@ impl DockerError {
         DockerError::Api { op: op.into(), detail, status }
     }
 
+    /// The Engine's refusal of a start (or restart), typed. The Engine
+    /// reports a runtime object left by its restart only as HTTP 500 (409
+    /// from some versions) carrying the runtime's text: containerd's
+    /// `AlreadyExists` (`task <id>: already exists`, `container "<id>":
+    /// already exists`), `id already in use`, runc's `container with id
+    /// exists`, or the shim's leftover bundle folder (`file exists`). That
+    /// answer is recognised here, once; callers match on `StaleTask`.
+    pub(super) fn start_refused(op: String, status: u16, detail: String) -> DockerError {
+        if stale_runtime_object(status, &detail) {
+            DockerError::StaleTask { op, detail }
+        } else {
+            DockerError::Api { op, detail, status: Some(status) }
+        }
+    }
+
+    /// Whether a start was refused for a stale runtime task.
+    pub fn is_stale_task(&self) -> bool {
+        matches!(self, DockerError::StaleTask { .. })
+    }
+
     /// Whether the Engine answered "not found".
     pub fn is_not_found(&self) -> bool {
         matches!(self, DockerError::Api { status: Some(404), .. })
@@ -56,13 +81,23 @@ impl DockerError {
     pub fn is_transient(&self) -> bool {
         match self {
             DockerError::Connect { .. } => true,
-            // A stale runtime task (moby/moby#40613) does not go away by retrying.
-            DockerError::Api { detail, .. } if detail.contains("id already in use") => false,
             DockerError::Api { status: Some(s), .. } => *s >= 500,
             DockerError::Api { status: None, .. } => true,
-            DockerError::Failed(_) => false,
+            DockerError::StaleTask { .. } | DockerError::Failed(_) => false,
         }
     }
+}
+
+/// The stale-runtime-object family of refused starts (see `start_refused`).
+/// Only a start's answer is classified, so a name conflict on create, or a
+/// port in use (`address already in use`), is never taken for one.
+fn stale_runtime_object(status: u16, detail: &str) -> bool {
+    let m = detail.to_ascii_lowercase();
+    matches!(status, 409 | 500)
+        && (m.contains("already exists")
+            || m.contains("id already in use")
+            || m.contains("container with id exists")
+            || (m.contains("shim") && m.contains("file exists")))
 }
 
 /// Attempts of a Docker call before a transient failure is reported.
@@ -319,10 +354,18 @@ impl DockerClient {
 
     pub async fn start(&self, id: &str) -> Result<(), DockerError> {
         retrying("start", || async {
+            let op = format!("start {}", short(id));
+            if let Some(detail) = crate::faults::stale_task(id) {
+                return Err(DockerError::start_refused(op, 500, detail));
+            }
             match self.docker.start_container(id, None::<bollard::query_parameters::StartContainerOptions>).await {
+                Ok(()) => Ok(()),
                 // 304: already running (an earlier attempt's answer was lost).
                 Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-                other => other.map_err(|e| DockerError::api(format!("start {}", short(id)), e)),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) => {
+                    Err(DockerError::start_refused(op, status_code, message))
+                }
+                Err(e) => Err(DockerError::api(op, e)),
             }
         })
         .await
@@ -367,6 +410,18 @@ impl DockerClient {
                 .map_err(|e| DockerError::api(format!("rename to {new_name}"), e))
         })
         .await
+    }
+
+    /// Whether the container was never started (the Engine keeps the zero
+    /// time as its start time until it is).
+    pub async fn never_started(&self, id: &str) -> Result<bool, DockerError> {
+        let c = self
+            .docker
+            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::api(format!("inspect {}", short(id)), e))?;
+        let started = c.state.and_then(|s| s.started_at).unwrap_or_default();
+        Ok(started.is_empty() || started.starts_with("0001-01-01"))
     }
 
     /// The state, health and exit code of one container.
@@ -732,4 +787,47 @@ pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerS
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_starts_are_typed_by_status_and_the_runtime_s_kind_of_error() {
+        let stale = [
+            (500, "task 3f2a9c: already exists"),
+            (500, "failed to create task for container: task 3f2a9c: already exists: unknown"),
+            (500, "container \"3f2a9c\": already exists"),
+            (409, "container \"3f2a9c\": already exists"),
+            (500, "id already in use"),
+            (500, "OCI runtime create failed: container with id exists: 3f2a9c: unknown"),
+            (
+                500,
+                "failed to create task for container: failed to start shim: mkdir /run/containerd/io.containerd.runtime.v2.task/moby/3f2a9c: file exists: unknown",
+            ),
+        ];
+        for (status, text) in stale {
+            let e = DockerError::start_refused("start 3f2a9c".into(), status, text.into());
+            assert!(e.is_stale_task(), "{status} {text}");
+            assert!(!e.is_transient(), "{status} {text}");
+            assert!(e.to_string().contains("stale runtime task"), "{e}");
+        }
+        let other = [
+            (
+                500,
+                "driver failed programming external connectivity: listen tcp4 0.0.0.0:80: bind: address already in use",
+            ),
+            (500, "Bind for 0.0.0.0:80 failed: port is already allocated"),
+            (409, "cannot start a paused container, try unpause instead"),
+            (503, "injected transient failure"),
+            (400, "task 3f2a9c: already exists"),
+            (404, "No such container: 3f2a9c"),
+        ];
+        for (status, text) in other {
+            let e = DockerError::start_refused("start 3f2a9c".into(), status, text.into());
+            assert!(!e.is_stale_task(), "{status} {text}");
+            assert_eq!(e.is_transient(), status >= 500, "{status} {text}");
+        }
+    }
 }

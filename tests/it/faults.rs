@@ -233,3 +233,28 @@ fn killed_between_removing_the_old_and_renaming_the_new_the_new_takes_the_name()
     assert_exactly(&f, std::slice::from_ref(&web));
     assert!(f.inspect(&web, "{{range .Config.Env}}{{println .}}{{end}}").contains("A=2"));
 }
+
+#[test]
+fn a_start_refused_for_a_stale_runtime_task_is_not_retried_and_only_a_never_started_container_is_removed() {
+    let f = Fleet::new();
+    services(&f, 1, "1");
+    let stale = [("TOMO_FAULT_DOCKER", "start-stale-task:1")];
+    let r = f.tomo.run_env(&["apply", "--auto-approve"], &stale);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(!r.stderr.contains("retrying"), "a stale task is not transient:\n{}", r.stderr);
+    assert!(r.stdout.contains("stale task") && r.stdout.contains("removed it"), "{}", r.all());
+    assert!(f.containers().is_empty(), "the never-started container was removed: {:?}", f.containers());
+    f.apply();
+    let names = f.containers();
+    assert_exactly(&f, &names);
+    assert_eq!(names.len(), 1);
+    // A container that ran before is never removed for it.
+    let id = f.id(&names[0]);
+    crate::fleet::docker(&["stop", "-t", "1", &names[0]]);
+    let r = f.tomo.run_env(&["apply", "--auto-approve"], &stale);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("stale task") && r.stdout.contains("ran before"), "{}", r.all());
+    assert_eq!(f.id(&names[0]), id, "kept");
+    f.apply();
+    assert_exactly(&f, &names);
+}
