@@ -148,16 +148,20 @@ fn the_engine_restarting_mid_apply_fails_cleanly_and_the_next_run_converges() {
     let mut h = TestHost::new(true);
     let f = Fleet::new();
     f.manifest("servers.yaml", &h.server_yaml("h1"));
+    // The first start of `slow` takes 30 s to become healthy, so the restart
+    // surely lands in the middle of it however loaded the machine is; later
+    // starts (the Engine's own restart of it, the next run) are quick.
     f.manifest(
         "apps/slow.yaml",
         &format!(
-            "kind: App\nname: {{p}}-slow\nserver: h1\nimage: {{image}}\ninit: true\ncommand: [\"sh\", \"-c\", \"sleep 3 && mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 80 -h /w\"]\nhealthcheck: {HEALTHY}\n---\nkind: App\nname: {{p}}-next\nserver: h1\nimage: {{image}}\ninit: true\ncommand: {}\n",
+            "kind: App\nname: {{p}}-slow\nserver: h1\nimage: {{image}}\ninit: true\ncommand: [\"sh\", \"-c\", \"if [ ! -e /state/started ]; then echo > /state/started && sleep 30; fi; mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 80 -h /w\"]\nvolumes: [\"state:/state\"]\nhealthcheck: {HEALTHY}\n---\nkind: App\nname: {{p}}-next\nserver: h1\nimage: {{image}}\ninit: true\ncommand: {}\n",
             httpd("next")
         ),
     );
-    let apply = f.tomo.spawn(&["apply", "--auto-approve"]);
+    let mut apply = f.tomo.spawn(&["apply", "--auto-approve"]);
     let db = f.tomo.path().join("data/tomo.db");
-    let started = wait_until(Duration::from_secs(30), || {
+    // Generous: observing and creating over SSH is slow on a loaded machine.
+    let started = wait_until(Duration::from_secs(120), || {
         db.exists()
             && tomo::store::Store::open(&db).is_ok_and(|s| {
                 s.runs(1).ok().and_then(|r| r.first().map(|r| r.id)).is_some_and(|run| {
@@ -165,7 +169,12 @@ fn the_engine_restarting_mid_apply_fails_cleanly_and_the_next_run_converges() {
                 })
             })
     });
-    assert!(started.is_ok(), "the start never began");
+    if started.is_err() {
+        let _ = apply.kill();
+        let out = apply.wait_with_output().unwrap();
+        let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        panic!("the start never began:\n{o}{e}");
+    }
     h.restart_dockerd();
     let out = apply.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
