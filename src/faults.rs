@@ -3,6 +3,9 @@
 //!
 //! - `TOMO_FAULT_DOCKER=op:N[,op:N]`: the first N Docker calls named `op`
 //!   (`create`, `start`, `list`, …) fail with a transient error (HTTP 503).
+//!   `start-stale-task:N`: the first N starts are refused as the Engine
+//!   refuses a container whose runtime task outlived an Engine restart
+//!   (HTTP 500, `task <id>: already exists`).
 //! - `TOMO_FAULT_PAUSE=point[:N]`: at the Nth time (default 1st) apply reaches
 //!   `point` (`before-create`, `after-create`, `after-rename`,
 //!   `after-replacement-create`, `after-old-removed`), log
@@ -17,6 +20,19 @@ pub fn docker(op: &str) -> Option<String> {
     #[cfg(not(debug_assertions))]
     {
         let _ = op;
+        None
+    }
+}
+
+/// The Engine's answer to a start refused for a stale runtime task, if one is due.
+pub fn stale_task(id: &str) -> Option<String> {
+    #[cfg(debug_assertions)]
+    {
+        imp::due("TOMO_FAULT_DOCKER", "start-stale-task").then(|| format!("task {id}: already exists"))
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        let _ = id;
         None
     }
 }

@@ -10,9 +10,10 @@
 use std::time::Duration;
 
 use crate::model::UpdateOrder;
+use crate::plan::data::DataMount;
 use crate::plan::spec::{ContainerSpec, Secrets};
 use crate::plan::{Action, Op, Wait};
-use crate::transport::docker::{DockerClient, connect_networks, short};
+use crate::transport::docker::{DockerClient, DockerError, connect_networks, short};
 
 pub(super) async fn execute(
     action: &Action,
@@ -35,13 +36,14 @@ pub(super) async fn execute(
             .map_err(e),
         Op::Create { spec, hash, redacted } => {
             crate::faults::pause("before-create").await;
-            let id = c.create_container(&spec.container, spec, hash, redacted, secrets).await.map_err(e)?;
+            let id = c.create_container(&spec.container, spec, hash, redacted, secrets, &[]).await.map_err(e)?;
             connect_networks(c, &id, spec).await.map_err(e)?;
             crate::faults::pause("after-create").await;
             Ok(Some(id))
         }
-        Op::Recreate { spec, hash, redacted, old_id, start, wait, order } => {
-            let new = Replacement { c, spec, hash, redacted, secrets, start: *start, wait: *wait, health_timeout };
+        Op::Recreate { spec, hash, redacted, old_id, start, wait, order, keeps, .. } => {
+            let new =
+                Replacement { c, spec, hash, redacted, secrets, keeps, start: *start, wait: *wait, health_timeout };
             match order {
                 UpdateOrder::StopFirst => new.stop_first(old_id).await,
                 UpdateOrder::StartFirst => new.start_first(old_id).await,
@@ -50,18 +52,8 @@ pub(super) async fn execute(
         }
         Op::Start { target, wait, container, .. } => {
             if let Err(err) = c.start(target).await {
-                // A Docker Engine restarted while starting it can keep a stale
-                // runtime task (moby/moby#40613): the container can never
-                // start. It never ran, so nothing is lost by removing it; the
-                // next run creates it afresh.
-                if err.to_string().contains("id already in use") {
-                    let removed = c.remove(target, Duration::from_secs(1)).await;
-                    return Err(match removed {
-                        Ok(()) => format!(
-                            "{err}: the Engine kept a stale task for `{container}`; tomo removed it, the next run creates it again"
-                        ),
-                        Err(r) => format!("{err}; removing the unstartable `{container}` failed too: {r}"),
-                    });
+                if err.is_stale_task() {
+                    return Err(unstartable(c, target, container, err).await);
                 }
                 return Err(err.to_string());
             }
@@ -76,6 +68,25 @@ pub(super) async fn execute(
         }
         Op::RemoveNetwork { name } => c.remove_network(name).await.map(|_| None).map_err(e),
         Op::RemoveVolume { name } => c.remove_volume(name).await.map(|_| None).map_err(e),
+    }
+}
+
+/// A Docker Engine restarted while starting a container can keep a stale
+/// runtime task (moby/moby#40613): the container can never start. One that
+/// never ran holds nothing yet, so it is removed (its volumes stay) and the
+/// next run creates it afresh; one that ran before is left alone.
+async fn unstartable(c: &DockerClient, target: &str, container: &str, err: DockerError) -> String {
+    match c.never_started(target).await {
+        Ok(true) => match c.remove(target, Duration::from_secs(1)).await {
+            Ok(()) => format!(
+                "{err}: the Engine kept a stale task for `{container}`, which never ran; tomo removed it, the next run creates it again"
+            ),
+            Err(r) => format!("{err}; removing the unstartable `{container}` failed too: {r}"),
+        },
+        Ok(false) => format!(
+            "{err}: the Engine kept a stale task for `{container}`, which ran before, so tomo keeps it; removing it by hand (its volumes stay) lets the next run create it again"
+        ),
+        Err(i) => format!("{err}; inspecting `{container}` failed too: {i}"),
     }
 }
 
@@ -95,6 +106,8 @@ struct Replacement<'a> {
     hash: &'a str,
     redacted: &'a serde_json::Value,
     secrets: &'a dyn Secrets,
+    /// The old container's anonymous volumes, mounted again by the new one.
+    keeps: &'a [DataMount],
     start: bool,
     wait: Wait,
     health_timeout: Duration,
@@ -109,7 +122,7 @@ impl Replacement<'_> {
     async fn bring_up(&self, name: &str) -> Result<String, (Option<String>, String)> {
         let id = self
             .c
-            .create_container(name, self.spec, self.hash, self.redacted, self.secrets)
+            .create_container(name, self.spec, self.hash, self.redacted, self.secrets, self.keeps)
             .await
             .map_err(|e| (None, e.to_string()))?;
         let fail = |e: String| (Some(id.clone()), e);

@@ -212,7 +212,11 @@ impl Engine {
         } else if rule == RequireApproval::All {
             Some("Settings `mcp.require_approval: all`".to_string())
         } else if rule == RequireApproval::Destructive && plan.is_destructive() {
-            Some("the plan removes or replaces something holding data (`mcp.require_approval: destructive`)".into())
+            let dropped = plan.dropped_data();
+            let what = if dropped.is_empty() { String::new() } else { format!("; it drops {}", dropped.join(", ")) };
+            Some(format!(
+                "the plan removes or replaces something holding data (`mcp.require_approval: destructive`){what}"
+            ))
         } else {
             None
         };

@@ -85,7 +85,8 @@ impl Engine {
                 } else {
                     "waits for a held action"
                 };
-                format!("{} {} on {}: {why}", a.op.verb(), a.op.object(), a.server)
+                let drops: Vec<String> = a.op.drops().iter().map(|d| format!("; drops {d}")).collect();
+                format!("{} {} on {}: {why}{}", a.op.verb(), a.op.object(), a.server, drops.concat())
             })
             .collect();
         let report =

@@ -46,6 +46,31 @@ pub struct ContainerObs {
     pub labels: BTreeMap<String, String>,
     /// Made by this tomo installation.
     pub ours: bool,
+    /// Its mounts (from the list call), sorted by target.
+    #[serde(default)]
+    pub mounts: Vec<MountObs>,
+}
+
+/// A mount of an observed container.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MountObs {
+    pub kind: MountKind,
+    /// The volume's name (volumes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The host path (of a bind mount; a volume's folder).
+    pub source: String,
+    /// The path in the container.
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Volume,
+    Bind,
+    Tmpfs,
+    Other,
 }
 
 impl ContainerObs {

@@ -193,6 +193,7 @@ impl ServerDiff<'_> {
             ));
         }
         if !reasons.is_empty() {
+            let data = super::data::replace(c, &spec);
             let op = Op::Recreate {
                 spec: Box::new(spec),
                 hash,
@@ -201,6 +202,8 @@ impl ServerDiff<'_> {
                 start: run,
                 wait,
                 order: svc.update_order,
+                keeps: data.keeps,
+                drops: data.drops,
             };
             self.push(a, s, op, reasons, diff_text);
             return Ok(());
@@ -227,7 +230,12 @@ impl ServerDiff<'_> {
             let name = app.container_name(&svc.name);
             if let Some(c) = self.inv.container(&name) {
                 if c.ours && c.label(labels::APP) == Some(app.name.as_str()) {
-                    let op = Op::Remove { container: name, target: c.id.clone(), timeout_ms: stop_ms(svc) };
+                    let op = Op::Remove {
+                        container: name,
+                        target: c.id.clone(),
+                        timeout_ms: stop_ms(svc),
+                        drops: super::data::held_by(c),
+                    };
                     self.push(Some(&app.name), Some(&svc.name), op, vec!["declared absent".into()], None);
                 } else {
                     self.conflict(&name, format!("`{name}` is not managed by tomo; tomo leaves it alone"));
@@ -280,7 +288,12 @@ impl ServerDiff<'_> {
             if prune {
                 let service = c.label(labels::SERVICE).and_then(|s| Name::parse(s).ok());
                 let app = Name::parse(&app_name).ok();
-                let op = Op::Remove { container: c.name.clone(), target: c.id.clone(), timeout_ms: DEFAULT_STOP_MS };
+                let op = Op::Remove {
+                    container: c.name.clone(),
+                    target: c.id.clone(),
+                    timeout_ms: DEFAULT_STOP_MS,
+                    drops: super::data::held_by(c),
+                };
                 self.push(
                     app.as_ref(),
                     service.as_ref(),

@@ -8,6 +8,7 @@
 //!
 //! **Invariant:** pure. No I/O here; secrets are reached through `Secrets`.
 
+pub mod data;
 mod diff;
 mod graph;
 pub mod spec;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use data::DataMount;
 pub use graph::{to_dot, topo_order};
 use spec::{ContainerSpec, Secrets};
 
@@ -100,6 +102,12 @@ pub enum Op {
         start: bool,
         wait: Wait,
         order: UpdateOrder,
+        /// The old container's anonymous volumes the new one mounts again.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keeps: Vec<DataMount>,
+        /// Data the old container mounts and the new one will not.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        drops: Vec<DataMount>,
     },
     /// Start a container (by id, or by name right after it was created).
     Start {
@@ -119,6 +127,9 @@ pub enum Op {
         container: String,
         target: String,
         timeout_ms: u64,
+        /// The data the container mounts (its volumes are kept on the server).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        drops: Vec<DataMount>,
     },
     RemoveNetwork {
         name: String,
@@ -168,12 +179,26 @@ impl Op {
     }
 
     /// Whether this can lose something: a removal, or the recreate of a
-    /// container with data mounts (volumes or bind mounts; tmpfs holds none).
+    /// container when the old or the new one mounts data (volumes, also
+    /// anonymous ones, or bind mounts; tmpfs holds none), above all one
+    /// that drops data (`drops`).
     pub fn is_destructive(&self) -> bool {
         match self {
             Op::Remove { .. } | Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => true,
-            Op::Recreate { spec, .. } => spec.mounts.iter().any(|m| m.kind != spec::SpecMountKind::Tmpfs),
+            Op::Recreate { spec, keeps, drops, .. } => {
+                !drops.is_empty()
+                    || !keeps.is_empty()
+                    || spec.mounts.iter().any(|m| m.kind != spec::SpecMountKind::Tmpfs)
+            }
             _ => false,
+        }
+    }
+
+    /// The data this action takes away from a container (see `plan::data`).
+    pub fn drops(&self) -> &[DataMount] {
+        match self {
+            Op::Recreate { drops, .. } | Op::Remove { drops, .. } => drops,
+            _ => &[],
         }
     }
 }
@@ -249,6 +274,11 @@ impl Plan {
     /// Whether any action can lose something (see `Op::is_destructive`).
     pub fn is_destructive(&self) -> bool {
         self.actions.iter().any(|a| a.op.is_destructive())
+    }
+
+    /// Every mount of data the plan takes away, as `container: what`.
+    pub fn dropped_data(&self) -> Vec<String> {
+        self.actions.iter().flat_map(|a| a.op.drops().iter().map(move |d| format!("{}: {d}", a.op.object()))).collect()
     }
 
     /// This plan without the actions `held` and, transitively, the actions

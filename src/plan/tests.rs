@@ -76,6 +76,7 @@ fn container(spec: &ContainerSpec, state: RunState) -> ContainerObs {
         exit_code: None,
         labels: l,
         ours: true,
+        mounts: Vec::new(),
     }
 }
 
@@ -412,4 +413,93 @@ fn saved_plans_round_trip() {
     let text = serde_json::to_string(&p).unwrap();
     let back: Plan = serde_json::from_str(&text).unwrap();
     assert_eq!(back, p);
+}
+
+#[test]
+fn recreates_carry_anonymous_volumes_and_removals_name_the_data_they_drop() {
+    use crate::model::observed::{MountKind, MountObs};
+    use data::DataKind;
+    let app = |extra: &str| desired(&format!("kind: App\nname: web\nserver: a\nimage: img:1\n{extra}"));
+    let volume = |name: &str, target: &str| MountObs {
+        kind: MountKind::Volume,
+        name: Some(name.into()),
+        source: format!("/var/lib/docker/volumes/{name}/_data"),
+        target: target.into(),
+    };
+    let anon = "f00d".repeat(16);
+    let image_volume = "cafe".repeat(16);
+    let mut inv = converged(&app("env: {A: \"1\"}\nvolumes: [\"/data\", \"db:/db\", \"/srv/x:/x\"]\n"), "a");
+    inv.containers[0].mounts = vec![
+        volume(&anon, "/data"),
+        volume("web_db", "/db"),
+        volume(&image_volume, "/cache"),
+        MountObs { kind: MountKind::Bind, name: None, source: "/srv/x".into(), target: "/x".into() },
+    ];
+    inv.containers[0].mounts.sort_by(|a, b| a.target.cmp(&b.target)); // as observation leaves them
+    let o = observed(&[("a", inv)]);
+    let recreate = |p: &Plan| {
+        p.actions.iter().find_map(|a| match &a.op {
+            Op::Recreate { keeps, drops, .. } => Some((keeps.clone(), drops.clone(), a.op.is_destructive())),
+            _ => None,
+        })
+    };
+    let targets = |v: &[DataMount]| v.iter().map(|d| d.target.as_str()).collect::<Vec<_>>().join(" ");
+    // An env change keeps everything: both anonymous volumes are carried over.
+    let p = plan_with(
+        &app("env: {A: \"2\"}\nvolumes: [\"/data\", \"db:/db\", \"/srv/x:/x\"]\n"),
+        &o,
+        &PlanOptions::default(),
+    );
+    let (keeps, drops, _) = recreate(&p).unwrap();
+    assert_eq!((targets(&keeps), targets(&drops)), ("/cache /data".into(), String::new()));
+    assert!(keeps.iter().all(|k| k.kind == DataKind::Anonymous));
+    assert!(text::plan(&p).contains("keeps anonymous volume at /data (f00df00df00d…)"), "{}", text::plan(&p));
+    // Dropping the declared mounts drops their data (the image's volume stays).
+    let p = plan_with(&app("env: {A: \"1\"}\nvolumes: []\n"), &o, &PlanOptions::default());
+    let (keeps, drops, destructive) = recreate(&p).unwrap();
+    assert_eq!((targets(&keeps), targets(&drops)), ("/cache".into(), "/data /db /x".into()));
+    assert!(destructive && p.is_destructive());
+    let shown = text::plan(&p);
+    for line in [
+        "drops anonymous volume at /data (f00df00df00d…)",
+        "drops volume `web_db` at /db",
+        "drops bind mount /srv/x at /x",
+    ] {
+        assert!(shown.contains(line), "{line} missing from {shown}");
+    }
+    assert_eq!(p.dropped_data().len(), 3);
+    // A tmpfs where the anonymous volume was drops it too.
+    let p = plan_with(
+        &app("env: {A: \"1\"}\nvolumes: [\"db:/db\", \"/srv/x:/x\"]\ntmpfs: [\"/data\"]\n"),
+        &o,
+        &PlanOptions::default(),
+    );
+    let (_, drops, _) = recreate(&p).unwrap();
+    assert_eq!(targets(&drops), "/data");
+    // Nor is the image's volume carried where a tmpfs now is.
+    let p = plan_with(
+        &app("volumes: [\"/data\", \"db:/db\", \"/srv/x:/x\"]\ntmpfs: [\"/cache:size=1m\"]\n"),
+        &o,
+        &PlanOptions::default(),
+    );
+    let (keeps, drops, _) = recreate(&p).unwrap();
+    assert_eq!((targets(&keeps), targets(&drops)), ("/data".into(), "/cache".into()));
+    // A removal drops all of it, and says so.
+    let p = plan_with(&app("state: absent\n"), &o, &PlanOptions::default());
+    let removal = p.actions.iter().find(|a| matches!(a.op, Op::Remove { .. })).unwrap();
+    assert_eq!(targets(removal.op.drops()), "/cache /data /db /x");
+    assert!(text::plan(&p).contains("drops anonymous volume at /cache (cafecafecafe…)"));
+}
+
+#[test]
+fn a_recreate_without_data_in_either_container_is_not_destructive() {
+    let d = desired("kind: App\nname: web\nserver: a\nimage: img:1\nenv: {A: \"1\"}\n");
+    let o = observed(&[("a", converged(&d, "a"))]);
+    let p = plan_with(
+        &desired("kind: App\nname: web\nserver: a\nimage: img:1\nenv: {A: \"2\"}\n"),
+        &o,
+        &PlanOptions::default(),
+    );
+    assert_eq!(p.summary().recreate, 1);
+    assert!(!p.is_destructive());
 }

@@ -42,6 +42,9 @@ pub fn plan(p: &Plan) -> String {
                 continue; // shown as part of its create
             }
             push_line(&mut out, &action_line(a));
+            for l in data_lines(&a.op).lines() {
+                push_line(&mut out, l);
+            }
             if let Some(d) = &a.diff {
                 for l in d.lines() {
                     push_line(&mut out, &format!("        {l}"));
@@ -78,6 +81,25 @@ fn action_line(a: &Action) -> String {
         other => other.verb().to_string(),
     };
     format!("  {} {:<28} {what}: {}", a.op.symbol(), a.op.object(), a.reasons.join("; "))
+}
+
+/// What a recreate or removal keeps and drops of the container's data.
+fn data_lines(op: &Op) -> String {
+    let mut out = String::new();
+    if let Op::Recreate { keeps, .. } = op {
+        for k in keeps {
+            out.push_str(&format!("        keeps {k}\n"));
+        }
+    }
+    for d in op.drops() {
+        out.push_str(&format!("        drops {d}\n"));
+    }
+    if !op.drops().is_empty() {
+        out.push_str(
+            "        (dropped volumes stay on the server; tomo deletes a volume only when named by --prune-volumes)\n",
+        );
+    }
+    out
 }
 
 pub fn summary_line(p: &Plan) -> String {

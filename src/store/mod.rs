@@ -19,7 +19,7 @@ mod users;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use folder::{FileId, Found, STORE_FILE};
 
@@ -89,6 +89,23 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Switches to WAL. Another process switching a new store at the same moment
+/// makes the switch answer BUSY at once (SQLite's busy handler does not wait
+/// for it): then wait for that process's lock (`BEGIN IMMEDIATE` does, through
+/// the busy handler) and switch again, which finds WAL set or sets it.
+fn wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mut attempts = 0;
+    loop {
+        match conn.execute_batch("PRAGMA journal_mode = WAL;") {
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::DatabaseBusy && attempts < 3 => {
+                attempts += 1;
+                conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")?;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -226,7 +243,8 @@ impl Store {
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: shown, found: version, supported: SCHEMA_VERSION });
         }
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        wal(&conn).map_err(|e| classify(&shown, e))?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
             .map_err(|e| classify(&shown, e))?;
         let store = Store { path: path.to_path_buf(), conn: Mutex::new(conn), file: None };
         store.migrate(version)?;
@@ -254,7 +272,14 @@ impl Store {
         let mut conn = self.conn();
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
             let version = i as i64 + 1;
-            let tx = conn.transaction().map_err(|e| self.err(e))?;
+            // One process migrates at a time (IMMEDIATE takes the write lock
+            // first); one that opened the same new store meanwhile finds the
+            // step done once it gets the lock.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+            let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+            if now >= version {
+                continue;
+            }
             tx.execute_batch(sql).map_err(|e| self.err(e))?;
             tx.pragma_update(None, "user_version", version).map_err(|e| self.err(e))?;
             tx.commit().map_err(|e| self.err(e))?;
@@ -439,6 +464,25 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("damaged") && msg.contains("mv "), "{msg}");
         assert_eq!(std::fs::read(&path).unwrap(), junk);
+    }
+
+    #[test]
+    fn processes_opening_a_new_store_at_once_all_succeed() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("tomo.db");
+            let opened: Vec<Result<i64, String>> = std::thread::scope(|s| {
+                let all: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(|| Store::open(&path).and_then(|st| st.schema_version()).map_err(|e| e.to_string()))
+                    })
+                    .collect();
+                all.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for r in opened {
+                assert_eq!(r, Ok(SCHEMA_VERSION));
+            }
+        }
     }
 
     #[test]

@@ -18,8 +18,9 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use crate::model::observed::{ImageObs, NetworkObs, VolumeObs};
+use crate::model::observed::{ImageObs, MountKind, MountObs, NetworkObs, VolumeObs};
 use crate::model::{ContainerObs, Health, Inventory, Protocol, Restart, RunState, labels};
+use crate::plan::data::DataMount;
 use crate::plan::spec::{ContainerSpec, Secrets, SpecMountKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,11 @@ pub enum DockerError {
     Connect { endpoint: String, detail: String },
     #[error("{op}: {detail}")]
     Api { op: String, detail: String, status: Option<u16> },
+    /// A start refused because the runtime still holds a task (or container)
+    /// of that id, as an Engine restart mid-start can leave (moby/moby#40613).
+    /// Retrying does not help; the container can never start.
+    #[error("{op}: {detail} (a stale runtime task, left by an Engine restart)")]
+    StaleTask { op: String, detail: String },
     #[error("{0}")]
     Failed(String),
 }
@@ -45,6 +51,26 @@ impl DockerError {
         DockerError::Api { op: op.into(), detail, status }
     }
 
+    /// The Engine's refusal of a start (or restart), typed. The Engine
+    /// reports a runtime object left by its restart only as HTTP 500 (409
+    /// from some versions) carrying the runtime's text: containerd's
+    /// `AlreadyExists` (`task <id>: already exists`, `container "<id>":
+    /// already exists`), `id already in use`, runc's `container with id
+    /// exists`, or the shim's leftover bundle folder (`file exists`). That
+    /// answer is recognised here, once; callers match on `StaleTask`.
+    pub(super) fn start_refused(op: String, status: u16, detail: String) -> DockerError {
+        if stale_runtime_object(status, &detail) {
+            DockerError::StaleTask { op, detail }
+        } else {
+            DockerError::Api { op, detail, status: Some(status) }
+        }
+    }
+
+    /// Whether a start was refused for a stale runtime task.
+    pub fn is_stale_task(&self) -> bool {
+        matches!(self, DockerError::StaleTask { .. })
+    }
+
     /// Whether the Engine answered "not found".
     pub fn is_not_found(&self) -> bool {
         matches!(self, DockerError::Api { status: Some(404), .. })
@@ -55,13 +81,23 @@ impl DockerError {
     pub fn is_transient(&self) -> bool {
         match self {
             DockerError::Connect { .. } => true,
-            // A stale runtime task (moby/moby#40613) does not go away by retrying.
-            DockerError::Api { detail, .. } if detail.contains("id already in use") => false,
             DockerError::Api { status: Some(s), .. } => *s >= 500,
             DockerError::Api { status: None, .. } => true,
-            DockerError::Failed(_) => false,
+            DockerError::StaleTask { .. } | DockerError::Failed(_) => false,
         }
     }
+}
+
+/// The stale-runtime-object family of refused starts (see `start_refused`).
+/// Only a start's answer is classified, so a name conflict on create, or a
+/// port in use (`address already in use`), is never taken for one.
+fn stale_runtime_object(status: u16, detail: &str) -> bool {
+    let m = detail.to_ascii_lowercase();
+    matches!(status, 409 | 500)
+        && (m.contains("already exists")
+            || m.contains("id already in use")
+            || m.contains("container with id exists")
+            || (m.contains("shim") && m.contains("file exists")))
 }
 
 /// Attempts of a Docker call before a transient failure is reported.
@@ -174,6 +210,7 @@ impl DockerClient {
                         exit_code: exit_code_from_status(&status),
                         labels,
                         ours,
+                        mounts: mounts(c.mounts.unwrap_or_default()),
                     }
                 })
                 .collect(),
@@ -275,7 +312,9 @@ impl DockerClient {
         (ours && labels.get(labels::SPEC_HASH).map(String::as_str) == Some(hash)).then(|| c.id.unwrap_or_default())
     }
 
-    /// Creates the container of `spec` under `name`; returns its id.
+    /// Creates the container of `spec` under `name`, mounting the volumes of
+    /// `keeps` (a replaced container's anonymous ones) at their targets;
+    /// returns its id.
     pub async fn create_container(
         &self,
         name: &str,
@@ -283,8 +322,12 @@ impl DockerClient {
         hash: &str,
         redacted: &serde_json::Value,
         secrets: &dyn Secrets,
+        keeps: &[DataMount],
     ) -> Result<String, DockerError> {
-        let body = create_body(spec, hash, redacted, secrets, &self.installation).map_err(DockerError::Failed)?;
+        let mut body = create_body(spec, hash, redacted, secrets, &self.installation).map_err(DockerError::Failed)?;
+        if let Some(mounts) = body.host_config.as_mut().and_then(|h| h.mounts.as_mut()) {
+            carry_volumes(mounts, keeps);
+        }
         retrying("create", || {
             let body = body.clone();
             async move {
@@ -311,10 +354,18 @@ impl DockerClient {
 
     pub async fn start(&self, id: &str) -> Result<(), DockerError> {
         retrying("start", || async {
+            let op = format!("start {}", short(id));
+            if let Some(detail) = crate::faults::stale_task(id) {
+                return Err(DockerError::start_refused(op, 500, detail));
+            }
             match self.docker.start_container(id, None::<bollard::query_parameters::StartContainerOptions>).await {
+                Ok(()) => Ok(()),
                 // 304: already running (an earlier attempt's answer was lost).
                 Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-                other => other.map_err(|e| DockerError::api(format!("start {}", short(id)), e)),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) => {
+                    Err(DockerError::start_refused(op, status_code, message))
+                }
+                Err(e) => Err(DockerError::api(op, e)),
             }
         })
         .await
@@ -333,11 +384,12 @@ impl DockerClient {
         .await
     }
 
-    /// Stops (within `timeout`) and removes a container; anonymous volumes go with it.
+    /// Stops (within `timeout`) and removes a container. Its volumes, also
+    /// anonymous ones, are kept: tomo deletes only volumes the user named.
     pub async fn remove(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
         self.stop(id, timeout).await.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })?;
         retrying("remove", || async {
-            let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+            let opts = RemoveContainerOptionsBuilder::default().force(true).v(false).build();
             match self.docker.remove_container(id, Some(opts)).await {
                 Ok(()) => Ok(()),
                 Err(e) => {
@@ -358,6 +410,18 @@ impl DockerClient {
                 .map_err(|e| DockerError::api(format!("rename to {new_name}"), e))
         })
         .await
+    }
+
+    /// Whether the container was never started (the Engine keeps the zero
+    /// time as its start time until it is).
+    pub async fn never_started(&self, id: &str) -> Result<bool, DockerError> {
+        let c = self
+            .docker
+            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::api(format!("inspect {}", short(id)), e))?;
+        let started = c.state.and_then(|s| s.started_at).unwrap_or_default();
+        Ok(started.is_empty() || started.starts_with("0001-01-01"))
     }
 
     /// The state, health and exit code of one container.
@@ -485,6 +549,26 @@ fn object_labels(
         l.insert(labels::SERVICE.to_string(), s.to_string());
     }
     l
+}
+
+/// A container's mounts as the list call reports them, sorted by target.
+fn mounts(list: Vec<bollard::models::MountPoint>) -> Vec<MountObs> {
+    let mut out: Vec<MountObs> = list
+        .into_iter()
+        .map(|m| MountObs {
+            kind: match m.typ.as_deref() {
+                Some("volume") => MountKind::Volume,
+                Some("bind") => MountKind::Bind,
+                Some("tmpfs") => MountKind::Tmpfs,
+                _ => MountKind::Other,
+            },
+            name: m.name.filter(|n| !n.is_empty()),
+            source: m.source.unwrap_or_default(),
+            target: m.destination.unwrap_or_default(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.target.cmp(&b.target));
+    out
 }
 
 fn run_state(s: Option<ContainerSummaryStateEnum>) -> RunState {
@@ -666,6 +750,24 @@ fn create_body(
     })
 }
 
+/// Mounts each kept volume at its target: in place of the spec's anonymous
+/// volume there, or (an image's `VOLUME`) as a mount of its own.
+fn carry_volumes(mounts: &mut Vec<Mount>, keeps: &[DataMount]) {
+    for k in keeps {
+        match mounts.iter_mut().find(|m| m.target.as_deref() == Some(k.target.as_str())) {
+            Some(m) if m.typ == Some(MountType::VOLUME) && m.source.is_none() => m.source = Some(k.source.clone()),
+            Some(_) => {}
+            None => mounts.push(Mount {
+                target: Some(k.target.clone()),
+                source: Some(k.source.clone()),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(false),
+                ..Default::default()
+            }),
+        }
+    }
+}
+
 /// Extra networks are joined after create (the API takes one at create time).
 pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerSpec) -> Result<(), DockerError> {
     for n in &spec.networks {
@@ -685,4 +787,47 @@ pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerS
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_starts_are_typed_by_status_and_the_runtime_s_kind_of_error() {
+        let stale = [
+            (500, "task 3f2a9c: already exists"),
+            (500, "failed to create task for container: task 3f2a9c: already exists: unknown"),
+            (500, "container \"3f2a9c\": already exists"),
+            (409, "container \"3f2a9c\": already exists"),
+            (500, "id already in use"),
+            (500, "OCI runtime create failed: container with id exists: 3f2a9c: unknown"),
+            (
+                500,
+                "failed to create task for container: failed to start shim: mkdir /run/containerd/io.containerd.runtime.v2.task/moby/3f2a9c: file exists: unknown",
+            ),
+        ];
+        for (status, text) in stale {
+            let e = DockerError::start_refused("start 3f2a9c".into(), status, text.into());
+            assert!(e.is_stale_task(), "{status} {text}");
+            assert!(!e.is_transient(), "{status} {text}");
+            assert!(e.to_string().contains("stale runtime task"), "{e}");
+        }
+        let other = [
+            (
+                500,
+                "driver failed programming external connectivity: listen tcp4 0.0.0.0:80: bind: address already in use",
+            ),
+            (500, "Bind for 0.0.0.0:80 failed: port is already allocated"),
+            (409, "cannot start a paused container, try unpause instead"),
+            (503, "injected transient failure"),
+            (400, "task 3f2a9c: already exists"),
+            (404, "No such container: 3f2a9c"),
+        ];
+        for (status, text) in other {
+            let e = DockerError::start_refused("start 3f2a9c".into(), status, text.into());
+            assert!(!e.is_stale_task(), "{status} {text}");
+            assert_eq!(e.is_transient(), status >= 500, "{status} {text}");
+        }
+    }
 }

@@ -79,10 +79,13 @@ pub struct Pruned {
 impl DockerClient {
     pub async fn restart(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
         let opts = RestartContainerOptionsBuilder::default().t(timeout.as_secs().max(1) as i32).build();
-        self.docker
-            .restart_container(id, Some(opts))
-            .await
-            .map_err(|e| DockerError::api(format!("restart {}", short(id)), e))
+        let op = format!("restart {}", short(id));
+        self.docker.restart_container(id, Some(opts)).await.map_err(|e| match e {
+            bollard::errors::Error::DockerResponseServerError { status_code, message } => {
+                DockerError::start_refused(op, status_code, message)
+            }
+            other => DockerError::api(op, other),
+        })
     }
 
     /// The last `tail` lines (since `since` unix seconds, 0 = all), stdout and

@@ -148,16 +148,20 @@ fn the_engine_restarting_mid_apply_fails_cleanly_and_the_next_run_converges() {
     let mut h = TestHost::new(true);
     let f = Fleet::new();
     f.manifest("servers.yaml", &h.server_yaml("h1"));
+    // The first start of `slow` takes 30 s to become healthy, so the restart
+    // surely lands in the middle of it however loaded the machine is; later
+    // starts (the Engine's own restart of it, the next run) are quick.
     f.manifest(
         "apps/slow.yaml",
         &format!(
-            "kind: App\nname: {{p}}-slow\nserver: h1\nimage: {{image}}\ninit: true\ncommand: [\"sh\", \"-c\", \"sleep 3 && mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 80 -h /w\"]\nhealthcheck: {HEALTHY}\n---\nkind: App\nname: {{p}}-next\nserver: h1\nimage: {{image}}\ninit: true\ncommand: {}\n",
+            "kind: App\nname: {{p}}-slow\nserver: h1\nimage: {{image}}\ninit: true\ncommand: [\"sh\", \"-c\", \"if [ ! -e /state/started ]; then echo > /state/started && sleep 30; fi; mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 80 -h /w\"]\nvolumes: [\"state:/state\"]\nhealthcheck: {HEALTHY}\n---\nkind: App\nname: {{p}}-next\nserver: h1\nimage: {{image}}\ninit: true\ncommand: {}\n",
             httpd("next")
         ),
     );
-    let apply = f.tomo.spawn(&["apply", "--auto-approve"]);
+    let mut apply = f.tomo.spawn(&["apply", "--auto-approve"]);
     let db = f.tomo.path().join("data/tomo.db");
-    let started = wait_until(Duration::from_secs(30), || {
+    // Generous: observing and creating over SSH is slow on a loaded machine.
+    let started = wait_until(Duration::from_secs(120), || {
         db.exists()
             && tomo::store::Store::open(&db).is_ok_and(|s| {
                 s.runs(1).ok().and_then(|r| r.first().map(|r| r.id)).is_some_and(|run| {
@@ -165,7 +169,12 @@ fn the_engine_restarting_mid_apply_fails_cleanly_and_the_next_run_converges() {
                 })
             })
     });
-    assert!(started.is_ok(), "the start never began");
+    if started.is_err() {
+        let _ = apply.kill();
+        let out = apply.wait_with_output().unwrap();
+        let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        panic!("the start never began:\n{o}{e}");
+    }
     h.restart_dockerd();
     let out = apply.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -232,4 +241,29 @@ fn killed_between_removing_the_old_and_renaming_the_new_the_new_takes_the_name()
     assert!(r.stderr.contains(&format!("renamed `{web}-tomo-new` to `{web}`")), "{}", r.stderr);
     assert_exactly(&f, std::slice::from_ref(&web));
     assert!(f.inspect(&web, "{{range .Config.Env}}{{println .}}{{end}}").contains("A=2"));
+}
+
+#[test]
+fn a_start_refused_for_a_stale_runtime_task_is_not_retried_and_only_a_never_started_container_is_removed() {
+    let f = Fleet::new();
+    services(&f, 1, "1");
+    let stale = [("TOMO_FAULT_DOCKER", "start-stale-task:1")];
+    let r = f.tomo.run_env(&["apply", "--auto-approve"], &stale);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(!r.stderr.contains("retrying"), "a stale task is not transient:\n{}", r.stderr);
+    assert!(r.stdout.contains("stale task") && r.stdout.contains("removed it"), "{}", r.all());
+    assert!(f.containers().is_empty(), "the never-started container was removed: {:?}", f.containers());
+    f.apply();
+    let names = f.containers();
+    assert_exactly(&f, &names);
+    assert_eq!(names.len(), 1);
+    // A container that ran before is never removed for it.
+    let id = f.id(&names[0]);
+    crate::fleet::docker(&["stop", "-t", "1", &names[0]]);
+    let r = f.tomo.run_env(&["apply", "--auto-approve"], &stale);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("stale task") && r.stdout.contains("ran before"), "{}", r.all());
+    assert_eq!(f.id(&names[0]), id, "kept");
+    f.apply();
+    assert_exactly(&f, &names);
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod corpus;
+mod data;
 mod data_folder;
 mod faults;
 mod fleet;

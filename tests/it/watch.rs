@@ -355,3 +355,32 @@ fn watch_reconciles_ssh_servers_too() {
     });
     assert_eq!(h.docker(&["inspect", "-f", "{{.State.Status}}", &app]), "running");
 }
+
+#[test]
+fn a_change_that_drops_an_anonymous_volume_is_held_and_names_the_data() {
+    let f = Fleet::new();
+    settings(&f, ", destructive: hold");
+    let app = |volumes: &str| {
+        format!(
+            "kind: App\nname: {{p}}-held\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\nvolumes: {volumes}\n",
+            httpd("held")
+        )
+    };
+    f.manifest("apps/held.yaml", &app("[\"/data\"]"));
+    let mut w = Watch::start(&f, &[]);
+    w.run("start");
+    let c = f.app("held");
+    let format = "{{range .Mounts}}{{.Name}}{{end}}";
+    let data = f.inspect(&c, format);
+    let id = f.id(&c);
+    f.manifest("apps/held.yaml", &app("[]"));
+    let held = w.next("a held action", |v| message(v) == "held");
+    let line = held["fields"]["action"].as_str().unwrap().to_string();
+    assert!(line.contains(&format!("recreate {c}")), "{held}");
+    assert!(line.contains(&format!("drops anonymous volume at /data ({}", &data[..12])), "{held}");
+    w.run("files");
+    assert_eq!(f.id(&c), id, "a held recreate leaves the container");
+    drop(w);
+    let _ = docker(&["rm", "-f", &c]);
+    let _ = docker(&["volume", "rm", &data]);
+}
