@@ -12,6 +12,9 @@
 //!   be valid; protocol errors are for malformed requests only. A panic in a
 //!   tool is caught and reported as an internal error; the server lives on.
 //! - The tool router is built once; the per-request handler is an `Arc` clone.
+//! - Tools run on the blocking pool (`off_workers`), never on the async
+//!   workers: parsing, validating and planning a large manifest must not
+//!   stall `/healthz` or other clients.
 
 mod http;
 mod output;
@@ -23,7 +26,6 @@ mod tools;
 
 use std::sync::Arc;
 
-use futures_util::FutureExt;
 use rmcp::handler::server::tool::{ToolCallContext, ToolRouter};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
@@ -45,6 +47,22 @@ struct Shared {
     router: ToolRouter<Tomo>,
     /// Who a stdio client is (no tokens there).
     stdio: Option<Identity>,
+}
+
+/// Where a call comes from: the client's IP address over HTTP, `stdio`
+/// otherwise (failed logins are counted by it).
+#[derive(Debug, Clone)]
+pub struct Peer(pub String);
+
+/// Runs `fut` to completion on the blocking pool, keeping its CPU work off
+/// the async workers; `None` when it panicked.
+async fn off_workers<F>(fut: F) -> Option<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(fut)).await.ok()
 }
 
 /// The MCP handler: cheap to clone, one per session or request.
@@ -99,11 +117,11 @@ impl ServerHandler for Tomo {
         request: CallToolRequestParams,
         mut context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, ErrorData> {
-        let who = context
-            .extensions
-            .get::<::http::request::Parts>()
-            .and_then(|p| p.extensions.get::<Identity>().cloned())
-            .or_else(|| self.shared.stdio.clone());
+        let parts = context.extensions.get::<::http::request::Parts>();
+        let who = parts.and_then(|p| p.extensions.get::<Identity>().cloned()).or_else(|| self.shared.stdio.clone());
+        let peer = parts
+            .and_then(|p| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>())
+            .map_or_else(|| Peer("stdio".into()), |c| Peer(c.0.ip().to_string()));
         let Some(who) = who else {
             return Ok(CallToolResult::error(vec![ContentBlock::text("not authenticated")]).into());
         };
@@ -125,10 +143,14 @@ impl ServerHandler for Tomo {
             return Ok(CallToolResult::error(vec![ContentBlock::text(msg)]).into());
         }
         context.extensions.insert(who.clone());
-        let tcc = ToolCallContext::new(self, request, context);
+        context.extensions.insert(peer);
+        let this = self.clone();
+        let call = off_workers(async move {
+            let tcc = ToolCallContext::new(&this, request, context);
+            this.shared.router.call(tcc).await
+        });
         // A panic is a bug: the model gets an error result, the server lives on.
-        let call = std::panic::AssertUnwindSafe(self.shared.router.call(tcc)).catch_unwind();
-        let result = match call.await.unwrap_or_else(|_| {
+        let result = match call.await.unwrap_or_else(|| {
             Ok(CallToolResult::error(vec![ContentBlock::text(format!(
                 "internal error in `{name}` (a bug in tomo; please report it); nothing further was done"
             ))])
@@ -175,7 +197,10 @@ impl ServerHandler for Tomo {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<ListResourcesResult, ErrorData> {
-        resources::list(self.engine())
+        let engine = self.shared.engine.clone();
+        off_workers(async move { resources::list(&engine) })
+            .await
+            .unwrap_or_else(|| Err(ErrorData::internal_error("internal error listing resources", None)))
     }
 
     async fn read_resource(
@@ -183,7 +208,10 @@ impl ServerHandler for Tomo {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<ReadResourceResponse, ErrorData> {
-        resources::read(self.engine(), &request.uri).map(Into::into)
+        let engine = self.shared.engine.clone();
+        off_workers(async move { resources::read(&engine, &request.uri).map(Into::into) })
+            .await
+            .unwrap_or_else(|| Err(ErrorData::internal_error("internal error reading a resource", None)))
     }
 
     async fn list_prompts(
