@@ -17,6 +17,7 @@
 //!   stall `/healthz` or other clients.
 
 mod http;
+mod listen;
 mod output;
 mod policy;
 mod prompts;
@@ -40,6 +41,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 pub use http::serve_http;
+pub use listen::{HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
 
 /// State shared by every request.
 struct Shared {

@@ -8,20 +8,20 @@ use crate::fleet::{Fleet, IMAGE, docker, httpd};
 use crate::harness::{Tomo, repo};
 use crate::mcp_client::{HttpServer, Stdio};
 
-const JWT_KEY: &str = "tomo-test-jwt-key-0123456789abcdef-0123";
+pub const JWT_KEY: &str = "tomo-test-jwt-key-0123456789abcdef-0123";
 
 /// The HTTP server's key, and logs at `info` (its address is logged there).
-fn with_key(f: &mut Fleet) {
+pub fn with_key(f: &mut Fleet) {
     f.tomo.set_env("JWT_SECRET_KEY", JWT_KEY);
     f.tomo.set_env("TOMO_LOG", "info");
 }
 
-fn add_user(f: &Fleet, name: &str, role: &str) {
+pub fn add_user(f: &Fleet, name: &str, role: &str) {
     let r = f.tomo.run_with_stdin(&["user", "add", name, "--role", role], Some("correct horse battery\n"));
     assert_eq!(r.code, 0, "{}", r.all());
 }
 
-fn token(f: &Fleet, user: &str) -> String {
+pub fn token(f: &Fleet, user: &str) -> String {
     let r = f.tomo(&["token", "create", "--user", user]);
     assert_eq!(r.code, 0, "{}", r.all());
     r.stdout.trim().to_string()
