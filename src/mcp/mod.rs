@@ -27,6 +27,7 @@ mod tools;
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use rmcp::handler::server::tool::{ToolCallContext, ToolRouter};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
@@ -84,6 +85,63 @@ impl Tomo {
         &self.shared.engine
     }
 
+    /// The permission check, the call (a panic caught) and its audit.
+    async fn gated_call(
+        &self,
+        who: Identity,
+        peer: Peer,
+        request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        let args = request.arguments.clone().map(serde_json::Value::Object).unwrap_or_default();
+        let Some(rule) = policy::rule(&name) else {
+            // Unknown tools: let the router answer as the protocol says.
+            let tcc = ToolCallContext::new(self, request, context);
+            return self.shared.router.call(tcc).await;
+        };
+        if !who.role.allows(rule.permission) {
+            let msg = format!(
+                "permission denied: `{name}` needs the `{}` permission; your role `{}` has: {}",
+                rule.permission.as_str(),
+                who.role.as_str(),
+                who.role.permissions().join(", ")
+            );
+            self.engine().audit(&who, "auth", "refused", Some(&name), policy::redact(&args), "refused", Some(&msg));
+            return Ok(CallToolResult::error(vec![ContentBlock::text(msg)]).into());
+        }
+        context.extensions.insert(who.clone());
+        context.extensions.insert(peer);
+        let tcc = ToolCallContext::new(self, request, context);
+        // A panic is a bug: the model gets an error result, the server lives on.
+        let call = std::panic::AssertUnwindSafe(self.shared.router.call(tcc)).catch_unwind();
+        let result = match call.await.unwrap_or_else(|_| {
+            Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "internal error in `{name}` (a bug in tomo; please report it); nothing further was done"
+            ))])
+            .into())
+        }) {
+            // Arguments that do not fit the schema: the model should read why.
+            Err(e) if e.code == rmcp::model::ErrorCode::INVALID_PARAMS => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                    "invalid arguments for `{name}`: {} (see the tool's input schema)",
+                    e.message
+                ))])
+                .into())
+            }
+            other => other,
+        };
+        if rule.audit {
+            let failed = match &result {
+                Ok(CallToolResponse::Complete(r)) => r.is_error == Some(true),
+                _ => true,
+            };
+            let outcome = if failed { "error" } else { "ok" };
+            self.engine().audit(&who, "tool", &name, None, policy::redact(&args), outcome, None);
+        }
+        result
+    }
+
     /// The names of every tool, for tests and docs.
     pub fn tool_names() -> Vec<String> {
         let mut names: Vec<String> = tools::router().list_all().into_iter().map(|t| t.name.to_string()).collect();
@@ -117,7 +175,7 @@ impl ServerHandler for Tomo {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        mut context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, ErrorData> {
         let parts = context.extensions.get::<::http::request::Parts>();
         let who = parts.and_then(|p| p.extensions.get::<Identity>().cloned()).or_else(|| self.shared.stdio.clone());
@@ -127,63 +185,12 @@ impl ServerHandler for Tomo {
         let Some(who) = who else {
             return Ok(CallToolResult::error(vec![ContentBlock::text("not authenticated")]).into());
         };
-        let name = request.name.to_string();
-        let args = request.arguments.clone().map(serde_json::Value::Object).unwrap_or_default();
-        let Some(rule) = policy::rule(&name) else {
-            // Unknown tools: let the router answer as the protocol says.
-            let tcc = ToolCallContext::new(self, request, context);
-            return self.shared.router.call(tcc).await;
-        };
-        if !who.role.allows(rule.permission) {
-            let msg = format!(
-                "permission denied: `{name}` needs the `{}` permission; your role `{}` has: {}",
-                rule.permission.as_str(),
-                who.role.as_str(),
-                who.role.permissions().join(", ")
-            );
-            self.engine().audit(&who, "auth", "refused", Some(&name), policy::redact(&args), "refused", Some(&msg));
-            return Ok(CallToolResult::error(vec![ContentBlock::text(msg)]).into());
-        }
-        context.extensions.insert(who.clone());
-        context.extensions.insert(peer);
+        // From here on (the audit's copy of large arguments included), off the async workers.
         let this = self.clone();
-        let call = off_workers(async move {
-            let tcc = ToolCallContext::new(&this, request, context);
-            this.shared.router.call(tcc).await
-        });
-        // A panic is a bug: the model gets an error result, the server lives on.
-        let result = match call.await.unwrap_or_else(|| {
-            Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                "internal error in `{name}` (a bug in tomo; please report it); nothing further was done"
-            ))])
-            .into())
-        }) {
-            // Arguments that do not fit the schema: the model should read why.
-            Err(e) if e.code == rmcp::model::ErrorCode::INVALID_PARAMS => {
-                Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                    "invalid arguments for `{name}`: {} (see the tool's input schema)",
-                    e.message
-                ))])
-                .into())
-            }
-            other => other,
-        };
-        if rule.audit {
-            let failed = match &result {
-                Ok(CallToolResponse::Complete(r)) => r.is_error == Some(true),
-                _ => true,
-            };
-            self.engine().audit(
-                &who,
-                "tool",
-                &name,
-                None,
-                policy::redact(&args),
-                if failed { "error" } else { "ok" },
-                None,
-            );
-        }
-        result
+        let name = request.name.to_string();
+        off_workers(async move { this.gated_call(who, peer, request, context).await }).await.unwrap_or_else(|| {
+            Ok(CallToolResult::error(vec![ContentBlock::text(format!("internal error in `{name}`"))]).into())
+        })
     }
 
     async fn list_tools(
