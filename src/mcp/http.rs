@@ -43,6 +43,9 @@ pub const LOGIN_BODY_LIMIT: usize = 16 * 1024;
 pub const MCP_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// Sessions remembered before those rmcp has closed are forgotten.
 const SESSIONS_KEPT: usize = 1024;
+/// A refused token is audited at most this often per client address and
+/// reason (anyone can send tokens: the audit log must not grow with each).
+const REFUSAL_AUDIT_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 struct AppState {
@@ -53,6 +56,26 @@ struct AppState {
     /// Each open MCP session's user.
     owners: Arc<Mutex<HashMap<String, String>>>,
     sessions: Arc<LocalSessionManager>,
+    /// When a token refused for each reason from each address was last audited.
+    refusals: Arc<Mutex<HashMap<(std::net::IpAddr, String), std::time::Instant>>>,
+}
+
+impl AppState {
+    /// Whether a token refused from `ip` for `why` is audited now (at most
+    /// once per `REFUSAL_AUDIT_EVERY`; the map forgets what was silent as long).
+    fn audit_refusal_now(&self, ip: std::net::IpAddr, why: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut last = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (ip, why.to_string());
+        if last.get(&key).is_some_and(|t| now.duration_since(*t) < REFUSAL_AUDIT_EVERY) {
+            return false;
+        }
+        if last.len() >= 4096 {
+            last.retain(|_, t| now.duration_since(*t) < REFUSAL_AUDIT_EVERY);
+        }
+        last.insert(key, now);
+        true
+    }
 }
 
 /// Serves until SIGINT or SIGTERM. Refuses to start without a usable
@@ -93,6 +116,7 @@ pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
         hosts: hosts.map(Arc::new),
         owners: Arc::default(),
         sessions,
+        refusals: Arc::default(),
     };
     let protected = Router::new()
         .nest_service("/mcp", mcp)
@@ -243,7 +267,11 @@ async fn require_token(State(state): State<AppState>, mut req: Request, next: Ne
             next.run(req).await
         }
         Err(e) => {
-            state.engine.audit_auth("-", None, "token", "refused", &e.to_string());
+            let (why, peer) = (e.to_string(), req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
+            if peer.is_none_or(|ip| state.audit_refusal_now(ip, &why)) {
+                let from = peer.map(|ip| format!(" (from {ip}; the same from there within a minute is not audited)"));
+                state.engine.audit_auth("-", None, "token", "refused", &format!("{why}{}", from.unwrap_or_default()));
+            }
             unauthorized(&e.to_string())
         }
     }

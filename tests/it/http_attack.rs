@@ -384,14 +384,7 @@ fn claims_of(token: &str) -> Value {
 }
 
 fn mcp_init(server: &HttpServer, auth: &str) -> (u16, String) {
-    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
-    let h = [
-        ("Authorization", auth),
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json, text/event-stream"),
-    ];
-    let (status, _, body) = server.request("POST", "/mcp", &h, init);
-    (status, body)
+    mcp_init_from(server, "127.0.0.1", auth)
 }
 
 #[test]
@@ -444,4 +437,35 @@ fn auth_routes_check_the_host_sessions_belong_to_their_user_and_tokens_are_check
     claims["nbf"] = json!(now - 10);
     let (status, body) = mcp_init(&server, &format!("Bearer {}", sign_json(&claims)));
     assert_eq!(status, 200, "nbf in the past: {body}");
+}
+
+#[test]
+fn refused_tokens_are_audited_at_most_once_a_minute_per_address_and_reason() {
+    let mut f = Fleet::new();
+    let server = serve_with(&mut f, &[]);
+    let before = store_bytes(&f);
+    for (src, n) in [("127.0.0.6", 100), ("127.0.0.7", 3)] {
+        for _ in 0..n {
+            let (status, body) = mcp_init_from(&server, src, "Bearer not.a.jwt");
+            assert_eq!(status, 401, "{body}");
+        }
+    }
+    let mut admin = crate::mcp_client::Stdio::start(&f.tomo, "admin");
+    let entries = admin.ok("audit_auth", json!({"limit": 1000}));
+    let refused = entries["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "token").count();
+    eprintln!("figure: {refused} audit entries for 103 refused tokens from 2 addresses");
+    assert!((1..=2).contains(&refused), "{refused} audit entries: {entries}");
+    let grown = store_bytes(&f).saturating_sub(before);
+    assert!(grown < 256 * 1024, "the store grew {grown} bytes");
+}
+
+fn mcp_init_from(server: &HttpServer, src: &str, auth: &str) -> (u16, String) {
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let h = [
+        ("Authorization", auth),
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+    ];
+    let (status, _, body) = server.request_from(src, "POST", "/mcp", &h, init);
+    (status, body)
 }
