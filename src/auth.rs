@@ -3,8 +3,9 @@
 //!
 //! **Invariants:**
 //! - A token is accepted only with a valid signature made with
-//!   `JWT_SECRET_KEY`, algorithm `HS256`, and an `exp` in the future; the
-//!   comparison of signatures is constant-time (`hmac::Mac::verify_slice`).
+//!   `JWT_SECRET_KEY`, algorithm `HS256`, an `exp` in the future, and no
+//!   `iat` or `nbf` in the future (beyond `CLOCK_LEEWAY`); the comparison of
+//!   signatures is constant-time (`hmac::Mac::verify_slice`).
 //!   Whether its session was revoked is the store's business (`engine`).
 //! - Passwords are kept only as Argon2id PHC strings.
 
@@ -16,6 +17,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{KeyInit, Mac};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// How far in the future a token's `iat` or `nbf` may lie (clock skew).
+pub const CLOCK_LEEWAY: i64 = 60;
 
 /// The shortest `JWT_SECRET_KEY` accepted.
 pub const MIN_JWT_KEY_BYTES: usize = 32;
@@ -135,6 +139,8 @@ pub enum TokenError {
     Signature,
     #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet (issued or valid from a time in the future)")]
+    NotYetValid,
     #[error("the token was revoked")]
     Revoked,
     #[error("the token's user no longer exists or is disabled")]
@@ -179,10 +185,18 @@ pub fn verify(token: &str, key: &[u8], now: i64) -> Result<Claims, TokenError> {
     m.update(b".");
     m.update(p.as_bytes());
     m.verify_slice(&sig).map_err(|_| TokenError::Signature)?;
-    let claims: Claims =
-        B64.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(TokenError::Malformed)?;
+    let payload = B64.decode(p).map_err(|_| TokenError::Malformed)?;
+    let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
     if claims.exp <= now {
         return Err(TokenError::Expired);
+    }
+    #[derive(Deserialize)]
+    struct NotBefore {
+        nbf: Option<i64>,
+    }
+    let nbf = serde_json::from_slice::<NotBefore>(&payload).map_err(|_| TokenError::Malformed)?.nbf;
+    if claims.iat > now + CLOCK_LEEWAY || nbf.is_some_and(|nbf| nbf > now + CLOCK_LEEWAY) {
+        return Err(TokenError::NotYetValid);
     }
     Ok(claims)
 }
@@ -197,6 +211,13 @@ pub fn random_id() -> String {
 /// The Argon2id PHC string of `password` (random salt).
 pub fn hash_password(password: &str) -> String {
     argon2::Argon2::default().hash_password(password.as_bytes()).expect("argon2 with default params").to_string()
+}
+
+/// A hash of no one's password, verified for unknown users so that a login
+/// takes as long whether the user exists or not.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash_password(&random_id()));
+    &DUMMY
 }
 
 /// Whether `password` matches the PHC string `hash`.
@@ -231,6 +252,24 @@ mod tests {
     }
 
     #[test]
+    fn tokens_from_the_future_are_refused() {
+        let future = Claims { iat: 100 + CLOCK_LEEWAY + 1, ..claims(10_000) };
+        assert_eq!(verify(&sign(&future, KEY), KEY, 100), Err(TokenError::NotYetValid));
+        let skewed = Claims { iat: 100 + CLOCK_LEEWAY, ..claims(10_000) };
+        assert!(verify(&sign(&skewed, KEY), KEY, 100).is_ok());
+        let with_nbf = |nbf: i64| {
+            let mut v = serde_json::to_value(claims(10_000)).unwrap();
+            v["nbf"] = nbf.into();
+            let input = format!("{}.{}", B64.encode(br#"{"alg":"HS256"}"#), B64.encode(v.to_string()));
+            let mut m = mac(KEY);
+            m.update(input.as_bytes());
+            format!("{input}.{}", B64.encode(m.finalize().into_bytes()))
+        };
+        assert_eq!(verify(&with_nbf(100 + CLOCK_LEEWAY + 1), KEY, 100), Err(TokenError::NotYetValid));
+        assert!(verify(&with_nbf(50), KEY, 100).is_ok());
+    }
+
+    #[test]
     fn roles_hold_what_the_docs_say() {
         assert!(Role::Agent.allows(Permission::Propose));
         assert!(!Role::Agent.allows(Permission::Apply));
@@ -248,5 +287,6 @@ mod tests {
         assert!(verify_password("s3cret", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("s3cret", "not a hash"));
+        assert!(dummy_hash().starts_with("$argon2id$") && std::ptr::eq(dummy_hash(), dummy_hash()));
     }
 }

@@ -84,14 +84,21 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 fn init_logging(config: &Config) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOMO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_level.as_str()))
-        // rmcp logs whole requests and results at debug (passwords of
-        // `auth_login`, environment values): never let those through.
-        .add_directive("rmcp=info".parse().expect("a valid directive"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match config.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.with_ansi(render::stderr_styled()).try_init(),
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_level.as_str()));
+    // rmcp logs whole requests and results below `info` (passwords of
+    // `auth_login`, environment values): never let those through, whatever
+    // TOMO_LOG names (a directive for `rmcp::service` would beat `rmcp=info`).
+    let rmcp_capped = tracing_subscriber::filter::filter_fn(|m| {
+        !(m.target().starts_with("rmcp") && *m.level() > tracing::Level::INFO)
+    });
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = match config.log_format {
+        LogFormat::Json => layer.json().boxed(),
+        LogFormat::Text => layer.with_ansi(render::stderr_styled()).boxed(),
     };
+    let _ = tracing_subscriber::registry().with(layer.with_filter(filter).with_filter(rmcp_capped)).try_init();
 }

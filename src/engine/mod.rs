@@ -56,7 +56,7 @@ pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};
 pub use servers::{Check, ServerFacts};
-pub use users::{LOCK_AFTER, LOCK_FOR, Token};
+pub use users::{ADDRESS_LOCK_AFTER, LOCK_AFTER, LOCK_FOR, Token};
 
 pub struct Engine {
     config: Config,

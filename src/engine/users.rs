@@ -7,13 +7,23 @@ use std::time::Duration;
 use super::Engine;
 use crate::auth::{self, Claims, Identity, MIN_JWT_KEY_BYTES, Role, TokenError};
 use crate::error::{Error, Result};
-use crate::store::{Activity, UserRow};
+use crate::store::{Activity, Admission, UserRow};
 use crate::vault::SecretString;
 
-/// Failed logins (per user or per address) before logins are locked.
+/// Failed logins of one user from one address before that pair is locked.
 pub const LOCK_AFTER: u32 = 5;
-/// How long a lock lasts.
+/// Failed logins from one address (whatever the user names) before the
+/// address is locked.
+pub const ADDRESS_LOCK_AFTER: u32 = 20;
+/// How long a lock lasts, and how long a failure is remembered.
 pub const LOCK_FOR: Duration = Duration::from_secs(15 * 60);
+/// Password verifications (Argon2id, 19 MiB each) running at once; logins
+/// beyond are refused at once rather than queued.
+pub const CONCURRENT_VERIFICATIONS: usize = 2;
+/// The longest password a login checks (longer ones are wrong).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_VERIFICATIONS);
 /// Each failed login is answered this much later per failure so far (capped).
 const SLOWDOWN_STEP: Duration = Duration::from_millis(150);
 
@@ -38,11 +48,55 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// The address failures are counted under: an IPv6 address by its /64
+/// (one host usually holds the whole prefix), anything else as given.
+fn address_key(addr: &str) -> String {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        _ => addr.to_string(),
+    }
+}
+
 fn check_password(p: &str) -> Result<()> {
     if p.chars().count() < 8 {
         return Err(Error::Usage("the password is too short: use at least 8 characters".into()));
     }
     Ok(())
+}
+
+type Verification = (SecretString, Option<String>, tokio::sync::oneshot::Sender<bool>);
+
+/// Whether `password` matches `hash`; without a hash, it is checked against
+/// a dummy one (and is wrong). Runs on one of `CONCURRENT_VERIFICATIONS`
+/// threads kept for this: the 19 MiB Argon2 takes are then reused by those
+/// few, not kept by every thread of the blocking pool that ever verified one.
+async fn verify(password: SecretString, hash: Option<String>) -> bool {
+    static VERIFIERS: std::sync::LazyLock<std::sync::mpsc::Sender<Verification>> = std::sync::LazyLock::new(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Verification>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..CONCURRENT_VERIFICATIONS {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new().name(format!("tomo-verify-{i}")).spawn(move || {
+                loop {
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((password, hash, reply)) = job else { return };
+                    let checked = hash.as_deref().unwrap_or_else(|| auth::dummy_hash());
+                    let ok = auth::verify_password(password.expose(), checked) && hash.is_some();
+                    let _ = reply.send(ok);
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password verifier thread");
+            }
+        }
+        tx
+    });
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    VERIFIERS.send((password, hash, reply)).is_ok() && answer.await.unwrap_or(false)
 }
 
 impl Engine {
@@ -135,43 +189,50 @@ impl Engine {
         }
     }
 
-    /// Checks a password and issues a token. Failures are counted per user
-    /// and per address: each is answered a little later than the last, and
-    /// after `LOCK_AFTER` of them logins are refused for `LOCK_FOR`.
+    /// Checks a password and issues a token. At most
+    /// `CONCURRENT_VERIFICATIONS` run at once (others are refused at once).
+    /// Each attempt is checked against the locks and counted as a failure in
+    /// one store transaction before the password is verified, per (user,
+    /// address) and per address: after `LOCK_AFTER` failures of a user from an
+    /// address, or `ADDRESS_LOCK_AFTER` from an address, that pair or address
+    /// is locked for `LOCK_FOR`. Unknown users are verified against a dummy
+    /// hash, so that both take as long. Only bounded values are stored: a
+    /// user name that is not a valid name is never written.
     pub async fn login(&self, user: &str, password: &SecretString, addr: &str, ttl: Duration) -> Result<Token> {
+        let Ok(permit) = VERIFYING.try_acquire() else {
+            return Err(Error::Locked("too many logins at once: try again in a second".into()));
+        };
         let store = self.store()?.clone();
-        let keys = [format!("user:{user}"), format!("addr:{addr}")];
+        let valid_name = check_name(user).is_ok();
+        let shown = if valid_name { user.to_string() } else { format!("(not a user name: {} bytes)", user.len()) };
+        let addr = address_key(addr);
+        let addr_key = format!("addr:{addr}");
+        let pair_key = valid_name.then(|| format!("user:{user}@{addr}"));
+        let mut keys = vec![(addr_key.as_str(), ADDRESS_LOCK_AFTER)];
+        keys.extend(pair_key.as_deref().map(|k| (k, LOCK_AFTER)));
         let now = auth::now_unix();
-        for k in &keys {
-            if let Some(until) = store.login_failures(k)?.locked_until.filter(|u| *u > now) {
-                self.audit_auth(user, None, "login", "refused", &format!("locked for {} s more ({k})", until - now));
+        let (worst, locks) = match store.admit_login(&keys, now, LOCK_FOR.as_secs() as i64)? {
+            Admission::Locked { key, until } => {
+                tracing::debug!(target: "tomo::login", key, "login refused: locked");
                 return Err(Error::Locked(format!("too many failed logins: try again in {} seconds", until - now)));
             }
-        }
-        let record = store.user_secret(user)?;
-        let ok = match &record {
-            Some((_, hash)) => {
-                let (pw, hash) = (password.expose().to_string(), hash.clone());
-                tokio::task::spawn_blocking(move || auth::verify_password(&pw, &hash)).await.unwrap_or(false)
-            }
-            None => false,
+            Admission::Counted { worst, locks } => (worst, locks),
         };
+        let hash = if valid_name { store.user_secret(user)?.map(|(_, hash)| hash) } else { None };
+        let known = hash.is_some();
+        let ok = password.expose().len() <= MAX_PASSWORD_BYTES && verify(password.clone(), hash).await;
+        drop(permit);
+        tracing::debug!(target: "tomo::login", known, "password verified");
         if !ok {
-            let mut worst = 0;
-            for k in &keys {
-                let count = store.login_failures(k)?.count + 1;
-                let lock = (count >= LOCK_AFTER).then(|| now + LOCK_FOR.as_secs() as i64);
-                worst = worst.max(store.record_login_failure(k, lock)?);
-            }
-            self.audit_auth(user, None, "login", "error", &format!("wrong user or password (failure {worst})"));
+            let lock = if locks { format!("; locked for {} s", LOCK_FOR.as_secs()) } else { String::new() };
+            let detail = format!("wrong user or password from {addr} (failure {worst}){lock}");
+            self.audit_auth(&shown, None, "login", "error", &detail);
             tokio::time::sleep(SLOWDOWN_STEP * worst.min(LOCK_AFTER)).await;
             return Err(Error::Denied("wrong user name or password".into()));
         }
-        for k in &keys {
-            store.clear_login_failures(k)?;
-        }
-        let token = self.issue_token(user, ttl, addr)?;
-        self.audit_auth(user, Some(token.role), "login", "ok", addr);
+        store.login_succeeded(&[pair_key.as_deref().unwrap_or_default()], &[(&addr_key, ADDRESS_LOCK_AFTER)])?;
+        let token = self.issue_token(user, ttl, &addr)?;
+        self.audit_auth(user, Some(token.role), "login", "ok", &addr);
         Ok(token)
     }
 
@@ -201,5 +262,19 @@ impl Engine {
         if let Err(e) = self.store().and_then(|s| Ok(s.record_activity(&entry)?)) {
             tracing::warn!(error = %e, "cannot write the audit log");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_counted_by_address_and_ipv6_by_its_prefix() {
+        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:bbbb::9"), address_key("2001:db8:1:2:aaaa::1"));
+        assert_eq!(address_key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("stdio"), "stdio");
     }
 }

@@ -5,20 +5,29 @@
 //! `{"username", "password"}` → `{"token", "expires_at", …}`),
 //! `POST /auth/logout` (bearer), and `/mcp` (bearer; both the 2025-11-25
 //! session protocol and the stateless 2026-07-28 one).
+//!
+//! **Invariants:** every route but `/healthz` checks the Host header
+//! (against DNS rebinding); request bodies are bounded (`LOGIN_BODY_LIMIT`,
+//! `MCP_BODY_LIMIT`); an MCP session is used or ended only by the user who
+//! opened it (others get 404, as for an unknown session); connections are
+//! capped and timed out in `listen.rs`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use super::Tomo;
 use crate::auth::Identity;
@@ -28,11 +37,45 @@ use crate::vault::SecretString;
 
 /// How long a token from `/auth/login` lasts.
 const LOGIN_TTL: Duration = Duration::from_secs(12 * 3600);
+/// The largest body of `/auth/login` (a user name and a password).
+pub const LOGIN_BODY_LIMIT: usize = 16 * 1024;
+/// The largest body of any other request (an MCP message and its arguments).
+pub const MCP_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Sessions remembered before those rmcp has closed are forgotten.
+const SESSIONS_KEPT: usize = 1024;
+/// A refused token is audited at most this often per client address and
+/// reason (anyone can send tokens: the audit log must not grow with each).
+const REFUSAL_AUDIT_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 struct AppState {
     engine: Arc<Engine>,
     origins: Arc<Vec<String>>,
+    /// The Host names accepted; `None`: any.
+    hosts: Option<Arc<Vec<String>>>,
+    /// Each open MCP session's user.
+    owners: Arc<Mutex<HashMap<String, String>>>,
+    sessions: Arc<LocalSessionManager>,
+    /// When a token refused for each reason from each address was last audited.
+    refusals: Arc<Mutex<HashMap<(std::net::IpAddr, String), std::time::Instant>>>,
+}
+
+impl AppState {
+    /// Whether a token refused from `ip` for `why` is audited now (at most
+    /// once per `REFUSAL_AUDIT_EVERY`; the map forgets what was silent as long).
+    fn audit_refusal_now(&self, ip: std::net::IpAddr, why: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut last = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (ip, why.to_string());
+        if last.get(&key).is_some_and(|t| now.duration_since(*t) < REFUSAL_AUDIT_EVERY) {
+            return false;
+        }
+        if last.len() >= 4096 {
+            last.retain(|_, t| now.duration_since(*t) < REFUSAL_AUDIT_EVERY);
+        }
+        last.insert(key, now);
+        true
+    }
 }
 
 /// Serves until SIGINT or SIGTERM. Refuses to start without a usable
@@ -50,7 +93,8 @@ pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
         .with_legacy_session_mode(true)
         .with_json_response(true)
         .with_sse_keep_alive(Some(Duration::from_secs(15)));
-    mcp_config = match allowed_hosts(local, &config.allowed_hosts) {
+    let hosts = allowed_hosts(local, &config.allowed_hosts);
+    mcp_config = match hosts.clone() {
         Some(hosts) => mcp_config.with_allowed_hosts(hosts),
         None => {
             tracing::warn!(
@@ -64,29 +108,106 @@ pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
     }
     let cancel = mcp_config.cancellation_token.clone();
     let tomo = Tomo::new(engine.clone(), None);
-    let mcp =
-        StreamableHttpService::new(move || Ok(tomo.clone()), Arc::new(LocalSessionManager::default()), mcp_config);
-    let state = AppState { engine: engine.clone(), origins: Arc::new(config.allowed_origins.clone()) };
+    let sessions = Arc::new(LocalSessionManager::default());
+    let mcp = StreamableHttpService::new(move || Ok(tomo.clone()), sessions.clone(), mcp_config);
+    let state = AppState {
+        engine: engine.clone(),
+        origins: Arc::new(config.allowed_origins.clone()),
+        hosts: hosts.map(Arc::new),
+        owners: Arc::default(),
+        sessions,
+        refusals: Arc::default(),
+    };
     let protected = Router::new()
         .nest_service("/mcp", mcp)
         .route("/auth/logout", post(logout))
+        .layer(middleware::from_fn_with_state(state.clone(), own_sessions))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/auth/login", post(login))
+        .route("/auth/login", post(login).layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)))
         .merge(protected)
+        .layer(middleware::from_fn_with_state(state.clone(), check_host))
+        .route("/healthz", get(healthz))
+        .layer(RequestBodyLimitLayer::new(MCP_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), cors))
         .with_state(state);
     tracing::info!(address = %local, "tomo MCP server listening (POST /mcp, /auth/login, GET /healthz)");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            crate::shutdown::requested().await;
-            tracing::info!("shutting down");
-            cancel.cancel();
-        })
-        .await
-        .map_err(|e| Error::Usage(format!("the HTTP server failed: {e}")))?;
+    super::listen::serve(listener, app, async move {
+        crate::shutdown::requested().await;
+        tracing::info!("shutting down");
+        cancel.cancel();
+    })
+    .await;
     Ok(())
+}
+
+/// Refuses a Host header not in the accepted list (403), as rmcp does for
+/// `/mcp`: the host part is compared, case-insensitively, without the port.
+async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(hosts) = &state.hosts else { return next.run(req).await };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .map(|a| a.host().trim_matches(['[', ']']).to_ascii_lowercase());
+    match host {
+        Some(h) if hosts.iter().any(|a| a.trim_matches(['[', ']']).eq_ignore_ascii_case(&h)) => next.run(req).await,
+        _ => (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({"error": "the Host header is not allowed; add it to ALLOWED_HOSTS"})),
+        )
+            .into_response(),
+    }
+}
+
+/// Binds each MCP session to the user who opened it: a request naming
+/// another user's session (or one this server did not open) is answered 404.
+async fn own_sessions(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let user = req.extensions().get::<Identity>().map(|who| who.user.clone()).unwrap_or_default();
+    let sid = req.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let owners = state.owners.clone();
+    if let Some(sid) = &sid {
+        let owner = owners.lock().unwrap_or_else(|p| p.into_inner()).get(sid).cloned();
+        if owner.as_deref() != Some(user.as_str()) {
+            return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such session"})))
+                .into_response();
+        }
+    }
+    let delete = req.method() == Method::DELETE;
+    let resp = next.run(req).await;
+    match (&sid, resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok())) {
+        (None, Some(new)) => {
+            let full = {
+                let mut o = owners.lock().unwrap_or_else(|p| p.into_inner());
+                o.insert(new.to_string(), user);
+                o.len() > SESSIONS_KEPT
+            };
+            if full {
+                forget_closed_sessions(&state).await;
+            }
+        }
+        (Some(sid), _) if delete && resp.status().is_success() => {
+            owners.lock().unwrap_or_else(|p| p.into_inner()).remove(sid);
+        }
+        _ => {}
+    }
+    resp
+}
+
+/// Drops the owners of sessions rmcp no longer holds.
+async fn forget_closed_sessions(state: &AppState) {
+    let ids: Vec<String> = state.owners.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+    let mut closed = Vec::new();
+    for id in ids {
+        if !state.sessions.has_session(&id.as_str().into()).await.unwrap_or(false) {
+            closed.push(id);
+        }
+    }
+    let mut owners = state.owners.lock().unwrap_or_else(|p| p.into_inner());
+    for id in closed {
+        owners.remove(&id);
+    }
 }
 
 /// The Host names to accept: loopback names for a loopback bind; the bind
@@ -134,7 +255,10 @@ async fn require_token(State(state): State<AppState>, mut req: Request, next: Ne
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tomo\""));
         return r;
     };
-    let Some(token) = header.strip_prefix("Bearer ").map(str::trim) else {
+    // The scheme is case-insensitive (RFC 7235).
+    let token =
+        header.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim());
+    let Some(token) = token else {
         return unauthorized("the Authorization header must be `Bearer <token>`");
     };
     match state.engine.authenticate(token) {
@@ -143,7 +267,11 @@ async fn require_token(State(state): State<AppState>, mut req: Request, next: Ne
             next.run(req).await
         }
         Err(e) => {
-            state.engine.audit_auth("-", None, "token", "refused", &e.to_string());
+            let (why, peer) = (e.to_string(), req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
+            if peer.is_none_or(|ip| state.audit_refusal_now(ip, &why)) {
+                let from = peer.map(|ip| format!(" (from {ip}; the same from there within a minute is not audited)"));
+                state.engine.audit_auth("-", None, "token", "refused", &format!("{why}{}", from.unwrap_or_default()));
+            }
             unauthorized(&e.to_string())
         }
     }

@@ -12,8 +12,12 @@
 //!   be valid; protocol errors are for malformed requests only. A panic in a
 //!   tool is caught and reported as an internal error; the server lives on.
 //! - The tool router is built once; the per-request handler is an `Arc` clone.
+//! - Tools run on the blocking pool (`off_workers`), never on the async
+//!   workers: parsing, validating and planning a large manifest must not
+//!   stall `/healthz` or other clients.
 
 mod http;
+mod listen;
 mod output;
 mod policy;
 mod prompts;
@@ -38,6 +42,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 pub use http::serve_http;
+pub use listen::{HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
 
 /// State shared by every request.
 struct Shared {
@@ -45,6 +50,22 @@ struct Shared {
     router: ToolRouter<Tomo>,
     /// Who a stdio client is (no tokens there).
     stdio: Option<Identity>,
+}
+
+/// Where a call comes from: the client's IP address over HTTP, `stdio`
+/// otherwise (failed logins are counted by it).
+#[derive(Debug, Clone)]
+pub struct Peer(pub String);
+
+/// Runs `fut` to completion on the blocking pool, keeping its CPU work off
+/// the async workers; `None` when it panicked.
+async fn off_workers<F>(fut: F) -> Option<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(fut)).await.ok()
 }
 
 /// The MCP handler: cheap to clone, one per session or request.
@@ -62,6 +83,63 @@ impl Tomo {
 
     fn engine(&self) -> &Engine {
         &self.shared.engine
+    }
+
+    /// The permission check, the call (a panic caught) and its audit.
+    async fn gated_call(
+        &self,
+        who: Identity,
+        peer: Peer,
+        request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        let args = request.arguments.clone().map(serde_json::Value::Object).unwrap_or_default();
+        let Some(rule) = policy::rule(&name) else {
+            // Unknown tools: let the router answer as the protocol says.
+            let tcc = ToolCallContext::new(self, request, context);
+            return self.shared.router.call(tcc).await;
+        };
+        if !who.role.allows(rule.permission) {
+            let msg = format!(
+                "permission denied: `{name}` needs the `{}` permission; your role `{}` has: {}",
+                rule.permission.as_str(),
+                who.role.as_str(),
+                who.role.permissions().join(", ")
+            );
+            self.engine().audit(&who, "auth", "refused", Some(&name), policy::redact(&args), "refused", Some(&msg));
+            return Ok(CallToolResult::error(vec![ContentBlock::text(msg)]).into());
+        }
+        context.extensions.insert(who.clone());
+        context.extensions.insert(peer);
+        let tcc = ToolCallContext::new(self, request, context);
+        // A panic is a bug: the model gets an error result, the server lives on.
+        let call = std::panic::AssertUnwindSafe(self.shared.router.call(tcc)).catch_unwind();
+        let result = match call.await.unwrap_or_else(|_| {
+            Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "internal error in `{name}` (a bug in tomo; please report it); nothing further was done"
+            ))])
+            .into())
+        }) {
+            // Arguments that do not fit the schema: the model should read why.
+            Err(e) if e.code == rmcp::model::ErrorCode::INVALID_PARAMS => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                    "invalid arguments for `{name}`: {} (see the tool's input schema)",
+                    e.message
+                ))])
+                .into())
+            }
+            other => other,
+        };
+        if rule.audit {
+            let failed = match &result {
+                Ok(CallToolResponse::Complete(r)) => r.is_error == Some(true),
+                _ => true,
+            };
+            let outcome = if failed { "error" } else { "ok" };
+            self.engine().audit(&who, "tool", &name, None, policy::redact(&args), outcome, None);
+        }
+        result
     }
 
     /// The names of every tool, for tests and docs.
@@ -97,69 +175,22 @@ impl ServerHandler for Tomo {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        mut context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, ErrorData> {
-        let who = context
-            .extensions
-            .get::<::http::request::Parts>()
-            .and_then(|p| p.extensions.get::<Identity>().cloned())
-            .or_else(|| self.shared.stdio.clone());
+        let parts = context.extensions.get::<::http::request::Parts>();
+        let who = parts.and_then(|p| p.extensions.get::<Identity>().cloned()).or_else(|| self.shared.stdio.clone());
+        let peer = parts
+            .and_then(|p| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>())
+            .map_or_else(|| Peer("stdio".into()), |c| Peer(c.0.ip().to_string()));
         let Some(who) = who else {
             return Ok(CallToolResult::error(vec![ContentBlock::text("not authenticated")]).into());
         };
+        // From here on (the audit's copy of large arguments included), off the async workers.
+        let this = self.clone();
         let name = request.name.to_string();
-        let args = request.arguments.clone().map(serde_json::Value::Object).unwrap_or_default();
-        let Some(rule) = policy::rule(&name) else {
-            // Unknown tools: let the router answer as the protocol says.
-            let tcc = ToolCallContext::new(self, request, context);
-            return self.shared.router.call(tcc).await;
-        };
-        if !who.role.allows(rule.permission) {
-            let msg = format!(
-                "permission denied: `{name}` needs the `{}` permission; your role `{}` has: {}",
-                rule.permission.as_str(),
-                who.role.as_str(),
-                who.role.permissions().join(", ")
-            );
-            self.engine().audit(&who, "auth", "refused", Some(&name), policy::redact(&args), "refused", Some(&msg));
-            return Ok(CallToolResult::error(vec![ContentBlock::text(msg)]).into());
-        }
-        context.extensions.insert(who.clone());
-        let tcc = ToolCallContext::new(self, request, context);
-        // A panic is a bug: the model gets an error result, the server lives on.
-        let call = std::panic::AssertUnwindSafe(self.shared.router.call(tcc)).catch_unwind();
-        let result = match call.await.unwrap_or_else(|_| {
-            Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                "internal error in `{name}` (a bug in tomo; please report it); nothing further was done"
-            ))])
-            .into())
-        }) {
-            // Arguments that do not fit the schema: the model should read why.
-            Err(e) if e.code == rmcp::model::ErrorCode::INVALID_PARAMS => {
-                Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                    "invalid arguments for `{name}`: {} (see the tool's input schema)",
-                    e.message
-                ))])
-                .into())
-            }
-            other => other,
-        };
-        if rule.audit {
-            let failed = match &result {
-                Ok(CallToolResponse::Complete(r)) => r.is_error == Some(true),
-                _ => true,
-            };
-            self.engine().audit(
-                &who,
-                "tool",
-                &name,
-                None,
-                policy::redact(&args),
-                if failed { "error" } else { "ok" },
-                None,
-            );
-        }
-        result
+        off_workers(async move { this.gated_call(who, peer, request, context).await }).await.unwrap_or_else(|| {
+            Ok(CallToolResult::error(vec![ContentBlock::text(format!("internal error in `{name}`"))]).into())
+        })
     }
 
     async fn list_tools(
@@ -175,7 +206,10 @@ impl ServerHandler for Tomo {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<ListResourcesResult, ErrorData> {
-        resources::list(self.engine())
+        let engine = self.shared.engine.clone();
+        off_workers(async move { resources::list(&engine) })
+            .await
+            .unwrap_or_else(|| Err(ErrorData::internal_error("internal error listing resources", None)))
     }
 
     async fn read_resource(
@@ -183,7 +217,10 @@ impl ServerHandler for Tomo {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<ReadResourceResponse, ErrorData> {
-        resources::read(self.engine(), &request.uri).map(Into::into)
+        let engine = self.shared.engine.clone();
+        off_workers(async move { resources::read(&engine, &request.uri).map(Into::into) })
+            .await
+            .unwrap_or_else(|| Err(ErrorData::internal_error("internal error reading a resource", None)))
     }
 
     async fn list_prompts(

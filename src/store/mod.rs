@@ -27,7 +27,7 @@ pub use audit::{Activity, ActivityRow};
 pub use proposals::{NewProposal, ProposalRow};
 pub use runs::{ActionRow, RunRow};
 pub use secrets::{Sealed, SecretRow, VaultMeta};
-pub use users::{Failures, SessionRow, UserRow};
+pub use users::{Admission, Failures, SessionRow, UserRow};
 
 /// Migrations in order; the store's version is the number applied.
 const MIGRATIONS: &[&str] =

@@ -23,7 +23,17 @@ pub struct SessionRow {
     pub revoked: bool,
 }
 
-/// Failed logins counted under one key (`user:NAME` or `addr:IP`).
+/// What `admit_login` decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    /// A key is locked until the given Unix second: nothing was counted.
+    Locked { key: String, until: i64 },
+    /// Counted as a failure under every key: the highest count, and whether
+    /// this attempt locked a key.
+    Counted { worst: u32, locks: bool },
+}
+
+/// Failed logins counted under one key (`user:NAME@ADDRESS` or `addr:ADDRESS`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Failures {
     pub count: u32,
@@ -141,23 +151,121 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// Counts one more failure; locks until `lock_until_unix` when given.
-    pub fn record_login_failure(&self, key: &str, lock_until_unix: Option<i64>) -> Result<u32, StoreError> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO login_failures (key, failures, last_at, locked_until)
-             VALUES (?1, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch'))
-             ON CONFLICT(key) DO UPDATE SET failures = failures + 1, last_at = excluded.last_at,
-                 locked_until = excluded.locked_until",
-            params![key, lock_until_unix],
-        )
-        .map_err(|e| self.err(e))?;
-        conn.query_row("SELECT failures FROM login_failures WHERE key = ?1", [key], |r| r.get(0))
-            .map_err(|e| self.err(e))
+    /// Checks and counts one login attempt in one transaction, so that
+    /// concurrent attempts cannot all pass the check before any is counted.
+    /// Each key comes with its limit; a key whose lock has expired, or whose
+    /// last failure is older than `window` seconds, starts again from zero.
+    /// The attempt is counted as a failure up front (`login_succeeded` takes
+    /// it back); a key reaching its limit is locked for `window` seconds.
+    pub fn admit_login(&self, keys: &[(&str, u32)], now: i64, window: i64) -> Result<Admission, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let mut counts = Vec::with_capacity(keys.len());
+        for (key, _) in keys {
+            let row: Option<(u32, Option<i64>, Option<i64>)> = tx
+                .query_row(
+                    "SELECT failures, CAST(strftime('%s', locked_until) AS INTEGER),
+                            CAST(strftime('%s', last_at) AS INTEGER)
+                     FROM login_failures WHERE key = ?1",
+                    [key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let (count, locked_until, last) = row.unwrap_or((0, None, None));
+            if let Some(until) = locked_until.filter(|u| *u > now) {
+                return Ok(Admission::Locked { key: key.to_string(), until });
+            }
+            let stale = locked_until.is_some() || last.is_none_or(|l| l + window < now);
+            counts.push(if stale { 0 } else { count });
+        }
+        let mut admission = Admission::Counted { worst: 0, locks: false };
+        for ((key, limit), count) in keys.iter().zip(counts) {
+            let count = count + 1;
+            let lock = (count >= *limit).then_some(now + window);
+            tx.execute(
+                "INSERT INTO login_failures (key, failures, last_at, locked_until)
+                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%SZ', ?3, 'unixepoch'),
+                         strftime('%Y-%m-%dT%H:%M:%SZ', ?4, 'unixepoch'))
+                 ON CONFLICT(key) DO UPDATE SET failures = excluded.failures, last_at = excluded.last_at,
+                     locked_until = excluded.locked_until",
+                params![key, count, now, lock],
+            )
+            .map_err(|e| self.err(e))?;
+            if let Admission::Counted { worst, locks } = &mut admission {
+                *worst = (*worst).max(count);
+                *locks |= lock.is_some();
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(admission)
     }
 
-    pub fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
-        self.conn().execute("DELETE FROM login_failures WHERE key = ?1", [key]).map_err(|e| self.err(e))?;
-        Ok(())
+    /// Takes back the failure `admit_login` counted for an attempt that
+    /// succeeded: `forget` keys are cleared, `take_back` keys lose one failure
+    /// (and their lock, when they fall below their limit).
+    pub fn login_succeeded(&self, forget: &[&str], take_back: &[(&str, u32)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        for key in forget {
+            tx.execute("DELETE FROM login_failures WHERE key = ?1", [key]).map_err(|e| self.err(e))?;
+        }
+        for (key, limit) in take_back {
+            tx.execute(
+                "UPDATE login_failures SET failures = MAX(failures - 1, 0),
+                     locked_until = CASE WHEN failures - 1 >= ?2 THEN locked_until END
+                 WHERE key = ?1",
+                params![key, limit],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_attempts_are_admitted_up_to_the_limit_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open_in(dir.path()).unwrap());
+        let admitted: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..40)
+                .map(|_| {
+                    let store = &store;
+                    s.spawn(move || {
+                        matches!(
+                            store.admit_login(&[("addr:a", 20), ("user:u@a", 5)], 1000, 900).unwrap(),
+                            Admission::Counted { .. }
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+        });
+        assert_eq!(admitted, 5);
+        assert_eq!(store.login_failures("user:u@a").unwrap().locked_until, Some(1900));
+        // Another user from that address is still admitted, up to the address's limit.
+        let keys = [("addr:a", 20), ("user:v@a", 5)];
+        assert!(matches!(store.admit_login(&keys, 1000, 900).unwrap(), Admission::Counted { worst: 6, .. }));
+        // A success takes its failure back; an expired lock starts from zero.
+        store.login_succeeded(&["user:v@a"], &[("addr:a", 20)]).unwrap();
+        assert_eq!(store.login_failures("addr:a").unwrap().count, 5);
+        assert!(matches!(
+            store.admit_login(&[("user:u@a", 5)], 1901, 900).unwrap(),
+            Admission::Counted { worst: 1, .. }
+        ));
+        // A lock reached by a success is lifted with its failure.
+        for _ in 0..14 {
+            store.admit_login(&[("addr:b", 15)], 1000, 900).unwrap();
+        }
+        assert!(matches!(
+            store.admit_login(&[("addr:b", 15)], 1000, 900).unwrap(),
+            Admission::Counted { locks: true, .. }
+        ));
+        store.login_succeeded(&[], &[("addr:b", 15)]).unwrap();
+        assert_eq!(store.login_failures("addr:b").unwrap(), Failures { count: 14, locked_until: None });
     }
 }

@@ -10,6 +10,7 @@ mod fleet;
 mod fuzz;
 mod harness;
 mod hosts;
+mod http_attack;
 mod mcp;
 mod mcp_client;
 mod reconcile;

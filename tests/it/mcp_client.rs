@@ -147,6 +147,25 @@ impl HttpServer {
         http(&self.addr, method, path, headers, body)
     }
 
+    /// The same from another loopback address (`127.0.0.N`), as another client would.
+    pub fn request_from(
+        &self,
+        src: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Vec<(String, String)>, String) {
+        http_from(Some(src), &self.addr, method, path, headers, body)
+    }
+
+    /// The server's resident memory in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number")
+    }
+
     /// An MCP session over HTTP with a bearer token (2025-11-25, with a session id).
     pub fn session(&self, token: &str) -> Result<HttpSession<'_>, (u16, String)> {
         let auth = format!("Bearer {token}");
@@ -156,7 +175,7 @@ impl HttpServer {
             return Err((status, body));
         }
         let sid = headers.iter().find(|(k, _)| k == "mcp-session-id").map(|(_, v)| v.clone()).expect("a session id");
-        let s = HttpSession { server: self, auth, sid, next: 2 };
+        let s = HttpSession { server: self, auth, sid, next: 2, src: None };
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         let (status, _, _) = self.request("POST", "/mcp", &mcp_headers(&s.auth, Some(&s.sid)), &note.to_string());
         assert!(status == 202 || status == 200, "initialized: {status}");
@@ -187,8 +206,10 @@ fn mcp_headers<'a>(auth: &'a str, sid: Option<&'a str>) -> Vec<(&'a str, &'a str
 pub struct HttpSession<'a> {
     server: &'a HttpServer,
     auth: String,
-    sid: String,
+    pub sid: String,
     next: u64,
+    /// The loopback address calls come from (default: the system's choice).
+    pub src: Option<String>,
 }
 
 impl HttpSession<'_> {
@@ -197,8 +218,14 @@ impl HttpSession<'_> {
         self.next += 1;
         let req =
             json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}});
-        let (status, _, body) =
-            self.server.request("POST", "/mcp", &mcp_headers(&self.auth, Some(&self.sid)), &req.to_string());
+        let (status, _, body) = http_from(
+            self.src.as_deref(),
+            &self.server.addr,
+            "POST",
+            "/mcp",
+            &mcp_headers(&self.auth, Some(&self.sid)),
+            &req.to_string(),
+        );
         assert_eq!(status, 200, "{body}");
         called(message(&body))
     }
@@ -225,17 +252,54 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Vec<(String, String)>, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    http_from(None, addr, method, path, headers, body)
+}
+
+/// A TCP connection to `addr`, from the loopback address `src` when given.
+pub fn connect_from(src: Option<&str>, addr: &str) -> std::io::Result<TcpStream> {
+    let Some(src) = src else { return TcpStream::connect(addr) };
+    let to: std::net::SocketAddr = addr.parse().expect("an IP:port address");
+    let from: std::net::SocketAddr = format!("{src}:0").parse().expect("an IP address");
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    s.bind(&from.into())?;
+    s.connect(&to.into())?;
+    Ok(s.into())
+}
+
+/// An HTTP/1.0 request as text (with `Host: addr` unless `headers` name one).
+pub fn request_text(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let mut req = format!("{method} {path} HTTP/1.0\r\nContent-Length: {}\r\n", body.len());
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    req
+}
+
+pub fn http_from(
+    src: Option<&str>,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let mut s = connect_from(src, addr).unwrap();
+    // A server that closes early (a refused body) may reset the connection:
+    // what it answered is still read.
+    let _ = s.write_all(request_text(addr, method, path, headers, body).as_bytes());
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    parse_response(&String::from_utf8_lossy(&raw))
+}
+
+/// `(status, headers lowercased, body)` of a whole HTTP/1 response (status 0: none).
+pub fn parse_response(raw: &str) -> (u16, Vec<(String, String)>, String) {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
     let headers = lines

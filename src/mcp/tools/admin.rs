@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use super::{ChangeOut, bad_arg};
 use crate::auth::{Identity, Role};
 use crate::engine::{DocKind, Token};
-use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
+use crate::mcp::{Peer, Tomo};
 use crate::store::ActivityRow;
 use crate::vault::SecretString;
 
@@ -125,6 +125,41 @@ impl Tomo {
     }
 }
 
+/// The longest name of one's own setting.
+const MAX_SETTING_NAME: usize = 64;
+/// The largest value of one's own setting (as JSON).
+const MAX_SETTING_BYTES: usize = 16 * 1024;
+/// How many settings one user may keep.
+const MAX_SETTINGS: usize = 64;
+
+/// One's own settings are bounded in name, size and number.
+fn check_user_settings(current: &Map<String, Value>, update: &Map<String, Value>) -> Result<(), ToolError> {
+    for (k, v) in update {
+        if k.is_empty() || k.len() > MAX_SETTING_NAME {
+            return Err(bad_arg("user", format!("setting names are 1 to {MAX_SETTING_NAME} bytes long")));
+        }
+        let size = v.to_string().len();
+        if size > MAX_SETTING_BYTES {
+            return Err(bad_arg(
+                &format!("user.{k}"),
+                format!("{size} bytes is too large; a setting holds at most {MAX_SETTING_BYTES} bytes of JSON"),
+            ));
+        }
+    }
+    let mut names: std::collections::BTreeSet<&String> = current.keys().collect();
+    for (k, v) in update {
+        if v.is_null() {
+            names.remove(k);
+        } else {
+            names.insert(k);
+        }
+    }
+    if names.len() > MAX_SETTINGS {
+        return Err(bad_arg("user", format!("{} settings is too many; keep at most {MAX_SETTINGS}", names.len())));
+    }
+    Ok(())
+}
+
 #[tool_router(router = admin_tools, vis = "pub(super)")]
 impl Tomo {
     /// System settings (the Settings manifest, and the values in effect) and your own settings.
@@ -183,6 +218,7 @@ impl Tomo {
         }
         let store = self.engine().store()?;
         if let Some(user) = &a.user {
+            check_user_settings(&store.user_settings(&who.user).map_err(crate::Error::from)?, user)?;
             for (k, v) in user {
                 store.set_user_setting(&who.user, k, v).map_err(crate::Error::from)?;
             }
@@ -207,9 +243,13 @@ impl Tomo {
         idempotent_hint = false,
         open_world_hint = false
     ))]
-    async fn auth_login(&self, Parameters(a): Parameters<LoginArgs>) -> Result<Json<Token>, ToolError> {
+    async fn auth_login(
+        &self,
+        Extension(peer): Extension<Peer>,
+        Parameters(a): Parameters<LoginArgs>,
+    ) -> Result<Json<Token>, ToolError> {
         let password = SecretString::new(a.password);
-        Ok(Json(self.engine().login(&a.username, &password, "mcp", LOGIN_TTL).await?))
+        Ok(Json(self.engine().login(&a.username, &password, &peer.0, LOGIN_TTL).await?))
     }
 
     /// Revokes the token this connection uses.
