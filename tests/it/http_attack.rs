@@ -323,8 +323,8 @@ fn is_closed(s: &TcpStream) -> bool {
     closed
 }
 
-/// Labels per `app_deploy` in the CPU test (about 0.6 MB of arguments).
-const LABELS: usize = 20_000;
+/// Labels per `app_deploy` in the CPU test (about 1.8 MB of arguments, near the 2 MiB body limit).
+const LABELS: usize = 60_000;
 
 #[test]
 fn healthz_stays_fast_during_heavy_app_deploys() {
