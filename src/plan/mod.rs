@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 pub use graph::{to_dot, topo_order};
 use spec::{ContainerSpec, Secrets};
 
+use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::{Desired, Name, Observed, ServerState, UpdateOrder};
 
 /// Bumped when the saved-plan format changes incompatibly.
@@ -75,8 +76,15 @@ pub enum Op {
     PullImage {
         image: String,
     },
+    /// Create (or adopt) this installation's network `name`.
     CreateNetwork {
         name: String,
+        /// Its subnet, from the pool; `None` leaves the choice to the Engine.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subnet: Option<Subnet>,
+        /// Where a subnet taken meanwhile is replaced from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pool: Option<NetworkPool>,
     },
     CreateVolume {
         name: String,
@@ -118,6 +126,9 @@ pub enum Op {
     },
     RemoveNetwork {
         name: String,
+        /// Which one: names can be ambiguous (duplicates).
+        #[serde(default)]
+        id: String,
     },
     RemoveVolume {
         name: String,
@@ -156,7 +167,7 @@ impl Op {
     pub fn object(&self) -> &str {
         match self {
             Op::PullImage { image } => image,
-            Op::CreateNetwork { name } | Op::RemoveNetwork { name } => name,
+            Op::CreateNetwork { name, .. } | Op::RemoveNetwork { name, .. } => name,
             Op::CreateVolume { name } | Op::RemoveVolume { name } => name,
             Op::Create { spec, .. } | Op::Recreate { spec, .. } => &spec.container,
             Op::Start { container, .. } | Op::Stop { container, .. } | Op::Remove { container, .. } => container,
@@ -360,7 +371,9 @@ pub fn basis(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Basi
         }
     }
     let mut o = serde_json::to_value(&relevant).expect("observed serializes");
-    strip_keys(&mut o, &["health", "images"]);
+    // Others' networks and routes come and go; a subnet taken meanwhile is
+    // replaced at apply.
+    strip_keys(&mut o, &["health", "images", "taken"]);
     Basis { desired: digest(&d), observed: digest(&o) }
 }
 

@@ -10,6 +10,7 @@ mod harness;
 mod hosts;
 mod mcp;
 mod mcp_client;
+mod networks;
 mod reconcile;
 mod remote;
 mod schemas;
