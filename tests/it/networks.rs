@@ -251,10 +251,12 @@ fn a_stock_engine_holds_150_apps_each_on_its_own_small_subnet() {
         assert!(s.starts_with("10.213.") && s.ends_with("/27") && !s.starts_with("10.213.0."), "{s}");
     }
     // Services of one app reach each other; other apps are out of reach.
+    // (This busybox's `wget -T` crashes: `timeout` bounds the attempt.)
     let ip = |c: &str| h.docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c]);
     let fetch = |from: &str, to: &str| {
         Command::new("docker")
-            .args(["-H", &format!("unix://{}", h.socket), "exec", &f.app(from), "wget", "-q", "-T", "2", "-O-"])
+            .args(["-H", &format!("unix://{}", h.socket), "exec", &f.app(from), "busybox", "timeout", "3"])
+            .args(["wget", "-q", "-O-"])
             .arg(format!("http://{}/", ip(&f.app(to))))
             .output()
             .unwrap()
