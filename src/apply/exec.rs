@@ -74,8 +74,9 @@ pub(super) async fn execute(
         Op::Remove { target, timeout_ms, .. } => {
             c.remove(target, Duration::from_millis(*timeout_ms)).await.map(|_| None).map_err(e)
         }
-        Op::RemoveNetwork { name, id } => {
-            c.remove_network(if id.is_empty() { name } else { id }).await.map(|_| None).map_err(e)
+        Op::RemoveNetwork { name, network_id } => {
+            let target = if network_id.is_empty() { name } else { network_id };
+            c.remove_network(target).await.map(|_| None).map_err(e)
         }
         Op::RemoveVolume { name } => c.remove_volume(name).await.map(|_| None).map_err(e),
     }

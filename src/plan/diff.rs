@@ -160,7 +160,7 @@ impl ServerDiff<'_> {
         for c in users {
             self.moving.insert(c.id.clone(), dup.name.clone());
         }
-        let op = Op::RemoveNetwork { name: dup.name.clone(), id: dup.id.clone() };
+        let op = Op::RemoveNetwork { name: dup.name.clone(), network_id: dup.id.clone() };
         let why = format!("duplicate of network {} (the oldest, kept)", short_id(&keep.id));
         self.push(Some(&app.name), None, op, vec![why], None);
     }
@@ -299,7 +299,7 @@ impl ServerDiff<'_> {
         let net = app.name.to_string();
         for n in self.inv.networks_named(&net) {
             if n.labels.get(labels::APP).is_some_and(|a| a == app.name.as_str()) {
-                let op = Op::RemoveNetwork { name: net.clone(), id: n.id.clone() };
+                let op = Op::RemoveNetwork { name: net.clone(), network_id: n.id.clone() };
                 self.push(Some(&app.name), None, op, vec!["declared absent".into()], None);
             }
         }
@@ -359,7 +359,7 @@ impl ServerDiff<'_> {
                 let Some(app) = n.labels.get(labels::APP) else { continue };
                 if !declared_here.contains(app.as_str()) {
                     let app_name = Name::parse(app).ok();
-                    let op = Op::RemoveNetwork { name: n.name.clone(), id: n.id.clone() };
+                    let op = Op::RemoveNetwork { name: n.name.clone(), network_id: n.id.clone() };
                     self.push(app_name.as_ref(), None, op, vec!["orphan network".into()], None);
                 }
             }

@@ -126,9 +126,10 @@ pub enum Op {
     },
     RemoveNetwork {
         name: String,
-        /// Which one: names can be ambiguous (duplicates).
+        /// Which one: names can be ambiguous (duplicates). Not `id`: an
+        /// action's fields sit beside the op's, and `Action.id` is taken.
         #[serde(default)]
-        id: String,
+        network_id: String,
     },
     RemoveVolume {
         name: String,

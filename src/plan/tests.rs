@@ -444,6 +444,8 @@ fn new_networks_take_the_first_free_blocks_of_the_pool_in_order() {
         ]
     );
     assert!(render(&p).contains("+ create network one @a"));
+    let saved: Plan = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(saved, p);
     assert!(super::text::plan(&p).contains("create network (10.213.0.32/27)"), "{}", super::text::plan(&p));
 }
 
@@ -477,7 +479,10 @@ fn duplicate_networks_keep_the_oldest_and_move_its_containers_off_the_others() {
     let p = plan_with(&d, &observed(&[("a", inv.clone())]), &PlanOptions::default());
     let got = render(&p);
     assert!(got.contains("- remove network web @a"), "{got}");
-    assert!(p.actions.iter().any(|a| matches!(&a.op, Op::RemoveNetwork { id, .. } if id == "old")), "{got}");
+    assert!(
+        p.actions.iter().any(|a| matches!(&a.op, Op::RemoveNetwork { network_id, .. } if network_id == "old")),
+        "{got}"
+    );
     // Unused by anyone: the newer one just goes.
     inv.containers[0].networks = vec!["new".into()];
     // The container on the duplicate is recreated before the duplicate goes.
@@ -486,9 +491,12 @@ fn duplicate_networks_keep_the_oldest_and_move_its_containers_off_the_others() {
     let got = render(&p);
     assert!(got.contains("~ recreate web @a"), "{got}");
     let rm = p.actions.iter().find(|a| matches!(a.op, Op::RemoveNetwork { .. })).unwrap();
-    assert!(matches!(&rm.op, Op::RemoveNetwork { id, .. } if id == "new"), "{got}");
+    assert!(matches!(&rm.op, Op::RemoveNetwork { network_id, .. } if network_id == "new"), "{got}");
     let rc = p.actions.iter().find(|a| matches!(a.op, Op::Recreate { .. })).unwrap();
     assert!(rm.after.contains(&rc.id), "{got}");
+    // Saved plans keep network actions whole (an action's fields sit beside the op's).
+    let saved: Plan = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(saved, p);
     // A duplicate someone else's container uses stays, reported.
     inv.containers[0].ours = false;
     let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());

@@ -372,7 +372,8 @@ impl DockerClient {
     /// After the Engine refused `subnet`: whether the network holding it is
     /// this installation's `name` (a create a killed run had sent, finishing
     /// now). A holder the Engine does not list yet is still being created:
-    /// its create event is awaited (at most 10 s), never slept for.
+    /// its create event is awaited (at most 30 s: a loaded Engine can take
+    /// that long), never slept for.
     async fn holder_is_ours(&self, name: &str, subnet: Option<Subnet>) -> Result<Option<String>, DockerError> {
         let Some(subnet) = subnet else { return Ok(None) };
         let filters: HashMap<String, Vec<String>> = HashMap::from([
@@ -380,7 +381,7 @@ impl DockerClient {
             ("event".to_string(), vec!["create".to_string()]),
         ]);
         let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let all = self
                 .docker
