@@ -24,8 +24,8 @@ pub(super) async fn execute(
     let e = |e: crate::transport::docker::DockerError| e.to_string();
     match &action.op {
         Op::PullImage { image } => c.pull(image).await.map(|_| None).map_err(e),
-        Op::CreateNetwork { name } => c
-            .create_network(name, action.app.as_ref().map(|a| a.as_str()), action.server.as_str())
+        Op::CreateNetwork { name, subnet, pool } => c
+            .create_network(name, action.app.as_ref().map(|a| a.as_str()), action.server.as_str(), *subnet, *pool)
             .await
             .map(|_| None)
             .map_err(e),
@@ -66,7 +66,10 @@ pub(super) async fn execute(
         Op::Remove { target, timeout_ms, .. } => {
             c.remove(target, Duration::from_millis(*timeout_ms)).await.map(|_| None).map_err(e)
         }
-        Op::RemoveNetwork { name } => c.remove_network(name).await.map(|_| None).map_err(e),
+        Op::RemoveNetwork { name, network_id } => {
+            let target = if network_id.is_empty() { name } else { network_id };
+            c.remove_network(target).await.map(|_| None).map_err(e)
+        }
         Op::RemoveVolume { name } => c.remove_volume(name).await.map(|_| None).map_err(e),
     }
 }

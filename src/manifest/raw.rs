@@ -374,6 +374,20 @@ pub struct RawSettings {
     pub watch: Option<RawWatchSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<RawMcpSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub networks: Option<RawNetworkSettings>,
+}
+
+/// Subnets of the networks tomo creates: each gets the first free block of
+/// the pool that overlaps no network or route on its server.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+pub struct RawNetworkSettings {
+    /// IPv4 range in CIDR form (default `10.213.0.0/16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Prefix length of each network's block, 16 to 29 (default 27: 29 containers per network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<u8>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]

@@ -11,6 +11,7 @@ use super::raw::{self, RawDocument};
 use super::yaml::Node;
 use crate::diag::{Diagnostic, Diagnostics, FieldPath, SourceFile, Span};
 use crate::model::ports::{MOUNT_RULE, PORT_RULE, check_container_path};
+use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::values::{DURATION_RULE, IMAGE_RULE, NAME_RULE, RESTART_RULE, SIZE_RULE};
 use crate::model::*;
 
@@ -909,6 +910,7 @@ impl<'a> Resolver<'a> {
                     .help("e.g. `5m`"),
             );
         }
+        let network_pool = self.network_pool(at, s.networks.as_ref());
         (self.diags.error_count() == before).then(|| Settings {
             prune: s.prune.unwrap_or(d.prune),
             parallelism,
@@ -917,8 +919,33 @@ impl<'a> Resolver<'a> {
             watch_self_heal: w.self_heal.unwrap_or(d.watch_self_heal),
             watch_destructive: w.destructive.unwrap_or(d.watch_destructive),
             require_approval: s.mcp.as_ref().and_then(|m| m.require_approval).unwrap_or(d.require_approval),
+            network_pool: network_pool.unwrap_or(d.network_pool),
             origin: Some(at.origin(rel)),
         })
+    }
+
+    fn network_pool(&mut self, at: At<'a>, n: Option<&raw::RawNetworkSettings>) -> Option<NetworkPool> {
+        let path = FieldPath::root().key("networks");
+        let d = NetworkPool::default();
+        let n = n?;
+        let range = match n.pool.as_deref().map(Subnet::parse) {
+            None => d.range,
+            Some(Ok(r)) => r,
+            Some(Err(why)) => {
+                self.push(at.err(&path.key("pool"), "invalid-pool", why).help("an IPv4 range such as `10.213.0.0/16`"));
+                return None;
+            }
+        };
+        match NetworkPool::new(range, n.prefix.unwrap_or(d.block)) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                self.push(
+                    at.err(&path.key("prefix"), "invalid-pool", why)
+                        .help("e.g. `prefix: 27` (29 containers per network) with a `/16` pool"),
+                );
+                None
+            }
+        }
     }
 
     fn marketplace(&mut self, at: At<'a>, rel: &str, name: Name, m: &raw::RawMarketplace) -> Option<Marketplace> {

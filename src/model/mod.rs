@@ -7,6 +7,7 @@
 
 pub mod observed;
 pub mod ports;
+pub mod subnet;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -225,6 +226,9 @@ pub struct Settings {
     pub watch_self_heal: bool,
     pub watch_destructive: WatchDestructive,
     pub require_approval: RequireApproval,
+    /// Where the networks tomo creates take their subnets.
+    #[serde(default)]
+    pub network_pool: subnet::NetworkPool,
     pub origin: Option<Origin>,
 }
 
@@ -238,6 +242,7 @@ impl Default for Settings {
             watch_self_heal: true,
             watch_destructive: WatchDestructive::Hold,
             require_approval: RequireApproval::Destructive,
+            network_pool: subnet::NetworkPool::default(),
             origin: None,
         }
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Name;
 use super::labels;
+use super::subnet::Subnet;
 
 /// The observed state of every server in scope.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,11 @@ pub struct Inventory {
     /// tomo-managed volumes.
     pub volumes: Vec<VolumeObs>,
     pub images: Vec<ImageObs>,
+    /// IPv4 ranges the server uses besides this installation's networks
+    /// (other networks' subnets, its routes): a new network's subnet must
+    /// overlap none of them.
+    #[serde(default)]
+    pub taken: Vec<Subnet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +55,9 @@ pub struct ContainerObs {
     /// Its mounts (from the list call), sorted by target.
     #[serde(default)]
     pub mounts: Vec<MountObs>,
+    /// Ids of the networks it is attached to.
+    #[serde(default)]
+    pub networks: Vec<String>,
 }
 
 /// A mount of an observed container.
@@ -134,6 +143,12 @@ pub struct NetworkObs {
     pub id: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// Its IPv4 subnet, if it has one.
+    #[serde(default)]
+    pub subnet: Option<Subnet>,
+    /// When the Engine created it (RFC 3339): of duplicates, the oldest is kept.
+    #[serde(default)]
+    pub created: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,7 +164,30 @@ pub struct ImageObs {
     pub digests: Vec<String>,
 }
 
+impl NetworkObs {
+    /// Orders duplicates: the oldest first, ties by id.
+    pub fn age_key(&self) -> (String, &str) {
+        (created_key(&self.created), &self.id)
+    }
+}
+
+/// An Engine timestamp (`2026-01-02T03:04:05.1Z`, fraction of varying
+/// length) made comparable as text: the fraction padded to nine digits.
+pub fn created_key(created: &str) -> String {
+    let body = created.trim_end_matches('Z');
+    let (secs, frac) = body.split_once('.').unwrap_or((body, ""));
+    let frac: String = frac.chars().take_while(char::is_ascii_digit).take(9).collect();
+    format!("{secs}.{frac:0<9}")
+}
+
 impl Inventory {
+    /// This installation's networks named `name`, the one to keep first.
+    pub fn networks_named(&self, name: &str) -> Vec<&NetworkObs> {
+        let mut v: Vec<&NetworkObs> = self.networks.iter().filter(|n| n.name == name).collect();
+        v.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
+        v
+    }
+
     /// Whether `reference` (as written in a manifest) is present.
     pub fn has_image(&self, reference: &str) -> bool {
         self.image_id(reference).is_some()

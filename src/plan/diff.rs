@@ -7,7 +7,8 @@ use similar::TextDiff;
 
 use super::spec::{ContainerSpec, Secrets, SpecMountKind, labels, spec_lines};
 use super::{Action, Conflict, Op, Orphan, Plan, PlanError, PlanOptions, Wait};
-use crate::model::observed::normalize_reference;
+use crate::model::observed::{NetworkObs, normalize_reference};
+use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::{
     App, AppState, ContainerObs, DependencyCondition, Desired, Inventory, Name, PullPolicy, RunState, ServerState,
     Service, ServiceState,
@@ -25,7 +26,11 @@ pub(super) fn diff(
     let prune = opts.prune || desired.settings.prune;
     for (server, state) in &observed.servers {
         let ServerState::Reached(inv) = state else { continue };
-        let mut d = ServerDiff { server, inv, plan: &mut *plan, pulls: BTreeSet::new() };
+        let mut used: Vec<Subnet> = inv.taken.clone();
+        used.extend(inv.networks.iter().filter_map(|n| n.subnet));
+        let pool = desired.settings.network_pool;
+        let mut d =
+            ServerDiff { server, inv, plan: &mut *plan, pulls: BTreeSet::new(), pool, used, moving: BTreeMap::new() };
         let apps: Vec<&App> =
             desired.apps.values().filter(|a| a.servers.contains(server) && opts.scope.has_app(&a.name)).collect();
         for app in &apps {
@@ -48,6 +53,12 @@ struct ServerDiff<'a> {
     inv: &'a Inventory,
     plan: &'a mut Plan,
     pulls: BTreeSet<String>,
+    /// Where new networks take their subnets, and what is in use already.
+    pool: NetworkPool,
+    used: Vec<Subnet>,
+    /// Containers attached to a duplicate network that goes: container id →
+    /// the network's name (they are recreated onto the one kept).
+    moving: BTreeMap<String, String>,
 }
 
 impl ServerDiff<'_> {
@@ -81,8 +92,14 @@ impl ServerDiff<'_> {
             }
         }
         for n in networks {
-            if !self.inv.networks.iter().any(|x| x.name == n) {
-                self.push(Some(&app.name), None, Op::CreateNetwork { name: n }, vec!["missing".into()], None);
+            let have = self.inv.networks_named(&n);
+            match have.split_first() {
+                None => self.create_network(app, n),
+                Some((keep, duplicates)) => {
+                    for dup in duplicates {
+                        self.repair_duplicate(app, keep, dup);
+                    }
+                }
             }
         }
         let waits = waits(app);
@@ -104,6 +121,48 @@ impl ServerDiff<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A new network, with the first free block of the pool.
+    fn create_network(&mut self, app: &App, name: String) {
+        let subnet = self.pool.first_free(&self.used);
+        let reasons = match subnet {
+            Some(s) => {
+                self.used.push(s);
+                vec!["missing".into()]
+            }
+            None => vec![format!(
+                "missing; no free /{} is left in the pool {} (Settings.networks), so the Engine picks the subnet",
+                self.pool.block, self.pool.range
+            )],
+        };
+        let op = Op::CreateNetwork { name, subnet, pool: Some(self.pool) };
+        self.push(Some(&app.name), None, op, reasons, None);
+    }
+
+    /// A second network of this installation with the same name (a create a
+    /// killed run had sent, finished later): removed once no container uses
+    /// it; the app's containers on it are recreated onto the one kept (the
+    /// oldest, which is what containers join).
+    fn repair_duplicate(&mut self, app: &App, keep: &NetworkObs, dup: &NetworkObs) {
+        let declared: BTreeSet<String> = app.services.keys().map(|s| app.container_name(s)).collect();
+        let users: Vec<&ContainerObs> = self.inv.containers.iter().filter(|c| c.networks.contains(&dup.id)).collect();
+        if let Some(other) = users.iter().find(|c| !c.ours || !declared.contains(&c.name)) {
+            let message = format!(
+                "network `{}` exists twice; the duplicate {} is used by `{}`, which tomo does not redeploy, so it stays",
+                dup.name,
+                short_id(&dup.id),
+                other.name
+            );
+            self.conflict(&dup.name, message);
+            return;
+        }
+        for c in users {
+            self.moving.insert(c.id.clone(), dup.name.clone());
+        }
+        let op = Op::RemoveNetwork { name: dup.name.clone(), network_id: dup.id.clone() };
+        let why = format!("duplicate of network {} (the oldest, kept)", short_id(&keep.id));
+        self.push(Some(&app.name), None, op, vec![why], None);
     }
 
     fn converge_service(
@@ -176,6 +235,9 @@ impl ServerDiff<'_> {
                 None => reasons.push("deployed by another version of tomo (spec hash differs)".into()),
             }
         }
+        if let Some(net) = self.moving.get(&c.id) {
+            reasons.push(format!("attached to a duplicate of network `{net}`; rejoins the one kept"));
+        }
         if reasons.is_empty()
             && !c.image.starts_with("sha256:")
             && normalize_reference(&c.image) != normalize_reference(&image)
@@ -243,13 +305,12 @@ impl ServerDiff<'_> {
             }
         }
         let net = app.name.to_string();
-        if self.managed_network(&net, app.name.as_str()) {
-            self.push(Some(&app.name), None, Op::RemoveNetwork { name: net }, vec!["declared absent".into()], None);
+        for n in self.inv.networks_named(&net) {
+            if n.labels.get(labels::APP).is_some_and(|a| a == app.name.as_str()) {
+                let op = Op::RemoveNetwork { name: net.clone(), network_id: n.id.clone() };
+                self.push(Some(&app.name), None, op, vec!["declared absent".into()], None);
+            }
         }
-    }
-
-    fn managed_network(&self, name: &str, app: &str) -> bool {
-        self.inv.networks.iter().any(|n| n.name == name && n.labels.get(labels::APP).is_some_and(|a| a == app))
     }
 
     fn orphans(&mut self, desired: &Desired, prune: bool) {
@@ -311,7 +372,7 @@ impl ServerDiff<'_> {
                 let Some(app) = n.labels.get(labels::APP) else { continue };
                 if !declared_here.contains(app.as_str()) {
                     let app_name = Name::parse(app).ok();
-                    let op = Op::RemoveNetwork { name: n.name.clone() };
+                    let op = Op::RemoveNetwork { name: n.name.clone(), network_id: n.id.clone() };
                     self.push(app_name.as_ref(), None, op, vec!["orphan network".into()], None);
                 }
             }
@@ -421,4 +482,8 @@ fn explain(old: &serde_json::Value, new: &serde_json::Value) -> (Vec<String>, St
 fn short(id: &str) -> String {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
     format!("sha256:{}", &id[..id.len().min(12)])
+}
+
+fn short_id(id: &str) -> &str {
+    &id[..id.len().min(12)]
 }

@@ -28,7 +28,7 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
             Op::PullImage { image } => {
                 pulls.insert((a.server.clone(), image.clone()), a.id);
             }
-            Op::CreateNetwork { name } => {
+            Op::CreateNetwork { name, .. } => {
                 nets.insert((a.server.clone(), name.clone()), a.id);
             }
             Op::CreateVolume { name } => {
@@ -82,7 +82,9 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
             Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => {
                 for b in &plan.actions {
                     let same_app = matches!(&a.op, Op::RemoveVolume { .. }) || b.app == a.app;
-                    if matches!(b.op, Op::Remove { .. }) && b.server == *server && same_app {
+                    // A duplicate network goes after the containers that leave it.
+                    let leaves = matches!(b.op, Op::Remove { .. } | Op::Recreate { .. });
+                    if leaves && b.server == *server && same_app {
                         edges.push((b.id, a.id));
                     }
                 }

@@ -26,6 +26,7 @@ use data::DataMount;
 pub use graph::{to_dot, topo_order};
 use spec::{ContainerSpec, Secrets};
 
+use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::{Desired, Name, Observed, ServerState, UpdateOrder};
 
 /// Bumped when the saved-plan format changes incompatibly.
@@ -81,8 +82,15 @@ pub enum Op {
     PullImage {
         image: String,
     },
+    /// Create (or adopt) this installation's network `name`.
     CreateNetwork {
         name: String,
+        /// Its subnet, from the pool; `None` leaves the choice to the Engine.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subnet: Option<Subnet>,
+        /// Where a subnet taken meanwhile is replaced from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pool: Option<NetworkPool>,
     },
     CreateVolume {
         name: String,
@@ -133,6 +141,10 @@ pub enum Op {
     },
     RemoveNetwork {
         name: String,
+        /// Which one: names can be ambiguous (duplicates). Not `id`: an
+        /// action's fields sit beside the op's, and `Action.id` is taken.
+        #[serde(default)]
+        network_id: String,
     },
     RemoveVolume {
         name: String,
@@ -171,7 +183,7 @@ impl Op {
     pub fn object(&self) -> &str {
         match self {
             Op::PullImage { image } => image,
-            Op::CreateNetwork { name } | Op::RemoveNetwork { name } => name,
+            Op::CreateNetwork { name, .. } | Op::RemoveNetwork { name, .. } => name,
             Op::CreateVolume { name } | Op::RemoveVolume { name } => name,
             Op::Create { spec, .. } | Op::Recreate { spec, .. } => &spec.container,
             Op::Start { container, .. } | Op::Stop { container, .. } | Op::Remove { container, .. } => container,
@@ -402,7 +414,9 @@ pub fn basis(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Basi
         }
     }
     let mut o = serde_json::to_value(&relevant).expect("observed serializes");
-    strip_keys(&mut o, &["health", "images"]);
+    // Others' networks and routes come and go; a subnet taken meanwhile is
+    // replaced at apply.
+    strip_keys(&mut o, &["health", "images", "taken"]);
     Basis { desired: digest(&d), observed: digest(&o) }
 }
 

@@ -8,6 +8,7 @@ use super::spec::{ContainerSpec, NoSecrets, labels};
 use super::*;
 use crate::manifest::{self, LoadOptions, SecretCheck, Sources};
 use crate::model::observed::{ImageObs, NetworkObs, VolumeObs};
+use crate::model::subnet::Subnet;
 use crate::model::{ContainerObs, Inventory, RunState};
 
 const IMG: &str = "img:1";
@@ -39,6 +40,8 @@ fn converged(d: &Desired, server: &str) -> Inventory {
             id: app.name.to_string(),
             name: app.name.to_string(),
             labels: obj_labels(app.name.as_str()),
+            subnet: None,
+            created: String::new(),
         });
         for svc in app.services.values() {
             let spec = ContainerSpec::new(&server, app, svc);
@@ -77,6 +80,7 @@ fn container(spec: &ContainerSpec, state: RunState) -> ContainerObs {
         labels: l,
         ours: true,
         mounts: Vec::new(),
+        networks: vec![spec.app.to_string()],
     }
 }
 
@@ -502,4 +506,90 @@ fn a_recreate_without_data_in_either_container_is_not_destructive() {
     );
     assert_eq!(p.summary().recreate, 1);
     assert!(!p.is_destructive());
+}
+
+#[test]
+fn new_networks_take_the_first_free_blocks_of_the_pool_in_order() {
+    let d = desired(
+        "kind: App\nname: one\nserver: a\nimage: img:1\n---\nkind: App\nname: two\nserver: a\nimage: img:1\n---\nkind: App\nname: three\nserver: a\nimage: img:1\n",
+    );
+    let mut inv = empty();
+    // Another installation's network and a route inside the pool.
+    inv.taken = vec![Subnet::parse("10.213.0.0/27").unwrap(), Subnet::parse("10.213.0.64/26").unwrap()];
+    let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());
+    let nets: Vec<(String, String)> = p
+        .actions
+        .iter()
+        .filter_map(|a| match &a.op {
+            Op::CreateNetwork { name, subnet, .. } => Some((name.clone(), subnet.unwrap().to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        nets,
+        [
+            ("one".to_string(), "10.213.0.32/27".to_string()),
+            ("three".to_string(), "10.213.0.128/27".to_string()),
+            ("two".to_string(), "10.213.0.160/27".to_string())
+        ]
+    );
+    assert!(render(&p).contains("+ create network one @a"));
+    let saved: Plan = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(saved, p);
+    assert!(super::text::plan(&p).contains("create network (10.213.0.32/27)"), "{}", super::text::plan(&p));
+}
+
+#[test]
+fn an_existing_network_keeps_its_subnet_and_a_full_pool_is_said() {
+    let d = desired(
+        "kind: App\nname: web\nserver: a\nimage: img:1\n---\nkind: Settings\nnetworks: {pool: 10.9.0.0/28, prefix: 28}\n",
+    );
+    let mut inv = converged(&d, "a");
+    inv.networks[0].subnet = Some(Subnet::parse("172.18.0.0/16").unwrap());
+    assert!(plan_with(&d, &observed(&[("a", inv.clone())]), &PlanOptions::default()).actions.is_empty());
+    inv.networks.clear();
+    inv.containers.clear();
+    inv.taken = vec![Subnet::parse("10.9.0.0/24").unwrap()];
+    let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());
+    let a = p.actions.iter().find(|a| matches!(a.op, Op::CreateNetwork { .. })).unwrap();
+    assert!(matches!(a.op, Op::CreateNetwork { subnet: None, .. }));
+    assert!(a.reasons[0].contains("no free /28 is left in the pool 10.9.0.0/28"), "{:?}", a.reasons);
+}
+
+#[test]
+fn duplicate_networks_keep_the_oldest_and_move_its_containers_off_the_others() {
+    let d = desired("kind: App\nname: web\nserver: a\nimage: img:1\n");
+    let mut inv = converged(&d, "a");
+    let older = NetworkObs { id: "old".into(), created: "2026-01-01T00:00:00.5Z".into(), ..inv.networks[0].clone() };
+    inv.networks[0].created = "2026-01-01T00:00:00.45Z".into();
+    inv.networks[0].id = "new".into();
+    inv.networks.push(older);
+    inv.containers[0].networks = vec!["new".into()];
+    // "…00.45Z" is earlier than "…00.5Z": the fraction is compared as a number.
+    let p = plan_with(&d, &observed(&[("a", inv.clone())]), &PlanOptions::default());
+    let got = render(&p);
+    assert!(got.contains("- remove network web @a"), "{got}");
+    assert!(
+        p.actions.iter().any(|a| matches!(&a.op, Op::RemoveNetwork { network_id, .. } if network_id == "old")),
+        "{got}"
+    );
+    // Unused by anyone: the newer one just goes.
+    inv.containers[0].networks = vec!["new".into()];
+    // The container on the duplicate is recreated before the duplicate goes.
+    inv.networks[0].created = "2026-01-01T00:00:01Z".into();
+    let p = plan_with(&d, &observed(&[("a", inv.clone())]), &PlanOptions::default());
+    let got = render(&p);
+    assert!(got.contains("~ recreate web @a"), "{got}");
+    let rm = p.actions.iter().find(|a| matches!(a.op, Op::RemoveNetwork { .. })).unwrap();
+    assert!(matches!(&rm.op, Op::RemoveNetwork { network_id, .. } if network_id == "new"), "{got}");
+    let rc = p.actions.iter().find(|a| matches!(a.op, Op::Recreate { .. })).unwrap();
+    assert!(rm.after.contains(&rc.id), "{got}");
+    // Saved plans keep network actions whole (an action's fields sit beside the op's).
+    let saved: Plan = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(saved, p);
+    // A duplicate someone else's container uses stays, reported.
+    inv.containers[0].ours = false;
+    let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());
+    assert!(!p.actions.iter().any(|a| matches!(a.op, Op::RemoveNetwork { .. })));
+    assert!(p.conflicts.iter().any(|c| c.message.contains("exists twice")), "{:?}", p.conflicts);
 }

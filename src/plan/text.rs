@@ -75,6 +75,7 @@ pub fn plan(p: &Plan) -> String {
 fn action_line(a: &Action) -> String {
     let what = match &a.op {
         Op::PullImage { .. } => "pull image".to_string(),
+        Op::CreateNetwork { subnet: Some(s), .. } => format!("create network ({s})"),
         Op::CreateNetwork { .. } => "create network".into(),
         Op::CreateVolume { .. } => "create volume".into(),
         Op::Create { spec, .. } => format!("create from {}", spec.image),

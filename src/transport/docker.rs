@@ -19,6 +19,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use crate::model::observed::{ImageObs, MountKind, MountObs, NetworkObs, VolumeObs};
+use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::{ContainerObs, Health, Inventory, Protocol, Restart, RunState, labels};
 use crate::plan::data::DataMount;
 use crate::plan::spec::{ContainerSpec, Secrets, SpecMountKind};
@@ -136,6 +137,11 @@ pub struct DockerClient {
     endpoint: String,
     /// This tomo installation's id, put on and looked for in labels.
     installation: String,
+    /// The SSH connection a remote Engine is reached over (for its routes).
+    session: Option<std::sync::Arc<super::ssh::SshSession>>,
+    /// Subnets this process is creating networks with; replacing a taken
+    /// one happens under the lock, so two creates never pick the same.
+    claimed: std::sync::Arc<tokio::sync::Mutex<Vec<Subnet>>>,
 }
 
 impl DockerClient {
@@ -143,7 +149,13 @@ impl DockerClient {
     pub fn local(socket: &str, installation: &str) -> Result<DockerClient, DockerError> {
         let docker = Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION)
             .map_err(|e| DockerError::Connect { endpoint: socket.to_string(), detail: e.to_string() })?;
-        Ok(DockerClient { docker, endpoint: socket.to_string(), installation: installation.to_string() })
+        Ok(DockerClient {
+            docker,
+            endpoint: socket.to_string(),
+            installation: installation.to_string(),
+            session: None,
+            claimed: Default::default(),
+        })
     }
 
     /// The Docker Engine at `socket` on the far side of an SSH connection.
@@ -153,9 +165,15 @@ impl DockerClient {
         installation: &str,
     ) -> Result<DockerClient, DockerError> {
         let endpoint = format!("{}:{socket}", session.addr());
-        let docker = super::docker_ssh::docker_over_ssh(session, socket)
+        let docker = super::docker_ssh::docker_over_ssh(session.clone(), socket)
             .map_err(|e| DockerError::Connect { endpoint: endpoint.clone(), detail: e.to_string() })?;
-        Ok(DockerClient { docker, endpoint, installation: installation.to_string() })
+        Ok(DockerClient {
+            docker,
+            endpoint,
+            installation: installation.to_string(),
+            session: Some(session),
+            claimed: Default::default(),
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -182,47 +200,19 @@ impl DockerClient {
             HashMap::from([("label".to_string(), vec![format!("{}={}", labels::INSTALLATION, self.installation)])]);
         let managed = &ours_filter;
         let containers = self.docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).build()));
-        let networks = self.docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(managed).build()));
+        // Every network: ours are observed, the others' subnets are taken.
+        let networks = self.docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>);
         let volumes = self.docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(managed).build()));
         let images = self.docker.list_images(Some(ListImagesOptionsBuilder::default().build()));
-        let (containers, networks, volumes, images) = tokio::join!(containers, networks, volumes, images);
+        let routes = super::routes::routes(self.session.as_ref());
+        let (containers, networks, volumes, images, routes) =
+            tokio::join!(containers, networks, volumes, images, routes);
         let containers = containers.map_err(|e| self.unreachable(e))?;
+        let (networks, taken) =
+            self.split_networks(networks.map_err(|e| DockerError::api("list networks", e))?, routes);
         Ok(Inventory {
-            containers: containers
-                .into_iter()
-                .map(|c| {
-                    let status = c.status.unwrap_or_default();
-                    let labels: BTreeMap<String, String> = c.labels.unwrap_or_default().into_iter().collect();
-                    let ours = labels.get(labels::MANAGED).is_some_and(|v| v == "true")
-                        && labels.get(labels::INSTALLATION) == Some(&self.installation);
-                    ContainerObs {
-                        id: c.id.unwrap_or_default(),
-                        name: c
-                            .names
-                            .unwrap_or_default()
-                            .first()
-                            .map(|n| n.trim_start_matches('/').to_string())
-                            .unwrap_or_default(),
-                        image: c.image.unwrap_or_default(),
-                        image_id: c.image_id.unwrap_or_default(),
-                        state: run_state(c.state),
-                        health: health_from_status(&status),
-                        exit_code: exit_code_from_status(&status),
-                        labels,
-                        ours,
-                        mounts: mounts(c.mounts.unwrap_or_default()),
-                    }
-                })
-                .collect(),
-            networks: networks
-                .map_err(|e| DockerError::api("list networks", e))?
-                .into_iter()
-                .map(|n| NetworkObs {
-                    id: n.id.unwrap_or_default(),
-                    name: n.name.unwrap_or_default(),
-                    labels: n.labels.unwrap_or_default().into_iter().collect(),
-                })
-                .collect(),
+            containers: containers.into_iter().map(|c| self.container_obs(c)).collect(),
+            networks,
             volumes: volumes
                 .map_err(|e| DockerError::api("list volumes", e))?
                 .volumes
@@ -235,6 +225,119 @@ impl DockerClient {
                 .into_iter()
                 .map(|i| ImageObs { id: i.id, tags: i.repo_tags, digests: i.repo_digests })
                 .collect(),
+            taken,
+        })
+    }
+
+    fn container_obs(&self, c: bollard::models::ContainerSummary) -> ContainerObs {
+        let status = c.status.unwrap_or_default();
+        let labels: BTreeMap<String, String> = c.labels.unwrap_or_default().into_iter().collect();
+        let ours = labels.get(labels::MANAGED).is_some_and(|v| v == "true")
+            && labels.get(labels::INSTALLATION) == Some(&self.installation);
+        let mut networks: Vec<String> = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_values()
+            .filter_map(|e| e.network_id)
+            .collect();
+        networks.sort();
+        ContainerObs {
+            id: c.id.unwrap_or_default(),
+            name: c
+                .names
+                .unwrap_or_default()
+                .first()
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+            image: c.image.unwrap_or_default(),
+            image_id: c.image_id.unwrap_or_default(),
+            state: run_state(c.state),
+            health: health_from_status(&status),
+            exit_code: exit_code_from_status(&status),
+            labels,
+            ours,
+            mounts: mounts(c.mounts.unwrap_or_default()),
+            networks,
+        }
+    }
+
+    /// This installation's networks, and the IPv4 ranges in use besides them:
+    /// other networks' subnets and the server's routes (less those of Docker's
+    /// own bridges, which are the networks' subnets again).
+    fn split_networks(
+        &self,
+        all: Vec<bollard::models::Network>,
+        routes: Vec<Subnet>,
+    ) -> (Vec<NetworkObs>, Vec<Subnet>) {
+        let mut ours = Vec::new();
+        let mut taken = Vec::new();
+        let mut subnets = Vec::new();
+        for n in all {
+            let labels: BTreeMap<String, String> = n.labels.unwrap_or_default().into_iter().collect();
+            let subnet = n
+                .ipam
+                .and_then(|i| i.config)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|c| c.subnet.and_then(|s| Subnet::parse_lenient(&s)))
+                .next();
+            subnets.extend(subnet);
+            if labels.get(labels::INSTALLATION) == Some(&self.installation) {
+                ours.push(NetworkObs {
+                    id: n.id.unwrap_or_default(),
+                    name: n.name.unwrap_or_default(),
+                    labels,
+                    subnet,
+                    created: n.created.unwrap_or_default(),
+                });
+            } else {
+                taken.extend(subnet);
+            }
+        }
+        taken.extend(routes.into_iter().filter(|r| !subnets.contains(r)));
+        taken.sort();
+        taken.dedup();
+        (ours, taken)
+    }
+
+    /// The id of this installation's network named `name` (of duplicates the
+    /// oldest, the one the plan keeps), if there is one.
+    pub async fn our_network(&self, name: &str) -> Result<Option<String>, DockerError> {
+        let filters: HashMap<String, Vec<String>> = HashMap::from([
+            ("label".to_string(), vec![format!("{}={}", labels::INSTALLATION, self.installation)]),
+            ("name".to_string(), vec![name.to_string()]),
+        ]);
+        let found = retrying("list", || async {
+            self.docker
+                .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+                .await
+                .map_err(|e| DockerError::api("list networks", e))
+        })
+        .await?;
+        // The name filter matches substrings.
+        let mut exact: Vec<NetworkObs> = found
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name))
+            .map(|n| NetworkObs {
+                id: n.id.unwrap_or_default(),
+                name: name.to_string(),
+                labels: BTreeMap::new(),
+                subnet: None,
+                created: n.created.unwrap_or_default(),
+            })
+            .collect();
+        exact.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
+        Ok(exact.into_iter().next().map(|n| n.id))
+    }
+
+    /// How a container joins the network `name`: this installation's network
+    /// by id (the Engine then never looks the name up, which duplicates would
+    /// make ambiguous); any other (an external one) by name.
+    pub async fn network_ref(&self, name: &str) -> Result<(String, Option<String>), DockerError> {
+        Ok(match self.our_network(name).await? {
+            Some(id) => (id.clone(), Some(id)),
+            None => (name.to_string(), None),
         })
     }
 
@@ -250,27 +353,146 @@ impl DockerClient {
         Ok(())
     }
 
-    pub async fn create_network(&self, name: &str, app: Option<&str>, server: &str) -> Result<(), DockerError> {
+    /// Creates this installation's network `name` with `subnet`, or adopts
+    /// the one already there (a create an earlier, killed run had sent); returns
+    /// its id. When another creator took `subnet` meanwhile, the next free
+    /// block of `pool` is used.
+    pub async fn create_network(
+        &self,
+        name: &str,
+        app: Option<&str>,
+        server: &str,
+        subnet: Option<Subnet>,
+        pool: Option<NetworkPool>,
+    ) -> Result<String, DockerError> {
+        let mut subnet = subnet;
+        self.claimed.lock().await.extend(subnet);
+        for attempt in 0..8 {
+            if let Some(id) = self.our_network(name).await? {
+                tracing::info!(network = name, id = short(&id), "network exists already; adopted");
+                return Ok(id);
+            }
+            // After a refusal, choosing and creating happen under the lock.
+            let mut claimed = if attempt > 0 { Some(self.claimed.lock().await) } else { None };
+            match self.create_network_once(name, app, server, subnet).await {
+                Ok(id) => return Ok(id),
+                // 403 on a create with a subnet: the range is in use (the
+                // Engine may hold it for a create it does not list yet).
+                Err(e @ DockerError::Api { status: Some(403), .. }) if subnet.is_some() => {
+                    if let Some(id) = self.holder_is_ours(name, subnet).await? {
+                        tracing::info!(network = name, id = short(&id), "network created meanwhile; adopted");
+                        return Ok(id);
+                    }
+                    let claimed = match claimed.as_mut() {
+                        Some(c) => c,
+                        None => claimed.insert(self.claimed.lock().await),
+                    };
+                    let next = match pool {
+                        Some(pool) => {
+                            let mut used = self.used_ranges().await?;
+                            used.extend(claimed.iter());
+                            pool.first_free(&used)
+                        }
+                        None => None,
+                    };
+                    let Some(next) = next else { return Err(e) };
+                    claimed.push(next);
+                    tracing::warn!(network = name, taken = %subnet.unwrap_or(next), subnet = %next, error = %e, "subnet taken meanwhile; using the next free one");
+                    subnet = Some(next);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(DockerError::Failed(format!("create network {name}: no free subnet after 8 attempts")))
+    }
+
+    /// After the Engine refused `subnet`: whether the network holding it is
+    /// this installation's `name` (a create a killed run had sent, finishing
+    /// now). A holder the Engine does not list yet is still being created:
+    /// its create event is awaited (at most 30 s: a loaded Engine can take
+    /// that long), never slept for.
+    async fn holder_is_ours(&self, name: &str, subnet: Option<Subnet>) -> Result<Option<String>, DockerError> {
+        let Some(subnet) = subnet else { return Ok(None) };
+        let filters: HashMap<String, Vec<String>> = HashMap::from([
+            ("type".to_string(), vec!["network".to_string()]),
+            ("event".to_string(), vec!["create".to_string()]),
+        ]);
+        let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let all = self
+                .docker
+                .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+                .await
+                .map_err(|e| DockerError::api("list networks", e))?;
+            let holder = all.into_iter().find(|n| {
+                n.ipam.as_ref().and_then(|i| i.config.as_ref()).is_some_and(|c| {
+                    c.iter()
+                        .filter_map(|c| c.subnet.as_deref().and_then(Subnet::parse_lenient))
+                        .any(|s| s.overlaps(subnet))
+                })
+            });
+            if let Some(n) = holder {
+                let ours = n.labels.as_ref().and_then(|l| l.get(labels::INSTALLATION)) == Some(&self.installation);
+                return Ok((ours && n.name.as_deref() == Some(name)).then(|| n.id.unwrap_or_default()));
+            }
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(Ok(_))) => {}
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    async fn create_network_once(
+        &self,
+        name: &str,
+        app: Option<&str>,
+        server: &str,
+        subnet: Option<Subnet>,
+    ) -> Result<String, DockerError> {
         retrying("create-network", || async {
             let req = NetworkCreateRequest {
                 name: name.to_string(),
                 driver: Some("bridge".into()),
                 labels: Some(object_labels(app, None, server, &self.installation)),
+                ipam: subnet.map(|s| bollard::models::Ipam {
+                    config: Some(vec![bollard::models::IpamConfig {
+                        subnet: Some(s.to_string()),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
                 ..Default::default()
             };
             match self.docker.create_network(req).await {
-                Ok(_) => Ok(()),
+                Ok(r) => Ok(r.id),
                 Err(e) => Err(DockerError::api(format!("create network {name}"), e)),
             }
         })
         .await
     }
 
-    pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
-        match self.docker.remove_network(name).await {
+    /// Every IPv4 range in use on the server: all networks' subnets and the routes.
+    async fn used_ranges(&self) -> Result<Vec<Subnet>, DockerError> {
+        let all = retrying("list", || async {
+            self.docker
+                .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+                .await
+                .map_err(|e| DockerError::api("list networks", e))
+        })
+        .await?;
+        let routes = super::routes::routes(self.session.as_ref()).await;
+        let (ours, mut taken) = self.split_networks(all, routes);
+        taken.extend(ours.iter().filter_map(|n| n.subnet));
+        Ok(taken)
+    }
+
+    /// Removes a network by id (or name); one already gone is fine.
+    pub async fn remove_network(&self, id: &str) -> Result<(), DockerError> {
+        match self.docker.remove_network(id).await {
             Ok(()) => Ok(()),
             Err(e) => {
-                let e = DockerError::api(format!("remove network {name}"), e);
+                let e = DockerError::api(format!("remove network {}", short(id)), e);
                 if e.is_not_found() { Ok(()) } else { Err(e) }
             }
         }
@@ -312,6 +534,35 @@ impl DockerClient {
         (ours && labels.get(labels::SPEC_HASH).map(String::as_str) == Some(hash)).then(|| c.id.unwrap_or_default())
     }
 
+    /// After "name in use": the id of the container holding `name` if it is
+    /// exactly ours (see `same_container`). The Engine reserves a name before
+    /// the container can be inspected; a create still under way (one a killed
+    /// run had sent) is awaited through its event, at most 10 s.
+    async fn created_meanwhile(&self, name: &str, hash: &str) -> Option<String> {
+        let filters: HashMap<String, Vec<String>> = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["create".to_string()]),
+            ("container".to_string(), vec![name.to_string()]),
+        ]);
+        let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await
+            {
+                Ok(_) => return self.same_container(name, hash).await,
+                Err(e) => {
+                    if !DockerError::api("inspect", e).is_not_found() {
+                        return None;
+                    }
+                }
+            }
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(Ok(_))) => {}
+                _ => return None,
+            }
+        }
+    }
+
     /// Creates the container of `spec` under `name`, mounting the volumes of
     /// `keeps` (a replaced container's anonymous ones) at their targets;
     /// returns its id.
@@ -324,7 +575,9 @@ impl DockerClient {
         secrets: &dyn Secrets,
         keeps: &[DataMount],
     ) -> Result<String, DockerError> {
-        let mut body = create_body(spec, hash, redacted, secrets, &self.installation).map_err(DockerError::Failed)?;
+        let network = self.network_ref(&spec.network).await?;
+        let mut body =
+            create_body(spec, network, hash, redacted, secrets, &self.installation).map_err(DockerError::Failed)?;
         if let Some(mounts) = body.host_config.as_mut().and_then(|h| h.mounts.as_mut()) {
             carry_volumes(mounts, keeps);
         }
@@ -340,7 +593,7 @@ impl DockerClient {
                         // earlier create went through (a retried call, or one a
                         // killed tomo had sent). Then it is ours to keep.
                         if matches!(e, DockerError::Api { status: Some(409), .. })
-                            && let Some(id) = self.same_container(name, hash).await
+                            && let Some(id) = self.created_meanwhile(name, hash).await
                         {
                             return Ok(id);
                         }
@@ -613,6 +866,7 @@ fn nanos(d: Option<crate::model::Duration>) -> Option<i64> {
 /// The Engine API body for `spec`, secrets revealed only here.
 fn create_body(
     spec: &ContainerSpec,
+    (network, network_id): (String, Option<String>),
     hash: &str,
     redacted: &serde_json::Value,
     secrets: &dyn Secrets,
@@ -699,7 +953,7 @@ fn create_body(
         port_bindings: Some(bindings),
         mounts: Some(mounts),
         restart_policy: Some(restart),
-        network_mode: Some(spec.network.clone()),
+        network_mode: Some(network.clone()),
         privileged: Some(spec.privileged),
         cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
         cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
@@ -721,8 +975,8 @@ fn create_body(
     };
     let mut endpoints = HashMap::new();
     endpoints.insert(
-        spec.network.clone(),
-        EndpointSettings { aliases: Some(vec![spec.service.to_string()]), ..Default::default() },
+        network,
+        EndpointSettings { aliases: Some(vec![spec.service.to_string()]), network_id, ..Default::default() },
     );
     let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
         test: Some(h.test.clone()),
@@ -768,17 +1022,20 @@ fn carry_volumes(mounts: &mut Vec<Mount>, keeps: &[DataMount]) {
     }
 }
 
-/// Extra networks are joined after create (the API takes one at create time).
+/// Extra networks are joined after create (the API takes one at create time),
+/// this installation's by id.
 pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerSpec) -> Result<(), DockerError> {
     for n in &spec.networks {
+        let (target, network_id) = client.network_ref(n).await?;
         let req = bollard::models::NetworkConnectRequest {
             container: id.to_string(),
             endpoint_config: Some(EndpointSettings {
                 aliases: Some(vec![spec.service.to_string()]),
+                network_id,
                 ..Default::default()
             }),
         };
-        match client.docker.connect_network(n, req).await {
+        match client.docker.connect_network(&target, req).await {
             Ok(()) => {}
             // Connected already (a container adopted after an interrupted create).
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 403, message, .. })

@@ -127,6 +127,15 @@ impl Fleet {
         docker_try(&["inspect", "--type", "container", container]).is_some()
     }
 
+    /// Removes this test's networks, by id (names may be ambiguous).
+    pub fn remove_networks(&self) {
+        if let Some(nets) = docker_try(&["network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}"]) {
+            for (id, _) in nets.lines().filter_map(|l| l.split_once(' ')).filter(|(_, n)| n.starts_with(&self.prefix)) {
+                let _ = docker_try(&["network", "rm", id]);
+            }
+        }
+    }
+
     /// Names of this test's containers.
     pub fn containers(&self) -> Vec<String> {
         let all = docker(&["ps", "-a", "--format", "{{.Names}}"]);
@@ -141,11 +150,7 @@ impl Drop for Fleet {
         for c in self.containers() {
             let _ = docker_try(&["rm", "-f", "-v", &c]);
         }
-        if let Some(nets) = docker_try(&["network", "ls", "--format", "{{.Name}}"]) {
-            for n in nets.lines().filter(|n| n.starts_with(&self.prefix)) {
-                let _ = docker_try(&["network", "rm", n]);
-            }
-        }
+        self.remove_networks();
         if let Some(vols) = docker_try(&["volume", "ls", "--format", "{{.Name}}"]) {
             for v in vols.lines().filter(|v| v.starts_with(&self.prefix)) {
                 let _ = docker_try(&["volume", "rm", v]);

@@ -13,6 +13,7 @@ mod hosts;
 mod http_attack;
 mod mcp;
 mod mcp_client;
+mod networks;
 mod reconcile;
 mod remote;
 mod schemas;
