@@ -5,4 +5,5 @@
 pub mod docker;
 pub mod docker_ops;
 pub mod docker_ssh;
+pub mod http;
 pub mod ssh;

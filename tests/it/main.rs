@@ -3,10 +3,12 @@
 
 mod cli;
 mod corpus;
+mod fakedocker;
 mod faults;
 mod fleet;
 mod fuzz;
 mod harness;
+mod hostile;
 mod hosts;
 mod mcp;
 mod mcp_client;

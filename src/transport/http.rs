@@ -1,0 +1,146 @@
+//! One HTTP/1.1 exchange with a Docker Engine over any byte stream (a local
+//! Unix socket or an SSH channel), with the bytes read from the server capped
+//! per kind of call: a server that sends an endless or huge answer costs at
+//! most the cap, and the error says which limit it crossed.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bollard::BollardRequest;
+use http::{Method, header::HOST};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// List calls (containers, images, networks, volumes): room for many
+/// thousands of containers with tomo's labels.
+pub const LIST_LIMIT: u64 = 32 * 1024 * 1024;
+/// Streams (events, pull progress, logs, stats).
+pub const STREAM_LIMIT: u64 = 64 * 1024 * 1024;
+/// Every other call (version, inspect, create, errors).
+pub const CALL_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// A server sent more than `limit` bytes for one call.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer exceeded the limit of {} MiB for this kind of call", limit / (1024 * 1024))]
+pub struct TooLarge {
+    pub limit: u64,
+}
+
+/// The byte cap for a request to `path` (the Engine API path, version prefix included).
+pub fn limit_for(method: &Method, path: &str) -> u64 {
+    let tail = path.trim_start_matches('/').split_once('/').map_or(path, |(first, rest)| {
+        if first.starts_with('v') && first[1..].chars().all(|c| c.is_ascii_digit() || c == '.') { rest } else { path }
+    });
+    let tail = tail.trim_start_matches('/');
+    let is_list = matches!(tail, "containers/json" | "images/json" | "networks" | "volumes");
+    let is_stream = tail == "events"
+        || tail == "images/create"
+        || (tail.starts_with("containers/") && (tail.ends_with("/logs") || tail.ends_with("/stats")));
+    match () {
+        _ if *method == Method::GET && is_list => LIST_LIMIT,
+        _ if is_stream => STREAM_LIMIT,
+        _ => CALL_LIMIT,
+    }
+}
+
+/// The cap of the error chain of `e`, if a [`TooLarge`] is in it.
+pub fn too_large(e: &(dyn std::error::Error + 'static)) -> Option<u64> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<TooLarge>() {
+            return Some(t.limit);
+        }
+        if let Some(t) =
+            err.downcast_ref::<io::Error>().and_then(|io| io.get_ref()).and_then(|i| i.downcast_ref::<TooLarge>())
+        {
+            return Some(t.limit);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// A stream that fails reads once more than `limit` bytes came in.
+struct Capped<T> {
+    inner: T,
+    read: u64,
+    limit: u64,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Capped<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.read > self.limit {
+            return Poll::Ready(Err(io::Error::other(TooLarge { limit: self.limit })));
+        }
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            self.read += (buf.filled().len() - before) as u64;
+            if self.read > self.limit {
+                return Poll::Ready(Err(io::Error::other(TooLarge { limit: self.limit })));
+            }
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Capped<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Sends `req` over `io` (a fresh connection, used for this one exchange) and
+/// returns the response, its body still to be read through the cap.
+pub async fn exchange<I>(io: I, req: BollardRequest) -> Result<http::Response<Incoming>, bollard::errors::Error>
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let limit = limit_for(req.method(), req.uri().path());
+    let (mut parts, body) = req.into_parts();
+    // On a connection of its own the request line takes the origin form.
+    let host = parts.uri.authority().map_or_else(|| "docker".to_string(), |a| a.to_string());
+    parts.uri = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).parse::<http::Uri>()?;
+    if let Ok(value) = host.parse() {
+        parts.headers.insert(HOST, value);
+    }
+    let io = TokioIo::new(Capped { inner: io, read: 0, limit });
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+    // Ends when the response (or its body) is dropped or fully read.
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender.send_request(http::Request::from_parts(parts, body)).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_the_kind_of_call() {
+        assert_eq!(limit_for(&Method::GET, "/v1.41/containers/json"), LIST_LIMIT);
+        assert_eq!(limit_for(&Method::GET, "/containers/json"), LIST_LIMIT);
+        assert_eq!(limit_for(&Method::GET, "/v1.41/volumes"), LIST_LIMIT);
+        assert_eq!(limit_for(&Method::GET, "/v1.41/events"), STREAM_LIMIT);
+        assert_eq!(limit_for(&Method::POST, "/v1.41/images/create"), STREAM_LIMIT);
+        assert_eq!(limit_for(&Method::GET, "/v1.41/containers/abc/logs"), STREAM_LIMIT);
+        assert_eq!(limit_for(&Method::GET, "/v1.41/version"), CALL_LIMIT);
+        assert_eq!(limit_for(&Method::POST, "/v1.41/volumes/create"), CALL_LIMIT);
+    }
+
+    #[test]
+    fn the_cap_is_found_in_an_error_chain() {
+        let e = io::Error::other(TooLarge { limit: 7 });
+        assert_eq!(too_large(&e), Some(7));
+        assert_eq!(too_large(&io::Error::other("x")), None);
+    }
+}
