@@ -144,6 +144,22 @@ fn a_huge_list_is_refused_at_its_limit_with_bounded_memory() {
 }
 
 #[test]
+fn a_silent_server_costs_its_deadline_only() {
+    let (f, _host, _fake, m) = plan_against(Behaviour::Silent, "3s");
+    assert!(m.secs < 4.0 + 0.5, "{:.1}s\n{}", m.secs, m.run.all());
+    assert!(m.run.stdout.contains("no answer within the server timeout of 3s"), "{}", m.run.all());
+    assert_healthy_planned(&f, &m);
+}
+
+#[test]
+fn a_trickling_server_costs_its_deadline_only() {
+    let (f, _host, _fake, m) = plan_against(Behaviour::Trickle, "3s");
+    assert!(m.secs < 4.0 + 0.5, "{:.1}s\n{}", m.secs, m.run.all());
+    assert!(m.run.stdout.contains("no answer within the server timeout of 3s"), "{}", m.run.all());
+    assert_healthy_planned(&f, &m);
+}
+
+#[test]
 fn a_malformed_answer_is_reported_as_such() {
     let (f, _host, _fake, m) = plan_against(Behaviour::Malformed, "30s");
     assert!(m.run.stdout.contains("answered with something that is not the expected JSON"), "{}", m.run.all());
