@@ -179,3 +179,19 @@ fn a_normal_fake_is_planned_like_an_engine() {
     );
     assert_healthy_planned(&f, &m);
 }
+
+#[test]
+fn endless_remote_command_output_is_cut_at_its_limit() {
+    let (mut host, _fake) = fake_host(Behaviour::Normal);
+    let config = host.dir.path().join("sshd_config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("ForceCommand cat /dev/zero\n");
+    std::fs::write(&config, text).unwrap();
+    host.stop_sshd();
+    host.start_sshd();
+    let f = Fleet::new();
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    let m = measured(&f, &["server", "list"], Duration::from_secs(60));
+    assert!(m.peak_kb < MEMORY_BOUND_KB, "peak {} kB\n{}", m.peak_kb, m.run.all());
+    assert!(m.run.all().contains("wrote more than the limit of 8 MiB"), "{}", m.run.all());
+}
