@@ -189,7 +189,8 @@ impl Engine {
         }
         let installation = via.installation.as_deref().map_err(Clone::clone)?;
         let client = match &server.host {
-            Host::Local => DockerClient::local(&server.docker.socket, installation).map_err(|e| e.to_string()),
+            Host::Local => DockerClient::local(&server.docker.socket, installation, self.config.ssh_timeout.to_std())
+                .map_err(|e| e.to_string()),
             Host::Ssh(t) => {
                 let _g = via.global.acquire().await;
                 let _h = match via.per_host.get(&t.address) {
@@ -197,7 +198,8 @@ impl Engine {
                     None => None,
                 };
                 let session = self.ssh_session_with_retry(server, t).await?;
-                DockerClient::over_ssh(session, &server.docker.socket, installation).map_err(|e| e.to_string())
+                DockerClient::over_ssh(session, &server.docker.socket, installation, self.config.ssh_timeout.to_std())
+                    .map_err(|e| e.to_string())
             }
         };
         if let Ok(c) = &client {

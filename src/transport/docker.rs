@@ -32,6 +32,8 @@ pub enum DockerError {
     Malformed { op: String, detail: String },
     #[error("{op}: {}", super::http::TooLarge { limit: *limit })]
     TooLarge { op: String, limit: u64 },
+    #[error("{op}: {}", super::http::Late { secs: *secs })]
+    Late { op: String, secs: u64 },
     #[error("refused to send `{op}` with {what} {value:?} from the server: not a valid Docker {what}")]
     Invalid { op: String, what: &'static str, value: String },
     #[error("{0}")]
@@ -52,6 +54,9 @@ impl DockerError {
         use bollard::errors::Error as B;
         if let Some(limit) = super::http::too_large(e) {
             return Some(DockerError::TooLarge { op, limit });
+        }
+        if let Some(late) = super::http::find::<super::http::Late>(e) {
+            return Some(DockerError::Late { op, secs: late.secs });
         }
         match e {
             B::JsonDataError { message, .. } => Some(DockerError::Malformed { op, detail: message.clone() }),
@@ -89,6 +94,7 @@ impl DockerError {
             DockerError::Failed(_)
             | DockerError::Malformed { .. }
             | DockerError::TooLarge { .. }
+            | DockerError::Late { .. }
             | DockerError::Invalid { .. } => false,
         }
     }
@@ -133,14 +139,15 @@ pub struct DockerClient {
 }
 
 impl DockerClient {
-    /// Connects to a local Unix socket (the `local` server).
-    pub fn local(socket: &str, installation: &str) -> Result<DockerClient, DockerError> {
+    /// Connects to a local Unix socket (the `local` server); each call gets
+    /// `timeout` for its complete answer (streams excepted).
+    pub fn local(socket: &str, installation: &str, timeout: Duration) -> Result<DockerClient, DockerError> {
         let path = socket.to_string();
         let transport = move |req: bollard::BollardRequest| {
             let path = path.clone();
             async move {
                 let stream = tokio::net::UnixStream::connect(&path).await?;
-                super::http::exchange(stream, req).await
+                super::http::exchange(stream, req, timeout).await
             }
         };
         let docker = Docker::connect_with_custom_transport(
@@ -158,9 +165,10 @@ impl DockerClient {
         session: std::sync::Arc<super::ssh::SshSession>,
         socket: &str,
         installation: &str,
+        timeout: Duration,
     ) -> Result<DockerClient, DockerError> {
         let endpoint = format!("{}:{socket}", session.addr());
-        let docker = super::docker_ssh::docker_over_ssh(session, socket)
+        let docker = super::docker_ssh::docker_over_ssh(session, socket, timeout)
             .map_err(|e| DockerError::Connect { endpoint: endpoint.clone(), detail: e.to_string() })?;
         Ok(DockerClient { docker, endpoint, installation: installation.to_string() })
     }

@@ -24,6 +24,8 @@ pub enum Behaviour {
     Trickle,
     /// Valid JSON of the wrong shape.
     Malformed,
+    /// Lists normally; `POST /containers/create` never answers.
+    SilentCreate,
     /// Containers of this installation, not declared (orphans), with these
     /// ids; networks of an undeclared app with these names.
     Orphans {
@@ -107,7 +109,9 @@ fn serve(conn: UnixStream, b: &Behaviour, requests: &Mutex<Vec<String>>, stop: &
         Some((v, rest)) if v.starts_with('v') && v[1..].chars().all(|c| c.is_ascii_digit() || c == '.') => rest,
         _ => path,
     };
-    if method == "GET" && path == "containers/json" {
+    if matches!(b, Behaviour::SilentCreate) && method == "POST" && path == "containers/create" {
+        containers(&mut out, &mut reader, &Behaviour::Silent, stop);
+    } else if method == "GET" && path == "containers/json" {
         containers(&mut out, &mut reader, b, stop);
     } else {
         let (status, answer) = normal(method, path, b);
@@ -142,7 +146,15 @@ fn normal(method: &str, path: &str, b: &Behaviour) -> (u16, Value) {
             (200, json!(list))
         }
         ("GET", "volumes") => (200, json!({"Volumes": [], "Warnings": null})),
+        ("GET", "images/json") if matches!(b, Behaviour::SilentCreate) => (
+            200,
+            json!([{
+                "Id": format!("sha256:{}", "c".repeat(64)), "ParentId": "", "RepoTags": [crate::fleet::IMAGE],
+                "RepoDigests": [], "Created": 1_700_000_000, "Size": 1, "SharedSize": -1, "Labels": {}, "Containers": -1
+            }]),
+        ),
         ("GET", "images/json") => (200, json!([])),
+        ("POST", "networks/create") => (201, json!({"Id": "b".repeat(64), "Warning": ""})),
         ("POST" | "DELETE", _) => (204, json!(null)),
         _ => (404, json!({"message": "no such object in the fake"})),
     }
@@ -163,7 +175,7 @@ fn summary(id: &Value, name: &str, labels: Value) -> Value {
 
 fn containers(out: &mut UnixStream, reader: &mut BufReader<UnixStream>, b: &Behaviour, stop: &AtomicBool) {
     match b {
-        Behaviour::Normal => respond(out, 200, "[]"),
+        Behaviour::Normal | Behaviour::SilentCreate => respond(out, 200, "[]"),
         Behaviour::Malformed => respond(out, 200, r#"{"containers": "not a list"}"#),
         Behaviour::Orphans { installation, ids, .. } => {
             let list: Vec<Value> = ids

@@ -195,3 +195,27 @@ fn endless_remote_command_output_is_cut_at_its_limit() {
     assert!(m.peak_kb < MEMORY_BOUND_KB, "peak {} kB\n{}", m.peak_kb, m.run.all());
     assert!(m.run.all().contains("wrote more than the limit of 8 MiB"), "{}", m.run.all());
 }
+
+#[test]
+fn a_call_that_never_answers_during_apply_costs_its_timeout_only() {
+    let (host, fake) = fake_host(Behaviour::SilentCreate);
+    let mut f = Fleet::new();
+    f.tomo.set_env("SSH_TIMEOUT", "3s");
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    let app = |name: &str, server: &str| {
+        format!(
+            "kind: App\nname: {{p}}-{name}\nserver: {server}\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\n"
+        )
+    };
+    f.manifest("apps.yaml", &format!("{}---\n{}", app("fine", "local"), app("stuck", "bad")));
+    let m = measured(&f, &["apply", "--auto-approve"], Duration::from_secs(60));
+    assert!(
+        fake.lines().iter().any(|l| l.starts_with("POST ") && l.contains("/containers/create")),
+        "{:#?}",
+        fake.lines()
+    );
+    assert_eq!(m.run.code, 1, "{}", m.run.all());
+    assert!(m.run.all().contains("no answer within the server timeout of 3s"), "{}", m.run.all());
+    assert!(m.secs < 3.0 + 5.0, "{:.1}s\n{}", m.secs, m.run.all());
+    assert_eq!(f.inspect(&f.app("fine"), "{{.State.Status}}"), "running");
+}
