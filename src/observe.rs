@@ -2,6 +2,13 @@
 //! after pulling the images of its `pull: always` services so that tags are
 //! seen as they point now. A server that cannot be reached is recorded as
 //! such; the engine observes all servers at once, so it never blocks the others.
+//! Each server has one [`Deadline`] for connecting and listing (pulls, which
+//! can rightly take long, do not count): past it the server is unreachable,
+//! with the step it was in and the real wait.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::model::{AppState, Desired, Name, PullPolicy, ServerState};
 use crate::plan::Scope;
@@ -13,19 +20,54 @@ pub async fn observe_server(
     scope: &Scope,
     server: &Name,
     client: Result<DockerClient, String>,
+    deadline: &mut Deadline,
 ) -> ServerState {
     let client = match client {
         Ok(c) => c,
         Err(why) => return ServerState::Unreachable(why),
     };
+    let pulls = Instant::now();
     for image in always_pulled(desired, scope, server) {
         if let Err(error) = client.pull(&image).await {
             tracing::warn!(%server, %image, %error, "pull failed; planning with the image on the server");
         }
     }
-    match client.inventory().await {
-        Ok(inv) => ServerState::Reached(inv),
-        Err(e) => ServerState::Unreachable(e.to_string()),
+    deadline.end += pulls.elapsed();
+    match deadline.run("listing its containers, networks, volumes and images", client.inventory()).await {
+        Ok(Ok(inv)) => ServerState::Reached(inv),
+        Ok(Err(e)) => ServerState::Unreachable(e.to_string()),
+        Err(late) => ServerState::Unreachable(late),
+    }
+}
+
+/// One server's time for connecting and being listed.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    start: Instant,
+    end: Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    pub fn new(limit: Duration) -> Deadline {
+        let start = Instant::now();
+        Deadline { start, end: start + limit, limit }
+    }
+
+    pub fn passed(&self) -> bool {
+        Instant::now() >= self.end
+    }
+
+    /// `work` if it ends before the deadline; else why not, as the server's
+    /// reason for being unreachable.
+    pub async fn run<T>(&self, step: &str, work: impl Future<Output = T>) -> Result<T, String> {
+        tokio::time::timeout_at(self.end, work).await.map_err(|_| {
+            format!(
+                "no answer within the server timeout of {}s while {step} (waited {:.1}s)",
+                self.limit.as_secs(),
+                self.start.elapsed().as_secs_f64()
+            )
+        })
     }
 }
 

@@ -206,7 +206,8 @@ impl Engine {
         }
         let installation = via.installation.as_deref().map_err(Clone::clone)?;
         let client = match &server.host {
-            Host::Local => DockerClient::local(&server.docker.socket, installation).map_err(|e| e.to_string()),
+            Host::Local => DockerClient::local(&server.docker.socket, installation, self.config.ssh_timeout.to_std())
+                .map_err(|e| e.to_string()),
             Host::Ssh(t) => {
                 let _g = via.global.acquire().await;
                 let _h = match via.per_host.get(&t.address) {
@@ -214,7 +215,8 @@ impl Engine {
                     None => None,
                 };
                 let session = self.ssh_session_with_retry(server, t).await?;
-                DockerClient::over_ssh(session, &server.docker.socket, installation).map_err(|e| e.to_string())
+                DockerClient::over_ssh(session, &server.docker.socket, installation, self.config.ssh_timeout.to_std())
+                    .map_err(|e| e.to_string())
             }
         };
         if let Ok(c) = &client {
@@ -356,22 +358,25 @@ impl Engine {
     }
 
     /// Observes the servers in scope of `desired`, all at once, each server
-    /// connecting and being observed in one go (a slow handshake delays only
-    /// its own server). Images of `pull: always` services are pulled first (a
+    /// connecting and being observed in one go within one deadline (the SSH
+    /// timeout): a slow or silent server delays only itself, and at most that long. Images of `pull: always` services are pulled first (a
     /// failed pull is logged; the image already on the server is then used).
     pub async fn observe(&self, desired: &Desired, opts: &PlanOptions) -> Observed {
         let via = self.connector(desired, opts);
         let passes = desired.servers.values().filter(|s| opts.scope.has_server(&s.name)).map(|server| {
             let via = &via;
             async move {
+                let mut deadline = crate::observe::Deadline::new(self.config.ssh_timeout.to_std());
                 let reused = self.cached(&server.name).is_some();
-                let client = self.client(server, via).await;
-                let mut state = crate::observe::observe_server(desired, &opts.scope, &server.name, client).await;
-                if reused && matches!(state, crate::model::ServerState::Unreachable(_)) {
+                let client = deadline.run("connecting", self.client(server, via)).await.and_then(|c| c);
+                let mut state =
+                    crate::observe::observe_server(desired, &opts.scope, &server.name, client, &mut deadline).await;
+                if reused && matches!(state, crate::model::ServerState::Unreachable(_)) && !deadline.passed() {
                     // A kept connection may have dropped unnoticed: connect afresh once.
                     self.forget(&server.name);
-                    let client = self.client(server, via).await;
-                    state = crate::observe::observe_server(desired, &opts.scope, &server.name, client).await;
+                    let client = deadline.run("connecting", self.client(server, via)).await.and_then(|c| c);
+                    state =
+                        crate::observe::observe_server(desired, &opts.scope, &server.name, client, &mut deadline).await;
                 }
                 (server.name.clone(), state)
             }

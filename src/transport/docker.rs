@@ -35,12 +35,44 @@ pub enum DockerError {
     /// Retrying does not help; the container can never start.
     #[error("{op}: {detail} (a stale runtime task, left by an Engine restart)")]
     StaleTask { op: String, detail: String },
+    #[error("{op}: the Docker Engine answered with something that is not the expected JSON: {detail}")]
+    Malformed { op: String, detail: String },
+    #[error("{op}: {}", super::http::TooLarge { limit: *limit })]
+    TooLarge { op: String, limit: u64 },
+    #[error("{op}: {}", super::http::Late { secs: *secs })]
+    Late { op: String, secs: u64 },
+    #[error("refused to send `{op}` with {what} {value:?} from the server: not a valid Docker {what}")]
+    Invalid { op: String, what: &'static str, value: String },
     #[error("{0}")]
     Failed(String),
 }
 
 impl DockerError {
     pub(super) fn api(op: impl Into<String>, e: bollard::errors::Error) -> DockerError {
+        let op = op.into();
+        match DockerError::answer(op.clone(), &e) {
+            Some(other) => other,
+            None => DockerError::api_status(op, e),
+        }
+    }
+
+    /// An answer that came but was too large or not the JSON it should be.
+    fn answer(op: String, e: &bollard::errors::Error) -> Option<DockerError> {
+        use bollard::errors::Error as B;
+        if let Some(limit) = super::http::too_large(e) {
+            return Some(DockerError::TooLarge { op, limit });
+        }
+        if let Some(late) = super::http::find::<super::http::Late>(e) {
+            return Some(DockerError::Late { op, secs: late.secs });
+        }
+        match e {
+            B::JsonDataError { message, .. } => Some(DockerError::Malformed { op, detail: message.clone() }),
+            B::JsonSerdeError { err } => Some(DockerError::Malformed { op, detail: err.to_string() }),
+            _ => None,
+        }
+    }
+
+    fn api_status(op: String, e: bollard::errors::Error) -> DockerError {
         let status = match &e {
             bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
             _ => None,
@@ -49,7 +81,7 @@ impl DockerError {
             bollard::errors::Error::DockerResponseServerError { message, .. } => message,
             other => other.to_string(),
         };
-        DockerError::Api { op: op.into(), detail, status }
+        DockerError::Api { op, detail, status }
     }
 
     /// The Engine's refusal of a start (or restart), typed. The Engine
@@ -84,7 +116,12 @@ impl DockerError {
             DockerError::Connect { .. } => true,
             DockerError::Api { status: Some(s), .. } => *s >= 500,
             DockerError::Api { status: None, .. } => true,
-            DockerError::StaleTask { .. } | DockerError::Failed(_) => false,
+            DockerError::StaleTask { .. }
+            | DockerError::Failed(_)
+            | DockerError::Malformed { .. }
+            | DockerError::TooLarge { .. }
+            | DockerError::Late { .. }
+            | DockerError::Invalid { .. } => false,
         }
     }
 }
@@ -145,10 +182,24 @@ pub struct DockerClient {
 }
 
 impl DockerClient {
-    /// Connects to a local Unix socket (the `local` server).
-    pub fn local(socket: &str, installation: &str) -> Result<DockerClient, DockerError> {
-        let docker = Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION)
-            .map_err(|e| DockerError::Connect { endpoint: socket.to_string(), detail: e.to_string() })?;
+    /// Connects to a local Unix socket (the `local` server); each call gets
+    /// `timeout` for its complete answer (streams excepted).
+    pub fn local(socket: &str, installation: &str, timeout: Duration) -> Result<DockerClient, DockerError> {
+        let path = socket.to_string();
+        let transport = move |req: bollard::BollardRequest| {
+            let path = path.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(&path).await?;
+                super::http::exchange(stream, req, timeout).await
+            }
+        };
+        let docker = Docker::connect_with_custom_transport(
+            transport,
+            Some("http://docker.local"),
+            120,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|e| DockerError::Connect { endpoint: socket.to_string(), detail: e.to_string() })?;
         Ok(DockerClient {
             docker,
             endpoint: socket.to_string(),
@@ -163,9 +214,10 @@ impl DockerClient {
         session: std::sync::Arc<super::ssh::SshSession>,
         socket: &str,
         installation: &str,
+        timeout: Duration,
     ) -> Result<DockerClient, DockerError> {
         let endpoint = format!("{}:{socket}", session.addr());
-        let docker = super::docker_ssh::docker_over_ssh(session.clone(), socket)
+        let docker = super::docker_ssh::docker_over_ssh(session.clone(), socket, timeout)
             .map_err(|e| DockerError::Connect { endpoint: endpoint.clone(), detail: e.to_string() })?;
         Ok(DockerClient {
             docker,
@@ -181,12 +233,21 @@ impl DockerClient {
     }
 
     pub async fn version(&self) -> Result<String, DockerError> {
-        let v = self.docker.version().await.map_err(|e| self.unreachable(e))?;
+        let v = self.docker.version().await.map_err(|e| self.unreachable("version", e))?;
         Ok(v.version.unwrap_or_default())
     }
 
-    pub(super) fn unreachable(&self, e: bollard::errors::Error) -> DockerError {
-        DockerError::Connect { endpoint: self.endpoint.clone(), detail: e.to_string() }
+    /// `e` of call `op`: an answer too large or malformed is reported as
+    /// such; anything else means the Engine was not reached.
+    pub(super) fn unreachable(&self, op: &str, e: bollard::errors::Error) -> DockerError {
+        let op = format!("{op} on {}", self.endpoint);
+        match DockerError::answer(op.clone(), &e) {
+            Some(answer) => answer,
+            None if matches!(e, bollard::errors::Error::DockerResponseServerError { .. }) => {
+                DockerError::api_status(op, e)
+            }
+            None => DockerError::Connect { endpoint: self.endpoint.clone(), detail: e.to_string() },
+        }
     }
 
     /// Everything observation needs, in four list calls run concurrently.
@@ -207,18 +268,37 @@ impl DockerClient {
         let routes = super::routes::routes(self.session.as_ref());
         let (containers, networks, volumes, images, routes) =
             tokio::join!(containers, networks, volumes, images, routes);
-        let containers = containers.map_err(|e| self.unreachable(e))?;
+        let containers = containers.map_err(|e| self.unreachable("list containers", e))?;
         let (networks, taken) =
             self.split_networks(networks.map_err(|e| DockerError::api("list networks", e))?, routes);
         Ok(Inventory {
-            containers: containers.into_iter().map(|c| self.container_obs(c)).collect(),
+            containers: containers
+                .into_iter()
+                .filter_map(|c| {
+                    let name = c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string());
+                    let id = c.id.clone().unwrap_or_default();
+                    if !is_id(&id) {
+                        return self.skipped("container", "id", &id);
+                    }
+                    let name = name.unwrap_or_default();
+                    if !is_name(&name) {
+                        return self.skipped("container", "name", &name);
+                    }
+                    Some(self.container_obs(c, id, name))
+                })
+                .collect(),
             networks,
             volumes: volumes
                 .map_err(|e| DockerError::api("list volumes", e))?
                 .volumes
                 .unwrap_or_default()
                 .into_iter()
-                .map(|v| VolumeObs { name: v.name, labels: v.labels.into_iter().collect() })
+                .filter_map(|v| {
+                    if !is_name(&v.name) {
+                        return self.skipped("volume", "name", &v.name);
+                    }
+                    Some(VolumeObs { name: v.name, labels: v.labels.into_iter().collect() })
+                })
                 .collect(),
             images: images
                 .map_err(|e| DockerError::api("list images", e))?
@@ -229,38 +309,6 @@ impl DockerClient {
         })
     }
 
-    fn container_obs(&self, c: bollard::models::ContainerSummary) -> ContainerObs {
-        let status = c.status.unwrap_or_default();
-        let labels: BTreeMap<String, String> = c.labels.unwrap_or_default().into_iter().collect();
-        let ours = labels.get(labels::MANAGED).is_some_and(|v| v == "true")
-            && labels.get(labels::INSTALLATION) == Some(&self.installation);
-        let mut networks: Vec<String> = c
-            .network_settings
-            .and_then(|n| n.networks)
-            .unwrap_or_default()
-            .into_values()
-            .filter_map(|e| e.network_id)
-            .collect();
-        networks.sort();
-        ContainerObs {
-            id: c.id.unwrap_or_default(),
-            name: c
-                .names
-                .unwrap_or_default()
-                .first()
-                .map(|n| n.trim_start_matches('/').to_string())
-                .unwrap_or_default(),
-            image: c.image.unwrap_or_default(),
-            image_id: c.image_id.unwrap_or_default(),
-            state: run_state(c.state),
-            health: health_from_status(&status),
-            exit_code: exit_code_from_status(&status),
-            labels,
-            ours,
-            mounts: mounts(c.mounts.unwrap_or_default()),
-            networks,
-        }
-    }
 
     /// This installation's networks, and the IPv4 ranges in use besides them:
     /// other networks' subnets and the server's routes (less those of Docker's
@@ -284,9 +332,18 @@ impl DockerClient {
                 .next();
             subnets.extend(subnet);
             if labels.get(labels::INSTALLATION) == Some(&self.installation) {
+                let (id, name) = (n.id.unwrap_or_default(), n.name.unwrap_or_default());
+                if !is_id(&id) {
+                    self.skipped::<()>("network", "id", &id);
+                    continue;
+                }
+                if !is_name(&name) {
+                    self.skipped::<()>("network", "name", &name);
+                    continue;
+                }
                 ours.push(NetworkObs {
-                    id: n.id.unwrap_or_default(),
-                    name: n.name.unwrap_or_default(),
+                    id,
+                    name,
                     labels,
                     subnet,
                     created: n.created.unwrap_or_default(),
@@ -339,6 +396,46 @@ impl DockerClient {
             Some(id) => (id.clone(), Some(id)),
             None => (name.to_string(), None),
         })
+    }
+
+    fn container_obs(&self, c: bollard::models::ContainerSummary, id: String, name: String) -> ContainerObs {
+        let status = c.status.unwrap_or_default();
+        let labels: BTreeMap<String, String> = c.labels.unwrap_or_default().into_iter().collect();
+        let ours = labels.get(labels::MANAGED).is_some_and(|v| v == "true")
+            && labels.get(labels::INSTALLATION) == Some(&self.installation);
+        let mut networks: Vec<String> = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_values()
+            .filter_map(|e| e.network_id)
+            .collect();
+        networks.sort();
+        ContainerObs {
+            id,
+            name,
+            image: c.image.unwrap_or_default(),
+            image_id: c.image_id.unwrap_or_default(),
+            state: run_state(c.state),
+            health: health_from_status(&status),
+            exit_code: exit_code_from_status(&status),
+            labels,
+            ours,
+            mounts: mounts(c.mounts.unwrap_or_default()),
+            networks,
+        }
+    }
+
+    /// An object the server listed with an id or name no Engine gives: left
+    /// out of the inventory (so nothing is ever sent about it), with a warning.
+    fn skipped<T>(&self, kind: &str, what: &str, value: &str) -> Option<T> {
+        let shown: String = value.chars().take(80).collect();
+        tracing::warn!(
+            endpoint = %self.endpoint,
+            "the Docker Engine at {} listed a {kind} with an invalid {what} {shown:?}; ignoring it",
+            self.endpoint
+        );
+        None
     }
 
     pub async fn pull(&self, image: &str) -> Result<(), DockerError> {
@@ -489,6 +586,7 @@ impl DockerClient {
 
     /// Removes a network by id (or name); one already gone is fine.
     pub async fn remove_network(&self, id: &str) -> Result<(), DockerError> {
+        segment("remove network", "id", id)?;
         match self.docker.remove_network(id).await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -515,6 +613,7 @@ impl DockerClient {
     }
 
     pub async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
+        segment("remove volume", "name", name)?;
         self.docker
             .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
             .await
@@ -606,6 +705,7 @@ impl DockerClient {
     }
 
     pub async fn start(&self, id: &str) -> Result<(), DockerError> {
+        segment("start", "id", id)?;
         retrying("start", || async {
             let op = format!("start {}", short(id));
             if let Some(detail) = crate::faults::stale_task(id) {
@@ -625,6 +725,7 @@ impl DockerClient {
     }
 
     pub async fn stop(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
+        segment("stop", "id", id)?;
         retrying("stop", || async {
             let opts = StopContainerOptionsBuilder::default().t(timeout.as_secs().max(1) as i32).build();
             match self.docker.stop_container(id, Some(opts)).await {
@@ -640,6 +741,7 @@ impl DockerClient {
     /// Stops (within `timeout`) and removes a container. Its volumes, also
     /// anonymous ones, are kept: tomo deletes only volumes the user named.
     pub async fn remove(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
+        segment("remove", "id", id)?;
         self.stop(id, timeout).await.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })?;
         retrying("remove", || async {
             let opts = RemoveContainerOptionsBuilder::default().force(true).v(false).build();
@@ -655,6 +757,7 @@ impl DockerClient {
     }
 
     pub async fn rename(&self, id: &str, new_name: &str) -> Result<(), DockerError> {
+        segment("rename", "id", id)?;
         retrying("rename", || async {
             let opts = RenameContainerOptionsBuilder::default().name(new_name).build();
             self.docker
@@ -679,6 +782,7 @@ impl DockerClient {
 
     /// The state, health and exit code of one container.
     pub async fn state(&self, id: &str) -> Result<(RunState, Option<Health>, i64), DockerError> {
+        segment("inspect", "id", id)?;
         let c = self
             .docker
             .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
@@ -853,6 +957,30 @@ fn health_from_status(status: &str) -> Option<Health> {
 /// `Exited (137) 5 seconds ago` → 137.
 fn exit_code_from_status(status: &str) -> Option<i64> {
     status.strip_prefix("Exited (")?.split(')').next()?.parse().ok()
+}
+
+/// A Docker object id: 64 lowercase hex characters.
+pub fn is_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A Docker object name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (so never a path
+/// separator, query, percent escape or blank), at most 255 characters.
+pub fn is_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    b.next().is_some_and(|f| f.is_ascii_alphanumeric())
+        && s.len() <= 255
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// Checks a value about to become one URL path segment: an id or a name,
+/// which need no percent-encoding; anything else is never sent.
+pub(super) fn segment(op: &str, what: &'static str, value: &str) -> Result<(), DockerError> {
+    if is_id(value) || is_name(value) {
+        Ok(())
+    } else {
+        Err(DockerError::Invalid { op: op.to_string(), what, value: value.chars().take(80).collect() })
+    }
 }
 
 pub fn short(id: &str) -> &str {

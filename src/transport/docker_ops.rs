@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::docker::{DockerClient, DockerError, short};
+use super::docker::{DockerClient, DockerError, segment, short};
 
 /// The most log text returned by one call.
 pub const MAX_LOG_BYTES: usize = 64 * 1024;
@@ -78,6 +78,7 @@ pub struct Pruned {
 
 impl DockerClient {
     pub async fn restart(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
+        segment("restart", "id", id)?;
         let opts = RestartContainerOptionsBuilder::default().t(timeout.as_secs().max(1) as i32).build();
         let op = format!("restart {}", short(id));
         self.docker.restart_container(id, Some(opts)).await.map_err(|e| match e {
@@ -91,6 +92,7 @@ impl DockerClient {
     /// The last `tail` lines (since `since` unix seconds, 0 = all), stdout and
     /// stderr interleaved, at most `MAX_LOG_BYTES` (the newest kept).
     pub async fn logs(&self, id: &str, tail: u32, since: i64) -> Result<String, DockerError> {
+        segment("logs", "id", id)?;
         let opts = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
@@ -115,6 +117,7 @@ impl DockerClient {
 
     /// One resource sample (the Engine takes about a second to measure CPU).
     pub async fn stats(&self, id: &str, name: &str) -> Result<Stats, DockerError> {
+        segment("stats", "id", id)?;
         let opts = StatsOptionsBuilder::default().stream(false).one_shot(false).build();
         let mut stream = self.docker.stats(id, Some(opts));
         let s = match stream.next().await {
@@ -147,7 +150,7 @@ impl DockerClient {
 
     pub async fn facts(&self) -> Result<EngineFacts, DockerError> {
         let (info, images) = tokio::join!(self.docker.info(), self.images());
-        let info = info.map_err(|e| self.unreachable(e))?;
+        let info = info.map_err(|e| self.unreachable("info", e))?;
         Ok(EngineFacts {
             version: info.server_version.unwrap_or_default(),
             os: info.operating_system.unwrap_or_default(),
@@ -168,7 +171,7 @@ impl DockerClient {
             .docker
             .list_containers(Some(ListContainersOptionsBuilder::default().all(true).build()))
             .await
-            .map_err(|e| self.unreachable(e))?;
+            .map_err(|e| self.unreachable("list containers", e))?;
         Ok(list
             .into_iter()
             .map(|c| {

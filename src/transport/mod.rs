@@ -5,5 +5,6 @@
 pub mod docker;
 pub mod docker_ops;
 pub mod docker_ssh;
+pub mod http;
 pub mod routes;
 pub mod ssh;

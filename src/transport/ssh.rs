@@ -58,7 +58,12 @@ pub enum SshError {
     Protocol { addr: String, detail: String },
     #[error("`{command}` on {addr} timed out after {secs}s")]
     CommandTimeout { addr: String, command: String, secs: u64 },
+    #[error("`{command}` on {addr} wrote more than the limit of {} MiB; stopped reading", limit / (1024 * 1024))]
+    OutputTooLarge { addr: String, command: String, limit: usize },
 }
+
+/// The most a remote command may write (stdout and stderr together).
+pub const MAX_EXEC_OUTPUT: usize = 8 * 1024 * 1024;
 
 impl SshError {
     /// Whether trying again may help (a dropped connection, a refused channel).
@@ -282,6 +287,14 @@ impl SshSession {
                     ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
                     ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
                     _ => {}
+                }
+                if stdout.len() + stderr.len() > MAX_EXEC_OUTPUT {
+                    let _ = channel.close().await;
+                    return Err(SshError::OutputTooLarge {
+                        addr: self.addr.clone(),
+                        command: args.first().copied().unwrap_or_default().to_string(),
+                        limit: MAX_EXEC_OUTPUT,
+                    });
                 }
             }
             Ok(ExecOutput {

@@ -384,3 +384,29 @@ fn a_change_that_drops_an_anonymous_volume_is_held_and_names_the_data() {
     let _ = docker(&["rm", "-f", &c]);
     let _ = docker(&["volume", "rm", &data]);
 }
+
+#[test]
+fn the_drift_check_repairs_the_local_server_while_another_never_answers() {
+    let host = crate::hosts::TestHost::new(false);
+    let _fake = crate::fakedocker::FakeDocker::start(&host.socket, crate::fakedocker::Behaviour::Silent);
+    let mut f = Fleet::new();
+    // Every call of the local server has this time too: room for a busy machine.
+    f.tomo.set_env("SSH_TIMEOUT", "5s");
+    settings(&f, "");
+    web(&f, "a", "1");
+    f.manifest("servers.yaml", &host.server_yaml("hangs"));
+    let state = |f: &Fleet| crate::fleet::docker_try(&["inspect", "-f", "{{.State.Status}}", &f.app("a")]);
+    let mut w = Watch::start(&f, &[]);
+    w.run("start");
+    assert_eq!(state(&f).as_deref(), Some("running"), "{}", w.dump());
+    docker(&["stop", "-t", "1", &f.app("a")]);
+    // A drift run that began before the stop may not see it; the next one does.
+    for _ in 0..5 {
+        w.run("drift");
+        if state(&f).as_deref() == Some("running") {
+            break;
+        }
+    }
+    assert_eq!(state(&f).as_deref(), Some("running"), "{}", w.dump());
+    assert!(w.dump().contains("no answer within the server timeout of 5s"), "{}", w.dump());
+}

@@ -1,0 +1,239 @@
+//! A fake Docker Engine API: a small HTTP/1.1 server on a Unix socket (the
+//! `docker.socket` of a test host, which its real sshd forwards to), answering
+//! like an Engine except for `/containers/json`, which misbehaves as told.
+//! Every request line is recorded. Threads end when the fake is dropped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+#[derive(Clone)]
+pub enum Behaviour {
+    Normal,
+    /// An endless body, at full speed.
+    Endless,
+    /// This many (plausible) containers.
+    Huge(usize),
+    /// Headers never come.
+    Silent,
+    /// Headers at once, then one byte a second.
+    Trickle,
+    /// Valid JSON of the wrong shape.
+    Malformed,
+    /// Lists normally; `POST /containers/create` never answers.
+    SilentCreate,
+    /// Containers of this installation, not declared (orphans), with these
+    /// ids; networks of an undeclared app with these names.
+    Orphans {
+        installation: String,
+        ids: Vec<Value>,
+        networks: Vec<String>,
+    },
+}
+
+pub struct FakeDocker {
+    pub requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    path: String,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeDocker {
+    pub fn start(path: &str, behaviour: Behaviour) -> FakeDocker {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path).expect("bind the fake Docker socket");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (requests.clone(), stop.clone());
+        let accept = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (r, s, b) = (r.clone(), s.clone(), behaviour.clone());
+                std::thread::spawn(move || serve(conn, &b, &r, &s));
+            }
+        });
+        FakeDocker { requests, stop, path: path.to_string(), accept: Some(accept) }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeDocker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = UnixStream::connect(&self.path);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn serve(conn: UnixStream, b: &Behaviour, requests: &Mutex<Vec<String>>, stop: &AtomicBool) {
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut out = conn;
+    // One request per connection (tomo opens one per request).
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let request = line.trim_end().to_string();
+    requests.lock().unwrap().push(request.clone());
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length.min(1 << 20)];
+    let _ = reader.read_exact(&mut body);
+    let mut parts = request.split(' ');
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let path = path.trim_start_matches('/');
+    let path = match path.split_once('/') {
+        Some((v, rest)) if v.starts_with('v') && v[1..].chars().all(|c| c.is_ascii_digit() || c == '.') => rest,
+        _ => path,
+    };
+    if matches!(b, Behaviour::SilentCreate) && method == "POST" && path == "containers/create" {
+        containers(&mut out, &mut reader, &Behaviour::Silent, stop);
+    } else if method == "GET" && path == "containers/json" {
+        containers(&mut out, &mut reader, b, stop);
+    } else {
+        let (status, answer) = normal(method, path, b);
+        respond(&mut out, status, &answer.to_string());
+    }
+}
+
+fn respond(out: &mut UnixStream, status: u16, body: &str) {
+    let reason = if status < 300 { "OK" } else { "Error" };
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+fn normal(method: &str, path: &str, b: &Behaviour) -> (u16, Value) {
+    match (method, path) {
+        ("GET", "_ping") => (200, json!("OK")),
+        ("GET", "version") => (
+            200,
+            json!({"Version": "20.10.99", "ApiVersion": "1.41", "Os": "linux", "Arch": "amd64", "KernelVersion": "fake"}),
+        ),
+        ("GET", "networks") => {
+            let list: Vec<Value> = match b {
+                Behaviour::Orphans { installation, networks, .. } => networks
+                    .iter()
+                    .map(|n| json!({"Id": "b".repeat(64), "Name": n, "Labels": ours(installation)}))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (200, json!(list))
+        }
+        ("GET", "volumes") => (200, json!({"Volumes": [], "Warnings": null})),
+        ("GET", "images/json") if matches!(b, Behaviour::SilentCreate) => (
+            200,
+            json!([{
+                "Id": format!("sha256:{}", "c".repeat(64)), "ParentId": "", "RepoTags": [crate::fleet::IMAGE],
+                "RepoDigests": [], "Created": 1_700_000_000, "Size": 1, "SharedSize": -1, "Labels": {}, "Containers": -1
+            }]),
+        ),
+        ("GET", "images/json") => (200, json!([])),
+        ("POST", "networks/create") => (201, json!({"Id": "b".repeat(64), "Warning": ""})),
+        ("POST" | "DELETE", _) => (204, json!(null)),
+        _ => (404, json!({"message": "no such object in the fake"})),
+    }
+}
+
+fn ours(installation: &str) -> Value {
+    json!({"tomo.managed": "true", "tomo.installation": installation, "tomo.app": "gone", "tomo.service": "web"})
+}
+
+fn summary(id: &Value, name: &str, labels: Value) -> Value {
+    json!({
+        "Id": id, "Names": [format!("/{name}")], "Image": "busybox:latest",
+        "ImageID": format!("sha256:{}", "c".repeat(64)), "Command": "sleep 600", "Created": 1_700_000_000,
+        "Ports": [], "Labels": labels, "State": "running", "Status": "Up 2 hours",
+        "HostConfig": {"NetworkMode": "default"}, "Mounts": []
+    })
+}
+
+fn containers(out: &mut UnixStream, reader: &mut BufReader<UnixStream>, b: &Behaviour, stop: &AtomicBool) {
+    match b {
+        Behaviour::Normal | Behaviour::SilentCreate => respond(out, 200, "[]"),
+        Behaviour::Malformed => respond(out, 200, r#"{"containers": "not a list"}"#),
+        Behaviour::Orphans { installation, ids, .. } => {
+            let list: Vec<Value> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| summary(id, &format!("gone-web-{i}"), ours(installation)))
+                .collect();
+            respond(out, 200, &json!(list).to_string());
+        }
+        Behaviour::Huge(n) => {
+            let mut body = String::from("[");
+            for i in 0..*n {
+                if i > 0 {
+                    body.push(',');
+                }
+                let id = json!(format!("{i:064x}"));
+                body.push_str(&summary(&id, &format!("huge-{i}"), json!({"com.example.role": "worker"})).to_string());
+            }
+            body.push(']');
+            respond(out, 200, &body);
+        }
+        Behaviour::Endless => {
+            let _ = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[");
+            let item = summary(&json!("d".repeat(64)), "endless", json!({})).to_string() + ",";
+            let chunk = item.repeat(64 * 1024 / item.len() + 1);
+            while !stop.load(Ordering::SeqCst) {
+                match out.write_all(chunk.as_bytes()) {
+                    Ok(()) => {}
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => return,
+                }
+            }
+        }
+        Behaviour::Silent => {
+            // Wait for the client to go away (or the fake to stop), never answering.
+            let _ = reader.get_ref().set_read_timeout(Some(Duration::from_millis(200)));
+            let mut buf = [0u8; 64];
+            while !stop.load(Ordering::SeqCst) {
+                match reader.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => return,
+                }
+            }
+        }
+        Behaviour::Trickle => {
+            let _ = out.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n[",
+            );
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_secs(1));
+                if out.write_all(b" ").is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

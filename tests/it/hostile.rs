@@ -1,0 +1,222 @@
+//! A hostile or broken server costs exactly that server: a fake Docker API
+//! (tests/it/fakedocker.rs) behind a real sshd in a test namespace, next to
+//! the machine's real Engine as the healthy `local` server.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::fakedocker::{Behaviour, FakeDocker};
+use crate::fleet::Fleet;
+use crate::harness::Run;
+use crate::hosts::TestHost;
+
+/// The most resident memory tomo may use against any hostile answer.
+const MEMORY_BOUND_KB: u64 = 100 * 1024;
+
+fn fake_host(behaviour: Behaviour) -> (TestHost, FakeDocker) {
+    let host = TestHost::new(false);
+    let fake = FakeDocker::start(&host.socket, behaviour);
+    (host, fake)
+}
+
+/// This fleet's installation id (made now; tomo reads the same store).
+fn installation(f: &Fleet) -> String {
+    let data = f.tomo.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    tomo::store::Store::open(&data.join("tomo.db")).unwrap().installation_id().unwrap()
+}
+
+/// A run of tomo with its wall time and peak resident memory (VmHWM, read
+/// while it runs); killed past `limit`.
+struct Measured {
+    run: Run,
+    secs: f64,
+    peak_kb: u64,
+}
+
+fn measured(f: &Fleet, args: &[&str], limit: Duration) -> Measured {
+    let start = Instant::now();
+    let mut child = f.tomo.spawn_piped(args);
+    drop(child.stdin.take());
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        if let Some(kb) = std::fs::read_to_string(&status)
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse::<u64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if start.elapsed() > limit || peak_kb > 10 * MEMORY_BOUND_KB {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -9;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let run = Run { code, stdout: out.join().unwrap(), stderr: err.join().unwrap() };
+    eprintln!("tomo {args:?}: {secs:.2}s, peak {} MB, exit {code}", peak_kb / 1024);
+    Measured { run, secs, peak_kb }
+}
+
+fn plan_against(behaviour: Behaviour, timeout: &str) -> (Fleet, TestHost, FakeDocker, Measured) {
+    let (host, fake) = fake_host(behaviour);
+    let mut f = Fleet::new();
+    f.tomo.set_env("SSH_TIMEOUT", timeout);
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    f.manifest(
+        "apps.yaml",
+        "kind: App\nname: {p}-fine\nserver: local\nimage: {image}\ninit: true\ncommand: [\"sleep\", \"600\"]\n",
+    );
+    let m = measured(&f, &["plan"], Duration::from_secs(60));
+    (f, host, fake, m)
+}
+
+/// The healthy server's plan is there.
+fn assert_healthy_planned(f: &Fleet, m: &Measured) {
+    assert!(m.run.stdout.contains("server local") && m.run.stdout.contains(&f.app("fine")), "{}", m.run.all());
+}
+
+#[test]
+fn ids_and_names_from_a_server_never_reach_a_request_path() {
+    let good = "a".repeat(64);
+    let f = Fleet::new();
+    let installation = installation(&f);
+    let ids: Vec<Value> = vec![
+        json!("../../images/victim-image?force=true"),
+        json!("../../../../v1.41/volumes/precious"),
+        json!("%2F..%2Fvolumes%2Fprecious"),
+        json!(""),
+        Value::Null,
+        json!(good),
+    ];
+    let networks = ["../volumes/precious", "a%2Fb", "x?force=1", "", "gone-net"].map(String::from).to_vec();
+    let (host, fake) = fake_host(Behaviour::Orphans { installation, ids, networks });
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    let r = f.tomo(&["apply", "--prune", "--auto-approve"]);
+    let lines = fake.lines();
+    for l in &lines {
+        for bad in ["..", "%2F", "precious", "victim", "/containers/?", "/containers//", "/networks/x", "/networks/?"] {
+            assert!(!l.contains(bad), "sent `{l}` ({bad}):\n{lines:#?}\n{}", r.all());
+        }
+        assert!(!l.ends_with("/containers/ HTTP/1.1") && !l.ends_with("/networks/ HTTP/1.1"), "sent `{l}`");
+    }
+    // The valid orphans are removed: the path above was exercised.
+    assert!(lines.iter().any(|l| l.starts_with("DELETE ") && l.contains(&good)), "{lines:#?}\n{}", r.all());
+    assert!(lines.iter().any(|l| l.starts_with("DELETE ") && l.contains("/networks/gone-net")), "{lines:#?}");
+    assert!(r.stderr.contains("invalid id") && r.stderr.contains(&host.addr), "{}", r.stderr);
+    assert!(r.stderr.contains("invalid name"), "{}", r.stderr);
+}
+
+#[test]
+fn an_endless_body_costs_bounded_memory_and_a_clear_error() {
+    let (f, _host, _fake, m) = plan_against(Behaviour::Endless, "30s");
+    assert!(m.peak_kb < MEMORY_BOUND_KB, "peak {} kB\n{}", m.peak_kb, m.run.all());
+    assert!(m.secs < 30.0, "{:.1}s", m.secs);
+    assert!(m.run.stdout.contains("exceeded the limit of 32 MiB"), "{}", m.run.all());
+    assert!(!m.run.all().contains("cannot reach"), "{}", m.run.all());
+    assert_healthy_planned(&f, &m);
+}
+
+#[test]
+fn a_huge_list_is_refused_at_its_limit_with_bounded_memory() {
+    let (f, _host, _fake, m) = plan_against(Behaviour::Huge(200_000), "30s");
+    assert!(m.peak_kb < MEMORY_BOUND_KB, "peak {} kB\n{}", m.peak_kb, m.run.all());
+    assert!(m.run.stdout.contains("exceeded the limit of 32 MiB"), "{}", m.run.all());
+    assert_healthy_planned(&f, &m);
+}
+
+#[test]
+fn a_silent_server_costs_its_deadline_only() {
+    let (f, _host, _fake, m) = plan_against(Behaviour::Silent, "3s");
+    assert!(m.secs < 4.0 + 0.5, "{:.1}s\n{}", m.secs, m.run.all());
+    assert!(m.run.stdout.contains("no answer within the server timeout of 3s"), "{}", m.run.all());
+    assert_healthy_planned(&f, &m);
+}
+
+#[test]
+fn a_trickling_server_costs_its_deadline_only() {
+    let (f, _host, _fake, m) = plan_against(Behaviour::Trickle, "3s");
+    assert!(m.secs < 4.0 + 0.5, "{:.1}s\n{}", m.secs, m.run.all());
+    assert!(m.run.stdout.contains("no answer within the server timeout of 3s"), "{}", m.run.all());
+    assert_healthy_planned(&f, &m);
+}
+
+#[test]
+fn a_malformed_answer_is_reported_as_such() {
+    let (f, _host, _fake, m) = plan_against(Behaviour::Malformed, "30s");
+    assert!(m.run.stdout.contains("answered with something that is not the expected JSON"), "{}", m.run.all());
+    assert!(!m.run.all().contains("cannot reach"), "{}", m.run.all());
+    assert!(m.secs < 5.0, "{:.1}s", m.secs);
+    assert_healthy_planned(&f, &m);
+}
+
+#[test]
+fn a_normal_fake_is_planned_like_an_engine() {
+    let (f, _host, fake, m) = plan_against(Behaviour::Normal, "30s");
+    assert_eq!(m.run.code, 0, "{}", m.run.all());
+    assert!(
+        fake.lines().iter().any(|l| l.starts_with("GET ") && l.contains("/containers/json")),
+        "{:#?}",
+        fake.lines()
+    );
+    assert_healthy_planned(&f, &m);
+}
+
+#[test]
+fn endless_remote_command_output_is_cut_at_its_limit() {
+    let (mut host, _fake) = fake_host(Behaviour::Normal);
+    let config = host.dir.path().join("sshd_config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("ForceCommand cat /dev/zero\n");
+    std::fs::write(&config, text).unwrap();
+    host.stop_sshd();
+    host.start_sshd();
+    let f = Fleet::new();
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    let m = measured(&f, &["server", "list"], Duration::from_secs(60));
+    assert!(m.peak_kb < MEMORY_BOUND_KB, "peak {} kB\n{}", m.peak_kb, m.run.all());
+    assert!(m.run.all().contains("wrote more than the limit of 8 MiB"), "{}", m.run.all());
+}
+
+#[test]
+fn a_call_that_never_answers_during_apply_costs_its_timeout_only() {
+    let (host, fake) = fake_host(Behaviour::SilentCreate);
+    let mut f = Fleet::new();
+    // Every call of the local server has this time too: room for a busy machine.
+    f.tomo.set_env("SSH_TIMEOUT", "5s");
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    let app = |name: &str, server: &str| {
+        format!(
+            "kind: App\nname: {{p}}-{name}\nserver: {server}\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\n"
+        )
+    };
+    f.manifest("apps.yaml", &format!("{}---\n{}", app("fine", "local"), app("stuck", "bad")));
+    let m = measured(&f, &["apply", "--auto-approve"], Duration::from_secs(60));
+    assert!(
+        fake.lines().iter().any(|l| l.starts_with("POST ") && l.contains("/containers/create")),
+        "{:#?}",
+        fake.lines()
+    );
+    assert_eq!(m.run.code, 1, "{}", m.run.all());
+    assert!(m.run.all().contains("no answer within the server timeout of 5s"), "{}", m.run.all());
+    assert!(m.secs < 5.0 + 5.0, "{:.1}s\n{}", m.secs, m.run.all());
+    assert_eq!(f.inspect(&f.app("fine"), "{{.State.Status}}"), "running");
+}
