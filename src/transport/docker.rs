@@ -309,7 +309,6 @@ impl DockerClient {
         })
     }
 
-
     /// This installation's networks, and the IPv4 ranges in use besides them:
     /// other networks' subnets and the server's routes (less those of Docker's
     /// own bridges, which are the networks' subnets again).
@@ -341,13 +340,7 @@ impl DockerClient {
                     self.skipped::<()>("network", "name", &name);
                     continue;
                 }
-                ours.push(NetworkObs {
-                    id,
-                    name,
-                    labels,
-                    subnet,
-                    created: n.created.unwrap_or_default(),
-                });
+                ours.push(NetworkObs { id, name, labels, subnet, created: n.created.unwrap_or_default() });
             } else {
                 taken.extend(subnet);
             }
