@@ -8,6 +8,7 @@ use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
 use crate::diag::{Diagnostic, Diagnostics, Severity};
 use crate::error::Error;
+use crate::term;
 
 /// Whether to colour output written to stderr.
 pub fn stderr_styled() -> bool {
@@ -19,18 +20,21 @@ fn renderer(styled: bool) -> Renderer {
 }
 
 /// One diagnostic: title, `--> file:line:col`, the source line underlined
-/// with the field path, related places, and the help line.
+/// with the field path, related places, and the help line. Every text in it
+/// but the source line (which annotate-snippets escapes itself) goes through
+/// `term::line`: a file name or a field from a manifest cannot drive the terminal.
 pub fn diagnostic(d: &Diagnostic, styled: bool) -> String {
     let level = match d.severity {
         Severity::Error => Level::ERROR,
         Severity::Warning => Level::WARNING,
     };
-    let mut group = Group::with_title(level.primary_title(d.message.as_str()));
-    let label = if d.field.is_root() { String::new() } else { d.field.to_string() };
+    let message = term::line(&d.message);
+    let mut group = Group::with_title(level.primary_title(message.as_ref()));
+    let label = if d.field.is_root() { String::new() } else { term::line(&d.field.to_string()).into_owned() };
     let mut notes: Vec<String> = Vec::new();
     match (&d.file, d.span) {
         (Some(file), Some(span)) => {
-            let path = file.path.display().to_string();
+            let path = term::line(&file.path.display().to_string()).into_owned();
             let mut snippet = Snippet::source(file.text.as_str()).path(path).line_start(1).fold(true);
             snippet =
                 snippet.annotation(AnnotationKind::Primary.span(clamp(&file.text, span.offset, span.len)).label(label));
@@ -39,22 +43,24 @@ pub fn diagnostic(d: &Diagnostic, styled: bool) -> String {
                     snippet = snippet.annotation(
                         AnnotationKind::Context
                             .span(clamp(&file.text, r.span.offset, r.span.len))
-                            .label(r.message.as_str()),
+                            .label(term::line(&r.message)),
                     );
                 } else {
-                    notes.push(format!("{}: {}:{}:{}", r.message, r.file.path.display(), r.span.line, r.span.column));
+                    let at = format!("{}: {}:{}:{}", r.message, r.file.path.display(), r.span.line, r.span.column);
+                    notes.push(term::line(&at).into_owned());
                 }
             }
             group = group.element(snippet);
         }
-        (Some(file), None) => notes.push(format!("in {}", file.path.display())),
+        (Some(file), None) => notes.push(term::line(&format!("in {}", file.path.display())).into_owned()),
         _ => {}
     }
     for n in &notes {
         group = group.element(Level::NOTE.message(n.as_str()));
     }
-    if let Some(h) = &d.help {
-        group = group.element(Level::HELP.message(h.as_str()));
+    let help = d.help.as_deref().map(term::line);
+    if let Some(h) = &help {
+        group = group.element(Level::HELP.message(h.as_ref()));
     }
     let report: Vec<Group<'_>> = vec![group];
     renderer(styled).render(&report)
@@ -115,7 +121,8 @@ pub fn error(e: &Error, styled: bool) -> String {
         }
         source = s.source();
     }
-    let title = Level::ERROR.primary_title(msg.as_str());
+    let msg = term::text(&msg);
+    let title = Level::ERROR.primary_title(msg.as_ref());
     out.push_str(&renderer(styled).render(&[Group::with_title(title)]));
     out.push('\n');
     out

@@ -149,3 +149,19 @@ fn a_manifest_that_is_not_utf8_is_an_error_naming_the_file() {
     assert!(r.stderr.contains("state/latin1.yaml:1:1"), "{}", r.stderr);
     assert!(r.stderr.contains("this file is not UTF-8 text (an invalid byte at offset 19)"), "{}", r.stderr);
 }
+
+/// Diagnostics never carry a manifest's control or bidi characters raw: not in
+/// the file name, the field path, the message or the help line.
+#[test]
+fn diagnostics_escape_control_and_bidi_characters_from_file_names_and_fields() {
+    let hostile = "\u{1b}]0;PWNED\u{7}\u{1b}[31m\u{202e}";
+    let t = Tomo::new().file(
+        &format!("state/apps/f{hostile}.yaml"),
+        &format!("kind: App\nname: web\nserver: local\nimage: nginx:1.27\n\"ba{hostile}d\": 1\n"),
+    );
+    let r = t.run(&["validate"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let all = r.all();
+    assert!(!all.contains('\u{1b}') && !all.contains('\u{7}') && !all.contains('\u{202e}'), "{all:?}");
+    assert!(all.contains("\\u{202e}"), "escaped visibly: {all}");
+}
