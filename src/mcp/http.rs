@@ -9,7 +9,8 @@
 //! **Invariants:** every route but `/healthz` checks the Host header
 //! (against DNS rebinding); request bodies are bounded (`LOGIN_BODY_LIMIT`,
 //! `MCP_BODY_LIMIT`); an MCP session is used or ended only by the user who
-//! opened it (others get 404, as for an unknown session); connections are
+//! opened it (others get 404, as for an unknown session), and an `initialize`
+//! past the session caps of `sessions.rs` is answered 429; connections are
 //! capped and timed out in `listen.rs`.
 
 use std::collections::HashMap;
@@ -24,12 +25,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::session::SessionManager;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use super::Tomo;
+use super::sessions::OwnedSessions;
 use crate::auth::Identity;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -41,8 +42,6 @@ const LOGIN_TTL: Duration = Duration::from_secs(12 * 3600);
 pub const LOGIN_BODY_LIMIT: usize = 16 * 1024;
 /// The largest body of any other request (an MCP message and its arguments).
 pub const MCP_BODY_LIMIT: usize = 2 * 1024 * 1024;
-/// Sessions remembered before those rmcp has closed are forgotten.
-const SESSIONS_KEPT: usize = 1024;
 /// A refused token is audited at most this often per client address and
 /// reason (anyone can send tokens: the audit log must not grow with each).
 const REFUSAL_AUDIT_EVERY: Duration = Duration::from_secs(60);
@@ -53,9 +52,8 @@ struct AppState {
     origins: Arc<Vec<String>>,
     /// The Host names accepted; `None`: any.
     hosts: Option<Arc<Vec<String>>>,
-    /// Each open MCP session's user.
-    owners: Arc<Mutex<HashMap<String, String>>>,
-    sessions: Arc<LocalSessionManager>,
+    /// The open MCP sessions and their users.
+    sessions: Arc<OwnedSessions>,
     /// When a token refused for each reason from each address was last audited.
     refusals: Arc<Mutex<HashMap<(std::net::IpAddr, String), std::time::Instant>>>,
 }
@@ -108,13 +106,12 @@ pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
     }
     let cancel = mcp_config.cancellation_token.clone();
     let tomo = Tomo::new(engine.clone(), None);
-    let sessions = Arc::new(LocalSessionManager::default());
+    let sessions = OwnedSessions::new();
     let mcp = StreamableHttpService::new(move || Ok(tomo.clone()), sessions.clone(), mcp_config);
     let state = AppState {
         engine: engine.clone(),
         origins: Arc::new(config.allowed_origins.clone()),
         hosts: hosts.map(Arc::new),
-        owners: Arc::default(),
         sessions,
         refusals: Arc::default(),
     };
@@ -162,52 +159,27 @@ async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> 
 }
 
 /// Binds each MCP session to the user who opened it: a request naming
-/// another user's session (or one this server did not open) is answered 404.
+/// another user's session (or one this server did not open) is answered 404;
+/// a new session past the caps is ended at once and answered 429.
 async fn own_sessions(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let user = req.extensions().get::<Identity>().map(|who| who.user.clone()).unwrap_or_default();
     let sid = req.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let owners = state.owners.clone();
-    if let Some(sid) = &sid {
-        let owner = owners.lock().unwrap_or_else(|p| p.into_inner()).get(sid).cloned();
-        if owner.as_deref() != Some(user.as_str()) {
-            return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such session"})))
-                .into_response();
-        }
+    if let Some(sid) = &sid
+        && state.sessions.owner(sid).as_deref() != Some(user.as_str())
+    {
+        return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such session"}))).into_response();
     }
-    let delete = req.method() == Method::DELETE;
     let resp = next.run(req).await;
-    match (&sid, resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok())) {
-        (None, Some(new)) => {
-            let full = {
-                let mut o = owners.lock().unwrap_or_else(|p| p.into_inner());
-                o.insert(new.to_string(), user);
-                o.len() > SESSIONS_KEPT
-            };
-            if full {
-                forget_closed_sessions(&state).await;
-            }
-        }
-        (Some(sid), _) if delete && resp.status().is_success() => {
-            owners.lock().unwrap_or_else(|p| p.into_inner()).remove(sid);
-        }
-        _ => {}
+    let new = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    if let (None, Some(new)) = (&sid, new)
+        && let Err(full) = state.sessions.bind(&new, &user).await
+    {
+        let _ = state.sessions.close_session(&new.as_str().into()).await;
+        tracing::debug!(user, "MCP session refused: {}", full.message(&user));
+        return (StatusCode::TOO_MANY_REQUESTS, axum::Json(serde_json::json!({"error": full.message(&user)})))
+            .into_response();
     }
     resp
-}
-
-/// Drops the owners of sessions rmcp no longer holds.
-async fn forget_closed_sessions(state: &AppState) {
-    let ids: Vec<String> = state.owners.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
-    let mut closed = Vec::new();
-    for id in ids {
-        if !state.sessions.has_session(&id.as_str().into()).await.unwrap_or(false) {
-            closed.push(id);
-        }
-    }
-    let mut owners = state.owners.lock().unwrap_or_else(|p| p.into_inner());
-    for id in closed {
-        owners.remove(&id);
-    }
 }
 
 /// The Host names to accept: loopback names for a loopback bind; the bind

@@ -23,6 +23,7 @@ mod policy;
 mod prompts;
 mod resources;
 mod schema;
+mod sessions;
 mod tools;
 
 use std::sync::Arc;

@@ -470,3 +470,51 @@ fn mcp_init_from(server: &HttpServer, src: &str, auth: &str) -> (u16, String) {
     let (status, _, body) = server.request_from(src, "POST", "/mcp", &h, init);
     (status, body)
 }
+
+/// The MCP sessions one user may hold at once (`SESSIONS_PER_USER` in src/mcp/http.rs).
+const SESSIONS_PER_USER: usize = 16;
+
+#[test]
+fn mcp_sessions_are_capped_per_user_and_a_closed_one_frees_its_slot() {
+    let mut f = Fleet::new();
+    std::fs::create_dir_all(f.tomo.path().join("state")).unwrap();
+    let server = serve_with(&mut f, &[("vic", "viewer"), ("val", "viewer")]);
+    let vic = token(&f, "vic");
+    let before = server.rss_kib();
+    let mut open = Vec::new();
+    let mut refused = Vec::new();
+    // Far more than a user may hold: the first SESSIONS_PER_USER open, the rest are refused.
+    for _ in 0..1000 {
+        match server.session(&vic) {
+            Ok(s) => open.push(s),
+            Err((status, body)) => refused.push((status, body)),
+        }
+    }
+    let after = server.rss_kib();
+    eprintln!(
+        "figure: 1000 initialize from one user: {} sessions open, {} refused; RSS {before} KiB -> {after} KiB",
+        open.len(),
+        refused.len()
+    );
+    assert_eq!(open.len(), SESSIONS_PER_USER, "sessions open for one user");
+    for (status, body) in &refused {
+        assert_eq!(*status, 429, "{body}");
+        let error = serde_json::from_str::<Value>(body).unwrap_or_default()["error"].as_str().unwrap_or("").to_string();
+        assert!(error.contains("sessions"), "{body}");
+    }
+    assert!(after < before + 32 * 1024, "RSS grew from {before} KiB to {after} KiB");
+    // Another user still gets a session.
+    let val = token(&f, "val");
+    let mut other = server.session(&val).expect("another user opens a session");
+    let r = other.call("app_list", json!({}));
+    assert!(!r.is_error, "{}", r.text);
+    // Closing one frees its slot.
+    let s = open.pop().unwrap();
+    let auth = format!("Bearer {vic}");
+    let (status, _, _) = server.request("DELETE", "/mcp", &[("Authorization", &auth), ("Mcp-Session-Id", &s.sid)], "");
+    assert!(status == 200 || status == 202 || status == 204, "{status}");
+    let mut again = server.session(&vic).expect("a slot freed by DELETE");
+    let r = again.call("app_list", json!({}));
+    assert!(!r.is_error, "{}", r.text);
+    assert_eq!(server.session(&vic).err().map(|e| e.0), Some(429));
+}
