@@ -53,16 +53,26 @@ pub enum Error {
 }
 
 impl Error {
-    /// The store file was deleted or replaced under this process: a daemon
-    /// stops rather than go on.
+    /// The store file was deleted or replaced under this process, or a store
+    /// just made found the fleet another, lost store managed: a daemon stops
+    /// rather than go on.
     pub fn is_store_lost(&self) -> bool {
-        matches!(self, Error::Store(StoreError::Lost { .. }))
+        matches!(self, Error::Store(StoreError::Lost { .. } | StoreError::Orphaned { .. }))
     }
 
     /// The store is not there as the data folder had it (lost under this
-    /// process, missing, emptied): a human restores it or runs `--reinit`.
+    /// process, missing, emptied, or the whole folder gone while the fleet
+    /// runs): a human restores it or runs `--reinit`.
     pub fn store_needs_recovery(&self) -> bool {
-        matches!(self, Error::Store(StoreError::Lost { .. } | StoreError::Missing { .. } | StoreError::Empty { .. }))
+        matches!(
+            self,
+            Error::Store(
+                StoreError::Lost { .. }
+                    | StoreError::Missing { .. }
+                    | StoreError::Empty { .. }
+                    | StoreError::Orphaned { .. }
+            )
+        )
     }
 
     /// The diagnostics to show with this error, if any.

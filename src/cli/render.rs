@@ -135,7 +135,11 @@ pub fn reinitialised(r: &crate::engine::Reinitialised) -> String {
         Adopted::Containers(cs) => {
             let shown: Vec<&str> = cs.iter().take(5).map(String::as_str).collect();
             let more = if cs.len() > 5 { format!(" and {} more", cs.len() - 5) } else { String::new() };
-            format!("adopted from the label of {} container(s): {}{more}", cs.len(), shown.join(", "))
+            format!(
+                "adopted from the label of {} of the fleet's container(s) and network(s): {}{more}",
+                cs.len(),
+                shown.join(", ")
+            )
         }
         Adopted::Record => "no container of the fleet was found; kept the id the data folder recorded".into(),
         Adopted::New => "no container of the fleet was found; a new id".into(),

@@ -386,10 +386,13 @@ impl Engine {
 
     /// Observes after opening the store, which says which objects are this
     /// installation's: a store that cannot be opened (missing, emptied,
-    /// damaged) is the error, not every server unreachable.
+    /// damaged) is the error, not every server unreachable; so is a store
+    /// just made for a fleet that another, lost store managed.
     async fn observe_ours(&self, desired: &Desired, opts: &PlanOptions) -> Result<Observed> {
-        self.store()?;
-        Ok(self.observe(desired, opts).await)
+        let store = self.store()?.clone();
+        let observed = self.observe(desired, opts).await;
+        self.refuse_orphaned(&store, desired, &observed)?;
+        Ok(observed)
     }
 
     /// Loads the manifests, observes the servers and builds the plan.

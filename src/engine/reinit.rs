@@ -3,13 +3,19 @@
 //! (their `tomo.installation` label), so that they stay this installation's.
 //! Refused when the store is there, when a server cannot be seen, and when
 //! the containers carry more than one id.
+//!
+//! The other way round: a store this process has just made (the data folder
+//! had none) that finds the fleet's objects under another id refuses before
+//! anything is applied and is removed again (`refuse_orphaned`), so that a
+//! deleted data folder, or tomo run from another directory, never becomes a
+//! second installation next to the first.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::model::{Desired, labels};
+use crate::model::{Desired, Inventory, Name, Observed, ServerState, labels};
 use crate::plan::PlanOptions;
 use crate::store::Store;
 use crate::store::folder::{self, Found};
@@ -17,7 +23,7 @@ use crate::store::folder::{self, Found};
 /// Where the new store's installation id came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Adopted {
-    /// The label of these containers (`server/name`).
+    /// The label of these containers and networks (`server/name`).
     Containers(Vec<String>),
     /// No container of the fleet exists; the id the data folder recorded.
     Record,
@@ -101,12 +107,8 @@ impl Engine {
                     continue;
                 }
             };
-            let ours = |app: &str| desired.apps.values().any(|a| a.name.as_str() == app && a.servers.contains(&server));
-            for c in inventory.containers.iter().filter(|c| c.managed()) {
-                let (Some(id), Some(app)) = (c.label(labels::INSTALLATION), c.label(labels::APP)) else { continue };
-                if c.label(labels::SERVER) == Some(server.as_str()) && ours(app) {
-                    found.entry(id.to_string()).or_default().push(format!("{server}/{}", c.name));
-                }
+            for (id, objects) in fleet_installations(desired, &server, &inventory, LOOKING) {
+                found.entry(id).or_default().extend(objects);
             }
         }
         if !unreachable.is_empty() {
@@ -117,4 +119,57 @@ impl Engine {
         }
         Ok(found)
     }
+}
+
+impl Engine {
+    /// Refuses (`StoreError::Orphaned`) when the store was made by this
+    /// process and a declared server runs the fleet's objects under another
+    /// installation id; the new store is removed again, so that the next run
+    /// finds the data folder as this one did.
+    pub(super) fn refuse_orphaned(&self, store: &Store, desired: &Desired, observed: &Observed) -> Result<()> {
+        if !store.created_here() {
+            return Ok(());
+        }
+        let ours = store.installation_id()?;
+        for (server, state) in &observed.servers {
+            let ServerState::Reached(inventory) = state else { continue };
+            let Some((installation, objects)) =
+                fleet_installations(desired, server, inventory, &ours).into_iter().next()
+            else {
+                continue;
+            };
+            store.discard_created()?;
+            return Err(crate::store::StoreError::Orphaned {
+                path: self.config.data_dir.join(folder::STORE_FILE).display().to_string(),
+                server: server.to_string(),
+                installation,
+                objects,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// The installation ids other than `ours` on the containers and networks of
+/// the apps `desired` declares on `server`, with the objects carrying each
+/// (`server/name`).
+fn fleet_installations(
+    desired: &Desired,
+    server: &Name,
+    inventory: &Inventory,
+    ours: &str,
+) -> BTreeMap<String, Vec<String>> {
+    let declared = |app: &str| desired.apps.values().any(|a| a.name.as_str() == app && a.servers.contains(server));
+    let containers = inventory.containers.iter().filter(|c| c.managed()).map(|c| (&c.name, &c.labels));
+    let networks = inventory.others.iter().map(|n| (&n.name, &n.labels));
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, l) in containers.chain(networks) {
+        let label = |k: &str| l.get(k).map(String::as_str);
+        let (Some(id), Some(app)) = (label(labels::INSTALLATION), label(labels::APP)) else { continue };
+        if id != ours && label(labels::SERVER) == Some(server.as_str()) && declared(app) {
+            found.entry(id.to_string()).or_default().push(format!("{server}/{name}"));
+        }
+    }
+    found
 }

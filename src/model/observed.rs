@@ -28,6 +28,10 @@ pub struct Inventory {
     pub containers: Vec<ContainerObs>,
     /// tomo-managed networks.
     pub networks: Vec<NetworkObs>,
+    /// Networks another tomo installation made: never planned for, seen only
+    /// to tell that the fleet was managed by a store that is gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<NetworkObs>,
     /// tomo-managed volumes.
     pub volumes: Vec<VolumeObs>,
     pub images: Vec<ImageObs>,

@@ -410,6 +410,7 @@ pub fn basis(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Basi
             // The Engine lists in no fixed order.
             inv.containers.sort_by(|a, b| a.name.cmp(&b.name));
             inv.networks.sort_by(|a, b| a.name.cmp(&b.name));
+            inv.others.clear();
             inv.volumes.sort_by(|a, b| a.name.cmp(&b.name));
         }
     }

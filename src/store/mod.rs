@@ -61,6 +61,14 @@ pub enum StoreError {
         "the store `{path}` was {how} while tomo had it open; stopping so as not to write to a store nobody will read, or to make a second installation.\n  Restore the data folder from a backup, or start tomo again with `--reinit` to make a new store that adopts the installation of the servers' containers."
     )]
     Lost { path: String, how: &'static str },
+    /// A store this process made finds the declared servers running the
+    /// fleet's objects under another installation id: the store that managed
+    /// them is gone (a deleted data folder, another working directory).
+    #[error(
+        "there was no store at `{path}`, but server {server} runs this fleet's objects made by installation {installation} ({}): the store that managed them is gone. tomo changed nothing and did not keep a new store.\n  {RECOVER}",
+        objects.join(", ")
+    )]
+    Orphaned { path: String, server: String, installation: String, objects: Vec<String> },
     #[error("the data folder `{path}` cannot be used: {source}")]
     Folder { path: String, source: std::io::Error },
     #[error(
@@ -84,6 +92,9 @@ pub struct Store {
     conn: Mutex<Connection>,
     /// The file opened, to notice it being deleted or replaced.
     file: Option<FileId>,
+    /// This process made the store (the data folder had none, nor a record
+    /// of one): nothing says yet that the fleet is not another store's.
+    created: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -115,10 +126,11 @@ impl Store {
     /// store which is now missing or empty is refused (`Missing`, `Empty`).
     pub fn open_in(data_dir: &Path) -> Result<Store, StoreError> {
         folder::ensure_private_dir(data_dir)?;
+        let mut created = false;
         match folder::inspect(data_dir)? {
             Found::Store => {}
             Found::Fresh => {
-                Store::create(data_dir, None)?;
+                created = Store::create(data_dir, None)?;
             }
             Found::Missing { previous } => {
                 return Err(StoreError::Missing {
@@ -131,7 +143,31 @@ impl Store {
                 return Err(StoreError::Empty { path: data_dir.join(STORE_FILE).display().to_string(), previous });
             }
         }
-        Store::open_existing(data_dir)
+        let mut store = Store::open_existing(data_dir)?;
+        store.created = created;
+        Ok(store)
+    }
+
+    /// Whether this process made the store in a data folder that had none.
+    pub fn created_here(&self) -> bool {
+        self.created
+    }
+
+    /// Removes the store this process made, and the folder's record of it,
+    /// so that the next run finds the data folder as fresh as this one did.
+    /// Does nothing to a store this process did not make.
+    pub fn discard_created(&self) -> Result<(), StoreError> {
+        if !self.created {
+            return Ok(());
+        }
+        let Some(dir) = self.path.parent() else { return Ok(()) };
+        let mut files = folder::with_companions(&self.path).to_vec();
+        files.push(dir.join(folder::RECORD_FILE));
+        for f in files {
+            folder::remove_if_there(&f)
+                .map_err(|source| StoreError::Folder { path: f.display().to_string(), source })?;
+        }
+        Ok(())
     }
 
     /// Replaces a missing or empty store with a new one whose installation id
@@ -246,7 +282,7 @@ impl Store {
         wal(&conn).map_err(|e| classify(&shown, e))?;
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
             .map_err(|e| classify(&shown, e))?;
-        let store = Store { path: path.to_path_buf(), conn: Mutex::new(conn), file: None };
+        let store = Store { path: path.to_path_buf(), conn: Mutex::new(conn), file: None, created: false };
         store.migrate(version)?;
         Ok(store)
     }

@@ -269,7 +269,7 @@ impl DockerClient {
         let (containers, networks, volumes, images, routes) =
             tokio::join!(containers, networks, volumes, images, routes);
         let containers = containers.map_err(|e| self.unreachable("list containers", e))?;
-        let (networks, taken) =
+        let (networks, others, taken) =
             self.split_networks(networks.map_err(|e| DockerError::api("list networks", e))?, routes);
         Ok(Inventory {
             containers: containers
@@ -288,6 +288,7 @@ impl DockerClient {
                 })
                 .collect(),
             networks,
+            others,
             volumes: volumes
                 .map_err(|e| DockerError::api("list volumes", e))?
                 .volumes
@@ -309,15 +310,17 @@ impl DockerClient {
         })
     }
 
-    /// This installation's networks, and the IPv4 ranges in use besides them:
-    /// other networks' subnets and the server's routes (less those of Docker's
-    /// own bridges, which are the networks' subnets again).
+    /// This installation's networks, other installations' networks, and the
+    /// IPv4 ranges in use besides ours: other networks' subnets and the
+    /// server's routes (less those of Docker's own bridges, which are the
+    /// networks' subnets again).
     fn split_networks(
         &self,
         all: Vec<bollard::models::Network>,
         routes: Vec<Subnet>,
-    ) -> (Vec<NetworkObs>, Vec<Subnet>) {
+    ) -> (Vec<NetworkObs>, Vec<NetworkObs>, Vec<Subnet>) {
         let mut ours = Vec::new();
+        let mut others = Vec::new();
         let mut taken = Vec::new();
         let mut subnets = Vec::new();
         for n in all {
@@ -343,12 +346,17 @@ impl DockerClient {
                 ours.push(NetworkObs { id, name, labels, subnet, created: n.created.unwrap_or_default() });
             } else {
                 taken.extend(subnet);
+                let id = n.id.unwrap_or_default();
+                let name = n.name.unwrap_or_default();
+                if labels.contains_key(labels::INSTALLATION) && is_id(&id) && is_name(&name) {
+                    others.push(NetworkObs { id, name, labels, subnet, created: n.created.unwrap_or_default() });
+                }
             }
         }
         taken.extend(routes.into_iter().filter(|r| !subnets.contains(r)));
         taken.sort();
         taken.dedup();
-        (ours, taken)
+        (ours, others, taken)
     }
 
     /// The id of this installation's network named `name` (of duplicates the
@@ -572,7 +580,7 @@ impl DockerClient {
         })
         .await?;
         let routes = super::routes::routes(self.session.as_ref()).await;
-        let (ours, mut taken) = self.split_networks(all, routes);
+        let (ours, _, mut taken) = self.split_networks(all, routes);
         taken.extend(ours.iter().filter_map(|n| n.subnet));
         Ok(taken)
     }

@@ -1,6 +1,7 @@
 //! The data folder: private modes (0700, files 0600, looser ones tightened
 //! with a warning), a lost or emptied store refused with a recovery hint,
 //! `--reinit` adopting the fleet's installation from its containers' labels,
+//! a deleted data folder refused rather than made a second installation,
 //! and a `watch` that stops when its store is deleted under it.
 
 use std::os::unix::fs::PermissionsExt;
@@ -150,6 +151,58 @@ fn reinit_adopts_the_installation_found_on_the_fleets_containers() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("tomo.db.before-reinit"))
         .count();
     assert_eq!(aside, 1);
+}
+
+/// Names of this fleet's networks, sorted (duplicates kept).
+fn fleet_networks(f: &Fleet) -> Vec<String> {
+    let all = docker(&["network", "ls", "--format", "{{.Name}}"]);
+    let mut v: Vec<String> = all.lines().filter(|n| n.starts_with(&f.app(""))).map(String::from).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_deleted_data_folder_is_refused_rather_than_made_a_second_installation() {
+    let f = Fleet::new();
+    web(&f, "a");
+    f.apply();
+    let data = f.tomo.path().join("data");
+    let label = installation_label(&f.app("a"));
+    let networks = fleet_networks(&f);
+    assert!(!networks.is_empty(), "the app has a network");
+    // The whole data folder is gone (or tomo runs where `data` is not).
+    std::fs::remove_dir_all(&data).unwrap();
+    for args in [&["apply", "--auto-approve"][..], &["plan"][..], &["apply", "--auto-approve"][..]] {
+        let r = f.tomo(args);
+        assert_eq!(r.code, 3, "{args:?}: {}", r.all());
+        assert!(r.stderr.contains(&label) && r.stderr.contains("local"), "names the id and server:\n{}", r.stderr);
+        assert!(r.stderr.contains("backup") && r.stderr.contains("--reinit"), "{}", r.stderr);
+        assert!(!data.join("tomo.db").exists() && !data.join("installation").exists(), "no new store is kept");
+        assert_eq!(fleet_networks(&f), networks, "no second network was made");
+        assert_eq!(installation_label(&f.app("a")), label, "the container was left alone");
+    }
+    // `watch` stops at its first run, for a human to decide.
+    let mut w = Watch::start(&f, &[]);
+    let stop = w.next("the stop", |v| v["level"] == "ERROR" && message(v).contains(&label));
+    assert!(message(&stop).contains("--reinit"), "{stop}");
+    assert_eq!(w.child.wait().unwrap().code(), Some(3), "{}", w.dump());
+    assert!(!data.join("tomo.db").exists(), "no new store is kept");
+    assert_eq!(fleet_networks(&f), networks, "no second network was made");
+    let r = f.tomo(&["--reinit", "plan", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "the fleet is this installation's again:\n{}", r.all());
+    assert_eq!(stored_installation(&data), label);
+    f.assert_converged();
+    // Only a network left (its container removed by hand): still the fleet's.
+    docker(&["rm", "-f", &f.app("a")]);
+    std::fs::remove_dir_all(&data).unwrap();
+    let r = f.tomo(&["plan"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains(&networks[0]) && r.stderr.contains(&label), "{}", r.stderr);
+    let r = f.tomo(&["--reinit", "apply", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(stored_installation(&data), label, "adopted from the network");
+    assert_eq!(fleet_networks(&f), networks, "the network was reused");
+    f.assert_converged();
 }
 
 #[test]
