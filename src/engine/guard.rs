@@ -7,8 +7,9 @@
 //! - `mcp.require_approval`: `all` → `destructive` → `none`;
 //! - `watch.destructive`: `hold` → `apply`;
 //! - `prune`: `false` → `true` (orphans are removed by every apply);
-//! - a Server's pinned `host_key` replaced by another one (a new key is
-//!   accepted by a human, as with `tomo server trust`).
+//! - a Server's pinned `host_key` added, replaced or removed (a key is
+//!   accepted by a human, as with `tomo server trust`); the server is not
+//!   contacted until an admin approved, whatever else changed with it.
 //!
 //! **Where a secret is sent** (any change needs an admin):
 //! - a Server whose connection (host, port, user, auth, host key, Docker
@@ -50,6 +51,7 @@ pub fn review(before: &Desired, after: &Desired) -> Review {
     let mut r = Review::default();
     relaxed_settings(before, after, &mut r.reasons);
     for server in after.servers.values() {
+        changed_host_key(before, server, &mut r);
         moved_connection(before, after, server, &mut r);
     }
     let old = destinations(before);
@@ -84,16 +86,31 @@ fn relaxed_settings(before: &Desired, after: &Desired, out: &mut Vec<String>) {
     if !b.prune && a.prune {
         out.push("relax a safety setting: `prune` from false to true (orphans removed by every apply)".into());
     }
-    for server in after.servers.values() {
-        if let (Some(Host::Ssh(old)), Host::Ssh(new)) =
-            (before.servers.get(&server.name).map(|s| &s.host), &server.host)
-            && old.host_key.is_some()
-            && new.host_key.is_some()
-            && old.host_key != new.host_key
-        {
-            out.push(format!("relax a safety setting: replace the pinned `host_key` of server `{}`", server.name));
-        }
+}
+
+/// The pinned `host_key` of a server (none for `host: local`).
+fn pinned_key(server: &Server) -> Option<&str> {
+    match &server.host {
+        Host::Ssh(t) => t.host_key.as_deref(),
+        Host::Local => None,
     }
+}
+
+/// A pin added, replaced or removed: it overrides the key a human accepted
+/// (`tomo server trust`), so the server is not contacted before an admin approved.
+fn changed_host_key(before: &Desired, server: &Server, r: &mut Review) {
+    let old = before.servers.get(&server.name).and_then(pinned_key);
+    let new = pinned_key(server);
+    if old == new {
+        return;
+    }
+    let what = match (old, new) {
+        (None, _) => "pin",
+        (_, None) => "remove the pinned",
+        _ => "replace the pinned",
+    };
+    r.reasons.push(format!("{what} `host_key` of server `{}` (whom tomo trusts to be that server)", server.name));
+    r.hold.insert(server.name.clone());
 }
 
 /// Secrets a connection to `server` carries: its login, and the apps on it.
@@ -265,5 +282,22 @@ mod tests {
             )])
         };
         assert!(review(&pinned('A'), &pinned('B')).why().contains("pinned `host_key` of server `b`"));
+    }
+
+    #[test]
+    fn pinning_or_removing_a_host_key_needs_an_admin_and_holds_the_server() {
+        let plain = "kind: Server\nname: b\nhost: 10.0.0.1\nauth: {key_file: /k}\n";
+        let pinned = format!("{plain}port: 2298\nhost_key: SHA256:{}\n", "B".repeat(43));
+        let (plain, pinned) = (load(&[("servers/b.yaml", plain)]), load(&[("servers/b.yaml", &pinned)]));
+        for (before, after, what) in [
+            (&plain, &pinned, "pin `host_key` of server `b`"),
+            (&pinned, &plain, "remove the pinned `host_key` of server `b`"),
+            (&Desired::default(), &pinned, "pin `host_key` of server `b`"),
+        ] {
+            let r = review(before, after);
+            assert!(r.why().contains(what), "{}", r.why());
+            assert_eq!(r.hold.iter().map(Name::as_str).collect::<Vec<_>>(), ["b"]);
+        }
+        assert_eq!(review(&pinned, &pinned), Review::default());
     }
 }
