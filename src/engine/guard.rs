@@ -1,5 +1,5 @@
-//! What only an admin may decide: the one list of the safety settings and of
-//! the changes that move where a vault secret is sent. `engine::submit`
+//! What only an admin may decide: the one list of the safety settings, of
+//! the changes that move where a vault secret is sent, and of host access. `engine::submit`
 //! asks `review` about every change, from every front end; what it finds
 //! turns a non-admin's change into a proposal that only an admin approves.
 //!
@@ -19,11 +19,18 @@
 //!   encrypted value added to a service, or a service holding one deployed
 //!   to another server.
 //!
+//! **Access to the host** (anything a service did not have before needs an
+//! admin): a bind mount of a host path (reading it; writing it unless
+//! `:ro`; the Docker socket is one), `privileged`, a `cap_add` capability,
+//! a device — also a service holding one deployed to another server.
+//! (The manifest has no host network, PID or IPC mode; `extra` in the MCP
+//! tools sets manifest fields only, so it is covered by the same check.)
+//!
 //! Pure: compares two `Desired` values.
 
 use std::collections::BTreeSet;
 
-use crate::model::{Desired, EnvValue, Host, Name, RequireApproval, Server, SshAuth, WatchDestructive};
+use crate::model::{Desired, EnvValue, Host, MountSource, Name, RequireApproval, Server, SshAuth, WatchDestructive};
 
 /// What a change asks of an admin.
 #[derive(Debug, Default, PartialEq)]
@@ -57,6 +64,10 @@ pub fn review(before: &Desired, after: &Desired) -> Review {
     let old = destinations(before);
     for (app, service, server, secret) in destinations(after).difference(&old) {
         r.reasons.push(format!("send vault secret {secret} to server `{server}` (service `{service}` of app `{app}`)"));
+    }
+    let had = host_access(before);
+    for (app, service, server, what) in host_access(after).difference(&had) {
+        r.reasons.push(format!("give service `{service}` of app `{app}` on server `{server}` host access: {what}"));
     }
     r
 }
@@ -180,6 +191,37 @@ fn secret_of(v: &EnvValue) -> Option<String> {
     }
 }
 
+/// Every (app, service, server, access to the host) the desired state gives:
+/// a bind mount of a host path (read, and write unless read-only; the Docker
+/// socket is one), `privileged`, an added capability, a device.
+fn host_access(desired: &Desired) -> BTreeSet<Destination> {
+    let mut out = BTreeSet::new();
+    for app in desired.apps.values() {
+        for svc in app.services.values() {
+            let mut given = Vec::new();
+            for m in &svc.mounts {
+                if let MountSource::Bind(path) = &m.source {
+                    given.push(format!("read host path `{path}`"));
+                    if !m.read_only {
+                        given.push(format!("write host path `{path}`"));
+                    }
+                }
+            }
+            if svc.privileged {
+                given.push("`privileged`".into());
+            }
+            given.extend(svc.cap_add.iter().map(|c| format!("capability `{c}`")));
+            given.extend(svc.devices.iter().map(|d| format!("device `{d}`")));
+            for what in given {
+                for server in &app.servers {
+                    out.insert((app.name.clone(), svc.name.clone(), server.clone(), what.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
 type Destination = (Name, Name, Name, String);
 
 /// Every (app, service, server, secret) the desired state sends a secret to.
@@ -282,6 +324,29 @@ mod tests {
             )])
         };
         assert!(review(&pinned('A'), &pinned('B')).why().contains("pinned `host_key` of server `b`"));
+    }
+
+    #[test]
+    fn giving_a_service_host_access_needs_an_admin_and_taking_it_away_does_not() {
+        let base = "kind: App\nname: web\nserver: nas\nimage: nginx:1\n";
+        let app = |extra: &str| load(&[("servers/nas.yaml", NAS), ("apps/web.yaml", &format!("{base}{extra}"))]);
+        let plain = app("volumes: [data:/d]\n");
+        for (extra, what) in [
+            ("volumes: [\"/proc:/hp:ro\"]\n", "read host path `/proc`"),
+            ("volumes: [\"/var/run/docker.sock:/s\"]\n", "write host path `/var/run/docker.sock`"),
+            ("privileged: true\n", "`privileged`"),
+            ("cap_add: [SYS_ADMIN]\n", "capability `SYS_ADMIN`"),
+            ("devices: [/dev/sda]\n", "device `/dev/sda`"),
+        ] {
+            let r = review(&plain, &app(extra));
+            assert!(r.why().contains(what), "{extra}: {}", r.why());
+            assert!(!review(&app(extra), &plain).needs_admin(), "removing {extra}");
+            assert!(!review(&app(extra), &app(extra)).needs_admin(), "keeping {extra}");
+        }
+        // Writing where it only read is new; reading where it wrote is not.
+        let (ro, rw) = (app("volumes: [\"/srv:/s:ro\"]\n"), app("volumes: [\"/srv:/s\"]\n"));
+        assert!(review(&ro, &rw).why().contains("write host path `/srv`"));
+        assert!(!review(&rw, &ro).needs_admin());
     }
 
     #[test]

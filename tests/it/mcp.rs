@@ -858,6 +858,51 @@ fn an_operator_cannot_pin_a_host_key_or_take_the_name_local() {
     assert!(!connected(&theirs));
 }
 
+/// Access to the host (a bind mount of a host path, `privileged`,
+/// capabilities, devices), also through `extra`, is an admin's decision: an
+/// operator's is a proposal and nothing is written or started.
+#[test]
+fn an_operator_cannot_give_a_container_host_access() {
+    let mut f = Fleet::new();
+    with_key(&mut f);
+    add_user(&f, "ann", "operator");
+    add_user(&f, "ada", "admin");
+    web(&f, "a", "1");
+    let server = HttpServer::start(&f.tomo);
+    let mut op = server.session(&token(&f, "ann")).unwrap();
+    let data = f.tomo.path().join("data").display().to_string();
+    for (i, (fields, what)) in [
+        (json!({"volumes": ["/proc:/hp:ro", format!("{data}:/x")]}), "read host path `/proc`"),
+        (json!({"extra": {"privileged": true}}), "`privileged`"),
+        (json!({"extra": {"cap_add": ["SYS_ADMIN"], "devices": ["/dev/null"]}}), "capability `SYS_ADMIN`"),
+        (json!({"extra": {"volumes": [{"type": "bind", "source": "/", "target": "/host"}]}}), "host path `/`"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = f.app(&format!("h{i}"));
+        let mut args = json!({"name": name, "image": IMAGE});
+        args.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        let r = op.call("app_deploy", args);
+        assert!(!r.is_error, "{what}: {}", r.text);
+        assert_eq!(r.data["outcome"], "proposed", "{what}: {}", r.data);
+        assert!(r.data["why"].as_str().unwrap().contains(what), "{what}: {}", r.data);
+        assert_eq!(read(&f, &format!("apps/{name}.yaml")), None, "{what} was written");
+        assert!(!f.exists(&name));
+    }
+    // A plain service is the operator's to deploy; an admin's host access is written.
+    let r = op.call("app_deploy", json!({"name": f.app("plain"), "image": IMAGE, "volumes": ["data:/d"]}));
+    assert_eq!(r.data["outcome"], "written", "{}", r.data);
+    let mut admin = server.session(&token(&f, "ada")).unwrap();
+    let name = f.app("admins");
+    let r = admin.call(
+        "app_deploy",
+        json!({"name": name, "image": IMAGE, "volumes": ["/proc:/hp:ro"], "extra": {"privileged": true}}),
+    );
+    assert_eq!(r.data["outcome"], "written", "{}", r.data);
+    assert!(read(&f, &format!("apps/{name}.yaml")).unwrap().contains("privileged: true"));
+}
+
 /// `app_logs` masks a secret's value and its common encodings (base64 alone
 /// and inside a longer stream, hex, percent-encoding); a reversed value is
 /// beyond what masking can recognise (documented).
