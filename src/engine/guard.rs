@@ -1,5 +1,5 @@
-//! What only an admin may decide: the one list of the safety settings and of
-//! the changes that move where a vault secret is sent. `engine::submit`
+//! What only an admin may decide: the one list of the safety settings, of
+//! the changes that move where a vault secret is sent, and of host access. `engine::submit`
 //! asks `review` about every change, from every front end; what it finds
 //! turns a non-admin's change into a proposal that only an admin approves.
 //!
@@ -7,8 +7,9 @@
 //! - `mcp.require_approval`: `all` → `destructive` → `none`;
 //! - `watch.destructive`: `hold` → `apply`;
 //! - `prune`: `false` → `true` (orphans are removed by every apply);
-//! - a Server's pinned `host_key` replaced by another one (a new key is
-//!   accepted by a human, as with `tomo server trust`).
+//! - a Server's pinned `host_key` added, replaced or removed (a key is
+//!   accepted by a human, as with `tomo server trust`); the server is not
+//!   contacted until an admin approved, whatever else changed with it.
 //!
 //! **Where a secret is sent** (any change needs an admin):
 //! - a Server whose connection (host, port, user, auth, host key, Docker
@@ -18,11 +19,18 @@
 //!   encrypted value added to a service, or a service holding one deployed
 //!   to another server.
 //!
+//! **Access to the host** (anything a service did not have before needs an
+//! admin): a bind mount of a host path (reading it; writing it unless
+//! `:ro`; the Docker socket is one), `privileged`, a `cap_add` capability,
+//! a device — also a service holding one deployed to another server.
+//! (The manifest has no host network, PID or IPC mode; `extra` in the MCP
+//! tools sets manifest fields only, so it is covered by the same check.)
+//!
 //! Pure: compares two `Desired` values.
 
 use std::collections::BTreeSet;
 
-use crate::model::{Desired, EnvValue, Host, Name, RequireApproval, Server, SshAuth, WatchDestructive};
+use crate::model::{Desired, EnvValue, Host, MountSource, Name, RequireApproval, Server, SshAuth, WatchDestructive};
 
 /// What a change asks of an admin.
 #[derive(Debug, Default, PartialEq)]
@@ -50,11 +58,16 @@ pub fn review(before: &Desired, after: &Desired) -> Review {
     let mut r = Review::default();
     relaxed_settings(before, after, &mut r.reasons);
     for server in after.servers.values() {
+        changed_host_key(before, server, &mut r);
         moved_connection(before, after, server, &mut r);
     }
     let old = destinations(before);
     for (app, service, server, secret) in destinations(after).difference(&old) {
         r.reasons.push(format!("send vault secret {secret} to server `{server}` (service `{service}` of app `{app}`)"));
+    }
+    let had = host_access(before);
+    for (app, service, server, what) in host_access(after).difference(&had) {
+        r.reasons.push(format!("give service `{service}` of app `{app}` on server `{server}` host access: {what}"));
     }
     r
 }
@@ -84,16 +97,31 @@ fn relaxed_settings(before: &Desired, after: &Desired, out: &mut Vec<String>) {
     if !b.prune && a.prune {
         out.push("relax a safety setting: `prune` from false to true (orphans removed by every apply)".into());
     }
-    for server in after.servers.values() {
-        if let (Some(Host::Ssh(old)), Host::Ssh(new)) =
-            (before.servers.get(&server.name).map(|s| &s.host), &server.host)
-            && old.host_key.is_some()
-            && new.host_key.is_some()
-            && old.host_key != new.host_key
-        {
-            out.push(format!("relax a safety setting: replace the pinned `host_key` of server `{}`", server.name));
-        }
+}
+
+/// The pinned `host_key` of a server (none for `host: local`).
+fn pinned_key(server: &Server) -> Option<&str> {
+    match &server.host {
+        Host::Ssh(t) => t.host_key.as_deref(),
+        Host::Local => None,
     }
+}
+
+/// A pin added, replaced or removed: it overrides the key a human accepted
+/// (`tomo server trust`), so the server is not contacted before an admin approved.
+fn changed_host_key(before: &Desired, server: &Server, r: &mut Review) {
+    let old = before.servers.get(&server.name).and_then(pinned_key);
+    let new = pinned_key(server);
+    if old == new {
+        return;
+    }
+    let what = match (old, new) {
+        (None, _) => "pin",
+        (_, None) => "remove the pinned",
+        _ => "replace the pinned",
+    };
+    r.reasons.push(format!("{what} `host_key` of server `{}` (whom tomo trusts to be that server)", server.name));
+    r.hold.insert(server.name.clone());
 }
 
 /// Secrets a connection to `server` carries: its login, and the apps on it.
@@ -161,6 +189,37 @@ fn secret_of(v: &EnvValue) -> Option<String> {
         EnvValue::Secret(name) => Some(format!("`{name}`")),
         EnvValue::Encrypted(c) => Some(format!("(encrypted {}…)", &c[..c.len().min(16)])),
     }
+}
+
+/// Every (app, service, server, access to the host) the desired state gives:
+/// a bind mount of a host path (read, and write unless read-only; the Docker
+/// socket is one), `privileged`, an added capability, a device.
+fn host_access(desired: &Desired) -> BTreeSet<Destination> {
+    let mut out = BTreeSet::new();
+    for app in desired.apps.values() {
+        for svc in app.services.values() {
+            let mut given = Vec::new();
+            for m in &svc.mounts {
+                if let MountSource::Bind(path) = &m.source {
+                    given.push(format!("read host path `{path}`"));
+                    if !m.read_only {
+                        given.push(format!("write host path `{path}`"));
+                    }
+                }
+            }
+            if svc.privileged {
+                given.push("`privileged`".into());
+            }
+            given.extend(svc.cap_add.iter().map(|c| format!("capability `{c}`")));
+            given.extend(svc.devices.iter().map(|d| format!("device `{d}`")));
+            for what in given {
+                for server in &app.servers {
+                    out.insert((app.name.clone(), svc.name.clone(), server.clone(), what.clone()));
+                }
+            }
+        }
+    }
+    out
 }
 
 type Destination = (Name, Name, Name, String);
@@ -265,5 +324,45 @@ mod tests {
             )])
         };
         assert!(review(&pinned('A'), &pinned('B')).why().contains("pinned `host_key` of server `b`"));
+    }
+
+    #[test]
+    fn giving_a_service_host_access_needs_an_admin_and_taking_it_away_does_not() {
+        let base = "kind: App\nname: web\nserver: nas\nimage: nginx:1\n";
+        let app = |extra: &str| load(&[("servers/nas.yaml", NAS), ("apps/web.yaml", &format!("{base}{extra}"))]);
+        let plain = app("volumes: [data:/d]\n");
+        for (extra, what) in [
+            ("volumes: [\"/proc:/hp:ro\"]\n", "read host path `/proc`"),
+            ("volumes: [\"/var/run/docker.sock:/s\"]\n", "write host path `/var/run/docker.sock`"),
+            ("privileged: true\n", "`privileged`"),
+            ("cap_add: [SYS_ADMIN]\n", "capability `SYS_ADMIN`"),
+            ("devices: [/dev/sda]\n", "device `/dev/sda`"),
+        ] {
+            let r = review(&plain, &app(extra));
+            assert!(r.why().contains(what), "{extra}: {}", r.why());
+            assert!(!review(&app(extra), &plain).needs_admin(), "removing {extra}");
+            assert!(!review(&app(extra), &app(extra)).needs_admin(), "keeping {extra}");
+        }
+        // Writing where it only read is new; reading where it wrote is not.
+        let (ro, rw) = (app("volumes: [\"/srv:/s:ro\"]\n"), app("volumes: [\"/srv:/s\"]\n"));
+        assert!(review(&ro, &rw).why().contains("write host path `/srv`"));
+        assert!(!review(&rw, &ro).needs_admin());
+    }
+
+    #[test]
+    fn pinning_or_removing_a_host_key_needs_an_admin_and_holds_the_server() {
+        let plain = "kind: Server\nname: b\nhost: 10.0.0.1\nauth: {key_file: /k}\n";
+        let pinned = format!("{plain}port: 2298\nhost_key: SHA256:{}\n", "B".repeat(43));
+        let (plain, pinned) = (load(&[("servers/b.yaml", plain)]), load(&[("servers/b.yaml", &pinned)]));
+        for (before, after, what) in [
+            (&plain, &pinned, "pin `host_key` of server `b`"),
+            (&pinned, &plain, "remove the pinned `host_key` of server `b`"),
+            (&Desired::default(), &pinned, "pin `host_key` of server `b`"),
+        ] {
+            let r = review(before, after);
+            assert!(r.why().contains(what), "{}", r.why());
+            assert_eq!(r.hold.iter().map(Name::as_str).collect::<Vec<_>>(), ["b"]);
+        }
+        assert_eq!(review(&pinned, &pinned), Review::default());
     }
 }

@@ -209,6 +209,16 @@ impl<'a> Resolver<'a> {
     fn server(&mut self, at: At<'a>, rel: &str, name: Name, s: &raw::RawServer) -> Option<Server> {
         let root = FieldPath::root();
         let before = self.diags.error_count();
+        if name.as_str() == LOCAL && s.host != LOCAL {
+            self.push(
+                at.err(
+                    &root.key("name"),
+                    "reserved-name",
+                    "the Server name `local` is reserved for this machine (`host: local`)",
+                )
+                .help("give the server another name; apps on `local` run on this machine's Docker Engine"),
+            );
+        }
         let host = if s.host == LOCAL {
             for (field, set) in [
                 ("port", s.port.is_some()),

@@ -822,6 +822,87 @@ fn an_operator_cannot_move_a_vault_secret_or_relax_a_safety_setting() {
     assert_eq!(r.data["system"]["outcome"], "written", "{}", r.data);
 }
 
+/// A pinned `host_key` overrides the key a human accepted with `tomo server
+/// trust`: an operator's pin is a proposal, and the server (at its new
+/// port) is not contacted. `local` names only this machine.
+#[test]
+fn an_operator_cannot_pin_a_host_key_or_take_the_name_local() {
+    let mut f = Fleet::new();
+    with_key(&mut f);
+    add_user(&f, "ann", "operator");
+    let home = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let theirs = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let name = f.app("box");
+    f.manifest(
+        "servers/box.yaml",
+        &format!("kind: Server\nname: {name}\nhost: 127.0.0.1\nport: {home}\nuser: tomo\nauth: {{key_file: /nonexistent/key}}\n"),
+    );
+    let before = read(&f, "servers/box.yaml").unwrap();
+    let server = HttpServer::start(&f.tomo);
+    let mut op = server.session(&token(&f, "ann")).unwrap();
+    let port = theirs.local_addr().unwrap().port();
+    let key = format!("SHA256:{}", "B".repeat(43));
+    let r = op.call("server_update", json!({"name": name, "port": port, "host_key": key}));
+    assert!(!r.is_error, "{}", r.text);
+    assert_eq!(r.data["outcome"], "proposed", "{}", r.data);
+    assert!(r.data["why"].as_str().unwrap().contains("`host_key`"), "{}", r.data);
+    assert_eq!(read(&f, "servers/box.yaml").unwrap(), before, "nothing is written");
+    assert!(!connected(&theirs), "the pinned server was contacted before approval");
+    let r = op.call(
+        "server_add",
+        json!({"name": "local", "host": "127.0.0.1", "port": port, "auth": {"method": "key_file", "path": "/k"}}),
+    );
+    assert!(r.is_error, "{}", r.text);
+    assert!(r.text.contains("the Server name `local` is reserved"), "{}", r.text);
+    assert_eq!(read(&f, "servers/local.yaml"), None);
+    assert!(!connected(&theirs));
+}
+
+/// Access to the host (a bind mount of a host path, `privileged`,
+/// capabilities, devices), also through `extra`, is an admin's decision: an
+/// operator's is a proposal and nothing is written or started.
+#[test]
+fn an_operator_cannot_give_a_container_host_access() {
+    let mut f = Fleet::new();
+    with_key(&mut f);
+    add_user(&f, "ann", "operator");
+    add_user(&f, "ada", "admin");
+    web(&f, "a", "1");
+    let server = HttpServer::start(&f.tomo);
+    let mut op = server.session(&token(&f, "ann")).unwrap();
+    let data = f.tomo.path().join("data").display().to_string();
+    for (i, (fields, what)) in [
+        (json!({"volumes": ["/proc:/hp:ro", format!("{data}:/x")]}), "read host path `/proc`"),
+        (json!({"extra": {"privileged": true}}), "`privileged`"),
+        (json!({"extra": {"cap_add": ["SYS_ADMIN"], "devices": ["/dev/null"]}}), "capability `SYS_ADMIN`"),
+        (json!({"extra": {"volumes": [{"type": "bind", "source": "/", "target": "/host"}]}}), "host path `/`"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = f.app(&format!("h{i}"));
+        let mut args = json!({"name": name, "image": IMAGE});
+        args.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        let r = op.call("app_deploy", args);
+        assert!(!r.is_error, "{what}: {}", r.text);
+        assert_eq!(r.data["outcome"], "proposed", "{what}: {}", r.data);
+        assert!(r.data["why"].as_str().unwrap().contains(what), "{what}: {}", r.data);
+        assert_eq!(read(&f, &format!("apps/{name}.yaml")), None, "{what} was written");
+        assert!(!f.exists(&name));
+    }
+    // A plain service is the operator's to deploy; an admin's host access is written.
+    let r = op.call("app_deploy", json!({"name": f.app("plain"), "image": IMAGE, "volumes": ["data:/d"]}));
+    assert_eq!(r.data["outcome"], "written", "{}", r.data);
+    let mut admin = server.session(&token(&f, "ada")).unwrap();
+    let name = f.app("admins");
+    let r = admin.call(
+        "app_deploy",
+        json!({"name": name, "image": IMAGE, "volumes": ["/proc:/hp:ro"], "extra": {"privileged": true}}),
+    );
+    assert_eq!(r.data["outcome"], "written", "{}", r.data);
+    assert!(read(&f, &format!("apps/{name}.yaml")).unwrap().contains("privileged: true"));
+}
+
 /// `app_logs` masks a secret's value and its common encodings (base64 alone
 /// and inside a longer stream, hex, percent-encoding); a reversed value is
 /// beyond what masking can recognise (documented).
