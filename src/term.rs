@@ -39,6 +39,12 @@ pub fn line(s: &str) -> Cow<'_, str> {
     escape(s, false)
 }
 
+/// At most the first `n` characters of `s` (never cut inside a character:
+/// ids and names from manifests and servers may be multibyte).
+pub fn head(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+}
+
 /// Text of several lines: as `line`, but `\n` stays a line break.
 pub fn text(s: &str) -> Cow<'_, str> {
     escape(s, true)
@@ -57,6 +63,9 @@ mod tests {
             "\\u{2066}\\u{2069}\\u{200e}\\u{200f}\\u{61c}\\u{85}\\u{7f}\\u{d}"
         );
         assert_eq!(line("one\ntwo"), "one\\u{a}two");
+        assert_eq!(head("€€€€", 2), "€€");
+        assert_eq!(head("ab", 12), "ab");
+        assert_eq!(head(&"é".repeat(20), 12).chars().count(), 12);
         assert_eq!(text("one\u{202d}\ntwo\t3"), "one\\u{202d}\ntwo\t3");
         assert!(matches!(text("plain ünïcode ✓\n"), Cow::Borrowed(_)));
     }

@@ -187,7 +187,7 @@ fn secret_of(v: &EnvValue) -> Option<String> {
     match v {
         EnvValue::Plain(_) => None,
         EnvValue::Secret(name) => Some(format!("`{name}`")),
-        EnvValue::Encrypted(c) => Some(format!("(encrypted {}…)", &c[..c.len().min(16)])),
+        EnvValue::Encrypted(c) => Some(format!("(encrypted {}…)", crate::term::head(c, 16))),
     }
 }
 

@@ -38,8 +38,8 @@ impl std::fmt::Display for DataMount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
             DataKind::Anonymous => {
-                let short: String = self.source.chars().take(12).collect();
-                let more = if self.source.chars().count() > 12 { "…" } else { "" };
+                let short = crate::term::head(&self.source, 12);
+                let more = if short.len() < self.source.len() { "…" } else { "" };
                 write!(f, "anonymous volume at {} ({short}{more})", self.target)
             }
             DataKind::Named => write!(f, "volume `{}` at {}", self.source, self.target),

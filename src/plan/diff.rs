@@ -481,9 +481,25 @@ fn explain(old: &serde_json::Value, new: &serde_json::Value) -> (Vec<String>, St
 
 fn short(id: &str) -> String {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
-    format!("sha256:{}", &id[..id.len().min(12)])
+    format!("sha256:{}", crate::term::head(id, 12))
 }
 
 fn short_id(id: &str) -> &str {
-    &id[..id.len().min(12)]
+    crate::term::head(id, 12)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Ids come from servers and may hold anything: shortening one never
+    /// cuts inside a character.
+    #[test]
+    fn shortened_ids_never_cut_a_multibyte_character() {
+        // One ASCII byte first, so that byte 12 falls inside a `€` (3 bytes).
+        let hostile = format!("a{}", "€".repeat(30));
+        let twelve = format!("a{}", "€".repeat(11));
+        assert_eq!(super::short(&format!("sha256:{hostile}")), format!("sha256:{twelve}"));
+        assert_eq!(super::short_id(&hostile), twelve);
+        assert_eq!(super::short_id("abc"), "abc");
+        assert_eq!(crate::transport::docker::short(&hostile), twelve);
+    }
 }

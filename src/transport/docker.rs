@@ -985,7 +985,7 @@ pub(super) fn segment(op: &str, what: &'static str, value: &str) -> Result<(), D
 }
 
 pub fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
+    crate::term::head(id, 12)
 }
 
 fn nanos(d: Option<crate::model::Duration>) -> Option<i64> {
