@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::diag::{Diagnostic, Diagnostics, FieldPath, SourceFile};
 use crate::manifest::{schema, yaml};
 use crate::model::Duration;
+use crate::model::secret::SecretString;
 use crate::model::values::DURATION_RULE;
-use crate::vault::SecretString;
 
 /// `tomo.yaml` as written.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

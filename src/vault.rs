@@ -16,49 +16,15 @@ use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 
 use crate::model::Name;
+use crate::model::secret::{INLINE_PREFIX, SecretString, Secrets};
 use crate::store::{SecretRow, Store, StoreError, VaultMeta};
 
-/// Prefix of inline encrypted values that may stand in manifests.
-pub const INLINE_PREFIX: &str = "enc:v1:";
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 const KDF: &str = "argon2id-v19-m19456-t2-p1";
 const KEY_CHECK_PLAINTEXT: &[u8] = b"tomo vault key check v1";
 const AAD_KEY_CHECK: &[u8] = b"tomo:keycheck";
 const AAD_INLINE: &[u8] = b"tomo:inline:v1";
-
-/// A secret value. Never printed: `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(String);
-
-impl SecretString {
-    pub fn new(s: impl Into<String>) -> Self {
-        SecretString(s.into())
-    }
-    /// The plaintext. Call sites are the few places a value must leave tomo
-    /// (a container's environment, an SSH password).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl Drop for SecretString {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -150,7 +116,7 @@ impl MasterKey {
             VaultError::Inline("an `enc:v1:` value cannot be decrypted with this master password and salt".into())
         })?;
         String::from_utf8(plain)
-            .map(SecretString)
+            .map(SecretString::new)
             .map_err(|_| VaultError::Inline("an `enc:v1:` value does not hold text".into()))
     }
 }
@@ -212,7 +178,7 @@ impl<'s> Vault<'s> {
             .key
             .open(&sealed.nonce, &sealed.ciphertext, &aad_for(name))
             .ok_or_else(|| VaultError::Tampered(name.to_string()))?;
-        String::from_utf8(plain).map(SecretString).map_err(|_| VaultError::Tampered(name.to_string()))
+        String::from_utf8(plain).map(SecretString::new).map_err(|_| VaultError::Tampered(name.to_string()))
     }
 
     pub fn list(&self) -> Result<Vec<SecretRow>, VaultError> {
@@ -254,7 +220,7 @@ impl VaultSecrets {
     }
 }
 
-impl crate::plan::spec::Secrets for VaultSecrets {
+impl Secrets for VaultSecrets {
     fn reveal(&self, value: &crate::model::EnvValue) -> Result<SecretString, String> {
         use crate::model::EnvValue;
         let vault = Vault { store: &self.store, key: self.key.clone() };

@@ -10,8 +10,9 @@
 use std::time::Duration;
 
 use crate::model::UpdateOrder;
-use crate::plan::data::DataMount;
-use crate::plan::spec::{ContainerSpec, Secrets};
+use crate::model::observed::DataMount;
+use crate::model::secret::Secrets;
+use crate::model::spec::ContainerSpec;
 use crate::plan::{Action, Op, Wait};
 use crate::transport::docker::{DockerClient, DockerError, connect_networks, short};
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::model::Name;
-use crate::plan::spec::Secrets;
+use crate::model::secret::Secrets;
 use crate::plan::{Action, Plan};
 use crate::transport::docker::DockerClient;
 

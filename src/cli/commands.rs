@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::manifest::schema;
 use crate::model::{Name, values::NAME_RULE};
 use crate::store::Activity;
-use crate::vault::SecretString;
+use crate::model::secret::SecretString;
 
 fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }

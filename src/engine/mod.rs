@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::manifest::{self, LoadOptions, Loaded, SecretCheck, Sources};
 use crate::model::{Desired, Host, Name, Observed};
-use crate::plan::spec::{NoSecrets, Secrets};
+use crate::model::secret::{NoSecrets, Secrets};
 use crate::plan::{self, Action, Op, Plan, PlanOptions};
 use crate::store::Store;
 use crate::transport::docker::DockerClient;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::Engine;
 use crate::auth::{self, Claims, Identity, MIN_JWT_KEY_BYTES, Role, TokenError};
 use crate::error::{Error, Result};
+use crate::model::secret::SecretString;
 use crate::store::{Activity, Admission, UserRow};
-use crate::vault::SecretString;
 
 /// Failed logins of one user from one address before that pair is locked.
 pub const LOCK_AFTER: u32 = 5;

@@ -573,7 +573,7 @@ impl<'a> Resolver<'a> {
                 },
                 raw::EnvValue::Plain(sc) => {
                     let text = scalar_text(sc);
-                    if text.starts_with(crate::vault::INLINE_PREFIX) {
+                    if text.starts_with(crate::model::secret::INLINE_PREFIX) {
                         if let Err(e) = (self.inline_check)(&text) {
                             self.push(
                                 at.err(&p, "invalid-secret", e).help("paste the whole output of `tomo secret encrypt`"),

@@ -34,7 +34,7 @@ use super::sessions::OwnedSessions;
 use crate::auth::Identity;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::vault::SecretString;
+use crate::model::secret::SecretString;
 
 /// How long a token from `/auth/login` lasts.
 const LOGIN_TTL: Duration = Duration::from_secs(12 * 3600);

@@ -7,6 +7,8 @@
 
 pub mod observed;
 pub mod ports;
+pub mod secret;
+pub mod spec;
 pub mod subnet;
 pub mod values;
 

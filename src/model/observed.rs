@@ -86,6 +86,40 @@ pub enum MountKind {
     Other,
 }
 
+/// A mount of data of an existing container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataMount {
+    pub kind: DataKind,
+    /// The volume's name, or the host path of a bind mount.
+    pub source: String,
+    /// The path in the container.
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataKind {
+    /// A volume the manifests name.
+    Named,
+    /// A volume without a name in the manifests (declared `- /path`, or the image's `VOLUME`).
+    Anonymous,
+    Bind,
+}
+
+impl std::fmt::Display for DataMount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            DataKind::Anonymous => {
+                let short = crate::term::head(&self.source, 12);
+                let more = if short.len() < self.source.len() { "…" } else { "" };
+                write!(f, "anonymous volume at {} ({short}{more})", self.target)
+            }
+            DataKind::Named => write!(f, "volume `{}` at {}", self.source, self.target),
+            DataKind::Bind => write!(f, "bind mount {} at {}", self.source, self.target),
+        }
+    }
+}
+
 impl ContainerObs {
     /// Made by some tomo installation (maybe another one).
     pub fn managed(&self) -> bool {

@@ -5,9 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use similar::TextDiff;
 
-use super::spec::{ContainerSpec, Secrets, SpecMountKind, labels, spec_lines};
 use super::{Action, Conflict, Op, Orphan, Plan, PlanError, PlanOptions, Wait};
+use crate::model::labels;
 use crate::model::observed::{NetworkObs, normalize_reference};
+use crate::model::secret::Secrets;
+use crate::model::spec::{self, ContainerSpec, SpecMountKind, spec_lines};
 use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::{
     App, AppState, ContainerObs, DependencyCondition, Desired, Inventory, Name, PullPolicy, RunState, ServerState,
@@ -87,7 +89,7 @@ impl ServerDiff<'_> {
         for svc in app.services.values() {
             for n in &svc.networks {
                 if !app.networks.get(n).is_some_and(|d| d.external) {
-                    networks.insert(super::spec::network_name(app, n));
+                    networks.insert(spec::network_name(app, n));
                 }
             }
         }
@@ -107,8 +109,7 @@ impl ServerDiff<'_> {
         for svc in app.services.values() {
             let spec = ContainerSpec::new(self.server, app, svc);
             for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Volume) {
-                let external =
-                    app.volumes.iter().any(|(k, d)| d.external && super::spec::volume_name(app, k) == m.source);
+                let external = app.volumes.iter().any(|(k, d)| d.external && spec::volume_name(app, k) == m.source);
                 if !external {
                     volumes.insert(m.source.clone());
                 }
@@ -176,7 +177,7 @@ impl ServerDiff<'_> {
         let redacted = spec
             .redacted(secrets)
             .map_err(|e| PlanError::Secrets(format!("service `{}` of app `{}`: {e}", svc.name, app.name)))?;
-        let hash = super::spec::hash_redacted(&redacted);
+        let hash = spec::hash_redacted(&redacted);
         let run = app.state == AppState::Running && svc.state == ServiceState::Running;
         let name = spec.container.clone();
         let image = spec.image.clone();

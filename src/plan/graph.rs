@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::spec::SpecMountKind;
 use super::{Op, Plan};
+use crate::model::spec::SpecMountKind;
 use crate::model::{Desired, Name};
 
 type Key = (Name, Name, Name); // server, app, service

@@ -11,7 +11,6 @@
 pub mod data;
 mod diff;
 mod graph;
-pub mod spec;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -22,10 +21,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use data::DataMount;
 pub use graph::{to_dot, topo_order};
-use spec::{ContainerSpec, Secrets};
 
+use crate::model::observed::DataMount;
+use crate::model::secret::Secrets;
+use crate::model::spec::{self, ContainerSpec};
 use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::{Desired, Name, Observed, ServerState, UpdateOrder};
 

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use super::spec::{ContainerSpec, NoSecrets, labels};
 use super::*;
 use crate::manifest::{self, LoadOptions, SecretCheck, Sources};
+use crate::model::labels;
 use crate::model::observed::{ImageObs, NetworkObs, VolumeObs};
+use crate::model::secret::NoSecrets;
+use crate::model::spec::{self, ContainerSpec};
 use crate::model::subnet::Subnet;
 use crate::model::{ContainerObs, Inventory, RunState};
 
@@ -46,7 +48,7 @@ fn converged(d: &Desired, server: &str) -> Inventory {
         for svc in app.services.values() {
             let spec = ContainerSpec::new(&server, app, svc);
             for m in &spec.mounts {
-                if m.kind == super::spec::SpecMountKind::Volume && !inv.volumes.iter().any(|v| v.name == m.source) {
+                if m.kind == spec::SpecMountKind::Volume && !inv.volumes.iter().any(|v| v.name == m.source) {
                     inv.volumes.push(VolumeObs { name: m.source.clone(), labels: obj_labels(app.name.as_str()) });
                 }
             }
@@ -67,7 +69,7 @@ fn container(spec: &ContainerSpec, state: RunState) -> ContainerObs {
     let mut l = obj_labels(spec.app.as_str());
     l.insert(labels::SERVICE.into(), spec.service.to_string());
     l.insert(labels::SERVER.into(), spec.server.to_string());
-    l.insert(labels::SPEC_HASH.into(), super::spec::hash_redacted(&redacted));
+    l.insert(labels::SPEC_HASH.into(), spec::hash_redacted(&redacted));
     l.insert(labels::SPEC.into(), redacted.to_string());
     ContainerObs {
         id: format!("id-{}", spec.container),
@@ -421,8 +423,8 @@ fn saved_plans_round_trip() {
 
 #[test]
 fn recreates_carry_anonymous_volumes_and_removals_name_the_data_they_drop() {
+    use crate::model::observed::DataKind;
     use crate::model::observed::{MountKind, MountObs};
-    use data::DataKind;
     let app = |extra: &str| desired(&format!("kind: App\nname: web\nserver: a\nimage: img:1\n{extra}"));
     let volume = |name: &str, target: &str| MountObs {
         kind: MountKind::Volume,

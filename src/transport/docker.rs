@@ -18,11 +18,12 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+use crate::model::observed::DataMount;
 use crate::model::observed::{ImageObs, MountKind, MountObs, NetworkObs, VolumeObs};
+use crate::model::secret::Secrets;
+use crate::model::spec::{ContainerSpec, SpecMountKind};
 use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::{ContainerObs, Health, Inventory, Protocol, Restart, RunState, labels};
-use crate::plan::data::DataMount;
-use crate::plan::spec::{ContainerSpec, Secrets, SpecMountKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {

@@ -12,7 +12,7 @@ use russh::client::{self, AuthResult, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use tokio::sync::Semaphore;
 
-use crate::vault::SecretString;
+use crate::model::secret::SecretString;
 
 /// Channel opens refused by sshd are tried this often, waiting this long
 /// before the second try and twice as long before each further one.

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use tomo::model::secret::SecretString;
 use tomo::transport::ssh::{Credential, ExecOptions, HostKeyPolicy, SshError, SshSession};
-use tomo::vault::SecretString;
 
 use crate::fleet::Fleet;
 use crate::hosts::{PW, PW_USER, TestHost};

@@ -13,7 +13,7 @@ use crate::engine::{DocKind, Token};
 use crate::mcp::output::ToolError;
 use crate::mcp::{Peer, Tomo};
 use crate::store::ActivityRow;
-use crate::vault::SecretString;
+use crate::model::secret::SecretString;
 
 /// How long a token from `auth_login` lasts.
 const LOGIN_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);

@@ -13,31 +13,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::{
-    App, ByteSize, Duration, EnvValue, Healthcheck, MountSource, Name, PortMapping, Restart, Service, Ulimit,
-};
-
-pub use crate::model::labels;
-
-/// Access to secret values, for hashing and (at apply) for creating containers.
-pub trait Secrets: Send + Sync {
-    /// The plaintext of a vault reference (`Secret` or `Encrypted`).
-    fn reveal(&self, value: &EnvValue) -> Result<crate::vault::SecretString, String>;
-    /// The key of the keyed hash that stands for secret values in labels.
-    fn hash_key(&self) -> Result<[u8; 32], String>;
-}
-
-/// Secrets for a fleet that uses none: any use is an error.
-pub struct NoSecrets(pub String);
-
-impl Secrets for NoSecrets {
-    fn reveal(&self, _: &EnvValue) -> Result<crate::vault::SecretString, String> {
-        Err(self.0.clone())
-    }
-    fn hash_key(&self) -> Result<[u8; 32], String> {
-        Err(self.0.clone())
-    }
-}
+use super::secret::Secrets;
+use super::{App, ByteSize, Duration, EnvValue, Healthcheck, MountSource, Name, PortMapping, Restart, Service, Ulimit};
 
 /// Copies the `Service` fields that shape the container, not the service
 /// itself: fields that only steer tomo (`depends_on`, `pull`, `update_order`,
