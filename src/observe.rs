@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::model::{AppState, Desired, Name, PullPolicy, ServerState};
-use crate::plan::Scope;
+use crate::model::{AppState, Desired, Name, PullPolicy, Scope, ServerState};
 use crate::transport::docker::DockerClient;
 
 /// Observes `server` through `client` (or records why it is unreachable).

@@ -9,13 +9,13 @@ use super::commands::read_value;
 use super::plan_view::{self, LineSink};
 use super::{out, runtime};
 use crate::auth::{Identity, Role};
-use crate::engine::Engine;
+use crate::engine::{Engine, Plan, Proposal, ProposalStatus};
 use crate::error::{Error, Result};
 use crate::model::Duration;
 
 /// Who runs the CLI: the local user, with every permission (they can edit
 /// the files and the store anyway).
-fn local_admin() -> Identity {
+pub(super) fn local_admin() -> Identity {
     Identity { user: std::env::var("USER").unwrap_or_else(|_| "cli".into()), role: Role::Admin, session: None }
 }
 
@@ -129,7 +129,14 @@ pub fn token(engine: &Engine, c: TokenCommand) -> Result<i32> {
 pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
     match c {
         ProposalCommand::List(a) => {
-            let rows = engine.proposals(a.status.as_deref())?;
+            let status = match a.status.as_deref() {
+                None => None,
+                Some(s) => Some(ProposalStatus::parse(s).ok_or_else(|| {
+                    let all: Vec<&str> = ProposalStatus::ALL.iter().map(|p| p.as_str()).collect();
+                    Error::Usage(format!("--status `{s}` is not one of: {}", all.join(", ")))
+                })?),
+            };
+            let rows = engine.proposals(status)?;
             if a.json {
                 out(&format!("{}\n", serde_json::to_string_pretty(&rows).expect("JSON")))?;
             } else if rows.is_empty() {
@@ -201,7 +208,7 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
     }
 }
 
-fn describe(row: &crate::store::ProposalRow, plan: &crate::plan::Plan) -> String {
+fn describe(row: &Proposal, plan: &Plan) -> String {
     format!(
         "proposal {} ({}): {}\nby {} ({}) at {}\n\n{}\n{}",
         row.id,
@@ -211,6 +218,6 @@ fn describe(row: &crate::store::ProposalRow, plan: &crate::plan::Plan) -> String
         row.role,
         row.created_at,
         crate::term::text(&row.diff),
-        crate::plan::text::plan(plan)
+        crate::engine::plan_text(plan)
     )
 }

@@ -14,10 +14,8 @@ use super::args::{
 use super::render;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::manifest::schema;
-use crate::model::{Name, values::NAME_RULE};
-use crate::store::Activity;
 use crate::model::secret::SecretString;
+use crate::model::{Name, values::NAME_RULE};
 
 fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
@@ -75,7 +73,7 @@ pub fn validate(engine: &Engine, a: &ValidateArgs) -> Result<i32> {
 }
 
 pub fn schema(a: &SchemaArgs) -> Result<i32> {
-    let files = schema::schemas().files();
+    let files = Engine::schema_files();
     if a.check {
         let mut stale = Vec::new();
         for (name, text) in &files {
@@ -202,16 +200,6 @@ pub(super) fn read_value(file: Option<&Path>, prompt: &str) -> Result<SecretStri
 }
 
 fn audit(engine: &Engine, action: &str, name: &str) {
-    if let Ok(store) = engine.store() {
-        let actor = std::env::var("USER").ok();
-        let _ = store.record_activity(&Activity {
-            actor: actor.as_deref(),
-            role: Some("admin"),
-            category: "secret",
-            action,
-            target: Some(name),
-            result: "ok",
-            ..Activity::default()
-        });
-    }
+    let who = super::access::local_admin();
+    engine.audit(&who, "secret", action, Some(name), serde_json::Value::Null, "ok", None);
 }

@@ -1,14 +1,13 @@
 //! Apply progress (indicatif on a terminal, a line per action otherwise) and
-//! the apply report, for people. Plans and status as text are `plan::text`.
+//! the apply report, for people. Plans and status as text are the engine's `plan_text` and `status_text`.
 
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::apply::{ApplyReport, ApplySink, Outcome};
-pub use crate::plan::text::{plan, status};
-use crate::plan::{Action, Plan};
+use crate::engine::{Action, ApplyReport, ApplySink, Outcome, Plan};
+pub use crate::engine::{plan_text as plan, status_text as status};
 
 /// Apply progress: a progress bar on a terminal (indicatif), one line per
 /// finished action otherwise, nothing when quiet (`--json`).

@@ -6,10 +6,9 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use super::args::{ApplyArgs, PlanArgs, ScopeArgs, StatusArgs};
 use super::plan_view::{self, LineSink};
-use crate::engine::{ApplyRequest, Engine};
+use crate::engine::{ApplyReport, ApplyRequest, Engine, Plan, PlanOptions, Scope};
 use crate::error::{Error, Result};
 use crate::model::{Duration, Name};
-use crate::plan::{self, Plan, PlanOptions, Scope};
 
 fn names(kind: &str, values: &[String]) -> Result<Vec<Name>> {
     values.iter().map(|v| Name::parse(v).map_err(|e| Error::Usage(format!("--{kind} {v}: {e}")))).collect()
@@ -67,7 +66,7 @@ pub fn plan(engine: &Engine, a: &PlanArgs) -> Result<i32> {
 
 pub fn graph(engine: &Engine, s: &ScopeArgs) -> Result<i32> {
     let p = runtime()?.block_on(engine.plan(&options(s)?))?;
-    out(&plan::to_dot(&p))?;
+    out(&crate::engine::to_dot(&p))?;
     Ok(0)
 }
 
@@ -163,7 +162,7 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
     }
 }
 
-fn finish(p: &Plan, report: &crate::apply::ApplyReport, json: bool) -> Result<i32> {
+fn finish(p: &Plan, report: &ApplyReport, json: bool) -> Result<i32> {
     if json {
         let doc = serde_json::json!({ "plan": p, "report": report });
         out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;

@@ -4,10 +4,9 @@ use super::{out, runtime};
 use std::io::{BufRead, IsTerminal};
 
 use super::args::ServerCommand;
-use crate::engine::Engine;
+use crate::engine::{Engine, Scope};
 use crate::error::{Error, Result};
 use crate::model::Host;
-use crate::plan::Scope;
 
 pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
     let rt = runtime()?;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::guard::Review;
+use super::rows::{Proposal, ProposalStatus};
 use super::{ApplyRequest, Engine};
 use crate::apply::{ApplyReport, ApplySink};
 use crate::auth::{Identity, Permission, Role};
@@ -20,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, LoadOptions, Sources, edit};
 use crate::model::{Desired, Name, RequireApproval};
 use crate::plan::{Plan, PlanOptions};
-use crate::store::{Activity, NewProposal, ProposalRow};
+use crate::store::{Activity, NewProposal};
 
 /// Which kind of document an edit is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,29 +282,26 @@ impl Engine {
         Ok(())
     }
 
-    pub fn proposals(&self, status: Option<&str>) -> Result<Vec<ProposalRow>> {
-        Ok(self.store()?.proposals(status)?)
-    }
-
     /// A proposal with its edits and plan.
-    pub fn proposal(&self, id: &str) -> Result<(ProposalRow, Vec<FileEdit>, Plan)> {
-        let Some(row) = self.store()?.proposal(id)? else {
-            let pending: Vec<String> = self.proposals(Some("pending"))?.into_iter().map(|p| p.id).collect();
+    pub fn proposal(&self, id: &str) -> Result<(Proposal, Vec<FileEdit>, Plan)> {
+        let Some((row, edits_json, plan_json)) = self.proposal_row(id)? else {
+            let pending: Vec<String> =
+                self.proposals(Some(ProposalStatus::Pending))?.into_iter().map(|p| p.id).collect();
             return Err(Error::Usage(format!(
                 "there is no proposal `{id}`; pending: {}",
                 if pending.is_empty() { "none".into() } else { pending.join(", ") }
             )));
         };
-        let edits: Vec<FileEdit> = serde_json::from_str(&row.edits_json)
+        let edits: Vec<FileEdit> = serde_json::from_str(&edits_json)
             .map_err(|e| Error::Proposal(format!("proposal `{id}` is damaged: {e}")))?;
-        let plan: Plan = serde_json::from_str(row.plan_json.as_deref().unwrap_or("null"))
+        let plan: Plan = serde_json::from_str(plan_json.as_deref().unwrap_or("null"))
             .map_err(|e| Error::Proposal(format!("proposal `{id}` has no usable plan: {e}")))?;
         Ok((row, edits, plan))
     }
 
-    fn pending(&self, id: &str) -> Result<(ProposalRow, Vec<FileEdit>, Plan)> {
+    fn pending(&self, id: &str) -> Result<(Proposal, Vec<FileEdit>, Plan)> {
         let p = self.proposal(id)?;
-        if p.0.status != "pending" {
+        if p.0.status != ProposalStatus::Pending {
             return Err(Error::Proposal(format!("proposal `{id}` is {}, not pending; nothing was done", p.0.status)));
         }
         Ok(p)
@@ -312,12 +310,18 @@ impl Engine {
     /// Approves a pending proposal: checks that neither the files nor the
     /// servers changed since it was made (else marks it stale and changes
     /// nothing), writes the files and applies exactly its plan.
-    pub async fn approve(&self, id: &str, who: &Identity, sink: &dyn ApplySink) -> Result<(ProposalRow, ApplyReport)> {
+    pub async fn approve(&self, id: &str, who: &Identity, sink: &dyn ApplySink) -> Result<(Proposal, ApplyReport)> {
         let (row, edits, plan) = self.pending(id)?;
         let change = Change { title: row.title.clone(), edits };
         let store = self.store()?.clone();
         let stale = |e: Error| {
-            let _ = store.set_proposal_status(id, "stale", Some(&who.user), Some(&e.to_string()), None);
+            let _ = store.set_proposal_status(
+                id,
+                ProposalStatus::Stale.as_str(),
+                Some(&who.user),
+                Some(&e.to_string()),
+                None,
+            );
             self.audit(who, "manifest", "approve", Some(id), Value::Null, "error", Some(&e.to_string()));
             e
         };
@@ -333,7 +337,7 @@ impl Engine {
             ))));
         }
         self.write_edits(&change.edits).map_err(stale)?;
-        store.set_proposal_status(id, "approved", Some(&who.user), None, None)?;
+        store.set_proposal_status(id, ProposalStatus::Approved.as_str(), Some(&who.user), None, None)?;
         self.audit(who, "manifest", "approve", Some(id), Value::Null, "ok", None);
         let req = ApplyRequest {
             parallelism: None,
@@ -344,19 +348,25 @@ impl Engine {
         };
         let report = self.apply_saved(&plan, &req, sink).await;
         let (status, run) = match &report {
-            Ok(r) if r.succeeded() => ("applied", r.run_id),
-            Ok(r) => ("failed", r.run_id),
-            Err(_) => ("failed", None),
+            Ok(r) if r.succeeded() => (ProposalStatus::Applied, r.run_id),
+            Ok(r) => (ProposalStatus::Failed, r.run_id),
+            Err(_) => (ProposalStatus::Failed, None),
         };
-        store.set_proposal_status(id, status, None, report.as_ref().err().map(|e| e.to_string()).as_deref(), run)?;
+        store.set_proposal_status(
+            id,
+            status.as_str(),
+            None,
+            report.as_ref().err().map(|e| e.to_string()).as_deref(),
+            run,
+        )?;
         let report = report?;
         Ok((self.proposal(id)?.0, report))
     }
 
     /// Rejects a pending proposal; nothing is written.
-    pub fn reject(&self, id: &str, who: &Identity, reason: Option<&str>) -> Result<ProposalRow> {
+    pub fn reject(&self, id: &str, who: &Identity, reason: Option<&str>) -> Result<Proposal> {
         self.pending(id)?;
-        self.store()?.set_proposal_status(id, "rejected", Some(&who.user), reason, None)?;
+        self.store()?.set_proposal_status(id, ProposalStatus::Rejected.as_str(), Some(&who.user), reason, None)?;
         self.audit(who, "manifest", "reject", Some(id), serde_json::json!({"reason": reason}), "ok", None);
         Ok(self.proposal(id)?.0)
     }

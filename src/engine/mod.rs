@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::apply::lock::ApplyLock;
-use crate::apply::{self, ApplyOptions, ApplyReport, ApplySink, Journal, Outcome};
+use crate::apply::{self, ApplyOptions, Journal};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::manifest::{self, LoadOptions, Loaded, SecretCheck, Sources};
-use crate::model::{Desired, Host, Name, Observed};
 use crate::model::secret::{NoSecrets, Secrets};
-use crate::plan::{self, Action, Op, Plan, PlanOptions};
+use crate::model::{Desired, Host, Name, Observed};
+use crate::plan;
 use crate::store::Store;
 use crate::transport::docker::DockerClient;
 use crate::transport::ssh::{Credential, HostKeyPolicy, SshError, SshSession};
@@ -48,13 +48,22 @@ mod ops;
 mod reconcile;
 mod recover;
 mod reinit;
+mod rows;
 mod servers;
 mod users;
 
+pub use crate::apply::{ApplyReport, ApplySink, Outcome, TracingSink};
+pub use crate::plan::status::{StatusRow, rows as status_rows};
+pub use crate::plan::text::{plan as plan_text, status as status_text};
+pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
 pub use changes::{Change, DocKind, FileEdit, Submitted};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};
+pub use rows::{
+    ActionStatus, AppAction, AppRevision, AuditEvent, ContainerRow, EngineFacts, ImageRow, Proposal, ProposalStatus,
+    Pruned, RunStatus, Stats,
+};
 pub use servers::{Check, ServerFacts};
 pub use users::{ADDRESS_LOCK_AFTER, LOCK_AFTER, LOCK_FOR, Token};
 
@@ -110,6 +119,11 @@ impl Engine {
         let sources = self.sources()?;
         let secrets = self.secret_check();
         Ok(manifest::load(&sources, &LoadOptions { secrets: &secrets, inline_check: vault::check_inline_format }))
+    }
+
+    /// The JSON Schemas of the manifest kinds as (file name, text), for `tomo schema`.
+    pub fn schema_files() -> Vec<(String, String)> {
+        manifest::schema::schemas().files()
     }
 
     /// The desired state, or `Error::Invalid` with every problem.

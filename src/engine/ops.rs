@@ -9,12 +9,12 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::rows::{ContainerRow, EngineFacts, ImageRow, Pruned, Stats};
 use super::{Check, Engine};
 use crate::error::{Error, Result};
 use crate::model::{App, ContainerObs, Desired, EnvValue, Name, labels};
 use crate::plan::{PlanOptions, Scope};
 use crate::transport::docker::DockerClient;
-use crate::transport::docker_ops::{ContainerRow, EngineFacts, ImageRow, Pruned, Stats};
 
 /// A result for one server, or why it could not be had.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -175,7 +175,7 @@ impl Engine {
     /// One resource sample of each of the app's running containers.
     pub async fn app_stats(&self, app: &str) -> Result<Vec<PerServer<Stats>>> {
         self.on_app_containers(app, None, |client, c| async move {
-            client.stats(&c.id, &c.container).await.map_err(|e| e.to_string())
+            client.stats(&c.id, &c.container).await.map(Stats::from).map_err(|e| e.to_string())
         })
         .await
     }
@@ -205,20 +205,27 @@ impl Engine {
     }
 
     pub async fn docker_facts(&self, servers: Vec<Name>) -> Result<Vec<PerServer<EngineFacts>>> {
-        self.on_servers(servers, |c| async move { c.facts().await }).await
+        self.on_servers(servers, |c| async move { c.facts().await.map(EngineFacts::from) }).await
     }
 
     pub async fn docker_containers(&self, servers: Vec<Name>) -> Result<Vec<PerServer<Vec<ContainerRow>>>> {
-        self.on_servers(servers, |c| async move { c.all_containers().await }).await
+        self.on_servers(servers, |c| async move {
+            c.all_containers().await.map(|l| l.into_iter().map(ContainerRow::from).collect())
+        })
+        .await
     }
 
     pub async fn docker_images(&self, servers: Vec<Name>) -> Result<Vec<PerServer<Vec<ImageRow>>>> {
-        self.on_servers(servers, |c| async move { c.images().await }).await
+        self.on_servers(
+            servers,
+            |c| async move { c.images().await.map(|l| l.into_iter().map(ImageRow::from).collect()) },
+        )
+        .await
     }
 
     /// Removes unused images and build cache (never volumes).
     pub async fn docker_prune(&self, servers: Vec<Name>, all: bool) -> Result<Vec<PerServer<Pruned>>> {
-        self.on_servers(servers, |c| async move { c.prune(all).await }).await
+        self.on_servers(servers, |c| async move { c.prune(all).await.map(Pruned::from) }).await
     }
 
     /// `server test` on every named server (all when empty), in parallel.

@@ -7,6 +7,7 @@
 
 pub mod observed;
 pub mod ports;
+pub mod scope;
 pub mod secret;
 pub mod spec;
 pub mod subnet;
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use observed::{ContainerObs, Health, Inventory, Observed, RunState, ServerState};
 pub use ports::{Mount, MountSource, PortMapping, PortRange};
+pub use scope::Scope;
 pub use values::{ByteSize, Duration, ImageRef, Name, Restart};
 
 /// The whole desired state: everything the manifests declare.

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 pub use graph::{to_dot, topo_order};
 
+pub use crate::model::Scope;
 use crate::model::observed::DataMount;
 use crate::model::secret::Secrets;
 use crate::model::spec::{self, ContainerSpec};
@@ -31,28 +32,6 @@ use crate::model::{Desired, Name, Observed, ServerState, UpdateOrder};
 
 /// Bumped when the saved-plan format changes incompatibly.
 pub const PLAN_FORMAT: u32 = 1;
-
-/// Which part of the fleet a plan covers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Scope {
-    /// Only these servers (all when empty).
-    pub servers: Vec<Name>,
-    /// Only these apps (all when empty; orphans are then not considered).
-    pub apps: Vec<Name>,
-    /// Servers left out and not contacted: a change to where their
-    /// connection goes waits for an admin's approval (`engine::guard`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub held: Vec<Name>,
-}
-
-impl Scope {
-    pub fn has_server(&self, s: &Name) -> bool {
-        (self.servers.is_empty() || self.servers.contains(s)) && !self.held.contains(s)
-    }
-    pub fn has_app(&self, a: &Name) -> bool {
-        self.apps.is_empty() || self.apps.contains(a)
-    }
-}
 
 /// Options that change what the plan does.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -10,8 +10,6 @@ use bollard::query_parameters::{
     PruneImagesOptionsBuilder, RestartContainerOptionsBuilder, StatsOptionsBuilder,
 };
 use futures_util::StreamExt;
-use schemars::JsonSchema;
-use serde::Serialize;
 
 use super::docker::{DockerClient, DockerError, segment, short};
 
@@ -19,7 +17,7 @@ use super::docker::{DockerClient, DockerError, segment, short};
 pub const MAX_LOG_BYTES: usize = 64 * 1024;
 
 /// Facts about one Docker Engine.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone)]
 pub struct EngineFacts {
     pub version: String,
     pub os: String,
@@ -35,7 +33,7 @@ pub struct EngineFacts {
 }
 
 /// One container, managed by tomo or not.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone)]
 pub struct ContainerRow {
     pub id: String,
     pub name: String,
@@ -47,7 +45,7 @@ pub struct ContainerRow {
 }
 
 /// One image.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone)]
 pub struct ImageRow {
     pub id: String,
     pub tags: Vec<String>,
@@ -57,7 +55,7 @@ pub struct ImageRow {
 }
 
 /// A one-shot resource sample of a container.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone)]
 pub struct Stats {
     pub container: String,
     /// Percent of one CPU (100 = one full core).
@@ -69,7 +67,7 @@ pub struct Stats {
 }
 
 /// What a prune removed.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone)]
 pub struct Pruned {
     pub images_deleted: i64,
     pub build_cache_deleted: i64,

@@ -28,8 +28,7 @@ use tokio::sync::mpsc;
 
 pub use metrics::Metrics;
 
-use crate::apply::TracingSink;
-use crate::engine::{Engine, Trigger};
+use crate::engine::{Engine, TracingSink, Trigger};
 use crate::error::{Error, Result};
 
 /// How long a shutdown waits for the actions in flight.
@@ -67,7 +66,7 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
     // The data folder exists and the store is open from here on.
-    engine.store()?;
+    engine.check_store()?;
     let _data = watch_data_folder(&engine.config().data_dir, tx.clone())?;
     let dir = engine.config().manifests.clone();
     let _watcher = watch_folder(&dir, tx.clone())?;
@@ -121,7 +120,7 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
                                 due = Some((Instant::now() + opts.debounce, Trigger::Files));
                             }
                             Some(Input::DataFolder) => {
-                                if engine.store().is_err_and(|e| e.is_store_lost()) {
+                                if engine.check_store().is_err_and(|e| e.is_store_lost()) {
                                     // No new action; the daemon stops when the run ends.
                                     stop.store(true, Ordering::SeqCst);
                                     lost = true;
@@ -154,7 +153,7 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
 
 /// Fails (logged) when the store was deleted or replaced: the daemon stops.
 fn store_intact(engine: &Engine) -> Result<()> {
-    match engine.store() {
+    match engine.check_store() {
         Err(e) if e.is_store_lost() => {
             tracing::error!("stopping: {e}");
             Err(e)

@@ -9,10 +9,9 @@ use serde_json::{Map, Value};
 
 use super::{ChangeOut, bad_arg};
 use crate::auth::{Identity, Role};
-use crate::engine::{DocKind, Token};
+use crate::engine::{AuditEvent, DocKind, Token};
 use crate::mcp::output::ToolError;
 use crate::mcp::{Peer, Tomo};
-use crate::store::ActivityRow;
 use crate::model::secret::SecretString;
 
 /// How long a token from `auth_login` lasts.
@@ -97,8 +96,8 @@ pub struct AuditOut {
     pub entries: Vec<AuditEntry>,
 }
 
-impl From<ActivityRow> for AuditEntry {
-    fn from(a: ActivityRow) -> Self {
+impl From<AuditEvent> for AuditEntry {
+    fn from(a: AuditEvent) -> Self {
         AuditEntry {
             id: a.id,
             at: a.at,
@@ -120,7 +119,7 @@ impl Tomo {
         if limit == 0 || limit > 1000 {
             return Err(bad_arg("limit", format!("{limit} is out of range; give 1 to 1000")));
         }
-        let rows = self.engine().store()?.activities_in(Some(categories), limit).map_err(crate::Error::from)?;
+        let rows = self.engine().audit_events(Some(categories), limit)?;
         Ok(Json(AuditOut { entries: rows.into_iter().map(Into::into).collect() }))
     }
 }
@@ -176,7 +175,7 @@ impl Tomo {
         if let Some(m) = effective.as_object_mut() {
             m.remove("origin");
         }
-        let user = self.engine().store()?.user_settings(&who.user).map_err(crate::Error::from)?;
+        let user = self.engine().user_settings(&who.user)?;
         Ok(Json(SettingsOut { system, effective, user }))
     }
 
@@ -216,11 +215,10 @@ impl Tomo {
                 })?;
             system = Some(self.engine().submit(change, &who).await?.into());
         }
-        let store = self.engine().store()?;
         if let Some(user) = &a.user {
-            check_user_settings(&store.user_settings(&who.user).map_err(crate::Error::from)?, user)?;
+            check_user_settings(&self.engine().user_settings(&who.user)?, user)?;
             for (k, v) in user {
-                store.set_user_setting(&who.user, k, v).map_err(crate::Error::from)?;
+                self.engine().set_user_setting(&who.user, k, v)?;
             }
             self.engine().audit(
                 &who,
@@ -232,7 +230,7 @@ impl Tomo {
                 None,
             );
         }
-        let user = store.user_settings(&who.user).map_err(crate::Error::from)?;
+        let user = self.engine().user_settings(&who.user)?;
         Ok(Json(SettingsUpdateOut { system, user }))
     }
 

@@ -13,11 +13,10 @@ use serde_json::{Map, Value};
 
 use super::{AppArg, ChangeOut, bad_arg};
 use crate::auth::Identity;
-use crate::engine::{AppContainer, ContainerLogs, DocKind, PerServer};
+use crate::engine::{AppAction, AppContainer, AppRevision, ContainerLogs, DocKind, PerServer, Stats};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
 use crate::model::{AppState, Duration, Name};
-use crate::transport::docker_ops::Stats;
 
 /// An environment value: a plain string, or a secret from the vault.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -258,34 +257,10 @@ pub struct StatsOut {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct HistoryEntry {
-    pub run_id: i64,
-    pub started_at: String,
-    /// running | succeeded | failed | interrupted
-    pub run_status: String,
-    pub actor: String,
-    pub source: String,
-    pub server: String,
-    pub action: String,
-    pub service: String,
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
 pub struct HistoryOut {
-    pub actions: Vec<HistoryEntry>,
+    pub actions: Vec<AppAction>,
     /// Recorded manifest revisions, newest first (`app_rollback` proposes the one before the current).
-    pub revisions: Vec<Revision>,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Revision {
-    pub at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub run_id: Option<i64>,
-    pub manifest: Value,
+    pub revisions: Vec<AppRevision>,
 }
 
 fn split<T>(per: Vec<PerServer<T>>) -> (Vec<T>, Vec<String>) {
@@ -609,30 +584,8 @@ impl Tomo {
     async fn app_history(&self, Parameters(a): Parameters<AppArg>) -> Result<Json<HistoryOut>, ToolError> {
         let desired = self.engine().desired()?;
         self.engine().app(&desired, &a.name)?;
-        let store = self.engine().store()?;
-        let actions = store
-            .app_actions(&a.name, 200)
-            .map_err(crate::Error::from)?
-            .into_iter()
-            .map(|(run, act)| HistoryEntry {
-                run_id: run.id,
-                started_at: run.started_at,
-                run_status: run.status,
-                actor: run.actor.unwrap_or_default(),
-                source: run.source.unwrap_or_default(),
-                server: act.server,
-                action: act.action,
-                service: act.service.unwrap_or_default(),
-                status: act.status,
-                error: act.error,
-            })
-            .collect();
-        let revisions = store
-            .app_revisions(&a.name, 20)
-            .map_err(crate::Error::from)?
-            .into_iter()
-            .map(|(run_id, at, manifest)| Revision { at, run_id, manifest })
-            .collect();
+        let actions = self.engine().app_actions(&a.name, 200)?;
+        let revisions = self.engine().app_revisions(&a.name, 20)?;
         Ok(Json(HistoryOut { actions, revisions }))
     }
 
@@ -651,12 +604,12 @@ impl Tomo {
         let desired = self.engine().desired()?;
         self.engine().app(&desired, &a.name)?;
         let current = self.engine().document(DocKind::App, &a.name)?.map(|d| d.2);
-        let revisions = self.engine().store()?.app_revisions(&a.name, 50).map_err(crate::Error::from)?;
+        let revisions = self.engine().app_revisions(&a.name, 50)?;
         let previous = revisions
             .into_iter()
-            .skip_while(|(_, _, doc)| Some(doc) == current.as_ref())
-            .find(|(_, _, doc)| Some(doc) != current.as_ref());
-        let Some((run, at, doc)) = previous else {
+            .skip_while(|r| Some(&r.manifest) == current.as_ref())
+            .find(|r| Some(&r.manifest) != current.as_ref());
+        let Some(AppRevision { run_id: run, at, manifest: doc }) = previous else {
             return Err(ToolError(format!(
                 "app `{}` has no earlier applied revision to roll back to (see `app_history`)",
                 a.name

@@ -10,10 +10,9 @@ use serde_json::{Map, Value};
 
 use super::{ChangeOut, ServerArg, ServersArg, bad_arg, names};
 use crate::auth::Identity;
-use crate::engine::{Check, DocKind, PerServer};
+use crate::engine::{Check, ContainerRow, DocKind, EngineFacts, ImageRow, PerServer, Pruned, Scope};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
-use crate::transport::docker_ops::{ContainerRow, EngineFacts, ImageRow, Pruned};
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ServerRow {
@@ -205,7 +204,7 @@ impl Tomo {
         open_world_hint = true
     ))]
     async fn server_list(&self) -> Result<Json<ServerListOut>, ToolError> {
-        let facts = self.engine().server_facts(&crate::plan::Scope::default()).await?;
+        let facts = self.engine().server_facts(&Scope::default()).await?;
         Ok(Json(ServerListOut {
             servers: facts
                 .into_iter()

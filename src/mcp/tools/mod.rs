@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Tomo;
 use super::output::{ToolError, bad_arg};
-use crate::engine::Submitted;
+use crate::engine::{Plan, PlanOptions, Scope, Submitted};
 use crate::model::Name;
-use crate::plan::{Plan, PlanOptions, Scope};
 
 /// Every tool, built once per server.
 pub fn router() -> ToolRouter<Tomo> {
@@ -54,7 +53,7 @@ impl From<&Plan> for PlanOut {
             fingerprint: p.fingerprint(),
             has_changes: p.has_changes(),
             destructive: p.is_destructive(),
-            text: crate::plan::text::plan(p),
+            text: crate::engine::plan_text(p),
             plan: serde_json::to_value(p).unwrap_or_default(),
         }
     }

@@ -8,13 +8,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{PlanOut, options};
-use crate::apply::{Outcome, TracingSink};
 use crate::auth::{Identity, Role};
-use crate::engine::ApplyRequest;
+use crate::engine::{ApplyReport, ApplyRequest, Outcome, Plan, Proposal, ProposalStatus, TracingSink};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
 use crate::model::RequireApproval;
-use crate::store::ProposalRow;
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ValidateOut {
@@ -106,7 +104,7 @@ pub struct ProposalListArgs {
 pub struct ProposalOut {
     pub id: String,
     pub title: String,
-    pub status: String,
+    pub status: ProposalStatus,
     pub created_by: String,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,8 +115,8 @@ pub struct ProposalOut {
     pub run_id: Option<i64>,
 }
 
-impl From<ProposalRow> for ProposalOut {
-    fn from(p: ProposalRow) -> Self {
+impl From<Proposal> for ProposalOut {
+    fn from(p: Proposal) -> Self {
         ProposalOut {
             id: p.id,
             title: p.title,
@@ -166,7 +164,7 @@ pub struct ApprovedOut {
     pub apply: ApplyOut,
 }
 
-fn apply_out(plan: &crate::plan::Plan, r: &crate::apply::ApplyReport) -> ApplyOut {
+fn apply_out(plan: &Plan, r: &ApplyReport) -> ApplyOut {
     ApplyOut {
         succeeded: r.succeeded(),
         run_id: r.run_id,
@@ -285,7 +283,7 @@ impl Tomo {
     async fn status(&self, Parameters(a): Parameters<PlanArgs>) -> Result<Json<StatusOut>, ToolError> {
         let opts = options(&a.servers, &a.apps, false)?;
         let (desired, observed, plan) = self.engine().status(&opts).await?;
-        let containers = crate::plan::status::rows(&plan, &observed, &desired, &opts.scope)
+        let containers = crate::engine::status_rows(&plan, &observed, &desired, &opts.scope)
             .into_iter()
             .map(|r| ContainerStatus {
                 drift: if r.drift.is_empty() { "in sync".into() } else { r.drift.join("; ") },
@@ -300,7 +298,7 @@ impl Tomo {
             in_sync: !plan.has_changes() && plan.unreachable.is_empty(),
             containers,
             unreachable: plan.unreachable.iter().map(|(s, why)| format!("{s}: {why}")).collect(),
-            text: crate::plan::text::status(&plan, &observed, &desired),
+            text: crate::engine::status_text(&plan, &observed, &desired),
         }))
     }
 
@@ -315,13 +313,14 @@ impl Tomo {
         &self,
         Parameters(a): Parameters<ProposalListArgs>,
     ) -> Result<Json<ProposalsOut>, ToolError> {
-        const STATUSES: &[&str] = &["pending", "approved", "rejected", "applied", "failed", "stale"];
-        if let Some(s) = &a.status
-            && !STATUSES.contains(&s.as_str())
-        {
-            return Err(super::bad_arg("status", format!("`{s}` is not one of: {}", STATUSES.join(", "))));
-        }
-        let rows = self.engine().proposals(a.status.as_deref())?;
+        let status = match &a.status {
+            None => None,
+            Some(s) => Some(ProposalStatus::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = ProposalStatus::ALL.iter().map(|p| p.as_str()).collect();
+                super::bad_arg("status", format!("`{s}` is not one of: {}", all.join(", ")))
+            })?),
+        };
+        let rows = self.engine().proposals(status)?;
         Ok(Json(ProposalsOut { proposals: rows.into_iter().map(Into::into).collect() }))
     }
 
