@@ -280,6 +280,11 @@ async fn login(
     }
 }
 
+/// The client's address of a request, as the listener recorded it.
+pub(super) fn client_ip(parts: &::http::request::Parts) -> Option<String> {
+    parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string())
+}
+
 async fn logout(State(state): State<AppState>, axum::Extension(who): axum::Extension<Identity>) -> Response {
     match state.engine.logout(&who) {
         Ok(()) => axum::Json(serde_json::json!({"logged_out": true})).into_response(),

@@ -180,9 +180,7 @@ impl ServerHandler for Tomo {
     ) -> std::result::Result<CallToolResponse, ErrorData> {
         let parts = context.extensions.get::<::http::request::Parts>();
         let who = parts.and_then(|p| p.extensions.get::<Identity>().cloned()).or_else(|| self.shared.stdio.clone());
-        let peer = parts
-            .and_then(|p| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>())
-            .map_or_else(|| Peer("stdio".into()), |c| Peer(c.0.ip().to_string()));
+        let peer = parts.and_then(http::client_ip).map_or_else(|| Peer("stdio".into()), Peer);
         let Some(who) = who else {
             return Ok(CallToolResult::error(vec![ContentBlock::text("not authenticated")]).into());
         };
