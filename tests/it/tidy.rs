@@ -86,3 +86,163 @@ fn nothing_below_the_front_ends_imports_them() {
         assert!(!code(&text).contains("crate::cli"), "{path} imports the CLI");
     }
 }
+
+/// The `crate::` paths a piece of code names, as `module::rest` (groups in
+/// `use crate::{a, b::c}` are split; `crate::Engine`, `crate::Error` and
+/// `crate::Result`, the lib's re-exports, are given as `engine` and `error`).
+fn crate_paths(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("crate::") {
+        if code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.push(std::mem::take(&mut item));
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(c);
+            }
+            out.push(item);
+        } else {
+            let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
+            out.push(rest[..end].to_string());
+        }
+    }
+    out.into_iter()
+        .map(|p| p.split_whitespace().collect::<String>())
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split("::").next().unwrap_or_default() {
+            "Engine" => "engine".to_string(),
+            "Error" | "Result" => "error".to_string(),
+            _ => p,
+        })
+        .collect()
+}
+
+/// The top-level module of a source file (`src/mcp/tools/apps.rs` → `mcp`).
+fn module_of(path: &str) -> &str {
+    let rest = path.strip_prefix("src/").unwrap_or(path);
+    let end = rest.find(['/', '.']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Whether `code` names `krate` as a path (`krate::…`), not in a longer name.
+fn names_crate(code: &str, krate: &str) -> bool {
+    code.match_indices(&format!("{krate}::")).any(|(i, _)| {
+        !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':' || c == '"' || c == '.')
+    })
+}
+
+/// What the front ends (cli, mcp, watch) may import besides themselves:
+/// the engine API and the pure, shared modules (ARCHITECTURE.md, "Front ends").
+const FRONT_END_MAY_IMPORT: &[&str] = &["engine", "model", "diag", "auth", "term", "config", "error", "shutdown"];
+/// The CLI starts the other front ends (`tomo serve`, `tomo watch`) and nothing else of theirs.
+const CLI_STARTS: &[&str] = &["mcp::serve_stdio", "mcp::serve_http", "watch::run", "watch::WatchOptions"];
+
+#[test]
+fn front_ends_import_only_the_engine_api() {
+    for (path, text) in sources() {
+        let this = module_of(&path);
+        if !["cli", "mcp", "watch"].contains(&this) {
+            continue;
+        }
+        let c = code(&text);
+        for p in crate_paths(&c) {
+            let top = p.split("::").next().unwrap_or_default();
+            let ok = top == this
+                || FRONT_END_MAY_IMPORT.contains(&top)
+                || (this == "cli" && CLI_STARTS.iter().any(|s| p == *s));
+            assert!(ok, "{path} imports `crate::{p}`: front ends use the engine API (engine::…), not `{top}`");
+        }
+        assert!(!c.contains(".store()"), "{path} uses the store directly: ask the engine");
+        for krate in ["bollard", "russh", "rusqlite"] {
+            assert!(!names_crate(&c, krate), "{path} names `{krate}`: front ends hold no Docker, SSH or SQL types");
+        }
+    }
+}
+
+/// The HTTP front modules: the only ones that know axum and tower (and, with
+/// the Docker client `transport::http`, hyper).
+const HTTP_FRONTS: &[&str] = &["src/mcp/http.rs", "src/mcp/listen.rs", "src/watch/metrics.rs"];
+
+#[test]
+fn only_the_http_fronts_know_axum_and_tower() {
+    for (path, text) in sources() {
+        let c = code(&text);
+        let front = HTTP_FRONTS.contains(&path.as_str());
+        for krate in ["axum", "tower", "tower_http", "tower_service"] {
+            assert!(front || !names_crate(&c, krate), "{path} names `{krate}`: only {HTTP_FRONTS:?} know it");
+        }
+        for krate in ["hyper", "hyper_util"] {
+            let ok = front || path == "src/transport/http.rs";
+            assert!(ok || !names_crate(&c, krate), "{path} names `{krate}`: only the HTTP fronts and transport::http");
+        }
+    }
+}
+
+#[test]
+fn only_mcp_knows_rmcp_only_transport_knows_docker_and_ssh_only_store_knows_sql() {
+    for (path, text) in sources() {
+        let c = code(&text);
+        let m = module_of(&path);
+        assert!(m == "mcp" || !names_crate(&c, "rmcp"), "{path} names `rmcp`: only src/mcp knows it");
+        for krate in ["bollard", "russh"] {
+            assert!(m == "transport" || !names_crate(&c, krate), "{path} names `{krate}`: only src/transport knows it");
+        }
+        assert!(m == "store" || !names_crate(&c, "rusqlite"), "{path} names `rusqlite`: only src/store knows SQL");
+    }
+}
+
+/// Modules below `plan`: what plan, apply and the engine are built from.
+const BELOW_PLAN: &[&str] =
+    &["model", "diag", "term", "faults", "transport", "store", "vault", "auth", "config", "manifest", "observe"];
+
+#[test]
+fn nothing_below_plan_imports_plan_or_above() {
+    for (path, text) in sources() {
+        let this = module_of(&path);
+        if !BELOW_PLAN.contains(&this) {
+            continue;
+        }
+        for p in crate_paths(&code(&text)) {
+            let top = p.split("::").next().unwrap_or_default();
+            let above = ["plan", "apply", "engine", "cli", "mcp", "watch"].contains(&top);
+            assert!(!above, "{path} imports `crate::{p}`: {this} sits below plan and must not import {top}");
+        }
+    }
+}
+
+#[test]
+fn model_imports_only_pure_modules() {
+    for (path, text) in sources() {
+        if module_of(&path) != "model" {
+            continue;
+        }
+        for p in crate_paths(&code(&text)) {
+            let top = p.split("::").next().unwrap_or_default();
+            assert!(["model", "term", "diag"].contains(&top), "{path} imports `crate::{p}`: model imports no {top}");
+        }
+    }
+}
+
+#[test]
+fn the_layering_check_reads_imports() {
+    let c = "use crate::{plan::{Plan, Scope}, engine};\nlet x = crate::store::Store::open();\nuse crate::Error;";
+    assert_eq!(crate_paths(c), ["plan::{Plan,Scope}", "engine", "store::Store::open", "error"]);
+    assert_eq!(module_of("src/mcp/tools/apps.rs"), "mcp");
+    assert_eq!(module_of("src/vault.rs"), "vault");
+    assert!(names_crate("use axum::Router;", "axum"));
+    assert!(!names_crate("m.target().starts_with(\"rmcp::x\")", "rmcp"));
+    assert!(!names_crate("use my_axum::X;", "axum"));
+}
