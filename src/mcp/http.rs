@@ -20,13 +20,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use super::Tomo;
@@ -126,7 +127,8 @@ pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
         .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .route("/healthz", get(healthz))
         .layer(RequestBodyLimitLayer::new(MCP_BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(state.clone(), cors))
+        .layer(cors_layer(&config.allowed_origins))
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_other_origins))
         .with_state(state);
     tracing::info!(address = %local, "tomo MCP server listening (POST /mcp, /auth/login, GET /healthz)");
     super::listen::serve(listener, app, async move {
@@ -292,9 +294,33 @@ async fn logout(State(state): State<AppState>, axum::Extension(who): axum::Exten
     }
 }
 
-/// CORS for the origins in `ALLOWED_ORIGINS`: preflights are answered, allowed
-/// origins get the CORS headers, other origins are refused (403).
-async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// CORS for the origins in `ALLOWED_ORIGINS` (`*`: any), by tower-http:
+/// preflights answered, the CORS headers on the responses to allowed origins.
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::mirror_request()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    let name = HeaderName::from_static;
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            name("mcp-session-id"),
+            name("mcp-protocol-version"),
+            name("last-event-id"),
+        ])
+        .expose_headers([name("mcp-session-id"), header::WWW_AUTHENTICATE])
+}
+
+/// Refuses (403) a request from an origin not in `ALLOWED_ORIGINS`, which
+/// `CorsLayer` alone would only leave without CORS headers; an allowed
+/// preflight is answered 204 No Content.
+async fn refuse_other_origins(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
     let Some(origin) = origin else { return next.run(req).await };
     if !state.origins.iter().any(|o| *o == origin || o == "*") {
@@ -306,25 +332,12 @@ async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Respon
         )
             .into_response();
     }
-    let mut resp =
-        if req.method() == Method::OPTIONS { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
-    add_cors_headers(resp.headers_mut(), &origin);
-    resp
-}
-
-fn add_cors_headers(h: &mut HeaderMap, origin: &str) {
-    if let Ok(v) = HeaderValue::from_str(origin) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    let preflight = req.method() == Method::OPTIONS;
+    let mut resp = next.run(req).await;
+    if preflight && resp.status() == StatusCode::OK {
+        *resp.status_mut() = StatusCode::NO_CONTENT;
     }
-    h.insert(header::VARY, HeaderValue::from_static("Origin"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static(
-            "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
-        ),
-    );
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("mcp-session-id, www-authenticate"));
+    resp
 }
 
 #[cfg(test)]
