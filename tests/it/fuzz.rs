@@ -66,7 +66,7 @@ const ALPHABET: &[&str] = &[
     "\r\n",
 ];
 
-fn load(text: &str) {
+fn load(text: &str) -> manifest::Loaded {
     let sources = Sources::from_texts([("fuzz.yaml", text)]);
     let secrets = SecretCheck::Known(Default::default());
     let l =
@@ -75,6 +75,15 @@ fn load(text: &str) {
     for d in l.diagnostics.iter() {
         let _ = d.to_string();
     }
+    l
+}
+
+/// Asserts that `text` is refused (nothing loaded) with an error saying `why`.
+fn assert_refused(text: &str, why: &str) {
+    let l = load(text);
+    let errors: Vec<String> = l.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+    assert!(l.desired.is_none(), "loaded although it should be refused ({why}): {errors:?}");
+    assert!(errors.iter().any(|e| e.contains(why)), "no error says `{why}`: {errors:?}");
 }
 
 fn seeds() -> Vec<String> {
@@ -135,13 +144,16 @@ fn random_yaml_never_panics() {
 
 #[test]
 fn deep_nesting_and_alias_bombs_are_refused() {
-    let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
-    load(&deep);
+    // Past tomo's cap of 64 levels, and past the YAML parser's own limit.
+    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    assert_refused(&deep, "nesting is deeper than 64 levels");
+    let deeper = format!("{}{}", "[".repeat(500), "]".repeat(500));
+    assert_refused(&deeper, "YAML syntax error: recursion limit exceeded");
     let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
     for (p, c) in ('a'..='i').zip('b'..='j') {
         bomb.push_str(&format!("{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"));
     }
-    load(&bomb);
+    assert_refused(&bomb, "document is too large (more than 200000 values after expanding aliases)");
 }
 
 // ---- property-based fuzzing of every parser that takes user text ----
