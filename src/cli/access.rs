@@ -10,7 +10,7 @@ use super::plan_view::{self, LineSink};
 use super::{out, runtime};
 use crate::auth::{Identity, Role};
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Usage};
 use crate::model::Duration;
 
 /// Who runs the CLI: the local user, with every permission (they can edit
@@ -22,11 +22,7 @@ fn local_admin() -> Identity {
 /// The runtime of a long-running command: two workers (these are small
 /// machines; requests are I/O-bound).
 fn daemon_runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Read { path: "the async runtime".into(), source })
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(Error::Runtime)
 }
 
 pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
@@ -47,7 +43,7 @@ pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
 
 pub fn watch(engine: Engine, a: &WatchArgs) -> Result<i32> {
     let duration = |flag: &str, v: &str| {
-        Duration::parse(v).map(|d| d.to_std()).map_err(|e| Error::Usage(format!("--{flag} {v}: {e}")))
+        Duration::parse(v).map(|d| d.to_std()).map_err(|e| Usage::invalid(format!("--{flag}"), v, e))
     };
     let opts = crate::watch::WatchOptions {
         debounce: duration("debounce", &a.debounce)?,
@@ -109,7 +105,7 @@ pub fn user(engine: &Engine, c: UserCommand) -> Result<i32> {
 pub fn token(engine: &Engine, c: TokenCommand) -> Result<i32> {
     match c {
         TokenCommand::Create(a) => {
-            let ttl = Duration::parse(&a.ttl).map_err(|e| Error::Usage(format!("--ttl {}: {e}", a.ttl)))?;
+            let ttl = Duration::parse(&a.ttl).map_err(|e| Usage::invalid("--ttl", &a.ttl, e))?;
             let t = engine.issue_token(&a.user, ttl.to_std(), "cli")?;
             engine.audit(
                 &local_admin(),
@@ -164,10 +160,11 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
             let (row, _, plan) = engine.proposal(&a.id)?;
             if !a.yes {
                 if !std::io::stdin().is_terminal() {
-                    return Err(Error::Usage(format!(
-                        "standard input is not a terminal, so tomo cannot ask; review with `tomo proposal show {}` and pass --yes",
-                        a.id
-                    )));
+                    return Err(Usage::NeedsFlag {
+                        flag: "--yes",
+                        review: format!("review with `tomo proposal show {}`", a.id),
+                    }
+                    .into());
                 }
                 out(&describe(&row, &plan))?;
                 let _ = write!(std::io::stdout(), "Approve, write these files and apply this plan? [y/N] ");

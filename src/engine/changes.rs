@@ -16,7 +16,7 @@ use super::guard::Review;
 use super::{ApplyRequest, Engine};
 use crate::apply::{ApplyReport, ApplySink};
 use crate::auth::{Identity, Permission, Role};
-use crate::error::{Error, Result};
+use crate::error::{Changed, Error, Known, NotFound, Noun, ProposalError, Result, Stale, Usage};
 use crate::manifest::{self, LoadOptions, Sources, edit};
 use crate::model::{Desired, Name, RequireApproval};
 use crate::plan::{Plan, PlanOptions};
@@ -36,6 +36,14 @@ impl DocKind {
             DocKind::App => "App",
             DocKind::Server => "Server",
             DocKind::Settings => "Settings",
+        }
+    }
+
+    fn noun(self) -> Noun {
+        match self {
+            DocKind::App => Noun::App,
+            DocKind::Server => Noun::Server,
+            DocKind::Settings => Noun::Settings,
         }
     }
 }
@@ -105,16 +113,18 @@ impl Engine {
         f: impl FnOnce(Option<Value>) -> Result<Option<Value>>,
     ) -> Result<Change> {
         if kind != DocKind::Settings {
-            Name::parse(name).map_err(|e| Error::Usage(format!("name: {e}")))?;
+            Name::parse(name).map_err(|e| Usage::invalid("name", name, e))?;
         }
         let desired = self.desired()?;
         let sources = self.sources()?;
         let origin = origin_of(&desired, kind, name);
         let edit = match origin {
             Some(origin) => {
-                let i = sources.relative.iter().position(|r| *r == origin.file).ok_or_else(|| {
-                    Error::Usage(format!("`{}` changed while it was being edited; try again", origin.file))
-                })?;
+                let i = sources
+                    .relative
+                    .iter()
+                    .position(|r| *r == origin.file)
+                    .ok_or_else(|| Stale::Editing { path: origin.file.clone() })?;
                 let text = &sources.files[i].text;
                 let current = edit::document_json(text, origin.line);
                 let found = current.is_some();
@@ -123,14 +133,14 @@ impl Engine {
                     Some(v) if found => edit::update_document(text, origin.line, v),
                     other => edit::replace_document(text, origin.line, other.as_ref().map(edit::to_yaml).as_deref()),
                 }
-                .map_err(Error::Usage)?;
+                .map_err(|problem| Error::Edit { what: format!("`{}`", origin.file), problem })?;
                 let empty =
                     manifest::yaml::parse(&after).0.iter().all(|d| matches!(d.root.value, manifest::yaml::Value::Null));
                 FileEdit { path: origin.file.clone(), before: Some(text.clone()), after: (!empty).then_some(after) }
             }
             None => {
                 let Some(new) = f(None)? else {
-                    return Err(Error::Usage(format!("there is no {} `{name}` to change", kind.as_str())));
+                    return Err(NotFound::new(kind.noun(), name, Known::Nothing).into());
                 };
                 let path = match kind {
                     DocKind::App => format!("apps/{name}.yaml"),
@@ -138,16 +148,21 @@ impl Engine {
                     DocKind::Settings => "settings.yaml".into(),
                 };
                 if sources.relative.contains(&path) || self.config().manifests.join(&path).exists() {
-                    return Err(Error::Usage(format!(
-                        "`{path}` already exists without a {} `{name}` in it; edit it by hand or choose another name",
-                        kind.as_str()
-                    )));
+                    return Err(Usage::Exists {
+                        what: format!("`{path}`"),
+                        help: format!("it holds no {} `{name}`: edit it by hand or choose another name", kind.as_str()),
+                    }
+                    .into());
                 }
                 FileEdit { path, before: None, after: Some(edit::to_yaml(&new)) }
             }
         };
         if edit.before == edit.after {
-            return Err(Error::Usage(format!("{title}: this changes nothing; the manifests already say so")));
+            return Err(Usage::NotApplicable {
+                what: title,
+                why: "this changes nothing; the manifests already say so".into(),
+            }
+            .into());
         }
         Ok(Change { title, edits: vec![edit] })
     }
@@ -250,18 +265,15 @@ impl Engine {
             let now = match std::fs::read_to_string(&path) {
                 Ok(t) => Some(t),
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-                Err(source) => return Err(Error::Read { path: path.display().to_string(), source }),
+                Err(source) => return Err(Error::read(path.display(), source)),
             };
             if now != e.before {
-                return Err(Error::StalePlan(format!(
-                    "`{}` changed since this change was prepared; nothing was written. Make the change again",
-                    e.path
-                )));
+                return Err(Stale::File { path: e.path.clone() }.into());
             }
         }
         for e in edits {
             let path = root.join(&e.path);
-            let w = |source| Error::Write { path: path.display().to_string(), source };
+            let w = |source| Error::write(path.display(), source);
             match &e.after {
                 Some(text) => {
                     if let Some(dir) = path.parent() {
@@ -289,22 +301,19 @@ impl Engine {
     pub fn proposal(&self, id: &str) -> Result<(ProposalRow, Vec<FileEdit>, Plan)> {
         let Some(row) = self.store()?.proposal(id)? else {
             let pending: Vec<String> = self.proposals(Some("pending"))?.into_iter().map(|p| p.id).collect();
-            return Err(Error::Usage(format!(
-                "there is no proposal `{id}`; pending: {}",
-                if pending.is_empty() { "none".into() } else { pending.join(", ") }
-            )));
+            return Err(NotFound::new(Noun::Proposal, id, Known::List { label: "pending", names: pending }).into());
         };
         let edits: Vec<FileEdit> = serde_json::from_str(&row.edits_json)
-            .map_err(|e| Error::Proposal(format!("proposal `{id}` is damaged: {e}")))?;
+            .map_err(|source| ProposalError::Damaged { id: id.to_string(), source })?;
         let plan: Plan = serde_json::from_str(row.plan_json.as_deref().unwrap_or("null"))
-            .map_err(|e| Error::Proposal(format!("proposal `{id}` has no usable plan: {e}")))?;
+            .map_err(|source| ProposalError::NoPlan { id: id.to_string(), source })?;
         Ok((row, edits, plan))
     }
 
     fn pending(&self, id: &str) -> Result<(ProposalRow, Vec<FileEdit>, Plan)> {
         let p = self.proposal(id)?;
         if p.0.status != "pending" {
-            return Err(Error::Proposal(format!("proposal `{id}` is {}, not pending; nothing was done", p.0.status)));
+            return Err(ProposalError::NotPending { id: id.to_string(), status: p.0.status.to_string() }.into());
         }
         Ok(p)
     }
@@ -321,16 +330,11 @@ impl Engine {
             self.audit(who, "manifest", "approve", Some(id), Value::Null, "error", Some(&e.to_string()));
             e
         };
-        let desired = self.desired_after(&change).map_err(|e| {
-            stale(Error::StalePlan(format!("the manifests no longer accept this proposal ({e}); nothing was written")))
-        })?;
+        let desired = self.desired_after(&change).map_err(|e| stale(Stale::NotAccepted(Box::new(e)).into()))?;
         let now = self.plan_for(&desired, &plan.options).await?;
         if now.fingerprint() != plan.fingerprint() {
-            let what = if now.basis.desired != plan.basis.desired { "the manifests" } else { "the servers" };
-            return Err(stale(Error::StalePlan(format!(
-                "{what} changed since proposal `{id}` was made, so its plan is stale; nothing was written or applied. \
-                 Reject it and propose the change again to get a fresh plan"
-            ))));
+            let what = if now.basis.desired != plan.basis.desired { Changed::Manifests } else { Changed::Servers };
+            return Err(stale(Stale::Proposal { id: id.to_string(), what }.into()));
         }
         self.write_edits(&change.edits).map_err(stale)?;
         store.set_proposal_status(id, "approved", Some(&who.user), None, None)?;

@@ -156,7 +156,7 @@ pub async fn serve_stdio(engine: Arc<Engine>, who: Identity) -> Result<()> {
     let service = Tomo::new(engine, Some(who))
         .serve(rmcp::transport::stdio())
         .await
-        .map_err(|e| Error::Usage(format!("the MCP client did not start a session: {e}")))?;
+        .map_err(|e| Error::Handshake(Box::new(e)))?;
     let _ = service.waiting().await;
     Ok(())
 }
