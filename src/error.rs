@@ -278,7 +278,7 @@ pub enum ProposalError {
     #[error("proposal `{id}` has no usable plan: {source}")]
     NoPlan { id: String, source: serde_json::Error },
     #[error("proposal `{id}` is {status}, not pending; nothing was done")]
-    NotPending { id: String, status: String },
+    NotPending { id: String, status: crate::store::ProposalStatus },
 }
 
 /// Why `--reinit` cannot choose the installation to adopt.
@@ -428,7 +428,7 @@ mod tests {
             (Stale::Format { found: 0, expected: 1 }.into(), 1),
             (Denied::Login.into(), 1),
             (Locked::Busy.into(), 1),
-            (ProposalError::NotPending { id: "p1".into(), status: "approved".into() }.into(), 1),
+            (ProposalError::NotPending { id: "p1".into(), status: crate::store::ProposalStatus::Applied }.into(), 1),
             (ProposalError::Damaged { id: "p1".into(), source: json_err() }.into(), 1),
             (ReinitError::SeveralIds { ids: Default::default() }.into(), 1),
             (Error::Transport { server: "h".into(), source: ConnectError::Credential("no vault".into()) }, 1),

@@ -9,9 +9,10 @@ use super::commands::read_value;
 use super::plan_view::{self, LineSink};
 use super::{out, runtime};
 use crate::auth::{Identity, Role};
-use crate::engine::Engine;
+use crate::engine::{AuditEvent, Engine};
 use crate::error::{Error, Result, Usage};
 use crate::model::Duration;
+use crate::store::ProposalStatus;
 
 /// Who runs the CLI: the local user, with every permission (they can edit
 /// the files and the store anyway).
@@ -60,15 +61,8 @@ pub fn user(engine: &Engine, c: UserCommand) -> Result<i32> {
         UserCommand::Add(a) => {
             let pw = read_value(None, &format!("password for {}: ", a.name))?;
             engine.add_user(&a.name, a.role, &pw)?;
-            engine.audit(
-                &local_admin(),
-                "auth",
-                "user-add",
-                Some(&a.name),
-                serde_json::json!({"role": a.role}),
-                "ok",
-                None,
-            );
+            let event = AuditEvent::new("auth", "user-add").target(&a.name);
+            engine.audit(&local_admin(), event.arguments(serde_json::json!({"role": a.role})));
             out(&format!("added user {} ({})\n", a.name, a.role.as_str()))?;
         }
         UserCommand::List(a) => {
@@ -90,12 +84,12 @@ pub fn user(engine: &Engine, c: UserCommand) -> Result<i32> {
         UserCommand::Passwd(a) => {
             let pw = read_value(None, &format!("new password for {}: ", a.name))?;
             engine.set_password(&a.name, &pw)?;
-            engine.audit(&local_admin(), "auth", "user-passwd", Some(&a.name), serde_json::Value::Null, "ok", None);
+            engine.audit(&local_admin(), AuditEvent::new("auth", "user-passwd").target(&a.name));
             out(&format!("password of {} changed; their tokens were revoked\n", a.name))?;
         }
         UserCommand::Rm(a) => {
             engine.remove_user(&a.name)?;
-            engine.audit(&local_admin(), "auth", "user-rm", Some(&a.name), serde_json::Value::Null, "ok", None);
+            engine.audit(&local_admin(), AuditEvent::new("auth", "user-rm").target(&a.name));
             out(&format!("removed user {}\n", a.name))?;
         }
     }
@@ -107,15 +101,8 @@ pub fn token(engine: &Engine, c: TokenCommand) -> Result<i32> {
         TokenCommand::Create(a) => {
             let ttl = Duration::parse(&a.ttl).map_err(|e| Usage::invalid("--ttl", &a.ttl, e))?;
             let t = engine.issue_token(&a.user, ttl.to_std(), "cli")?;
-            engine.audit(
-                &local_admin(),
-                "auth",
-                "token-create",
-                Some(&a.user),
-                serde_json::json!({"ttl": a.ttl}),
-                "ok",
-                None,
-            );
+            let event = AuditEvent::new("auth", "token-create").target(&a.user);
+            engine.audit(&local_admin(), event.arguments(serde_json::json!({"ttl": a.ttl})));
             out(&format!("{}\n", t.token))?;
         }
     }
@@ -125,7 +112,15 @@ pub fn token(engine: &Engine, c: TokenCommand) -> Result<i32> {
 pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
     match c {
         ProposalCommand::List(a) => {
-            let rows = engine.proposals(a.status.as_deref())?;
+            let status = a
+                .status
+                .as_deref()
+                .map(|s| {
+                    ProposalStatus::parse(s)
+                        .map_err(|_| Usage::invalid("--status", s, format!("use one of: {}", ProposalStatus::names())))
+                })
+                .transpose()?;
+            let rows = engine.proposals(status)?;
             if a.json {
                 out(&format!("{}\n", serde_json::to_string_pretty(&rows).expect("JSON")))?;
             } else if rows.is_empty() {

@@ -20,7 +20,7 @@ use crate::error::{Changed, Error, Known, NotFound, Noun, ProposalError, Result,
 use crate::manifest::{self, LoadOptions, Sources, edit};
 use crate::model::{Desired, Name, RequireApproval};
 use crate::plan::{Plan, PlanOptions};
-use crate::store::{Activity, NewProposal, ProposalRow};
+use crate::store::{Activity, NewProposal, ProposalRow, ProposalStatus};
 
 /// Which kind of document an edit is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +87,69 @@ impl Change {
             out.push_str(&crate::term::text(&diff));
         }
         out
+    }
+}
+
+/// One entry of the audit log as the engine records it for a caller: what
+/// was done (category and action), to what, with which arguments (redacted
+/// by the caller), how it ended and why. Built with `AuditEvent::new` and the
+/// setters, e.g. `AuditEvent::new("auth", "user-rm").target(name)`.
+#[derive(Debug, Clone)]
+pub struct AuditEvent<'a> {
+    /// auth | settings | manifest | apply | tool | secret | server
+    pub category: &'a str,
+    pub action: &'a str,
+    pub target: Option<&'a str>,
+    /// `Value::Null` when there are none.
+    pub arguments: Value,
+    pub result: AuditResult,
+    pub detail: Option<&'a str>,
+}
+
+impl<'a> AuditEvent<'a> {
+    /// `action` of `category`, succeeded, without target, arguments or detail.
+    pub fn new(category: &'a str, action: &'a str) -> AuditEvent<'a> {
+        AuditEvent { category, action, target: None, arguments: Value::Null, result: AuditResult::Ok, detail: None }
+    }
+
+    pub fn target(mut self, target: &'a str) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    pub fn arguments(mut self, arguments: Value) -> Self {
+        self.arguments = arguments;
+        self
+    }
+
+    pub fn result(mut self, result: AuditResult) -> Self {
+        self.result = result;
+        self
+    }
+
+    pub fn detail(mut self, detail: &'a str) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// How an audited action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditResult {
+    Ok,
+    Error,
+    /// Refused before it ran (a missing permission).
+    Refused,
+}
+
+impl AuditResult {
+    /// The text the audit log stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditResult::Ok => "ok",
+            AuditResult::Error => "error",
+            AuditResult::Refused => "refused",
+        }
     }
 }
 
@@ -249,11 +312,11 @@ impl Engine {
                 plan_json: &serde_json::to_string(&plan).expect("plans serialise"),
                 plan_fingerprint: &plan.fingerprint(),
             })?;
-            self.audit(who, "manifest", "propose", Some(&id), args, "ok", Some(&why));
+            self.audit(who, AuditEvent::new("manifest", "propose").target(&id).arguments(args).detail(&why));
             return Ok(Submitted::Proposed { id, why, diff, plan });
         }
         self.write_edits(&change.edits)?;
-        self.audit(who, "manifest", "edit", None, args, "ok", None);
+        self.audit(who, AuditEvent::new("manifest", "edit").arguments(args));
         Ok(Submitted::Written { diff, plan })
     }
 
@@ -293,14 +356,15 @@ impl Engine {
         Ok(())
     }
 
-    pub fn proposals(&self, status: Option<&str>) -> Result<Vec<ProposalRow>> {
+    pub fn proposals(&self, status: Option<ProposalStatus>) -> Result<Vec<ProposalRow>> {
         Ok(self.store()?.proposals(status)?)
     }
 
     /// A proposal with its edits and plan.
     pub fn proposal(&self, id: &str) -> Result<(ProposalRow, Vec<FileEdit>, Plan)> {
         let Some(row) = self.store()?.proposal(id)? else {
-            let pending: Vec<String> = self.proposals(Some("pending"))?.into_iter().map(|p| p.id).collect();
+            let pending: Vec<String> =
+                self.proposals(Some(ProposalStatus::Pending))?.into_iter().map(|p| p.id).collect();
             return Err(NotFound::new(Noun::Proposal, id, Known::List { label: "pending", names: pending }).into());
         };
         let edits: Vec<FileEdit> = serde_json::from_str(&row.edits_json)
@@ -312,8 +376,8 @@ impl Engine {
 
     fn pending(&self, id: &str) -> Result<(ProposalRow, Vec<FileEdit>, Plan)> {
         let p = self.proposal(id)?;
-        if p.0.status != "pending" {
-            return Err(ProposalError::NotPending { id: id.to_string(), status: p.0.status.to_string() }.into());
+        if p.0.status != ProposalStatus::Pending {
+            return Err(ProposalError::NotPending { id: id.to_string(), status: p.0.status }.into());
         }
         Ok(p)
     }
@@ -326,8 +390,9 @@ impl Engine {
         let change = Change { title: row.title.clone(), edits };
         let store = self.store()?.clone();
         let stale = |e: Error| {
-            let _ = store.set_proposal_status(id, "stale", Some(&who.user), Some(&e.to_string()), None);
-            self.audit(who, "manifest", "approve", Some(id), Value::Null, "error", Some(&e.to_string()));
+            let _ = store.set_proposal_status(id, ProposalStatus::Stale, Some(&who.user), Some(&e.to_string()), None);
+            let why = e.to_string();
+            self.audit(who, AuditEvent::new("manifest", "approve").target(id).result(AuditResult::Error).detail(&why));
             e
         };
         let desired = self.desired_after(&change).map_err(|e| stale(Stale::NotAccepted(Box::new(e)).into()))?;
@@ -337,8 +402,8 @@ impl Engine {
             return Err(stale(Stale::Proposal { id: id.to_string(), what }.into()));
         }
         self.write_edits(&change.edits).map_err(stale)?;
-        store.set_proposal_status(id, "approved", Some(&who.user), None, None)?;
-        self.audit(who, "manifest", "approve", Some(id), Value::Null, "ok", None);
+        store.set_proposal_status(id, ProposalStatus::Approved, Some(&who.user), None, None)?;
+        self.audit(who, AuditEvent::new("manifest", "approve").target(id));
         let req = ApplyRequest {
             parallelism: None,
             lock_timeout: std::time::Duration::from_secs(60),
@@ -348,9 +413,9 @@ impl Engine {
         };
         let report = self.apply_saved(&plan, &req, sink).await;
         let (status, run) = match &report {
-            Ok(r) if r.succeeded() => ("applied", r.run_id),
-            Ok(r) => ("failed", r.run_id),
-            Err(_) => ("failed", None),
+            Ok(r) if r.succeeded() => (ProposalStatus::Applied, r.run_id),
+            Ok(r) => (ProposalStatus::Failed, r.run_id),
+            Err(_) => (ProposalStatus::Failed, None),
         };
         store.set_proposal_status(id, status, None, report.as_ref().err().map(|e| e.to_string()).as_deref(), run)?;
         let report = report?;
@@ -360,23 +425,17 @@ impl Engine {
     /// Rejects a pending proposal; nothing is written.
     pub fn reject(&self, id: &str, who: &Identity, reason: Option<&str>) -> Result<ProposalRow> {
         self.pending(id)?;
-        self.store()?.set_proposal_status(id, "rejected", Some(&who.user), reason, None)?;
-        self.audit(who, "manifest", "reject", Some(id), serde_json::json!({"reason": reason}), "ok", None);
+        self.store()?.set_proposal_status(id, ProposalStatus::Rejected, Some(&who.user), reason, None)?;
+        self.audit(
+            who,
+            AuditEvent::new("manifest", "reject").target(id).arguments(serde_json::json!({"reason": reason})),
+        );
         Ok(self.proposal(id)?.0)
     }
 
-    /// Records an audit entry (never fails the caller).
-    #[allow(clippy::too_many_arguments)]
-    pub fn audit(
-        &self,
-        who: &Identity,
-        category: &str,
-        action: &str,
-        target: Option<&str>,
-        arguments: Value,
-        result: &str,
-        detail: Option<&str>,
-    ) {
+    /// Records `event` by `who` in the audit log (never fails the caller).
+    pub fn audit(&self, who: &Identity, event: AuditEvent<'_>) {
+        let AuditEvent { category, action, target, arguments, result, detail } = event;
         let entry = Activity {
             actor: Some(&who.user),
             role: Some(who.role.as_str()),
@@ -384,7 +443,7 @@ impl Engine {
             action,
             target,
             arguments: (!arguments.is_null()).then_some(arguments),
-            result,
+            result: result.as_str(),
             detail,
         };
         if let Err(e) = self.store().and_then(|s| Ok(s.record_activity(&entry)?)) {

@@ -51,7 +51,7 @@ mod reinit;
 mod servers;
 mod users;
 
-pub use changes::{Change, DocKind, FileEdit, Submitted};
+pub use changes::{AuditEvent, AuditResult, Change, DocKind, FileEdit, Submitted};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};
@@ -513,7 +513,8 @@ impl Engine {
         let mut report = apply::run(plan, &clients, self.secrets(), &opts, sink, &journal).await;
         report.run_id = Some(run);
         store.check_file()?;
-        let status = if report.succeeded() { "succeeded" } else { "failed" };
+        let status =
+            if report.succeeded() { crate::store::RunStatus::Succeeded } else { crate::store::RunStatus::Failed };
         let summary = serde_json::json!({
             "actions": plan.actions.len(),
             "succeeded": report.count("succeeded"),

@@ -39,7 +39,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
 use crate::auth::Identity;
-use crate::engine::Engine;
+use crate::engine::{AuditEvent, AuditResult, Engine};
 use crate::error::{Error, Result};
 
 pub use http::serve_http;
@@ -108,7 +108,8 @@ impl Tomo {
                 who.role.as_str(),
                 who.role.permissions().join(", ")
             );
-            self.engine().audit(&who, "auth", "refused", Some(&name), policy::redact(&args), "refused", Some(&msg));
+            let event = AuditEvent::new("auth", "refused").target(&name).arguments(policy::redact(&args));
+            self.engine().audit(&who, event.result(AuditResult::Refused).detail(&msg));
             return Ok(CallToolResult::error(vec![ContentBlock::text(msg)]).into());
         }
         context.extensions.insert(who.clone());
@@ -137,8 +138,8 @@ impl Tomo {
                 Ok(CallToolResponse::Complete(r)) => r.is_error == Some(true),
                 _ => true,
             };
-            let outcome = if failed { "error" } else { "ok" };
-            self.engine().audit(&who, "tool", &name, None, policy::redact(&args), outcome, None);
+            let outcome = if failed { AuditResult::Error } else { AuditResult::Ok };
+            self.engine().audit(&who, AuditEvent::new("tool", &name).arguments(policy::redact(&args)).result(outcome));
         }
         result
     }

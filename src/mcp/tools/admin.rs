@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{ChangeOut, bad_arg};
 use crate::auth::{Identity, Role};
-use crate::engine::{DocKind, Token};
+use crate::engine::{AuditEvent, DocKind, Token};
 use crate::mcp::output::ToolError;
 use crate::mcp::{Peer, Tomo};
 use crate::store::ActivityRow;
@@ -222,15 +222,9 @@ impl Tomo {
             for (k, v) in user {
                 store.set_user_setting(&who.user, k, v).map_err(crate::Error::from)?;
             }
-            self.engine().audit(
-                &who,
-                "settings",
-                "user-settings",
-                Some(&who.user),
-                crate::mcp::policy::redact(&Value::Object(user.clone())),
-                "ok",
-                None,
-            );
+            let arguments = crate::mcp::policy::redact(&Value::Object(user.clone()));
+            self.engine()
+                .audit(&who, AuditEvent::new("settings", "user-settings").target(&who.user).arguments(arguments));
         }
         let user = store.user_settings(&who.user).map_err(crate::Error::from)?;
         Ok(Json(SettingsUpdateOut { system, user }))

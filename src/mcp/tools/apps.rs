@@ -631,7 +631,7 @@ impl Tomo {
             .map(|(run, act)| HistoryEntry {
                 run_id: run.id,
                 started_at: run.started_at,
-                run_status: run.status,
+                run_status: run.status.to_string(),
                 actor: run.actor.unwrap_or_default(),
                 source: run.source.unwrap_or_default(),
                 server: act.server,

@@ -14,7 +14,7 @@ use crate::engine::ApplyRequest;
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
 use crate::model::RequireApproval;
-use crate::store::ProposalRow;
+use crate::store::{ProposalRow, ProposalStatus};
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ValidateOut {
@@ -122,7 +122,7 @@ impl From<ProposalRow> for ProposalOut {
         ProposalOut {
             id: p.id,
             title: p.title,
-            status: p.status,
+            status: p.status.to_string(),
             created_by: p.created_by,
             created_at: p.created_at,
             decided_by: p.decided_by,
@@ -315,13 +315,14 @@ impl Tomo {
         &self,
         Parameters(a): Parameters<ProposalListArgs>,
     ) -> Result<Json<ProposalsOut>, ToolError> {
-        const STATUSES: &[&str] = &["pending", "approved", "rejected", "applied", "failed", "stale"];
-        if let Some(s) = &a.status
-            && !STATUSES.contains(&s.as_str())
-        {
-            return Err(super::bad_arg("status", format!("`{s}` is not one of: {}", STATUSES.join(", "))));
-        }
-        let rows = self.engine().proposals(a.status.as_deref())?;
+        let status =
+            match &a.status {
+                Some(s) => Some(ProposalStatus::parse(s).map_err(|_| {
+                    super::bad_arg("status", format!("`{s}` is not one of: {}", ProposalStatus::names()))
+                })?),
+                None => None,
+            };
+        let rows = self.engine().proposals(status)?;
         Ok(Json(ProposalsOut { proposals: rows.into_iter().map(Into::into).collect() }))
     }
 
