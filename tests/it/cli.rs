@@ -188,14 +188,20 @@ fn a_port_that_cannot_be_bound_exits_1_and_a_malformed_address_2() {
     assert!(r.stderr.contains("invalid address to listen on `no address`"), "{}", r.stderr);
 }
 
-/// A name given on the command line that names nothing is a bad argument
-/// (exit 2), and the message lists what exists.
+/// A name or value given on the command line that names nothing is a bad
+/// argument (exit 2), and the message lists what exists.
 #[test]
-fn an_unknown_secret_or_user_is_a_usage_error_naming_what_exists() {
+fn an_unknown_user_proposal_or_status_is_a_usage_error_naming_what_exists() {
     let t = Tomo::new()
         .env("DATA_DIRECTORY", "data")
         .file("state/a.yaml", "kind: App\nname: a\nserver: local\nimage: nginx\n");
     let r = t.run(&["user", "rm", "nobody"]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("there is no user `nobody`; users: none"), "{}", r.stderr);
+    let r = t.run(&["proposal", "show", "p-nope"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("there is no proposal `p-nope`; pending: none"), "{}", r.stderr);
+    let r = t.run(&["proposal", "list", "--status", "pendnig"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("use one of: pending, approved, rejected, applied, failed, stale"), "{}", r.stderr);
 }
