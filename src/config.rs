@@ -141,6 +141,12 @@ pub enum ConfigError {
     DotEnv { path: PathBuf, detail: String },
     #[error("environment variable {var} is invalid: {why}")]
     Env { var: &'static str, why: String },
+    /// A setting a command needs is not set: what it is for and how to set it.
+    #[error("{var} is not set: {needed_for}. {help}")]
+    Unset { var: &'static str, needed_for: &'static str, help: &'static str },
+    /// A key setting shorter than it must be.
+    #[error("{var} is {len} bytes long; it must be at least {min} bytes ({help})")]
+    TooShort { var: &'static str, len: usize, min: usize, help: &'static str },
 }
 
 /// Environment lookup, injectable for tests.

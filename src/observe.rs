@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::error::ConnectError;
 use crate::model::{AppState, Desired, Name, PullPolicy, Scope, ServerState};
 use crate::transport::docker::DockerClient;
 
@@ -18,12 +19,12 @@ pub async fn observe_server(
     desired: &Desired,
     scope: &Scope,
     server: &Name,
-    client: Result<DockerClient, String>,
+    client: Result<DockerClient, ConnectError>,
     deadline: &mut Deadline,
 ) -> ServerState {
     let client = match client {
         Ok(c) => c,
-        Err(why) => return ServerState::Unreachable(why),
+        Err(why) => return ServerState::Unreachable(why.to_string()),
     };
     let pulls = Instant::now();
     for image in always_pulled(desired, scope, server) {
@@ -35,8 +36,18 @@ pub async fn observe_server(
     match deadline.run("listing its containers, networks, volumes and images", client.inventory()).await {
         Ok(Ok(inv)) => ServerState::Reached(inv),
         Ok(Err(e)) => ServerState::Unreachable(e.to_string()),
-        Err(late) => ServerState::Unreachable(late),
+        Err(late) => ServerState::Unreachable(late.to_string()),
     }
+}
+
+/// A server that did not answer within its deadline: the step it was in,
+/// the limit and the real wait.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no answer within the server timeout of {limit_secs}s while {step} (waited {waited_secs:.1}s)")]
+pub struct Overdue {
+    pub step: String,
+    pub limit_secs: u64,
+    pub waited_secs: f64,
 }
 
 /// One server's time for connecting and being listed.
@@ -59,13 +70,11 @@ impl Deadline {
 
     /// `work` if it ends before the deadline; else why not, as the server's
     /// reason for being unreachable.
-    pub async fn run<T>(&self, step: &str, work: impl Future<Output = T>) -> Result<T, String> {
-        tokio::time::timeout_at(self.end, work).await.map_err(|_| {
-            format!(
-                "no answer within the server timeout of {}s while {step} (waited {:.1}s)",
-                self.limit.as_secs(),
-                self.start.elapsed().as_secs_f64()
-            )
+    pub async fn run<T>(&self, step: &str, work: impl Future<Output = T>) -> Result<T, Overdue> {
+        tokio::time::timeout_at(self.end, work).await.map_err(|_| Overdue {
+            step: step.to_string(),
+            limit_secs: self.limit.as_secs(),
+            waited_secs: self.start.elapsed().as_secs_f64(),
         })
     }
 }

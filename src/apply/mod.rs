@@ -111,7 +111,7 @@ pub struct ApplyOptions {
 /// Executes `plan`. Actions on servers without a client fail with the reason.
 pub async fn run(
     plan: &Plan,
-    clients: &BTreeMap<Name, Result<DockerClient, String>>,
+    clients: &BTreeMap<Name, Result<DockerClient, crate::error::ConnectError>>,
     secrets: Arc<dyn Secrets>,
     opts: &ApplyOptions,
     sink: &dyn ApplySink,
@@ -136,7 +136,7 @@ pub async fn run(
         while running.len() < parallelism && !stopped() {
             let Some(id) = ready.pop_front() else { break };
             let action = plan.actions[id].clone();
-            let client = clients.get(&action.server).cloned();
+            let client = clients.get(&action.server).map(|c| c.as_ref().cloned().map_err(|e| e.to_string()));
             let secrets = secrets.clone();
             let health_timeout = opts.health_timeout;
             sink.started(&action);

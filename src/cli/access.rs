@@ -9,8 +9,8 @@ use super::commands::read_value;
 use super::plan_view::{self, LineSink};
 use super::{out, runtime};
 use crate::auth::{Identity, Role};
-use crate::engine::{Engine, Plan, Proposal, ProposalStatus};
-use crate::error::{Error, Result};
+use crate::engine::{AuditEvent, Engine, Plan, Proposal, ProposalStatus};
+use crate::error::{Error, Result, Usage};
 use crate::model::Duration;
 
 /// Who runs the CLI: the local user, with every permission (they can edit
@@ -22,11 +22,7 @@ pub(super) fn local_admin() -> Identity {
 /// The runtime of a long-running command: two workers (these are small
 /// machines; requests are I/O-bound).
 fn daemon_runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Read { path: "the async runtime".into(), source })
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(Error::Runtime)
 }
 
 pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
@@ -47,7 +43,7 @@ pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
 
 pub fn watch(engine: Engine, a: &WatchArgs) -> Result<i32> {
     let duration = |flag: &str, v: &str| {
-        Duration::parse(v).map(|d| d.to_std()).map_err(|e| Error::Usage(format!("--{flag} {v}: {e}")))
+        Duration::parse(v).map(|d| d.to_std()).map_err(|e| Usage::invalid(format!("--{flag}"), v, e))
     };
     let opts = crate::watch::WatchOptions {
         debounce: duration("debounce", &a.debounce)?,
@@ -64,15 +60,8 @@ pub fn user(engine: &Engine, c: UserCommand) -> Result<i32> {
         UserCommand::Add(a) => {
             let pw = read_value(None, &format!("password for {}: ", a.name))?;
             engine.add_user(&a.name, a.role, &pw)?;
-            engine.audit(
-                &local_admin(),
-                "auth",
-                "user-add",
-                Some(&a.name),
-                serde_json::json!({"role": a.role}),
-                "ok",
-                None,
-            );
+            let event = AuditEvent::new("auth", "user-add").target(&a.name);
+            engine.audit(&local_admin(), event.arguments(serde_json::json!({"role": a.role})));
             out(&format!("added user {} ({})\n", a.name, a.role.as_str()))?;
         }
         UserCommand::List(a) => {
@@ -94,12 +83,12 @@ pub fn user(engine: &Engine, c: UserCommand) -> Result<i32> {
         UserCommand::Passwd(a) => {
             let pw = read_value(None, &format!("new password for {}: ", a.name))?;
             engine.set_password(&a.name, &pw)?;
-            engine.audit(&local_admin(), "auth", "user-passwd", Some(&a.name), serde_json::Value::Null, "ok", None);
+            engine.audit(&local_admin(), AuditEvent::new("auth", "user-passwd").target(&a.name));
             out(&format!("password of {} changed; their tokens were revoked\n", a.name))?;
         }
         UserCommand::Rm(a) => {
             engine.remove_user(&a.name)?;
-            engine.audit(&local_admin(), "auth", "user-rm", Some(&a.name), serde_json::Value::Null, "ok", None);
+            engine.audit(&local_admin(), AuditEvent::new("auth", "user-rm").target(&a.name));
             out(&format!("removed user {}\n", a.name))?;
         }
     }
@@ -109,17 +98,10 @@ pub fn user(engine: &Engine, c: UserCommand) -> Result<i32> {
 pub fn token(engine: &Engine, c: TokenCommand) -> Result<i32> {
     match c {
         TokenCommand::Create(a) => {
-            let ttl = Duration::parse(&a.ttl).map_err(|e| Error::Usage(format!("--ttl {}: {e}", a.ttl)))?;
+            let ttl = Duration::parse(&a.ttl).map_err(|e| Usage::invalid("--ttl", &a.ttl, e))?;
             let t = engine.issue_token(&a.user, ttl.to_std(), "cli")?;
-            engine.audit(
-                &local_admin(),
-                "auth",
-                "token-create",
-                Some(&a.user),
-                serde_json::json!({"ttl": a.ttl}),
-                "ok",
-                None,
-            );
+            let event = AuditEvent::new("auth", "token-create").target(&a.user);
+            engine.audit(&local_admin(), event.arguments(serde_json::json!({"ttl": a.ttl})));
             out(&format!("{}\n", t.token))?;
         }
     }
@@ -129,13 +111,14 @@ pub fn token(engine: &Engine, c: TokenCommand) -> Result<i32> {
 pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
     match c {
         ProposalCommand::List(a) => {
-            let status = match a.status.as_deref() {
-                None => None,
-                Some(s) => Some(ProposalStatus::parse(s).ok_or_else(|| {
-                    let all: Vec<&str> = ProposalStatus::ALL.iter().map(|p| p.as_str()).collect();
-                    Error::Usage(format!("--status `{s}` is not one of: {}", all.join(", ")))
-                })?),
-            };
+            let status = a
+                .status
+                .as_deref()
+                .map(|s| {
+                    ProposalStatus::parse(s)
+                        .map_err(|_| Usage::invalid("--status", s, format!("use one of: {}", ProposalStatus::names())))
+                })
+                .transpose()?;
             let rows = engine.proposals(status)?;
             if a.json {
                 out(&format!("{}\n", serde_json::to_string_pretty(&rows).expect("JSON")))?;
@@ -171,10 +154,11 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
             let (row, _, plan) = engine.proposal(&a.id)?;
             if !a.yes {
                 if !std::io::stdin().is_terminal() {
-                    return Err(Error::Usage(format!(
-                        "standard input is not a terminal, so tomo cannot ask; review with `tomo proposal show {}` and pass --yes",
-                        a.id
-                    )));
+                    return Err(Usage::NeedsFlag {
+                        flag: "--yes",
+                        review: format!("review with `tomo proposal show {}`", a.id),
+                    }
+                    .into());
                 }
                 out(&describe(&row, &plan))?;
                 let _ = write!(std::io::stdout(), "Approve, write these files and apply this plan? [y/N] ");

@@ -13,7 +13,7 @@ use super::args::{
 };
 use super::render;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{Error, Known, NotFound, Noun, Result, Usage};
 use crate::model::secret::SecretString;
 use crate::model::{Name, values::NAME_RULE};
 
@@ -89,10 +89,10 @@ pub fn schema(a: &SchemaArgs) -> Result<i32> {
         err(&format!("stale: {} (regenerate with `tomo schema --out {}`)\n", stale.join(", "), a.out.display()));
         return Ok(1);
     }
-    std::fs::create_dir_all(&a.out).map_err(|source| Error::Write { path: a.out.display().to_string(), source })?;
+    std::fs::create_dir_all(&a.out).map_err(|source| Error::write(a.out.display(), source))?;
     for (name, text) in &files {
         let path = a.out.join(name);
-        std::fs::write(&path, text).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+        std::fs::write(&path, text).map_err(|source| Error::write(path.display(), source))?;
     }
     out(&format!("wrote {} schemas to {}\n", files.len(), a.out.display()))?;
     Ok(0)
@@ -133,9 +133,12 @@ pub fn secret(engine: &Engine, c: SecretCommand) -> Result<i32> {
             let name = secret_name(&a.name)?;
             let vault = engine.vault()?;
             if !vault.remove(name.as_str())? {
-                return Err(Error::Usage(format!(
-                    "secret `{name}` is not in the vault (`tomo secret list` shows what is)"
-                )));
+                return Err(NotFound::new(
+                    Noun::Secret,
+                    name.as_str(),
+                    Known::Hint("it is not in the vault (`tomo secret list` shows what is)"),
+                )
+                .into());
             }
             audit(engine, "rm", name.as_str());
             out(&format!("removed secret {name}\n"))?;
@@ -146,7 +149,7 @@ pub fn secret(engine: &Engine, c: SecretCommand) -> Result<i32> {
 }
 
 fn secret_name(s: &str) -> Result<Name> {
-    Name::parse(s).map_err(|e| Error::Usage(format!("invalid secret name: {e}; names are {NAME_RULE}")))
+    Name::parse(s).map_err(|e| Usage::invalid("secret name", s, format!("{e}; names are {NAME_RULE}")).into())
 }
 
 fn secret_set(engine: &Engine, a: &SecretSetArgs) -> Result<i32> {
@@ -171,17 +174,13 @@ fn secret_encrypt(engine: &Engine, a: &SecretEncryptArgs) -> Result<i32> {
 /// standard input. One trailing newline is dropped; an empty value is refused.
 pub(super) fn read_value(file: Option<&Path>, prompt: &str) -> Result<SecretString> {
     let mut text = match file {
-        Some(p) => {
-            std::fs::read_to_string(p).map_err(|source| Error::Read { path: p.display().to_string(), source })?
-        }
+        Some(p) => std::fs::read_to_string(p).map_err(|source| Error::read(p.display(), source))?,
         None if std::io::stdin().is_terminal() => {
-            rpassword::prompt_password(prompt).map_err(|source| Error::Read { path: "the terminal".into(), source })?
+            rpassword::prompt_password(prompt).map_err(|source| Error::read("the terminal", source))?
         }
         None => {
             let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|source| Error::Read { path: "standard input".into(), source })?;
+            std::io::stdin().read_to_string(&mut s).map_err(|source| Error::read("standard input", source))?;
             s
         }
     };
@@ -192,14 +191,17 @@ pub(super) fn read_value(file: Option<&Path>, prompt: &str) -> Result<SecretStri
         }
     }
     if text.is_empty() {
-        return Err(Error::Usage(
-            "the secret value is empty; pipe it on standard input or pass --from-file FILE".into(),
-        ));
+        return Err(Usage::Invalid {
+            arg: "secret value".into(),
+            value: None,
+            problem: "it is empty; pipe it on standard input or pass --from-file FILE".into(),
+        }
+        .into());
     }
     Ok(SecretString::new(text))
 }
 
 fn audit(engine: &Engine, action: &str, name: &str) {
     let who = super::access::local_admin();
-    engine.audit(&who, "secret", action, Some(name), serde_json::Value::Null, "ok", None);
+    engine.audit(&who, crate::engine::AuditEvent::new("secret", action).target(name));
 }

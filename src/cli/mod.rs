@@ -26,7 +26,7 @@ pub fn run() -> i32 {
         Ok(code) => code,
         Err(e) => {
             let _ = std::io::stderr().write_all(render::error(&e, styled).as_bytes());
-            render::exit_code(&e)
+            e.exit_code()
         }
     }
 }
@@ -70,17 +70,12 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
 /// Writes to standard output (an error when it is closed).
 fn out(text: &str) -> Result<(), Error> {
     let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes())
-        .and_then(|_| o.flush())
-        .map_err(|source| Error::Write { path: "standard output".into(), source })
+    o.write_all(text.as_bytes()).and_then(|_| o.flush()).map_err(|source| Error::write("standard output", source))
 }
 
 /// The async runtime of one command.
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Read { path: "the async runtime".into(), source })
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)
 }
 
 fn init_logging(config: &Config) {

@@ -7,11 +7,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use super::args::{ApplyArgs, PlanArgs, ScopeArgs, StatusArgs};
 use super::plan_view::{self, LineSink};
 use crate::engine::{ApplyReport, ApplyRequest, Engine, Plan, PlanOptions, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Usage};
 use crate::model::{Duration, Name};
 
 fn names(kind: &str, values: &[String]) -> Result<Vec<Name>> {
-    values.iter().map(|v| Name::parse(v).map_err(|e| Error::Usage(format!("--{kind} {v}: {e}")))).collect()
+    values.iter().map(|v| Name::parse(v).map_err(|e| Usage::invalid(format!("--{kind}"), v, e).into())).collect()
 }
 
 fn options(s: &ScopeArgs) -> Result<PlanOptions> {
@@ -82,9 +82,8 @@ pub fn status(engine: &Engine, a: &StatusArgs) -> Result<i32> {
 }
 
 pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
-    let lock_timeout = Duration::parse(&a.lock_timeout)
-        .map_err(|e| Error::Usage(format!("--lock-timeout {}: {e}", a.lock_timeout)))?
-        .to_std();
+    let lock_timeout =
+        Duration::parse(&a.lock_timeout).map_err(|e| Usage::invalid("--lock-timeout", &a.lock_timeout, e))?.to_std();
     let req = ApplyRequest {
         parallelism: a.parallelism,
         lock_timeout,
@@ -94,10 +93,14 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
     };
     let rt = runtime()?;
     if let Some(path) = &a.plan_file {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.display().to_string(), source })?;
-        let p: Plan = serde_json::from_str(&text)
-            .map_err(|e| Error::Usage(format!("{} is not a plan saved by `tomo plan --out`: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::read(path.display(), source))?;
+        let p: Plan = serde_json::from_str(&text).map_err(|e| {
+            Usage::invalid(
+                "plan file",
+                path.display().to_string(),
+                format!("not a plan saved by `tomo plan --out`: {e}"),
+            )
+        })?;
         let sink = LineSink::new(p.actions.len(), a.json);
         let report = rt.block_on(engine.apply_saved(&p, &req, &sink));
         sink.finish();
@@ -143,9 +146,11 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
     sink.finish();
     let result = result?;
     match result {
-        None if refused => Err(Error::Usage(
-            "standard input is not a terminal, so tomo cannot ask for confirmation; review `tomo plan` and pass --auto-approve, or apply a saved plan file".into(),
-        )),
+        None if refused => Err(Usage::NeedsFlag {
+            flag: "--auto-approve",
+            review: "review `tomo plan` (or apply a saved plan file instead)".into(),
+        }
+        .into()),
         None => {
             out("Apply cancelled; nothing was changed.\n")?;
             Ok(1)
@@ -178,7 +183,7 @@ fn finish(p: &Plan, report: &ApplyReport, json: bool) -> Result<i32> {
 /// first (a pipe or device is written as it is).
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let w = |source| Error::Write { path: path.display().to_string(), source };
+    let w = |source| Error::write(path.display(), source);
     let mut f =
         std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(w)?;
     if f.metadata().map_err(w)?.is_file() {

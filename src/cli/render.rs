@@ -1,6 +1,7 @@
 //! Rendering for people: diagnostics as annotated source snippets
-//! (annotate-snippets), errors with their cause chain, and the exit code of
-//! each error. The one place where problems become text.
+//! (annotate-snippets) and errors with their cause chain. The one place
+//! where problems become text for a terminal (exit codes are
+//! `Error::exit_code`).
 
 use std::io::IsTerminal;
 
@@ -145,18 +146,6 @@ pub fn reinitialised(r: &crate::engine::Reinitialised) -> String {
         Adopted::New => "no container of the fleet was found; a new id".into(),
     };
     format!("Made a new store `{}` for installation {} ({from}).\n", r.path, r.installation)
-}
-
-/// The process exit code for an error: 2 for bad arguments; 3 when the store
-/// needs a human (lost under a running tomo, missing or emptied: restore it
-/// or `--reinit`), so that a service manager does not restart into it; 1
-/// otherwise.
-pub fn exit_code(e: &Error) -> i32 {
-    match e {
-        Error::Usage(_) => 2,
-        e if e.store_needs_recovery() => 3,
-        _ => 1,
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal};
 
 use super::args::ServerCommand;
 use crate::engine::{Engine, Scope};
-use crate::error::{Error, Result};
+use crate::error::{ConnectError, Error, Result, Usage};
 use crate::model::Host;
 
 pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
@@ -56,14 +56,14 @@ pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
             if let Some(pinned) = &t.host_key
                 && pinned.trim_end_matches('=') != fp.trim_end_matches('=')
             {
-                return Err(Error::Server(format!(
-                    "{} pins a different host key ({pinned}) in {}; if the server was reinstalled, update `host_key:` there",
-                    server.name, server.origin.file
-                )));
+                return Err(Error::Transport {
+                    server: server.name.to_string(),
+                    source: ConnectError::PinDiffers { pinned: pinned.clone(), file: server.origin.file.clone() },
+                });
             }
             if !a.yes {
                 if !std::io::stdin().is_terminal() {
-                    return Err(Error::Usage("standard input is not a terminal: pass --yes to trust this key".into()));
+                    return Err(Usage::NeedsFlag { flag: "--yes", review: "compare the key shown above".into() }.into());
                 }
                 out(
                     "Trust this key? Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server. Only `yes` is accepted: ",

@@ -17,7 +17,7 @@ use super::rows::{Proposal, ProposalStatus};
 use super::{ApplyRequest, Engine};
 use crate::apply::{ApplyReport, ApplySink};
 use crate::auth::{Identity, Permission, Role};
-use crate::error::{Error, Result};
+use crate::error::{Changed, Error, Known, NotFound, Noun, ProposalError, Result, Stale, Usage};
 use crate::manifest::{self, LoadOptions, Sources, edit};
 use crate::model::{Desired, Name, RequireApproval};
 use crate::plan::{Plan, PlanOptions};
@@ -37,6 +37,14 @@ impl DocKind {
             DocKind::App => "App",
             DocKind::Server => "Server",
             DocKind::Settings => "Settings",
+        }
+    }
+
+    fn noun(self) -> Noun {
+        match self {
+            DocKind::App => Noun::App,
+            DocKind::Server => Noun::Server,
+            DocKind::Settings => Noun::Settings,
         }
     }
 }
@@ -83,6 +91,69 @@ impl Change {
     }
 }
 
+/// One entry of the audit log as the engine records it for a caller: what
+/// was done (category and action), to what, with which arguments (redacted
+/// by the caller), how it ended and why. Built with `AuditEvent::new` and the
+/// setters, e.g. `AuditEvent::new("auth", "user-rm").target(name)`.
+#[derive(Debug, Clone)]
+pub struct AuditEvent<'a> {
+    /// auth | settings | manifest | apply | tool | secret | server
+    pub category: &'a str,
+    pub action: &'a str,
+    pub target: Option<&'a str>,
+    /// `Value::Null` when there are none.
+    pub arguments: Value,
+    pub result: AuditResult,
+    pub detail: Option<&'a str>,
+}
+
+impl<'a> AuditEvent<'a> {
+    /// `action` of `category`, succeeded, without target, arguments or detail.
+    pub fn new(category: &'a str, action: &'a str) -> AuditEvent<'a> {
+        AuditEvent { category, action, target: None, arguments: Value::Null, result: AuditResult::Ok, detail: None }
+    }
+
+    pub fn target(mut self, target: &'a str) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    pub fn arguments(mut self, arguments: Value) -> Self {
+        self.arguments = arguments;
+        self
+    }
+
+    pub fn result(mut self, result: AuditResult) -> Self {
+        self.result = result;
+        self
+    }
+
+    pub fn detail(mut self, detail: &'a str) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// How an audited action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditResult {
+    Ok,
+    Error,
+    /// Refused before it ran (a missing permission).
+    Refused,
+}
+
+impl AuditResult {
+    /// The text the audit log stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditResult::Ok => "ok",
+            AuditResult::Error => "error",
+            AuditResult::Refused => "refused",
+        }
+    }
+}
+
 /// What became of a change.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -106,16 +177,18 @@ impl Engine {
         f: impl FnOnce(Option<Value>) -> Result<Option<Value>>,
     ) -> Result<Change> {
         if kind != DocKind::Settings {
-            Name::parse(name).map_err(|e| Error::Usage(format!("name: {e}")))?;
+            Name::parse(name).map_err(|e| Usage::invalid("name", name, e))?;
         }
         let desired = self.desired()?;
         let sources = self.sources()?;
         let origin = origin_of(&desired, kind, name);
         let edit = match origin {
             Some(origin) => {
-                let i = sources.relative.iter().position(|r| *r == origin.file).ok_or_else(|| {
-                    Error::Usage(format!("`{}` changed while it was being edited; try again", origin.file))
-                })?;
+                let i = sources
+                    .relative
+                    .iter()
+                    .position(|r| *r == origin.file)
+                    .ok_or_else(|| Stale::Editing { path: origin.file.clone() })?;
                 let text = &sources.files[i].text;
                 let current = edit::document_json(text, origin.line);
                 let found = current.is_some();
@@ -124,14 +197,14 @@ impl Engine {
                     Some(v) if found => edit::update_document(text, origin.line, v),
                     other => edit::replace_document(text, origin.line, other.as_ref().map(edit::to_yaml).as_deref()),
                 }
-                .map_err(Error::Usage)?;
+                .map_err(|problem| Error::Edit { what: format!("`{}`", origin.file), problem })?;
                 let empty =
                     manifest::yaml::parse(&after).0.iter().all(|d| matches!(d.root.value, manifest::yaml::Value::Null));
                 FileEdit { path: origin.file.clone(), before: Some(text.clone()), after: (!empty).then_some(after) }
             }
             None => {
                 let Some(new) = f(None)? else {
-                    return Err(Error::Usage(format!("there is no {} `{name}` to change", kind.as_str())));
+                    return Err(NotFound::new(kind.noun(), name, Known::Nothing).into());
                 };
                 let path = match kind {
                     DocKind::App => format!("apps/{name}.yaml"),
@@ -139,16 +212,21 @@ impl Engine {
                     DocKind::Settings => "settings.yaml".into(),
                 };
                 if sources.relative.contains(&path) || self.config().manifests.join(&path).exists() {
-                    return Err(Error::Usage(format!(
-                        "`{path}` already exists without a {} `{name}` in it; edit it by hand or choose another name",
-                        kind.as_str()
-                    )));
+                    return Err(Usage::Exists {
+                        what: format!("`{path}`"),
+                        help: format!("it holds no {} `{name}`: edit it by hand or choose another name", kind.as_str()),
+                    }
+                    .into());
                 }
                 FileEdit { path, before: None, after: Some(edit::to_yaml(&new)) }
             }
         };
         if edit.before == edit.after {
-            return Err(Error::Usage(format!("{title}: this changes nothing; the manifests already say so")));
+            return Err(Usage::NotApplicable {
+                what: title,
+                why: "this changes nothing; the manifests already say so".into(),
+            }
+            .into());
         }
         Ok(Change { title, edits: vec![edit] })
     }
@@ -235,11 +313,11 @@ impl Engine {
                 plan_json: &serde_json::to_string(&plan).expect("plans serialise"),
                 plan_fingerprint: &plan.fingerprint(),
             })?;
-            self.audit(who, "manifest", "propose", Some(&id), args, "ok", Some(&why));
+            self.audit(who, AuditEvent::new("manifest", "propose").target(&id).arguments(args).detail(&why));
             return Ok(Submitted::Proposed { id, why, diff, plan });
         }
         self.write_edits(&change.edits)?;
-        self.audit(who, "manifest", "edit", None, args, "ok", None);
+        self.audit(who, AuditEvent::new("manifest", "edit").arguments(args));
         Ok(Submitted::Written { diff, plan })
     }
 
@@ -251,18 +329,15 @@ impl Engine {
             let now = match std::fs::read_to_string(&path) {
                 Ok(t) => Some(t),
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-                Err(source) => return Err(Error::Read { path: path.display().to_string(), source }),
+                Err(source) => return Err(Error::read(path.display(), source)),
             };
             if now != e.before {
-                return Err(Error::StalePlan(format!(
-                    "`{}` changed since this change was prepared; nothing was written. Make the change again",
-                    e.path
-                )));
+                return Err(Stale::File { path: e.path.clone() }.into());
             }
         }
         for e in edits {
             let path = root.join(&e.path);
-            let w = |source| Error::Write { path: path.display().to_string(), source };
+            let w = |source| Error::write(path.display(), source);
             match &e.after {
                 Some(text) => {
                     if let Some(dir) = path.parent() {
@@ -287,22 +362,19 @@ impl Engine {
         let Some((row, edits_json, plan_json)) = self.proposal_row(id)? else {
             let pending: Vec<String> =
                 self.proposals(Some(ProposalStatus::Pending))?.into_iter().map(|p| p.id).collect();
-            return Err(Error::Usage(format!(
-                "there is no proposal `{id}`; pending: {}",
-                if pending.is_empty() { "none".into() } else { pending.join(", ") }
-            )));
+            return Err(NotFound::new(Noun::Proposal, id, Known::List { label: "pending", names: pending }).into());
         };
         let edits: Vec<FileEdit> = serde_json::from_str(&edits_json)
-            .map_err(|e| Error::Proposal(format!("proposal `{id}` is damaged: {e}")))?;
+            .map_err(|source| ProposalError::Damaged { id: id.to_string(), source })?;
         let plan: Plan = serde_json::from_str(plan_json.as_deref().unwrap_or("null"))
-            .map_err(|e| Error::Proposal(format!("proposal `{id}` has no usable plan: {e}")))?;
+            .map_err(|source| ProposalError::NoPlan { id: id.to_string(), source })?;
         Ok((row, edits, plan))
     }
 
     fn pending(&self, id: &str) -> Result<(Proposal, Vec<FileEdit>, Plan)> {
         let p = self.proposal(id)?;
         if p.0.status != ProposalStatus::Pending {
-            return Err(Error::Proposal(format!("proposal `{id}` is {}, not pending; nothing was done", p.0.status)));
+            return Err(ProposalError::NotPending { id: id.to_string(), status: p.0.status }.into());
         }
         Ok(p)
     }
@@ -315,30 +387,20 @@ impl Engine {
         let change = Change { title: row.title.clone(), edits };
         let store = self.store()?.clone();
         let stale = |e: Error| {
-            let _ = store.set_proposal_status(
-                id,
-                ProposalStatus::Stale.as_str(),
-                Some(&who.user),
-                Some(&e.to_string()),
-                None,
-            );
-            self.audit(who, "manifest", "approve", Some(id), Value::Null, "error", Some(&e.to_string()));
+            let _ = store.set_proposal_status(id, ProposalStatus::Stale, Some(&who.user), Some(&e.to_string()), None);
+            let why = e.to_string();
+            self.audit(who, AuditEvent::new("manifest", "approve").target(id).result(AuditResult::Error).detail(&why));
             e
         };
-        let desired = self.desired_after(&change).map_err(|e| {
-            stale(Error::StalePlan(format!("the manifests no longer accept this proposal ({e}); nothing was written")))
-        })?;
+        let desired = self.desired_after(&change).map_err(|e| stale(Stale::NotAccepted(Box::new(e)).into()))?;
         let now = self.plan_for(&desired, &plan.options).await?;
         if now.fingerprint() != plan.fingerprint() {
-            let what = if now.basis.desired != plan.basis.desired { "the manifests" } else { "the servers" };
-            return Err(stale(Error::StalePlan(format!(
-                "{what} changed since proposal `{id}` was made, so its plan is stale; nothing was written or applied. \
-                 Reject it and propose the change again to get a fresh plan"
-            ))));
+            let what = if now.basis.desired != plan.basis.desired { Changed::Manifests } else { Changed::Servers };
+            return Err(stale(Stale::Proposal { id: id.to_string(), what }.into()));
         }
         self.write_edits(&change.edits).map_err(stale)?;
-        store.set_proposal_status(id, ProposalStatus::Approved.as_str(), Some(&who.user), None, None)?;
-        self.audit(who, "manifest", "approve", Some(id), Value::Null, "ok", None);
+        store.set_proposal_status(id, ProposalStatus::Approved, Some(&who.user), None, None)?;
+        self.audit(who, AuditEvent::new("manifest", "approve").target(id));
         let req = ApplyRequest {
             parallelism: None,
             lock_timeout: std::time::Duration::from_secs(60),
@@ -352,13 +414,7 @@ impl Engine {
             Ok(r) => (ProposalStatus::Failed, r.run_id),
             Err(_) => (ProposalStatus::Failed, None),
         };
-        store.set_proposal_status(
-            id,
-            status.as_str(),
-            None,
-            report.as_ref().err().map(|e| e.to_string()).as_deref(),
-            run,
-        )?;
+        store.set_proposal_status(id, status, None, report.as_ref().err().map(|e| e.to_string()).as_deref(), run)?;
         let report = report?;
         Ok((self.proposal(id)?.0, report))
     }
@@ -366,23 +422,17 @@ impl Engine {
     /// Rejects a pending proposal; nothing is written.
     pub fn reject(&self, id: &str, who: &Identity, reason: Option<&str>) -> Result<Proposal> {
         self.pending(id)?;
-        self.store()?.set_proposal_status(id, ProposalStatus::Rejected.as_str(), Some(&who.user), reason, None)?;
-        self.audit(who, "manifest", "reject", Some(id), serde_json::json!({"reason": reason}), "ok", None);
+        self.store()?.set_proposal_status(id, ProposalStatus::Rejected, Some(&who.user), reason, None)?;
+        self.audit(
+            who,
+            AuditEvent::new("manifest", "reject").target(id).arguments(serde_json::json!({"reason": reason})),
+        );
         Ok(self.proposal(id)?.0)
     }
 
-    /// Records an audit entry (never fails the caller).
-    #[allow(clippy::too_many_arguments)]
-    pub fn audit(
-        &self,
-        who: &Identity,
-        category: &str,
-        action: &str,
-        target: Option<&str>,
-        arguments: Value,
-        result: &str,
-        detail: Option<&str>,
-    ) {
+    /// Records `event` by `who` in the audit log (never fails the caller).
+    pub fn audit(&self, who: &Identity, event: AuditEvent<'_>) {
+        let AuditEvent { category, action, target, arguments, result, detail } = event;
         let entry = Activity {
             actor: Some(&who.user),
             role: Some(who.role.as_str()),
@@ -390,7 +440,7 @@ impl Engine {
             action,
             target,
             arguments: (!arguments.is_null()).then_some(arguments),
-            result,
+            result: result.as_str(),
             detail,
         };
         if let Err(e) = self.store().and_then(|s| Ok(s.record_activity(&entry)?)) {

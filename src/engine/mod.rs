@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::apply::lock::ApplyLock;
 use crate::apply::{self, ApplyOptions, Journal};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Changed, ConnectError, Error, NotFound, Noun, Result, Stale};
 use crate::manifest::{self, LoadOptions, Loaded, SecretCheck, Sources};
 use crate::model::secret::{NoSecrets, Secrets};
 use crate::model::{Desired, Host, Name, Observed};
@@ -27,7 +27,7 @@ const HANDSHAKES_PER_HOST: usize = 4;
 
 /// Limits and identity shared by the connections of one operation.
 struct Connector {
-    installation: std::result::Result<String, String>,
+    installation: std::result::Result<String, Arc<Error>>,
     global: tokio::sync::Semaphore,
     per_host: BTreeMap<String, tokio::sync::Semaphore>,
 }
@@ -56,12 +56,12 @@ pub use crate::apply::{ApplyReport, ApplySink, Outcome, TracingSink};
 pub use crate::plan::status::{StatusRow, rows as status_rows};
 pub use crate::plan::text::{plan as plan_text, status as status_text};
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
-pub use changes::{Change, DocKind, FileEdit, Submitted};
+pub use changes::{AuditEvent, AuditResult, Change, DocKind, FileEdit, Submitted};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};
 pub use rows::{
-    ActionStatus, AppAction, AppRevision, AuditEvent, ContainerRow, EngineFacts, ImageRow, Proposal, ProposalStatus,
+    ActionStatus, AppAction, AppRevision, AuditRecord, ContainerRow, EngineFacts, ImageRow, Proposal, ProposalStatus,
     Pruned, RunStatus, Stats,
 };
 pub use servers::{Check, ServerFacts};
@@ -184,8 +184,7 @@ impl Engine {
     /// What connecting needs: this installation's id and the limits on
     /// connections at once (all servers, and handshakes per host).
     fn connector(&self, desired: &Desired, opts: &PlanOptions) -> Connector {
-        let installation =
-            self.store().and_then(|s| Ok(s.installation_id()?)).map_err(|e| format!("the store is not available: {e}"));
+        let installation = self.store().and_then(|s| Ok(s.installation_id()?)).map_err(Arc::new);
         self.connector_as(desired, opts, installation)
     }
 
@@ -194,7 +193,7 @@ impl Engine {
         &self,
         desired: &Desired,
         opts: &PlanOptions,
-        installation: std::result::Result<String, String>,
+        installation: std::result::Result<String, Arc<Error>>,
     ) -> Connector {
         let per_host = desired
             .servers
@@ -214,14 +213,14 @@ impl Engine {
 
     /// The Docker client of one server (connected over SSH when remote, and
     /// kept for the engine's life), or why there is none.
-    async fn client(&self, server: &crate::model::Server, via: &Connector) -> Result<DockerClient, String> {
+    async fn client(&self, server: &crate::model::Server, via: &Connector) -> Result<DockerClient, ConnectError> {
         if let Some(c) = self.cached(&server.name) {
             return Ok(c);
         }
-        let installation = via.installation.as_deref().map_err(Clone::clone)?;
+        let installation = via.installation.as_deref().map_err(|e| ConnectError::Store(e.clone()))?;
         let client = match &server.host {
             Host::Local => DockerClient::local(&server.docker.socket, installation, self.config.ssh_timeout.to_std())
-                .map_err(|e| e.to_string()),
+                .map_err(ConnectError::Docker),
             Host::Ssh(t) => {
                 let _g = via.global.acquire().await;
                 let _h = match via.per_host.get(&t.address) {
@@ -230,7 +229,7 @@ impl Engine {
                 };
                 let session = self.ssh_session_with_retry(server, t).await?;
                 DockerClient::over_ssh(session, &server.docker.socket, installation, self.config.ssh_timeout.to_std())
-                    .map_err(|e| e.to_string())
+                    .map_err(ConnectError::Docker)
             }
         };
         if let Ok(c) = &client {
@@ -241,7 +240,11 @@ impl Engine {
 
     /// A Docker client per declared server in scope, or why there is none;
     /// SSH servers are connected in parallel.
-    async fn clients(&self, desired: &Desired, opts: &PlanOptions) -> BTreeMap<Name, Result<DockerClient, String>> {
+    async fn clients(
+        &self,
+        desired: &Desired,
+        opts: &PlanOptions,
+    ) -> BTreeMap<Name, Result<DockerClient, ConnectError>> {
         let via = self.connector(desired, opts);
         let connect = desired
             .servers
@@ -276,30 +279,27 @@ impl Engine {
 
     /// The host key to accept for a server: pinned in its manifest, else
     /// recorded by `tomo server trust`.
-    fn host_key_policy(&self, server: &Name, target: &crate::model::SshTarget) -> Result<HostKeyPolicy, String> {
+    fn host_key_policy(&self, server: &Name, target: &crate::model::SshTarget) -> Result<HostKeyPolicy, ConnectError> {
         if let Some(fp) = &target.host_key {
             return Ok(HostKeyPolicy::Expect(fp.clone()));
         }
-        let recorded =
-            self.store().map_err(|e| e.to_string())?.trusted_host_key(server.as_str()).map_err(|e| e.to_string())?;
+        let store = |e: Error| ConnectError::Store(Arc::new(e));
+        let recorded = self.store().map_err(store)?.trusted_host_key(server.as_str()).map_err(|e| store(e.into()))?;
         match recorded {
             Some(fp) => Ok(HostKeyPolicy::Expect(fp)),
-            None => Err(format!(
-                "the host key of {} is not trusted yet; check it and run `tomo server trust {server}` (or pin `host_key:` in its manifest)",
-                target.address
-            )),
+            None => Err(ConnectError::Untrusted { server: server.to_string(), address: target.address.clone() }),
         }
     }
 
-    fn credential(&self, auth: &crate::model::SshAuth) -> Result<Credential, String> {
+    fn credential(&self, auth: &crate::model::SshAuth) -> Result<Credential, ConnectError> {
         use crate::model::{EnvValue, SshAuth};
+        let reveal =
+            |secret: &Name| self.secrets().reveal(&EnvValue::Secret(secret.clone())).map_err(ConnectError::Credential);
         Ok(match auth {
             SshAuth::Agent => Credential::Agent,
             SshAuth::KeyFile(p) => Credential::KeyFile(expand_home(p)),
-            SshAuth::Password { secret } => {
-                Credential::Password(self.secrets().reveal(&EnvValue::Secret(secret.clone()))?)
-            }
-            SshAuth::Key { secret } => Credential::Key(self.secrets().reveal(&EnvValue::Secret(secret.clone()))?),
+            SshAuth::Password { secret } => Credential::Password(reveal(secret)?),
+            SshAuth::Key { secret } => Credential::Key(reveal(secret)?),
         })
     }
 
@@ -309,7 +309,7 @@ impl Engine {
         &self,
         server: &crate::model::Server,
         t: &crate::model::SshTarget,
-    ) -> Result<Arc<SshSession>, String> {
+    ) -> Result<Arc<SshSession>, ConnectError> {
         let mut delay = Duration::from_millis(100);
         for attempt in 1..=CONNECT_ATTEMPTS {
             match self.ssh_session(server, t).await {
@@ -330,7 +330,7 @@ impl Engine {
         &self,
         server: &crate::model::Server,
         t: &crate::model::SshTarget,
-    ) -> Result<Arc<SshSession>, (String, bool)> {
+    ) -> Result<Arc<SshSession>, (ConnectError, bool)> {
         let policy = self.host_key_policy(&server.name, t).map_err(|e| (e, false))?;
         let credential = self.credential(&t.auth).map_err(|e| (e, false))?;
         let session =
@@ -350,7 +350,7 @@ impl Engine {
                             ..Default::default()
                         });
                     }
-                    (e.to_string(), transient)
+                    (ConnectError::Ssh(e), transient)
                 })?;
         let session = Arc::new(session);
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(server.name.clone(), session.clone());
@@ -360,12 +360,12 @@ impl Engine {
     fn check_scope(&self, desired: &Desired, opts: &PlanOptions) -> Result<()> {
         for s in &opts.scope.servers {
             if !desired.servers.contains_key(s) {
-                return Err(Error::Usage(unknown("server", s, desired.servers.keys())));
+                return Err(unknown(Noun::Server, s, desired.servers.keys()).into());
             }
         }
         for a in &opts.scope.apps {
             if !desired.apps.contains_key(a) {
-                return Err(Error::Usage(unknown("app", a, desired.apps.keys())));
+                return Err(unknown(Noun::App, a, desired.apps.keys()).into());
             }
         }
         Ok(())
@@ -382,13 +382,15 @@ impl Engine {
             async move {
                 let mut deadline = crate::observe::Deadline::new(self.config.ssh_timeout.to_std());
                 let reused = self.cached(&server.name).is_some();
-                let client = deadline.run("connecting", self.client(server, via)).await.and_then(|c| c);
+                let client =
+                    deadline.run("connecting", self.client(server, via)).await.unwrap_or_else(|e| Err(e.into()));
                 let mut state =
                     crate::observe::observe_server(desired, &opts.scope, &server.name, client, &mut deadline).await;
                 if reused && matches!(state, crate::model::ServerState::Unreachable(_)) && !deadline.passed() {
                     // A kept connection may have dropped unnoticed: connect afresh once.
                     self.forget(&server.name);
-                    let client = deadline.run("connecting", self.client(server, via)).await.and_then(|c| c);
+                    let client =
+                        deadline.run("connecting", self.client(server, via)).await.unwrap_or_else(|e| Err(e.into()));
                     state =
                         crate::observe::observe_server(desired, &opts.scope, &server.name, client, &mut deadline).await;
                 }
@@ -473,11 +475,7 @@ impl Engine {
     /// nor the servers changed since it was made; a stale plan changes nothing.
     pub async fn apply_saved(&self, plan: &Plan, req: &ApplyRequest, sink: &dyn ApplySink) -> Result<ApplyReport> {
         if plan.format != plan::PLAN_FORMAT {
-            return Err(Error::StalePlan(format!(
-                "the plan file has format {}, this tomo writes {}; run `tomo plan --out FILE` again",
-                plan.format,
-                plan::PLAN_FORMAT
-            )));
+            return Err(Stale::Format { found: plan.format, expected: plan::PLAN_FORMAT }.into());
         }
         let _lock = self.lock(req)?;
         let desired = self.desired()?;
@@ -487,14 +485,12 @@ impl Engine {
         let now = plan::basis(&desired, &observed, &plan.options);
         let what = match (now.desired == plan.basis.desired, now.observed == plan.basis.observed) {
             (true, true) => None,
-            (false, true) => Some("the manifests changed"),
-            (true, false) => Some("the servers changed"),
-            (false, false) => Some("the manifests and the servers changed"),
+            (false, true) => Some(Changed::Manifests),
+            (true, false) => Some(Changed::Servers),
+            (false, false) => Some(Changed::Both),
         };
         if let Some(what) = what {
-            return Err(Error::StalePlan(format!(
-                "{what} since this plan was made; nothing was applied. Run `tomo plan --out FILE` again and review it"
-            )));
+            return Err(Stale::Plan(what).into());
         }
         self.execute(&desired, plan, req, sink).await
     }
@@ -531,7 +527,8 @@ impl Engine {
         let mut report = apply::run(plan, &clients, self.secrets(), &opts, sink, &journal).await;
         report.run_id = Some(run);
         store.check_file()?;
-        let status = if report.succeeded() { "succeeded" } else { "failed" };
+        let status =
+            if report.succeeded() { crate::store::RunStatus::Succeeded } else { crate::store::RunStatus::Failed };
         let summary = serde_json::json!({
             "actions": plan.actions.len(),
             "succeeded": report.count("succeeded"),
@@ -567,12 +564,8 @@ impl Engine {
     }
 }
 
-fn unknown<'a>(what: &str, given: &Name, known: impl Iterator<Item = &'a Name>) -> String {
-    let known: Vec<&str> = known.map(Name::as_str).collect();
-    match crate::diag::did_you_mean(given.as_str(), known.iter().copied()) {
-        Some(s) => format!("there is no {what} `{given}`; did you mean `{s}`?"),
-        None => format!("there is no {what} `{given}`; declared: {}", known.join(", ")),
-    }
+fn unknown<'a>(what: Noun, given: &Name, known: impl Iterator<Item = &'a Name>) -> NotFound {
+    NotFound::among(what, given.as_str(), "declared", known.map(Name::as_str))
 }
 
 /// Journals actions in the store and keeps `installations` current.

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::rows::{ContainerRow, EngineFacts, ImageRow, Pruned, Stats};
 use super::{Check, Engine};
-use crate::error::{Error, Result};
+use crate::error::{ConnectError, Known, NotFound, Noun, Result, Usage};
 use crate::model::{App, ContainerObs, Desired, EnvValue, Name, labels};
 use crate::plan::{PlanOptions, Scope};
 use crate::transport::docker::DockerClient;
@@ -50,8 +50,8 @@ pub struct ContainerLogs {
 impl Engine {
     /// The app, or a message naming the declared ones.
     pub fn app(&self, desired: &Desired, name: &str) -> Result<App> {
-        let n = Name::parse(name).map_err(|e| Error::Usage(format!("app `{name}`: {e}")))?;
-        desired.apps.get(&n).cloned().ok_or_else(|| Error::Usage(super::unknown("app", &n, desired.apps.keys())))
+        let n = Name::parse(name).map_err(|e| Usage::invalid("app name", name, e))?;
+        desired.apps.get(&n).cloned().ok_or_else(|| super::unknown(Noun::App, &n, desired.apps.keys()).into())
     }
 
     /// Docker clients of the named servers (all declared ones when empty).
@@ -59,7 +59,7 @@ impl Engine {
         &self,
         desired: &Desired,
         servers: Vec<Name>,
-    ) -> Result<Vec<(Name, std::result::Result<DockerClient, String>)>> {
+    ) -> Result<Vec<(Name, std::result::Result<DockerClient, ConnectError>)>> {
         let opts = PlanOptions { scope: Scope { servers, ..Scope::default() }, ..PlanOptions::default() };
         self.check_scope(desired, &opts)?;
         Ok(self.clients(desired, &opts).await.into_iter().collect())
@@ -89,11 +89,14 @@ impl Engine {
         if let Some(s) = service
             && !app.services.keys().any(|k| k.as_str() == s)
         {
-            let known: Vec<&str> = app.services.keys().map(Name::as_str).collect();
-            return Err(Error::Usage(format!(
-                "app `{app_name}` has no service `{s}`; its services: {}",
-                known.join(", ")
-            )));
+            let known = app.services.keys().map(|k| k.to_string()).collect();
+            return Err(NotFound {
+                kind: Noun::Service,
+                name: s.to_string(),
+                within: Some(format!("app `{app_name}`")),
+                known: Known::List { label: "its services", names: known },
+            }
+            .into());
         }
         let clients = self.docker_clients(&desired, app.servers.clone()).await?;
         let found = containers_of(&app, &clients).await;
@@ -193,7 +196,7 @@ impl Engine {
             async move {
                 let r = match fut {
                     Ok(fut) => fut.await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                 };
                 match r {
                     Ok(v) => PerServer { server: server.to_string(), result: Some(v), error: None },
@@ -246,13 +249,13 @@ impl Engine {
 /// with the client to act on them.
 async fn containers_of(
     app: &App,
-    clients: &[(Name, std::result::Result<DockerClient, String>)],
+    clients: &[(Name, std::result::Result<DockerClient, ConnectError>)],
 ) -> Vec<(PerServer<Vec<AppContainer>>, Option<DockerClient>)> {
     let lists = clients.iter().map(|(server, client)| async move {
         let server = server.to_string();
         let client = match client {
             Ok(c) => c,
-            Err(e) => return (PerServer { server, result: None, error: Some(e.clone()) }, None),
+            Err(e) => return (PerServer { server, result: None, error: Some(e.to_string()) }, None),
         };
         match client.inventory().await {
             Ok(inv) => {

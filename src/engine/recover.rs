@@ -57,7 +57,10 @@ impl Engine {
             for c in inv.containers.iter().filter(|c| c.ours) {
                 let Some((base, kind)) = leftover(&c.name) else { continue };
                 let current = inv.container(base);
-                let what = repair(client, &c.id, &c.name, base, kind, current.map(|b| (b.id.as_str(), b.state))).await;
+                let repaired =
+                    repair(client, &c.id, &c.name, base, kind, current.map(|b| (b.id.as_str(), b.state))).await;
+                let result = if repaired.is_ok() { "ok" } else { "error" };
+                let what = repaired.unwrap_or_else(|e| format!("recovering `{}` failed: {e}", c.name));
                 let line = format!("{server}: {what}");
                 tracing::warn!(server = %server, container = %c.name, "{what}");
                 let _ = self.store().map(|s| {
@@ -66,7 +69,7 @@ impl Engine {
                         category: "apply",
                         action: "recover",
                         target: Some(&c.name),
-                        result: if what.contains("failed") { "error" } else { "ok" },
+                        result,
                         detail: Some(&line),
                         ..Activity::default()
                     })
@@ -88,9 +91,9 @@ async fn repair(
     base: &str,
     kind: Leftover,
     current: Option<(&str, RunState)>,
-) -> String {
+) -> Result<String, crate::transport::docker::DockerError> {
     let grace = Duration::from_secs(10);
-    let result = match (kind, current) {
+    match (kind, current) {
         // The replacement under the real name runs: the old one can go.
         (Leftover::Old, Some((_, RunState::Running))) | (Leftover::New, Some(_)) => {
             c.remove(id, grace).await.map(|_| format!("removed `{name}`, left by an interrupted recreate of `{base}`"))
@@ -116,6 +119,5 @@ async fn repair(
         }
         // Start-first cut short after the old one was removed: the new one takes the name.
         (Leftover::New, None) => c.rename(id, base).await.map(|_| format!("renamed `{name}` to `{base}`")),
-    };
-    result.unwrap_or_else(|e: crate::transport::docker::DockerError| format!("recovering `{name}` failed: {e}"))
+    }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Engine;
-use crate::error::{Error, Result};
+use crate::error::{ConnectError, ReinitError, Result, Usage};
 use crate::model::{Desired, Inventory, Name, Observed, ServerState, labels};
 use crate::plan::PlanOptions;
 use crate::store::Store;
@@ -49,9 +49,13 @@ impl Engine {
         let dir = self.config.data_dir.clone();
         let path = dir.join(folder::STORE_FILE).display().to_string();
         if self.store.get().is_some() || (dir.is_dir() && folder::inspect(&dir)? == Found::Store) {
-            return Err(Error::Usage(format!(
-                "`--reinit` makes a new store only where the store is missing or empty, and `{path}` is there; nothing was changed"
-            )));
+            return Err(Usage::NotApplicable {
+                what: "`--reinit`".into(),
+                why: format!(
+                    "it makes a new store only where the store is missing or empty, and `{path}` is there; nothing was changed"
+                ),
+            }
+            .into());
         }
         let desired = self.desired()?;
         let found = self.installations_on_servers(&desired).await?;
@@ -64,14 +68,7 @@ impl Engine {
                 let (id, containers) = found.into_iter().next().expect("one");
                 (Some(id), Adopted::Containers(containers))
             }
-            _ => {
-                let list: Vec<String> = found.iter().map(|(id, cs)| format!("  {id}: {}", cs.join(", "))).collect();
-                return Err(Error::Reinit(format!(
-                    "the fleet's containers carry {} installation ids, so `--reinit` cannot tell which one this store was; nothing was changed:\n{}\n  Restore the store from a backup, or remove the containers of the installation that is not this one.",
-                    found.len(),
-                    list.join("\n")
-                )));
-            }
+            _ => return Err(ReinitError::SeveralIds { ids: found }.into()),
         };
         let store = Store::reinit_in(&dir, installation.as_deref())?;
         let installation = store.installation_id()?;
@@ -88,7 +85,7 @@ impl Engine {
             let via = &via;
             async move {
                 let seen = match self.client(server, via).await {
-                    Ok(c) => c.inventory().await.map_err(|e| e.to_string()),
+                    Ok(c) => c.inventory().await.map_err(ConnectError::Docker),
                     Err(why) => Err(why),
                 };
                 // Clients made here label objects as LOOKING: never keep them.
@@ -103,7 +100,7 @@ impl Engine {
             let inventory = match inventory {
                 Ok(i) => i,
                 Err(why) => {
-                    unreachable.push(format!("  {server}: {why}"));
+                    unreachable.push((server.to_string(), why));
                     continue;
                 }
             };
@@ -112,10 +109,7 @@ impl Engine {
             }
         }
         if !unreachable.is_empty() {
-            return Err(Error::Reinit(format!(
-                "`--reinit` must see every declared server to adopt the right installation, and these were not reached; nothing was changed:\n{}",
-                unreachable.join("\n")
-            )));
+            return Err(ReinitError::Unreached { servers: unreachable }.into());
         }
         Ok(found)
     }

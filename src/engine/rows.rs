@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::store::{ActionRow, ActivityRow, ProposalRow, RunRow, Store, StoreError};
+pub use crate::store::{ProposalStatus, RunStatus};
 use crate::transport::docker_ops as ops;
 
 /// Facts about one Docker Engine.
@@ -152,34 +153,6 @@ macro_rules! status_enum {
 }
 
 status_enum! {
-    /// Where a proposal stands.
-    ProposalStatus {
-        /// Waiting for an admin.
-        Pending = "pending",
-        /// Approved; its edits were written and its plan is being applied.
-        Approved = "approved",
-        Rejected = "rejected",
-        /// Approved and its plan applied.
-        Applied = "applied",
-        /// Approved, but its apply failed.
-        Failed = "failed",
-        /// The manifests or servers changed since it was made; nothing was done.
-        Stale = "stale",
-    }
-}
-
-status_enum! {
-    /// Where an apply run stands.
-    RunStatus {
-        Running = "running",
-        Succeeded = "succeeded",
-        Failed = "failed",
-        /// Cut short (the process ended while it ran).
-        Interrupted = "interrupted",
-    }
-}
-
-status_enum! {
     /// Where one action of a run stands.
     ActionStatus {
         Pending = "pending",
@@ -222,8 +195,7 @@ pub struct Proposal {
 impl TryFrom<ProposalRow> for Proposal {
     type Error = String;
     fn try_from(p: ProposalRow) -> std::result::Result<Self, String> {
-        let status = ProposalStatus::parse(&p.status)
-            .ok_or_else(|| unknown_status(&format!("proposal `{}`", p.id), &p.status))?;
+        let status = p.status;
         Ok(Proposal {
             id: p.id,
             created_at: p.created_at,
@@ -243,7 +215,7 @@ impl TryFrom<ProposalRow> for Proposal {
 
 /// One recorded audit event.
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
-pub struct AuditEvent {
+pub struct AuditRecord {
     pub id: i64,
     pub at: String,
     pub actor: Option<String>,
@@ -258,9 +230,9 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
-impl From<ActivityRow> for AuditEvent {
+impl From<ActivityRow> for AuditRecord {
     fn from(a: ActivityRow) -> Self {
-        AuditEvent {
+        AuditRecord {
             id: a.id,
             at: a.at,
             actor: a.actor,
@@ -295,8 +267,7 @@ impl TryFrom<(RunRow, ActionRow)> for AppAction {
     type Error = String;
     fn try_from((run, act): (RunRow, ActionRow)) -> std::result::Result<Self, String> {
         Ok(AppAction {
-            run_status: RunStatus::parse(&run.status)
-                .ok_or_else(|| unknown_status(&format!("run {}", run.id), &run.status))?,
+            run_status: run.status,
             status: ActionStatus::parse(&act.status)
                 .ok_or_else(|| unknown_status(&format!("an action of run {}", run.id), &act.status))?,
             run_id: run.id,
@@ -324,7 +295,7 @@ impl Engine {
     /// Proposals (of one status, or all), newest first.
     pub fn proposals(&self, status: Option<ProposalStatus>) -> Result<Vec<Proposal>> {
         let store = self.store()?;
-        let rows = store.proposals(status.map(ProposalStatus::as_str))?;
+        let rows = store.proposals(status)?;
         rows.into_iter().map(|r| Proposal::try_from(r).map_err(|e| corrupt(store, e))).collect()
     }
 
@@ -369,7 +340,7 @@ impl Engine {
     }
 
     /// The newest audit events first, of any of `categories` (all when `None`).
-    pub fn audit_events(&self, categories: Option<&[&str]>, limit: u32) -> Result<Vec<AuditEvent>> {
+    pub fn audit_events(&self, categories: Option<&[&str]>, limit: u32) -> Result<Vec<AuditRecord>> {
         Ok(self.store()?.activities_in(categories, limit)?.into_iter().map(Into::into).collect())
     }
 }

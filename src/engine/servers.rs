@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Engine;
-use crate::error::{Error, Result};
+use crate::error::{ConnectError, Error, Noun, Result, Usage};
 use crate::model::{Desired, Host, Name, Server};
 use crate::plan::{PlanOptions, Scope};
 use crate::transport::docker::DockerClient;
@@ -39,12 +39,8 @@ const PROBE: &[&str] =
 
 impl Engine {
     fn server(&self, desired: &Desired, name: &str) -> Result<Server> {
-        let n = Name::parse(name).map_err(|e| Error::Usage(format!("server `{name}`: {e}")))?;
-        desired
-            .servers
-            .get(&n)
-            .cloned()
-            .ok_or_else(|| Error::Usage(super::unknown("server", &n, desired.servers.keys())))
+        let n = Name::parse(name).map_err(|e| Usage::invalid("server name", name, e))?;
+        desired.servers.get(&n).cloned().ok_or_else(|| super::unknown(Noun::Server, &n, desired.servers.keys()).into())
     }
 
     /// The host key a server shows now (key exchange only, no login).
@@ -52,13 +48,15 @@ impl Engine {
         let desired = self.desired()?;
         let server = self.server(&desired, name)?;
         let Host::Ssh(t) = &server.host else {
-            return Err(Error::Usage(format!(
-                "server `{name}` is this machine (`host: local`); it has no SSH host key"
-            )));
+            return Err(Usage::NotApplicable {
+                what: format!("server `{name}`"),
+                why: "it is this machine (`host: local`); it has no SSH host key".into(),
+            }
+            .into());
         };
         let fp = SshSession::fetch_host_key(&t.address, t.port, self.config.ssh_timeout.to_std())
             .await
-            .map_err(|e| Error::Server(e.to_string()))?;
+            .map_err(|e| Error::Transport { server: name.to_string(), source: e.into() })?;
         Ok((server, fp))
     }
 
@@ -81,9 +79,9 @@ impl Engine {
         }
         let path = self.config.manifests.join(&server.origin.file);
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::read(&shown, source))?;
         let edited = crate::manifest::edit::set_host_key(&text, server.origin.line, fingerprint)
-            .map_err(|e| Error::Usage(format!("cannot pin the key in {shown}: {e}")))?;
+            .map_err(|problem| Error::Edit { what: format!("`{shown}` to pin the key"), problem })?;
         // The edit must leave the whole fleet valid, or nothing is written.
         let mut sources = self.sources()?;
         if let Some(i) = sources.relative.iter().position(|r| *r == server.origin.file) {
@@ -98,7 +96,7 @@ impl Engine {
         if loaded.diagnostics.has_errors() {
             return Err(Error::Invalid(loaded.diagnostics));
         }
-        std::fs::write(&path, edited).map_err(|source| Error::Write { path: shown.clone(), source })?;
+        std::fs::write(&path, edited).map_err(|source| Error::write(&shown, source))?;
         Ok(Some(shown))
     }
 
@@ -108,7 +106,7 @@ impl Engine {
         let opts = PlanOptions { scope: scope.clone(), ..PlanOptions::default() };
         let clients = self.clients(&desired, &opts).await;
         let probes = desired.servers.values().filter(|s| scope.has_server(&s.name)).map(|server| {
-            let client = clients.get(&server.name).cloned();
+            let client = clients.get(&server.name);
             async move { self.probe(server, client).await }
         });
         let facts = futures_util::future::join_all(probes).await;
@@ -126,7 +124,11 @@ impl Engine {
         Ok(facts)
     }
 
-    async fn probe(&self, server: &Server, client: Option<std::result::Result<DockerClient, String>>) -> ServerFacts {
+    async fn probe(
+        &self,
+        server: &Server,
+        client: Option<&std::result::Result<DockerClient, ConnectError>>,
+    ) -> ServerFacts {
         let host = match &server.host {
             Host::Local => "local".to_string(),
             Host::Ssh(t) => format!("{}@{}:{}", t.user, t.address, t.port),
@@ -141,9 +143,9 @@ impl Engine {
             uptime_seconds: None,
         };
         let client = match client {
-            Some(Ok(c)) => c,
+            Some(Ok(c)) => c.clone(),
             Some(Err(e)) => {
-                facts.error = Some(e);
+                facts.error = Some(e.to_string());
                 return facts;
             }
             None => {
@@ -212,11 +214,11 @@ impl Engine {
                 c.clone()
             }
             (Host::Ssh(_), Some(Err(e))) => {
-                check("ssh", false, e.clone());
+                check("ssh", false, e.to_string());
                 return Ok(checks);
             }
             (Host::Local, Some(Err(e))) => {
-                check("docker socket", false, e.clone());
+                check("docker socket", false, e.to_string());
                 return Ok(checks);
             }
             (_, None) => {

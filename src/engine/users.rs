@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::Engine;
 use crate::auth::{self, Claims, Identity, MIN_JWT_KEY_BYTES, Role, TokenError};
-use crate::error::{Error, Result};
+use crate::config::ConfigError;
+use crate::error::{Denied, Error, Known, Locked, NotFound, Noun, Result, Usage};
 use crate::model::secret::SecretString;
 use crate::store::{Activity, Admission, UserRow};
 
@@ -44,7 +45,7 @@ fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Usage(format!("user name `{name}` is not valid: use 1 to 64 letters, digits, `-`, `_`, `.` or `@`")))
+        Err(Usage::invalid("user name", name, "use 1 to 64 letters, digits, `-`, `_`, `.` or `@`").into())
     }
 }
 
@@ -63,7 +64,12 @@ fn address_key(addr: &str) -> String {
 
 fn check_password(p: &str) -> Result<()> {
     if p.chars().count() < 8 {
-        return Err(Error::Usage("the password is too short: use at least 8 characters".into()));
+        return Err(Usage::Invalid {
+            arg: "password".into(),
+            value: None,
+            problem: "it is too short: use at least 8 characters".into(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -103,16 +109,20 @@ impl Engine {
     /// The signing key, or why the HTTP server cannot use tokens.
     pub fn jwt_key(&self) -> Result<&SecretString> {
         match &self.config().jwt_secret_key {
-            None => Err(Error::Usage(
-                "JWT_SECRET_KEY is not set: tokens cannot be signed. Set it (in the environment, .env or \
-                 tomo.yaml's folder .env) to a random value of at least 32 bytes, e.g. `openssl rand -hex 32`"
-                    .into(),
-            )),
-            Some(k) if k.expose().len() < MIN_JWT_KEY_BYTES => Err(Error::Usage(format!(
-                "JWT_SECRET_KEY is {} bytes long; it must be at least {MIN_JWT_KEY_BYTES} bytes \
-                 (e.g. `openssl rand -hex 32`)",
-                k.expose().len()
-            ))),
+            None => Err(ConfigError::Unset {
+                var: "JWT_SECRET_KEY",
+                needed_for: "tokens cannot be signed",
+                help: "Set it (in the environment, .env or tomo.yaml's folder .env) to a random value of at least \
+                       32 bytes, e.g. `openssl rand -hex 32`",
+            }
+            .into()),
+            Some(k) if k.expose().len() < MIN_JWT_KEY_BYTES => Err(ConfigError::TooShort {
+                var: "JWT_SECRET_KEY",
+                len: k.expose().len(),
+                min: MIN_JWT_KEY_BYTES,
+                help: "e.g. `openssl rand -hex 32`",
+            }
+            .into()),
             Some(k) => Ok(k),
         }
     }
@@ -121,7 +131,11 @@ impl Engine {
         check_name(name)?;
         check_password(password.expose())?;
         if !self.store()?.add_user(name, role.as_str(), &auth::hash_password(password.expose()))? {
-            return Err(Error::Usage(format!("user `{name}` already exists; use `tomo user passwd {name}`")));
+            return Err(Usage::Exists {
+                what: format!("user `{name}`"),
+                help: format!("use `tomo user passwd {name}`"),
+            }
+            .into());
         }
         Ok(())
     }
@@ -147,10 +161,7 @@ impl Engine {
 
     fn no_user(&self, name: &str) -> Error {
         let known: Vec<String> = self.users().map(|u| u.into_iter().map(|u| u.name).collect()).unwrap_or_default();
-        Error::Usage(format!(
-            "there is no user `{name}`; users: {}",
-            if known.is_empty() { "none".into() } else { known.join(", ") }
-        ))
+        NotFound::new(Noun::User, name, Known::List { label: "users", names: known }).into()
     }
 
     /// Mints a token for `user` valid for `ttl`, recorded as a session.
@@ -200,7 +211,7 @@ impl Engine {
     /// user name that is not a valid name is never written.
     pub async fn login(&self, user: &str, password: &SecretString, addr: &str, ttl: Duration) -> Result<Token> {
         let Ok(permit) = VERIFYING.try_acquire() else {
-            return Err(Error::Locked("too many logins at once: try again in a second".into()));
+            return Err(Locked::Busy.into());
         };
         let store = self.store()?.clone();
         let valid_name = check_name(user).is_ok();
@@ -214,7 +225,7 @@ impl Engine {
         let (worst, locks) = match store.admit_login(&keys, now, LOCK_FOR.as_secs() as i64)? {
             Admission::Locked { key, until } => {
                 tracing::debug!(target: "tomo::login", key, "login refused: locked");
-                return Err(Error::Locked(format!("too many failed logins: try again in {} seconds", until - now)));
+                return Err(Locked::Failures { seconds: until - now }.into());
             }
             Admission::Counted { worst, locks } => (worst, locks),
         };
@@ -228,7 +239,7 @@ impl Engine {
             let detail = format!("wrong user or password from {addr} (failure {worst}){lock}");
             self.audit_auth(&shown, None, "login", "error", &detail);
             tokio::time::sleep(SLOWDOWN_STEP * worst.min(LOCK_AFTER)).await;
-            return Err(Error::Denied("wrong user name or password".into()));
+            return Err(Denied::Login.into());
         }
         store.login_succeeded(&[pair_key.as_deref().unwrap_or_default()], &[(&addr_key, ADDRESS_LOCK_AFTER)])?;
         let token = self.issue_token(user, ttl, &addr)?;
@@ -239,9 +250,11 @@ impl Engine {
     /// Revokes the session `jti`.
     pub fn logout(&self, who: &Identity) -> Result<()> {
         let Some(jti) = &who.session else {
-            return Err(Error::Usage(
-                "this connection did not log in with a token; there is nothing to log out".into(),
-            ));
+            return Err(Usage::NotApplicable {
+                what: "logout".into(),
+                why: "this connection did not log in with a token; there is nothing to log out".into(),
+            }
+            .into());
         };
         self.store()?.revoke_session(jti)?;
         self.audit_auth(&who.user, Some(who.role), "logout", "ok", "");

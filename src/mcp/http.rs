@@ -34,7 +34,7 @@ use super::Tomo;
 use super::sessions::OwnedSessions;
 use crate::auth::Identity;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result, Usage};
 use crate::model::secret::SecretString;
 
 /// How long a token from `/auth/login` lasts.
@@ -81,12 +81,14 @@ impl AppState {
 /// `JWT_SECRET_KEY`, or when `addr` cannot be bound.
 pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
     engine.jwt_key()?;
-    let bind: SocketAddr = tokio::net::lookup_host(addr).await.ok().and_then(|mut a| a.next()).ok_or_else(|| {
-        Error::Usage(format!("`{addr}` is not an address to listen on; give HOST:PORT, e.g. 127.0.0.1:8000"))
-    })?;
-    let listener =
-        tokio::net::TcpListener::bind(bind).await.map_err(|e| Error::Usage(format!("cannot listen on {bind}: {e}")))?;
-    let local = listener.local_addr().map_err(|e| Error::Usage(format!("cannot listen on {bind}: {e}")))?;
+    let bind: SocketAddr = tokio::net::lookup_host(addr)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| Usage::invalid("address to listen on", addr, "give HOST:PORT, e.g. 127.0.0.1:8000"))?;
+    let listen = |source| Error::Io { op: IoOp::Listen, path: bind.to_string(), source };
+    let listener = tokio::net::TcpListener::bind(bind).await.map_err(listen)?;
+    let local = listener.local_addr().map_err(listen)?;
     let config = engine.config();
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(true)
@@ -272,10 +274,10 @@ async fn login(
     let password = SecretString::new(body.password);
     match state.engine.login(&body.username, &password, &peer.ip().to_string(), LOGIN_TTL).await {
         Ok(token) => axum::Json(token).into_response(),
-        Err(Error::Locked(msg)) => {
-            (StatusCode::TOO_MANY_REQUESTS, axum::Json(serde_json::json!({"error": msg}))).into_response()
+        Err(Error::Locked(why)) => {
+            (StatusCode::TOO_MANY_REQUESTS, axum::Json(serde_json::json!({"error": why.to_string()}))).into_response()
         }
-        Err(Error::Denied(msg)) => unauthorized(&msg),
+        Err(Error::Denied(why)) => unauthorized(&why.to_string()),
         Err(e) => {
             (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": e.to_string()}))).into_response()
         }

@@ -39,7 +39,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
 use crate::auth::Identity;
-use crate::engine::Engine;
+use crate::engine::{AuditEvent, AuditResult, Engine};
 use crate::error::{Error, Result};
 
 pub use http::serve_http;
@@ -108,7 +108,8 @@ impl Tomo {
                 who.role.as_str(),
                 who.role.permissions().join(", ")
             );
-            self.engine().audit(&who, "auth", "refused", Some(&name), policy::redact(&args), "refused", Some(&msg));
+            let event = AuditEvent::new("auth", "refused").target(&name).arguments(policy::redact(&args));
+            self.engine().audit(&who, event.result(AuditResult::Refused).detail(&msg));
             return Ok(CallToolResult::error(vec![ContentBlock::text(msg)]).into());
         }
         context.extensions.insert(who.clone());
@@ -137,8 +138,8 @@ impl Tomo {
                 Ok(CallToolResponse::Complete(r)) => r.is_error == Some(true),
                 _ => true,
             };
-            let outcome = if failed { "error" } else { "ok" };
-            self.engine().audit(&who, "tool", &name, None, policy::redact(&args), outcome, None);
+            let outcome = if failed { AuditResult::Error } else { AuditResult::Ok };
+            self.engine().audit(&who, AuditEvent::new("tool", &name).arguments(policy::redact(&args)).result(outcome));
         }
         result
     }
@@ -156,7 +157,7 @@ pub async fn serve_stdio(engine: Arc<Engine>, who: Identity) -> Result<()> {
     let service = Tomo::new(engine, Some(who))
         .serve(rmcp::transport::stdio())
         .await
-        .map_err(|e| Error::Usage(format!("the MCP client did not start a session: {e}")))?;
+        .map_err(|e| Error::Handshake(Box::new(e)))?;
     let _ = service.waiting().await;
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod folder;
 mod proposals;
 mod runs;
 mod secrets;
+mod status;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub use audit::{Activity, ActivityRow};
 pub use proposals::{NewProposal, ProposalRow};
 pub use runs::{ActionRow, RunRow};
 pub use secrets::{Sealed, SecretRow, VaultMeta};
+pub use status::{ProposalStatus, RunStatus, UnknownStatus};
 pub use users::{Admission, Failures, SessionRow, UserRow};
 
 /// Migrations in order; the store's version is the number applied.

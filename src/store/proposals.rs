@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError};
+use super::{ProposalStatus, Store, StoreError};
 
 /// A proposal as stored.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -21,8 +21,7 @@ pub struct ProposalRow {
     #[serde(skip)]
     pub plan_json: Option<String>,
     pub plan_fingerprint: Option<String>,
-    /// pending | approved | rejected | applied | failed | stale
-    pub status: String,
+    pub status: ProposalStatus,
     pub decided_by: Option<String>,
     pub decided_at: Option<String>,
     pub reason: Option<String>,
@@ -76,7 +75,7 @@ impl Store {
     }
 
     /// Proposals, newest first, optionally only those with `status`.
-    pub fn proposals(&self, status: Option<&str>) -> Result<Vec<ProposalRow>, StoreError> {
+    pub fn proposals(&self, status: Option<ProposalStatus>) -> Result<Vec<ProposalRow>, StoreError> {
         self.rows(
             &format!("SELECT {COLUMNS} FROM proposals WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id"),
             [status],
@@ -95,7 +94,7 @@ impl Store {
     pub fn set_proposal_status(
         &self,
         id: &str,
-        status: &str,
+        status: ProposalStatus,
         decided_by: Option<&str>,
         reason: Option<&str>,
         run_id: Option<i64>,

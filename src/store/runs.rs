@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError};
+use super::{RunStatus, Store, StoreError};
 
 /// A recorded run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -12,7 +12,7 @@ pub struct RunRow {
     pub id: i64,
     pub started_at: String,
     pub finished_at: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub plan_fingerprint: Option<String>,
     pub actor: Option<String>,
     pub source: Option<String>,
@@ -82,7 +82,7 @@ impl Store {
         Ok(self.runs(1000)?.into_iter().filter(|r| gone.contains(&r.id)).collect())
     }
 
-    pub fn finish_run(&self, run: i64, status: &str, summary: &serde_json::Value) -> Result<(), StoreError> {
+    pub fn finish_run(&self, run: i64, status: RunStatus, summary: &serde_json::Value) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "UPDATE apply_runs SET status = ?2, summary_json = ?3,

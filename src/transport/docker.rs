@@ -44,8 +44,35 @@ pub enum DockerError {
     Late { op: String, secs: u64 },
     #[error("refused to send `{op}` with {what} {value:?} from the server: not a valid Docker {what}")]
     Invalid { op: String, what: &'static str, value: String },
+    /// A pull the Engine reported failed inside its progress stream.
+    #[error("pull {image}: {detail}")]
+    Pull { image: String, detail: String },
+    /// Every block of the pool was taken meanwhile, `attempts` times.
+    #[error("create network {network}: no free subnet after {attempts} attempts")]
+    NoFreeSubnet { network: String, attempts: u32 },
+    /// A started container did not reach what it had to.
+    #[error("container {id} {why}")]
+    NotReady { id: String, why: NotReady },
+    #[error("the Docker event stream ended")]
+    EventsEnded,
+    #[error("the Engine sent no stats for {container}")]
+    NoStats { container: String },
+    /// The container's spec cannot be sent (a secret it needs is not available).
     #[error("{0}")]
-    Failed(String),
+    Spec(String),
+}
+
+/// Why a started container is not what it had to become.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("became unhealthy")]
+    Unhealthy,
+    #[error("exited before becoming healthy")]
+    ExitedUnhealthy,
+    #[error("exited with status {0}")]
+    Exited(i64),
+    #[error("did not become ready within {secs}s (state {state}, health {health})")]
+    Late { secs: u64, state: &'static str, health: &'static str },
 }
 
 impl DockerError {
@@ -118,7 +145,12 @@ impl DockerError {
             DockerError::Api { status: Some(s), .. } => *s >= 500,
             DockerError::Api { status: None, .. } => true,
             DockerError::StaleTask { .. }
-            | DockerError::Failed(_)
+            | DockerError::Pull { .. }
+            | DockerError::NoFreeSubnet { .. }
+            | DockerError::NotReady { .. }
+            | DockerError::EventsEnded
+            | DockerError::NoStats { .. }
+            | DockerError::Spec(_)
             | DockerError::Malformed { .. }
             | DockerError::TooLarge { .. }
             | DockerError::Late { .. }
@@ -446,7 +478,7 @@ impl DockerClient {
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| DockerError::api(format!("pull {image}"), e))?;
             if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                return Err(DockerError::Failed(format!("pull {image}: {err}")));
+                return Err(DockerError::Pull { image: image.to_string(), detail: err });
             }
         }
         Ok(())
@@ -502,7 +534,7 @@ impl DockerClient {
                 Err(e) => return Err(e),
             }
         }
-        Err(DockerError::Failed(format!("create network {name}: no free subnet after 8 attempts")))
+        Err(DockerError::NoFreeSubnet { network: name.to_string(), attempts: 8 })
     }
 
     /// After the Engine refused `subnet`: whether the network holding it is
@@ -678,7 +710,7 @@ impl DockerClient {
     ) -> Result<String, DockerError> {
         let network = self.network_ref(&spec.network).await?;
         let mut body =
-            create_body(spec, network, hash, redacted, secrets, &self.installation).map_err(DockerError::Failed)?;
+            create_body(spec, network, hash, redacted, secrets, &self.installation).map_err(DockerError::Spec)?;
         if let Some(mounts) = body.host_config.as_mut().and_then(|h| h.mounts.as_mut()) {
             carry_volumes(mounts, keeps);
         }
@@ -783,6 +815,22 @@ impl DockerClient {
     }
 
     /// The state, health and exit code of one container.
+    /// Whether container `id` is connected to the network `target` (a name
+    /// or id; `network_id` when known).
+    async fn joined(&self, id: &str, target: &str, network_id: Option<&str>) -> Result<bool, DockerError> {
+        segment("inspect", "id", id)?;
+        let c = self
+            .docker
+            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::api(format!("inspect {}", short(id)), e))?;
+        let networks = c.network_settings.and_then(|n| n.networks).unwrap_or_default();
+        Ok(networks.iter().any(|(name, endpoint)| {
+            let joined = endpoint.network_id.as_deref();
+            name == target || joined == Some(target) || (network_id.is_some() && joined == network_id)
+        }))
+    }
+
     pub async fn state(&self, id: &str) -> Result<(RunState, Option<Health>, i64), DockerError> {
         segment("inspect", "id", id)?;
         let c = self
@@ -815,9 +863,9 @@ impl DockerClient {
     pub async fn wait_healthy(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
         self.wait_for(id, timeout, |run, health, _| match (run, health) {
             (_, Some(Health::Healthy)) => Some(Ok(())),
-            (_, Some(Health::Unhealthy)) => Some(Err("became unhealthy".to_string())),
+            (_, Some(Health::Unhealthy)) => Some(Err(NotReady::Unhealthy)),
             (RunState::Running, None) => Some(Ok(())),
-            (RunState::Exited | RunState::Dead, _) => Some(Err("exited before becoming healthy".to_string())),
+            (RunState::Exited | RunState::Dead, _) => Some(Err(NotReady::ExitedUnhealthy)),
             _ => None,
         })
         .await
@@ -828,7 +876,7 @@ impl DockerClient {
     pub async fn wait_running(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
         self.wait_for(id, timeout, |run, _, code| match run {
             RunState::Running => Some(Ok(())),
-            RunState::Exited | RunState::Dead => Some(Err(format!("exited with status {code}"))),
+            RunState::Exited | RunState::Dead => Some(Err(NotReady::Exited(code))),
             _ => None,
         })
         .await
@@ -838,7 +886,7 @@ impl DockerClient {
     pub async fn wait_completed(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
         self.wait_for(id, timeout, |run, _, code| match run {
             RunState::Exited if code == 0 => Some(Ok(())),
-            RunState::Exited | RunState::Dead => Some(Err(format!("exited with status {code}"))),
+            RunState::Exited | RunState::Dead => Some(Err(NotReady::Exited(code))),
             _ => None,
         })
         .await
@@ -851,11 +899,11 @@ impl DockerClient {
         &self,
         id: &str,
         timeout: Duration,
-        done: impl Fn(RunState, Option<Health>, i64) -> Option<Result<(), String>>,
+        done: impl Fn(RunState, Option<Health>, i64) -> Option<Result<(), NotReady>>,
     ) -> Result<(), DockerError> {
         let (run, health, code) = self.state(id).await?;
         if let Some(r) = done(run, health, code) {
-            return r.map_err(|why| DockerError::Failed(format!("container {} {why}", short(id))));
+            return r.map_err(|why| DockerError::NotReady { id: short(id).to_string(), why });
         }
         let filters: HashMap<String, Vec<String>> = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
@@ -866,23 +914,19 @@ impl DockerClient {
         loop {
             let (run, health, code) = self.state(id).await?;
             if let Some(r) = done(run, health, code) {
-                return r.map_err(|why| DockerError::Failed(format!("container {} {why}", short(id))));
+                return r.map_err(|why| DockerError::NotReady { id: short(id).to_string(), why });
             }
             match tokio::time::timeout_at(deadline, events.next()).await {
                 Err(_) => {
-                    return Err(DockerError::Failed(format!(
-                        "container {} did not become ready within {}s (state {}, health {})",
-                        short(id),
-                        timeout.as_secs(),
-                        run.as_str(),
-                        health.map_or("none", |h| match h {
-                            Health::Starting => "starting",
-                            Health::Healthy => "healthy",
-                            Health::Unhealthy => "unhealthy",
-                        })
-                    )));
+                    let health = health.map_or("none", |h| match h {
+                        Health::Starting => "starting",
+                        Health::Healthy => "healthy",
+                        Health::Unhealthy => "unhealthy",
+                    });
+                    let why = NotReady::Late { secs: timeout.as_secs(), state: run.as_str(), health };
+                    return Err(DockerError::NotReady { id: short(id).to_string(), why });
                 }
-                Ok(None) => return Err(DockerError::Failed("the Docker event stream ended".into())),
+                Ok(None) => return Err(DockerError::EventsEnded),
                 Ok(Some(Err(e))) => return Err(DockerError::api("events", e)),
                 Ok(Some(Ok(_))) => {}
             }
@@ -1161,16 +1205,18 @@ pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerS
             container: id.to_string(),
             endpoint_config: Some(EndpointSettings {
                 aliases: Some(vec![spec.service.to_string()]),
-                network_id,
+                network_id: network_id.clone(),
                 ..Default::default()
             }),
         };
-        match client.docker.connect_network(&target, req).await {
-            Ok(()) => {}
-            // Connected already (a container adopted after an interrupted create).
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 403, message, .. })
-                if message.contains("already exists") => {}
-            Err(e) => return Err(DockerError::api(format!("connect to network {n}"), e)),
+        if let Err(e) = client.docker.connect_network(&target, req).await {
+            // 403: the Engine forbids the connection; it does so too when the
+            // container is connected already (one adopted after an
+            // interrupted create), which the container itself tells.
+            let forbidden = matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 403, .. });
+            if !(forbidden && client.joined(id, &target, network_id.as_deref()).await?) {
+                return Err(DockerError::api(format!("connect to network {n}"), e));
+            }
         }
     }
     Ok(())
@@ -1179,6 +1225,39 @@ pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed failures read as their text did, and none is retried.
+    #[test]
+    fn typed_failures_keep_their_messages_and_are_final() {
+        let id = || "3f2a9c".to_string();
+        let late = NotReady::Late { secs: 5, state: "created", health: "none" };
+        let cases = [
+            (DockerError::NotReady { id: id(), why: NotReady::Exited(3) }, "container 3f2a9c exited with status 3"),
+            (DockerError::NotReady { id: id(), why: NotReady::Unhealthy }, "container 3f2a9c became unhealthy"),
+            (
+                DockerError::NotReady { id: id(), why: NotReady::ExitedUnhealthy },
+                "container 3f2a9c exited before becoming healthy",
+            ),
+            (
+                DockerError::NotReady { id: id(), why: late },
+                "container 3f2a9c did not become ready within 5s (state created, health none)",
+            ),
+            (
+                DockerError::Pull { image: "x:1".into(), detail: "manifest unknown".into() },
+                "pull x:1: manifest unknown",
+            ),
+            (
+                DockerError::NoFreeSubnet { network: "n".into(), attempts: 8 },
+                "create network n: no free subnet after 8 attempts",
+            ),
+            (DockerError::EventsEnded, "the Docker event stream ended"),
+            (DockerError::NoStats { container: "web".into() }, "the Engine sent no stats for web"),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+            assert!(!e.is_transient(), "{e}");
+        }
+    }
 
     #[test]
     fn refused_starts_are_typed_by_status_and_the_runtime_s_kind_of_error() {

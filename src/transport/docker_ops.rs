@@ -120,7 +120,7 @@ impl DockerClient {
         let mut stream = self.docker.stats(id, Some(opts));
         let s = match stream.next().await {
             Some(r) => r.map_err(|e| DockerError::api(format!("stats of {name}"), e))?,
-            None => return Err(DockerError::Failed(format!("the Engine sent no stats for {name}"))),
+            None => return Err(DockerError::NoStats { container: name.to_string() }),
         };
         let cpu = s.cpu_stats.unwrap_or_default();
         let pre = s.precpu_stats.unwrap_or_default();

@@ -7,14 +7,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::Input;
-use crate::error::{Error, Result};
+use crate::error::{Result, Usage};
 
 /// Refuses a remote that git would read as an option.
 pub fn check_remote(remote: &str) -> Result<()> {
     if remote.is_empty() || remote.starts_with('-') {
-        return Err(Error::Usage(format!(
-            "--git-pull `{remote}`: give a remote name (e.g. origin) or a URL, not an option"
-        )));
+        return Err(
+            Usage::invalid("--git-pull", remote, "give a remote name (e.g. origin) or a URL, not an option").into()
+        );
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::routing::get;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 
 /// Counters since start.
 #[derive(Debug, Default)]
@@ -113,9 +113,11 @@ impl Metrics {
 
 /// Serves `/metrics` and `/healthz` at `addr` in the background.
 pub async fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::Usage(format!("--metrics {addr}: cannot listen there: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Io {
+        op: IoOp::Listen,
+        path: addr.to_string(),
+        source,
+    })?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let app = Router::new()
         .route(

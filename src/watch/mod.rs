@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 pub use metrics::Metrics;
 
 use crate::engine::{Engine, TracingSink, Trigger};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 
 /// How long a shutdown waits for the actions in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
@@ -256,10 +256,8 @@ fn watch_folder(dir: &Path, tx: mpsc::UnboundedSender<Input>) -> Result<notify::
             let _ = tx.send(Input::Files);
         }
     })
-    .map_err(|e| Error::Usage(format!("cannot watch `{}`: {e}", dir.display())))?;
-    watcher
-        .watch(dir, RecursiveMode::Recursive)
-        .map_err(|e| Error::Usage(format!("cannot watch `{}`: {e}", dir.display())))?;
+    .map_err(|e| watch_failed(dir, e))?;
+    watcher.watch(dir, RecursiveMode::Recursive).map_err(|e| watch_failed(dir, e))?;
     Ok(watcher)
 }
 
@@ -274,11 +272,18 @@ fn watch_data_folder(dir: &Path, tx: mpsc::UnboundedSender<Input>) -> Result<not
             let _ = tx.send(Input::DataFolder);
         }
     })
-    .map_err(|e| Error::Usage(format!("cannot watch `{}`: {e}", dir.display())))?;
-    watcher
-        .watch(dir, RecursiveMode::NonRecursive)
-        .map_err(|e| Error::Usage(format!("cannot watch `{}`: {e}", dir.display())))?;
+    .map_err(|e| watch_failed(dir, e))?;
+    watcher.watch(dir, RecursiveMode::NonRecursive).map_err(|e| watch_failed(dir, e))?;
     Ok(watcher)
+}
+
+/// A folder that cannot be watched (the watch limit reached, the folder gone).
+fn watch_failed(dir: &Path, e: notify::Error) -> Error {
+    let source = match e.kind {
+        notify::ErrorKind::Io(io) => io,
+        _ => std::io::Error::other(e),
+    };
+    Error::Io { op: IoOp::Watch, path: dir.display().to_string(), source }
 }
 
 /// Whether a changed path can change the manifests.

@@ -165,3 +165,43 @@ fn diagnostics_escape_control_and_bidi_characters_from_file_names_and_fields() {
     assert!(!all.contains('\u{1b}') && !all.contains('\u{7}') && !all.contains('\u{202e}'), "{all:?}");
     assert!(all.contains("\\u{202e}"), "escaped visibly: {all}");
 }
+
+/// A port that cannot be bound is a failure of the machine (exit 1), not a
+/// bad argument (exit 2), for `serve --http` and `watch --metrics` alike; an
+/// address that is no address is a bad argument.
+#[test]
+fn a_port_that_cannot_be_bound_exits_1_and_a_malformed_address_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let t = Tomo::new()
+        .env("JWT_SECRET_KEY", &"k".repeat(40))
+        .env("DATA_DIRECTORY", "data")
+        .file("state/web.yaml", "kind: App\nname: web\nserver: local\nimage: nginx:1.27\n");
+    let r = t.run(&["serve", "--http", &addr]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains(&format!("cannot listen on `{addr}`")), "{}", r.stderr);
+    let r = t.run(&["watch", "--metrics", &addr]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains(&format!("cannot listen on `{addr}`")), "{}", r.stderr);
+    let r = t.run(&["serve", "--http", "no address"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("invalid address to listen on `no address`"), "{}", r.stderr);
+}
+
+/// A name or value given on the command line that names nothing is a bad
+/// argument (exit 2), and the message lists what exists.
+#[test]
+fn an_unknown_user_proposal_or_status_is_a_usage_error_naming_what_exists() {
+    let t = Tomo::new()
+        .env("DATA_DIRECTORY", "data")
+        .file("state/a.yaml", "kind: App\nname: a\nserver: local\nimage: nginx\n");
+    let r = t.run(&["user", "rm", "nobody"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("there is no user `nobody`; users: none"), "{}", r.stderr);
+    let r = t.run(&["proposal", "show", "p-nope"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("there is no proposal `p-nope`; pending: none"), "{}", r.stderr);
+    let r = t.run(&["proposal", "list", "--status", "pendnig"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("use one of: pending, approved, rejected, applied, failed, stale"), "{}", r.stderr);
+}

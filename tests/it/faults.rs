@@ -69,8 +69,8 @@ fn killed_before_or_after_a_create_the_next_apply_converges() {
         // The journal says what happened.
         let store = tomo::store::Store::open(&f.tomo.path().join("data/tomo.db")).unwrap();
         let runs = store.runs(10).unwrap();
-        assert_eq!(runs.last().unwrap().status, "interrupted", "{point}: {runs:?}");
-        assert_eq!(runs.first().unwrap().status, "succeeded");
+        assert_eq!(runs.last().unwrap().status, tomo::store::RunStatus::Interrupted, "{point}: {runs:?}");
+        assert_eq!(runs.first().unwrap().status, tomo::store::RunStatus::Succeeded);
     }
 }
 
@@ -181,7 +181,11 @@ fn the_engine_restarting_mid_apply_fails_cleanly_and_the_next_run_converges() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("FAILED"), "{stdout}");
     let store = tomo::store::Store::open(&db).unwrap();
-    assert_eq!(store.runs(1).unwrap()[0].status, "failed", "the run is recorded as failed, not left running");
+    assert_eq!(
+        store.runs(1).unwrap()[0].status,
+        tomo::store::RunStatus::Failed,
+        "the run is recorded as failed, not left running"
+    );
     let mut r = f.tomo(&["apply", "--auto-approve"]);
     if r.code != 0 && r.stdout.contains("stale task") {
         // The Engine's own restart bug (moby/moby#40613): tomo removed the

@@ -324,7 +324,10 @@ fn one_apply_at_a_time() {
     for _ in 0..200 {
         if db.exists()
             && let Ok(store) = tomo::store::Store::open(&db)
-            && store.runs(1).map(|r| r.first().is_some_and(|r| r.status == "running")).unwrap_or(false)
+            && store
+                .runs(1)
+                .map(|r| r.first().is_some_and(|r| r.status == tomo::store::RunStatus::Running))
+                .unwrap_or(false)
         {
             held = true;
             break;
@@ -349,7 +352,9 @@ fn one_apply_at_a_time() {
     let store = tomo::store::Store::open(&db).unwrap();
     let before = store.runs(1).unwrap()[0].id;
     let running = crate::hosts::wait_until(std::time::Duration::from_secs(30), || {
-        store.runs(1).is_ok_and(|r| r.first().is_some_and(|r| r.id > before && r.status == "running"))
+        store
+            .runs(1)
+            .is_ok_and(|r| r.first().is_some_and(|r| r.id > before && r.status == tomo::store::RunStatus::Running))
     });
     assert!(running.is_ok(), "the apply to kill never started");
     killed.kill().unwrap();
@@ -366,7 +371,7 @@ fn history_records_every_run_and_action() {
     let store = tomo::store::Store::open(&f.tomo.path().join("data/tomo.db")).unwrap();
     let runs = store.runs(10).unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].status, "succeeded");
+    assert_eq!(runs[0].status, tomo::store::RunStatus::Succeeded);
     assert_eq!(runs[0].summary.as_ref().unwrap()["succeeded"], 6);
     let actions = store.run_actions(runs[0].id).unwrap();
     assert_eq!(actions.len(), 6);

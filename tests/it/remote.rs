@@ -236,7 +236,7 @@ fn a_connection_lost_mid_apply_fails_only_that_servers_actions() {
     // The run's record says what ran where.
     let store = tomo::store::Store::open(&db).unwrap();
     let run = &store.runs(1).unwrap()[0];
-    assert_eq!(run.status, "failed");
+    assert_eq!(run.status, tomo::store::RunStatus::Failed);
     let actions = store.run_actions(run.id).unwrap();
     assert!(actions.iter().any(|a| a.server == "h1" && a.action == "create" && a.status == "succeeded"), "{actions:?}");
     assert!(actions.iter().any(|a| a.server == "h1" && a.action == "start" && a.status == "failed"), "{actions:?}");

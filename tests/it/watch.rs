@@ -276,7 +276,7 @@ fn sigterm_during_a_run_finishes_what_runs_and_exits() {
     // The run was recorded as finished, not left running.
     let store = tomo::store::Store::open(&f.tomo.path().join("data/tomo.db")).unwrap();
     let run = &store.runs(1).unwrap()[0];
-    assert_ne!(run.status, "running", "{run:?}");
+    assert_ne!(run.status, tomo::store::RunStatus::Running, "{run:?}");
     // The next apply converges.
     f.apply();
     f.assert_converged();

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{ChangeOut, bad_arg};
 use crate::auth::{Identity, Role};
-use crate::engine::{AuditEvent, DocKind, Token};
+use crate::engine::{AuditEvent, AuditRecord, DocKind, Token};
 use crate::mcp::output::ToolError;
 use crate::mcp::{Peer, Tomo};
 use crate::model::secret::SecretString;
@@ -96,8 +96,8 @@ pub struct AuditOut {
     pub entries: Vec<AuditEntry>,
 }
 
-impl From<AuditEvent> for AuditEntry {
-    fn from(a: AuditEvent) -> Self {
+impl From<AuditRecord> for AuditEntry {
+    fn from(a: AuditRecord) -> Self {
         AuditEntry {
             id: a.id,
             at: a.at,
@@ -220,15 +220,9 @@ impl Tomo {
             for (k, v) in user {
                 self.engine().set_user_setting(&who.user, k, v)?;
             }
-            self.engine().audit(
-                &who,
-                "settings",
-                "user-settings",
-                Some(&who.user),
-                crate::mcp::policy::redact(&Value::Object(user.clone())),
-                "ok",
-                None,
-            );
+            let arguments = crate::mcp::policy::redact(&Value::Object(user.clone()));
+            self.engine()
+                .audit(&who, AuditEvent::new("settings", "user-settings").target(&who.user).arguments(arguments));
         }
         let user = self.engine().user_settings(&who.user)?;
         Ok(Json(SettingsUpdateOut { system, user }))

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::{AppArg, ChangeOut, bad_arg};
 use crate::auth::Identity;
 use crate::engine::{AppAction, AppContainer, AppRevision, ContainerLogs, DocKind, PerServer, Stats};
+use crate::error::{Known, NotFound, Noun, Usage};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
 use crate::model::{AppState, Duration, Name};
@@ -275,10 +276,16 @@ fn split<T>(per: Vec<PerServer<T>>) -> (Vec<T>, Vec<String>) {
     (ok, errors)
 }
 
+/// The edit of an app that is not there.
+fn unknown_app(name: &str) -> crate::Error {
+    NotFound::new(Noun::App, name, Known::Hint("`app_list` shows the apps")).into()
+}
+
 /// The app's document as JSON, or an error naming the declared apps.
-fn set_state(state: AppState) -> impl FnOnce(Option<Value>) -> crate::Result<Option<Value>> {
+fn set_state(name: &str, state: AppState) -> impl FnOnce(Option<Value>) -> crate::Result<Option<Value>> {
+    let name = name.to_string();
     move |doc| {
-        let mut doc = doc.ok_or_else(|| crate::Error::Usage("unknown app".into()))?;
+        let mut doc = doc.ok_or_else(|| unknown_app(&name))?;
         doc["state"] = serde_json::to_value(state).unwrap_or_default();
         Ok(Some(doc))
     }
@@ -294,7 +301,8 @@ impl Tomo {
     ) -> Result<Json<ChangeOut>, ToolError> {
         let desired = self.engine().desired()?;
         self.engine().app(&desired, name)?;
-        let change = self.engine().edit_document(DocKind::App, name, format!("{verb} app {name}"), set_state(state))?;
+        let change =
+            self.engine().edit_document(DocKind::App, name, format!("{verb} app {name}"), set_state(name, state))?;
         Ok(Json(self.engine().submit(change, who).await?.into()))
     }
 }
@@ -436,8 +444,9 @@ impl Tomo {
             (s, _) => s.clone().filter(|_| !app.single),
         };
         let UpdateArgs { name, servers, unset_env, .. } = a;
+        let app_name = name.clone();
         let change = self.engine().edit_document(DocKind::App, &name, format!("update app {name}"), move |doc| {
-            let mut doc = doc.ok_or_else(|| crate::Error::Usage("unknown app".into()))?;
+            let mut doc = doc.ok_or_else(|| unknown_app(&app_name))?;
             if let Some(servers) = servers {
                 let m = doc.as_object_mut().expect("an App document is a mapping");
                 m.remove("server");
@@ -448,10 +457,15 @@ impl Tomo {
                 Some(s) => doc.pointer_mut(&format!("/services/{s}")),
                 None => Some(&mut doc),
             };
-            let obj = target
-                .and_then(Value::as_object_mut)
-                .ok_or_else(|| crate::Error::Usage("the service is not a mapping".into()))?;
-            fields.apply_to(obj, true).map_err(|e| crate::Error::Usage(e.0))?;
+            let obj = target.and_then(Value::as_object_mut).ok_or_else(|| crate::Error::Edit {
+                what: format!("app `{app_name}`"),
+                problem: "the service is not a mapping".into(),
+            })?;
+            fields.apply_to(obj, true).map_err(|e| Usage::Invalid {
+                arg: "fields".into(),
+                value: None,
+                problem: e.0,
+            })?;
             if !unset_env.is_empty()
                 && let Some(Value::Object(env)) = obj.get_mut("env")
             {

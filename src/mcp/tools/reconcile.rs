@@ -313,13 +313,13 @@ impl Tomo {
         &self,
         Parameters(a): Parameters<ProposalListArgs>,
     ) -> Result<Json<ProposalsOut>, ToolError> {
-        let status = match &a.status {
-            None => None,
-            Some(s) => Some(ProposalStatus::parse(s).ok_or_else(|| {
-                let all: Vec<&str> = ProposalStatus::ALL.iter().map(|p| p.as_str()).collect();
-                super::bad_arg("status", format!("`{s}` is not one of: {}", all.join(", ")))
-            })?),
-        };
+        let status =
+            match &a.status {
+                Some(s) => Some(ProposalStatus::parse(s).map_err(|_| {
+                    super::bad_arg("status", format!("`{s}` is not one of: {}", ProposalStatus::names()))
+                })?),
+                None => None,
+            };
         let rows = self.engine().proposals(status)?;
         Ok(Json(ProposalsOut { proposals: rows.into_iter().map(Into::into).collect() }))
     }
