@@ -42,6 +42,7 @@ fn expand_home(p: &str) -> std::path::PathBuf {
 use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
 mod changes;
+mod edits;
 mod guard;
 pub mod mask;
 mod ops;
@@ -52,6 +53,10 @@ mod servers;
 mod users;
 
 pub use changes::{Change, DocKind, FileEdit, Submitted};
+pub use edits::{
+    AppEdit, AppServices, Decided, DeployApp, EnvInput, ProposalDecision, ServerAuth, ServerEdit, ServerFields,
+    ServiceEdit, SettingsEdit,
+};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};
