@@ -15,7 +15,7 @@ use crate::model::Duration;
 
 /// Who runs the CLI: the local user, with every permission (they can edit
 /// the files and the store anyway).
-fn local_admin() -> Identity {
+pub(super) fn local_admin() -> Identity {
     Identity { user: std::env::var("USER").unwrap_or_else(|_| "cli".into()), role: Role::Admin, session: None }
 }
 
