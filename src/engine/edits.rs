@@ -618,6 +618,40 @@ mod tests {
         assert!(out.starts_with("kind: App\nname: shop\n"), "{out}");
     }
 
+    fn app(text: &str, name: &str) -> crate::model::App {
+        use crate::manifest::{LoadOptions, SecretCheck, Sources};
+        let sources = Sources::from_texts([("apps/a.yaml", text)]);
+        let secrets = SecretCheck::Known(Default::default());
+        let loaded = crate::manifest::load(
+            &sources,
+            &LoadOptions { secrets: &secrets, inline_check: crate::vault::check_inline_format },
+        );
+        let desired = loaded.desired.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        desired.apps.values().find(|a| a.name.as_str() == name).unwrap().clone()
+    }
+
+    #[test]
+    fn an_edit_of_an_app_of_several_services_names_one_of_them() {
+        let shop = app(
+            "kind: App\nname: shop\nserver: local\nservices:\n  web: {image: nginx}\n  db: {image: postgres}\n",
+            "shop",
+        );
+        let image = ServiceEdit { image: Some("x".into()), ..ServiceEdit::default() };
+        let req = AppEdit { name: "shop".into(), fields: image.clone(), ..AppEdit::default() };
+        let e = req.target(&shop).unwrap_err().to_string();
+        assert!(e.contains("argument `service`: app `shop` has several services; name one of: db, web"), "{e}");
+        let req = AppEdit { service: Some("cache".into()), ..req };
+        let e = req.target(&shop).unwrap_err().to_string();
+        assert!(e.contains("app `shop` has no service `cache`; its services: db, web"), "{e}");
+        let req = AppEdit { service: Some("db".into()), ..req };
+        assert_eq!(req.target(&shop).unwrap().as_deref(), Some("db"));
+        // A state change needs no service; in a one-service app the service is the top.
+        assert_eq!(AppEdit::state("shop".into(), AppState::Stopped).target(&shop).unwrap(), None);
+        let web = app("kind: App\nname: web\nserver: local\nimage: nginx\n", "web");
+        let req = AppEdit { name: "web".into(), service: Some("any".into()), fields: image, ..AppEdit::default() };
+        assert_eq!(req.target(&web).unwrap(), None);
+    }
+
     #[test]
     fn extra_cannot_say_what_the_document_is_and_null_removes() {
         let mut bad_extra = ServiceEdit { image: Some("x".into()), ..ServiceEdit::default() };
