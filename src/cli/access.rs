@@ -9,7 +9,7 @@ use super::commands::read_value;
 use super::plan_view::{self, LineSink};
 use super::{out, runtime};
 use crate::auth::{Identity, Role};
-use crate::engine::{AuditEvent, Engine, Plan, Proposal, ProposalStatus};
+use crate::engine::{AuditEvent, Decided, Engine, Plan, Proposal, ProposalDecision, ProposalStatus};
 use crate::error::{Error, Result, Usage};
 use crate::model::Duration;
 
@@ -172,9 +172,16 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
             }
             let rt = runtime()?;
             let sink = LineSink::new(plan.actions.len(), a.json);
-            let result = rt.block_on(engine.approve(&a.id, &local_admin(), &sink));
+            let decision = ProposalDecision::Approve { id: a.id.clone() };
+            let result = rt.block_on(engine.decide(decision, &local_admin(), &sink));
             sink.finish();
-            let (row, report) = result?;
+            let Decided::Approved { proposal: row, report, .. } = result? else {
+                return Err(Usage::NotApplicable {
+                    what: format!("proposal {}", a.id),
+                    why: "it was not approved".into(),
+                }
+                .into());
+            };
             if a.json {
                 let doc = serde_json::json!({"proposal": row, "report": report});
                 out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;
@@ -185,7 +192,10 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
             Ok(if report.succeeded() { 0 } else { 1 })
         }
         ProposalCommand::Reject(a) => {
-            let row = engine.reject(&a.id, &local_admin(), a.reason.as_deref())?;
+            let decision = ProposalDecision::Reject { id: a.id.clone(), reason: a.reason.clone() };
+            let rt = runtime()?;
+            let (Decided::Rejected { proposal: row } | Decided::Approved { proposal: row, .. }) =
+                rt.block_on(engine.decide(decision, &local_admin(), &crate::apply::TracingSink))?;
             out(&format!("proposal {} rejected; nothing was written\n", row.id))?;
             Ok(0)
         }

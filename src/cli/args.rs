@@ -62,6 +62,9 @@ pub enum Command {
     /// Review manifest changes proposed through MCP
     #[command(subcommand)]
     Proposal(ProposalCommand),
+    /// Change an app's manifest (the edits the MCP app tools make)
+    #[command(subcommand)]
+    App(AppCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -293,6 +296,38 @@ pub struct TokenCreateArgs {
     /// How long it is valid, e.g. `12h`, `30d`
     #[arg(long, value_name = "DURATION", default_value = "12h")]
     pub ttl: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Set or remove environment variables of an app (the others are kept); prints the diff and the plan
+    SetEnv(AppSetEnvArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppSetEnvArgs {
+    /// The app's name
+    pub app: String,
+    /// Variables to set, as KEY=VALUE
+    #[arg(value_name = "KEY=VALUE", value_parser = key_value)]
+    pub vars: Vec<(String, String)>,
+    /// Set KEY to the value of vault secret NAME (repeatable)
+    #[arg(long = "secret", value_name = "KEY=NAME", value_parser = key_value)]
+    pub secrets: Vec<(String, String)>,
+    /// Remove this variable (repeatable)
+    #[arg(long = "unset", value_name = "KEY")]
+    pub unset: Vec<String>,
+    /// The service to change, in an app of several services
+    #[arg(long)]
+    pub service: Option<String>,
+}
+
+/// `KEY=VALUE` → (KEY, VALUE).
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 //! command and renders its result. The only module that prints.
 
 mod access;
+mod apps;
 pub mod args;
 mod commands;
 mod plan_view;
@@ -63,6 +64,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::User(c) => access::user(&engine, c),
         Command::Token(c) => access::token(&engine, c),
         Command::Proposal(c) => access::proposal(&engine, c),
+        Command::App(c) => apps::run(&engine, c),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

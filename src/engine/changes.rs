@@ -164,12 +164,34 @@ pub enum Submitted {
     Proposed { id: String, why: String, diff: String, plan: Plan },
 }
 
+/// The text of a file after `f` changed its document whose first key is on
+/// `line` (1-based): `f` gets the document as JSON and returns its new form
+/// (`None` removes it). Only the top-level fields that change are rewritten
+/// (`edit::update_document`); `None` when no document is left in the file.
+pub(super) fn edit_in_text(
+    text: &str,
+    line: usize,
+    f: impl FnOnce(Option<Value>) -> Result<Option<Value>>,
+) -> Result<Option<String>> {
+    let current = edit::document_json(text, line);
+    let found = current.is_some();
+    let new = f(current)?;
+    let after = match &new {
+        Some(v) if found => edit::update_document(text, line, v),
+        other => edit::replace_document(text, line, other.as_ref().map(edit::to_yaml).as_deref()),
+    }
+    .map_err(|problem| Error::Edit { what: "the manifest".into(), problem })?;
+    let empty = manifest::yaml::parse(&after).0.iter().all(|d| matches!(d.root.value, manifest::yaml::Value::Null));
+    Ok((!empty).then_some(after))
+}
+
 impl Engine {
     /// Builds the edit of one document: `f` gets the document as JSON (or
     /// `None` when there is none yet) and returns its new form (`None`
     /// removes it). A new App goes to `apps/<name>.yaml`, a new Server to
-    /// `servers/<name>.yaml`, new Settings to `settings.yaml`.
-    pub fn edit_document(
+    /// `servers/<name>.yaml`, new Settings to `settings.yaml`. Front ends
+    /// edit through the typed requests of `engine::edits`.
+    pub(super) fn edit_document(
         &self,
         kind: DocKind,
         name: &str,
@@ -190,17 +212,11 @@ impl Engine {
                     .position(|r| *r == origin.file)
                     .ok_or_else(|| Stale::Editing { path: origin.file.clone() })?;
                 let text = &sources.files[i].text;
-                let current = edit::document_json(text, origin.line);
-                let found = current.is_some();
-                let new = f(current)?;
-                let after = match &new {
-                    Some(v) if found => edit::update_document(text, origin.line, v),
-                    other => edit::replace_document(text, origin.line, other.as_ref().map(edit::to_yaml).as_deref()),
+                FileEdit {
+                    path: origin.file.clone(),
+                    before: Some(text.clone()),
+                    after: edit_in_text(text, origin.line, f)?,
                 }
-                .map_err(|problem| Error::Edit { what: format!("`{}`", origin.file), problem })?;
-                let empty =
-                    manifest::yaml::parse(&after).0.iter().all(|d| matches!(d.root.value, manifest::yaml::Value::Null));
-                FileEdit { path: origin.file.clone(), before: Some(text.clone()), after: (!empty).then_some(after) }
             }
             None => {
                 let Some(new) = f(None)? else {
@@ -382,7 +398,12 @@ impl Engine {
     /// Approves a pending proposal: checks that neither the files nor the
     /// servers changed since it was made (else marks it stale and changes
     /// nothing), writes the files and applies exactly its plan.
-    pub async fn approve(&self, id: &str, who: &Identity, sink: &dyn ApplySink) -> Result<(Proposal, ApplyReport)> {
+    pub(super) async fn approve(
+        &self,
+        id: &str,
+        who: &Identity,
+        sink: &dyn ApplySink,
+    ) -> Result<(Proposal, ApplyReport)> {
         let (row, edits, plan) = self.pending(id)?;
         let change = Change { title: row.title.clone(), edits };
         let store = self.store()?.clone();
@@ -420,7 +441,7 @@ impl Engine {
     }
 
     /// Rejects a pending proposal; nothing is written.
-    pub fn reject(&self, id: &str, who: &Identity, reason: Option<&str>) -> Result<Proposal> {
+    pub(super) fn reject(&self, id: &str, who: &Identity, reason: Option<&str>) -> Result<Proposal> {
         self.pending(id)?;
         self.store()?.set_proposal_status(id, ProposalStatus::Rejected, Some(&who.user), reason, None)?;
         self.audit(

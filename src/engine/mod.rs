@@ -42,6 +42,7 @@ fn expand_home(p: &str) -> std::path::PathBuf {
 use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
 mod changes;
+mod edits;
 mod guard;
 pub mod mask;
 mod ops;
@@ -57,6 +58,10 @@ pub use crate::plan::status::{StatusRow, rows as status_rows};
 pub use crate::plan::text::{plan as plan_text, status as status_text};
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
 pub use changes::{AuditEvent, AuditResult, Change, DocKind, FileEdit, Submitted};
+pub use edits::{
+    AppEdit, AppServices, Decided, DeployApp, EnvInput, ProposalDecision, ServerAuth, ServerEdit, ServerFields,
+    ServiceEdit, SettingsEdit,
+};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};

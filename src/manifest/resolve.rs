@@ -170,7 +170,8 @@ pub fn resolve(docs: &[Doc], secrets: &SecretCheck, inline_check: InlineCheck, d
     desired
 }
 
-const LOCAL: &str = "local";
+/// The name of the server that is this machine.
+pub const LOCAL: &str = "local";
 
 impl<'a> Resolver<'a> {
     fn push(&mut self, d: Diagnostic) {

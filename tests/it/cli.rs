@@ -205,3 +205,29 @@ fn an_unknown_user_proposal_or_status_is_a_usage_error_naming_what_exists() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("use one of: pending, approved, rejected, applied, failed, stale"), "{}", r.stderr);
 }
+
+/// `tomo app set-env` is the same typed edit as the `app_update` tool: the
+/// named variables change, every other byte of the manifest stays.
+#[test]
+fn app_set_env_edits_only_the_environment_and_keeps_comments() {
+    let f = crate::fleet::Fleet::new();
+    let text = "# the web app\nkind: App # kind\nname: {p}-env\nserver: local\nimage: {image} # pinned\nenv:\n  A: \"1\"\n  B: b # old\n---\n# another\nkind: App\nname: {p}-other\nserver: local\nimage: {image} # keep\n";
+    f.manifest("apps/env.yaml", text);
+    let name = f.app("env");
+    let r = f.tomo(&["app", "set-env", &name, "B=2", "C=three", "--unset", "A"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("+  B: \"2\""), "{}", r.stdout);
+    assert!(r.stdout.contains("tomo apply"), "{}", r.stdout);
+    let after = std::fs::read_to_string(f.tomo.path().join("state/apps/env.yaml")).unwrap();
+    let expected = text
+        .replace("{p}", &f.prefix)
+        .replace("{image}", crate::fleet::IMAGE)
+        .replace("env:\n  A: \"1\"\n  B: b # old\n", "env:\n  B: \"2\"\n  C: three\n");
+    assert_eq!(after, expected);
+    let r = f.tomo(&["app", "set-env", &name, "NOEQUALS"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("NOEQUALS"), "{}", r.stderr);
+    let r = f.tomo(&["app", "set-env", "nosuch", "A=1"]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("there is no app `nosuch`"), "{}", r.stderr);
+}

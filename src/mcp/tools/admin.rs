@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{ChangeOut, bad_arg};
 use crate::auth::{Identity, Role};
-use crate::engine::{AuditEvent, AuditRecord, DocKind, Token};
+use crate::engine::{AuditEvent, AuditRecord, DocKind, SettingsEdit, Token};
 use crate::mcp::output::ToolError;
 use crate::mcp::{Peer, Tomo};
 use crate::model::secret::SecretString;
@@ -196,24 +196,8 @@ impl Tomo {
         }
         let mut system = None;
         if let Some(fields) = a.system {
-            if fields.contains_key("kind") {
-                return Err(bad_arg("system.kind", "cannot be changed"));
-            }
-            let change =
-                self.engine().edit_document(DocKind::Settings, "settings", "update settings".into(), move |doc| {
-                    let mut doc = doc.unwrap_or_else(|| serde_json::json!({"kind": "Settings"}));
-                    if let Some(m) = doc.as_object_mut() {
-                        for (k, v) in fields {
-                            if v.is_null() {
-                                m.remove(&k);
-                            } else {
-                                m.insert(k, v);
-                            }
-                        }
-                    }
-                    Ok(Some(doc))
-                })?;
-            system = Some(self.engine().submit(change, &who).await?.into());
+            let fields = fields.into_iter().map(|(k, v)| (k, Some(v).filter(|v| !v.is_null()))).collect();
+            system = Some(self.engine().edit_settings(SettingsEdit { fields }, &who).await?.into());
         }
         if let Some(user) = &a.user {
             check_user_settings(&self.engine().user_settings(&who.user)?, user)?;

@@ -13,22 +13,13 @@ use serde_json::{Map, Value};
 
 use super::{AppArg, ChangeOut, bad_arg};
 use crate::auth::Identity;
-use crate::engine::{AppAction, AppContainer, AppRevision, ContainerLogs, DocKind, PerServer, Stats};
-use crate::error::{Known, NotFound, Noun, Usage};
+use crate::engine::{
+    AppAction, AppContainer, AppEdit, AppRevision, ContainerLogs, DeployApp, DocKind, EnvInput, PerServer, ServiceEdit,
+    Stats,
+};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
 use crate::model::{AppState, Duration, Name};
-
-/// An environment value: a plain string, or a secret from the vault.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum EnvArg {
-    Plain(String),
-    /// `{"secret": "NAME"}`: the value of vault secret NAME (`tomo secret set NAME`).
-    Secret {
-        secret: String,
-    },
-}
 
 /// Declares an argument struct with the service fields shared by
 /// `app_deploy` and `app_update` appended.
@@ -46,7 +37,7 @@ macro_rules! with_service_fields {
             pub ports: Option<Vec<String>>,
             /// Environment variables. In `app_update`, the given ones are set and the others kept.
             #[serde(default)]
-            pub env: Option<BTreeMap<String, EnvArg>>,
+            pub env: Option<BTreeMap<String, EnvInput>>,
             /// Mounts: `VOLUME:/path`, `/host/path:/path[:ro]`.
             #[serde(default)]
             pub volumes: Option<Vec<String>>,
@@ -64,8 +55,9 @@ macro_rules! with_service_fields {
         }
 
         impl $name {
-            fn service_fields(&mut self) -> ServiceFields {
-                ServiceFields {
+            /// The service fields as the engine takes them (`null` in `extra` removes a field).
+            fn service_fields(&mut self) -> ServiceEdit {
+                ServiceEdit {
                     image: self.image.take(),
                     ports: self.ports.take(),
                     env: self.env.take(),
@@ -73,73 +65,17 @@ macro_rules! with_service_fields {
                     command: self.command.take(),
                     restart: self.restart.take(),
                     labels: self.labels.take(),
-                    extra: self.extra.take(),
+                    extra: self
+                        .extra
+                        .take()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, Some(v).filter(|v| !v.is_null())))
+                        .collect(),
                 }
             }
         }
     };
-}
-
-/// Service fields given to `app_deploy` or `app_update`.
-#[derive(Debug, Default)]
-pub struct ServiceFields {
-    pub image: Option<String>,
-    pub ports: Option<Vec<String>>,
-    pub env: Option<BTreeMap<String, EnvArg>>,
-    pub volumes: Option<Vec<String>>,
-    pub command: Option<Vec<String>>,
-    pub restart: Option<String>,
-    pub labels: Option<BTreeMap<String, String>>,
-    pub extra: Option<Map<String, Value>>,
-}
-
-fn json<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or_default()
-}
-
-impl ServiceFields {
-    /// Writes the given fields into a service's JSON object.
-    fn apply_to(self, obj: &mut Map<String, Value>, merge_env: bool) -> Result<(), ToolError> {
-        if let Some(v) = self.image {
-            obj.insert("image".into(), Value::String(v));
-        }
-        if let Some(v) = self.ports {
-            obj.insert("ports".into(), json(&v));
-        }
-        if let Some(env) = self.env {
-            let mut current = match (merge_env, obj.remove("env")) {
-                (true, Some(Value::Object(m))) => m,
-                _ => Map::new(),
-            };
-            for (k, v) in env {
-                current.insert(k, json(&v));
-            }
-            obj.insert("env".into(), Value::Object(current));
-        }
-        if let Some(v) = self.volumes {
-            obj.insert("volumes".into(), json(&v));
-        }
-        if let Some(v) = self.command {
-            obj.insert("command".into(), json(&v));
-        }
-        if let Some(v) = self.restart {
-            obj.insert("restart".into(), Value::String(v));
-        }
-        if let Some(v) = self.labels {
-            obj.insert("labels".into(), json(&v));
-        }
-        for (k, v) in self.extra.unwrap_or_default() {
-            if matches!(k.as_str(), "kind" | "name" | "services") {
-                return Err(bad_arg("extra", format!("`{k}` cannot be set through `extra`")));
-            }
-            if v.is_null() {
-                obj.remove(&k);
-            } else {
-                obj.insert(k, v);
-            }
-        }
-        Ok(())
-    }
 }
 
 with_service_fields! {
@@ -276,34 +212,9 @@ fn split<T>(per: Vec<PerServer<T>>) -> (Vec<T>, Vec<String>) {
     (ok, errors)
 }
 
-/// The edit of an app that is not there.
-fn unknown_app(name: &str) -> crate::Error {
-    NotFound::new(Noun::App, name, Known::Hint("`app_list` shows the apps")).into()
-}
-
-/// The app's document as JSON, or an error naming the declared apps.
-fn set_state(name: &str, state: AppState) -> impl FnOnce(Option<Value>) -> crate::Result<Option<Value>> {
-    let name = name.to_string();
-    move |doc| {
-        let mut doc = doc.ok_or_else(|| unknown_app(&name))?;
-        doc["state"] = serde_json::to_value(state).unwrap_or_default();
-        Ok(Some(doc))
-    }
-}
-
 impl Tomo {
-    async fn change_state(
-        &self,
-        who: &Identity,
-        name: &str,
-        state: AppState,
-        verb: &str,
-    ) -> Result<Json<ChangeOut>, ToolError> {
-        let desired = self.engine().desired()?;
-        self.engine().app(&desired, name)?;
-        let change =
-            self.engine().edit_document(DocKind::App, name, format!("{verb} app {name}"), set_state(name, state))?;
-        Ok(Json(self.engine().submit(change, who).await?.into()))
+    async fn change_state(&self, who: &Identity, name: String, state: AppState) -> Result<Json<ChangeOut>, ToolError> {
+        Ok(Json(self.engine().edit_app(AppEdit::state(name, state), who).await?.into()))
     }
 }
 
@@ -372,43 +283,8 @@ impl Tomo {
         Parameters(mut a): Parameters<DeployArgs>,
     ) -> Result<Json<ChangeOut>, ToolError> {
         let fields = a.service_fields();
-        let name = a.name.clone();
-        let servers = if a.servers.is_empty() { vec!["local".to_string()] } else { a.servers.clone() };
-        let mut doc = Map::new();
-        doc.insert("kind".into(), "App".into());
-        doc.insert("name".into(), Value::String(name.clone()));
-        if servers.len() == 1 {
-            doc.insert("server".into(), Value::String(servers[0].clone()));
-        } else {
-            doc.insert("servers".into(), serde_json::to_value(&servers).unwrap_or_default());
-        }
-        match a.services {
-            Some(services) => {
-                if fields.image.is_some() || fields.ports.is_some() || fields.env.is_some() {
-                    return Err(bad_arg(
-                        "services",
-                        "give service fields inside `services`, not at the top, for an app of several services",
-                    ));
-                }
-                doc.insert("services".into(), Value::Object(services));
-            }
-            None => {
-                if fields.image.is_none() {
-                    return Err(bad_arg("image", "required (or give `services` for an app of several containers)"));
-                }
-                fields.apply_to(&mut doc, false)?;
-            }
-        }
-        let exists = self.engine().document(DocKind::App, &name)?;
-        let title = format!("{} app {name}", if exists.is_some() { "replace" } else { "deploy" });
-        let change = self.engine().edit_document(DocKind::App, &name, title, move |old| {
-            // Keep `state` unless the caller set it.
-            if let Some(state) = old.as_ref().and_then(|o| o.get("state")).filter(|_| !doc.contains_key("state")) {
-                doc.insert("state".into(), state.clone());
-            }
-            Ok(Some(Value::Object(doc)))
-        })?;
-        Ok(Json(self.engine().submit(change, &who).await?.into()))
+        let req = DeployApp::new(a.name, a.servers, fields, a.services)?;
+        Ok(Json(self.engine().deploy_app(req, &who).await?.into()))
     }
 
     /// Changes fields of an existing app (image, env, ports, volumes, command, restart, labels, servers) and returns the diff and plan, or a proposal.
@@ -424,58 +300,9 @@ impl Tomo {
         Parameters(mut a): Parameters<UpdateArgs>,
     ) -> Result<Json<ChangeOut>, ToolError> {
         let fields = a.service_fields();
-        let desired = self.engine().desired()?;
-        let app = self.engine().app(&desired, &a.name)?;
-        let service = match (&a.service, app.single) {
-            (Some(s), false) if !app.services.contains_key(s.as_str()) => {
-                let known: Vec<&str> = app.services.keys().map(Name::as_str).collect();
-                return Err(bad_arg(
-                    "service",
-                    format!("app `{}` has no service `{s}`; its services: {}", a.name, known.join(", ")),
-                ));
-            }
-            (None, false) => {
-                let known: Vec<&str> = app.services.keys().map(Name::as_str).collect();
-                return Err(bad_arg(
-                    "service",
-                    format!("app `{}` has several services; name one of: {}", a.name, known.join(", ")),
-                ));
-            }
-            (s, _) => s.clone().filter(|_| !app.single),
-        };
-        let UpdateArgs { name, servers, unset_env, .. } = a;
-        let app_name = name.clone();
-        let change = self.engine().edit_document(DocKind::App, &name, format!("update app {name}"), move |doc| {
-            let mut doc = doc.ok_or_else(|| unknown_app(&app_name))?;
-            if let Some(servers) = servers {
-                let m = doc.as_object_mut().expect("an App document is a mapping");
-                m.remove("server");
-                m.remove("servers");
-                m.insert("servers".into(), serde_json::to_value(servers).unwrap_or_default());
-            }
-            let target = match &service {
-                Some(s) => doc.pointer_mut(&format!("/services/{s}")),
-                None => Some(&mut doc),
-            };
-            let obj = target.and_then(Value::as_object_mut).ok_or_else(|| crate::Error::Edit {
-                what: format!("app `{app_name}`"),
-                problem: "the service is not a mapping".into(),
-            })?;
-            fields.apply_to(obj, true).map_err(|e| Usage::Invalid {
-                arg: "fields".into(),
-                value: None,
-                problem: e.0,
-            })?;
-            if !unset_env.is_empty()
-                && let Some(Value::Object(env)) = obj.get_mut("env")
-            {
-                for k in &unset_env {
-                    env.remove(k);
-                }
-            }
-            Ok(Some(doc))
-        })?;
-        Ok(Json(self.engine().submit(change, &who).await?.into()))
+        let UpdateArgs { name, service, servers, unset_env, .. } = a;
+        let req = AppEdit { name, service, servers, state: None, fields, unset_env };
+        Ok(Json(self.engine().edit_app(req, &who).await?.into()))
     }
 
     /// Declares the app absent (`state: absent`): its containers are removed when the plan is applied; its data volumes are kept.
@@ -490,7 +317,7 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(a): Parameters<AppArg>,
     ) -> Result<Json<ChangeOut>, ToolError> {
-        self.change_state(&who, &a.name, AppState::Absent, "remove").await
+        self.change_state(&who, a.name, AppState::Absent).await
     }
 
     /// Declares the app running (`state: running`); returns the plan, or a proposal.
@@ -505,7 +332,7 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(a): Parameters<AppArg>,
     ) -> Result<Json<ChangeOut>, ToolError> {
-        self.change_state(&who, &a.name, AppState::Running, "start").await
+        self.change_state(&who, a.name, AppState::Running).await
     }
 
     /// Declares the app stopped (`state: stopped`): containers are kept but not running; returns the plan, or a proposal.
@@ -520,7 +347,7 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(a): Parameters<AppArg>,
     ) -> Result<Json<ChangeOut>, ToolError> {
-        self.change_state(&who, &a.name, AppState::Stopped, "stop").await
+        self.change_state(&who, a.name, AppState::Stopped).await
     }
 
     /// Restarts the app's containers now (direct; the manifests do not change).
@@ -615,32 +442,6 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(a): Parameters<AppArg>,
     ) -> Result<Json<ChangeOut>, ToolError> {
-        let desired = self.engine().desired()?;
-        self.engine().app(&desired, &a.name)?;
-        let current = self.engine().document(DocKind::App, &a.name)?.map(|d| d.2);
-        let revisions = self.engine().app_revisions(&a.name, 50)?;
-        let previous = revisions
-            .into_iter()
-            .skip_while(|r| Some(&r.manifest) == current.as_ref())
-            .find(|r| Some(&r.manifest) != current.as_ref());
-        let Some(AppRevision { run_id: run, at, manifest: doc }) = previous else {
-            return Err(ToolError(format!(
-                "app `{}` has no earlier applied revision to roll back to (see `app_history`)",
-                a.name
-            )));
-        };
-        let run = run.map_or(String::new(), |r| format!(" (run {r})"));
-        let change = self.engine().edit_document(
-            DocKind::App,
-            &a.name,
-            format!("roll back app {} to {at}{run}", a.name),
-            move |_| Ok(Some(doc)),
-        )?;
-        Ok(Json(
-            self.engine()
-                .submit_as(change, &who, Some("a rollback is always reviewed by an admin".into()))
-                .await?
-                .into(),
-        ))
+        Ok(Json(self.engine().rollback_app(&a.name, &who).await?.into()))
     }
 }

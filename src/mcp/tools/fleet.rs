@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 
 use super::{ChangeOut, ServerArg, ServersArg, bad_arg, names};
 use crate::auth::Identity;
-use crate::engine::{Check, ContainerRow, DocKind, EngineFacts, ImageRow, PerServer, Pruned, Scope};
+use crate::engine::{
+    Check, ContainerRow, DocKind, EngineFacts, ImageRow, PerServer, Pruned, Scope, ServerAuth, ServerEdit, ServerFields,
+};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
 
@@ -90,52 +92,36 @@ pub struct ServerArgs {
     pub docker_socket: Option<String>,
 }
 
+impl AuthArg {
+    fn parse(self) -> Result<ServerAuth, ToolError> {
+        let secret = |s: Option<String>, method: &str| {
+            s.ok_or_else(|| bad_arg("auth.secret", format!("required with method `{method}`")))
+        };
+        match self.method.as_str() {
+            "agent" => Ok(ServerAuth::Agent),
+            "key_file" => Ok(ServerAuth::KeyFile {
+                path: self.path.ok_or_else(|| bad_arg("auth.path", "required with method `key_file`"))?,
+            }),
+            "password" => Ok(ServerAuth::Password { secret: secret(self.secret, "password")? }),
+            "key" => Ok(ServerAuth::Key { secret: secret(self.secret, "key")? }),
+            other => Err(bad_arg("auth.method", format!("`{other}` is not one of: key_file, agent, password, key"))),
+        }
+    }
+}
+
 impl ServerArgs {
-    fn write_into(self, doc: &mut Map<String, Value>) -> Result<(), ToolError> {
-        if let Some(v) = self.host {
-            doc.insert("host".into(), v.into());
-        }
-        if let Some(v) = self.port {
-            doc.insert("port".into(), v.into());
-        }
-        if let Some(v) = self.user {
-            doc.insert("user".into(), v.into());
-        }
-        if let Some(a) = self.auth {
-            let v = match a.method.as_str() {
-                "agent" => serde_json::json!({ "agent": true }),
-                "key_file" => {
-                    let path = a.path.ok_or_else(|| bad_arg("auth.path", "required with method `key_file`"))?;
-                    serde_json::json!({ "key_file": path })
-                }
-                "password" | "key" => {
-                    let secret = a
-                        .secret
-                        .ok_or_else(|| bad_arg("auth.secret", format!("required with method `{}`", a.method)))?;
-                    serde_json::json!({ a.method.clone(): { "secret": secret } })
-                }
-                other => {
-                    return Err(bad_arg(
-                        "auth.method",
-                        format!("`{other}` is not one of: key_file, agent, password, key"),
-                    ));
-                }
-            };
-            doc.insert("auth".into(), v);
-        }
-        if let Some(v) = self.host_key {
-            doc.insert("host_key".into(), v.into());
-        }
-        if let Some(v) = self.sudo {
-            doc.insert("sudo".into(), v.into());
-        }
-        if let Some(v) = self.docker_socket {
-            let docker = doc.entry("docker").or_insert_with(|| Value::Object(Map::new()));
-            if let Some(d) = docker.as_object_mut() {
-                d.insert("socket".into(), v.into());
-            }
-        }
-        Ok(())
+    /// The server's name and the fields to set.
+    fn parse(self) -> Result<(String, ServerFields), ToolError> {
+        let fields = ServerFields {
+            host: self.host,
+            port: self.port,
+            user: self.user,
+            auth: self.auth.map(AuthArg::parse).transpose()?,
+            host_key: self.host_key,
+            sudo: self.sudo,
+            docker_socket: self.docker_socket,
+        };
+        Ok((self.name, fields))
     }
 }
 
@@ -254,21 +240,8 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(a): Parameters<ServerArgs>,
     ) -> Result<Json<ChangeOut>, ToolError> {
-        if a.host.is_none() {
-            return Err(bad_arg("host", "required: the server's address, or `local`"));
-        }
-        if self.engine().document(DocKind::Server, &a.name)?.is_some() {
-            return Err(bad_arg("name", format!("server `{}` exists already; use `server_update`", a.name)));
-        }
-        let name = a.name.clone();
-        let mut doc = Map::new();
-        doc.insert("kind".into(), "Server".into());
-        doc.insert("name".into(), Value::String(name.clone()));
-        a.write_into(&mut doc)?;
-        let change = self
-            .engine()
-            .edit_document(DocKind::Server, &name, format!("add server {name}"), |_| Ok(Some(Value::Object(doc))))?;
-        Ok(Json(self.engine().submit(change, &who).await?.into()))
+        let (name, fields) = a.parse()?;
+        Ok(Json(self.engine().edit_server(ServerEdit::Add { name, fields }, &who).await?.into()))
     }
 
     /// Changes fields of a declared server (host, port, user, auth, host key, sudo, Docker socket); returns the diff and plan, or a proposal.
@@ -283,23 +256,8 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(a): Parameters<ServerArgs>,
     ) -> Result<Json<ChangeOut>, ToolError> {
-        if self.engine().document(DocKind::Server, &a.name)?.is_none() {
-            return Err(bad_arg("name", format!("there is no Server manifest `{}`; use `server_add`", a.name)));
-        }
-        let name = a.name.clone();
-        let mut fields = Map::new();
-        a.write_into(&mut fields)?;
-        let change =
-            self.engine().edit_document(DocKind::Server, &name, format!("update server {name}"), move |doc| {
-                let mut doc = doc.unwrap_or_default();
-                if let Some(m) = doc.as_object_mut() {
-                    for (k, v) in fields {
-                        m.insert(k, v);
-                    }
-                }
-                Ok(Some(doc))
-            })?;
-        Ok(Json(self.engine().submit(change, &who).await?.into()))
+        let (name, fields) = a.parse()?;
+        Ok(Json(self.engine().edit_server(ServerEdit::Update { name, fields }, &who).await?.into()))
     }
 
     /// Removes a server's manifest. Refused while apps still run on it (move or remove them first); containers on it are not touched.
@@ -314,29 +272,7 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(a): Parameters<NameArg>,
     ) -> Result<Json<ChangeOut>, ToolError> {
-        let desired = self.engine().desired()?;
-        let apps: Vec<&str> = desired
-            .apps
-            .values()
-            .filter(|x| x.servers.iter().any(|s| s.as_str() == a.name))
-            .map(|x| x.name.as_str())
-            .collect();
-        if !apps.is_empty() {
-            return Err(bad_arg(
-                "name",
-                format!(
-                    "apps still run on `{}`: {}; move them (`app_update` servers) or remove them first",
-                    a.name,
-                    apps.join(", ")
-                ),
-            ));
-        }
-        if self.engine().document(DocKind::Server, &a.name)?.is_none() {
-            return Err(bad_arg("name", format!("there is no Server manifest `{}`", a.name)));
-        }
-        let change =
-            self.engine().edit_document(DocKind::Server, &a.name, format!("remove server {}", a.name), |_| Ok(None))?;
-        Ok(Json(self.engine().submit(change, &who).await?.into()))
+        Ok(Json(self.engine().edit_server(ServerEdit::Remove { name: a.name }, &who).await?.into()))
     }
 
     /// Checks one server step by step: SSH, login, sudo, Docker socket, Docker version, free disk, load.

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{PlanOut, options};
 use crate::auth::{Identity, Role};
-use crate::engine::{ApplyReport, ApplyRequest, Outcome, Plan, Proposal, ProposalStatus, TracingSink};
+use crate::engine::{
+    ApplyReport, ApplyRequest, Decided, Outcome, Plan, Proposal, ProposalDecision, ProposalStatus, TracingSink,
+};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
 use crate::model::RequireApproval;
@@ -349,9 +351,12 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(a): Parameters<ProposalArg>,
     ) -> Result<Json<ApprovedOut>, ToolError> {
-        let (_, _, plan) = self.engine().proposal(&a.id)?;
-        let (row, report) = self.engine().approve(&a.id, &who, &TracingSink).await?;
-        Ok(Json(ApprovedOut { proposal: row.into(), apply: apply_out(&plan, &report) }))
+        match self.engine().decide(ProposalDecision::Approve { id: a.id }, &who, &TracingSink).await? {
+            Decided::Approved { proposal, plan, report } => {
+                Ok(Json(ApprovedOut { proposal: proposal.into(), apply: apply_out(&plan, &report) }))
+            }
+            Decided::Rejected { .. } => Err(ToolError("the proposal was rejected, not approved".into())),
+        }
     }
 
     /// Rejects a pending proposal; nothing is written. Admin only.
@@ -366,6 +371,9 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(a): Parameters<RejectArgs>,
     ) -> Result<Json<ProposalOut>, ToolError> {
-        Ok(Json(self.engine().reject(&a.id, &who, a.reason.as_deref())?.into()))
+        let decision = ProposalDecision::Reject { id: a.id, reason: a.reason };
+        match self.engine().decide(decision, &who, &TracingSink).await? {
+            Decided::Rejected { proposal } | Decided::Approved { proposal, .. } => Ok(Json(proposal.into())),
+        }
     }
 }
