@@ -1216,4 +1216,43 @@ mod tests {
             assert_eq!(e.is_transient(), status >= 500, "{status} {text}");
         }
     }
+
+    /// The create body of a service using every runtime option with a value
+    /// type of its own, in each form the manifest allows, is what earlier
+    /// versions sent.
+    #[test]
+    fn the_create_body_of_runtime_options_is_unchanged() {
+        use crate::manifest::{self, LoadOptions, SecretCheck, Sources};
+        let yaml = r#"kind: App
+name: edge
+server: local
+image: img:1
+hostname: edge-1.lan
+cap_add: [NET_ADMIN, CAP_SYS_TIME]
+cap_drop: [ALL]
+devices: [/dev/null, "/dev/zero:/dev/z", "/dev/random:/dev/r:r"]
+tmpfs: [/run, "/tmp:size=64m,mode=1777"]
+extra_hosts: ["db.lan:10.0.0.7", "v6=fd00:0::1", "gw:host-gateway"]
+"#;
+        let sources = Sources::from_texts([("m.yaml", yaml)]);
+        let opts = LoadOptions { secrets: &SecretCheck::Known(Default::default()), inline_check: |_| Ok(()) };
+        let d = manifest::load(&sources, &opts).desired.unwrap();
+        let app = &d.apps["edge"];
+        let spec = ContainerSpec::new(&crate::model::Name::parse("local").unwrap(), app, &app.services["edge"]);
+        let secrets = crate::plan::spec::NoSecrets("no secrets".into());
+        let body = create_body(&spec, ("edge".into(), None), "h", &serde_json::json!({}), &secrets, "i").unwrap();
+        let got = serde_json::json!({"hostname": body.hostname, "host_config": body.host_config}).to_string();
+        assert_eq!(
+            got,
+            concat!(
+                r#"{"host_config":{"CapAdd":["NET_ADMIN","CAP_SYS_TIME"],"CapDrop":["ALL"],"Devices":["#,
+                r#"{"CgroupPermissions":"rwm","PathInContainer":"/dev/null","PathOnHost":"/dev/null"},"#,
+                r#"{"CgroupPermissions":"rwm","PathInContainer":"/dev/z","PathOnHost":"/dev/zero"},"#,
+                r#"{"CgroupPermissions":"r","PathInContainer":"/dev/r","PathOnHost":"/dev/random"}],"#,
+                r#""ExtraHosts":["db.lan:10.0.0.7","v6:fd00:0::1","gw:host-gateway"],"Init":false,"Mounts":[],"#,
+                r#""NetworkMode":"edge","PortBindings":{},"Privileged":false,"RestartPolicy":{"Name":"unless-stopped"},"#,
+                r#""Tmpfs":{"/run":"","/tmp":"size=64m,mode=1777"},"Ulimits":[]},"hostname":"edge-1.lan"}"#,
+            )
+        );
+    }
 }
