@@ -1061,31 +1061,22 @@ fn create_body(
     let devices = spec
         .devices
         .iter()
-        .map(|d| {
-            let parts: Vec<&str> = d.split(':').collect();
-            bollard::models::DeviceMapping {
-                path_on_host: parts.first().map(|s| s.to_string()),
-                path_in_container: Some(parts.get(1).unwrap_or(&parts[0]).to_string()),
-                cgroup_permissions: Some(parts.get(2).unwrap_or(&"rwm").to_string()),
-            }
+        .map(|d| bollard::models::DeviceMapping {
+            path_on_host: Some(d.host().to_string()),
+            path_in_container: Some(d.container().to_string()),
+            cgroup_permissions: Some(d.perms().to_string()),
         })
         .collect();
-    let tmpfs: HashMap<String, String> = spec
-        .tmpfs
-        .iter()
-        .map(|t| match t.split_once(':') {
-            Some((p, o)) => (p.to_string(), o.to_string()),
-            None => (t.clone(), String::new()),
-        })
-        .collect();
+    let tmpfs: HashMap<String, String> =
+        spec.tmpfs.iter().map(|t| (t.target().to_string(), t.options().to_string())).collect();
     let host_config = HostConfig {
         port_bindings: Some(bindings),
         mounts: Some(mounts),
         restart_policy: Some(restart),
         network_mode: Some(network.clone()),
         privileged: Some(spec.privileged),
-        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
-        cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
+        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.iter().map(|c| c.to_string()).collect()),
+        cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.iter().map(|c| c.to_string()).collect()),
         devices: Some(devices),
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
         sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
@@ -1096,7 +1087,7 @@ fn create_body(
                 .collect(),
         ),
         extra_hosts: (!spec.extra_hosts.is_empty())
-            .then(|| spec.extra_hosts.iter().map(|h| h.replacen('=', ":", 1)).collect()),
+            .then(|| spec.extra_hosts.iter().map(|h| h.docker_entry()).collect()),
         init: Some(spec.init),
         memory: spec.memory.map(|m| m.bytes() as i64),
         nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
@@ -1124,7 +1115,7 @@ fn create_body(
         exposed_ports: Some(exposed),
         user: spec.user.clone(),
         working_dir: spec.working_dir.clone(),
-        hostname: spec.hostname.clone(),
+        hostname: spec.hostname.as_ref().map(|h| h.to_string()),
         healthcheck,
         stop_timeout: spec.stop_grace_period.map(|d| (d.as_millis() / 1000).max(1) as i64),
         host_config: Some(host_config),

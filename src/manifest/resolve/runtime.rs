@@ -2,107 +2,88 @@
 //! mounts, sysctls, ulimits, extra hosts and resource limits.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use super::service::scalar_text;
 use super::{At, Resolver};
 use crate::diag::FieldPath;
 use crate::manifest::raw;
-use crate::model::ports::check_container_path;
+use crate::model::runtime::{CAPABILITY_RULE, DEVICE_RULE, EXTRA_HOST_RULE, HOSTNAME_RULE, TMPFS_RULE};
 use crate::model::values::SIZE_RULE;
 use crate::model::*;
 
-/// The runtime options of one service, each checked.
+/// The runtime options of one service, each parsed.
 pub(super) struct Runtime {
-    pub hostname: Option<String>,
-    pub cap_add: Vec<String>,
-    pub cap_drop: Vec<String>,
-    pub devices: Vec<String>,
-    pub tmpfs: Vec<String>,
+    pub hostname: Option<Hostname>,
+    pub cap_add: Vec<Capability>,
+    pub cap_drop: Vec<Capability>,
+    pub devices: Vec<DeviceMapping>,
+    pub tmpfs: Vec<TmpfsMount>,
     pub sysctls: BTreeMap<String, String>,
     pub ulimits: BTreeMap<String, Ulimit>,
-    pub extra_hosts: Vec<String>,
+    pub extra_hosts: Vec<ExtraHost>,
+}
+
+/// How a list of one kind of value is parsed and reported.
+struct Kind<T> {
+    field: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+    code: &'static str,
+    help: String,
 }
 
 impl<'a> Resolver<'a> {
     pub(super) fn runtime(&mut self, at: At<'a>, base: &FieldPath, s: &raw::RawService) -> Runtime {
-        self.hostname(at, base, s.hostname.as_deref());
-        for field in ["cap_add", "cap_drop"] {
-            let list = if field == "cap_add" { &s.cap_add } else { &s.cap_drop };
-            self.capabilities(at, &base.key(field), list.as_deref());
-        }
-        self.devices(at, base, s.devices.as_deref());
-        self.tmpfs(at, base, s.tmpfs.as_deref());
+        let hostname = s.hostname.as_deref().and_then(|h| match Hostname::parse(h) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                self.push(at.err(&base.key("hostname"), "invalid-hostname", e).help(HOSTNAME_RULE));
+                None
+            }
+        });
+        let cap = |field| Kind {
+            field,
+            parse: Capability::parse,
+            code: "invalid-capability",
+            help: CAPABILITY_RULE.to_string(),
+        };
+        let cap_add = self.values(at, base, s.cap_add.as_deref(), cap("cap_add"));
+        let cap_drop = self.values(at, base, s.cap_drop.as_deref(), cap("cap_drop"));
+        let devices = Kind {
+            field: "devices",
+            parse: DeviceMapping::parse,
+            code: "invalid-device",
+            help: format!("write {DEVICE_RULE}"),
+        };
+        let devices = self.values(at, base, s.devices.as_deref(), devices);
+        let tmpfs = Kind {
+            field: "tmpfs",
+            parse: TmpfsMount::parse,
+            code: "invalid-path",
+            help: format!("write {TMPFS_RULE}"),
+        };
+        let tmpfs = self.values(at, base, s.tmpfs.as_deref(), tmpfs);
         let sysctls = s.sysctls.iter().flatten().map(|(k, v)| (k.clone(), scalar_text(v))).collect();
         let ulimits = self.ulimits(at, base, s.ulimits.as_ref());
-        self.extra_hosts(at, base, s.extra_hosts.as_deref());
-        Runtime {
-            hostname: s.hostname.clone(),
-            cap_add: s.cap_add.clone().unwrap_or_default(),
-            cap_drop: s.cap_drop.clone().unwrap_or_default(),
-            devices: s.devices.clone().unwrap_or_default(),
-            tmpfs: s.tmpfs.clone().unwrap_or_default(),
-            sysctls,
-            ulimits,
-            extra_hosts: s.extra_hosts.clone().unwrap_or_default(),
-        }
+        let hosts = Kind {
+            field: "extra_hosts",
+            parse: ExtraHost::parse,
+            code: "invalid-host",
+            help: format!("write {EXTRA_HOST_RULE}"),
+        };
+        let extra_hosts = self.values(at, base, s.extra_hosts.as_deref(), hosts);
+        Runtime { hostname, cap_add, cap_drop, devices, tmpfs, sysctls, ulimits, extra_hosts }
     }
 
-    fn hostname(&mut self, at: At<'a>, base: &FieldPath, hostname: Option<&str>) {
-        if let Some(h) = hostname
-            && (h.is_empty()
-                || h.len() > 63
-                || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-                || h.starts_with('-'))
-        {
-            self.push(
-                at.err(
-                    &base.key("hostname"),
-                    "invalid-hostname",
-                    format!("`{}` is not a valid host name", h.escape_default()),
-                )
-                .help("letters, digits, '-' and '.', at most 63 characters"),
-            );
-        }
-    }
-
-    fn capabilities(&mut self, at: At<'a>, path: &FieldPath, list: Option<&[String]>) {
-        for (i, c) in list.into_iter().flatten().enumerate() {
-            let bare = c.strip_prefix("CAP_").unwrap_or(c);
-            if bare.is_empty() || !bare.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_') {
-                self.push(
-                    at.err(
-                        &path.index(i),
-                        "invalid-capability",
-                        format!("`{}` is not a capability name", c.escape_default()),
-                    )
-                    .help("capabilities are uppercase, e.g. `NET_ADMIN` or `ALL`"),
-                );
+    /// Each value of a list field, parsed; the invalid ones reported and left out.
+    fn values<T>(&mut self, at: At<'a>, base: &FieldPath, list: Option<&[String]>, kind: Kind<T>) -> Vec<T> {
+        let mut out = Vec::new();
+        for (i, text) in list.into_iter().flatten().enumerate() {
+            match (kind.parse)(text) {
+                Ok(v) => out.push(v),
+                Err(e) => self.push(at.err(&base.key(kind.field).index(i), kind.code, e).help(kind.help.clone())),
             }
         }
-    }
-
-    fn devices(&mut self, at: At<'a>, base: &FieldPath, list: Option<&[String]>) {
-        for (i, d) in list.into_iter().flatten().enumerate() {
-            if !d.starts_with('/') || d.split(':').count() > 3 {
-                self.push(
-                    at.err(
-                        &base.key("devices").index(i),
-                        "invalid-device",
-                        format!("`{}` is not a device mapping", d.escape_default()),
-                    )
-                    .help("write `/dev/HOST[:/dev/CONTAINER[:rwm]]`"),
-                );
-            }
-        }
-    }
-
-    fn tmpfs(&mut self, at: At<'a>, base: &FieldPath, list: Option<&[String]>) {
-        for (i, t) in list.into_iter().flatten().enumerate() {
-            if let Err(e) = check_container_path(t.split(':').next().unwrap_or(t)) {
-                self.push(at.err(&base.key("tmpfs").index(i), "invalid-path", e).help("write `/path[:options]`"));
-            }
-        }
+        out
     }
 
     fn ulimits(
@@ -130,24 +111,6 @@ impl<'a> Resolver<'a> {
             ulimits.insert(k.clone(), Ulimit { soft, hard });
         }
         ulimits
-    }
-
-    fn extra_hosts(&mut self, at: At<'a>, base: &FieldPath, list: Option<&[String]>) {
-        for (i, h) in list.into_iter().flatten().enumerate() {
-            let ok = h
-                .split_once(['=', ':'])
-                .is_some_and(|(name, ip)| !name.is_empty() && (ip.parse::<IpAddr>().is_ok() || ip == "host-gateway"));
-            if !ok {
-                self.push(
-                    at.err(
-                        &base.key("extra_hosts").index(i),
-                        "invalid-host",
-                        format!("`{}` is not a host entry", h.escape_default()),
-                    )
-                    .help("write `HOST:IP`, e.g. `db.lan:10.0.0.7`"),
-                );
-            }
-        }
     }
 
     /// The memory and CPU limits.
