@@ -7,6 +7,7 @@
 
 pub mod observed;
 pub mod ports;
+pub mod runtime;
 pub mod scope;
 pub mod secret;
 pub mod spec;
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use observed::{ContainerObs, Health, Inventory, Observed, RunState, ServerState};
 pub use ports::{Mount, MountSource, PortMapping, PortRange};
+pub use runtime::{Capability, DeviceMapping, ExtraHost, Hostname, TmpfsMount};
 pub use scope::Scope;
 pub use values::{ByteSize, Duration, ImageRef, Name, Restart};
 
@@ -147,15 +149,15 @@ pub struct Service {
     pub labels: BTreeMap<String, String>,
     pub user: Option<String>,
     pub working_dir: Option<String>,
-    pub hostname: Option<String>,
+    pub hostname: Option<Hostname>,
     pub privileged: bool,
-    pub cap_add: Vec<String>,
-    pub cap_drop: Vec<String>,
-    pub devices: Vec<String>,
-    pub tmpfs: Vec<String>,
+    pub cap_add: Vec<Capability>,
+    pub cap_drop: Vec<Capability>,
+    pub devices: Vec<DeviceMapping>,
+    pub tmpfs: Vec<TmpfsMount>,
     pub sysctls: BTreeMap<String, String>,
     pub ulimits: BTreeMap<String, Ulimit>,
-    pub extra_hosts: Vec<String>,
+    pub extra_hosts: Vec<ExtraHost>,
     pub init: bool,
     pub stop_grace_period: Option<Duration>,
     pub memory: Option<ByteSize>,

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::secret::Secrets;
-use super::{App, ByteSize, Duration, EnvValue, Healthcheck, MountSource, Name, PortMapping, Restart, Service, Ulimit};
+use super::{
+    App, ByteSize, Capability, DeviceMapping, Duration, EnvValue, ExtraHost, Healthcheck, Hostname, MountSource, Name,
+    PortMapping, Restart, Service, TmpfsMount, Ulimit,
+};
 
 /// Copies the `Service` fields that shape the container, not the service
 /// itself: fields that only steer tomo (`depends_on`, `pull`, `update_order`,
@@ -41,15 +44,15 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     pub user: Option<String>,
     pub working_dir: Option<String>,
-    pub hostname: Option<String>,
+    pub hostname: Option<Hostname>,
     pub privileged: bool,
-    pub cap_add: Vec<String>,
-    pub cap_drop: Vec<String>,
-    pub devices: Vec<String>,
-    pub tmpfs: Vec<String>,
+    pub cap_add: Vec<Capability>,
+    pub cap_drop: Vec<Capability>,
+    pub devices: Vec<DeviceMapping>,
+    pub tmpfs: Vec<TmpfsMount>,
     pub sysctls: BTreeMap<String, String>,
     pub ulimits: BTreeMap<String, Ulimit>,
-    pub extra_hosts: Vec<String>,
+    pub extra_hosts: Vec<ExtraHost>,
     pub init: bool,
     pub stop_grace_period: Option<Duration>,
     pub memory: Option<ByteSize>,

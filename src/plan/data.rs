@@ -57,7 +57,7 @@ pub fn held_by(c: &ContainerObs) -> Vec<DataMount> {
 
 /// What the new spec mounts at `target` (its `tmpfs` list included).
 fn mounted_at(new: &ContainerSpec, target: &str) -> Option<SpecMountKind> {
-    let tmpfs = new.tmpfs.iter().any(|t| same_path(t.split(':').next().unwrap_or_default(), target));
+    let tmpfs = new.tmpfs.iter().any(|t| same_path(t.target(), target));
     new.mounts.iter().find(|n| same_path(&n.target, target)).map(|n| n.kind).or(tmpfs.then_some(SpecMountKind::Tmpfs))
 }
 

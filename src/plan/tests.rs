@@ -595,3 +595,44 @@ fn duplicate_networks_keep_the_oldest_and_move_its_containers_off_the_others() {
     assert!(!p.actions.iter().any(|a| matches!(a.op, Op::RemoveNetwork { .. })));
     assert!(p.conflicts.iter().any(|c| c.message.contains("exists twice")), "{:?}", p.conflicts);
 }
+
+/// A service using every runtime option with a value type of its own
+/// (hostname, capabilities, devices, tmpfs, extra hosts), in each form the
+/// manifest allows.
+const RUNTIME_OPTIONS: &str = r#"kind: App
+name: edge
+server: a
+image: img:1
+hostname: edge-1.lan
+cap_add: [NET_ADMIN, CAP_SYS_TIME]
+cap_drop: [ALL]
+devices: [/dev/null, "/dev/zero:/dev/z", "/dev/random:/dev/r:r"]
+tmpfs: [/run, "/tmp:size=64m,mode=1777"]
+extra_hosts: ["db.lan:10.0.0.7", "v6=fd00:0::1", "gw:host-gateway"]
+"#;
+
+/// The spec hash and `tomo.spec` label of such a service are what earlier
+/// versions wrote: a change in how these values are held must not recreate
+/// every container that uses them after an upgrade.
+#[test]
+fn the_spec_hash_of_runtime_options_is_unchanged() {
+    let d = desired(RUNTIME_OPTIONS);
+    let app = &d.apps["edge"];
+    let spec = ContainerSpec::new(&Name::parse("a").unwrap(), app, &app.services["edge"]);
+    let secrets = NoSecrets("no secrets".into());
+    let redacted = spec.redacted(&secrets).unwrap().to_string();
+    assert_eq!(
+        redacted,
+        concat!(
+            r#"{"app":"edge","cap_add":["NET_ADMIN","CAP_SYS_TIME"],"cap_drop":["ALL"],"command":null,"#,
+            r#""container":"edge","cpus":null,"#,
+            r#""devices":["/dev/null","/dev/zero:/dev/z","/dev/random:/dev/r:r"],"entrypoint":null,"env":{},"#,
+            r#""extra_hosts":["db.lan:10.0.0.7","v6=fd00:0::1","gw:host-gateway"],"healthcheck":null,"#,
+            r#""hostname":"edge-1.lan","image":"img:1","init":false,"labels":{},"memory":null,"mounts":[],"#,
+            r#""network":"edge","networks":[],"ports":[],"privileged":false,"restart":"unless-stopped","#,
+            r#""server":"a","service":"edge","stop_grace_period":null,"sysctls":{},"#,
+            r#""tmpfs":["/run","/tmp:size=64m,mode=1777"],"ulimits":{},"user":null,"working_dir":null}"#,
+        )
+    );
+    assert_eq!(spec.hash(&secrets).unwrap(), "d9533df187988e722add2fa48340e5d5");
+}

@@ -1106,31 +1106,22 @@ fn create_body(
     let devices = spec
         .devices
         .iter()
-        .map(|d| {
-            let parts: Vec<&str> = d.split(':').collect();
-            bollard::models::DeviceMapping {
-                path_on_host: parts.first().map(|s| s.to_string()),
-                path_in_container: Some(parts.get(1).unwrap_or(&parts[0]).to_string()),
-                cgroup_permissions: Some(parts.get(2).unwrap_or(&"rwm").to_string()),
-            }
+        .map(|d| bollard::models::DeviceMapping {
+            path_on_host: Some(d.host().to_string()),
+            path_in_container: Some(d.container().to_string()),
+            cgroup_permissions: Some(d.perms().to_string()),
         })
         .collect();
-    let tmpfs: HashMap<String, String> = spec
-        .tmpfs
-        .iter()
-        .map(|t| match t.split_once(':') {
-            Some((p, o)) => (p.to_string(), o.to_string()),
-            None => (t.clone(), String::new()),
-        })
-        .collect();
+    let tmpfs: HashMap<String, String> =
+        spec.tmpfs.iter().map(|t| (t.target().to_string(), t.options().to_string())).collect();
     let host_config = HostConfig {
         port_bindings: Some(bindings),
         mounts: Some(mounts),
         restart_policy: Some(restart),
         network_mode: Some(network.clone()),
         privileged: Some(spec.privileged),
-        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
-        cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
+        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.iter().map(|c| c.to_string()).collect()),
+        cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.iter().map(|c| c.to_string()).collect()),
         devices: Some(devices),
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
         sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
@@ -1141,7 +1132,7 @@ fn create_body(
                 .collect(),
         ),
         extra_hosts: (!spec.extra_hosts.is_empty())
-            .then(|| spec.extra_hosts.iter().map(|h| h.replacen('=', ":", 1)).collect()),
+            .then(|| spec.extra_hosts.iter().map(|h| h.docker_entry()).collect()),
         init: Some(spec.init),
         memory: spec.memory.map(|m| m.bytes() as i64),
         nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
@@ -1169,7 +1160,7 @@ fn create_body(
         exposed_ports: Some(exposed),
         user: spec.user.clone(),
         working_dir: spec.working_dir.clone(),
-        hostname: spec.hostname.clone(),
+        hostname: spec.hostname.as_ref().map(|h| h.to_string()),
         healthcheck,
         stop_timeout: spec.stop_grace_period.map(|d| (d.as_millis() / 1000).max(1) as i64),
         host_config: Some(host_config),
@@ -1295,5 +1286,44 @@ mod tests {
             assert!(!e.is_stale_task(), "{status} {text}");
             assert_eq!(e.is_transient(), status >= 500, "{status} {text}");
         }
+    }
+
+    /// The create body of a service using every runtime option with a value
+    /// type of its own, in each form the manifest allows, is what earlier
+    /// versions sent.
+    #[test]
+    fn the_create_body_of_runtime_options_is_unchanged() {
+        use crate::manifest::{self, LoadOptions, SecretCheck, Sources};
+        let yaml = r#"kind: App
+name: edge
+server: local
+image: img:1
+hostname: edge-1.lan
+cap_add: [NET_ADMIN, CAP_SYS_TIME]
+cap_drop: [ALL]
+devices: [/dev/null, "/dev/zero:/dev/z", "/dev/random:/dev/r:r"]
+tmpfs: [/run, "/tmp:size=64m,mode=1777"]
+extra_hosts: ["db.lan:10.0.0.7", "v6=fd00:0::1", "gw:host-gateway"]
+"#;
+        let sources = Sources::from_texts([("m.yaml", yaml)]);
+        let opts = LoadOptions { secrets: &SecretCheck::Known(Default::default()), inline_check: |_| Ok(()) };
+        let d = manifest::load(&sources, &opts).desired.unwrap();
+        let app = &d.apps["edge"];
+        let spec = ContainerSpec::new(&crate::model::Name::parse("local").unwrap(), app, &app.services["edge"]);
+        let secrets = crate::model::secret::NoSecrets("no secrets".into());
+        let body = create_body(&spec, ("edge".into(), None), "h", &serde_json::json!({}), &secrets, "i").unwrap();
+        let got = serde_json::json!({"hostname": body.hostname, "host_config": body.host_config}).to_string();
+        assert_eq!(
+            got,
+            concat!(
+                r#"{"host_config":{"CapAdd":["NET_ADMIN","CAP_SYS_TIME"],"CapDrop":["ALL"],"Devices":["#,
+                r#"{"CgroupPermissions":"rwm","PathInContainer":"/dev/null","PathOnHost":"/dev/null"},"#,
+                r#"{"CgroupPermissions":"rwm","PathInContainer":"/dev/z","PathOnHost":"/dev/zero"},"#,
+                r#"{"CgroupPermissions":"r","PathInContainer":"/dev/r","PathOnHost":"/dev/random"}],"#,
+                r#""ExtraHosts":["db.lan:10.0.0.7","v6:fd00:0::1","gw:host-gateway"],"Init":false,"Mounts":[],"#,
+                r#""NetworkMode":"edge","PortBindings":{},"Privileged":false,"RestartPolicy":{"Name":"unless-stopped"},"#,
+                r#""Tmpfs":{"/run":"","/tmp":"size=64m,mode=1777"},"Ulimits":[]},"hostname":"edge-1.lan"}"#,
+            )
+        );
     }
 }

@@ -246,3 +246,75 @@ fn the_layering_check_reads_imports() {
     assert!(!names_crate("m.target().starts_with(\"rmcp::x\")", "rmcp"));
     assert!(!names_crate("use my_axum::X;", "axum"));
 }
+
+/// The longest a function in src/ may be, from its `fn` line to its closing
+/// brace.
+const MAX_FN_LINES: usize = 100;
+
+/// Functions over `MAX_FN_LINES` today, each to be split; an entry that is
+/// no longer too long must be removed.
+const LONG_FNS: &[(&str, &str, &str)] = &[
+    ("src/transport/docker.rs", "create_body", "one Engine API body, field by field"),
+    ("src/plan/diff.rs", "converge_service", "the per-container decision of the diff"),
+    ("src/plan/graph.rs", "add_edges", "every kind of edge of the plan graph"),
+];
+
+/// Each function of `text` (its name, first line and length in lines): from
+/// a line declaring `fn` to the first line after it that is a `}` at the
+/// same indentation. One-line functions and bodiless declarations are skipped.
+fn functions(text: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let words: Vec<&str> = trimmed.split_whitespace().collect();
+        let Some(at) = words.iter().position(|w| *w == "fn") else { continue };
+        let qualifiers = ["pub", "pub(crate)", "pub(super)", "const", "async", "unsafe", "extern"];
+        if trimmed.starts_with("//") || !words[..at].iter().all(|w| qualifiers.contains(w) || w.starts_with("pub(")) {
+            continue;
+        }
+        let Some(name) = words.get(at + 1).map(|w| w.split(['(', '<']).next().unwrap_or(w).to_string()) else {
+            continue;
+        };
+        if trimmed.ends_with(';') || (trimmed.contains('{') && trimmed.ends_with('}')) {
+            continue;
+        }
+        let close = format!("{}}}", &line[..line.len() - trimmed.len()]);
+        if let Some(end) = lines[i + 1..].iter().position(|l| *l == close) {
+            out.push((name, i + 1, end + 2));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_is_over_a_hundred_lines() {
+    let mut long = Vec::new();
+    let mut allowed_seen = Vec::new();
+    for (path, text) in sources() {
+        for (name, line, len) in functions(&text) {
+            if len <= MAX_FN_LINES {
+                continue;
+            }
+            if LONG_FNS.iter().any(|(p, n, _)| *p == path && *n == name) {
+                allowed_seen.push((path.clone(), name));
+                continue;
+            }
+            long.push(format!("{path}:{line} `{name}` is {len} lines"));
+        }
+    }
+    assert!(long.is_empty(), "functions over {MAX_FN_LINES} lines; split them into steps:\n{}", long.join("\n"));
+    for (path, name, _) in LONG_FNS {
+        assert!(
+            allowed_seen.iter().any(|(p, n)| p == path && n == name),
+            "{path} `{name}` is no longer over {MAX_FN_LINES} lines: remove it from LONG_FNS"
+        );
+    }
+}
+
+#[test]
+fn function_lengths_are_measured_from_fn_to_its_closing_brace() {
+    let text = "fn a() {\n    x;\n}\n\nimpl T {\n    pub(crate) fn b(\n        y: u8,\n    ) -> u8 {\n        if y {\n        }\n    }\n    fn c();\n    fn d() { 1 }\n}\n";
+    let got = functions(text);
+    assert_eq!(got, vec![("a".to_string(), 1, 3), ("b".to_string(), 6, 6)]);
+}

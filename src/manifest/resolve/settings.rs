@@ -1,0 +1,116 @@
+//! Settings and Marketplace documents: the fleet-wide settings (parallelism,
+//! timeouts, watch, approval, the network pool) and the git repositories
+//! apps are offered from.
+
+use super::{At, Resolver};
+use crate::diag::FieldPath;
+use crate::manifest::raw;
+use crate::model::subnet::{NetworkPool, Subnet};
+use crate::model::*;
+
+impl<'a> Resolver<'a> {
+    pub(super) fn settings(&mut self, at: At<'a>, rel: &str, s: &raw::RawSettings) -> Option<Settings> {
+        let root = FieldPath::root();
+        let before = self.diags.error_count();
+        let d = Settings::default();
+        let parallelism = s.parallelism.unwrap_or(d.parallelism);
+        if parallelism == 0 || parallelism > 256 {
+            self.push(
+                at.err(&root.key("parallelism"), "out-of-range", format!("parallelism {parallelism} is out of range"))
+                    .help("use a number from 1 to 256 (default 16)"),
+            );
+        }
+        let health_timeout = self.duration(at, &root.key("health_timeout"), s.health_timeout.as_ref());
+        let w = s.watch.clone().unwrap_or_default();
+        let watch_interval = self.duration(at, &root.key("watch").key("interval"), w.interval.as_ref());
+        if watch_interval.is_some_and(|i| i.as_millis() < 1000) {
+            self.push(
+                at.err(&root.key("watch").key("interval"), "out-of-range", "watch interval must be at least 1s")
+                    .help("e.g. `5m`"),
+            );
+        }
+        let network_pool = self.network_pool(at, s.networks.as_ref());
+        (self.diags.error_count() == before).then(|| Settings {
+            prune: s.prune.unwrap_or(d.prune),
+            parallelism,
+            health_timeout: health_timeout.unwrap_or(d.health_timeout),
+            watch_interval: watch_interval.unwrap_or(d.watch_interval),
+            watch_self_heal: w.self_heal.unwrap_or(d.watch_self_heal),
+            watch_destructive: w.destructive.unwrap_or(d.watch_destructive),
+            require_approval: s.mcp.as_ref().and_then(|m| m.require_approval).unwrap_or(d.require_approval),
+            network_pool: network_pool.unwrap_or(d.network_pool),
+            origin: Some(at.origin(rel)),
+        })
+    }
+
+    fn network_pool(&mut self, at: At<'a>, n: Option<&raw::RawNetworkSettings>) -> Option<NetworkPool> {
+        let path = FieldPath::root().key("networks");
+        let d = NetworkPool::default();
+        let n = n?;
+        let range = match n.pool.as_deref().map(Subnet::parse) {
+            None => d.range,
+            Some(Ok(r)) => r,
+            Some(Err(why)) => {
+                self.push(at.err(&path.key("pool"), "invalid-pool", why).help("an IPv4 range such as `10.213.0.0/16`"));
+                return None;
+            }
+        };
+        match NetworkPool::new(range, n.prefix.unwrap_or(d.block)) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                self.push(
+                    at.err(&path.key("prefix"), "invalid-pool", why)
+                        .help("e.g. `prefix: 27` (29 containers per network) with a `/16` pool"),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn marketplace(
+        &mut self,
+        at: At<'a>,
+        rel: &str,
+        name: Name,
+        m: &raw::RawMarketplace,
+    ) -> Option<Marketplace> {
+        let root = FieldPath::root();
+        let before = self.diags.error_count();
+        let url = m.url.trim();
+        let scheme_ok = ["https://", "http://", "ssh://", "git://", "file://"].iter().any(|p| url.starts_with(p))
+            || url.starts_with('/')
+            || url.split_once(':').is_some_and(|(h, _)| h.contains('@') && !h.contains('/'));
+        if !scheme_ok || url.starts_with('-') || url.chars().any(char::is_whitespace) {
+            self.push(
+                at.err(
+                    &root.key("url"),
+                    "invalid-url",
+                    format!("`{}` is not a git repository URL", m.url.escape_default()),
+                )
+                .help("write an https://, ssh:// or git@host:path URL, or an absolute path"),
+            );
+        }
+        let git_ref = m.git_ref.clone().unwrap_or_else(|| "main".into());
+        if git_ref.is_empty()
+            || git_ref.starts_with('-')
+            || git_ref.contains("..")
+            || git_ref.chars().any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c))
+        {
+            self.push(
+                at.err(
+                    &root.key("ref"),
+                    "invalid-ref",
+                    format!("`{}` is not a valid git ref", git_ref.escape_default()),
+                )
+                .help("a branch, tag or commit, e.g. `main` or `v1.2`"),
+            );
+        }
+        (self.diags.error_count() == before).then(|| Marketplace {
+            name,
+            url: url.to_string(),
+            git_ref,
+            format: m.format.unwrap_or_default(),
+            origin: at.origin(rel),
+        })
+    }
+}
