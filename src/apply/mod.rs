@@ -4,7 +4,11 @@
 //! journalled before and after it runs.
 
 mod exec;
+#[cfg(test)]
+mod fake;
 pub mod lock;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
