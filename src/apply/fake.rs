@@ -181,7 +181,8 @@ impl FakeEngine {
 
     fn new_id(s: &mut State) -> String {
         s.next_id += 1;
-        format!("{:064x}", s.next_id)
+        // Distinct in their first 12 characters, as `short` shows them.
+        format!("{:012x}{}", s.next_id, "f".repeat(52))
     }
 
     /// The container's name, for the log (its id when unknown).
