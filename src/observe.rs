@@ -1,4 +1,4 @@
-//! Observation of one server: a few list calls (`DockerClient::inventory`),
+//! Observation of one server: a few list calls (`EngineApi::inventory`),
 //! after pulling the images of its `pull: always` services so that tags are
 //! seen as they point now. A server that cannot be reached is recorded as
 //! such; the engine observes all servers at once, so it never blocks the others.
@@ -12,14 +12,14 @@ use tokio::time::Instant;
 
 use crate::error::ConnectError;
 use crate::model::{AppState, Desired, Name, PullPolicy, Scope, ServerState};
-use crate::transport::docker::DockerClient;
+use crate::transport::engine::EngineApi;
 
 /// Observes `server` through `client` (or records why it is unreachable).
 pub async fn observe_server(
     desired: &Desired,
     scope: &Scope,
     server: &Name,
-    client: Result<DockerClient, ConnectError>,
+    client: Result<impl EngineApi, ConnectError>,
     deadline: &mut Deadline,
 ) -> ServerState {
     let client = match client {

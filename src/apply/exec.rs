@@ -14,11 +14,12 @@ use crate::model::observed::DataMount;
 use crate::model::secret::Secrets;
 use crate::model::spec::ContainerSpec;
 use crate::plan::{Action, Op, Wait};
-use crate::transport::docker::{DockerClient, DockerError, connect_networks, short};
+use crate::transport::docker::{DockerError, short};
+use crate::transport::engine::EngineApi;
 
-pub(super) async fn execute(
+pub(super) async fn execute<E: EngineApi>(
     action: &Action,
-    c: &DockerClient,
+    c: &E,
     secrets: &dyn Secrets,
     health_timeout: Duration,
 ) -> Result<Option<String>, String> {
@@ -38,7 +39,7 @@ pub(super) async fn execute(
         Op::Create { spec, hash, redacted } => {
             crate::faults::pause("before-create").await;
             let id = c.create_container(&spec.container, spec, hash, redacted, secrets, &[]).await.map_err(e)?;
-            connect_networks(c, &id, spec).await.map_err(e)?;
+            c.connect_networks(&id, spec).await.map_err(e)?;
             crate::faults::pause("after-create").await;
             Ok(Some(id))
         }
@@ -79,7 +80,7 @@ pub(super) async fn execute(
 /// runtime task (moby/moby#40613): the container can never start. One that
 /// never ran holds nothing yet, so it is removed (its volumes stay) and the
 /// next run creates it afresh; one that ran before is left alone.
-async fn unstartable(c: &DockerClient, target: &str, container: &str, err: DockerError) -> String {
+async fn unstartable<E: EngineApi>(c: &E, target: &str, container: &str, err: DockerError) -> String {
     match c.never_started(target).await {
         Ok(true) => match c.remove(target, Duration::from_secs(1)).await {
             Ok(()) => format!(
@@ -95,7 +96,7 @@ async fn unstartable(c: &DockerClient, target: &str, container: &str, err: Docke
 }
 
 /// Waits for what a started container must reach.
-async fn settle(c: &DockerClient, id: &str, wait: Wait, timeout: Duration) -> Result<(), String> {
+async fn settle<E: EngineApi>(c: &E, id: &str, wait: Wait, timeout: Duration) -> Result<(), String> {
     match wait {
         Wait::Running => c.wait_running(id, timeout).await,
         Wait::Healthy => c.wait_healthy(id, timeout).await,
@@ -104,8 +105,8 @@ async fn settle(c: &DockerClient, id: &str, wait: Wait, timeout: Duration) -> Re
     .map_err(|e| e.to_string())
 }
 
-struct Replacement<'a> {
-    c: &'a DockerClient,
+struct Replacement<'a, E> {
+    c: &'a E,
     spec: &'a ContainerSpec,
     hash: &'a str,
     redacted: &'a serde_json::Value,
@@ -117,7 +118,7 @@ struct Replacement<'a> {
     health_timeout: Duration,
 }
 
-impl Replacement<'_> {
+impl<E: EngineApi> Replacement<'_, E> {
     fn stop_timeout(&self) -> Duration {
         self.spec.stop_grace_period.map_or(Duration::from_secs(10), |d| d.to_std())
     }
@@ -130,7 +131,7 @@ impl Replacement<'_> {
             .await
             .map_err(|e| (None, e.to_string()))?;
         let fail = |e: String| (Some(id.clone()), e);
-        connect_networks(self.c, &id, self.spec).await.map_err(|e| fail(e.to_string()))?;
+        self.c.connect_networks(&id, self.spec).await.map_err(|e| fail(e.to_string()))?;
         crate::faults::pause("after-replacement-create").await;
         if self.start {
             self.c.start(&id).await.map_err(|e| fail(e.to_string()))?;

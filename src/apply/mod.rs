@@ -4,7 +4,11 @@
 //! journalled before and after it runs.
 
 mod exec;
+#[cfg(test)]
+mod fake;
 pub mod lock;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -18,7 +22,7 @@ use tokio::task::JoinSet;
 use crate::model::Name;
 use crate::model::secret::Secrets;
 use crate::plan::{Action, Plan};
-use crate::transport::docker::DockerClient;
+use crate::transport::engine::EngineApi;
 
 /// How an action ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -108,10 +112,11 @@ pub struct ApplyOptions {
     pub stop: Option<Arc<AtomicBool>>,
 }
 
-/// Executes `plan`. Actions on servers without a client fail with the reason.
-pub async fn run(
+/// Executes `plan` through each server's engine. Actions on servers without
+/// one fail with the reason.
+pub async fn run<E: EngineApi + Clone + 'static>(
     plan: &Plan,
-    clients: &BTreeMap<Name, Result<DockerClient, crate::error::ConnectError>>,
+    clients: &BTreeMap<Name, Result<E, crate::error::ConnectError>>,
     secrets: Arc<dyn Secrets>,
     opts: &ApplyOptions,
     sink: &dyn ApplySink,

@@ -15,6 +15,7 @@ use crate::error::{ConnectError, Known, NotFound, Noun, Result, Usage};
 use crate::model::{App, ContainerObs, Desired, EnvValue, Name, labels};
 use crate::plan::{PlanOptions, Scope};
 use crate::transport::docker::DockerClient;
+use crate::transport::engine::EngineApi;
 
 /// A result for one server, or why it could not be had.
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -60,9 +60,7 @@ impl Engine {
             source: "watch".into(),
             stop: Some(stop),
         };
-        let _lock = self.lock(&req)?;
-        let desired = self.desired()?;
-        self.interrupted_runs()?;
+        let (_lock, desired) = self.begin_apply(&req)?;
         let opts = PlanOptions::default();
         let plan = self.plan_recovered(&desired, &opts).await?;
         let settings = &desired.settings;

@@ -18,6 +18,7 @@ use crate::model::{Desired, Observed, RunState, ServerState};
 use crate::plan::PlanOptions;
 use crate::store::{Activity, RunRow};
 use crate::transport::docker::DockerClient;
+use crate::transport::engine::EngineApi;
 
 impl Engine {
     /// Marks runs cut short as interrupted (holding the apply lock) and logs them.

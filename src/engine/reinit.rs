@@ -19,6 +19,7 @@ use crate::model::{Desired, Inventory, Name, Observed, ServerState, labels};
 use crate::plan::PlanOptions;
 use crate::store::Store;
 use crate::store::folder::{self, Found};
+use crate::transport::engine::EngineApi;
 
 /// Where the new store's installation id came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

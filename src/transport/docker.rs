@@ -18,7 +18,9 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+use super::engine::EngineApi;
 use crate::model::observed::DataMount;
+
 use crate::model::observed::{ImageObs, MountKind, MountObs, NetworkObs, VolumeObs};
 use crate::model::secret::Secrets;
 use crate::model::spec::{ContainerSpec, SpecMountKind};
@@ -215,6 +217,22 @@ pub struct DockerClient {
 }
 
 impl DockerClient {
+    /// Whether container `id` is connected to the network `target` (a name
+    /// or id; `network_id` when known).
+    async fn joined(&self, id: &str, target: &str, network_id: Option<&str>) -> Result<bool, DockerError> {
+        segment("inspect", "id", id)?;
+        let c = self
+            .docker
+            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::api(format!("inspect {}", short(id)), e))?;
+        let networks = c.network_settings.and_then(|n| n.networks).unwrap_or_default();
+        Ok(networks.iter().any(|(name, endpoint)| {
+            let joined = endpoint.network_id.as_deref();
+            name == target || joined == Some(target) || (network_id.is_some() && joined == network_id)
+        }))
+    }
+
     /// Connects to a local Unix socket (the `local` server); each call gets
     /// `timeout` for its complete answer (streams excepted).
     pub fn local(socket: &str, installation: &str, timeout: Duration) -> Result<DockerClient, DockerError> {
@@ -281,66 +299,6 @@ impl DockerClient {
             }
             None => DockerError::Connect { endpoint: self.endpoint.clone(), detail: e.to_string() },
         }
-    }
-
-    /// Everything observation needs, in four list calls run concurrently.
-    pub async fn inventory(&self) -> Result<Inventory, DockerError> {
-        retrying("list", || self.inventory_once()).await
-    }
-
-    async fn inventory_once(&self) -> Result<Inventory, DockerError> {
-        tracing::debug!(endpoint = %self.endpoint, "docker: list");
-        let ours_filter: HashMap<String, Vec<String>> =
-            HashMap::from([("label".to_string(), vec![format!("{}={}", labels::INSTALLATION, self.installation)])]);
-        let managed = &ours_filter;
-        let containers = self.docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).build()));
-        // Every network: ours are observed, the others' subnets are taken.
-        let networks = self.docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>);
-        let volumes = self.docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(managed).build()));
-        let images = self.docker.list_images(Some(ListImagesOptionsBuilder::default().build()));
-        let routes = super::routes::routes(self.session.as_ref());
-        let (containers, networks, volumes, images, routes) =
-            tokio::join!(containers, networks, volumes, images, routes);
-        let containers = containers.map_err(|e| self.unreachable("list containers", e))?;
-        let (networks, others, taken) =
-            self.split_networks(networks.map_err(|e| DockerError::api("list networks", e))?, routes);
-        Ok(Inventory {
-            containers: containers
-                .into_iter()
-                .filter_map(|c| {
-                    let name = c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string());
-                    let id = c.id.clone().unwrap_or_default();
-                    if !is_id(&id) {
-                        return self.skipped("container", "id", &id);
-                    }
-                    let name = name.unwrap_or_default();
-                    if !is_name(&name) {
-                        return self.skipped("container", "name", &name);
-                    }
-                    Some(self.container_obs(c, id, name))
-                })
-                .collect(),
-            networks,
-            others,
-            volumes: volumes
-                .map_err(|e| DockerError::api("list volumes", e))?
-                .volumes
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|v| {
-                    if !is_name(&v.name) {
-                        return self.skipped("volume", "name", &v.name);
-                    }
-                    Some(VolumeObs { name: v.name, labels: v.labels.into_iter().collect() })
-                })
-                .collect(),
-            images: images
-                .map_err(|e| DockerError::api("list images", e))?
-                .into_iter()
-                .map(|i| ImageObs { id: i.id, tags: i.repo_tags, digests: i.repo_digests })
-                .collect(),
-            taken,
-        })
     }
 
     /// This installation's networks, other installations' networks, and the
@@ -472,71 +430,6 @@ impl DockerClient {
         None
     }
 
-    pub async fn pull(&self, image: &str) -> Result<(), DockerError> {
-        let opts = CreateImageOptionsBuilder::default().from_image(image).build();
-        let mut stream = self.docker.create_image(Some(opts), None, None);
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| DockerError::api(format!("pull {image}"), e))?;
-            if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                return Err(DockerError::Pull { image: image.to_string(), detail: err });
-            }
-        }
-        Ok(())
-    }
-
-    /// Creates this installation's network `name` with `subnet`, or adopts
-    /// the one already there (a create an earlier, killed run had sent); returns
-    /// its id. When another creator took `subnet` meanwhile, the next free
-    /// block of `pool` is used.
-    pub async fn create_network(
-        &self,
-        name: &str,
-        app: Option<&str>,
-        server: &str,
-        subnet: Option<Subnet>,
-        pool: Option<NetworkPool>,
-    ) -> Result<String, DockerError> {
-        let mut subnet = subnet;
-        self.claimed.lock().await.extend(subnet);
-        for attempt in 0..8 {
-            if let Some(id) = self.our_network(name).await? {
-                tracing::info!(network = name, id = short(&id), "network exists already; adopted");
-                return Ok(id);
-            }
-            // After a refusal, choosing and creating happen under the lock.
-            let mut claimed = if attempt > 0 { Some(self.claimed.lock().await) } else { None };
-            match self.create_network_once(name, app, server, subnet).await {
-                Ok(id) => return Ok(id),
-                // 403 on a create with a subnet: the range is in use (the
-                // Engine may hold it for a create it does not list yet).
-                Err(e @ DockerError::Api { status: Some(403), .. }) if subnet.is_some() => {
-                    if let Some(id) = self.holder_is_ours(name, subnet).await? {
-                        tracing::info!(network = name, id = short(&id), "network created meanwhile; adopted");
-                        return Ok(id);
-                    }
-                    let claimed = match claimed.as_mut() {
-                        Some(c) => c,
-                        None => claimed.insert(self.claimed.lock().await),
-                    };
-                    let next = match pool {
-                        Some(pool) => {
-                            let mut used = self.used_ranges().await?;
-                            used.extend(claimed.iter());
-                            pool.first_free(&used)
-                        }
-                        None => None,
-                    };
-                    let Some(next) = next else { return Err(e) };
-                    claimed.push(next);
-                    tracing::warn!(network = name, taken = %subnet.unwrap_or(next), subnet = %next, error = %e, "subnet taken meanwhile; using the next free one");
-                    subnet = Some(next);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(DockerError::NoFreeSubnet { network: name.to_string(), attempts: 8 })
-    }
-
     /// After the Engine refused `subnet`: whether the network holding it is
     /// this installation's `name` (a create a killed run had sent, finishing
     /// now). A holder the Engine does not list yet is still being created:
@@ -618,42 +511,6 @@ impl DockerClient {
         Ok(taken)
     }
 
-    /// Removes a network by id (or name); one already gone is fine.
-    pub async fn remove_network(&self, id: &str) -> Result<(), DockerError> {
-        segment("remove network", "id", id)?;
-        match self.docker.remove_network(id).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let e = DockerError::api(format!("remove network {}", short(id)), e);
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
-        }
-    }
-
-    pub async fn create_volume(&self, name: &str, app: Option<&str>, server: &str) -> Result<(), DockerError> {
-        retrying("create-volume", || async {
-            let req = VolumeCreateRequest {
-                name: Some(name.to_string()),
-                labels: Some(object_labels(app, None, server, &self.installation)),
-                ..Default::default()
-            };
-            self.docker
-                .create_volume(req)
-                .await
-                .map(|_| ())
-                .map_err(|e| DockerError::api(format!("create volume {name}"), e))
-        })
-        .await
-    }
-
-    pub async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
-        segment("remove volume", "name", name)?;
-        self.docker
-            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-            .await
-            .map_err(|e| DockerError::api(format!("remove volume {name}"), e))
-    }
-
     /// The id of the container named `name` if it is this installation's and
     /// has exactly the spec `hash`.
     async fn same_container(&self, name: &str, hash: &str) -> Option<String> {
@@ -695,116 +552,247 @@ impl DockerClient {
             }
         }
     }
+}
 
-    /// Creates the container of `spec` under `name`, mounting the volumes of
-    /// `keeps` (a replaced container's anonymous ones) at their targets;
-    /// returns its id.
-    pub async fn create_container(
+impl EngineApi for DockerClient {
+    type Prepared = ContainerCreateBody;
+
+    async fn inventory_once(&self) -> Result<Inventory, DockerError> {
+        tracing::debug!(endpoint = %self.endpoint, "docker: list");
+        let ours_filter: HashMap<String, Vec<String>> =
+            HashMap::from([("label".to_string(), vec![format!("{}={}", labels::INSTALLATION, self.installation)])]);
+        let managed = &ours_filter;
+        let containers = self.docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).build()));
+        // Every network: ours are observed, the others' subnets are taken.
+        let networks = self.docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>);
+        let volumes = self.docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(managed).build()));
+        let images = self.docker.list_images(Some(ListImagesOptionsBuilder::default().build()));
+        let routes = super::routes::routes(self.session.as_ref());
+        let (containers, networks, volumes, images, routes) =
+            tokio::join!(containers, networks, volumes, images, routes);
+        let containers = containers.map_err(|e| self.unreachable("list containers", e))?;
+        let (networks, others, taken) =
+            self.split_networks(networks.map_err(|e| DockerError::api("list networks", e))?, routes);
+        Ok(Inventory {
+            containers: containers
+                .into_iter()
+                .filter_map(|c| {
+                    let name = c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string());
+                    let id = c.id.clone().unwrap_or_default();
+                    if !is_id(&id) {
+                        return self.skipped("container", "id", &id);
+                    }
+                    let name = name.unwrap_or_default();
+                    if !is_name(&name) {
+                        return self.skipped("container", "name", &name);
+                    }
+                    Some(self.container_obs(c, id, name))
+                })
+                .collect(),
+            networks,
+            others,
+            volumes: volumes
+                .map_err(|e| DockerError::api("list volumes", e))?
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|v| {
+                    if !is_name(&v.name) {
+                        return self.skipped("volume", "name", &v.name);
+                    }
+                    Some(VolumeObs { name: v.name, labels: v.labels.into_iter().collect() })
+                })
+                .collect(),
+            images: images
+                .map_err(|e| DockerError::api("list images", e))?
+                .into_iter()
+                .map(|i| ImageObs { id: i.id, tags: i.repo_tags, digests: i.repo_digests })
+                .collect(),
+            taken,
+        })
+    }
+
+    async fn pull(&self, image: &str) -> Result<(), DockerError> {
+        let opts = CreateImageOptionsBuilder::default().from_image(image).build();
+        let mut stream = self.docker.create_image(Some(opts), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| DockerError::api(format!("pull {image}"), e))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(DockerError::Pull { image: image.to_string(), detail: err });
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates this installation's network `name` with `subnet`, or adopts
+    /// the one already there (a create an earlier, killed run had sent); returns
+    /// its id. When another creator took `subnet` meanwhile, the next free
+    /// block of `pool` is used.
+    async fn create_network(
         &self,
         name: &str,
+        app: Option<&str>,
+        server: &str,
+        subnet: Option<Subnet>,
+        pool: Option<NetworkPool>,
+    ) -> Result<String, DockerError> {
+        let mut subnet = subnet;
+        self.claimed.lock().await.extend(subnet);
+        for attempt in 0..8 {
+            if let Some(id) = self.our_network(name).await? {
+                tracing::info!(network = name, id = short(&id), "network exists already; adopted");
+                return Ok(id);
+            }
+            // After a refusal, choosing and creating happen under the lock.
+            let mut claimed = if attempt > 0 { Some(self.claimed.lock().await) } else { None };
+            match self.create_network_once(name, app, server, subnet).await {
+                Ok(id) => return Ok(id),
+                // 403 on a create with a subnet: the range is in use (the
+                // Engine may hold it for a create it does not list yet).
+                Err(e @ DockerError::Api { status: Some(403), .. }) if subnet.is_some() => {
+                    if let Some(id) = self.holder_is_ours(name, subnet).await? {
+                        tracing::info!(network = name, id = short(&id), "network created meanwhile; adopted");
+                        return Ok(id);
+                    }
+                    let claimed = match claimed.as_mut() {
+                        Some(c) => c,
+                        None => claimed.insert(self.claimed.lock().await),
+                    };
+                    let next = match pool {
+                        Some(pool) => {
+                            let mut used = self.used_ranges().await?;
+                            used.extend(claimed.iter());
+                            pool.first_free(&used)
+                        }
+                        None => None,
+                    };
+                    let Some(next) = next else { return Err(e) };
+                    claimed.push(next);
+                    tracing::warn!(network = name, taken = %subnet.unwrap_or(next), subnet = %next, error = %e, "subnet taken meanwhile; using the next free one");
+                    subnet = Some(next);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(DockerError::NoFreeSubnet { network: name.to_string(), attempts: 8 })
+    }
+
+    /// Removes a network by id (or name); one already gone is fine.
+    async fn remove_network(&self, id: &str) -> Result<(), DockerError> {
+        segment("remove network", "id", id)?;
+        match self.docker.remove_network(id).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = DockerError::api(format!("remove network {}", short(id)), e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+        }
+    }
+
+    async fn create_volume_once(&self, name: &str, app: Option<&str>, server: &str) -> Result<(), DockerError> {
+        let req = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(object_labels(app, None, server, &self.installation)),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(req)
+            .await
+            .map(|_| ())
+            .map_err(|e| DockerError::api(format!("create volume {name}"), e))
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
+        segment("remove volume", "name", name)?;
+        self.docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+            .map_err(|e| DockerError::api(format!("remove volume {name}"), e))
+    }
+
+    async fn prepare_container(
+        &self,
         spec: &ContainerSpec,
         hash: &str,
         redacted: &serde_json::Value,
         secrets: &dyn Secrets,
         keeps: &[DataMount],
-    ) -> Result<String, DockerError> {
+    ) -> Result<ContainerCreateBody, DockerError> {
         let network = self.network_ref(&spec.network).await?;
         let mut body =
             create_body(spec, network, hash, redacted, secrets, &self.installation).map_err(DockerError::Spec)?;
         if let Some(mounts) = body.host_config.as_mut().and_then(|h| h.mounts.as_mut()) {
             carry_volumes(mounts, keeps);
         }
-        retrying("create", || {
-            let body = body.clone();
-            async move {
-                let opts = CreateContainerOptionsBuilder::default().name(name).build();
-                match self.docker.create_container(Some(opts), body).await {
-                    Ok(r) => Ok(r.id),
-                    Err(e) => {
-                        let e = DockerError::api(format!("create container {name}"), e);
-                        // The name is taken: by exactly this container when an
-                        // earlier create went through (a retried call, or one a
-                        // killed tomo had sent). Then it is ours to keep.
-                        if matches!(e, DockerError::Api { status: Some(409), .. })
-                            && let Some(id) = self.created_meanwhile(name, hash).await
-                        {
-                            return Ok(id);
-                        }
-                        Err(e)
-                    }
+        Ok(body)
+    }
+
+    async fn create_container_once(
+        &self,
+        name: &str,
+        body: &ContainerCreateBody,
+        hash: &str,
+    ) -> Result<String, DockerError> {
+        let opts = CreateContainerOptionsBuilder::default().name(name).build();
+        match self.docker.create_container(Some(opts), body.clone()).await {
+            Ok(r) => Ok(r.id),
+            Err(e) => {
+                let e = DockerError::api(format!("create container {name}"), e);
+                // The name is taken: by exactly this container when an
+                // earlier create went through (a retried call, or one a
+                // killed tomo had sent). Then it is ours to keep.
+                if matches!(e, DockerError::Api { status: Some(409), .. })
+                    && let Some(id) = self.created_meanwhile(name, hash).await
+                {
+                    return Ok(id);
                 }
+                Err(e)
             }
-        })
-        .await
+        }
     }
 
-    pub async fn start(&self, id: &str) -> Result<(), DockerError> {
-        segment("start", "id", id)?;
-        retrying("start", || async {
-            let op = format!("start {}", short(id));
-            if let Some(detail) = crate::faults::stale_task(id) {
-                return Err(DockerError::start_refused(op, 500, detail));
+    async fn start_once(&self, id: &str) -> Result<(), DockerError> {
+        let op = format!("start {}", short(id));
+        if let Some(detail) = crate::faults::stale_task(id) {
+            return Err(DockerError::start_refused(op, 500, detail));
+        }
+        match self.docker.start_container(id, None::<bollard::query_parameters::StartContainerOptions>).await {
+            Ok(()) => Ok(()),
+            // 304: already running (an earlier attempt's answer was lost).
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) => {
+                Err(DockerError::start_refused(op, status_code, message))
             }
-            match self.docker.start_container(id, None::<bollard::query_parameters::StartContainerOptions>).await {
-                Ok(()) => Ok(()),
-                // 304: already running (an earlier attempt's answer was lost).
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-                Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) => {
-                    Err(DockerError::start_refused(op, status_code, message))
-                }
-                Err(e) => Err(DockerError::api(op, e)),
-            }
-        })
-        .await
+            Err(e) => Err(DockerError::api(op, e)),
+        }
     }
 
-    pub async fn stop(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
-        segment("stop", "id", id)?;
-        retrying("stop", || async {
-            let opts = StopContainerOptionsBuilder::default().t(timeout.as_secs().max(1) as i32).build();
-            match self.docker.stop_container(id, Some(opts)).await {
-                Ok(()) => Ok(()),
-                // 304: already stopped.
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-                Err(e) => Err(DockerError::api(format!("stop {}", short(id)), e)),
-            }
-        })
-        .await
+    async fn stop_once(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
+        let opts = StopContainerOptionsBuilder::default().t(timeout.as_secs().max(1) as i32).build();
+        match self.docker.stop_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(DockerError::api(format!("stop {}", short(id)), e)),
+        }
     }
 
-    /// Stops (within `timeout`) and removes a container. Its volumes, also
-    /// anonymous ones, are kept: tomo deletes only volumes the user named.
-    pub async fn remove(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
-        segment("remove", "id", id)?;
-        self.stop(id, timeout).await.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })?;
-        retrying("remove", || async {
-            let opts = RemoveContainerOptionsBuilder::default().force(true).v(false).build();
-            match self.docker.remove_container(id, Some(opts)).await {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    let e = DockerError::api(format!("remove {}", short(id)), e);
-                    if e.is_not_found() { Ok(()) } else { Err(e) }
-                }
-            }
-        })
-        .await
+    async fn remove_once(&self, id: &str) -> Result<(), DockerError> {
+        let opts = RemoveContainerOptionsBuilder::default().force(true).v(false).build();
+        self.docker
+            .remove_container(id, Some(opts))
+            .await
+            .map_err(|e| DockerError::api(format!("remove {}", short(id)), e))
     }
 
-    pub async fn rename(&self, id: &str, new_name: &str) -> Result<(), DockerError> {
-        segment("rename", "id", id)?;
-        retrying("rename", || async {
-            let opts = RenameContainerOptionsBuilder::default().name(new_name).build();
-            self.docker
-                .rename_container(id, opts)
-                .await
-                .map_err(|e| DockerError::api(format!("rename to {new_name}"), e))
-        })
-        .await
+    async fn rename_once(&self, id: &str, new_name: &str) -> Result<(), DockerError> {
+        let opts = RenameContainerOptionsBuilder::default().name(new_name).build();
+        self.docker.rename_container(id, opts).await.map_err(|e| DockerError::api(format!("rename to {new_name}"), e))
     }
 
     /// Whether the container was never started (the Engine keeps the zero
     /// time as its start time until it is).
-    pub async fn never_started(&self, id: &str) -> Result<bool, DockerError> {
+    async fn never_started(&self, id: &str) -> Result<bool, DockerError> {
         let c = self
             .docker
             .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
@@ -815,23 +803,7 @@ impl DockerClient {
     }
 
     /// The state, health and exit code of one container.
-    /// Whether container `id` is connected to the network `target` (a name
-    /// or id; `network_id` when known).
-    async fn joined(&self, id: &str, target: &str, network_id: Option<&str>) -> Result<bool, DockerError> {
-        segment("inspect", "id", id)?;
-        let c = self
-            .docker
-            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
-            .await
-            .map_err(|e| DockerError::api(format!("inspect {}", short(id)), e))?;
-        let networks = c.network_settings.and_then(|n| n.networks).unwrap_or_default();
-        Ok(networks.iter().any(|(name, endpoint)| {
-            let joined = endpoint.network_id.as_deref();
-            name == target || joined == Some(target) || (network_id.is_some() && joined == network_id)
-        }))
-    }
-
-    pub async fn state(&self, id: &str) -> Result<(RunState, Option<Health>, i64), DockerError> {
+    async fn state(&self, id: &str) -> Result<(RunState, Option<Health>, i64), DockerError> {
         segment("inspect", "id", id)?;
         let c = self
             .docker
@@ -858,49 +830,36 @@ impl DockerClient {
         Ok((run, health, st.exit_code.unwrap_or_default()))
     }
 
-    /// Waits until the container is healthy (or, without a healthcheck,
-    /// running). Fails when it becomes unhealthy, exits, or `timeout` passes.
-    pub async fn wait_healthy(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
-        self.wait_for(id, timeout, |run, health, _| match (run, health) {
-            (_, Some(Health::Healthy)) => Some(Ok(())),
-            (_, Some(Health::Unhealthy)) => Some(Err(NotReady::Unhealthy)),
-            (RunState::Running, None) => Some(Ok(())),
-            (RunState::Exited | RunState::Dead, _) => Some(Err(NotReady::ExitedUnhealthy)),
-            _ => None,
-        })
-        .await
-    }
-
-    /// Waits until the container runs (and, when it has a healthcheck, is not
-    /// unhealthy); fails when it exits first.
-    pub async fn wait_running(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
-        self.wait_for(id, timeout, |run, _, code| match run {
-            RunState::Running => Some(Ok(())),
-            RunState::Exited | RunState::Dead => Some(Err(NotReady::Exited(code))),
-            _ => None,
-        })
-        .await
-    }
-
-    /// Waits until the container exits with status 0.
-    pub async fn wait_completed(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
-        self.wait_for(id, timeout, |run, _, code| match run {
-            RunState::Exited if code == 0 => Some(Ok(())),
-            RunState::Exited | RunState::Dead => Some(Err(NotReady::Exited(code))),
-            _ => None,
-        })
-        .await
+    /// Extra networks are joined after create (the API takes one at create time),
+    /// this installation's by id.
+    async fn connect_networks(&self, id: &str, spec: &ContainerSpec) -> Result<(), DockerError> {
+        for n in &spec.networks {
+            let (target, network_id) = self.network_ref(n).await?;
+            let req = bollard::models::NetworkConnectRequest {
+                container: id.to_string(),
+                endpoint_config: Some(EndpointSettings {
+                    aliases: Some(vec![spec.service.to_string()]),
+                    network_id: network_id.clone(),
+                    ..Default::default()
+                }),
+            };
+            if let Err(e) = self.docker.connect_network(&target, req).await {
+                // 403: the Engine forbids the connection; it does so too when the
+                // container is connected already (one adopted after an
+                // interrupted create), which the container itself tells.
+                let forbidden = matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 403, .. });
+                if !(forbidden && self.joined(id, &target, network_id.as_deref()).await?) {
+                    return Err(DockerError::api(format!("connect to network {n}"), e));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks the state once (usually enough: a started container runs); if
     /// not done, subscribes to the container's events, re-checks, and re-checks
     /// on every event, so no transition is missed and nothing sleeps.
-    async fn wait_for(
-        &self,
-        id: &str,
-        timeout: Duration,
-        done: impl Fn(RunState, Option<Health>, i64) -> Option<Result<(), NotReady>>,
-    ) -> Result<(), DockerError> {
+    async fn wait_for(&self, id: &str, timeout: Duration, done: &super::engine::Ready) -> Result<(), DockerError> {
         let (run, health, code) = self.state(id).await?;
         if let Some(r) = done(run, health, code) {
             return r.map_err(|why| DockerError::NotReady { id: short(id).to_string(), why });
@@ -1185,32 +1144,6 @@ fn carry_volumes(mounts: &mut Vec<Mount>, keeps: &[DataMount]) {
             }),
         }
     }
-}
-
-/// Extra networks are joined after create (the API takes one at create time),
-/// this installation's by id.
-pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerSpec) -> Result<(), DockerError> {
-    for n in &spec.networks {
-        let (target, network_id) = client.network_ref(n).await?;
-        let req = bollard::models::NetworkConnectRequest {
-            container: id.to_string(),
-            endpoint_config: Some(EndpointSettings {
-                aliases: Some(vec![spec.service.to_string()]),
-                network_id: network_id.clone(),
-                ..Default::default()
-            }),
-        };
-        if let Err(e) = client.docker.connect_network(&target, req).await {
-            // 403: the Engine forbids the connection; it does so too when the
-            // container is connected already (one adopted after an
-            // interrupted create), which the container itself tells.
-            let forbidden = matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 403, .. });
-            if !(forbidden && client.joined(id, &target, network_id.as_deref()).await?) {
-                return Err(DockerError::api(format!("connect to network {n}"), e));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! Transports: how tomo reaches a server. `docker` drives a Docker Engine
 //! (the local socket now; over an SSH channel when remote servers land).
-//! The only module that knows bollard.
+//! The only module that knows bollard. `engine::EngineApi` is what observe
+//! and apply need from an Engine, whichever way it is reached.
 
 pub mod docker;
 pub mod docker_ops;
 pub mod docker_ssh;
+pub mod engine;
 pub mod http;
 pub mod routes;
 pub mod ssh;
