@@ -381,7 +381,7 @@ impl Engine {
                 (server.name.clone(), state)
             }
         });
-        Observed { servers: futures_util::future::join_all(passes).await.into_iter().collect() }
+        Observed { servers: futures_util::future::join_all(passes).await.into_iter().collect(), ..Observed::default() }
     }
 
     /// Observes after opening the store, which says which objects are this
@@ -390,8 +390,9 @@ impl Engine {
     /// just made for a fleet that another, lost store managed.
     async fn observe_ours(&self, desired: &Desired, opts: &PlanOptions) -> Result<Observed> {
         let store = self.store()?.clone();
-        let observed = self.observe(desired, opts).await;
+        let mut observed = self.observe(desired, opts).await;
         self.refuse_orphaned(&store, desired, &observed)?;
+        observed.interrupted = self.interrupted_recreates(&store, &observed);
         Ok(observed)
     }
 
@@ -419,18 +420,6 @@ impl Engine {
         Ok((desired, observed, plan))
     }
 
-    /// Plans after putting back or removing what interrupted recreates left
-    /// (observing again when something was repaired).
-    async fn plan_recovered(&self, desired: &Desired, opts: &PlanOptions) -> Result<Plan> {
-        self.check_scope(desired, opts)?;
-        let mut observed = self.observe_ours(desired, opts).await?;
-        if !self.repair_leftovers(desired, opts, &observed).await.is_empty() {
-            observed = self.observe(desired, opts).await;
-        }
-        let secrets = self.secrets();
-        Ok(plan::build(desired, &observed, opts, secrets.as_ref())?)
-    }
-
     /// Runs the journal shows as cut short (their process is gone).
     pub fn abandoned_runs(&self) -> Result<Vec<crate::store::RunRow>> {
         Ok(self.store()?.abandoned_runs()?)
@@ -447,7 +436,7 @@ impl Engine {
         let _lock = self.lock(req)?;
         let desired = self.desired()?;
         self.interrupted_runs()?;
-        let plan = self.plan_recovered(&desired, opts).await?;
+        let plan = self.plan_for(&desired, opts).await?;
         if !confirm(&plan) {
             return Ok(None);
         }
