@@ -22,7 +22,7 @@ fn services(f: &Fleet, n: usize, env: &str) {
 }
 
 /// Starts `tomo apply`, lets it reach the fault point, and kills it there (-9).
-fn kill_at(f: &Fleet, point: &str) {
+pub(crate) fn kill_at(f: &Fleet, point: &str) {
     let mut child =
         f.tomo.spawn_env(&["apply", "--auto-approve"], &[("TOMO_FAULT_PAUSE", point), ("TOMO_LOG", "warn")]);
     let err = BufReader::new(child.stderr.take().unwrap());
