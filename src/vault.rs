@@ -72,6 +72,7 @@ impl MasterKey {
         if salt.expose().len() < 8 {
             return Err(VaultError::SaltTooShort(salt.expose().len()));
         }
+        tracing::debug!("deriving the vault key (Argon2id)");
         let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon2::Params::DEFAULT);
         let mut out = [0u8; 32];
         argon
@@ -217,6 +218,67 @@ impl VaultSecrets {
     pub fn open(store: std::sync::Arc<Store>, key: MasterKey) -> Result<VaultSecrets, VaultError> {
         Vault::open(&store, key.clone())?;
         Ok(VaultSecrets { store, key })
+    }
+}
+
+/// The master key of a process, derived at most once (Argon2id is slow on
+/// purpose), when first asked for.
+#[derive(Default)]
+pub struct KeyCell(std::sync::OnceLock<MasterKey>);
+
+impl KeyCell {
+    pub fn get(&self, password: Option<&SecretString>, salt: Option<&SecretString>) -> Result<MasterKey, VaultError> {
+        if let Some(k) = self.0.get() {
+            return Ok(k.clone());
+        }
+        let k = MasterKey::derive(password, salt)?;
+        Ok(self.0.get_or_init(|| k).clone())
+    }
+}
+
+/// The vault as plan and apply see it, opened on first use: a command that
+/// reveals no secret (and hashes none) never derives the key, so neither
+/// pays for Argon2id nor depends on the master password being right.
+pub struct LazySecrets {
+    store: std::sync::Arc<Store>,
+    password: Option<SecretString>,
+    salt: Option<SecretString>,
+    key: std::sync::Arc<KeyCell>,
+    opened: std::sync::OnceLock<Result<VaultSecrets, String>>,
+}
+
+impl LazySecrets {
+    pub fn new(
+        store: std::sync::Arc<Store>,
+        key: std::sync::Arc<KeyCell>,
+        password: Option<SecretString>,
+        salt: Option<SecretString>,
+    ) -> LazySecrets {
+        LazySecrets { store, password, salt, key, opened: std::sync::OnceLock::new() }
+    }
+
+    fn vault(&self) -> Result<&VaultSecrets, String> {
+        self.opened
+            .get_or_init(|| {
+                let key = self.key.get(self.password.as_ref(), self.salt.as_ref());
+                key.and_then(|k| VaultSecrets::open(self.store.clone(), k))
+                    .map_err(|e| format!("the vault is not available: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl Secrets for LazySecrets {
+    fn reveal(&self, value: &crate::model::EnvValue) -> Result<SecretString, String> {
+        match value {
+            crate::model::EnvValue::Plain(p) => Ok(SecretString::new(p.clone())),
+            _ => self.vault()?.reveal(value),
+        }
+    }
+
+    fn hash_key(&self) -> Result<[u8; 32], String> {
+        self.vault()?.hash_key()
     }
 }
 

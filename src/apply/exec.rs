@@ -13,7 +13,7 @@ use crate::model::UpdateOrder;
 use crate::model::observed::DataMount;
 use crate::model::secret::Secrets;
 use crate::model::spec::ContainerSpec;
-use crate::plan::{Action, Op, Wait};
+use crate::plan::{Action, Op, Recovery, Wait};
 use crate::transport::docker::{DockerError, short};
 use crate::transport::engine::EngineApi;
 
@@ -73,7 +73,39 @@ pub(super) async fn execute<E: EngineApi>(
             c.remove_network(target).await.map(|_| None).map_err(e)
         }
         Op::RemoveVolume { name } => c.remove_volume(name).await.map(|_| None).map_err(e),
+        Op::Restore { container, leftover, leftover_id, recovery, .. } => {
+            let done = restore(c, container, leftover, leftover_id, recovery).await.map_err(e)?;
+            tracing::warn!(server = %action.server, container = %leftover, "{done}");
+            Ok(None)
+        }
     }
+}
+
+/// Puts right what an interrupted recreate left beside `base`: `name`
+/// (`id`) is the leftover. Volumes are never removed.
+async fn restore(c: &impl EngineApi, base: &str, name: &str, id: &str, how: &Recovery) -> Result<String, DockerError> {
+    let grace = Duration::from_secs(10);
+    Ok(match how {
+        Recovery::RemoveLeftover => {
+            c.remove(id, grace).await?;
+            format!("removed `{name}`, left by an interrupted recreate of `{base}`")
+        }
+        Recovery::PutBack { replacement } => {
+            if let Some(r) = replacement {
+                c.remove(r, grace).await?;
+            }
+            c.rename(id, base).await?;
+            c.start(id).await?;
+            match replacement {
+                Some(_) => format!("put `{base}` back from `{name}` (its replacement never ran)"),
+                None => format!("put `{base}` back from `{name}`"),
+            }
+        }
+        Recovery::TakeName => {
+            c.rename(id, base).await?;
+            format!("renamed `{name}` to `{base}`")
+        }
+    })
 }
 
 /// A Docker Engine restarted while starting a container can keep a stale

@@ -32,7 +32,10 @@ fn desired(yaml: &str) -> Desired {
 /// The plan for `d` against what `fake` holds now.
 async fn plan_for(d: &Desired, fake: &FakeEngine) -> Plan {
     let inv = fake.inventory().await.expect("the fake lists");
-    let observed = Observed { servers: BTreeMap::from([(Name::parse("a").unwrap(), ServerState::Reached(inv))]) };
+    let observed = Observed {
+        servers: BTreeMap::from([(Name::parse("a").unwrap(), ServerState::Reached(inv))]),
+        ..Observed::default()
+    };
     plan::build(d, &observed, &PlanOptions::default(), &NoSecrets("no vault in tests".into())).expect("a plan")
 }
 

@@ -18,7 +18,7 @@ use crate::plan;
 use crate::store::Store;
 use crate::transport::docker::DockerClient;
 use crate::transport::ssh::SshSession;
-use crate::vault::{self, MasterKey, Vault, VaultSecrets};
+use crate::vault::{self, KeyCell, LazySecrets, MasterKey, Vault};
 
 mod changes;
 mod connect;
@@ -58,8 +58,9 @@ pub struct Engine {
     clients: Mutex<BTreeMap<Name, DockerClient>>,
     /// One SSH connection per server, reused for everything while the engine lives.
     sessions: Mutex<BTreeMap<Name, Arc<SshSession>>>,
-    /// The master key, derived (Argon2id, deliberately slow) once per engine.
-    key: OnceLock<MasterKey>,
+    /// The master key, derived (Argon2id, deliberately slow) at most once
+    /// per engine, and only when a secret is needed.
+    key: Arc<KeyCell>,
 }
 
 /// How an apply is carried out.
@@ -84,7 +85,7 @@ impl Engine {
             store: OnceLock::new(),
             clients: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(BTreeMap::new()),
-            key: OnceLock::new(),
+            key: Arc::default(),
         }
     }
 
@@ -99,11 +100,21 @@ impl Engine {
 
     /// Loads and checks every manifest (no network). Secret references are
     /// checked against the vault when it can be opened, else reported as a
-    /// warning. Never creates the store.
+    /// warning. Never creates the store. The vault (and so its slow key) is
+    /// opened only when a manifest refers to a secret: the folder is loaded
+    /// first without it, and again with it when that load reports references
+    /// it could not check.
     pub fn validate(&self) -> Result<Loaded> {
         let sources = self.sources()?;
-        let secrets = self.secret_check();
-        Ok(manifest::load(&sources, &LoadOptions { secrets: &secrets, inline_check: vault::check_inline_format }))
+        let load = |secrets: &SecretCheck| {
+            manifest::load(&sources, &LoadOptions { secrets, inline_check: vault::check_inline_format })
+        };
+        let loaded = load(&SecretCheck::Unavailable("the vault was not opened".into()));
+        // The code of the warning for references not checked (`manifest::resolve`).
+        if !loaded.diagnostics.iter().any(|d| d.code == "secrets-unchecked") {
+            return Ok(loaded);
+        }
+        Ok(load(&self.secret_check()))
     }
 
     /// The JSON Schemas of the manifest kinds as (file name, text), for `tomo schema`.
@@ -143,11 +154,7 @@ impl Engine {
 
     /// The master key from `TOMO_MASTER_PASSWORD` and `TOMO_SALT`.
     pub fn master_key(&self) -> Result<MasterKey> {
-        if let Some(k) = self.key.get() {
-            return Ok(k.clone());
-        }
-        let k = MasterKey::derive(self.config.master_password.as_ref(), self.config.salt.as_ref())?;
-        Ok(self.key.get_or_init(|| k).clone())
+        Ok(self.key.get(self.config.master_password.as_ref(), self.config.salt.as_ref())?)
     }
 
     /// The vault, after its key check passed.
@@ -156,12 +163,17 @@ impl Engine {
         Ok(Vault::open(self.store()?, key)?)
     }
 
-    /// Secret values for planning and applying; errors surface only when a
-    /// manifest actually uses a secret.
+    /// Secret values for planning and applying; the vault is opened (and
+    /// the key derived) on first use, so errors surface, and the cost is
+    /// paid, only when a manifest actually uses a secret.
     pub fn secrets(&self) -> Arc<dyn Secrets> {
-        let opened = self.master_key().and_then(|k| Ok(VaultSecrets::open(self.store()?.clone(), k)?));
-        match opened {
-            Ok(v) => Arc::new(v),
+        match self.store() {
+            Ok(store) => Arc::new(LazySecrets::new(
+                store.clone(),
+                self.key.clone(),
+                self.config.master_password.clone(),
+                self.config.salt.clone(),
+            )),
             Err(e) => Arc::new(NoSecrets(format!("the vault is not available: {e}"))),
         }
     }
@@ -206,7 +218,7 @@ impl Engine {
                 (server.name.clone(), state)
             }
         });
-        Observed { servers: futures_util::future::join_all(passes).await.into_iter().collect() }
+        Observed { servers: futures_util::future::join_all(passes).await.into_iter().collect(), ..Observed::default() }
     }
 
     /// Observes the servers in scope (a scope naming an undeclared server
@@ -218,8 +230,9 @@ impl Engine {
     async fn observe_ours(&self, desired: &Desired, opts: &PlanOptions) -> Result<Observed> {
         self.check_scope(desired, opts)?;
         let store = self.store()?.clone();
-        let observed = self.observe(desired, opts).await;
+        let mut observed = self.observe(desired, opts).await;
         self.refuse_orphaned(&store, desired, &observed)?;
+        observed.interrupted = self.interrupted_recreates(&store, &observed);
         Ok(observed)
     }
 
@@ -254,16 +267,6 @@ impl Engine {
         Ok(plan::build(desired, observed, opts, secrets.as_ref())?)
     }
 
-    /// Plans after putting back or removing what interrupted recreates left
-    /// (observing again when something was repaired).
-    async fn plan_recovered(&self, desired: &Desired, opts: &PlanOptions) -> Result<Plan> {
-        let mut observed = self.observe_ours(desired, opts).await?;
-        if !self.repair_leftovers(desired, opts, &observed).await.is_empty() {
-            observed = self.observe(desired, opts).await;
-        }
-        self.plan_against(desired, &observed, opts)
-    }
-
     /// What every apply begins with: the apply lock, the manifests, and the
     /// runs cut short marked as interrupted.
     fn begin_apply(&self, req: &ApplyRequest) -> Result<(ApplyLock, Desired)> {
@@ -287,7 +290,7 @@ impl Engine {
         sink: &dyn ApplySink,
     ) -> Result<Option<(Plan, ApplyReport)>> {
         let (_lock, desired) = self.begin_apply(req)?;
-        let plan = self.plan_recovered(&desired, opts).await?;
+        let plan = self.plan_for(&desired, opts).await?;
         if !confirm(&plan) {
             return Ok(None);
         }

@@ -1,5 +1,6 @@
-//! One level-triggered reconcile, as `watch` runs it: load, recover, plan,
-//! hold what the rules hold, apply the rest. The caller says only why it
+//! One level-triggered reconcile, as `watch` runs it: load, plan (restores
+//! of interrupted recreates included), hold what the rules hold, apply the
+//! rest. The caller says only why it
 //! runs (a file change, the drift timer); what to do comes from comparing the
 //! manifests with the servers, every time.
 
@@ -62,7 +63,7 @@ impl Engine {
         };
         let (_lock, desired) = self.begin_apply(&req)?;
         let opts = PlanOptions::default();
-        let plan = self.plan_recovered(&desired, &opts).await?;
+        let plan = self.plan_for(&desired, &opts).await?;
         let settings = &desired.settings;
         let report_only = trigger == Trigger::Drift && !settings.watch_self_heal;
         let held_ids: BTreeSet<usize> = plan

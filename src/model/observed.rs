@@ -13,6 +13,13 @@ use super::subnet::Subnet;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
     pub servers: BTreeMap<Name, ServerState>,
+    /// From the journal, not the servers: the run a recreate of (server,
+    /// app, service) was cut short in, the newest. The engine fills it when
+    /// a server shows a leftover of an interrupted recreate; the plan names
+    /// the run in the action that puts the leftover right. Not part of a
+    /// plan's basis.
+    #[serde(skip)]
+    pub interrupted: BTreeMap<(Name, Name, Name), i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,7 +256,6 @@ impl Inventory {
     }
 }
 
-/// `nginx` → `docker.io/library/nginx:latest`, the form Docker compares by.
 /// What a container left by an interrupted recreate is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leftover {
@@ -267,6 +273,7 @@ pub fn leftover(name: &str) -> Option<(&str, Leftover)> {
     name.strip_suffix("-tomo-new").map(|base| (base, Leftover::New))
 }
 
+/// `nginx` → `docker.io/library/nginx:latest`, the form Docker compares by.
 pub fn normalize_reference(r: &str) -> String {
     let (name, suffix) = match r.split_once('@') {
         Some((n, d)) => (n.to_string(), format!("@{d}")),

@@ -28,11 +28,19 @@ pub(super) fn diff(
     let prune = opts.prune || desired.settings.prune;
     for (server, state) in &observed.servers {
         let ServerState::Reached(inv) = state else { continue };
+        // Leftovers of interrupted recreates are put right first; the rest
+        // is planned against the inventory as that leaves it.
+        let recovered = super::recover::leftovers(server, inv, &observed.interrupted, &opts.scope);
+        let inv = recovered.inventory.as_ref();
         let mut used: Vec<Subnet> = inv.taken.clone();
         used.extend(inv.networks.iter().filter_map(|n| n.subnet));
         let pool = desired.settings.network_pool;
         let mut d =
             ServerDiff { server, inv, plan: &mut *plan, pulls: BTreeSet::new(), pool, used, moving: BTreeMap::new() };
+        for r in recovered.restores {
+            d.push(r.app.as_ref(), r.service.as_ref(), r.op, vec![r.reason], None);
+        }
+        d.plan.conflicts.extend(recovered.conflicts);
         let apps: Vec<&App> =
             desired.apps.values().filter(|a| a.servers.contains(server) && opts.scope.has_app(&a.name)).collect();
         for app in &apps {
@@ -331,15 +339,8 @@ impl ServerDiff<'_> {
             if declared.is_some() {
                 continue;
             }
-            if let Some((base, _)) = crate::model::observed::leftover(&c.name) {
-                self.plan.conflicts.push(Conflict {
-                    server: self.server.clone(),
-                    object: c.name.clone(),
-                    message: format!(
-                        "left by an interrupted apply of `{base}`; the next `tomo apply` puts it back or removes it"
-                    ),
-                });
-                continue;
+            if crate::model::observed::leftover(&c.name).is_some() {
+                continue; // restored (or a conflict) by `plan::recover`
             }
             self.plan.orphans.push(Orphan {
                 server: self.server.clone(),

@@ -3,7 +3,8 @@
 //! Bring-up runs image → network/volume → container, and a service after the
 //! services it depends on. Teardown is the same order inverted, in one place:
 //! a service is stopped or removed before the services it depends on, and an
-//! app's network after its containers.
+//! app's network after its containers. A restore (`plan::recover`) comes
+//! before every other action on its service.
 
 use std::collections::BTreeMap;
 
@@ -44,7 +45,7 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
                     down.insert(k, a.id);
                 }
             }
-            Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => {}
+            Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } | Op::Restore { .. } => {}
         }
     }
     let mut edges: Vec<(usize, usize)> = Vec::new(); // (before, after)
@@ -83,11 +84,19 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
                 for b in &plan.actions {
                     let same_app = matches!(&a.op, Op::RemoveVolume { .. }) || b.app == a.app;
                     // A duplicate network goes after the containers that leave it.
-                    let leaves = matches!(b.op, Op::Remove { .. } | Op::Recreate { .. });
+                    let leaves = matches!(b.op, Op::Remove { .. } | Op::Recreate { .. } | Op::Restore { .. });
                     if leaves && b.server == *server && same_app {
                         edges.push((b.id, a.id));
                     }
                 }
+            }
+            Op::Restore { .. } => {
+                // Restores are pushed first: every later action on the service waits.
+                let same = |b: &super::Action| b.server == *server && b.app == a.app && b.service == a.service;
+                if a.app.is_some() && a.service.is_some() {
+                    edges.extend(plan.actions.iter().filter(|b| b.id > a.id && same(b)).map(|b| (a.id, b.id)));
+                }
+                continue;
             }
             _ => {}
         }

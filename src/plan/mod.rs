@@ -11,6 +11,7 @@
 pub mod data;
 mod diff;
 mod graph;
+mod recover;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -128,6 +129,38 @@ pub enum Op {
     RemoveVolume {
         name: String,
     },
+    /// Puts right what an interrupted recreate left beside `container`
+    /// (`plan::recover`): the rule is to keep the container that last ran.
+    Restore {
+        /// The declared container name.
+        container: String,
+        /// The container the recreate left (`-tomo-old-…` or `-tomo-new`).
+        leftover: String,
+        leftover_id: String,
+        recovery: Recovery,
+        /// The run that was cut short, when the journal tells.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<i64>,
+    },
+}
+
+/// How a leftover of an interrupted recreate is put right.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Recovery {
+    /// The container under the declared name last ran: the leftover (the
+    /// previous container aside, or a replacement that never took over)
+    /// is removed, its volumes kept.
+    RemoveLeftover,
+    /// The leftover is the previous container, renamed aside: it gets its
+    /// name back and is started, after `replacement` (under the name, never
+    /// ran) is removed, its volumes kept.
+    PutBack {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replacement: Option<String>,
+    },
+    /// The previous container is gone: the replacement takes the name.
+    TakeName,
 }
 
 impl Op {
@@ -135,7 +168,7 @@ impl Op {
     pub fn symbol(&self) -> char {
         match self {
             Op::PullImage { .. } | Op::CreateNetwork { .. } | Op::CreateVolume { .. } | Op::Create { .. } => '+',
-            Op::Recreate { .. } => '~',
+            Op::Recreate { .. } | Op::Restore { .. } => '~',
             Op::Start { .. } => '>',
             Op::Stop { .. } => '.',
             Op::Remove { .. } | Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => '-',
@@ -155,6 +188,7 @@ impl Op {
             Op::Remove { .. } => "remove",
             Op::RemoveNetwork { .. } => "remove network",
             Op::RemoveVolume { .. } => "remove volume",
+            Op::Restore { .. } => "restore",
         }
     }
 
@@ -165,14 +199,20 @@ impl Op {
             Op::CreateNetwork { name, .. } | Op::RemoveNetwork { name, .. } => name,
             Op::CreateVolume { name } | Op::RemoveVolume { name } => name,
             Op::Create { spec, .. } | Op::Recreate { spec, .. } => &spec.container,
-            Op::Start { container, .. } | Op::Stop { container, .. } | Op::Remove { container, .. } => container,
+            Op::Start { container, .. }
+            | Op::Stop { container, .. }
+            | Op::Remove { container, .. }
+            | Op::Restore { container, .. } => container,
         }
     }
 
     /// Whether this can lose something: a removal, or the recreate of a
     /// container when the old or the new one mounts data (volumes, also
     /// anonymous ones, or bind mounts; tmpfs holds none), above all one
-    /// that drops data (`drops`).
+    /// that drops data (`drops`). A restore is not: it keeps the container
+    /// that last ran under the declared name and removes only a container
+    /// the interrupted recreate (already approved) was replacing or had not
+    /// yet put in place, never a volume.
     pub fn is_destructive(&self) -> bool {
         match self {
             Op::Remove { .. } | Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => true,
@@ -310,6 +350,7 @@ impl Plan {
                 Op::Start { fresh: true, .. } => {}
                 Op::Stop { .. } => s.stop += 1,
                 Op::Remove { .. } => s.remove += 1,
+                Op::Restore { .. } => s.restore += 1,
                 _ => s.other += 1,
             }
         }
@@ -325,6 +366,9 @@ pub struct Summary {
     pub start: usize,
     pub stop: usize,
     pub remove: usize,
+    /// Leftovers of interrupted recreates put right.
+    #[serde(default)]
+    pub restore: usize,
     /// Images, networks and volumes.
     pub other: usize,
     pub conflicts: usize,

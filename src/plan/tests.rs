@@ -89,6 +89,7 @@ fn container(spec: &ContainerSpec, state: RunState) -> ContainerObs {
 fn observed(servers: &[(&str, Inventory)]) -> Observed {
     Observed {
         servers: servers.iter().map(|(n, i)| (Name::parse(n).unwrap(), ServerState::Reached(i.clone()))).collect(),
+        ..Observed::default()
     }
 }
 
@@ -272,6 +273,7 @@ fn several_servers_are_planned_independently_and_unreachable_ones_reported() {
             (Name::parse("a").unwrap(), ServerState::Reached(empty())),
             (Name::parse("b").unwrap(), ServerState::Unreachable("connection refused".into())),
         ]),
+        ..Observed::default()
     };
     check(
         &d,
@@ -635,4 +637,103 @@ fn the_spec_hash_of_runtime_options_is_unchanged() {
         )
     );
     assert_eq!(spec.hash(&secrets).unwrap(), "d9533df187988e722add2fa48340e5d5");
+}
+
+/// `web` of app `web` on `a` as deployed with `env: {A: "1"}`, renamed to `name`.
+fn deployed_as(name: &str, state: RunState) -> ContainerObs {
+    let old = desired("kind: App\nname: web\nserver: a\nimage: img:1\nenv: {A: \"1\"}\n");
+    let app = &old.apps[&Name::parse("web").unwrap()];
+    let spec = ContainerSpec::new(&Name::parse("a").unwrap(), app, &app.services[&Name::parse("web").unwrap()]);
+    let mut c = container(&spec, state);
+    c.id = format!("id-{name}");
+    c.name = name.to_string();
+    c
+}
+
+#[test]
+fn leftovers_of_an_interrupted_recreate_are_restored_by_actions_before_the_rest() {
+    let v1 = desired("kind: App\nname: web\nserver: a\nimage: img:1\nenv: {A: \"1\"}\n");
+    let v2 = desired("kind: App\nname: web\nserver: a\nimage: img:1\nenv: {A: \"2\"}\n");
+    let with = |containers: Vec<ContainerObs>| {
+        let mut inv = converged(&v1, "a");
+        inv.containers = containers;
+        let mut o = observed(&[("a", inv)]);
+        let key = (Name::parse("a").unwrap(), Name::parse("web").unwrap(), Name::parse("web").unwrap());
+        o.interrupted.insert(key, 41);
+        o
+    };
+    let restore = |p: &Plan| {
+        p.actions
+            .iter()
+            .find_map(|a| match &a.op {
+                Op::Restore { recovery, run, leftover, .. } => Some((recovery.clone(), *run, leftover.clone())),
+                _ => None,
+            })
+            .expect("a restore")
+    };
+    // Stop-first cut short after the rename: the old one goes back, then the
+    // recreate replaces it (the same container, by id).
+    let o = with(vec![deployed_as("web-tomo-old-abc", RunState::Exited)]);
+    check(&v2, &o, &PlanOptions::default(), "~ restore web @a\n~ recreate web @a after [web]");
+    let p = plan_with(&v2, &o, &PlanOptions::default());
+    assert_eq!(restore(&p), (Recovery::PutBack { replacement: None }, Some(41), "web-tomo-old-abc".into()));
+    assert!(matches!(&p.actions[1].op, Op::Recreate { old_id, .. } if old_id == "id-web-tomo-old-abc"));
+    assert!(!p.is_destructive(), "a restore loses nothing");
+    let text = super::text::plan(&p);
+    assert!(text.contains("~ restore web from interrupted run 41: `web-tomo-old-abc`"), "{text}");
+    assert!(text.contains("renamed aside and left by an interrupted apply"), "{text}");
+    assert!(text.contains("1 to recreate") && text.contains("1 to restore"), "{text}");
+    // Nothing else to do when the old spec is still the declared one.
+    check(&v1, &o, &PlanOptions::default(), "~ restore web @a");
+    // The replacement exists under the name but never ran: it goes, the old one comes back.
+    let o = with(vec![deployed_as("web-tomo-old-abc", RunState::Exited), deployed_as("web", RunState::Created)]);
+    let p = plan_with(&v1, &o, &PlanOptions::default());
+    assert_eq!(restore(&p).0, Recovery::PutBack { replacement: Some("id-web".into()) });
+    assert_eq!(p.actions.len(), 1, "{}", render(&p));
+    // The replacement runs under the name: the old one goes.
+    let o = with(vec![deployed_as("web-tomo-old-abc", RunState::Exited), deployed_as("web", RunState::Running)]);
+    let p = plan_with(&v1, &o, &PlanOptions::default());
+    assert_eq!(restore(&p).0, Recovery::RemoveLeftover);
+    assert_eq!(p.actions.len(), 1, "{}", render(&p));
+    // Start-first: a `-tomo-new` beside the running old one goes, then the recreate runs.
+    let o = with(vec![deployed_as("web-tomo-new", RunState::Running), deployed_as("web", RunState::Running)]);
+    check(&v2, &o, &PlanOptions::default(), "~ restore web @a\n~ recreate web @a after [web]");
+    assert_eq!(restore(&plan_with(&v2, &o, &PlanOptions::default())).0, Recovery::RemoveLeftover);
+    // Start-first cut short after the old one was removed: the new one takes the name.
+    let o = with(vec![deployed_as("web-tomo-new", RunState::Running)]);
+    let p = plan_with(&v1, &o, &PlanOptions::default());
+    assert_eq!(restore(&p).0, Recovery::TakeName);
+    assert_eq!(p.actions.len(), 1, "{}", render(&p));
+    // Without the journal's run the restore still happens, unnamed.
+    let mut o = with(vec![deployed_as("web-tomo-old-abc", RunState::Exited)]);
+    o.interrupted.clear();
+    let text = super::text::plan(&plan_with(&v1, &o, &PlanOptions::default()));
+    assert!(text.contains("~ restore web: `web-tomo-old-abc`"), "{text}");
+    // A container under the name that is not ours is never removed for it.
+    let mut foreign = deployed_as("web", RunState::Exited);
+    foreign.ours = false;
+    let o = with(vec![deployed_as("web-tomo-old-abc", RunState::Exited), foreign]);
+    let p = plan_with(&v1, &o, &PlanOptions::default());
+    assert!(!p.actions.iter().any(|a| matches!(a.op, Op::Restore { .. })), "{}", render(&p));
+    assert!(p.conflicts.iter().any(|c| c.object == "web-tomo-old-abc"), "{}", render(&p));
+    // An app out of scope keeps its leftover as it is.
+    let o = with(vec![deployed_as("web-tomo-old-abc", RunState::Exited)]);
+    let other = PlanOptions {
+        scope: Scope { apps: vec![Name::parse("shop").unwrap()], ..Scope::default() },
+        ..PlanOptions::default()
+    };
+    assert!(plan_with(&v1, &o, &other).actions.is_empty());
+}
+
+#[test]
+fn a_restore_of_an_absent_app_comes_before_its_removal_and_its_network() {
+    let gone = desired("kind: App\nname: web\nserver: a\nimage: img:1\nstate: absent\n");
+    let mut inv = converged(&desired("kind: App\nname: web\nserver: a\nimage: img:1\nenv: {A: \"1\"}\n"), "a");
+    inv.containers = vec![deployed_as("web-tomo-old-abc", RunState::Exited)];
+    check(
+        &gone,
+        &observed(&[("a", inv)]),
+        &PlanOptions::default(),
+        "~ restore web @a\n- remove web @a after [web]\n- remove network web @a after [web, web]",
+    );
 }

@@ -74,6 +74,10 @@ pub fn plan(p: &Plan) -> String {
 
 fn action_line(a: &Action) -> String {
     let what = match &a.op {
+        Op::Restore { run, .. } => {
+            let from = run.map(|r| format!(" from interrupted run {r}")).unwrap_or_default();
+            return format!("  ~ restore {}{from}: {}", a.op.object(), a.reasons.join("; "));
+        }
         Op::PullImage { .. } => "pull image".to_string(),
         Op::CreateNetwork { subnet: Some(s), .. } => format!("create network ({s})"),
         Op::CreateNetwork { .. } => "create network".into(),
@@ -112,6 +116,9 @@ pub fn summary_line(p: &Plan) -> String {
         "Plan: {} to create, {} to recreate, {} to start, {} to stop, {} to remove",
         s.create, s.recreate, s.start, s.stop, s.remove
     );
+    if s.restore > 0 {
+        line.push_str(&format!(", {} to restore", s.restore));
+    }
     if s.other > 0 {
         line.push_str(&format!(", {} images/networks/volumes", s.other));
     }

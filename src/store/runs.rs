@@ -82,6 +82,21 @@ impl Store {
         Ok(self.runs(1000)?.into_iter().filter(|r| gone.contains(&r.id)).collect())
     }
 
+    /// Recreates the journal shows cut short, newest run first, as (run,
+    /// server, app, service): started and never finished (or failed once
+    /// their run was found interrupted), in a run still `running` or
+    /// `interrupted`.
+    pub fn interrupted_recreates(&self) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        self.rows(
+            "SELECT a.run_id, a.server, a.app, a.service FROM apply_actions a JOIN apply_runs r ON r.id = a.run_id
+             WHERE a.action = 'recreate' AND a.app IS NOT NULL AND a.service IS NOT NULL
+               AND a.status IN ('running', 'failed') AND r.status IN ('running', 'interrupted')
+             ORDER BY a.run_id DESC",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+    }
+
     pub fn finish_run(&self, run: i64, status: RunStatus, summary: &serde_json::Value) -> Result<(), StoreError> {
         self.conn()
             .execute(

@@ -22,7 +22,7 @@ fn services(f: &Fleet, n: usize, env: &str) {
 }
 
 /// Starts `tomo apply`, lets it reach the fault point, and kills it there (-9).
-fn kill_at(f: &Fleet, point: &str) {
+pub(crate) fn kill_at(f: &Fleet, point: &str) {
     let mut child =
         f.tomo.spawn_env(&["apply", "--auto-approve"], &[("TOMO_FAULT_PAUSE", point), ("TOMO_LOG", "warn")]);
     let err = BufReader::new(child.stderr.take().unwrap());
@@ -270,4 +270,71 @@ fn a_start_refused_for_a_stale_runtime_task_is_not_retried_and_only_a_never_star
     assert_eq!(f.id(&names[0]), id, "kept");
     f.apply();
     assert_exactly(&f, &names);
+}
+
+/// What an interrupted recreate left is put right by an action of the plan,
+/// shown before confirmation and in `--json`, never before consent: `plan`,
+/// an `apply` that cannot ask, and an `apply` answered "no" leave the
+/// leftover exactly as it is.
+#[test]
+fn an_interrupted_recreate_is_restored_by_a_planned_action_only_after_consent() {
+    let f = Fleet::new();
+    let web_yaml = |env: &str| {
+        format!(
+            "kind: App\nname: {{p}}-web\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\nenv: {{A: \"{env}\"}}\n",
+            httpd("web")
+        )
+    };
+    f.manifest("apps/web.yaml", &web_yaml("1"));
+    f.apply();
+    let web = f.app("web");
+    let old = f.id(&web);
+    f.manifest("apps/web.yaml", &web_yaml("2"));
+    kill_at(&f, "after-rename");
+    let store = tomo::store::Store::open(&f.tomo.path().join("data/tomo.db")).unwrap();
+    let run = store.runs(1).unwrap()[0].id;
+    drop(store);
+    let left = f.containers();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let aside = left[0].clone();
+    assert!(aside.starts_with(&format!("{web}-tomo-old-")), "{left:?}");
+    let untouched = |when: &str| {
+        assert_eq!(f.containers(), std::slice::from_ref(&aside), "{when}");
+        assert_eq!(f.inspect(&aside, "{{.State.Status}}"), "exited", "{when}");
+    };
+
+    let plan = f.tomo(&["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(plan.stdout.contains(&format!("~ restore {web} from interrupted run {run}")), "{}", plan.stdout);
+    assert!(plan.stdout.contains(&aside), "{}", plan.stdout);
+    untouched("after `tomo plan`");
+
+    let json = f.tomo(&["plan", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let actions = v["actions"].as_array().unwrap();
+    let restore = actions.iter().find(|a| a["op"] == "restore").unwrap_or_else(|| panic!("{}", json.stdout));
+    assert_eq!(restore["service"], web.as_str(), "{restore}");
+    assert_eq!(restore["run"], run, "{restore}");
+    assert_eq!(restore["leftover"], aside.as_str(), "{restore}");
+    let recreate = actions.iter().find(|a| a["op"] == "recreate").unwrap_or_else(|| panic!("{}", json.stdout));
+    assert_eq!(recreate["old_id"], old.as_str(), "the recreate replaces the container put back: {recreate}");
+    assert!(recreate["after"].as_array().unwrap().contains(&restore["id"]), "{recreate}");
+    untouched("after `tomo plan --json`");
+
+    // No terminal to ask on, and no --auto-approve: refused, nothing done.
+    let r = f.tomo(&["apply"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    untouched("after an `apply` that could not ask");
+
+    // Asked on a terminal and answered "no": nothing done.
+    let r = f.tomo.run_on_terminal(&["apply"], "no\n");
+    assert!(r.stdout.contains(&format!("restore {web} from interrupted run {run}")), "{}", r.stdout);
+    assert!(r.stdout.contains("Apply cancelled"), "{}", r.stdout);
+    untouched("after an `apply` answered no");
+
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains(&format!("restore {web} on local: done")), "{}", r.stdout);
+    assert_exactly(&f, std::slice::from_ref(&web));
+    assert!(f.inspect(&web, "{{range .Config.Env}}{{println .}}{{end}}").contains("A=2"));
 }

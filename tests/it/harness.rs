@@ -100,6 +100,32 @@ impl Tomo {
         cmd.spawn().expect("run tomo")
     }
 
+    /// Runs tomo on a terminal (a pseudo-terminal from util-linux `script`),
+    /// typing `input`; standard output and error both arrive in `stdout`.
+    pub fn run_on_terminal(&self, args: &[&str], input: &str) -> Run {
+        let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+        let line: Vec<String> =
+            std::iter::once(env!("CARGO_BIN_EXE_tomo")).chain(args.iter().copied()).map(quote).collect();
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line.join(" "), "/dev/null"]).current_dir(self.dir.path()).env_clear();
+        cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run `script` (util-linux) for a terminal");
+        {
+            use std::io::Write;
+            let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+        }
+        let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
         let mut cmd = self.command(args);
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });

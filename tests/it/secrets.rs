@@ -133,3 +133,39 @@ fn inline_encrypted_values_stand_in_manifests() {
     assert_eq!(v.code, 1, "{}", v.all());
     assert!(v.stderr.contains("enc:v1:"), "{}", v.stderr);
 }
+
+/// The vault key (Argon2id, slow on purpose) is derived only when a command
+/// needs a secret: a plan and an apply that reference none never derive it,
+/// so a wrong master password does not concern them; once a manifest refers
+/// to a secret, the wrong password is refused as before.
+#[test]
+fn the_vault_key_is_derived_only_when_a_secret_is_needed() {
+    let mut f = crate::fleet::Fleet::new();
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", "the right password");
+    f.tomo.set_env("TOMO_SALT", "salt-0123456789");
+    let set = f.tomo.run_with_stdin(&["secret", "set", "db-pass"], Some(VALUE));
+    assert_eq!(set.code, 0, "{}", set.all());
+    f.manifest(
+        "plain.yaml",
+        "kind: App\nname: {p}-plain\nserver: local\nimage: {image}\ninit: true\ncommand: [\"sleep\", \"600\"]\n",
+    );
+    let derives = |r: &Run| r.stderr.matches("deriving the vault key").count();
+    let wrong = [("TOMO_MASTER_PASSWORD", "a wrong password"), ("TOMO_LOG", "tomo=debug")];
+    for args in [&["validate"][..], &["plan"], &["apply", "--auto-approve"], &["plan", "--detailed-exitcode"]] {
+        let r = f.tomo.run_env(args, &wrong);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.all());
+        assert_eq!(derives(&r), 0, "{args:?} derived the key:\n{}", r.stderr);
+    }
+    // A secret referenced: derived once, and a wrong password refused.
+    f.manifest(
+        "secret.yaml",
+        "kind: App\nname: {p}-sec\nserver: local\nimage: {image}\ninit: true\ncommand: [\"sleep\", \"600\"]\nenv: {P: {secret: db-pass}}\n",
+    );
+    let r = f.tomo.run_env(&["plan"], &wrong);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("the master password or salt is wrong"), "{}", r.stderr);
+    let r = f.tomo.run_env(&["apply", "--auto-approve"], &[("TOMO_LOG", "tomo=debug")]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(derives(&r), 1, "{}", r.stderr);
+    assert_secret_free(&[&r]);
+}

@@ -410,3 +410,35 @@ fn the_drift_check_repairs_the_local_server_while_another_never_answers() {
     assert_eq!(state(&f).as_deref(), Some("running"), "{}", w.dump());
     assert!(w.dump().contains("no answer within the server timeout of 5s"), "{}", w.dump());
 }
+
+/// `watch` applies the restore of an interrupted recreate like any other
+/// action: a restore is not destructive (it keeps the container that last
+/// ran and removes no volume), so it is applied under `watch.destructive:
+/// hold`, while the recreate of a service holding data waits for `tomo apply`.
+#[test]
+fn watch_restores_an_interrupted_recreate_and_holds_what_is_destructive() {
+    let f = Fleet::new();
+    settings(&f, "");
+    let db_yaml = |env: &str| {
+        format!(
+            "kind: App\nname: {{p}}-db\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\nenv: {{A: \"{env}\"}}\nvolumes: [\"data:/data\"]\n",
+            httpd("db")
+        )
+    };
+    f.manifest("apps/db.yaml", &db_yaml("1"));
+    f.apply();
+    let db = f.app("db");
+    let id = f.id(&db);
+    f.manifest("apps/db.yaml", &db_yaml("2"));
+    crate::faults::kill_at(&f, "after-rename");
+    assert!(!f.exists(&db), "the old container is aside: {:?}", f.containers());
+    let mut w = Watch::start(&f, &[]);
+    let held = w.next("a held action", |v| message(v) == "held");
+    assert!(held["fields"]["action"].as_str().unwrap().contains(&format!("recreate {db}")), "{held}");
+    let r = w.run("start");
+    assert_eq!(r["fields"]["held"], 1, "only the recreate is held: {}", w.dump());
+    assert_eq!(f.containers(), std::slice::from_ref(&db), "the leftover was put back");
+    assert_eq!(f.id(&db), id);
+    assert_eq!(f.inspect(&db, "{{.State.Status}}"), "running");
+    assert_eq!(env_a(&f, &db), "1");
+}
