@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod auth;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod diag;
 pub mod engine;

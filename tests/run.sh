@@ -21,6 +21,9 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v ip >/dev/null || need+=(iproute2)
 command -v sudo >/dev/null || need+=(sudo)
 command -v git >/dev/null || need+=(git)
+# docker-compose (Debian's 1.29) is the peer the data and compose tests
+# compare against.
+command -v docker-compose >/dev/null || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq

@@ -43,6 +43,11 @@ const LOGIN_TTL: Duration = Duration::from_secs(12 * 3600);
 pub const LOGIN_BODY_LIMIT: usize = 16 * 1024;
 /// The largest body of any other request (an MCP message and its arguments).
 pub const MCP_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// How long a request's body may take to arrive in full (a body trickled
+/// byte by byte would otherwise hold its connection for ever); answered 408.
+/// tower-http's body timeout restarts at every frame, so a trickle passes
+/// it: `whole_body_in_time` reads the (capped) body under one deadline.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A refused token is audited at most this often per client address and
 /// reason (anyone can send tokens: the audit log must not grow with each).
 const REFUSAL_AUDIT_EVERY: Duration = Duration::from_secs(60);
@@ -128,6 +133,7 @@ pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
         .merge(protected)
         .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .route("/healthz", get(healthz))
+        .layer(middleware::from_fn(whole_body_in_time))
         .layer(RequestBodyLimitLayer::new(MCP_BODY_LIMIT))
         .layer(cors_layer(&config.allowed_origins))
         .layer(middleware::from_fn_with_state(state.clone(), refuse_other_origins))
@@ -340,6 +346,18 @@ async fn refuse_other_origins(State(state): State<AppState>, req: Request, next:
         *resp.status_mut() = StatusCode::NO_CONTENT;
     }
     resp
+}
+
+/// Reads the request's body in full within `BODY_TIMEOUT` (408 past it), so
+/// a client trickling its body cannot hold a connection; the body is capped
+/// by the layer outside (413).
+async fn whole_body_in_time(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MCP_BODY_LIMIT)).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Ok(Err(_)) => (StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large or was cut off\n").into_response(),
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time\n").into_response(),
+    }
 }
 
 #[cfg(test)]

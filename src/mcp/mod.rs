@@ -42,6 +42,7 @@ use crate::auth::Identity;
 use crate::engine::{AuditEvent, AuditResult, Engine};
 use crate::error::{Error, Result};
 
+pub use http::BODY_TIMEOUT;
 pub use http::serve_http;
 pub use listen::{HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
 

@@ -120,13 +120,35 @@ impl NetworkPool {
         1u64 << (self.block - self.range.prefix)
     }
 
-    /// The first block overlapping none of `used`, in address order.
+    /// The prefix of the block for a network of `containers`: the pool's
+    /// block, or a larger one when that cannot hold twice as many (a
+    /// recreate runs the new container beside the old one), never larger
+    /// than the pool itself. A /27 holds 29 containers (network, broadcast
+    /// and gateway addresses aside).
+    pub fn block_for(self, containers: usize) -> u8 {
+        let need = (containers as u64).saturating_mul(2);
+        let mut prefix = self.block;
+        while prefix > self.range.prefix && (1u64 << (32 - prefix)).saturating_sub(3) < need {
+            prefix -= 1;
+        }
+        prefix
+    }
+
+    /// The first block of the pool's size overlapping none of `used`, in
+    /// address order.
     pub fn first_free(self, used: &[Subnet]) -> Option<Subnet> {
-        let size = 1u64 << (32 - self.block);
+        self.first_free_of(used, self.block)
+    }
+
+    /// The first `/prefix` block (at least the pool's block size, at most the
+    /// pool) overlapping none of `used`, in address order.
+    pub fn first_free_of(self, used: &[Subnet], prefix: u8) -> Option<Subnet> {
+        let prefix = prefix.clamp(self.range.prefix, 32);
+        let size = 1u64 << (32 - prefix);
         let mut next = u64::from(self.range.addr);
         let end = u64::from(self.range.last());
         while next <= end {
-            let block = Subnet { addr: next as u32, prefix: self.block };
+            let block = Subnet { addr: next as u32, prefix };
             match used.iter().filter(|u| u.overlaps(block)).map(|u| u64::from(u.last())).max() {
                 None => return Some(block),
                 // Skip past whatever overlaps, aligned to the next block.
@@ -178,6 +200,19 @@ mod tests {
         assert_eq!(small.first_free(&[s("10.9.0.0/29"), s("10.9.0.8/29")]), None);
         assert!(NetworkPool::new(s("10.9.0.0/24"), 30).is_err());
         assert!(NetworkPool::new(s("10.9.0.0/24"), 20).is_err());
+    }
+
+    #[test]
+    fn a_large_app_gets_a_block_that_holds_twice_its_containers() {
+        let pool = NetworkPool::default();
+        assert_eq!(pool.block_for(1), 27);
+        assert_eq!(pool.block_for(14), 27);
+        assert_eq!(pool.block_for(15), 26);
+        assert_eq!(pool.block_for(50), 25);
+        assert_eq!(pool.block_for(1_000_000), 16);
+        let used = [s("10.213.0.0/27")];
+        assert_eq!(pool.first_free_of(&used, 25), Some(s("10.213.0.128/25")));
+        assert_eq!(pool.first_free_of(&used, 27), Some(s("10.213.0.32/27")));
     }
 
     #[test]

@@ -134,15 +134,16 @@ impl ServerDiff<'_> {
 
     /// A new network, with the first free block of the pool.
     fn create_network(&mut self, app: &App, name: String) {
-        let subnet = self.pool.first_free(&self.used);
+        let prefix = self.pool.block_for(app.services.len());
+        let subnet = self.pool.first_free_of(&self.used, prefix);
         let reasons = match subnet {
             Some(s) => {
                 self.used.push(s);
                 vec!["missing".into()]
             }
             None => vec![format!(
-                "missing; no free /{} is left in the pool {} (Settings.networks), so the Engine picks the subnet",
-                self.pool.block, self.pool.range
+                "missing; no free /{prefix} is left in the pool {} (Settings.networks), so the Engine picks the subnet",
+                self.pool.range
             )],
         };
         let op = Op::CreateNetwork { name, subnet, pool: Some(self.pool) };

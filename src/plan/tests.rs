@@ -737,3 +737,26 @@ fn a_restore_of_an_absent_app_comes_before_its_removal_and_its_network() {
         "~ restore web @a\n- remove web @a after [web]\n- remove network web @a after [web, web]",
     );
 }
+
+#[test]
+fn an_app_of_fifty_services_gets_a_network_that_holds_them() {
+    let mut text = String::from("kind: App\nname: big\nserver: a\nservices:\n");
+    for i in 0..50 {
+        text.push_str(&format!("  s{i}:\n    image: img:1\n"));
+    }
+    let d = desired(&format!("{text}---\nkind: App\nname: small\nserver: a\nimage: img:1\n"));
+    let p = plan_with(&d, &observed(&[("a", empty())]), &PlanOptions::default());
+    let nets: Vec<(String, String)> = p
+        .actions
+        .iter()
+        .filter_map(|a| match &a.op {
+            Op::CreateNetwork { name, subnet, .. } => Some((name.clone(), subnet.unwrap().to_string())),
+            _ => None,
+        })
+        .collect();
+    // 50 containers (and their replacements during a recreate) need a /25.
+    assert_eq!(
+        nets,
+        [("big".to_string(), "10.213.0.0/25".to_string()), ("small".to_string(), "10.213.0.128/27".to_string())]
+    );
+}

@@ -662,7 +662,7 @@ impl EngineApi for DockerClient {
                         Some(pool) => {
                             let mut used = self.used_ranges().await?;
                             used.extend(claimed.iter());
-                            pool.first_free(&used)
+                            pool.first_free_of(&used, subnet.map_or(pool.block, |s| s.prefix()))
                         }
                         None => None,
                     };

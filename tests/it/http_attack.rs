@@ -310,6 +310,47 @@ fn idle_connections_are_capped_per_address_and_closed_after_a_header_timeout() {
     assert!(matches!(r, Ok(0)) || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset), "{r:?}");
 }
 
+#[test]
+fn a_body_trickled_byte_by_byte_is_cut_off_after_the_body_timeout() {
+    let mut f = Fleet::new();
+    let server = serve_with(&mut f, &[]);
+    let mut s = connect_from(Some("127.0.0.4"), &server.addr).unwrap();
+    let body = login_body("ann", "a password that is never finished");
+    let head = format!(
+        "POST /auth/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.addr,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let t = Instant::now();
+    let limit = tomo::mcp::BODY_TIMEOUT + Duration::from_secs(5);
+    let mut answer = Vec::new();
+    // One byte a second, never the whole body; bounded by `limit`.
+    for b in body.bytes() {
+        if t.elapsed() > limit || s.write_all(&[b]).is_err() {
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                std::thread::sleep(Duration::from_millis(500))
+            }
+            Err(_) => break,
+        }
+    }
+    let waited = t.elapsed();
+    eprintln!("figure: a trickled body was cut off after {waited:?}: {:?}", String::from_utf8_lossy(&answer));
+    assert!(waited >= tomo::mcp::BODY_TIMEOUT - Duration::from_secs(1), "cut off before the body timeout: {waited:?}");
+    assert!(waited < limit, "a trickled body held its connection for {waited:?}");
+    assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 4"), "{}", String::from_utf8_lossy(&answer));
+}
+
 /// Whether the peer closed `s` (EOF or reset), without waiting.
 fn is_closed(s: &TcpStream) -> bool {
     s.set_nonblocking(true).unwrap();

@@ -2,6 +2,7 @@
 //! or one promise of the product against real components.
 
 mod cli;
+mod compose;
 mod corpus;
 mod data;
 mod data_folder;
