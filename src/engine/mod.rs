@@ -43,7 +43,6 @@ use crate::vault::{self, MasterKey, Vault, VaultSecrets};
 
 mod changes;
 mod guard;
-pub mod mask;
 mod ops;
 mod reconcile;
 mod recover;

@@ -99,6 +99,25 @@ impl DockerError {
         }
     }
 
+    /// This error with every secret of `r` masked in its texts (what a
+    /// server answered may echo what it was sent).
+    pub fn redacted(self, r: &crate::redact::Redactor) -> DockerError {
+        if r.is_empty() {
+            return self;
+        }
+        let m = |t: String| r.apply(&t);
+        match self {
+            DockerError::Connect { endpoint, detail } => DockerError::Connect { endpoint, detail: m(detail) },
+            DockerError::Api { op, detail, status } => DockerError::Api { op: m(op), detail: m(detail), status },
+            DockerError::StaleTask { op, detail } => DockerError::StaleTask { op: m(op), detail: m(detail) },
+            DockerError::Malformed { op, detail } => DockerError::Malformed { op: m(op), detail: m(detail) },
+            DockerError::TooLarge { op, limit } => DockerError::TooLarge { op: m(op), limit },
+            DockerError::Late { op, secs } => DockerError::Late { op: m(op), secs },
+            DockerError::Invalid { op, what, value } => DockerError::Invalid { op: m(op), what, value: m(value) },
+            DockerError::Failed(text) => DockerError::Failed(m(text)),
+        }
+    }
+
     /// Whether a start was refused for a stale runtime task.
     pub fn is_stale_task(&self) -> bool {
         matches!(self, DockerError::StaleTask { .. })
@@ -142,8 +161,9 @@ fn stale_runtime_object(status: u16, detail: &str) -> bool {
 const ATTEMPTS: u32 = 4;
 
 /// Runs `f`, again on transient failures, with exponential backoff (100 ms,
-/// 200 ms, 400 ms) plus jitter. `op` names the call for fault injection and logs.
-pub async fn retrying<T, F, Fut>(op: &str, mut f: F) -> Result<T, DockerError>
+/// 200 ms, 400 ms) plus jitter. `op` names the call for fault injection and
+/// logs. Errors are redacted with `redact` before they are logged or returned.
+async fn retrying<T, F, Fut>(redact: &crate::redact::Redactor, op: &str, mut f: F) -> Result<T, DockerError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, DockerError>>,
@@ -153,7 +173,8 @@ where
         let result = match crate::faults::docker(op) {
             Some(injected) => Err(DockerError::Api { op: op.to_string(), detail: injected, status: Some(503) }),
             None => f().await,
-        };
+        }
+        .map_err(|e| e.redacted(redact));
         match result {
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                 let jitter = Duration::from_millis(u64::from(std::process::id().wrapping_mul(attempt)) % 50);
@@ -179,6 +200,8 @@ pub struct DockerClient {
     /// Subnets this process is creating networks with; replacing a taken
     /// one happens under the lock, so two creates never pick the same.
     claimed: std::sync::Arc<tokio::sync::Mutex<Vec<Subnet>>>,
+    /// Secret values masked in the errors of retried calls (`redacting`).
+    redact: std::sync::Arc<crate::redact::Redactor>,
 }
 
 impl DockerClient {
@@ -206,6 +229,7 @@ impl DockerClient {
             installation: installation.to_string(),
             session: None,
             claimed: Default::default(),
+            redact: Default::default(),
         })
     }
 
@@ -225,11 +249,27 @@ impl DockerClient {
             installation: installation.to_string(),
             session: Some(session),
             claimed: Default::default(),
+            redact: Default::default(),
         })
     }
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// This client, masking the secret values of `redact` in the errors of
+    /// its retried calls before they are logged (apply gives it the plan's).
+    pub fn redacting(&self, redact: std::sync::Arc<crate::redact::Redactor>) -> DockerClient {
+        DockerClient { redact, ..self.clone() }
+    }
+
+    /// `retrying` with this client's redaction.
+    async fn retry<T, F, Fut>(&self, op: &str, f: F) -> Result<T, DockerError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DockerError>>,
+    {
+        retrying(&self.redact, op, f).await
     }
 
     pub async fn version(&self) -> Result<String, DockerError> {
@@ -252,7 +292,7 @@ impl DockerClient {
 
     /// Everything observation needs, in four list calls run concurrently.
     pub async fn inventory(&self) -> Result<Inventory, DockerError> {
-        retrying("list", || self.inventory_once()).await
+        self.retry("list", || self.inventory_once()).await
     }
 
     async fn inventory_once(&self) -> Result<Inventory, DockerError> {
@@ -366,13 +406,14 @@ impl DockerClient {
             ("label".to_string(), vec![format!("{}={}", labels::INSTALLATION, self.installation)]),
             ("name".to_string(), vec![name.to_string()]),
         ]);
-        let found = retrying("list", || async {
-            self.docker
-                .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
-                .await
-                .map_err(|e| DockerError::api("list networks", e))
-        })
-        .await?;
+        let found = self
+            .retry("list", || async {
+                self.docker
+                    .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+                    .await
+                    .map_err(|e| DockerError::api("list networks", e))
+            })
+            .await?;
         // The name filter matches substrings.
         let mut exact: Vec<NetworkObs> = found
             .into_iter()
@@ -548,7 +589,7 @@ impl DockerClient {
         server: &str,
         subnet: Option<Subnet>,
     ) -> Result<String, DockerError> {
-        retrying("create-network", || async {
+        self.retry("create-network", || async {
             let req = NetworkCreateRequest {
                 name: name.to_string(),
                 driver: Some("bridge".into()),
@@ -572,13 +613,14 @@ impl DockerClient {
 
     /// Every IPv4 range in use on the server: all networks' subnets and the routes.
     async fn used_ranges(&self) -> Result<Vec<Subnet>, DockerError> {
-        let all = retrying("list", || async {
-            self.docker
-                .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
-                .await
-                .map_err(|e| DockerError::api("list networks", e))
-        })
-        .await?;
+        let all = self
+            .retry("list", || async {
+                self.docker
+                    .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+                    .await
+                    .map_err(|e| DockerError::api("list networks", e))
+            })
+            .await?;
         let routes = super::routes::routes(self.session.as_ref()).await;
         let (ours, _, mut taken) = self.split_networks(all, routes);
         taken.extend(ours.iter().filter_map(|n| n.subnet));
@@ -598,7 +640,7 @@ impl DockerClient {
     }
 
     pub async fn create_volume(&self, name: &str, app: Option<&str>, server: &str) -> Result<(), DockerError> {
-        retrying("create-volume", || async {
+        self.retry("create-volume", || async {
             let req = VolumeCreateRequest {
                 name: Some(name.to_string()),
                 labels: Some(object_labels(app, None, server, &self.installation)),
@@ -681,7 +723,7 @@ impl DockerClient {
         if let Some(mounts) = body.host_config.as_mut().and_then(|h| h.mounts.as_mut()) {
             carry_volumes(mounts, keeps);
         }
-        retrying("create", || {
+        self.retry("create", || {
             let body = body.clone();
             async move {
                 let opts = CreateContainerOptionsBuilder::default().name(name).build();
@@ -707,7 +749,7 @@ impl DockerClient {
 
     pub async fn start(&self, id: &str) -> Result<(), DockerError> {
         segment("start", "id", id)?;
-        retrying("start", || async {
+        self.retry("start", || async {
             let op = format!("start {}", short(id));
             if let Some(detail) = crate::faults::stale_task(id) {
                 return Err(DockerError::start_refused(op, 500, detail));
@@ -727,7 +769,7 @@ impl DockerClient {
 
     pub async fn stop(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
         segment("stop", "id", id)?;
-        retrying("stop", || async {
+        self.retry("stop", || async {
             let opts = StopContainerOptionsBuilder::default().t(timeout.as_secs().max(1) as i32).build();
             match self.docker.stop_container(id, Some(opts)).await {
                 Ok(()) => Ok(()),
@@ -744,7 +786,7 @@ impl DockerClient {
     pub async fn remove(&self, id: &str, timeout: Duration) -> Result<(), DockerError> {
         segment("remove", "id", id)?;
         self.stop(id, timeout).await.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })?;
-        retrying("remove", || async {
+        self.retry("remove", || async {
             let opts = RemoveContainerOptionsBuilder::default().force(true).v(false).build();
             match self.docker.remove_container(id, Some(opts)).await {
                 Ok(()) => Ok(()),
@@ -759,7 +801,7 @@ impl DockerClient {
 
     pub async fn rename(&self, id: &str, new_name: &str) -> Result<(), DockerError> {
         segment("rename", "id", id)?;
-        retrying("rename", || async {
+        self.retry("rename", || async {
             let opts = RenameContainerOptionsBuilder::default().name(new_name).build();
             self.docker
                 .rename_container(id, opts)
@@ -1178,6 +1220,25 @@ pub async fn connect_networks(client: &DockerClient, id: &str, spec: &ContainerS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_are_redacted_in_every_text_a_server_may_fill() {
+        let r = crate::redact::Redactor::new(["hunter2-secret"]);
+        let errors = [
+            DockerError::Api { op: "create x".into(), detail: "echo TOKEN=hunter2-secret".into(), status: Some(500) },
+            DockerError::StaleTask { op: "start".into(), detail: "aHVudGVyMi1zZWNyZXQ= exists".into() },
+            DockerError::Malformed { op: "create".into(), detail: "68756e746572322d736563726574".into() },
+            DockerError::Connect { endpoint: "h".into(), detail: "hunter2-secret".into() },
+            DockerError::Failed("pull: hunter2-secret".into()),
+        ];
+        for e in errors {
+            let status = matches!(e, DockerError::Api { status: Some(500), .. });
+            let shown = e.redacted(&r);
+            assert!(shown.to_string().contains("***") && !shown.to_string().contains("hunter2"), "{shown}");
+            // The kind stays: a redacted 500 is still retried.
+            assert_eq!(matches!(shown, DockerError::Api { status: Some(500), .. }), status);
+        }
+    }
 
     #[test]
     fn refused_starts_are_typed_by_status_and_the_runtime_s_kind_of_error() {

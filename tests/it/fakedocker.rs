@@ -33,6 +33,8 @@ pub enum Behaviour {
         ids: Vec<Value>,
         networks: Vec<String>,
     },
+    /// Answers an apply's calls as told (see `ApplyFake`, at the end).
+    Apply(ApplyFake),
 }
 
 pub struct FakeDocker {
@@ -109,6 +111,11 @@ fn serve(conn: UnixStream, b: &Behaviour, requests: &Mutex<Vec<String>>, stop: &
         Some((v, rest)) if v.starts_with('v') && v[1..].chars().all(|c| c.is_ascii_digit() || c == '.') => rest,
         _ => path,
     };
+    if let Behaviour::Apply(a) = b
+        && a.serve(method, path, target, &body, &mut out, stop)
+    {
+        return;
+    }
     if matches!(b, Behaviour::SilentCreate) && method == "POST" && path == "containers/create" {
         containers(&mut out, &mut reader, &Behaviour::Silent, stop);
     } else if method == "GET" && path == "containers/json" {
@@ -175,7 +182,7 @@ fn summary(id: &Value, name: &str, labels: Value) -> Value {
 
 fn containers(out: &mut UnixStream, reader: &mut BufReader<UnixStream>, b: &Behaviour, stop: &AtomicBool) {
     match b {
-        Behaviour::Normal | Behaviour::SilentCreate => respond(out, 200, "[]"),
+        Behaviour::Normal | Behaviour::SilentCreate | Behaviour::Apply(_) => respond(out, 200, "[]"),
         Behaviour::Malformed => respond(out, 200, r#"{"containers": "not a list"}"#),
         Behaviour::Orphans { installation, ids, .. } => {
             let list: Vec<Value> = ids
@@ -234,6 +241,50 @@ fn containers(out: &mut UnixStream, reader: &mut BufReader<UnixStream>, b: &Beha
                     return;
                 }
             }
+        }
+    }
+}
+
+// ---- Apply behaviours: echoed secrets and event floods ----
+
+/// How an apply's calls are answered by `Behaviour::Apply`.
+#[derive(Clone)]
+pub enum ApplyFake {
+    /// `POST /containers/create` fails with 500, echoing the request body as
+    /// it came, in base64 and in hex.
+    EchoCreate,
+}
+
+impl ApplyFake {
+    /// Answers the request if it is one this behaviour changes.
+    fn serve(
+        &self,
+        method: &str,
+        path: &str,
+        _target: &str,
+        body: &[u8],
+        out: &mut UnixStream,
+        _stop: &AtomicBool,
+    ) -> bool {
+        use base64::Engine as _;
+        if method == "GET" && path == "images/json" {
+            let image = json!([{
+                "Id": format!("sha256:{}", "c".repeat(64)), "ParentId": "", "RepoTags": [crate::fleet::IMAGE],
+                "RepoDigests": [], "Created": 1_700_000_000, "Size": 1, "SharedSize": -1, "Labels": {}, "Containers": -1
+            }]);
+            respond(out, 200, &image.to_string());
+            return true;
+        }
+        match self {
+            ApplyFake::EchoCreate if method == "POST" && path == "containers/create" => {
+                let text = String::from_utf8_lossy(body);
+                let b64 = base64::engine::general_purpose::STANDARD.encode(body);
+                let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+                let message = format!("create failed for {text}; base64 {b64}; hex {hex}");
+                respond(out, 500, &json!({ "message": message }).to_string());
+                true
+            }
+            ApplyFake::EchoCreate => false,
         }
     }
 }
