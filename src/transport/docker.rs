@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, HealthConfig, HostConfig, Mount, MountType,
-    NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
-    VolumeCreateRequest,
+    ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, EventMessage, EventMessageTypeEnum, HealthConfig,
+    HostConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
@@ -556,7 +556,9 @@ impl DockerClient {
             ("type".to_string(), vec!["network".to_string()]),
             ("event".to_string(), vec!["create".to_string()]),
         ]);
-        let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+        let events = self.watch_events(filters, |e| {
+            e.typ == Some(EventMessageTypeEnum::NETWORK) && e.action.as_deref() == Some("create")
+        });
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let all = self
@@ -575,9 +577,8 @@ impl DockerClient {
                 let ours = n.labels.as_ref().and_then(|l| l.get(labels::INSTALLATION)) == Some(&self.installation);
                 return Ok((ours && n.name.as_deref() == Some(name)).then(|| n.id.unwrap_or_default()));
             }
-            match tokio::time::timeout_at(deadline, events.next()).await {
-                Ok(Some(Ok(_))) => {}
-                _ => return Ok(None),
+            if !events.event_before(deadline).await {
+                return Ok(None);
             }
         }
     }
@@ -686,7 +687,12 @@ impl DockerClient {
             ("event".to_string(), vec!["create".to_string()]),
             ("container".to_string(), vec![name.to_string()]),
         ]);
-        let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+        let wanted = name.to_string();
+        let events = self.watch_events(filters, move |e| {
+            e.typ == Some(EventMessageTypeEnum::CONTAINER)
+                && e.action.as_deref() == Some("create")
+                && actor_name(e) == Some(wanted.as_str())
+        });
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await
@@ -698,9 +704,8 @@ impl DockerClient {
                     }
                 }
             }
-            match tokio::time::timeout_at(deadline, events.next()).await {
-                Ok(Some(Ok(_))) => {}
-                _ => return None,
+            if !events.event_before(deadline).await {
+                return None;
             }
         }
     }
@@ -886,49 +891,169 @@ impl DockerClient {
     }
 
     /// Checks the state once (usually enough: a started container runs); if
-    /// not done, subscribes to the container's events, re-checks, and re-checks
-    /// on every event, so no transition is missed and nothing sleeps.
+    /// not done, watches the container's events, re-checks, and re-checks on
+    /// every event, so no transition is missed and nothing sleeps (unless the
+    /// event stream is lost: then it re-checks every `POLL_WITHOUT_EVENTS`).
+    /// `timeout` bounds the whole wait, the calls in it included.
     async fn wait_for(
         &self,
         id: &str,
         timeout: Duration,
         done: impl Fn(RunState, Option<Health>, i64) -> Option<Result<(), String>>,
     ) -> Result<(), DockerError> {
-        let (run, health, code) = self.state(id).await?;
-        if let Some(r) = done(run, health, code) {
-            return r.map_err(|why| DockerError::Failed(format!("container {} {why}", short(id))));
-        }
-        let filters: HashMap<String, Vec<String>> = HashMap::from([
-            ("type".to_string(), vec!["container".to_string()]),
-            ("container".to_string(), vec![id.to_string()]),
-        ]);
-        let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let (run, health, code) = self.state(id).await?;
-            if let Some(r) = done(run, health, code) {
-                return r.map_err(|why| DockerError::Failed(format!("container {} {why}", short(id))));
-            }
-            match tokio::time::timeout_at(deadline, events.next()).await {
-                Err(_) => {
-                    return Err(DockerError::Failed(format!(
-                        "container {} did not become ready within {}s (state {}, health {})",
-                        short(id),
-                        timeout.as_secs(),
+        let mut last = None;
+        match tokio::time::timeout_at(deadline, self.settle(id, &done, &mut last)).await {
+            Ok(r) => r.map_err(|e| match e {
+                Settle::Done(why) => DockerError::Failed(format!("container {} {why}", short(id))),
+                Settle::Call(e) => e,
+            }),
+            Err(_) => {
+                let (run, health) = last.map_or(("unknown", "unknown"), |(run, health): (RunState, Option<Health>)| {
+                    (
                         run.as_str(),
                         health.map_or("none", |h| match h {
                             Health::Starting => "starting",
                             Health::Healthy => "healthy",
                             Health::Unhealthy => "unhealthy",
-                        })
-                    )));
-                }
-                Ok(None) => return Err(DockerError::Failed("the Docker event stream ended".into())),
-                Ok(Some(Err(e))) => return Err(DockerError::api("events", e)),
-                Ok(Some(Ok(_))) => {}
+                        }),
+                    )
+                });
+                Err(DockerError::Failed(format!(
+                    "container {} did not become ready within {}s (state {run}, health {health})",
+                    short(id),
+                    timeout.as_secs_f64(),
+                )))
             }
         }
     }
+
+    /// The loop of `wait_for`, without its deadline; `last` is the state last seen.
+    async fn settle(
+        &self,
+        id: &str,
+        done: &impl Fn(RunState, Option<Health>, i64) -> Option<Result<(), String>>,
+        last: &mut Option<(RunState, Option<Health>)>,
+    ) -> Result<(), Settle> {
+        let mut events = None;
+        loop {
+            let (run, health, code) = self.state(id).await.map_err(Settle::Call)?;
+            *last = Some((run, health));
+            if let Some(r) = done(run, health, code) {
+                return r.map_err(Settle::Done);
+            }
+            match &events {
+                // Watching starts after the first check, which usually suffices;
+                // the check after it sees what happened meanwhile.
+                None => {
+                    let filters: HashMap<String, Vec<String>> = HashMap::from([
+                        ("type".to_string(), vec!["container".to_string()]),
+                        ("container".to_string(), vec![id.to_string()]),
+                    ]);
+                    let target = id.to_string();
+                    events = Some(self.watch_events(filters, move |e| {
+                        e.actor.as_ref().and_then(|a| a.id.as_deref()) == Some(target.as_str())
+                            || actor_name(e) == Some(target.as_str())
+                    }));
+                }
+                Some(events) => events.changed().await,
+            }
+        }
+    }
+
+    /// The Engine's events that `relevant` picks (the server is asked to
+    /// filter with `filters`; a hostile one may not), read by a task of their own.
+    fn watch_events(
+        &self,
+        filters: HashMap<String, Vec<String>>,
+        relevant: impl Fn(&EventMessage) -> bool + Send + 'static,
+    ) -> EventWatch {
+        EventWatch::start(self.docker.clone(), filters, relevant, self.redact.clone(), self.endpoint.clone())
+    }
+}
+
+/// Why a wait ended before its deadline: the container's state decided, or a call failed.
+enum Settle {
+    Done(String),
+    Call(DockerError),
+}
+
+/// How often a wait re-checks once the event stream is lost (ended, over
+/// its byte cap, or broken): the one fallback from events to polling.
+const POLL_WITHOUT_EVENTS: Duration = Duration::from_millis(500);
+
+/// A subscription to the Engine's events, consumed at once by a task of its
+/// own so that the stream never backs up: over SSH, an unread channel would
+/// stall the connection's every other channel (russh hands data to a bounded
+/// queue per channel and waits when it is full). The task keeps no events,
+/// only whether a relevant one came since the last look (any number of them
+/// count as one, and the waiter re-checks the state instead of reading
+/// them): a flood costs the bytes it sends, up to the stream's cap, and no
+/// memory. The task ends with the watch.
+struct EventWatch {
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EventWatch {
+    fn start(
+        docker: Docker,
+        filters: HashMap<String, Vec<String>>,
+        relevant: impl Fn(&EventMessage) -> bool + Send + 'static,
+        redact: std::sync::Arc<crate::redact::Redactor>,
+        endpoint: String,
+    ) -> EventWatch {
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (w, l) = (wake.clone(), lost.clone());
+        let task = tokio::spawn(async move {
+            let mut events = docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+            let why = loop {
+                match events.next().await {
+                    Some(Ok(e)) if relevant(&e) => w.notify_one(),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => break DockerError::api("events", e).redacted(&redact).to_string(),
+                    None => break "the stream ended".to_string(),
+                }
+            };
+            tracing::debug!(endpoint = %endpoint, "Docker events lost ({why}); re-checking every {POLL_WITHOUT_EVENTS:?}");
+            l.store(true, std::sync::atomic::Ordering::SeqCst);
+            w.notify_one();
+        });
+        EventWatch { wake, lost, task }
+    }
+
+    fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Returns after a relevant event (or several) since the last call, or,
+    /// once the stream is lost, after `POLL_WITHOUT_EVENTS`.
+    async fn changed(&self) {
+        if self.is_lost() {
+            tokio::time::sleep(POLL_WITHOUT_EVENTS).await;
+        } else {
+            self.wake.notified().await;
+        }
+    }
+
+    /// Whether a relevant event came before `deadline` (false as well once
+    /// the stream is lost).
+    async fn event_before(&self, deadline: tokio::time::Instant) -> bool {
+        !self.is_lost() && tokio::time::timeout_at(deadline, self.wake.notified()).await.is_ok() && !self.is_lost()
+    }
+}
+
+impl Drop for EventWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The name an event gives its object.
+fn actor_name(e: &EventMessage) -> Option<&str> {
+    e.actor.as_ref()?.attributes.as_ref()?.get("name").map(String::as_str)
 }
 
 fn object_labels(

@@ -225,7 +225,9 @@ fn a_call_that_never_answers_during_apply_costs_its_timeout_only() {
 
 // ---- Echoed secrets and event floods during apply ----
 
-use crate::fakedocker::ApplyFake;
+use std::sync::Arc;
+
+use crate::fakedocker::{ApplyFake, FloodState};
 use crate::mcp_client::Stdio;
 
 /// The vault secret the echoing server sends back.
@@ -288,4 +290,50 @@ fn a_secret_echoed_in_a_server_error_is_never_shown_logged_or_stored() {
     assert!(!history.is_error, "{}", history.text);
     assert!(history.raw.contains("create failed for"), "{}", history.raw);
     assert_no_secret("app_history", history.raw.as_bytes());
+}
+
+/// A server whose `/events` floods while apply waits for a container's health.
+fn flooded(healthy_after: Option<Duration>, health_timeout: &str) -> (Fleet, TestHost, FakeDocker, Arc<FloodState>) {
+    let (behaviour, state) = ApplyFake::flood(healthy_after);
+    let (host, fake) = fake_host(Behaviour::Apply(behaviour));
+    let mut f = Fleet::new();
+    f.tomo.set_env("SSH_TIMEOUT", "10s");
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    f.manifest(
+        "apps.yaml",
+        &format!(
+            "kind: Settings\nhealth_timeout: {health_timeout}\n---\nkind: App\nname: {{p}}-flood\nserver: bad\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\nhealthcheck: {}\n",
+            crate::fleet::HEALTHY
+        ),
+    );
+    (f, host, fake, state)
+}
+
+/// From the start of the flood to the end of tomo.
+fn since_flood(state: &FloodState) -> Duration {
+    state.began.lock().unwrap().expect("tomo subscribed to the events").elapsed()
+}
+
+#[test]
+fn an_event_flood_cannot_stretch_the_health_timeout() {
+    let (f, _host, _fake, state) = flooded(None, "2s");
+    let m = measured(&f, &["apply", "--auto-approve"], Duration::from_secs(60));
+    let waited = since_flood(&state);
+    eprintln!("never healthy under an event flood: {:.2}s from the flood's start", waited.as_secs_f64());
+    assert_eq!(m.run.code, 1, "{}", m.run.all());
+    assert!(m.run.stdout.contains("did not become ready within 2s"), "{}", m.run.all());
+    assert!(waited < Duration::from_secs(3), "{:.2}s\n{}", waited.as_secs_f64(), m.run.all());
+    assert!(m.peak_kb < MEMORY_BOUND_KB, "peak {} kB", m.peak_kb);
+}
+
+#[test]
+fn an_event_flood_does_not_stall_the_other_calls_to_its_server() {
+    // Healthy soon after the flood began: seen only through calls made during it.
+    let (f, _host, _fake, state) = flooded(Some(Duration::from_millis(300)), "20s");
+    let m = measured(&f, &["apply", "--auto-approve"], Duration::from_secs(60));
+    let waited = since_flood(&state);
+    eprintln!("healthy under an event flood: {:.2}s from the flood's start", waited.as_secs_f64());
+    assert_eq!(m.run.code, 0, "{}", m.run.all());
+    assert!(waited < Duration::from_secs(3), "{:.2}s\n{}", waited.as_secs_f64(), m.run.all());
+    assert!(m.peak_kb < MEMORY_BOUND_KB, "peak {} kB", m.peak_kb);
 }
