@@ -23,6 +23,7 @@ pub mod mcp;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod redact;
 pub mod shutdown;
 pub mod store;
 pub mod term;

@@ -200,6 +200,15 @@ impl EngineApi for FakeEngine {
     /// The container's name, image and labels.
     type Prepared = (String, BTreeMap<String, String>);
 
+    fn redactor(&self) -> &crate::redact::Redactor {
+        static NONE: std::sync::OnceLock<crate::redact::Redactor> = std::sync::OnceLock::new();
+        NONE.get_or_init(Default::default)
+    }
+
+    fn redacting(&self, _: std::sync::Arc<crate::redact::Redactor>) -> Self {
+        self.clone()
+    }
+
     async fn inventory_once(&self) -> Result<Inventory, DockerError> {
         self.call("list", "list".into()).await?;
         Ok(self.with(|s| Inventory {

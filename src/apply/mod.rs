@@ -1,7 +1,10 @@
 //! Apply: walks a plan's DAG, running every action whose prerequisites
 //! succeeded, at most `parallelism` at a time. A failed action skips its
 //! dependents (transitively) and lets independent work finish. Each action is
-//! journalled before and after it runs.
+//! journalled before and after it runs. What a failure says passes
+//! `redact::Redactor` with every secret value of the plan first: a server's
+//! error may echo what it was sent, and the text is printed, logged,
+//! journalled and returned to agents.
 
 mod exec;
 #[cfg(test)]
@@ -19,9 +22,10 @@ use futures_util::FutureExt;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::model::Name;
 use crate::model::secret::Secrets;
-use crate::plan::{Action, Plan};
+use crate::model::{EnvValue, Name};
+use crate::plan::{Action, Op, Plan};
+use crate::redact::Redactor;
 use crate::transport::engine::EngineApi;
 
 /// How an action ended.
@@ -135,6 +139,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
     let mut ready: VecDeque<usize> = (0..n).filter(|i| waiting[*i] == 0).collect();
     let mut running: JoinSet<(usize, Result<Option<String>, String>, u64)> = JoinSet::new();
     let parallelism = opts.parallelism.max(1);
+    let redact = Arc::new(plan_secrets(plan, secrets.as_ref()));
 
     let stopped = || opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
     loop {
@@ -143,6 +148,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
             let action = plan.actions[id].clone();
             let client = clients.get(&action.server).map(|c| c.as_ref().cloned().map_err(|e| e.to_string()));
             let secrets = secrets.clone();
+            let redact = redact.clone();
             let health_timeout = opts.health_timeout;
             sink.started(&action);
             journal.started(&action);
@@ -150,7 +156,10 @@ pub async fn run<E: EngineApi + Clone + 'static>(
                 let t = Instant::now();
                 let work = async {
                     match client {
-                        Some(Ok(c)) => exec::execute(&action, &c, secrets.as_ref(), health_timeout).await,
+                        Some(Ok(c)) => {
+                            let c = c.redacting(redact);
+                            exec::execute(&action, &c, secrets.as_ref(), health_timeout).await
+                        }
                         Some(Err(why)) => Err(format!("server `{}` is unreachable: {why}", action.server)),
                         None => Err(format!("server `{}` has no connection", action.server)),
                     }
@@ -167,7 +176,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
         let action = &plan.actions[id];
         let (outcome, container) = match result {
             Ok(c) => (Outcome::Succeeded, c),
-            Err(e) => (Outcome::Failed(e), None),
+            Err(e) => (Outcome::Failed(redact.apply(&e)), None),
         };
         sink.finished(action, &outcome, Duration::from_millis(ms));
         journal.finished(action, &outcome, container.as_deref());
@@ -209,4 +218,21 @@ pub async fn run<E: EngineApi + Clone + 'static>(
             .collect(),
         elapsed_ms: started.elapsed().as_millis() as u64,
     }
+}
+
+/// Every secret value the plan sends to a server (vault and inline
+/// encrypted env values of the containers it creates).
+fn plan_secrets(plan: &Plan, secrets: &dyn Secrets) -> Redactor {
+    let revealed: Vec<_> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match &a.op {
+            Op::Create { spec, .. } | Op::Recreate { spec, .. } => Some(spec),
+            _ => None,
+        })
+        .flat_map(|spec| spec.env.values())
+        .filter(|v| !matches!(v, EnvValue::Plain(_)))
+        .filter_map(|v| secrets.reveal(v).ok())
+        .collect();
+    Redactor::new(revealed.iter().map(|s| s.expose()))
 }

@@ -24,7 +24,6 @@ mod changes;
 mod connect;
 mod edits;
 mod guard;
-pub mod mask;
 mod ops;
 mod reconcile;
 mod recover;

@@ -137,7 +137,7 @@ impl Engine {
     }
 
     /// The newest log lines of the app's containers, with the values of its
-    /// secrets and of every vault secret masked (see `mask` for what masking
+    /// secrets and of every vault secret masked (see `redact` for what masking
     /// can and cannot catch).
     pub async fn app_logs(
         &self,
@@ -158,7 +158,7 @@ impl Engine {
     }
 
     /// Masks the secret values of an app (vault and inline encrypted) and every vault secret.
-    fn masker(&self, app: &str) -> Result<super::mask::Masker> {
+    fn masker(&self, app: &str) -> Result<crate::redact::Redactor> {
         let desired = self.desired()?;
         let app = self.app(&desired, app)?;
         let mut values: Vec<EnvValue> = app
@@ -173,7 +173,7 @@ impl Engine {
         }
         let secrets = self.secrets();
         let revealed: Vec<_> = values.iter().filter_map(|v| secrets.reveal(v).ok()).collect();
-        Ok(super::mask::Masker::new(revealed.iter().map(|s| s.expose())))
+        Ok(crate::redact::Redactor::new(revealed.iter().map(|s| s.expose())))
     }
 
     /// One resource sample of each of the app's running containers.

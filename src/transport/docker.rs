@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, HealthConfig, HostConfig, Mount, MountType,
-    NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
-    VolumeCreateRequest,
+    ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, EventMessage, EventMessageTypeEnum, HealthConfig,
+    HostConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
@@ -129,6 +129,30 @@ impl DockerError {
         }
     }
 
+    /// This error with every secret of `r` masked in its texts (what a
+    /// server answered may echo what it was sent).
+    pub fn redacted(self, r: &crate::redact::Redactor) -> DockerError {
+        if r.is_empty() {
+            return self;
+        }
+        let m = |t: String| r.apply(&t);
+        match self {
+            DockerError::Connect { endpoint, detail } => DockerError::Connect { endpoint, detail: m(detail) },
+            DockerError::Api { op, detail, status } => DockerError::Api { op: m(op), detail: m(detail), status },
+            DockerError::StaleTask { op, detail } => DockerError::StaleTask { op: m(op), detail: m(detail) },
+            DockerError::Malformed { op, detail } => DockerError::Malformed { op: m(op), detail: m(detail) },
+            DockerError::TooLarge { op, limit } => DockerError::TooLarge { op: m(op), limit },
+            DockerError::Late { op, secs } => DockerError::Late { op: m(op), secs },
+            DockerError::Invalid { op, what, value } => DockerError::Invalid { op: m(op), what, value: m(value) },
+            DockerError::Pull { image, detail } => DockerError::Pull { image, detail: m(detail) },
+            DockerError::Spec(text) => DockerError::Spec(m(text)),
+            e @ (DockerError::NoFreeSubnet { .. }
+            | DockerError::NotReady { .. }
+            | DockerError::EventsEnded
+            | DockerError::NoStats { .. }) => e,
+        }
+    }
+
     /// Whether a start was refused for a stale runtime task.
     pub fn is_stale_task(&self) -> bool {
         matches!(self, DockerError::StaleTask { .. })
@@ -177,8 +201,9 @@ fn stale_runtime_object(status: u16, detail: &str) -> bool {
 const ATTEMPTS: u32 = 4;
 
 /// Runs `f`, again on transient failures, with exponential backoff (100 ms,
-/// 200 ms, 400 ms) plus jitter. `op` names the call for fault injection and logs.
-pub async fn retrying<T, F, Fut>(op: &str, mut f: F) -> Result<T, DockerError>
+/// 200 ms, 400 ms) plus jitter. `op` names the call for fault injection and
+/// logs. Errors are redacted with `redact` before they are logged or returned.
+pub(super) async fn retrying<T, F, Fut>(redact: &crate::redact::Redactor, op: &str, mut f: F) -> Result<T, DockerError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, DockerError>>,
@@ -188,7 +213,8 @@ where
         let result = match crate::faults::docker(op) {
             Some(injected) => Err(DockerError::Api { op: op.to_string(), detail: injected, status: Some(503) }),
             None => f().await,
-        };
+        }
+        .map_err(|e| e.redacted(redact));
         match result {
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                 let jitter = Duration::from_millis(u64::from(std::process::id().wrapping_mul(attempt)) % 50);
@@ -214,9 +240,54 @@ pub struct DockerClient {
     /// Subnets this process is creating networks with; replacing a taken
     /// one happens under the lock, so two creates never pick the same.
     claimed: std::sync::Arc<tokio::sync::Mutex<Vec<Subnet>>>,
+    /// Secret values masked in the errors of retried calls (`redacting`).
+    redact: std::sync::Arc<crate::redact::Redactor>,
 }
 
 impl DockerClient {
+    /// The loop of `wait_for`, without its deadline; `last` is the state last seen.
+    async fn settle(
+        &self,
+        id: &str,
+        done: &super::engine::Ready,
+        last: &mut Option<(RunState, Option<Health>)>,
+    ) -> Result<(), Settle> {
+        let mut events = None;
+        loop {
+            let (run, health, code) = self.state(id).await.map_err(Settle::Call)?;
+            *last = Some((run, health));
+            if let Some(r) = done(run, health, code) {
+                return r.map_err(Settle::Done);
+            }
+            match &events {
+                // Watching starts after the first check, which usually suffices;
+                // the check after it sees what happened meanwhile.
+                None => {
+                    let filters: HashMap<String, Vec<String>> = HashMap::from([
+                        ("type".to_string(), vec!["container".to_string()]),
+                        ("container".to_string(), vec![id.to_string()]),
+                    ]);
+                    let target = id.to_string();
+                    events = Some(self.watch_events(filters, move |e| {
+                        e.actor.as_ref().and_then(|a| a.id.as_deref()) == Some(target.as_str())
+                            || actor_name(e) == Some(target.as_str())
+                    }));
+                }
+                Some(events) => events.changed().await,
+            }
+        }
+    }
+
+    /// The Engine's events that `relevant` picks (the server is asked to
+    /// filter with `filters`; a hostile one may not), read by a task of their own.
+    fn watch_events(
+        &self,
+        filters: HashMap<String, Vec<String>>,
+        relevant: impl Fn(&EventMessage) -> bool + Send + 'static,
+    ) -> EventWatch {
+        EventWatch::start(self.docker.clone(), filters, relevant, self.redact.clone(), self.endpoint.clone())
+    }
+
     /// Whether container `id` is connected to the network `target` (a name
     /// or id; `network_id` when known).
     async fn joined(&self, id: &str, target: &str, network_id: Option<&str>) -> Result<bool, DockerError> {
@@ -257,6 +328,7 @@ impl DockerClient {
             installation: installation.to_string(),
             session: None,
             claimed: Default::default(),
+            redact: Default::default(),
         })
     }
 
@@ -276,11 +348,21 @@ impl DockerClient {
             installation: installation.to_string(),
             session: Some(session),
             claimed: Default::default(),
+            redact: Default::default(),
         })
     }
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// `retrying` with this client's redaction.
+    async fn retry<T, F, Fut>(&self, op: &str, f: F) -> Result<T, DockerError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DockerError>>,
+    {
+        retrying(&self.redact, op, f).await
     }
 
     pub async fn version(&self) -> Result<String, DockerError> {
@@ -357,13 +439,14 @@ impl DockerClient {
             ("label".to_string(), vec![format!("{}={}", labels::INSTALLATION, self.installation)]),
             ("name".to_string(), vec![name.to_string()]),
         ]);
-        let found = retrying("list", || async {
-            self.docker
-                .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
-                .await
-                .map_err(|e| DockerError::api("list networks", e))
-        })
-        .await?;
+        let found = self
+            .retry("list", || async {
+                self.docker
+                    .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+                    .await
+                    .map_err(|e| DockerError::api("list networks", e))
+            })
+            .await?;
         // The name filter matches substrings.
         let mut exact: Vec<NetworkObs> = found
             .into_iter()
@@ -441,7 +524,9 @@ impl DockerClient {
             ("type".to_string(), vec!["network".to_string()]),
             ("event".to_string(), vec!["create".to_string()]),
         ]);
-        let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+        let events = self.watch_events(filters, |e| {
+            e.typ == Some(EventMessageTypeEnum::NETWORK) && e.action.as_deref() == Some("create")
+        });
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let all = self
@@ -460,9 +545,8 @@ impl DockerClient {
                 let ours = n.labels.as_ref().and_then(|l| l.get(labels::INSTALLATION)) == Some(&self.installation);
                 return Ok((ours && n.name.as_deref() == Some(name)).then(|| n.id.unwrap_or_default()));
             }
-            match tokio::time::timeout_at(deadline, events.next()).await {
-                Ok(Some(Ok(_))) => {}
-                _ => return Ok(None),
+            if !events.event_before(deadline).await {
+                return Ok(None);
             }
         }
     }
@@ -474,7 +558,7 @@ impl DockerClient {
         server: &str,
         subnet: Option<Subnet>,
     ) -> Result<String, DockerError> {
-        retrying("create-network", || async {
+        self.retry("create-network", || async {
             let req = NetworkCreateRequest {
                 name: name.to_string(),
                 driver: Some("bridge".into()),
@@ -498,13 +582,14 @@ impl DockerClient {
 
     /// Every IPv4 range in use on the server: all networks' subnets and the routes.
     async fn used_ranges(&self) -> Result<Vec<Subnet>, DockerError> {
-        let all = retrying("list", || async {
-            self.docker
-                .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
-                .await
-                .map_err(|e| DockerError::api("list networks", e))
-        })
-        .await?;
+        let all = self
+            .retry("list", || async {
+                self.docker
+                    .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+                    .await
+                    .map_err(|e| DockerError::api("list networks", e))
+            })
+            .await?;
         let routes = super::routes::routes(self.session.as_ref()).await;
         let (ours, _, mut taken) = self.split_networks(all, routes);
         taken.extend(ours.iter().filter_map(|n| n.subnet));
@@ -534,7 +619,12 @@ impl DockerClient {
             ("event".to_string(), vec!["create".to_string()]),
             ("container".to_string(), vec![name.to_string()]),
         ]);
-        let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+        let wanted = name.to_string();
+        let events = self.watch_events(filters, move |e| {
+            e.typ == Some(EventMessageTypeEnum::CONTAINER)
+                && e.action.as_deref() == Some("create")
+                && actor_name(e) == Some(wanted.as_str())
+        });
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await
@@ -546,9 +636,8 @@ impl DockerClient {
                     }
                 }
             }
-            match tokio::time::timeout_at(deadline, events.next()).await {
-                Ok(Some(Ok(_))) => {}
-                _ => return None,
+            if !events.event_before(deadline).await {
+                return None;
             }
         }
     }
@@ -556,6 +645,14 @@ impl DockerClient {
 
 impl EngineApi for DockerClient {
     type Prepared = ContainerCreateBody;
+
+    fn redactor(&self) -> &crate::redact::Redactor {
+        &self.redact
+    }
+
+    fn redacting(&self, redact: std::sync::Arc<crate::redact::Redactor>) -> DockerClient {
+        DockerClient { redact, ..self.clone() }
+    }
 
     async fn inventory_once(&self) -> Result<Inventory, DockerError> {
         tracing::debug!(endpoint = %self.endpoint, "docker: list");
@@ -857,40 +954,120 @@ impl EngineApi for DockerClient {
     }
 
     /// Checks the state once (usually enough: a started container runs); if
-    /// not done, subscribes to the container's events, re-checks, and re-checks
-    /// on every event, so no transition is missed and nothing sleeps.
+    /// not done, watches the container's events, re-checks, and re-checks on
+    /// every event, so no transition is missed and nothing sleeps (unless the
+    /// event stream is lost: then it re-checks every `POLL_WITHOUT_EVENTS`).
+    /// `timeout` bounds the whole wait, the calls in it included.
     async fn wait_for(&self, id: &str, timeout: Duration, done: &super::engine::Ready) -> Result<(), DockerError> {
-        let (run, health, code) = self.state(id).await?;
-        if let Some(r) = done(run, health, code) {
-            return r.map_err(|why| DockerError::NotReady { id: short(id).to_string(), why });
-        }
-        let filters: HashMap<String, Vec<String>> = HashMap::from([
-            ("type".to_string(), vec!["container".to_string()]),
-            ("container".to_string(), vec![id.to_string()]),
-        ]);
-        let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let (run, health, code) = self.state(id).await?;
-            if let Some(r) = done(run, health, code) {
-                return r.map_err(|why| DockerError::NotReady { id: short(id).to_string(), why });
-            }
-            match tokio::time::timeout_at(deadline, events.next()).await {
-                Err(_) => {
-                    let health = health.map_or("none", |h| match h {
-                        Health::Starting => "starting",
-                        Health::Healthy => "healthy",
-                        Health::Unhealthy => "unhealthy",
-                    });
-                    let why = NotReady::Late { secs: timeout.as_secs(), state: run.as_str(), health };
-                    return Err(DockerError::NotReady { id: short(id).to_string(), why });
-                }
-                Ok(None) => return Err(DockerError::EventsEnded),
-                Ok(Some(Err(e))) => return Err(DockerError::api("events", e)),
-                Ok(Some(Ok(_))) => {}
+        let mut last = None;
+        match tokio::time::timeout_at(deadline, self.settle(id, done, &mut last)).await {
+            Ok(r) => r.map_err(|e| match e {
+                Settle::Done(why) => DockerError::NotReady { id: short(id).to_string(), why },
+                Settle::Call(e) => e,
+            }),
+            Err(_) => {
+                let (run, health) = last.map_or(("unknown", "unknown"), |(run, health): (RunState, Option<Health>)| {
+                    (
+                        run.as_str(),
+                        health.map_or("none", |h| match h {
+                            Health::Starting => "starting",
+                            Health::Healthy => "healthy",
+                            Health::Unhealthy => "unhealthy",
+                        }),
+                    )
+                });
+                Err(DockerError::NotReady {
+                    id: short(id).to_string(),
+                    why: NotReady::Late { secs: timeout.as_secs(), state: run, health },
+                })
             }
         }
     }
+}
+
+/// Why a wait ended before its deadline: the container's state decided, or a call failed.
+enum Settle {
+    Done(NotReady),
+    Call(DockerError),
+}
+
+/// How often a wait re-checks once the event stream is lost (ended, over
+/// its byte cap, or broken): the one fallback from events to polling.
+const POLL_WITHOUT_EVENTS: Duration = Duration::from_millis(500);
+
+/// A subscription to the Engine's events, consumed at once by a task of its
+/// own so that the stream never backs up: over SSH, an unread channel would
+/// stall the connection's every other channel (russh hands data to a bounded
+/// queue per channel and waits when it is full). The task keeps no events,
+/// only whether a relevant one came since the last look (any number of them
+/// count as one, and the waiter re-checks the state instead of reading
+/// them): a flood costs the bytes it sends, up to the stream's cap, and no
+/// memory. The task ends with the watch.
+struct EventWatch {
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EventWatch {
+    fn start(
+        docker: Docker,
+        filters: HashMap<String, Vec<String>>,
+        relevant: impl Fn(&EventMessage) -> bool + Send + 'static,
+        redact: std::sync::Arc<crate::redact::Redactor>,
+        endpoint: String,
+    ) -> EventWatch {
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (w, l) = (wake.clone(), lost.clone());
+        let task = tokio::spawn(async move {
+            let mut events = docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+            let why = loop {
+                match events.next().await {
+                    Some(Ok(e)) if relevant(&e) => w.notify_one(),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => break DockerError::api("events", e).redacted(&redact).to_string(),
+                    None => break "the stream ended".to_string(),
+                }
+            };
+            tracing::debug!(endpoint = %endpoint, "Docker events lost ({why}); re-checking every {POLL_WITHOUT_EVENTS:?}");
+            l.store(true, std::sync::atomic::Ordering::SeqCst);
+            w.notify_one();
+        });
+        EventWatch { wake, lost, task }
+    }
+
+    fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Returns after a relevant event (or several) since the last call, or,
+    /// once the stream is lost, after `POLL_WITHOUT_EVENTS`.
+    async fn changed(&self) {
+        if self.is_lost() {
+            tokio::time::sleep(POLL_WITHOUT_EVENTS).await;
+        } else {
+            self.wake.notified().await;
+        }
+    }
+
+    /// Whether a relevant event came before `deadline` (false as well once
+    /// the stream is lost).
+    async fn event_before(&self, deadline: tokio::time::Instant) -> bool {
+        !self.is_lost() && tokio::time::timeout_at(deadline, self.wake.notified()).await.is_ok() && !self.is_lost()
+    }
+}
+
+impl Drop for EventWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The name an event gives its object.
+fn actor_name(e: &EventMessage) -> Option<&str> {
+    e.actor.as_ref()?.attributes.as_ref()?.get("name").map(String::as_str)
 }
 
 fn object_labels(
@@ -1180,6 +1357,25 @@ mod tests {
         for (e, text) in cases {
             assert_eq!(e.to_string(), text);
             assert!(!e.is_transient(), "{e}");
+        }
+    }
+
+    #[test]
+    fn errors_are_redacted_in_every_text_a_server_may_fill() {
+        let r = crate::redact::Redactor::new(["hunter2-secret"]);
+        let errors = [
+            DockerError::Api { op: "create x".into(), detail: "echo TOKEN=hunter2-secret".into(), status: Some(500) },
+            DockerError::StaleTask { op: "start".into(), detail: "aHVudGVyMi1zZWNyZXQ= exists".into() },
+            DockerError::Malformed { op: "create".into(), detail: "68756e746572322d736563726574".into() },
+            DockerError::Connect { endpoint: "h".into(), detail: "hunter2-secret".into() },
+            DockerError::Pull { image: "img".into(), detail: "hunter2-secret".into() },
+        ];
+        for e in errors {
+            let status = matches!(e, DockerError::Api { status: Some(500), .. });
+            let shown = e.redacted(&r);
+            assert!(shown.to_string().contains("***") && !shown.to_string().contains("hunter2"), "{shown}");
+            // The kind stays: a redacted 500 is still retried.
+            assert_eq!(matches!(shown, DockerError::Api { status: Some(500), .. }), status);
         }
     }
 

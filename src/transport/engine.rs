@@ -27,6 +27,14 @@ pub trait EngineApi: Send + Sync {
     /// A container's create request, made once per create (not per attempt).
     type Prepared: Send + Sync;
 
+    /// The secret values masked in this engine's errors (retry warnings too).
+    fn redactor(&self) -> &crate::redact::Redactor;
+
+    /// This engine, masking the values of `redact` in its errors.
+    fn redacting(&self, redact: std::sync::Arc<crate::redact::Redactor>) -> Self
+    where
+        Self: Sized;
+
     /// One attempt at listing everything observation needs.
     fn inventory_once(&self) -> impl Future<Output = Result<Inventory, DockerError>> + Send;
 
@@ -107,7 +115,7 @@ pub trait EngineApi: Send + Sync {
 
     /// Everything observation needs, retried on transient failures.
     fn inventory(&self) -> impl Future<Output = Result<Inventory, DockerError>> + Send {
-        retrying("list", || self.inventory_once())
+        retrying(self.redactor(), "list", || self.inventory_once())
     }
 
     fn create_volume(
@@ -116,7 +124,7 @@ pub trait EngineApi: Send + Sync {
         app: Option<&str>,
         server: &str,
     ) -> impl Future<Output = Result<(), DockerError>> + Send {
-        retrying("create-volume", move || self.create_volume_once(name, app, server))
+        retrying(self.redactor(), "create-volume", move || self.create_volume_once(name, app, server))
     }
 
     /// Creates the container of `spec` under `name`, mounting the volumes of
@@ -133,21 +141,21 @@ pub trait EngineApi: Send + Sync {
     ) -> impl Future<Output = Result<String, DockerError>> + Send {
         async move {
             let prepared = self.prepare_container(spec, hash, redacted, secrets, keeps).await?;
-            retrying("create", || self.create_container_once(name, &prepared, hash)).await
+            retrying(self.redactor(), "create", || self.create_container_once(name, &prepared, hash)).await
         }
     }
 
     fn start(&self, id: &str) -> impl Future<Output = Result<(), DockerError>> + Send {
         async move {
             segment("start", "id", id)?;
-            retrying("start", || self.start_once(id)).await
+            retrying(self.redactor(), "start", || self.start_once(id)).await
         }
     }
 
     fn stop(&self, id: &str, timeout: Duration) -> impl Future<Output = Result<(), DockerError>> + Send {
         async move {
             segment("stop", "id", id)?;
-            retrying("stop", || self.stop_once(id, timeout)).await
+            retrying(self.redactor(), "stop", || self.stop_once(id, timeout)).await
         }
     }
 
@@ -157,7 +165,7 @@ pub trait EngineApi: Send + Sync {
         async move {
             segment("remove", "id", id)?;
             self.stop(id, timeout).await.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })?;
-            retrying("remove", || async {
+            retrying(self.redactor(), "remove", || async {
                 self.remove_once(id).await.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
             })
             .await
@@ -167,7 +175,7 @@ pub trait EngineApi: Send + Sync {
     fn rename(&self, id: &str, new_name: &str) -> impl Future<Output = Result<(), DockerError>> + Send {
         async move {
             segment("rename", "id", id)?;
-            retrying("rename", || self.rename_once(id, new_name)).await
+            retrying(self.redactor(), "rename", || self.rename_once(id, new_name)).await
         }
     }
 

@@ -33,6 +33,8 @@ pub enum Behaviour {
         ids: Vec<Value>,
         networks: Vec<String>,
     },
+    /// Answers an apply's calls as told (see `ApplyFake`, at the end).
+    Apply(ApplyFake),
 }
 
 pub struct FakeDocker {
@@ -109,6 +111,11 @@ fn serve(conn: UnixStream, b: &Behaviour, requests: &Mutex<Vec<String>>, stop: &
         Some((v, rest)) if v.starts_with('v') && v[1..].chars().all(|c| c.is_ascii_digit() || c == '.') => rest,
         _ => path,
     };
+    if let Behaviour::Apply(a) = b
+        && a.serve(method, path, target, &body, &mut out, stop)
+    {
+        return;
+    }
     if matches!(b, Behaviour::SilentCreate) && method == "POST" && path == "containers/create" {
         containers(&mut out, &mut reader, &Behaviour::Silent, stop);
     } else if method == "GET" && path == "containers/json" {
@@ -175,7 +182,7 @@ fn summary(id: &Value, name: &str, labels: Value) -> Value {
 
 fn containers(out: &mut UnixStream, reader: &mut BufReader<UnixStream>, b: &Behaviour, stop: &AtomicBool) {
     match b {
-        Behaviour::Normal | Behaviour::SilentCreate => respond(out, 200, "[]"),
+        Behaviour::Normal | Behaviour::SilentCreate | Behaviour::Apply(_) => respond(out, 200, "[]"),
         Behaviour::Malformed => respond(out, 200, r#"{"containers": "not a list"}"#),
         Behaviour::Orphans { installation, ids, .. } => {
             let list: Vec<Value> = ids
@@ -233,6 +240,141 @@ fn containers(out: &mut UnixStream, reader: &mut BufReader<UnixStream>, b: &Beha
                 if out.write_all(b" ").is_err() {
                     return;
                 }
+            }
+        }
+    }
+}
+
+// ---- Apply behaviours: echoed secrets and event floods ----
+
+/// How an apply's calls are answered by `Behaviour::Apply`.
+#[derive(Clone)]
+pub enum ApplyFake {
+    /// `POST /containers/create` fails with 500, echoing the request body as
+    /// it came, in base64 and in hex.
+    EchoCreate,
+    /// Creates and starts containers; inspect reports them running with
+    /// health `starting` (`healthy` once `healthy_after` has passed since the
+    /// flood began); `GET /events` is an endless stream, as fast as it goes,
+    /// of valid events about other containers (and, once healthy, the
+    /// container's own `health_status: healthy` among them).
+    EventFlood { healthy_after: Option<Duration>, state: Arc<FloodState> },
+}
+
+/// What an event flood saw: when it began, the container created.
+#[derive(Default)]
+pub struct FloodState {
+    pub began: Mutex<Option<std::time::Instant>>,
+    pub created: Mutex<Option<String>>,
+}
+
+/// The id the flood fake gives the container it creates.
+const FLOOD_ID: &str = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+
+impl ApplyFake {
+    pub fn flood(healthy_after: Option<Duration>) -> (ApplyFake, Arc<FloodState>) {
+        let state = Arc::new(FloodState::default());
+        (ApplyFake::EventFlood { healthy_after, state: state.clone() }, state)
+    }
+
+    /// Answers the request if it is one this behaviour changes.
+    fn serve(
+        &self,
+        method: &str,
+        path: &str,
+        target: &str,
+        body: &[u8],
+        out: &mut UnixStream,
+        stop: &AtomicBool,
+    ) -> bool {
+        use base64::Engine as _;
+        if method == "GET" && path == "images/json" {
+            let image = json!([{
+                "Id": format!("sha256:{}", "c".repeat(64)), "ParentId": "", "RepoTags": [crate::fleet::IMAGE],
+                "RepoDigests": [], "Created": 1_700_000_000, "Size": 1, "SharedSize": -1, "Labels": {}, "Containers": -1
+            }]);
+            respond(out, 200, &image.to_string());
+            return true;
+        }
+        match self {
+            ApplyFake::EchoCreate if method == "POST" && path == "containers/create" => {
+                let text = String::from_utf8_lossy(body);
+                let b64 = base64::engine::general_purpose::STANDARD.encode(body);
+                let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+                let message = format!("create failed for {text}; base64 {b64}; hex {hex}");
+                respond(out, 500, &json!({ "message": message }).to_string());
+                true
+            }
+            ApplyFake::EchoCreate => false,
+            ApplyFake::EventFlood { healthy_after, state } => {
+                let healthy = || {
+                    let began = *state.began.lock().unwrap();
+                    match (healthy_after, began) {
+                        (Some(after), Some(began)) => began.elapsed() >= *after,
+                        _ => false,
+                    }
+                };
+                match (method, path) {
+                    ("POST", "containers/create") => {
+                        let name = target.split("name=").nth(1).unwrap_or("").split('&').next().unwrap_or("");
+                        *state.created.lock().unwrap() = Some(name.to_string());
+                        respond(out, 201, &json!({"Id": FLOOD_ID, "Warnings": []}).to_string());
+                        true
+                    }
+                    ("GET", p) if p.starts_with("containers/") && p.ends_with("/json") && p != "containers/json" => {
+                        let health = if healthy() { "healthy" } else { "starting" };
+                        let name = state.created.lock().unwrap().clone().unwrap_or_default();
+                        let doc = json!({
+                            "Id": FLOOD_ID, "Name": format!("/{name}"),
+                            "State": {"Status": "running", "Running": true, "ExitCode": 0,
+                                      "StartedAt": "2026-01-01T00:00:00Z", "Health": {"Status": health}},
+                            "Config": {"Labels": {}}
+                        });
+                        respond(out, 200, &doc.to_string());
+                        true
+                    }
+                    ("GET", "events") => {
+                        flood(out, state, healthy, stop);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+/// Valid events about other containers, as fast as the client takes them;
+/// once `healthy()`, the created container's health event among them.
+fn flood(out: &mut UnixStream, state: &FloodState, healthy: impl Fn() -> bool, stop: &AtomicBool) {
+    state.began.lock().unwrap().get_or_insert_with(std::time::Instant::now);
+    let _ = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n");
+    let event = |id: &str, name: &str, action: &str| {
+        json!({"Type": "container", "Action": action, "Actor": {"ID": id, "Attributes": {"name": name}},
+               "scope": "local", "time": 1_700_000_000, "timeNano": 1_700_000_000_000_000_000i64})
+        .to_string()
+            + "\n"
+    };
+    let noise: String =
+        (0..400).map(|i| event(&format!("{i:064x}"), &format!("other-{i}"), "exec_start: sh")).collect();
+    while !stop.load(Ordering::SeqCst) {
+        let mut chunk = noise.clone();
+        if healthy() {
+            let name = state.created.lock().unwrap().clone().unwrap_or_default();
+            chunk.push_str(&event(FLOOD_ID, &name, "health_status: healthy"));
+        }
+        // Whole lines only: a write that times out is resumed where it stopped.
+        let mut rest = chunk.as_bytes();
+        while !rest.is_empty() {
+            match out.write(rest) {
+                Ok(0) => return,
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                }
+                Err(_) => return,
             }
         }
     }

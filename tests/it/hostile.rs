@@ -222,3 +222,118 @@ fn a_call_that_never_answers_during_apply_costs_its_timeout_only() {
     assert!(m.secs < 5.0 + 5.0, "{:.1}s\n{}", m.secs, m.run.all());
     assert_eq!(f.inspect(&f.app("fine"), "{{.State.Status}}"), "running");
 }
+
+// ---- Echoed secrets and event floods during apply ----
+
+use std::sync::Arc;
+
+use crate::fakedocker::{ApplyFake, FloodState};
+use crate::mcp_client::Stdio;
+
+/// The vault secret the echoing server sends back.
+const ECHOED: &str = "Echo-S3cret-Value-7d2c";
+
+/// The forms of `v` a server may echo: as written, in base64 and hex, and
+/// the part of it inside a longer base64 text at each alignment.
+fn secret_forms(v: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+    let b = v.as_bytes();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let mut out = vec![v.to_string(), STANDARD.encode(b), URL_SAFE.encode(b), hex.to_uppercase(), hex];
+    for offset in 0..3 {
+        let mut buf = vec![b'x'; offset];
+        buf.extend_from_slice(b);
+        let enc = STANDARD_NO_PAD.encode(&buf);
+        out.push(enc[(8 * offset).div_ceil(6)..(8 * (offset + b.len())) / 6].to_string());
+    }
+    out
+}
+
+fn assert_no_secret(what: &str, bytes: &[u8]) {
+    for form in secret_forms(ECHOED) {
+        assert!(!bytes.windows(form.len()).any(|w| w == form.as_bytes()), "{what} holds the secret as {form:?}");
+    }
+}
+
+#[test]
+fn a_secret_echoed_in_a_server_error_is_never_shown_logged_or_stored() {
+    let (host, fake) = fake_host(Behaviour::Apply(ApplyFake::EchoCreate));
+    let mut f = Fleet::new();
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", "master-password-for-tests");
+    f.tomo.set_env("TOMO_SALT", "salt-for-the-echo-test");
+    f.tomo.set_env("SSH_TIMEOUT", "10s");
+    let set = f.tomo.run_with_stdin(&["secret", "set", "echo-token"], Some(ECHOED));
+    assert_eq!(set.code, 0, "{}", set.all());
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    f.manifest(
+        "apps.yaml",
+        "kind: App\nname: {p}-echo\nserver: bad\nimage: {image}\ninit: true\ncommand: [\"sleep\", \"600\"]\nenv: {TOKEN: {secret: echo-token}}\n",
+    );
+    let m = measured(&f, &["apply", "--auto-approve"], Duration::from_secs(60));
+    // The server echoed the body of a create (retried: a 500 is transient).
+    let creates = fake.lines().iter().filter(|l| l.starts_with("POST ") && l.contains("/containers/create")).count();
+    assert!(creates > 1, "{:#?}", fake.lines());
+    assert_eq!(m.run.code, 1, "{}", m.run.all());
+    assert!(m.run.stdout.contains("create failed for") && m.run.stdout.contains("***"), "{}", m.run.all());
+    assert!(m.run.stderr.contains("retrying"), "{}", m.run.stderr);
+    assert_no_secret("stdout", m.run.stdout.as_bytes());
+    assert_no_secret("stderr", m.run.stderr.as_bytes());
+    for file in ["data/tomo.db", "data/tomo.db-wal"] {
+        if let Ok(bytes) = std::fs::read(f.tomo.path().join(file)) {
+            assert_no_secret(file, &bytes);
+        }
+    }
+    // Nor in what an agent reads of the run.
+    let mut agent = Stdio::start(&f.tomo, "operator");
+    let history = agent.call("app_history", json!({"name": f.app("echo")}));
+    assert!(!history.is_error, "{}", history.text);
+    assert!(history.raw.contains("create failed for"), "{}", history.raw);
+    assert_no_secret("app_history", history.raw.as_bytes());
+}
+
+/// A server whose `/events` floods while apply waits for a container's health.
+fn flooded(healthy_after: Option<Duration>, health_timeout: &str) -> (Fleet, TestHost, FakeDocker, Arc<FloodState>) {
+    let (behaviour, state) = ApplyFake::flood(healthy_after);
+    let (host, fake) = fake_host(Behaviour::Apply(behaviour));
+    let mut f = Fleet::new();
+    f.tomo.set_env("SSH_TIMEOUT", "10s");
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    f.manifest(
+        "apps.yaml",
+        &format!(
+            "kind: Settings\nhealth_timeout: {health_timeout}\n---\nkind: App\nname: {{p}}-flood\nserver: bad\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\nhealthcheck: {}\n",
+            crate::fleet::HEALTHY
+        ),
+    );
+    (f, host, fake, state)
+}
+
+/// From the start of the flood to the end of tomo.
+fn since_flood(state: &FloodState) -> Duration {
+    state.began.lock().unwrap().expect("tomo subscribed to the events").elapsed()
+}
+
+#[test]
+fn an_event_flood_cannot_stretch_the_health_timeout() {
+    let (f, _host, _fake, state) = flooded(None, "2s");
+    let m = measured(&f, &["apply", "--auto-approve"], Duration::from_secs(60));
+    let waited = since_flood(&state);
+    eprintln!("never healthy under an event flood: {:.2}s from the flood's start", waited.as_secs_f64());
+    assert_eq!(m.run.code, 1, "{}", m.run.all());
+    assert!(m.run.stdout.contains("did not become ready within 2s"), "{}", m.run.all());
+    assert!(waited < Duration::from_secs(3), "{:.2}s\n{}", waited.as_secs_f64(), m.run.all());
+    assert!(m.peak_kb < MEMORY_BOUND_KB, "peak {} kB", m.peak_kb);
+}
+
+#[test]
+fn an_event_flood_does_not_stall_the_other_calls_to_its_server() {
+    // Healthy soon after the flood began: seen only through calls made during it.
+    let (f, _host, _fake, state) = flooded(Some(Duration::from_millis(300)), "20s");
+    let m = measured(&f, &["apply", "--auto-approve"], Duration::from_secs(60));
+    let waited = since_flood(&state);
+    eprintln!("healthy under an event flood: {:.2}s from the flood's start", waited.as_secs_f64());
+    assert_eq!(m.run.code, 0, "{}", m.run.all());
+    assert!(waited < Duration::from_secs(3), "{:.2}s\n{}", waited.as_secs_f64(), m.run.all());
+    assert!(m.peak_kb < MEMORY_BOUND_KB, "peak {} kB", m.peak_kb);
+}

@@ -1,4 +1,8 @@
-//! Masking of secret values in text that containers produce (`app_logs`).
+//! Redaction of secret values in text tomo did not write: what containers
+//! log (`engine` masks `app_logs` with it) and what servers answer (apply
+//! redacts every Docker error with the secrets of its plan, and the Docker
+//! client its retry warnings, before anything is printed, logged, journalled
+//! or returned). Pure: the caller reveals the values.
 //!
 //! **What is masked:** every secret value of at least `MIN_LEN` bytes, as
 //! written and in its common encodings: base64 (standard and URL-safe, with
@@ -10,11 +14,11 @@
 //!
 //! **What cannot be masked:** a value transformed in any other way: reversed,
 //! spaced out, split across lines or log entries, re-cased, compressed,
-//! hashed, encrypted, or encoded twice. A container that means to reveal a
-//! secret it holds can always do so; masking catches accidents, it is not a
-//! boundary. Who may change what a container runs (image, command) is who
-//! can read its secrets; `engine::guard` keeps the secrets' destinations an
-//! admin's decision.
+//! hashed, encrypted, or encoded twice. A container or server that means to
+//! reveal a secret it holds can always do so; masking catches accidents and
+//! plain echoes, it is not a boundary. Who may change what a container runs
+//! (image, command) is who can read its secrets; `engine::guard` keeps the
+//! secrets' destinations an admin's decision.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -30,24 +34,29 @@ pub const MASK: &str = "***";
 
 /// Masks a set of secret values (never printed: `Debug` shows a count).
 #[derive(Default)]
-pub struct Masker {
+pub struct Redactor {
     /// Every form of every value, longest first.
     needles: Vec<String>,
 }
 
-impl std::fmt::Debug for Masker {
+impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Masker({} forms)", self.needles.len())
+        write!(f, "Redactor({} forms)", self.needles.len())
     }
 }
 
-impl Masker {
-    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
+impl Redactor {
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Redactor {
         let mut needles: Vec<String> =
             values.into_iter().filter(|v| v.len() >= MIN_LEN).flat_map(|v| forms(v.as_bytes())).collect();
         needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         needles.dedup();
-        Masker { needles }
+        Redactor { needles }
+    }
+
+    /// Whether there is nothing to mask.
+    pub fn is_empty(&self) -> bool {
+        self.needles.is_empty()
     }
 
     /// `text` with every form of every value replaced by `***`.
@@ -118,7 +127,7 @@ mod tests {
     const SECRET: &str = "p@ss/w0rd+Zq=9!x y";
 
     fn masked(text: &str) -> String {
-        Masker::new([SECRET, "ab"]).apply(text)
+        Redactor::new([SECRET, "ab"]).apply(text)
     }
 
     #[test]
@@ -159,7 +168,7 @@ mod tests {
     #[test]
     fn short_values_and_ordinary_text_are_left_alone() {
         assert_eq!(masked("ab abc a-b"), "ab abc a-b");
-        assert_eq!(Masker::new(["abcd"]).apply("xabcdx"), "x***x");
+        assert_eq!(Redactor::new(["abcd"]).apply("xabcdx"), "x***x");
         // What it cannot do: reversed or spaced out values are not recognised.
         let reversed: String = SECRET.chars().rev().collect();
         assert_eq!(masked(&reversed), reversed);
