@@ -4,7 +4,9 @@
 //! such; the engine observes all servers at once, so it never blocks the others.
 //! Each server has one [`Deadline`] for connecting and listing (pulls, which
 //! can rightly take long, do not count): past it the server is unreachable,
-//! with the step it was in and the real wait.
+//! with the step it was in and the real wait. Its length is
+//! `Engine::server_timeout` (`Settings.server_timeout`, else `SSH_TIMEOUT`);
+//! the SSH connect retries of every command share one such deadline too.
 
 use std::time::Duration;
 
@@ -62,9 +64,9 @@ impl Deadline {
     /// reason for being unreachable.
     pub async fn run<T>(&self, step: &str, work: impl Future<Output = T>) -> Result<T, String> {
         tokio::time::timeout_at(self.end, work).await.map_err(|_| {
+            let limit = crate::model::Duration::from_millis(self.limit.as_millis() as u64);
             format!(
-                "no answer within the server timeout of {}s while {step} (waited {:.1}s)",
-                self.limit.as_secs(),
+                "no answer within the server timeout of {limit} while {step} (waited {:.1}s)",
                 self.start.elapsed().as_secs_f64()
             )
         })

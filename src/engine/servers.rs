@@ -56,7 +56,7 @@ impl Engine {
                 "server `{name}` is this machine (`host: local`); it has no SSH host key"
             )));
         };
-        let fp = SshSession::fetch_host_key(&t.address, t.port, self.config.ssh_timeout.to_std())
+        let fp = SshSession::fetch_host_key(&t.address, t.port, self.server_timeout(&desired))
             .await
             .map_err(|e| Error::Server(e.to_string()))?;
         Ok((server, fp))
@@ -109,7 +109,8 @@ impl Engine {
         let clients = self.clients(&desired, &opts).await;
         let probes = desired.servers.values().filter(|s| scope.has_server(&s.name)).map(|server| {
             let client = clients.get(&server.name).cloned();
-            async move { self.probe(server, client).await }
+            let timeout = self.server_timeout(&desired);
+            async move { self.probe(server, client, timeout).await }
         });
         let facts = futures_util::future::join_all(probes).await;
         let store = self.store()?;
@@ -126,7 +127,12 @@ impl Engine {
         Ok(facts)
     }
 
-    async fn probe(&self, server: &Server, client: Option<std::result::Result<DockerClient, String>>) -> ServerFacts {
+    async fn probe(
+        &self,
+        server: &Server,
+        client: Option<std::result::Result<DockerClient, String>>,
+        timeout: std::time::Duration,
+    ) -> ServerFacts {
         let host = match &server.host {
             Host::Local => "local".to_string(),
             Host::Ssh(t) => format!("{}@{}:{}", t.user, t.address, t.port),
@@ -156,7 +162,7 @@ impl Engine {
             Host::Local => local_probe(),
             Host::Ssh(_) => match self.session(&server.name) {
                 Some(s) => s
-                    .exec(PROBE, ExecOptions { sudo: false, timeout: self.config.ssh_timeout.to_std() })
+                    .exec(PROBE, ExecOptions { sudo: false, timeout })
                     .await
                     .map(|o| o.stdout)
                     .map_err(|e| e.to_string()),
@@ -186,7 +192,7 @@ impl Engine {
         let server = self.server(&desired, name)?;
         let mut checks = Vec::new();
         let mut check = |name: &str, ok: bool, detail: String| checks.push(Check { name: name.into(), ok, detail });
-        let timeout = self.config.ssh_timeout.to_std();
+        let timeout = self.server_timeout(&desired);
         let opts = PlanOptions {
             scope: Scope { servers: vec![server.name.clone()], ..Scope::default() },
             ..PlanOptions::default()

@@ -329,3 +329,80 @@ fn hostile_server_text_never_reaches_a_terminal_raw() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+// ---------------------------------------------------------------------------
+// `Settings.server_timeout`: each server's one deadline, declared with the
+// fleet (it wins over `SSH_TIMEOUT`, which is the fallback).
+
+fn settings_timeout(f: &Fleet, timeout: &str) {
+    f.manifest("settings.yaml", &format!("kind: Settings\nserver_timeout: {timeout}\n"));
+}
+
+#[test]
+fn a_declared_server_timeout_is_the_deadline_of_a_silent_server() {
+    let (host, _fake) = fake_host(Behaviour::Silent);
+    let mut f = Fleet::new();
+    f.tomo.set_env("SSH_TIMEOUT", "30s");
+    settings_timeout(&f, "2s");
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    f.manifest(
+        "apps.yaml",
+        "kind: App\nname: {p}-fine\nserver: local\nimage: {image}\ninit: true\ncommand: [\"sleep\", \"600\"]\n",
+    );
+    let m = measured(&f, &["plan"], Duration::from_secs(60));
+    assert!(m.secs < 2.0 + 1.5, "{:.1}s\n{}", m.secs, m.run.all());
+    assert!(m.secs >= 2.0, "{:.1}s\n{}", m.secs, m.run.all());
+    assert!(m.run.stdout.contains("no answer within the server timeout of 2s"), "{}", m.run.all());
+    assert!(m.run.stdout.contains("(waited 2.0s)"), "{}", m.run.all());
+    assert_healthy_planned(&f, &m);
+}
+
+#[test]
+fn a_server_timeout_out_of_range_is_refused_at_its_field() {
+    let f = Fleet::new();
+    settings_timeout(&f, "0s");
+    let r = f.tomo(&["validate"]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(
+        r.all().contains("server timeout must be from 1s to 1h") && r.all().contains("settings.yaml"),
+        "{}",
+        r.all()
+    );
+}
+
+/// A TCP port that accepts connections and never says a word (an SSH tarpit);
+/// connections are held until the test ends.
+fn tarpit() -> (u16, std::sync::mpsc::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while stopped.try_recv() == Err(std::sync::mpsc::TryRecvError::Empty) {
+            if let Ok((conn, _)) = listener.accept() {
+                held.push(conn);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    (port, stop)
+}
+
+#[test]
+fn a_stuck_ssh_handshake_costs_one_deadline() {
+    let (port, _stop) = tarpit();
+    let mut f = Fleet::new();
+    f.tomo.set_env("SSH_TIMEOUT", "2s");
+    f.manifest(
+        "servers.yaml",
+        &format!(
+            "kind: Server\nname: pit\nhost: 127.0.0.1\nport: {port}\nuser: root\nauth: {{key_file: /nonexistent}}\nhost_key: \"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n"
+        ),
+    );
+    for args in [&["plan"][..], &["server", "list"], &["server", "test", "pit"]] {
+        let m = measured(&f, args, Duration::from_secs(60));
+        assert!(m.secs < 2.0 + 1.5, "{args:?}: {:.1}s\n{}", m.secs, m.run.all());
+        assert!(m.run.all().contains("2s"), "{args:?}: {}", m.run.all());
+    }
+}
