@@ -4,7 +4,9 @@
 //! such; the engine observes all servers at once, so it never blocks the others.
 //! Each server has one [`Deadline`] for connecting and listing (pulls, which
 //! can rightly take long, do not count): past it the server is unreachable,
-//! with the step it was in and the real wait.
+//! with the step it was in and the real wait. Its length is
+//! `Engine::server_timeout` (`Settings.server_timeout`, else `SSH_TIMEOUT`);
+//! the SSH connect retries of every command share one such deadline too.
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::args::{ProposalCommand, ServeArgs, TokenCommand, UserCommand, WatchArgs};
 use super::commands::read_value;
 use super::plan_view::{self, LineSink};
-use super::{out, runtime};
+use super::{out, out_json, runtime};
 use crate::auth::{Identity, Role};
 use crate::engine::{AuditEvent, Decided, Engine, Plan, Proposal, ProposalDecision, ProposalStatus};
 use crate::error::{Error, Result, Usage};
@@ -67,7 +67,7 @@ pub fn user(engine: &Engine, c: UserCommand) -> Result<i32> {
         UserCommand::List(a) => {
             let users = engine.users()?;
             if a.json {
-                out(&format!("{}\n", serde_json::to_string_pretty(&users).expect("JSON")))?;
+                out_json(&serde_json::to_string_pretty(&users).expect("JSON"))?;
             } else if users.is_empty() {
                 out("no users; add one with `tomo user add NAME --role admin`\n")?;
             } else {
@@ -121,7 +121,7 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
                 .transpose()?;
             let rows = engine.proposals(status)?;
             if a.json {
-                out(&format!("{}\n", serde_json::to_string_pretty(&rows).expect("JSON")))?;
+                out_json(&serde_json::to_string_pretty(&rows).expect("JSON"))?;
             } else if rows.is_empty() {
                 out("no proposals\n")?;
             } else {
@@ -144,7 +144,7 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
             let (row, _, plan) = engine.proposal(&a.id)?;
             if a.json {
                 let doc = serde_json::json!({"proposal": row, "plan": plan});
-                out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;
+                out_json(&serde_json::to_string_pretty(&doc).expect("JSON"))?;
             } else {
                 out(&describe(&row, &plan))?;
             }
@@ -184,7 +184,7 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
             };
             if a.json {
                 let doc = serde_json::json!({"proposal": row, "report": report});
-                out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;
+                out_json(&serde_json::to_string_pretty(&doc).expect("JSON"))?;
             } else {
                 out(&format!("proposal {} {}\n", row.id, row.status))?;
                 out(&plan_view::report(&plan, &report))?;

@@ -1,7 +1,7 @@
 //! One function per subcommand: call the engine, print the result, return the
 //! exit code.
 
-use super::out;
+use super::{out, out_json};
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
@@ -47,7 +47,7 @@ pub fn validate(engine: &Engine, a: &ValidateArgs) -> Result<i32> {
             "summary": summary,
             "diagnostics": ds,
         });
-        out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;
+        out_json(&serde_json::to_string_pretty(&doc).expect("JSON"))?;
         return Ok(if ds.has_errors() { 1 } else { 0 });
     }
     err(&render::diagnostics(ds, render::stderr_styled()));
@@ -116,7 +116,7 @@ pub fn secret(engine: &Engine, c: SecretCommand) -> Result<i32> {
         SecretCommand::List(a) => {
             let rows = engine.vault()?.list()?;
             if a.json {
-                out(&format!("{}\n", serde_json::to_string_pretty(&rows).expect("JSON")))?;
+                out_json(&serde_json::to_string_pretty(&rows).expect("JSON"))?;
             } else if rows.is_empty() {
                 out("no secrets\n")?;
             } else {

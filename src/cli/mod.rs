@@ -75,6 +75,12 @@ fn out(text: &str) -> Result<(), Error> {
     o.write_all(text.as_bytes()).and_then(|_| o.flush()).map_err(|source| Error::write("standard output", source))
 }
 
+/// Writes JSON text and a line break to standard output, with the
+/// characters a terminal acts on that JSON leaves raw escaped (`term::json`).
+fn out_json(text: &str) -> Result<(), Error> {
+    out(&format!("{}\n", crate::term::json(text)))
+}
+
 /// The async runtime of one command.
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)
@@ -92,10 +98,49 @@ fn init_logging(config: &Config) {
     let rmcp_capped = tracing_subscriber::filter::filter_fn(|m| {
         !(m.target().starts_with("rmcp") && *m.level() > tracing::Level::INFO)
     });
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Log lines carry what servers said (names, errors): in text, every
+    // field passes `term::line` (escaped, bounded, one line per event); in
+    // JSON, serde escapes C0 and the writer the rest (`term::json`).
+    let layer = tracing_subscriber::fmt::layer();
     let layer = match config.log_format {
-        LogFormat::Json => layer.json().boxed(),
-        LogFormat::Text => layer.with_ansi(render::stderr_styled()).boxed(),
+        LogFormat::Json => layer.json().with_writer(|| SafeJson).boxed(),
+        LogFormat::Text => {
+            layer.fmt_fields(escaped_fields()).with_ansi(render::stderr_styled()).with_writer(std::io::stderr).boxed()
+        }
     };
     let _ = tracing_subscriber::registry().with(layer.with_filter(filter).with_filter(rmcp_capped)).try_init();
+}
+
+/// Text log fields as tracing's default formatter writes them (`message`
+/// bare, others `name=value`, space-separated), each value through
+/// `term::line`.
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
+    use tracing_subscriber::field::MakeExt as _;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let value = format!("{value:?}");
+        match field.name() {
+            "message" => write!(w, "{}", crate::term::line(&value)),
+            name => write!(w, "{name}={}", crate::term::line(&value)),
+        }
+    })
+    .delimited(" ")
+}
+
+/// Standard error for JSON log lines, each written whole with `term::json`
+/// applied (the fmt layer writes one event per `write_all`).
+struct SafeJson;
+
+impl Write for SafeJson {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr().lock();
+        match std::str::from_utf8(buf) {
+            Ok(text) => err.write_all(crate::term::json(text).as_bytes())?,
+            Err(_) => err.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }

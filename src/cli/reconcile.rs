@@ -1,7 +1,7 @@
 //! `tomo plan`, `apply`, `graph` and `status`: requests to the engine, results
 //! rendered by `plan_view`.
 
-use super::{out, runtime};
+use super::{out, out_json, runtime};
 use std::io::{BufRead, IsTerminal, Write};
 
 use super::args::{ApplyArgs, PlanArgs, ScopeArgs, StatusArgs};
@@ -50,7 +50,7 @@ pub fn plan(engine: &Engine, a: &PlanArgs) -> Result<i32> {
         write_private(path, &(text + "\n"))?;
     }
     if a.json {
-        out(&format!("{}\n", serde_json::to_string_pretty(&p).expect("plan serializes")))?;
+        out_json(&serde_json::to_string_pretty(&p).expect("plan serializes"))?;
     } else {
         out(&plan_view::plan(&p))?;
         if let Some(path) = &a.out {
@@ -74,7 +74,7 @@ pub fn status(engine: &Engine, a: &StatusArgs) -> Result<i32> {
     let (desired, observed, p) = runtime()?.block_on(engine.status(&options(&a.scope)?))?;
     if a.json {
         let doc = serde_json::json!({ "observed": observed, "drift": p });
-        out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;
+        out_json(&serde_json::to_string_pretty(&doc).expect("JSON"))?;
     } else {
         out(&plan_view::status(&p, &observed, &desired))?;
     }
@@ -170,7 +170,7 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
 fn finish(p: &Plan, report: &ApplyReport, json: bool) -> Result<i32> {
     if json {
         let doc = serde_json::json!({ "plan": p, "report": report });
-        out(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON")))?;
+        out_json(&serde_json::to_string_pretty(&doc).expect("JSON"))?;
     } else {
         out(&plan_view::report(p, report))?;
     }

@@ -1,12 +1,13 @@
 //! `tomo server list`, `test` and `trust`.
 
-use super::{out, runtime};
+use super::{out, out_json, runtime};
 use std::io::{BufRead, IsTerminal};
 
 use super::args::ServerCommand;
 use crate::engine::{Engine, Scope};
 use crate::error::{ConnectError, Error, Result, Usage};
 use crate::model::Host;
+use crate::term;
 
 pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
     let rt = runtime()?;
@@ -14,7 +15,7 @@ pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
         ServerCommand::List(a) => {
             let facts = rt.block_on(engine.server_facts(&Scope::default()))?;
             if a.json {
-                out(&format!("{}\n", serde_json::to_string_pretty(&facts).expect("JSON")))?;
+                out_json(&serde_json::to_string_pretty(&facts).expect("JSON"))?;
             } else {
                 let mut text = format!(
                     "{:<16} {:<28} {:<11} {:<10} {:<28} {}\n",
@@ -23,17 +24,19 @@ pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
                 for f in &facts {
                     let uptime =
                         f.uptime_seconds.map_or("-".into(), |s| format!("{}d {}h", s / 86400, s % 86400 / 3600));
+                    // Version and OS are the server's words: escaped and bounded.
+                    let shown = |v: &Option<String>| term::field(v.as_deref().unwrap_or("-")).into_owned();
                     text.push_str(&format!(
                         "{:<16} {:<28} {:<11} {:<10} {:<28} {}\n",
                         f.name.as_str(),
-                        f.host,
+                        term::field(&f.host),
                         if f.reachable { "yes" } else { "no" },
-                        f.docker_version.as_deref().unwrap_or("-"),
-                        f.os.as_deref().unwrap_or("-"),
+                        shown(&f.docker_version),
+                        shown(&f.os),
                         uptime
                     ));
                     if let Some(e) = &f.error {
-                        text.push_str(&format!("  {e}\n"));
+                        text.push_str(&format!("  {}\n", term::line(e)));
                     }
                 }
                 out(&text)?;
@@ -44,7 +47,8 @@ pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
             let checks = rt.block_on(engine.test_server(&a.name))?;
             let mut text = String::new();
             for c in &checks {
-                text.push_str(&format!("{} {:<15} {}\n", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail));
+                let mark = if c.ok { "ok  " } else { "FAIL" };
+                text.push_str(&format!("{mark} {:<15} {}\n", c.name, term::line(&c.detail)));
             }
             out(&text)?;
             Ok(if checks.iter().all(|c| c.ok) { 0 } else { 1 })

@@ -26,6 +26,8 @@ pub(super) struct Connector {
     installation: std::result::Result<String, Arc<Error>>,
     global: tokio::sync::Semaphore,
     per_host: BTreeMap<String, tokio::sync::Semaphore>,
+    /// Each server's time to answer (`Engine::server_timeout`).
+    pub(super) timeout: Duration,
 }
 
 /// `~/x` → `$HOME/x`.
@@ -64,7 +66,16 @@ impl Engine {
             installation,
             global: tokio::sync::Semaphore::new(self.config.max_concurrent_connections as usize),
             per_host,
+            timeout: self.server_timeout(desired),
         }
+    }
+
+    /// How long a server may take to answer: connecting and being observed
+    /// as a whole, and each Docker call of apply. `Settings.server_timeout`
+    /// when the manifests declare it (one value for every process that
+    /// reads them), else `SSH_TIMEOUT` (default 30s).
+    pub fn server_timeout(&self, desired: &Desired) -> Duration {
+        desired.settings.server_timeout.unwrap_or(self.config.ssh_timeout).to_std()
     }
 
     /// The Docker client of one server (connected over SSH when remote, and
@@ -79,16 +90,17 @@ impl Engine {
         }
         let installation = via.installation.as_deref().map_err(|e| ConnectError::Store(e.clone()))?;
         let client = match &server.host {
-            Host::Local => DockerClient::local(&server.docker.socket, installation, self.config.ssh_timeout.to_std())
-                .map_err(ConnectError::Docker),
+            Host::Local => {
+                DockerClient::local(&server.docker.socket, installation, via.timeout).map_err(ConnectError::Docker)
+            }
             Host::Ssh(t) => {
                 let _g = via.global.acquire().await;
                 let _h = match via.per_host.get(&t.address) {
                     Some(s) => Some(s.acquire().await),
                     None => None,
                 };
-                let session = self.ssh_session_with_retry(server, t).await?;
-                DockerClient::over_ssh(session, &server.docker.socket, installation, self.config.ssh_timeout.to_std())
+                let session = self.ssh_session_with_retry(server, t, via.timeout).await?;
+                DockerClient::over_ssh(session, &server.docker.socket, installation, via.timeout)
                     .map_err(ConnectError::Docker)
             }
         };
@@ -164,15 +176,27 @@ impl Engine {
     }
 
     /// Connects, retrying transient failures (refused, dropped, timed out) with
-    /// exponential backoff and jitter; a refused key or login is final.
+    /// exponential backoff and jitter, all attempts within one `timeout`; a
+    /// refused key or login is final.
     async fn ssh_session_with_retry(
         &self,
         server: &crate::model::Server,
         t: &crate::model::SshTarget,
+        timeout: Duration,
+    ) -> Result<Arc<SshSession>, ConnectError> {
+        let deadline = crate::observe::Deadline::new(timeout);
+        deadline.run("connecting", self.ssh_session_attempts(server, t, timeout)).await?
+    }
+
+    async fn ssh_session_attempts(
+        &self,
+        server: &crate::model::Server,
+        t: &crate::model::SshTarget,
+        timeout: Duration,
     ) -> Result<Arc<SshSession>, ConnectError> {
         let mut delay = Duration::from_millis(100);
         for attempt in 1..=CONNECT_ATTEMPTS {
-            match self.ssh_session(server, t).await {
+            match self.ssh_session(server, t, timeout).await {
                 Ok(s) => return Ok(s),
                 Err((e, transient)) if transient && attempt < CONNECT_ATTEMPTS => {
                     let jitter = Duration::from_millis(u64::from(std::process::id() % 7) * 10);
@@ -190,28 +214,27 @@ impl Engine {
         &self,
         server: &crate::model::Server,
         t: &crate::model::SshTarget,
+        timeout: Duration,
     ) -> Result<Arc<SshSession>, (ConnectError, bool)> {
         let policy = self.host_key_policy(&server.name, t).map_err(|e| (e, false))?;
         let credential = self.credential(&t.auth).map_err(|e| (e, false))?;
         let session =
-            SshSession::connect(&t.address, t.port, &t.user, &credential, policy, self.config.ssh_timeout.to_std())
-                .await
-                .map_err(|e| {
-                    let transient = e.is_transient();
-                    if let SshError::HostKeyChanged { expected, got, .. } = &e
-                        && let Ok(store) = self.store()
-                    {
-                        let _ = store.record_activity(&crate::store::Activity {
-                            category: "server",
-                            action: "host-key-changed",
-                            target: Some(server.name.as_str()),
-                            result: "refused",
-                            detail: Some(&format!("expected {expected}, got {got}")),
-                            ..Default::default()
-                        });
-                    }
-                    (ConnectError::Ssh(e), transient)
-                })?;
+            SshSession::connect(&t.address, t.port, &t.user, &credential, policy, timeout).await.map_err(|e| {
+                let transient = e.is_transient();
+                if let SshError::HostKeyChanged { expected, got, .. } = &e
+                    && let Ok(store) = self.store()
+                {
+                    let _ = store.record_activity(&crate::store::Activity {
+                        category: "server",
+                        action: "host-key-changed",
+                        target: Some(server.name.as_str()),
+                        result: "refused",
+                        detail: Some(&format!("expected {expected}, got {got}")),
+                        ..Default::default()
+                    });
+                }
+                (ConnectError::Ssh(e), transient)
+            })?;
         let session = Arc::new(session);
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(server.name.clone(), session.clone());
         Ok(session)

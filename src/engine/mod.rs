@@ -192,15 +192,15 @@ impl Engine {
     }
 
     /// Observes the servers in scope of `desired`, all at once, each server
-    /// connecting and being observed in one go within one deadline (the SSH
-    /// timeout): a slow or silent server delays only itself, and at most that long. Images of `pull: always` services are pulled first (a
+    /// connecting and being observed in one go within one deadline
+    /// (`server_timeout`): a slow or silent server delays only itself, and at most that long. Images of `pull: always` services are pulled first (a
     /// failed pull is logged; the image already on the server is then used).
     pub async fn observe(&self, desired: &Desired, opts: &PlanOptions) -> Observed {
         let via = self.connector(desired, opts);
         let passes = desired.servers.values().filter(|s| opts.scope.has_server(&s.name)).map(|server| {
             let via = &via;
             async move {
-                let mut deadline = crate::observe::Deadline::new(self.config.ssh_timeout.to_std());
+                let mut deadline = crate::observe::Deadline::new(via.timeout);
                 let reused = self.cached(&server.name).is_some();
                 let client =
                     deadline.run("connecting", self.client(server, via)).await.unwrap_or_else(|e| Err(e.into()));

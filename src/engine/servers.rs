@@ -54,7 +54,7 @@ impl Engine {
             }
             .into());
         };
-        let fp = SshSession::fetch_host_key(&t.address, t.port, self.config.ssh_timeout.to_std())
+        let fp = SshSession::fetch_host_key(&t.address, t.port, self.server_timeout(&desired))
             .await
             .map_err(|e| Error::Transport { server: name.to_string(), source: e.into() })?;
         Ok((server, fp))
@@ -107,7 +107,8 @@ impl Engine {
         let clients = self.clients(&desired, &opts).await;
         let probes = desired.servers.values().filter(|s| scope.has_server(&s.name)).map(|server| {
             let client = clients.get(&server.name);
-            async move { self.probe(server, client).await }
+            let timeout = self.server_timeout(&desired);
+            async move { self.probe(server, client, timeout).await }
         });
         let facts = futures_util::future::join_all(probes).await;
         let store = self.store()?;
@@ -128,6 +129,7 @@ impl Engine {
         &self,
         server: &Server,
         client: Option<&std::result::Result<DockerClient, ConnectError>>,
+        timeout: std::time::Duration,
     ) -> ServerFacts {
         let host = match &server.host {
             Host::Local => "local".to_string(),
@@ -158,7 +160,7 @@ impl Engine {
             Host::Local => local_probe(),
             Host::Ssh(_) => match self.session(&server.name) {
                 Some(s) => s
-                    .exec(PROBE, ExecOptions { sudo: false, timeout: self.config.ssh_timeout.to_std() })
+                    .exec(PROBE, ExecOptions { sudo: false, timeout })
                     .await
                     .map(|o| o.stdout)
                     .map_err(|e| e.to_string()),
@@ -188,7 +190,7 @@ impl Engine {
         let server = self.server(&desired, name)?;
         let mut checks = Vec::new();
         let mut check = |name: &str, ok: bool, detail: String| checks.push(Check { name: name.into(), ok, detail });
-        let timeout = self.config.ssh_timeout.to_std();
+        let timeout = self.server_timeout(&desired);
         let opts = PlanOptions {
             scope: Scope { servers: vec![server.name.clone()], ..Scope::default() },
             ..PlanOptions::default()

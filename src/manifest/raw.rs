@@ -370,6 +370,12 @@ pub struct RawSettings {
     /// How long a new container may take to become healthy (default `60s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_timeout: Option<String>,
+    /// How long each server may take to answer, 1s to 1h: connecting and
+    /// being observed as a whole, and each Docker call of apply; past it the
+    /// server is unreachable and the others go on (default: `SSH_TIMEOUT`,
+    /// else `30s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timeout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<RawWatchSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

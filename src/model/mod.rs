@@ -228,6 +228,10 @@ pub struct Settings {
     pub prune: bool,
     pub parallelism: u32,
     pub health_timeout: Duration,
+    /// Each server's time to answer (connect and observe as a whole, each
+    /// Docker call of apply); `None`: `SSH_TIMEOUT` (default 30s).
+    #[serde(default)]
+    pub server_timeout: Option<Duration>,
     pub watch_interval: Duration,
     pub watch_self_heal: bool,
     pub watch_destructive: WatchDestructive,
@@ -244,6 +248,7 @@ impl Default for Settings {
             prune: false,
             parallelism: 16,
             health_timeout: Duration::from_secs(60),
+            server_timeout: None,
             watch_interval: Duration::from_secs(300),
             watch_self_heal: true,
             watch_destructive: WatchDestructive::Hold,

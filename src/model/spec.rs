@@ -206,7 +206,7 @@ fn flatten(prefix: &str, v: &serde_json::Value, other: Option<&serde_json::Value
         let hash = map.get("keyed_hash");
         let changed = other.is_some_and(|o| o.get("keyed_hash").is_some_and(|h| Some(h) != hash));
         let note = if changed { ", changed" } else { "" };
-        out.push(format!("{prefix}: ({label}{note})"));
+        out.push(format!("{prefix}: ({}{note})", crate::term::line(label)));
         return;
     }
     match v {
@@ -215,7 +215,9 @@ fn flatten(prefix: &str, v: &serde_json::Value, other: Option<&serde_json::Value
                 if matches!(val, J::Null) {
                     continue;
                 }
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                // A key of a deployed spec is the server's text: one line, escaped.
+                let key = crate::term::line(k);
+                let p = if prefix.is_empty() { key.into_owned() } else { format!("{prefix}.{key}") };
                 flatten(&p, val, other.and_then(|o| o.get(k)), out);
             }
         }

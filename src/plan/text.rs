@@ -2,7 +2,9 @@
 //! `~` recreate, `-` remove, `>` start, `.` stop, `!` conflict, grouped by
 //! server and ending with a one-line summary. Shared by the CLI and MCP.
 //! Every line goes through `term::line`: names, reasons and diff lines come
-//! from manifests and servers, and reach a terminal only escaped.
+//! from manifests and servers, and reach a terminal only escaped and bounded;
+//! values a server named (an orphan's app, each reason) pass `term::field`
+//! first, so that one long value leaves the rest of its line readable.
 
 use std::collections::BTreeMap;
 
@@ -52,14 +54,15 @@ pub fn plan(p: &Plan) -> String {
             }
         }
         for c in p.conflicts.iter().filter(|c| &c.server == server) {
-            push_line(&mut out, &format!("  ! {:<28} {}", c.object, c.message));
+            push_line(&mut out, &format!("  ! {:<28} {}", term::field(&c.object), c.message));
         }
         for o in p.orphans.iter().filter(|o| &o.server == server && !o.removed) {
             push_line(
                 &mut out,
                 &format!(
                     "  ? {:<28} orphan of app `{}`: kept (`--prune` or `Settings.prune: true` removes it)",
-                    o.container, o.app
+                    term::field(&o.container),
+                    term::field(&o.app)
                 ),
             );
         }
@@ -85,7 +88,8 @@ fn action_line(a: &Action) -> String {
         Op::Create { spec, .. } => format!("create from {}", spec.image),
         other => other.verb().to_string(),
     };
-    format!("  {} {:<28} {what}: {}", a.op.symbol(), a.op.object(), a.reasons.join("; "))
+    let reasons: Vec<_> = a.reasons.iter().map(|r| term::field(r)).collect();
+    format!("  {} {:<28} {}: {}", a.op.symbol(), term::field(a.op.object()), term::field(&what), reasons.join("; "))
 }
 
 /// What a recreate or removal keeps and drops of the container's data.
@@ -144,14 +148,16 @@ pub fn status(p: &Plan, observed: &Observed, desired: &crate::model::Desired) ->
         }
         push_line(&mut out, &format!("  {:<28} {:<11} {:<10} DRIFT", "CONTAINER", "STATE", "HEALTH"));
         for r in rows.iter().filter(|r| r.server == server.as_str()) {
-            let drift = if r.drift.is_empty() { "in sync".to_string() } else { r.drift.join("; ") };
+            let drift: Vec<_> = r.drift.iter().map(|d| term::field(d)).collect();
+            let drift = if drift.is_empty() { "in sync".to_string() } else { drift.join("; ") };
             push_line(
                 &mut out,
                 &format!("  {:<28} {:<11} {:<10} {drift}", r.container, r.state, r.health.unwrap_or("-")),
             );
         }
         for o in p.orphans.iter().filter(|o| &o.server == server) {
-            push_line(&mut out, &format!("  {:<28} {:<11} {:<10} orphan of app `{}`", o.container, "-", "-", o.app));
+            let (name, app) = (term::field(&o.container), term::field(&o.app));
+            push_line(&mut out, &format!("  {name:<28} {:<11} {:<10} orphan of app `{app}`", "-", "-"));
         }
     }
     out

@@ -35,6 +35,17 @@ pub enum Behaviour {
     },
     /// Answers an apply's calls as told (see `ApplyFake`, at the end).
     Apply(ApplyFake),
+    /// Every text the server reports is `text` (terminal escapes, line
+    /// breaks, bidi controls, 100 KB): the version, image tags, the
+    /// `tomo.app` label of the container named `victim` (ours: a conflict)
+    /// and of an orphan, the deployed spec of the container named `drift`
+    /// (ours, so it is recreated) and the error of every create.
+    Hostile {
+        installation: String,
+        victim: String,
+        drift: String,
+        text: String,
+    },
 }
 
 pub struct FakeDocker {
@@ -118,6 +129,9 @@ fn serve(conn: UnixStream, b: &Behaviour, requests: &Mutex<Vec<String>>, stop: &
     }
     if matches!(b, Behaviour::SilentCreate) && method == "POST" && path == "containers/create" {
         containers(&mut out, &mut reader, &Behaviour::Silent, stop);
+    } else if let (Behaviour::Hostile { text, .. }, "POST", "containers/create" | "networks/create") = (b, method, path)
+    {
+        respond(&mut out, 500, &json!({ "message": text }).to_string());
     } else if method == "GET" && path == "containers/json" {
         containers(&mut out, &mut reader, b, stop);
     } else {
@@ -138,6 +152,10 @@ fn respond(out: &mut UnixStream, status: u16, body: &str) {
 fn normal(method: &str, path: &str, b: &Behaviour) -> (u16, Value) {
     match (method, path) {
         ("GET", "_ping") => (200, json!("OK")),
+        ("GET", "version") if matches!(b, Behaviour::Hostile { .. }) => {
+            let Behaviour::Hostile { text, .. } = b else { unreachable!() };
+            (200, json!({"Version": text, "ApiVersion": "1.41", "Os": text, "Arch": text, "KernelVersion": text}))
+        }
         ("GET", "version") => (
             200,
             json!({"Version": "20.10.99", "ApiVersion": "1.41", "Os": "linux", "Arch": "amd64", "KernelVersion": "fake"}),
@@ -160,6 +178,17 @@ fn normal(method: &str, path: &str, b: &Behaviour) -> (u16, Value) {
                 "RepoDigests": [], "Created": 1_700_000_000, "Size": 1, "SharedSize": -1, "Labels": {}, "Containers": -1
             }]),
         ),
+        ("GET", "images/json") if matches!(b, Behaviour::Hostile { .. }) => {
+            let Behaviour::Hostile { text, .. } = b else { unreachable!() };
+            (
+                200,
+                json!([{
+                    "Id": format!("sha256:{}", "e".repeat(64)), "ParentId": "", "RepoTags": [text],
+                    "RepoDigests": [text], "Created": 1_700_000_000, "Size": 1, "SharedSize": -1,
+                    "Labels": {"x": text}, "Containers": -1
+                }]),
+            )
+        }
         ("GET", "images/json") => (200, json!([])),
         ("POST", "networks/create") => (201, json!({"Id": "b".repeat(64), "Warning": ""})),
         ("POST" | "DELETE", _) => (204, json!(null)),
@@ -169,6 +198,27 @@ fn normal(method: &str, path: &str, b: &Behaviour) -> (u16, Value) {
 
 fn ours(installation: &str) -> Value {
     json!({"tomo.managed": "true", "tomo.installation": installation, "tomo.app": "gone", "tomo.service": "web"})
+}
+
+/// The containers of [`Behaviour::Hostile`].
+fn hostile(installation: &str, victim: &str, drift: &str, text: &str) -> Value {
+    let label = |app: &str, extra: Value| {
+        let mut l = json!({"tomo.managed": "true", "tomo.installation": installation, "tomo.app": app,
+            "tomo.service": "main", "note": text});
+        l.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        l
+    };
+    let spec = json!({ "image": text, text: text, "env": { text: text } }).to_string();
+    let mut list = vec![
+        summary(&json!("1".repeat(64)), victim, label(text, json!({}))),
+        summary(&json!("2".repeat(64)), drift, label(drift, json!({"tomo.spec": spec, "tomo.spec-hash": text}))),
+        summary(&json!("3".repeat(64)), "gone-web-0", label(text, json!({}))),
+    ];
+    for c in &mut list {
+        c["Image"] = json!(text);
+        c["Status"] = json!(text);
+    }
+    json!(list)
 }
 
 fn summary(id: &Value, name: &str, labels: Value) -> Value {
@@ -183,6 +233,9 @@ fn summary(id: &Value, name: &str, labels: Value) -> Value {
 fn containers(out: &mut UnixStream, reader: &mut BufReader<UnixStream>, b: &Behaviour, stop: &AtomicBool) {
     match b {
         Behaviour::Normal | Behaviour::SilentCreate | Behaviour::Apply(_) => respond(out, 200, "[]"),
+        Behaviour::Hostile { installation, victim, drift, text } => {
+            respond(out, 200, &hostile(installation, victim, drift, text).to_string());
+        }
         Behaviour::Malformed => respond(out, 200, r#"{"containers": "not a list"}"#),
         Behaviour::Orphans { installation, ids, .. } => {
             let list: Vec<Value> = ids

@@ -337,3 +337,187 @@ fn an_event_flood_does_not_stall_the_other_calls_to_its_server() {
     assert!(waited < Duration::from_secs(3), "{:.2}s\n{}", waited.as_secs_f64(), m.run.all());
     assert!(m.peak_kb < MEMORY_BOUND_KB, "peak {} kB", m.peak_kb);
 }
+
+// ---------------------------------------------------------------------------
+// Server text reaches a terminal only escaped and bounded: every text a
+// server reports carries terminal escapes, forged lines, bidi controls and
+// 100 KB; every human-output path is run and its bytes are checked.
+
+/// What a hostile server puts in every text it reports.
+fn hostile_text() -> String {
+    format!(
+        "\u{1b}]0;owned title\u{7}\u{1b}]52;c;ZXZpbA==\u{7}\u{1b}[2J\u{9b}31m\u{202e}txt.exe\r\n  + forged plan line{}",
+        "x".repeat(100_000)
+    )
+}
+
+/// What in `out` could drive a terminal: a control or bidi character, a
+/// line of 4 KB or more, a forged line standing on its own (not on the line
+/// of the text it came with).
+/// JSON output holds whole values, so its lines are not bounded.
+fn terminal_problems(what: &str, out: &str, json: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (n, line) in out.split('\n').enumerate() {
+        let start: String = line.chars().take(160).collect();
+        if !json && line.len() >= 4096 {
+            problems.push(format!("{what}: line {n} has {} bytes: {start:?}…", line.len()));
+        }
+        let bad = line.chars().find(|&c| {
+            (c < ' ' && c != '\t')
+                || ('\u{7f}'..='\u{9f}').contains(&c)
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}')
+        });
+        if let Some(c) = bad {
+            problems.push(format!("{what}: raw U+{:04X} in line {n}: {start:?}", c as u32));
+        }
+        if line.find("forged plan line").is_some_and(|at| !line[..at].contains("txt.exe")) {
+            problems.push(format!("{what}: a forged line: {start:?}"));
+        }
+    }
+    problems
+}
+
+/// A hostile server (`bad`) whose SSH commands answer `text` too.
+fn hostile_fleet() -> (Fleet, TestHost, FakeDocker) {
+    let mut f = Fleet::new();
+    let text = hostile_text();
+    let installation = installation(&f);
+    let (victim, drift) = (f.app("victim"), f.app("drift"));
+    let behaviour = Behaviour::Hostile { installation, victim, drift, text: text.clone() };
+    let (mut host, fake) = fake_host(behaviour);
+    // Every remote command (the probe of `server list`/`test`, routes, sudo)
+    // prints the text (but its line feed) on each of its lines.
+    let answer = host.dir.path().join("answer");
+    let one = text.replace('\n', " ");
+    std::fs::write(&answer, format!("{one}\n{one}\n{one}\n{one}\n")).unwrap();
+    let script = host.dir.path().join("answer.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat '{}'\n", answer.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = host.dir.path().join("sshd_config");
+    let mut sshd = std::fs::read_to_string(&config).unwrap();
+    sshd.push_str(&format!("ForceCommand {}\n", script.display()));
+    std::fs::write(&config, sshd).unwrap();
+    host.stop_sshd();
+    host.start_sshd();
+    f.tomo.set_env("TOMO_LOG", "info");
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    let app = |name: &str| {
+        format!(
+            "kind: App\nname: {{p}}-{name}\nserver: bad\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\n"
+        )
+    };
+    f.manifest("apps.yaml", &format!("{}---\n{}---\n{}", app("victim"), app("drift"), app("new")));
+    (f, host, fake)
+}
+
+#[test]
+fn hostile_server_text_never_reaches_a_terminal_raw() {
+    let (f, _host, _fake) = hostile_fleet();
+    let runs: &[&[&str]] = &[
+        &["plan"],
+        &["plan", "--json"],
+        &["graph"],
+        &["status"],
+        &["status", "--json"],
+        &["server", "list"],
+        &["server", "list", "--json"],
+        &["server", "test", "bad"],
+        &["apply", "--prune", "--auto-approve"],
+    ];
+    let mut problems = Vec::new();
+    for args in runs {
+        let r = f.tomo(args);
+        let what = format!("tomo {}", args.join(" "));
+        // The hostile text was shown (escaped), so the path was exercised
+        // (the graph names only actions and manifests' names).
+        assert!(
+            args[0] == "graph" || r.all().contains("txt.exe"),
+            "{what} showed nothing of the server's text:\n{}",
+            r.all()
+        );
+        let json = args.contains(&"--json");
+        if json {
+            assert!(serde_json::from_str::<Value>(&r.stdout).is_ok(), "{what}: not JSON:\n{}", r.stdout);
+        }
+        problems.extend(terminal_problems(&format!("{what} (stdout)"), &r.stdout, json));
+        problems.extend(terminal_problems(&format!("{what} (stderr)"), &r.stderr, false));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+// ---------------------------------------------------------------------------
+// `Settings.server_timeout`: each server's one deadline, declared with the
+// fleet (it wins over `SSH_TIMEOUT`, which is the fallback).
+
+fn settings_timeout(f: &Fleet, timeout: &str) {
+    f.manifest("settings.yaml", &format!("kind: Settings\nserver_timeout: {timeout}\n"));
+}
+
+#[test]
+fn a_declared_server_timeout_is_the_deadline_of_a_silent_server() {
+    let (host, _fake) = fake_host(Behaviour::Silent);
+    let mut f = Fleet::new();
+    f.tomo.set_env("SSH_TIMEOUT", "30s");
+    settings_timeout(&f, "2s");
+    f.manifest("servers.yaml", &host.server_yaml("bad"));
+    f.manifest(
+        "apps.yaml",
+        "kind: App\nname: {p}-fine\nserver: local\nimage: {image}\ninit: true\ncommand: [\"sleep\", \"600\"]\n",
+    );
+    let m = measured(&f, &["plan"], Duration::from_secs(60));
+    assert!(m.secs < 2.0 + 1.5, "{:.1}s\n{}", m.secs, m.run.all());
+    assert!(m.secs >= 2.0, "{:.1}s\n{}", m.secs, m.run.all());
+    assert!(m.run.stdout.contains("no answer within the server timeout of 2s"), "{}", m.run.all());
+    assert!(m.run.stdout.contains("(waited 2.0s)"), "{}", m.run.all());
+    assert_healthy_planned(&f, &m);
+}
+
+#[test]
+fn a_server_timeout_out_of_range_is_refused_at_its_field() {
+    let f = Fleet::new();
+    settings_timeout(&f, "0s");
+    let r = f.tomo(&["validate"]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(
+        r.all().contains("server timeout must be from 1s to 1h") && r.all().contains("settings.yaml"),
+        "{}",
+        r.all()
+    );
+}
+
+/// A TCP port that accepts connections and never says a word (an SSH tarpit);
+/// connections are held until the test ends.
+fn tarpit() -> (u16, std::sync::mpsc::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while stopped.try_recv() == Err(std::sync::mpsc::TryRecvError::Empty) {
+            if let Ok((conn, _)) = listener.accept() {
+                held.push(conn);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    (port, stop)
+}
+
+#[test]
+fn a_stuck_ssh_handshake_costs_one_deadline() {
+    let (port, _stop) = tarpit();
+    let mut f = Fleet::new();
+    f.tomo.set_env("SSH_TIMEOUT", "2s");
+    f.manifest(
+        "servers.yaml",
+        &format!(
+            "kind: Server\nname: pit\nhost: 127.0.0.1\nport: {port}\nuser: root\nauth: {{key_file: /nonexistent}}\nhost_key: \"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n"
+        ),
+    );
+    for args in [&["plan"][..], &["server", "list"], &["server", "test", "pit"]] {
+        let m = measured(&f, args, Duration::from_secs(60));
+        assert!(m.secs < 2.0 + 1.5, "{args:?}: {:.1}s\n{}", m.secs, m.run.all());
+        assert!(m.run.all().contains("2s"), "{args:?}: {}", m.run.all());
+    }
+}

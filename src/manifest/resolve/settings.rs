@@ -21,6 +21,13 @@ impl<'a> Resolver<'a> {
             );
         }
         let health_timeout = self.duration(at, &root.key("health_timeout"), s.health_timeout.as_ref());
+        let server_timeout = self.duration(at, &root.key("server_timeout"), s.server_timeout.as_ref());
+        if server_timeout.is_some_and(|t| !(1000..=3_600_000).contains(&t.as_millis())) {
+            self.push(
+                at.err(&root.key("server_timeout"), "out-of-range", "server timeout must be from 1s to 1h")
+                    .help("e.g. `30s`"),
+            );
+        }
         let w = s.watch.clone().unwrap_or_default();
         let watch_interval = self.duration(at, &root.key("watch").key("interval"), w.interval.as_ref());
         if watch_interval.is_some_and(|i| i.as_millis() < 1000) {
@@ -34,6 +41,7 @@ impl<'a> Resolver<'a> {
             prune: s.prune.unwrap_or(d.prune),
             parallelism,
             health_timeout: health_timeout.unwrap_or(d.health_timeout),
+            server_timeout,
             watch_interval: watch_interval.unwrap_or(d.watch_interval),
             watch_self_heal: w.self_heal.unwrap_or(d.watch_self_heal),
             watch_destructive: w.destructive.unwrap_or(d.watch_destructive),
