@@ -45,10 +45,10 @@ pub async fn observe_server(
 /// A server that did not answer within its deadline: the step it was in,
 /// the limit and the real wait.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("no answer within the server timeout of {limit_secs}s while {step} (waited {waited_secs:.1}s)")]
+#[error("no answer within the server timeout of {limit} while {step} (waited {waited_secs:.1}s)")]
 pub struct Overdue {
     pub step: String,
-    pub limit_secs: u64,
+    pub limit: crate::model::Duration,
     pub waited_secs: f64,
 }
 
@@ -75,7 +75,7 @@ impl Deadline {
     pub async fn run<T>(&self, step: &str, work: impl Future<Output = T>) -> Result<T, Overdue> {
         tokio::time::timeout_at(self.end, work).await.map_err(|_| Overdue {
             step: step.to_string(),
-            limit_secs: self.limit.as_secs(),
+            limit: crate::model::Duration::from_millis(self.limit.as_millis() as u64),
             waited_secs: self.start.elapsed().as_secs_f64(),
         })
     }

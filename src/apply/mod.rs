@@ -190,19 +190,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
                 }
             }
         } else {
-            // Skip everything that depends on this action, transitively.
-            let mut stack = dependents[id].clone();
-            while let Some(d) = stack.pop() {
-                if outcomes[d].is_some() {
-                    continue;
-                }
-                let why = format!("{} {} did not succeed", action.op.verb(), action.op.object());
-                let skipped = Outcome::Skipped(why);
-                sink.finished(&plan.actions[d], &skipped, Duration::ZERO);
-                journal.finished(&plan.actions[d], &skipped, None);
-                outcomes[d] = Some((skipped, 0));
-                stack.extend(dependents[d].iter().copied());
-            }
+            skip_dependents(plan, action, id, &dependents, &mut outcomes, sink, journal);
         }
     }
     ApplyReport {
@@ -217,6 +205,30 @@ pub async fn run<E: EngineApi + Clone + 'static>(
             })
             .collect(),
         elapsed_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// Skips everything that depends on the failed action `id`, transitively.
+fn skip_dependents(
+    plan: &Plan,
+    action: &Action,
+    id: usize,
+    dependents: &[Vec<usize>],
+    outcomes: &mut [Option<(Outcome, u64)>],
+    sink: &dyn ApplySink,
+    journal: &dyn Journal,
+) {
+    let mut stack = dependents[id].clone();
+    while let Some(d) = stack.pop() {
+        if outcomes[d].is_some() {
+            continue;
+        }
+        let why = format!("{} {} did not succeed", action.op.verb(), action.op.object());
+        let skipped = Outcome::Skipped(why);
+        sink.finished(&plan.actions[d], &skipped, Duration::ZERO);
+        journal.finished(&plan.actions[d], &skipped, None);
+        outcomes[d] = Some((skipped, 0));
+        stack.extend(dependents[d].iter().copied());
     }
 }
 

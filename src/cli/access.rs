@@ -195,7 +195,7 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
             let decision = ProposalDecision::Reject { id: a.id.clone(), reason: a.reason.clone() };
             let rt = runtime()?;
             let (Decided::Rejected { proposal: row } | Decided::Approved { proposal: row, .. }) =
-                rt.block_on(engine.decide(decision, &local_admin(), &crate::apply::TracingSink))?;
+                rt.block_on(engine.decide(decision, &local_admin(), &crate::engine::TracingSink))?;
             out(&format!("proposal {} rejected; nothing was written\n", row.id))?;
             Ok(0)
         }

@@ -32,11 +32,11 @@ fn submitted_text(s: &Submitted) -> String {
             } else {
                 "Written; nothing to apply: the servers already match.\n"
             };
-            format!("{diff}\n{}\n{next}", crate::plan::text::plan(plan))
+            format!("{diff}\n{}\n{next}", crate::engine::plan_text(plan))
         }
         Submitted::Proposed { id, why, diff, plan } => format!(
             "{diff}\n{}\nProposed as {id}: {}; nothing was written. Approve it with `tomo proposal approve {id}`.\n",
-            crate::plan::text::plan(plan),
+            crate::engine::plan_text(plan),
             crate::term::line(why)
         ),
     }

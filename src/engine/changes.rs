@@ -215,7 +215,10 @@ impl Engine {
                 FileEdit {
                     path: origin.file.clone(),
                     before: Some(text.clone()),
-                    after: edit_in_text(text, origin.line, f)?,
+                    after: edit_in_text(text, origin.line, f).map_err(|e| match e {
+                        Error::Edit { problem, .. } => Error::Edit { what: format!("`{}`", origin.file), problem },
+                        other => other,
+                    })?,
                 }
             }
             None => {

@@ -252,8 +252,10 @@ impl AppEdit {
 
     /// The edited document; `service` is the one `target` chose.
     fn document(self, service: Option<&str>, doc: Option<Value>) -> Result<Option<Value>> {
-        let mut doc =
-            doc.ok_or_else(|| Error::Edit { what: "the app".into(), problem: "it is not declared".into() })?;
+        let mut doc = doc.ok_or_else(|| {
+            let hint = crate::error::Known::Hint("`app_list` shows the apps");
+            Error::from(crate::error::NotFound::new(crate::error::Noun::App, self.name.clone(), hint))
+        })?;
         let m = doc.as_object_mut().ok_or_else(|| Error::Edit {
             what: "the app".into(),
             problem: "the App document is not a mapping".into(),

@@ -1,9 +1,11 @@
 //! The rows the engine returns to front ends: engine facts, containers,
 //! images, stats and prunes of a server; proposals, apply runs and audit
 //! events with their statuses as enums; and the engine calls that read them
-//! (and users' own settings) from the store. Transport and store keep their own types; these are the
-//! engine's, converted once here, and the only ones that derive `JsonSchema`
-//! for MCP.
+//! (and users' own settings) from the store. Transport keeps its own types;
+//! these are the engine's, converted once here, and with the store's status
+//! enums (`ProposalStatus`, `RunStatus`, mapped to SQL text in
+//! `store::status` and re-exported here) the only ones that derive
+//! `JsonSchema` for MCP.
 
 use schemars::JsonSchema;
 use serde::Serialize;

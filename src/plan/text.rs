@@ -79,7 +79,8 @@ fn action_line(a: &Action) -> String {
     let what = match &a.op {
         Op::Restore { run, .. } => {
             let from = run.map(|r| format!(" from interrupted run {r}")).unwrap_or_default();
-            return format!("  ~ restore {}{from}: {}", a.op.object(), a.reasons.join("; "));
+            let reasons: Vec<_> = a.reasons.iter().map(|r| term::field(r)).collect();
+            return format!("  ~ restore {}{from}: {}", term::field(a.op.object()), reasons.join("; "));
         }
         Op::PullImage { .. } => "pull image".to_string(),
         Op::CreateNetwork { subnet: Some(s), .. } => format!("create network ({s})"),

@@ -55,8 +55,6 @@ pub enum DockerError {
     /// A started container did not reach what it had to.
     #[error("container {id} {why}")]
     NotReady { id: String, why: NotReady },
-    #[error("the Docker event stream ended")]
-    EventsEnded,
     #[error("the Engine sent no stats for {container}")]
     NoStats { container: String },
     /// The container's spec cannot be sent (a secret it needs is not available).
@@ -146,10 +144,7 @@ impl DockerError {
             DockerError::Invalid { op, what, value } => DockerError::Invalid { op: m(op), what, value: m(value) },
             DockerError::Pull { image, detail } => DockerError::Pull { image, detail: m(detail) },
             DockerError::Spec(text) => DockerError::Spec(m(text)),
-            e @ (DockerError::NoFreeSubnet { .. }
-            | DockerError::NotReady { .. }
-            | DockerError::EventsEnded
-            | DockerError::NoStats { .. }) => e,
+            e @ (DockerError::NoFreeSubnet { .. } | DockerError::NotReady { .. } | DockerError::NoStats { .. }) => e,
         }
     }
 
@@ -174,7 +169,6 @@ impl DockerError {
             | DockerError::Pull { .. }
             | DockerError::NoFreeSubnet { .. }
             | DockerError::NotReady { .. }
-            | DockerError::EventsEnded
             | DockerError::NoStats { .. }
             | DockerError::Spec(_)
             | DockerError::Malformed { .. }
@@ -1351,7 +1345,6 @@ mod tests {
                 DockerError::NoFreeSubnet { network: "n".into(), attempts: 8 },
                 "create network n: no free subnet after 8 attempts",
             ),
-            (DockerError::EventsEnded, "the Docker event stream ended"),
             (DockerError::NoStats { container: "web".into() }, "the Engine sent no stats for web"),
         ];
         for (e, text) in cases {

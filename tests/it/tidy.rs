@@ -205,8 +205,20 @@ fn only_mcp_knows_rmcp_only_transport_knows_docker_and_ssh_only_store_knows_sql(
 }
 
 /// Modules below `plan`: what plan, apply and the engine are built from.
-const BELOW_PLAN: &[&str] =
-    &["model", "diag", "term", "faults", "transport", "store", "vault", "auth", "config", "manifest", "observe"];
+const BELOW_PLAN: &[&str] = &[
+    "model",
+    "diag",
+    "term",
+    "faults",
+    "redact",
+    "transport",
+    "store",
+    "vault",
+    "auth",
+    "config",
+    "manifest",
+    "observe",
+];
 
 #[test]
 fn nothing_below_plan_imports_plan_or_above() {
