@@ -34,6 +34,19 @@ fn vars(name: &str) -> Option<String> {
     }
 }
 
+/// `docker-compose config` of `file`, with exactly the variables `vars` gives.
+fn compose_config(dir: &std::path::Path, file: &str) -> std::process::Output {
+    std::fs::write(dir.join("docker-compose.yml"), file).unwrap();
+    Command::new("docker-compose")
+        .arg("config")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs([("SET", "v"), ("EMPTY", ""), ("AppID", "jellyfin")])
+        .output()
+        .expect("docker-compose 1.29 is installed (tests/run.sh installs it)")
+}
+
 #[test]
 fn interpolation_matches_docker_compose() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,15 +54,7 @@ fn interpolation_matches_docker_compose() {
     for (i, case) in CASES.iter().enumerate() {
         file.push_str(&format!("      A{i}: '{case}'\n"));
     }
-    std::fs::write(dir.path().join("docker-compose.yml"), file).unwrap();
-    let out = Command::new("docker-compose")
-        .arg("config")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs([("SET", "v"), ("EMPTY", ""), ("AppID", "jellyfin")])
-        .output()
-        .expect("docker-compose 1.29 is installed (tests/run.sh installs it)");
+    let out = compose_config(dir.path(), &file);
     assert!(out.status.success(), "docker-compose config: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let doc = &yaml_rust2::YamlLoader::load_from_str(&text).unwrap()[0];
@@ -67,15 +72,7 @@ fn a_required_variable_and_a_lone_dollar_are_refused_as_docker_compose_refuses_t
     for (case, ours_ok) in [("${NOPE:?need it}", false), ("${EMPTY:?m}", false), ("5$", false), ("$ {", false)] {
         let dir = tempfile::tempdir().unwrap();
         let file = format!("version: \"3.8\"\nservices:\n  a:\n    image: x\n    environment:\n      A: '{case}'\n");
-        std::fs::write(dir.path().join("docker-compose.yml"), file).unwrap();
-        let out = Command::new("docker-compose")
-            .arg("config")
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs([("SET", "v"), ("EMPTY", "")])
-            .output()
-            .expect("docker-compose 1.29 is installed (tests/run.sh installs it)");
+        let out = compose_config(dir.path(), &file);
         assert!(!out.status.success(), "docker-compose accepted {case}");
         assert_eq!(interpolate(case, &vars).is_ok(), ours_ok, "{case}");
     }
