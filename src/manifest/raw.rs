@@ -120,7 +120,26 @@ pub struct RawMultiApp {
     pub volumes: Option<BTreeMap<String, RawResourceDecl>>,
     /// Extra networks; every app also gets its own default network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub networks: Option<BTreeMap<String, RawResourceDecl>>,
+    pub networks: Option<BTreeMap<String, RawNetworkDecl>>,
+}
+
+/// Options of an app's extra network.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
+pub struct RawNetworkDecl {
+    /// It exists already; tomo never creates or removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<bool>,
+    /// Its name on the server (default `<app>_<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// No route outside the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal: Option<bool>,
+    /// Network driver (default `bridge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_opts: Option<BTreeMap<String, String>>,
 }
 
 /// An app of one service, written with the service's fields at the top level.
@@ -168,9 +187,19 @@ pub struct RawService {
     /// Mounts: `NAME:/path[:ro]`, `/host/path:/path[:ro]`, or the long form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<RawMount>>,
-    /// Networks to join besides the app's own.
+    /// Networks to join besides the app's own: names, or a map of name to
+    /// `{aliases, ipv4_address}`. `default` names the app's own network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub networks: Option<Vec<String>>,
+    pub networks: Option<RawServiceNetworks>,
+    /// Join the app's own network (default true). `false` with `networks`
+    /// puts the service on those networks only, as compose does for a
+    /// service that lists networks without `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_network: Option<bool>,
+    /// `bridge` (default: the app's network), `host`, `none`,
+    /// `service:NAME` (another service of this app) or `container:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
     /// Services of the same app this one starts after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<RawDependsOn>,
@@ -214,6 +243,44 @@ pub struct RawService {
     pub stop_grace_period: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<RawResources>,
+    /// The container runtime, e.g. `nvidia` or `runc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// PID namespace: `host`, `service:NAME` or `container:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// IPC namespace: `private`, `shareable`, `host`, `none`, `service:NAME` or `container:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
+    /// Security options, e.g. `no-new-privileges:true`, `apparmor:unconfined`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_opt: Option<Vec<String>>,
+    /// The log driver and its options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<RawLogging>,
+    /// Size of /dev/shm, e.g. `1g`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<Scalar>,
+    /// The signal that stops the container (default `SIGTERM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// Keep stdin open (`docker run -i`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin_open: Option<bool>,
+    /// Allocate a terminal (`docker run -t`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<bool>,
+    /// Files of `KEY=VALUE` lines, relative to the manifest, read at plan
+    /// time into the environment (`env` wins over them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_file: Option<RawEnvFiles>,
+    /// The container's name, instead of `<app>` or `<app>-<service>`
+    /// (one-service apps only; unique per server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// Files tomo writes on the server and mounts read-only into the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<RawFile>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull: Option<PullPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,6 +361,95 @@ pub struct RawMountLong {
     pub target: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
+    /// Bind mounts: create a missing host folder (default true); `false`
+    /// refuses to apply instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_host_path: Option<bool>,
+    /// Bind mounts: owner of a folder tomo creates, `UID[:GID]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Bind mounts: mode of a folder tomo creates, octal as a string, e.g. `"0750"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+/// A service's networks: a list of names, or a map of name to options.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum RawServiceNetworks {
+    List(Vec<String>),
+    Map(BTreeMap<String, Option<RawServiceNetwork>>),
+}
+
+/// How a service joins one network.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
+pub struct RawServiceNetwork {
+    /// Further names the service is reachable by on this network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aliases: Option<Vec<String>>,
+    /// A fixed IPv4 address within the network's subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+}
+
+/// The log driver of a container.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
+pub struct RawLogging {
+    /// E.g. `json-file`, `local`, `journald`, `syslog`, `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// Driver options, e.g. `max-size: 10m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<BTreeMap<String, Scalar>>,
+}
+
+/// One env file, or several.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum RawEnvFiles {
+    One(String),
+    Many(Vec<RawEnvFile>),
+}
+
+/// An env file: its path, or `{path, required}`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum RawEnvFile {
+    Path(String),
+    Long {
+        path: String,
+        /// A missing optional file is skipped (default true: required).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        required: Option<bool>,
+    },
+}
+
+/// A file written on the server and mounted read-only into the container.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct RawFile {
+    /// Absolute path inside the container.
+    pub target: String,
+    /// The file's text, or `{secret: NAME}` for a vault secret's value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<RawFileContent>,
+    /// A file beside the manifest (a path inside the manifest folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Octal mode as a string, e.g. `"0644"` (default `"0444"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+}
+
+/// A file's content: text, or a vault secret.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum RawFileContent {
+    Secret(SecretRef),
+    Text(String),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -309,7 +465,12 @@ pub enum RawDependsOn {
 #[serde(untagged)]
 pub enum RawDependency {
     Condition(DependencyCondition),
-    Long { condition: DependencyCondition },
+    Long {
+        condition: DependencyCondition,
+        /// `false`: a missing or failed dependency does not hold this service (default true).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        required: Option<bool>,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
@@ -342,9 +503,53 @@ pub struct RawResources {
     /// Memory limit, e.g. `512m`, `2g`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
+    /// Memory the container is guaranteed (a soft limit), e.g. `256m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<String>,
     /// CPU limit in cores, e.g. `1.5`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus: Option<f64>,
+    /// Relative CPU weight against other containers (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
+    /// Most processes the container may run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<i64>,
+    /// GPUs: `all`, a count, or requests with `device_ids` and `capabilities`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<RawGpus>,
+}
+
+/// GPUs given to a container.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum RawGpus {
+    /// `all`.
+    All(String),
+    /// This many GPUs.
+    Count(u32),
+    /// One request.
+    One(RawGpuRequest),
+    /// Several requests.
+    Many(Vec<RawGpuRequest>),
+}
+
+/// A device request (Docker `DeviceRequests`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
+pub struct RawGpuRequest {
+    /// E.g. `nvidia`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// A number, or `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_ids: Option<Vec<String>>,
+    /// Default `[gpu]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<BTreeMap<String, String>>,
 }
 
 /// Options of a named volume or network.

@@ -108,14 +108,15 @@ impl<'a> Resolver<'a> {
                         services.insert(sn, s);
                     }
                 }
-                for (field, decls, out) in
-                    [("volumes", &m.volumes, &mut volumes), ("networks", &m.networks, &mut networks)]
-                {
-                    for (k, d) in decls.iter().flatten() {
-                        let p = root.key(field).key(k);
-                        if let Some(n) = self.name(at, &p, k) {
-                            out.insert(n, resource_decl(d));
-                        }
+                for (k, d) in m.volumes.iter().flatten() {
+                    if let Some(n) = self.name(at, &root.key("volumes").key(k), k) {
+                        volumes.insert(n, resource_decl(d));
+                    }
+                }
+                for (k, d) in m.networks.iter().flatten() {
+                    if let Some(n) = self.name(at, &root.key("networks").key(k), k) {
+                        networks
+                            .insert(n, ResourceDecl { external: d.external.unwrap_or(false), name: d.name.clone() });
                     }
                 }
             }

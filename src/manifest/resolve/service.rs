@@ -37,8 +37,18 @@ impl<'a> Resolver<'a> {
         let ports = self.ports(at, base, s.ports.as_deref());
         let mounts = self.mounts(at, base, s.volumes.as_deref());
         let mut networks = Vec::new();
-        for (i, n) in s.networks.iter().flatten().enumerate() {
-            networks.extend(self.name(at, &base.key("networks").index(i), n));
+        match &s.networks {
+            None => {}
+            Some(raw::RawServiceNetworks::List(list)) => {
+                for (i, n) in list.iter().enumerate() {
+                    networks.extend(self.name(at, &base.key("networks").index(i), n));
+                }
+            }
+            Some(raw::RawServiceNetworks::Map(map)) => {
+                for n in map.keys() {
+                    networks.extend(self.name(at, &base.key("networks").key(n), n));
+                }
+            }
         }
         let depends_on = self.depends_on(at, base, s.depends_on.as_ref());
         let healthcheck = s.healthcheck.as_ref().and_then(|h| self.healthcheck(at, &base.key("healthcheck"), h));
@@ -200,7 +210,7 @@ impl<'a> Resolver<'a> {
                 for (d, cond) in map {
                     if let Some(n) = self.name(at, &base.key("depends_on").key(d), d) {
                         let c = match cond {
-                            raw::RawDependency::Condition(c) | raw::RawDependency::Long { condition: c } => *c,
+                            raw::RawDependency::Condition(c) | raw::RawDependency::Long { condition: c, .. } => *c,
                         };
                         depends_on.insert(n, c);
                     }
