@@ -83,6 +83,7 @@ impl ServerDiff<'_> {
             reasons,
             diff,
             after: Vec::new(),
+            after_any: Vec::new(),
         });
     }
 
