@@ -91,11 +91,8 @@ impl Sources {
     pub fn read_env_files<'a>(&self, wanted: impl IntoIterator<Item = (&'a str, &'a str)>) -> EnvFiles {
         let mut out = EnvFiles::new();
         for (manifest, path) in wanted {
-            let key = (manifest.to_string(), path.to_string());
-            if !out.contains_key(&key) {
-                let read = read_env_file(&self.root, manifest, path);
-                out.insert(key, read);
-            }
+            out.entry((manifest.to_string(), path.to_string()))
+                .or_insert_with(|| read_env_file(&self.root, manifest, path));
         }
         out
     }

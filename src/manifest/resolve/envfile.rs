@@ -145,9 +145,12 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// One `KEY=VALUE` of an env file: name, value and line.
+pub type Binding = (String, String, usize);
+
 /// `KEY=VALUE` bindings of an env file, with their lines, or the first
 /// problem (line, message). Messages never hold a value.
-pub fn parse(text: &str) -> Result<Vec<(String, String, usize)>, (usize, String)> {
+pub fn parse(text: &str) -> Result<Vec<Binding>, (usize, String)> {
     let mut r = Reader { s: text.strip_prefix('\u{feff}').unwrap_or(text).chars().collect(), at: 0, line: 1 };
     let mut out = Vec::new();
     loop {

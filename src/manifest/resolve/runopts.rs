@@ -2,8 +2,6 @@
 //! CPU shares, process limit, GPUs, runtime, security options, logging,
 //! `/dev/shm` size, stop signal, stdin and terminal.
 
-use std::collections::BTreeMap;
-
 use super::service::scalar_text;
 use super::{At, Resolver};
 use crate::diag::FieldPath;
@@ -162,7 +160,7 @@ impl<'a> Resolver<'a> {
             count,
             device_ids,
             capabilities: vec![capabilities],
-            options: r.options.clone().unwrap_or_else(BTreeMap::new),
+            options: r.options.clone().unwrap_or_default(),
         })
     }
 }
