@@ -7,6 +7,7 @@
 //! panics and never stops at the first problem.
 
 pub mod edit;
+mod hints;
 pub mod raw;
 pub mod resolve;
 pub mod schema;
