@@ -36,12 +36,11 @@ pub(super) fn other_form(key: &str, known: &[&str], other: Option<&str>) -> Stri
 
 /// Help for `given`, not one of the `allowed` values.
 pub(super) fn enum_value(given: &str, allowed: &[&str]) -> Option<String> {
-    const COMPOSE: [(&str, &str); 5] = [
+    const COMPOSE: [(&str, &str); 4] = [
         ("service_healthy", "healthy"),
         ("service_started", "started"),
         ("service_completed_successfully", "completed"),
         ("if_not_present", "missing"),
-        ("unless_stopped", "unless-stopped"),
     ];
     if let Some((_, ours)) = COMPOSE.iter().find(|(c, ours)| *c == given && allowed.contains(ours)) {
         return Some(format!("tomo calls this `{ours}`"));

@@ -200,6 +200,21 @@ mod tests {
     }
 
     #[test]
+    fn a_compose_service_name_with_underscore_is_given_the_dashed_name() {
+        let l = load_str("kind: App\nname: shop\nserver: local\nservices:\n  ssrf_proxy: {image: nginx}\n");
+        let d: Vec<_> = l.diagnostics.iter().collect();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].code, d[0].span.unwrap().line), ("invalid-name", 5));
+        assert!(
+            d[0].help
+                .as_deref()
+                .unwrap()
+                .ends_with(": write `ssrf-proxy` (compose allows `_`, tomo's names are DNS names)"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
     fn empty_documents_are_fine() {
         let l = load_str("---\n---\n");
         assert!(l.diagnostics.is_empty());
