@@ -245,11 +245,29 @@ impl IntoIterator for Diagnostics {
     }
 }
 
-/// "did you mean" helper: the closest candidate, if close enough.
+/// "did you mean" helper: the closest candidate, if close enough. The same
+/// word in another case or with `-` for `_` first, then the fewest edits
+/// (insertions, deletions, substitutions, swaps of neighbours: about one per
+/// four letters), then the most similar by Jaro-Winkler.
 pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    let fold = |s: &str| s.to_lowercase().replace('-', "_");
+    if let Some(c) = candidates.iter().find(|c| fold(c) == fold(given)) {
+        return Some(c);
+    }
+    let most_edits = (given.chars().count() / 4).max(1);
+    let jw = |c: &str| strsim::jaro_winkler(given, c);
+    let by_edits = candidates
+        .iter()
+        .map(|c| (strsim::osa_distance(given, c), c))
+        .filter(|(d, _)| *d <= most_edits)
+        .min_by(|a, b| a.0.cmp(&b.0).then(jw(b.1).total_cmp(&jw(a.1))));
+    if let Some((_, c)) = by_edits {
+        return Some(c);
+    }
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(given, c), c))
+        .map(|c| (jw(c), c))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
@@ -270,5 +288,10 @@ mod tests {
     fn suggestions() {
         assert_eq!(did_you_mean("imgae", ["image", "env", "ports"]), Some("image"));
         assert_eq!(did_you_mean("zzz", ["image", "env"]), None);
+        assert_eq!(did_you_mean("restrat", ["ports", "restart", "state"]), Some("restart"));
+        assert_eq!(did_you_mean("helthcheck", ["healthcheck", "hostname"]), Some("healthcheck"));
+        assert_eq!(did_you_mean("working-dir", ["working_dir", "user"]), Some("working_dir"));
+        assert_eq!(did_you_mean("Image", ["image", "init"]), Some("image"));
+        assert_eq!(did_you_mean("cap_ad", ["cap_add", "cap_drop"]), Some("cap_add"));
     }
 }

@@ -7,6 +7,7 @@
 //! panics and never stops at the first problem.
 
 pub mod edit;
+mod hints;
 pub mod raw;
 pub mod resolve;
 pub mod schema;
@@ -197,6 +198,21 @@ mod tests {
         let ok =
             load_str("kind: App\nname: web\nserver: local\nimage: nginx\nports: ['80']\nupdate_order: start-first\n");
         assert!(ok.diagnostics.is_empty());
+    }
+
+    #[test]
+    fn a_compose_service_name_with_underscore_is_given_the_dashed_name() {
+        let l = load_str("kind: App\nname: shop\nserver: local\nservices:\n  ssrf_proxy: {image: nginx}\n");
+        let d: Vec<_> = l.diagnostics.iter().collect();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].code, d[0].span.unwrap().line), ("invalid-name", 5));
+        assert!(
+            d[0].help
+                .as_deref()
+                .unwrap()
+                .ends_with(": write `ssrf-proxy` (compose allows `_`, tomo's names are DNS names)"),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::sync::LazyLock;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value as J, json};
 
+use super::hints;
 use super::raw;
 use super::yaml::{Node, Value};
 use crate::diag::{FieldPath, PathSeg, did_you_mean};
@@ -268,7 +269,8 @@ impl<'s> Walker<'s> {
             let help = match (&node.value, types.contains(&"string")) {
                 (Value::Number(n), true) => Some(format!("quote it to make it a string: \"{n}\"")),
                 (Value::Bool(b), true) => Some(format!("quote it to make it a string: \"{b}\"")),
-                _ => schema.get("description").and_then(J::as_str).map(first_sentence),
+                _ => hints::wrong_type(node, &types)
+                    .or_else(|| schema.get("description").and_then(J::as_str).map(first_sentence)),
             };
             self.err(path, "wrong-type", format!("expected {expected}, found {found}"), help);
             return;
@@ -301,10 +303,7 @@ impl<'s> Walker<'s> {
                     Some(J::Bool(false)) => {
                         let known: Vec<&str> =
                             props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
-                        let help = match did_you_mean(&key.name, known.iter().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("valid fields here: {}", known.join(", ")),
-                        };
+                        let help = hints::unknown_field(&key.name, value, &known);
                         self.errors.push(SchemaError {
                             path: child,
                             at_key: true,
@@ -367,8 +366,7 @@ impl<'s> Walker<'s> {
             Value::String(s) => format!("`{s}`"),
             other => format!("a {}", other.type_name()),
         };
-        let help =
-            node.as_str().and_then(|s| did_you_mean(s, names.iter().copied())).map(|s| format!("did you mean `{s}`?"));
+        let help = node.as_str().and_then(|s| hints::enum_value(s, &names));
         self.err(
             path,
             "invalid-value",
@@ -408,9 +406,9 @@ impl<'s> Walker<'s> {
             self.err(path, "invalid-value", format!("expected exactly one of `{}`", tags.join("`, `")), help);
             return;
         }
-        let mut best: Option<(i64, Vec<SchemaError>)> = None;
+        let mut best: Option<(i64, usize, Vec<SchemaError>)> = None;
         let mut matching_type = false;
-        for v in &resolved {
+        for (i, v) in resolved.iter().enumerate() {
             if !variant_accepts_type(self, v, &node.value) {
                 continue;
             }
@@ -420,13 +418,16 @@ impl<'s> Walker<'s> {
             if sub.errors.is_empty() {
                 return;
             }
-            let score = shape_score(&sub.errors, v, &resolved, node, path.segments().len());
-            if best.as_ref().is_none_or(|(s, _)| score < *s) {
-                best = Some((score, sub.errors));
+            let score = shape_score(&sub.errors, v, &resolved, node);
+            if best.as_ref().is_none_or(|(s, _, _)| score < *s) {
+                best = Some((score, i, sub.errors));
             }
         }
         match (matching_type, best) {
-            (true, Some((_, errors))) => self.errors.extend(errors),
+            (true, Some((_, chosen, mut errors))) => {
+                name_other_forms(&mut errors, chosen, &resolved, path);
+                self.errors.extend(errors);
+            }
             _ => {
                 let mut kinds: Vec<String> = Vec::new();
                 for v in &resolved {
@@ -451,32 +452,65 @@ impl<'s> Walker<'s> {
     }
 }
 
-/// How badly a node fits a variant: unknown fields weigh most (a sign of the
-/// wrong shape) unless they look like a misspelling of one of the variant's
-/// own fields (`imgae` for `image`), and required keys that only this variant
-/// has, when present, count in its favour. `depth` is the node's path length.
-fn shape_score(errors: &[SchemaError], variant: &J, all: &[&J], node: &Node, depth: usize) -> i64 {
-    let props = variant.get("properties").and_then(J::as_object);
-    let misspelt = |e: &SchemaError| match e.path.segments() {
-        [.., PathSeg::Key(k)] if e.path.segments().len() == depth + 1 => {
-            props.is_some_and(|p| did_you_mean(k, p.keys().map(String::as_str)).is_some())
-        }
-        _ => false,
-    };
-    let unknown = errors.iter().filter(|e| e.code == "unknown-field" && !misspelt(e)).count() as i64;
-    let misspelt = errors.iter().filter(|e| e.code == "unknown-field" && misspelt(e)).count() as i64;
-    let other = errors.len() as i64 - unknown - misspelt;
+/// How badly a node fits a variant, lower is better; ties go to the earlier
+/// variant. A mapping is judged by its own keys only, so that the form it
+/// clearly means is chosen and every problem deeper down is reported in that
+/// form. A mapping with every required key that only this variant has (an
+/// app's `services`) means this variant, as serde would read it. Otherwise a
+/// key only another variant has weighs most, a key no variant has little
+/// (less still if it looks like a misspelling of one of this variant's
+/// fields, `imgae` for `image`), a missing required key some. Anything else
+/// is judged by its number of errors.
+fn shape_score(errors: &[SchemaError], variant: &J, all: &[&J], node: &Node) -> i64 {
+    let Value::Map(entries) = &node.value else { return errors.len() as i64 };
     let required = |v: &J| -> Vec<String> {
         v.get("required")
             .and_then(J::as_array)
             .map(|r| r.iter().filter_map(J::as_str).map(String::from).collect())
             .unwrap_or_default()
     };
-    let distinctive = required(variant)
-        .into_iter()
-        .filter(|r| node.get(r).is_some() && !all.iter().all(|v| required(v).contains(r)))
-        .count() as i64;
-    unknown * 10 + misspelt * 5 + other - distinctive * 5
+    let (distinctive, shared): (Vec<String>, Vec<String>) =
+        required(variant).into_iter().partition(|r| !all.iter().all(|v| required(v).contains(r)));
+    if !distinctive.is_empty() && distinctive.iter().all(|r| node.get(r).is_some()) {
+        return -1000;
+    }
+    let props = variant.get("properties").and_then(J::as_object);
+    let knows = |v: &J, k: &str| v.get("properties").and_then(J::as_object).is_some_and(|p| p.contains_key(k));
+    let mut score = 0;
+    for (key, _) in entries.iter().filter(|(k, _)| !k.name.starts_with("x-")) {
+        score += if knows(variant, &key.name) {
+            0
+        } else if all.iter().any(|v| knows(v, &key.name)) {
+            20
+        } else if props.is_some_and(|p| did_you_mean(&key.name, p.keys().map(String::as_str)).is_some()) {
+            1
+        } else {
+            3
+        };
+    }
+    let missing = distinctive.iter().chain(&shared).filter(|r| node.get(r).is_none()).count() as i64;
+    score + 4 * missing
+}
+
+/// An unknown field of the chosen variant that another variant has gets a
+/// help saying so (`image` at the top of an app with `services`).
+fn name_other_forms(errors: &mut [SchemaError], chosen: usize, all: &[&J], path: &FieldPath) {
+    let props = |v: &J| -> Vec<String> {
+        v.get("properties").and_then(J::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default()
+    };
+    let known = props(all[chosen]);
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    for e in errors.iter_mut().filter(|e| e.code == "unknown-field") {
+        let [.., PathSeg::Key(k)] = e.path.segments() else { continue };
+        if e.path != path.key(k.as_str()) {
+            continue;
+        }
+        let other = all.iter().enumerate().find(|(i, v)| *i != chosen && props(v).contains(k));
+        if let Some((_, v)) = other {
+            let description = v.get("description").and_then(J::as_str).map(first_sentence);
+            e.help = Some(hints::other_form(k, &known, description.as_deref()));
+        }
+    }
 }
 
 /// The tag names of an externally tagged enum: every variant an object with a
@@ -644,6 +678,124 @@ mod tests {
         let e = errs("App", "kind: App\nname: a\nservices:\n  web: {imag: x}\n");
         assert!(e.iter().any(|m| m.starts_with("services.web.imag: unknown field")), "{e:?}");
         assert!(e.iter().any(|m| m.starts_with("services.web: missing required field `image`")), "{e:?}");
+    }
+
+    const COMPOSE_APP: &str = "kind: App
+name: shop
+server: local
+version: '3.8'
+services:
+  web:
+    image: nginx
+    environment:
+      - A=1
+    depends_on:
+      db:
+        condition: service_healthy
+    expose: ['80']
+    mem_limit: 512m
+  db:
+    image: postgres
+    deploy:
+      resources:
+        limits: {memory: 1g}
+    healthcheck:
+      test: [CMD-SHELL, pg_isready]
+      retries: '3'
+    restrat: always
+";
+
+    #[test]
+    fn a_multi_service_app_reports_every_unknown_field_with_its_hint() {
+        let e = errs("App", COMPOSE_APP);
+        assert_eq!(
+            e,
+            [
+                "version: unknown field `version` (tomo manifests have no `version`: remove it)",
+                "services.web.environment: unknown field `environment` (did you mean `env`? tomo's `env` is a mapping, \
+                 one `KEY: value` per line, e.g. `A: …` for `- A=…`)",
+                "services.web.depends_on.db.condition: `service_healthy` is not valid here; expected one of: started, \
+                 healthy, completed (tomo calls this `healthy`)",
+                "services.web.expose: unknown field `expose` (not needed: services of an app reach each other on every \
+                 port over the app's network; a container port can be noted unpublished in `ports` as a bare number, \
+                 e.g. `ports: [80]`)",
+                "services.web.mem_limit: unknown field `mem_limit` (tomo sets this in `resources`: `resources: {memory: 512m}`)",
+                "services.db.deploy: unknown field `deploy` (tomo sets these in `resources`: `resources: {memory: 1g}`)",
+                "services.db.healthcheck.retries: expected an integer, found a string (write the number without quotes: `3`)",
+                "services.db.restrat: unknown field `restrat` (did you mean `restart`?)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_service_field_at_the_top_of_a_multi_service_app_is_named_as_such() {
+        let e = errs("App", "kind: App\nname: a\nimage: x\nenvironment: {A: 1}\nservices:\n  web: {image: x}\n");
+        assert_eq!(
+            e,
+            [
+                "image: unknown field `image` (an app with `services` sets `image` per service: move it under `services.NAME`)",
+                "environment: unknown field `environment` (valid fields here: kind, name, networks, server, servers, services, state, volumes)",
+            ]
+        );
+        // Without `services`, the one-service form is meant.
+        let e = errs("App", "kind: App\nname: a\nimage: x\nenvironment: {A: 1}\ncpus: 2\n");
+        assert_eq!(
+            e,
+            [
+                "environment: unknown field `environment` (did you mean `env`? (compose's `environment`))",
+                "cpus: unknown field `cpus` (tomo sets this in `resources`: `resources: {cpus: 2}`)",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_untagged_union_reports_each_unknown_field_in_the_form_meant() {
+        let e = errs(
+            "App",
+            "kind: App\nname: a\nimage: x\n\
+             ports: [{target: 80, published: 8080, mode: host}]\n\
+             volumes: [{type: bind, source: /a, target: /b, bind: {create_host_path: true}}]\n\
+             depends_on: {db: {condition: service_started, restart: true}}\n\
+             env: {A: {secrt: db}, B: [1]}\n\
+             networks: {front: {aliases: [w], ipv6_address: '::1'}}\n\
+             env_file: [{path: a.env, requird: false}]\n\
+             resources: {gpus: {count: all, capabilites: [gpu]}}\n\
+             files: [{target: /etc/a, content: {secrte: k}}]\n",
+        );
+        let want = [
+            "ports[0].mode: unknown field `mode` (tomo publishes ports on the server itself (compose's `mode: host`): remove `mode`)",
+            "volumes[0].bind: unknown field `bind` (write it on the mount itself: `create_host_path: true`)",
+            "depends_on.db.condition: `service_started` is not valid here; expected one of: started, healthy, completed (tomo calls this `started`)",
+            "depends_on.db.restart: unknown field `restart` (valid fields here: condition, required)",
+            "env.A.secrt: unknown field `secrt` (did you mean `secret`?)",
+            "env.A: missing required field `secret` (Name of the secret (`tomo secret set NAME`))",
+            "env.B: expected a mapping with `secret` or a string, a number or true or false, found an array \
+             (A reference to a value in tomo's secret vault; A string, number or boolean)",
+            "networks.front.ipv6_address: unknown field `ipv6_address` (did you mean `ipv4_address`?)",
+            "env_file[0].requird: unknown field `requird` (did you mean `required`?)",
+            "resources.gpus.capabilites: unknown field `capabilites` (did you mean `capabilities`?)",
+            "files[0].content.secrte: unknown field `secrte` (did you mean `secret`?)",
+            "files[0].content: missing required field `secret` (Name of the secret (`tomo secret set NAME`))",
+        ];
+        for w in want {
+            assert!(e.iter().any(|m| m == w), "missing {w:?} in\n{}", e.join("\n"));
+        }
+        assert!(!e.iter().any(|m| m.starts_with(": ")), "{e:?}");
+    }
+
+    #[test]
+    fn compose_list_forms_get_the_mapping_form() {
+        let e = errs("App", "kind: App\nname: a\nimage: x\nenv: [TZ=UTC, PUID=1000]\nlabels: [a=b]\ntmpfs: /run\n");
+        assert_eq!(
+            e,
+            [
+                "env: expected a mapping, found an array (write a mapping, one `KEY: value` per line, not a list of \
+                 `KEY=VALUE` items: `TZ: …` for `- TZ=…`)",
+                "labels: expected a mapping, found an array (write a mapping, one `KEY: value` per line, not a list of \
+                 `KEY=VALUE` items: `a: …` for `- a=…`)",
+                "tmpfs: expected a list, found a string (write a list: `[/run]`)",
+            ]
+        );
     }
 
     #[test]

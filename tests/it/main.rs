@@ -11,6 +11,7 @@ mod faults;
 mod fleet;
 mod fuzz;
 mod harness;
+mod hints;
 mod hostile;
 mod hosts;
 mod http_attack;

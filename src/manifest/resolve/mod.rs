@@ -201,9 +201,12 @@ impl<'a> Resolver<'a> {
         match Name::parse(s) {
             Ok(n) => Some(n),
             Err(e) => {
-                self.push(
-                    at.err(path, "invalid-name", format!("invalid name: {e}")).help(format!("names are {NAME_RULE}")),
-                );
+                let mut help = format!("names are {NAME_RULE}");
+                let dashed = s.replace('_', "-");
+                if dashed != s && Name::parse(&dashed).is_ok() {
+                    help.push_str(&format!(": write `{dashed}` (compose allows `_`, tomo's names are DNS names)"));
+                }
+                self.push(at.err(path, "invalid-name", format!("invalid name: {e}")).help(help));
                 None
             }
         }
