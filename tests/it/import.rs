@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::{Tomo, repo};
-use tomo::compose::{self, Options, Status};
+use tomo::compose::{self, Options};
 use tomo::diag::SourceFile;
 
 /// The fixture stores: `TOMO_FIXTURES`, else `shared/fixtures/marketplace`
