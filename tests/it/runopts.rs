@@ -148,3 +148,33 @@ fn a_runtime_the_engine_lacks_is_a_clear_apply_error() {
     );
     assert!(!f.exists(&f.app("rt")));
 }
+
+/// A saved plan holds an env file's credentials by file name only: applying
+/// it reads them again, and refuses the plan as stale when they changed.
+#[test]
+fn a_saved_plan_gets_env_file_credentials_again_and_goes_stale_with_them() {
+    let mut f = Fleet::new();
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", "master pw");
+    f.tomo.set_env("TOMO_SALT", "salt-0123456789");
+    let app = "kind: App\nname: {p}-saved\nserver: local\nstate: stopped\nimage: {image}\ncommand: [sleep, '60']\nenv_file: s.env\n";
+    f.manifest("s.yaml", app);
+    f.manifest("s.env", &format!("API_TOKEN={SECRET}\n"));
+    let r = f.tomo(&["plan", "--out", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let saved = std::fs::read_to_string(f.tomo.path().join("plan.json")).unwrap();
+    assert!(!saved.contains(SECRET) && saved.contains(r#""env_file": "s.env""#), "{saved}");
+    let r = f.tomo(&["apply", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let env = f.inspect(&f.app("saved"), "{{json .Config.Env}}");
+    assert!(env.contains(&format!("API_TOKEN={SECRET}")), "{env}");
+    f.assert_converged();
+
+    f.manifest("s.env", "API_TOKEN=first-change-1234\n");
+    assert_eq!(f.tomo(&["plan", "--out", "plan2.json"]).code, 0);
+    f.manifest("s.env", "API_TOKEN=second-change-5678\n");
+    let id = f.id(&f.app("saved"));
+    let r = f.tomo(&["apply", "plan2.json"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("the manifests changed since this plan was made"), "{}", r.stderr);
+    assert_eq!(f.id(&f.app("saved")), id);
+}
