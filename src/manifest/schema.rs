@@ -441,11 +441,15 @@ impl<'s> Walker<'s> {
                     .filter_map(|v| v.get("description").and_then(J::as_str))
                     .map(first_sentence)
                     .collect::<Vec<_>>();
+                let help = match node.value {
+                    Value::Null => Some("write a value here (`\"\"` for an empty string)".to_string()),
+                    _ => (!help.is_empty()).then(|| help.join("; ")),
+                };
                 self.err(
                     path,
                     "wrong-type",
                     format!("expected {}, found {}", or_list(&kinds), with_article(node.value.type_name())),
-                    (!help.is_empty()).then(|| help.join("; ")),
+                    help,
                 );
             }
         }
