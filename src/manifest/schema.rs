@@ -753,6 +753,18 @@ services:
     }
 
     #[test]
+    fn a_misspelt_services_is_named_as_such() {
+        let e = errs("App", "kind: App\nname: a\nservces:\n  web: {image: x}\n");
+        assert_eq!(
+            e,
+            [
+                "servces: unknown field `servces` (did you mean `services`?)",
+                ": missing required field `services` (The app's containers, by service name)",
+            ]
+        );
+    }
+
+    #[test]
     fn every_untagged_union_reports_each_unknown_field_in_the_form_meant() {
         let e = errs(
             "App",
