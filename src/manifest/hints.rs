@@ -158,10 +158,45 @@ fn service_field(key: &str, value: &Node) -> Option<String> {
             "tomo has no profiles: give a service that should not run a `state`, e.g. `state: stopped`".into()
         }
         "scale" => "tomo runs one container per service".into(),
+        k if UNSUPPORTED.contains(&k) => format!("tomo has no counterpart of Docker Compose's `{k}`"),
         _ => return None,
     };
     Some(h)
 }
+
+/// Compose service fields tomo has nothing for.
+const UNSUPPORTED: [&str; 30] = [
+    "annotations",
+    "attach",
+    "blkio_config",
+    "cgroup",
+    "cgroup_parent",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpuset",
+    "credential_spec",
+    "develop",
+    "device_cgroup_rules",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "extends",
+    "external_links",
+    "group_add",
+    "isolation",
+    "mac_address",
+    "mem_swappiness",
+    "memswap_limit",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "platform",
+    "read_only",
+    "storage_opt",
+    "userns_mode",
+];
 
 fn mount_field(key: &str, value: &Node) -> Option<String> {
     match key {
@@ -329,5 +364,10 @@ mod tests {
         assert_eq!(wrong_type(&node("'3'"), &["integer", "null"]).unwrap(), "write the number without quotes: `3`");
         assert_eq!(wrong_type(&node("'x'"), &["integer"]), None);
         assert_eq!(wrong_type(&node("/run"), &["array"]).unwrap(), "write a list: `[/run]`");
+        assert_eq!(
+            unknown_field("dns", &node("[1.1.1.1]"), &SERVICE),
+            "tomo has no counterpart of Docker Compose's `dns`"
+        );
+        assert!(UNSUPPORTED.windows(2).all(|w| w[0] < w[1]), "keep UNSUPPORTED sorted");
     }
 }

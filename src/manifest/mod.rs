@@ -105,10 +105,14 @@ fn parse_file(file: &Arc<SourceFile>, rel: &str, docs: &mut Vec<resolve::Doc>, d
         let kind_path = FieldPath::root().key("kind");
         let kind = match node.get("kind") {
             None => {
+                let mut help = format!("add `kind:` with one of: {}", raw::KINDS.join(", "));
+                if node.get("services").is_some() && node.get("name").is_none() {
+                    help.push_str(
+                        "; this looks like a Docker Compose file: `tomo import compose FILE` converts one to an App",
+                    );
+                }
                 diags.push(
-                    Diagnostic::error("missing-field", "missing required field `kind`")
-                        .at(file, node.span)
-                        .help(format!("add `kind:` with one of: {}", raw::KINDS.join(", "))),
+                    Diagnostic::error("missing-field", "missing required field `kind`").at(file, node.span).help(help),
                 );
                 continue;
             }
@@ -213,6 +217,14 @@ mod tests {
                 .ends_with(": write `ssrf-proxy` (compose allows `_`, tomo's names are DNS names)"),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn a_compose_file_among_manifests_is_named_as_such() {
+        let l = load_str("services:\n  web: {image: nginx}\n");
+        let d: Vec<_> = l.diagnostics.iter().collect();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].help.as_deref().unwrap().contains("`tomo import compose FILE`"), "{d:?}");
     }
 
     #[test]

@@ -441,11 +441,15 @@ impl<'s> Walker<'s> {
                     .filter_map(|v| v.get("description").and_then(J::as_str))
                     .map(first_sentence)
                     .collect::<Vec<_>>();
+                let help = match node.value {
+                    Value::Null => Some("write a value here (`\"\"` for an empty string)".to_string()),
+                    _ => (!help.is_empty()).then(|| help.join("; ")),
+                };
                 self.err(
                     path,
                     "wrong-type",
                     format!("expected {}, found {}", or_list(&kinds), with_article(node.value.type_name())),
-                    (!help.is_empty()).then(|| help.join("; ")),
+                    help,
                 );
             }
         }
@@ -744,6 +748,18 @@ services:
             [
                 "environment: unknown field `environment` (did you mean `env`? (compose's `environment`))",
                 "cpus: unknown field `cpus` (tomo sets this in `resources`: `resources: {cpus: 2}`)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_misspelt_services_is_named_as_such() {
+        let e = errs("App", "kind: App\nname: a\nservces:\n  web: {image: x}\n");
+        assert_eq!(
+            e,
+            [
+                "servces: unknown field `servces` (did you mean `services`?)",
+                ": missing required field `services` (The app's containers, by service name)",
             ]
         );
     }
