@@ -5,7 +5,6 @@ use std::io::Write;
 
 use super::args::{ImportCommand, ImportComposeArgs};
 use super::{out, out_json};
-use crate::compose::report;
 use crate::engine::{Engine, ImportRequest};
 use crate::error::{Error, Result};
 
@@ -41,7 +40,7 @@ fn compose(engine: &Engine, a: &ImportComposeArgs) -> Result<i32> {
         });
         out_json(&serde_json::to_string_pretty(&doc).expect("JSON"))?;
     } else {
-        err(&report::text(&r.report));
+        err(&r.report_text());
     }
     if r.refused {
         err(&format!(

@@ -50,6 +50,13 @@ pub struct ImportResult {
     pub stored: Vec<String>,
 }
 
+impl ImportResult {
+    /// The report as aligned text, one key a line, with the counts last.
+    pub fn report_text(&self) -> String {
+        compose::report::text(&self.report)
+    }
+}
+
 impl Engine {
     /// Converts a compose file to an App manifest (nothing is written but
     /// vault secrets, with `secrets_vault`, when the conversion is not refused).
