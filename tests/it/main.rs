@@ -16,6 +16,7 @@ mod hosts;
 mod http_attack;
 mod mcp;
 mod mcp_client;
+mod namespaces;
 mod networks;
 mod reconcile;
 mod remote;
