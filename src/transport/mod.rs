@@ -9,5 +9,6 @@ mod docker_runopts;
 pub mod docker_ssh;
 pub mod engine;
 pub mod http;
+mod netconf;
 pub mod routes;
 pub mod ssh;

@@ -6,6 +6,7 @@
 mod app;
 mod checks;
 mod envfile;
+mod network;
 mod runopts;
 mod runtime;
 mod server;
@@ -185,6 +186,7 @@ pub fn resolve(
 
     r.check_app_servers(&mut desired);
     r.check_port_conflicts(&desired, &app_ats);
+    r.check_container_names(&desired, &app_ats);
     r.check_secrets(secrets);
     desired
 }
