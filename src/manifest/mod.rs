@@ -50,7 +50,8 @@ pub fn load(sources: &Sources, opts: &LoadOptions<'_>) -> Loaded {
         }
         parse_file(file, rel, &mut docs, &mut diags);
     }
-    let desired = resolve::resolve(&docs, opts.secrets, opts.inline_check, &mut diags);
+    let beside = |manifest: &str, source: &str| sources.read_beside(manifest, source);
+    let desired = resolve::resolve(&docs, opts.secrets, opts.inline_check, &beside, &mut diags);
     diags.sort();
     Loaded { desired: (!diags.has_errors()).then_some(desired), diagnostics: diags }
 }

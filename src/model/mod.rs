@@ -5,6 +5,7 @@
 //! the name rule, ports and mounts are parsed, references between documents
 //! resolve, dependencies are acyclic. No I/O and no async here.
 
+pub mod files;
 pub mod observed;
 pub mod ports;
 pub mod runtime;
@@ -165,6 +166,13 @@ pub struct Service {
     pub pull: PullPolicy,
     pub update_order: UpdateOrder,
     pub state: ServiceState,
+    /// How missing host folders of bind mounts are made, by host path (for
+    /// long-form binds that set `create_host_path`, `owner` or `mode`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub host_folders: BTreeMap<String, files::HostFolder>,
+    /// Files tomo writes on the server and mounts read-only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<files::ConfigFile>,
 }
 
 /// An environment value. Secret values are never held here: only their name
@@ -292,6 +300,8 @@ pub enum ServiceState {
     #[default]
     Running,
     Stopped,
+    /// Declared, but without a container: removed if present, its volumes kept.
+    Absent,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash)]

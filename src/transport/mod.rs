@@ -7,6 +7,7 @@ pub mod docker;
 pub mod docker_ops;
 pub mod docker_ssh;
 pub mod engine;
+pub mod hostfs;
 pub mod http;
 pub mod routes;
 pub mod ssh;

@@ -5,6 +5,7 @@
 
 mod app;
 mod checks;
+mod files;
 mod runtime;
 mod server;
 mod service;
@@ -46,6 +47,8 @@ pub struct Doc {
 struct At<'a> {
     file: &'a Arc<SourceFile>,
     node: &'a Node,
+    /// The file's path relative to the manifest folder.
+    rel: &'a str,
 }
 
 impl<'a> At<'a> {
@@ -87,15 +90,25 @@ struct Resolver<'a> {
     /// server with a problem of its own is undeclared).
     declared_servers: BTreeSet<Name>,
     inline_check: InlineCheck,
+    /// Reads a file beside a manifest (`files[].source`): the manifest's
+    /// relative path, the source as written.
+    beside: &'a dyn Fn(&str, &str) -> Result<String, String>,
 }
 
-pub fn resolve(docs: &[Doc], secrets: &SecretCheck, inline_check: InlineCheck, diags: &mut Diagnostics) -> Desired {
+pub fn resolve<'a>(
+    docs: &'a [Doc],
+    secrets: &SecretCheck,
+    inline_check: InlineCheck,
+    beside: &'a dyn Fn(&str, &str) -> Result<String, String>,
+    diags: &'a mut Diagnostics,
+) -> Desired {
     let mut r = Resolver {
         diags,
         secrets_used: Vec::new(),
         server_refs: Vec::new(),
         declared_servers: BTreeSet::new(),
         inline_check,
+        beside,
     };
     let mut desired = Desired::default();
     let mut first_seen: BTreeMap<(&str, String), (Arc<SourceFile>, Span)> = BTreeMap::new();
@@ -103,7 +116,7 @@ pub fn resolve(docs: &[Doc], secrets: &SecretCheck, inline_check: InlineCheck, d
     let mut app_ats: BTreeMap<Name, At<'_>> = BTreeMap::new();
 
     for doc in docs {
-        let at = At { file: &doc.file, node: &doc.node };
+        let at = At { file: &doc.file, node: &doc.node, rel: &doc.rel };
         let name_path = FieldPath::root().key("name");
         let (kind, name) = match &doc.raw {
             RawDocument::Server(s) => ("Server", Some(s.name.as_str())),

@@ -36,6 +36,8 @@ impl<'a> Resolver<'a> {
         let env = self.env(at, base, s.env.as_ref());
         let ports = self.ports(at, base, s.ports.as_deref());
         let mounts = self.mounts(at, base, s.volumes.as_deref());
+        let host_folders = self.host_folders(at, base, s.volumes.as_deref());
+        let files = self.config_files(at, base, s.files.as_deref(), &mounts);
         let mut networks = Vec::new();
         match &s.networks {
             None => {}
@@ -97,6 +99,8 @@ impl<'a> Resolver<'a> {
             pull: s.pull.unwrap_or_default(),
             update_order: s.update_order.unwrap_or_default(),
             state,
+            host_folders,
+            files,
         })
     }
 
