@@ -35,11 +35,38 @@ pub async fn observe_server(
         }
     }
     deadline.end += pulls.elapsed();
-    match deadline.run("listing its containers, networks, volumes and images", client.inventory()).await {
+    let paths = bind_sources(desired, scope, server);
+    let listing = async {
+        let (inv, missing) = tokio::join!(client.inventory(), client.missing_paths(&paths));
+        let mut inv = inv?;
+        inv.missing_paths = missing?;
+        Ok::<_, crate::transport::docker::DockerError>(inv)
+    };
+    match deadline.run("listing its containers, networks, volumes, images and host folders", listing).await {
         Ok(Ok(inv)) => ServerState::Reached(inv),
         Ok(Err(e)) => ServerState::Unreachable(e.to_string()),
         Err(late) => ServerState::Unreachable(late.to_string()),
     }
+}
+
+/// Host paths of the bind mounts of the services on `server` that should
+/// have a container: whether each exists is observed in the same pass.
+fn bind_sources(desired: &Desired, scope: &Scope, server: &Name) -> Vec<String> {
+    let mut paths: Vec<String> = desired
+        .apps
+        .values()
+        .filter(|a| scope.has_app(&a.name) && a.state != AppState::Absent && a.servers.contains(server))
+        .flat_map(|a| a.services.values())
+        .filter(|s| s.state != crate::model::ServiceState::Absent)
+        .flat_map(|s| s.mounts.iter())
+        .filter_map(|m| match &m.source {
+            crate::model::MountSource::Bind(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
 }
 
 /// A server that did not answer within its deadline: the step it was in,
@@ -88,7 +115,7 @@ fn always_pulled(desired: &Desired, scope: &Scope, server: &Name) -> Vec<String>
         .values()
         .filter(|a| scope.has_app(&a.name) && a.state != AppState::Absent && a.servers.contains(server))
         .flat_map(|a| a.services.values())
-        .filter(|s| s.pull == PullPolicy::Always)
+        .filter(|s| s.pull == PullPolicy::Always && s.state != crate::model::ServiceState::Absent)
         .map(|s| s.image.reference.clone())
         .collect();
     images.sort();

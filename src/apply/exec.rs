@@ -43,6 +43,7 @@ pub(super) async fn execute<E: EngineApi>(
             .await
             .map(|_| None)
             .map_err(e),
+        Op::CreateDir { path, owner, mode } => c.create_dir(path, *owner, *mode).await.map(|_| None).map_err(e),
         Op::Create { spec, hash, redacted } => {
             crate::faults::pause("before-create").await;
             let id = c.create_container(&spec.container, spec, hash, redacted, secrets, &[]).await.map_err(e)?;

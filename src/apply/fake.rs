@@ -53,6 +53,8 @@ struct State {
     faults: BTreeMap<String, (usize, Fault)>,
     /// Names whose next created container exits with status 1 when started.
     crashes: Vec<String>,
+    /// Host folders and files on the fake server: path → content (empty for folders).
+    paths: BTreeMap<String, Vec<u8>>,
     stop_at: Option<(String, Arc<AtomicBool>)>,
 }
 
@@ -136,6 +138,11 @@ impl FakeEngine {
     /// The most calls that were in flight at once.
     pub fn most_in_flight(&self) -> usize {
         self.0.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The content of a file (or folder: empty) on the fake server.
+    pub fn path(&self, path: &str) -> Option<Vec<u8>> {
+        self.with(|s| s.paths.get(path).cloned())
     }
 
     /// (name, id, state) of every container, by name.
@@ -238,6 +245,7 @@ impl EngineApi for FakeEngine {
             volumes: s.volumes.values().cloned().collect(),
             images: s.images.clone(),
             taken: Vec::new(),
+            missing_paths: Vec::new(),
         }))
     }
 
@@ -302,6 +310,34 @@ impl EngineApi for FakeEngine {
     async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
         self.call("remove volume", format!("remove volume {name}")).await?;
         self.with(|s| s.volumes.remove(name));
+        Ok(())
+    }
+
+    async fn missing_paths(&self, paths: &[String]) -> Result<Vec<String>, DockerError> {
+        Ok(self.with(|s| paths.iter().filter(|p| !s.paths.contains_key(*p)).cloned().collect()))
+    }
+
+    async fn create_dir(
+        &self,
+        path: &str,
+        _owner: Option<(u32, Option<u32>)>,
+        _mode: Option<u32>,
+    ) -> Result<(), DockerError> {
+        self.call("create dir", format!("create dir {path}")).await?;
+        self.with(|s| s.paths.insert(path.to_string(), Vec::new()));
+        Ok(())
+    }
+
+    async fn write_file(
+        &self,
+        path: &str,
+        content: &[u8],
+        _mode: u32,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+    ) -> Result<(), DockerError> {
+        self.call("write file", format!("write file {path}")).await?;
+        self.with(|s| s.paths.insert(path.to_string(), content.to_vec()));
         Ok(())
     }
 

@@ -22,8 +22,8 @@ use futures_util::FutureExt;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::model::Name;
 use crate::model::secret::Secrets;
-use crate::model::{EnvValue, Name};
 use crate::plan::{Action, Op, Plan};
 use crate::redact::Redactor;
 use crate::transport::engine::EngineApi;
@@ -260,9 +260,8 @@ fn plan_secrets(plan: &Plan, secrets: &dyn Secrets) -> Redactor {
             Op::Create { spec, .. } | Op::Recreate { spec, .. } => Some(spec),
             _ => None,
         })
-        .flat_map(|spec| spec.env.values())
-        .filter(|v| !matches!(v, EnvValue::Plain(_)))
-        .filter_map(|v| secrets.reveal(v).ok())
+        .flat_map(|spec| spec.secret_values())
+        .filter_map(|v| secrets.reveal(&v).ok())
         .collect();
     Redactor::new(revealed.iter().map(|s| s.expose()))
 }

@@ -297,3 +297,41 @@ async fn an_optional_dependency_that_fails_does_not_hold_its_dependent() {
     let log = fake.log();
     assert!(position(&log, "< start shop-web: succeeded") < position(&log, "> create shop-worker"));
 }
+
+/// The plan for `d` against what `fake` holds now, with its missing host
+/// folders observed as `observe` does.
+async fn plan_observing_paths(d: &Desired, fake: &FakeEngine, paths: &[&str]) -> Plan {
+    let mut inv = fake.inventory().await.expect("the fake lists");
+    let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+    inv.missing_paths = fake.missing_paths(&paths).await.expect("the fake answers");
+    let observed = Observed {
+        servers: BTreeMap::from([(Name::parse("a").unwrap(), ServerState::Reached(inv))]),
+        ..Observed::default()
+    };
+    plan::build(d, &observed, &PlanOptions::default(), &NoSecrets("no vault in tests".into())).expect("a plan")
+}
+
+#[tokio::test]
+async fn host_folders_come_before_the_container_and_files_are_written_where_it_mounts_them() {
+    let fake = FakeEngine::new(&["img:1"], Duration::from_millis(1));
+    let d = desired(
+        "kind: App\nname: site\nserver: a\nimage: img:1\nvolumes: [\"/srv/site/html:/data\"]\n\
+         files:\n  - {target: /etc/site.conf, content: \"a = 1\\n\"}\n",
+    );
+    let plan = plan_observing_paths(&d, &fake, &["/srv/site/html"]).await;
+    let report = apply(&plan, &fake, 4, None).await;
+    assert!(report.succeeded(), "{:?}", report.results);
+    let log = fake.log();
+    assert!(position(&log, "create dir /srv/site/html") < position(&log, "create site"), "{}", log.join("\n"));
+    let Some(Op::Create { spec, redacted, .. }) =
+        plan.actions.iter().map(|a| &a.op).find(|o| matches!(o, Op::Create { .. }))
+    else {
+        panic!("no create")
+    };
+    let (path, _) = &spec.file_paths(redacted)[0];
+    assert!(path.starts_with(crate::model::files::FILES_ROOT), "{path}");
+    assert_eq!(fake.path(path).as_deref(), Some(&b"a = 1\n"[..]));
+    assert!(position(&log, &format!("write file {path}")) < position(&log, "create site"));
+    let again = plan_observing_paths(&d, &fake, &["/srv/site/html"]).await;
+    assert!(again.actions.is_empty(), "{:?}", again.actions.iter().map(|a| a.op.object()).collect::<Vec<_>>());
+}

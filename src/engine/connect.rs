@@ -101,6 +101,7 @@ impl Engine {
                 };
                 let session = self.ssh_session_with_retry(server, t, via.timeout).await?;
                 DockerClient::over_ssh(session, &server.docker.socket, installation, via.timeout)
+                    .map(|c| c.with_sudo(t.sudo))
                     .map_err(ConnectError::Docker)
             }
         };

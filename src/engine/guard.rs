@@ -133,7 +133,7 @@ fn secrets_carried(desired: &Desired, server: &Server) -> Vec<String> {
         out.push(format!("vault secret `{s}` (its login)"));
     }
     for app in desired.apps.values().filter(|a| a.servers.contains(&server.name)) {
-        if app.services.values().any(|s| s.env.values().any(|v| secret_of(v).is_some())) {
+        if app.services.values().any(|s| !crate::model::spec::secret_values(&s.env, &s.files).is_empty()) {
             out.push(format!("the vault secrets of app `{}`", app.name));
         }
     }
@@ -229,7 +229,7 @@ fn destinations(desired: &Desired) -> BTreeSet<Destination> {
     let mut out = BTreeSet::new();
     for app in desired.apps.values() {
         for svc in app.services.values() {
-            for secret in svc.env.values().filter_map(secret_of) {
+            for secret in crate::model::spec::secret_values(&svc.env, &svc.files).iter().filter_map(secret_of) {
                 for server in &app.servers {
                     out.insert((app.name.clone(), svc.name.clone(), server.clone(), secret.clone()));
                 }

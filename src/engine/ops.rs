@@ -161,13 +161,8 @@ impl Engine {
     fn masker(&self, app: &str) -> Result<crate::redact::Redactor> {
         let desired = self.desired()?;
         let app = self.app(&desired, app)?;
-        let mut values: Vec<EnvValue> = app
-            .services
-            .values()
-            .flat_map(|s| s.env.values())
-            .filter(|v| !matches!(v, EnvValue::Plain(_)))
-            .cloned()
-            .collect();
+        let mut values: Vec<EnvValue> =
+            app.services.values().flat_map(|s| crate::model::spec::secret_values(&s.env, &s.files)).collect();
         if let Ok(rows) = self.vault().and_then(|v| Ok(v.list()?)) {
             values.extend(rows.into_iter().filter_map(|r| Name::parse(&r.name).ok()).map(EnvValue::Secret));
         }

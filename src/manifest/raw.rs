@@ -162,7 +162,7 @@ pub struct RawSingleApp {
 /// A service of a multi-service app.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct RawMultiService {
-    /// `running` (default) or `stopped`.
+    /// `running` (default), `stopped`, or `absent` (declared, no container).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ServiceState>,
     #[serde(flatten)]

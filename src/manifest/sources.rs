@@ -37,6 +37,9 @@ pub struct Sources {
     pub relative: Vec<String>,
     /// Files found but not read, with the reason.
     pub refused: Vec<Refused>,
+    /// Files beside the manifests given in memory (by relative path), read
+    /// before the folder is (tests, previews).
+    pub beside: std::collections::BTreeMap<String, String>,
 }
 
 /// A manifest file that was found and not read.
@@ -154,6 +157,46 @@ fn read_env_file(root: &Path, manifest: &str, path: &str) -> EnvFileRead {
             format!("env file `{rel_text}` cannot be read: {e}"),
             "check its permissions",
         ),
+    }
+}
+
+impl Sources {
+    /// The text of `source`, a file beside the manifest `manifest` (a
+    /// service's `files[].source`), read under the same bounds as a manifest.
+    /// Refused when it leaves the manifest folder: an absolute path, a `..`
+    /// component, or a symbolic link that resolves outside (path traversal).
+    pub fn read_beside(&self, manifest: &str, source: &str) -> Result<String, String> {
+        let outside = || {
+            format!(
+                "`{}` leaves the manifest folder (path traversal); tomo reads only files inside it",
+                source.escape_default()
+            )
+        };
+        if source.is_empty() || source.starts_with('/') || source.starts_with('~') || source.contains('\0') {
+            return Err(outside());
+        }
+        let mut parts: Vec<&str> = manifest.split('/').collect();
+        parts.pop();
+        for c in source.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => return Err(outside()),
+                c => parts.push(c),
+            }
+        }
+        let rel = parts.join("/");
+        if let Some(text) = self.beside.get(&rel) {
+            return Ok(text.clone());
+        }
+        let root = self.root.canonicalize().map_err(|e| format!("cannot read the manifest folder: {e}"))?;
+        let real = root.join(&rel).canonicalize().map_err(|e| format!("cannot read `{rel}`: {e}"))?;
+        if !real.starts_with(&root) {
+            return Err(outside());
+        }
+        match read_file(&real).map_err(|e| format!("cannot read `{rel}`: {e}"))? {
+            Ok(text) => Ok(text),
+            Err(r) => Err(format!("`{rel}`: {}", r.message)),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! the name rule, ports and mounts are parsed, references between documents
 //! resolve, dependencies are acyclic. No I/O and no async here.
 
+pub mod files;
 pub mod network;
 pub mod observed;
 pub mod ports;
@@ -198,6 +199,13 @@ pub struct Service {
     pub pull: PullPolicy,
     pub update_order: UpdateOrder,
     pub state: ServiceState,
+    /// How missing host folders of bind mounts are made, by host path (for
+    /// long-form binds that set `create_host_path`, `owner` or `mode`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub host_folders: BTreeMap<String, files::HostFolder>,
+    /// Files tomo writes on the server and mounts read-only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<files::ConfigFile>,
 }
 
 fn yes() -> bool {
@@ -356,7 +364,7 @@ pub enum ServiceState {
     #[default]
     Running,
     Stopped,
-    /// Not deployed (a compose service of a profile not asked for).
+    /// Declared, but without a container: removed if present, its volumes kept.
     Absent,
 }
 

@@ -47,6 +47,9 @@ pub struct Inventory {
     /// overlap none of them.
     #[serde(default)]
     pub taken: Vec<Subnet>,
+    /// Host paths of declared bind mounts that do not exist on the server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::files::{ConfigFile, FileContent};
 use super::secret::Secrets;
 use super::{
     App, ByteSize, Capability, DeviceMapping, Duration, Endpoint, EnvValue, ExtraHost, Healthcheck, Hostname,
@@ -75,6 +76,9 @@ pub struct ContainerSpec {
     /// Further run options; a service using none hashes as before they existed.
     #[serde(flatten, default)]
     pub run: super::RunOptions,
+    /// Config files, bind-mounted read-only from the server's files folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<ConfigFile>,
 }
 
 /// A mount with volumes resolved to their Docker names.
@@ -187,12 +191,19 @@ impl ContainerSpec {
             memory: service.memory,
             cpus: service.cpus,
             run: service.run.clone(),
+            files: service.files.clone(),
         }
     }
 
-    /// Whether any env value comes from the vault.
+    /// Whether any env value or file comes from the vault.
     pub fn uses_secrets(&self) -> bool {
-        self.env.values().any(|v| !matches!(v, EnvValue::Plain(_)))
+        !self.secret_values().is_empty()
+    }
+
+    /// The values from the vault the container gets: env values that are not
+    /// plain, and secret files (as references).
+    pub fn secret_values(&self) -> Vec<EnvValue> {
+        secret_values(&self.env, &self.files)
     }
 
     /// The redacted spec: secret values replaced by their name and a keyed hash.
@@ -216,6 +227,9 @@ impl ContainerSpec {
                 env.insert(k.clone(), serde_json::json!({ "redacted": label, "keyed_hash": tag }));
             }
         }
+        if !self.files.is_empty() {
+            self.redact_files(&mut v, secrets)?;
+        }
         Ok(v)
     }
 
@@ -231,10 +245,60 @@ impl ContainerSpec {
         }
     }
 
+    /// Each config file with its path on the server (named from its entry
+    /// in `redacted`, this spec's redacted form).
+    pub fn file_paths<'s>(&'s self, redacted: &serde_json::Value) -> Vec<(String, &'s ConfigFile)> {
+        let entries = redacted.get("files").and_then(|f| f.as_array());
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let entry = entries.and_then(|e| e.get(i)).cloned().unwrap_or_default();
+                (super::files::server_path(&entry), f)
+            })
+            .collect()
+    }
+
+    /// Each file's content replaced by its SHA-256 (text) or its name and a
+    /// keyed hash (secret): the spec stays small and reveals no secret.
+    fn redact_files(&self, v: &mut serde_json::Value, secrets: &dyn Secrets) -> Result<(), String> {
+        let Some(files) = v.get_mut("files").and_then(|f| f.as_array_mut()) else { return Ok(()) };
+        for (f, entry) in self.files.iter().zip(files.iter_mut()) {
+            let redacted = match &f.content {
+                FileContent::Text(t) => serde_json::json!({ "sha256": super::files::sha256_hex(t.as_bytes()) }),
+                FileContent::Secret(name) => {
+                    let plain = secrets.reveal(&EnvValue::Secret(name.clone()))?;
+                    let key = secrets.hash_key()?;
+                    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("any key length");
+                    mac.update(b"file:");
+                    mac.update(name.as_str().as_bytes());
+                    mac.update(&[0]);
+                    mac.update(plain.expose().as_bytes());
+                    let tag = hex(&mac.finalize().into_bytes()[..8]);
+                    serde_json::json!({ "redacted": format!("secret {name}"), "keyed_hash": tag })
+                }
+            };
+            if let Some(obj) = entry.as_object_mut() {
+                obj.insert("content".into(), redacted);
+            }
+        }
+        Ok(())
+    }
+
     /// The `tomo.spec-hash` label value.
     pub fn hash(&self, secrets: &dyn Secrets) -> Result<String, String> {
         Ok(hash_redacted(&self.redacted(secrets)?))
     }
+}
+
+/// The vault values of an env and a set of files (see `ContainerSpec::secret_values`).
+pub fn secret_values(env: &BTreeMap<String, EnvValue>, files: &[ConfigFile]) -> Vec<EnvValue> {
+    let mut out: Vec<EnvValue> = env.values().filter(|v| !matches!(v, EnvValue::Plain(_))).cloned().collect();
+    out.extend(files.iter().filter_map(|f| match &f.content {
+        FileContent::Secret(n) => Some(EnvValue::Secret(n.clone())),
+        FileContent::Text(_) => None,
+    }));
+    out
 }
 
 /// The hash of a redacted spec (canonical JSON: sorted keys).

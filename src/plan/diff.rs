@@ -12,8 +12,8 @@ use crate::model::secret::Secrets;
 use crate::model::spec::{self, ContainerSpec, SpecMountKind, spec_lines};
 use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::{
-    App, AppState, ContainerObs, DependencyCondition, Desired, Inventory, Name, PullPolicy, RunState, ServerState,
-    Service, ServiceState,
+    App, AppState, ContainerObs, DependencyCondition, Desired, Inventory, MountSource, Name, PullPolicy, RunState,
+    ServerState, Service, ServiceState,
 };
 
 const DEFAULT_STOP_MS: u64 = 10_000;
@@ -35,8 +35,16 @@ pub(super) fn diff(
         let mut used: Vec<Subnet> = inv.taken.clone();
         used.extend(inv.networks.iter().filter_map(|n| n.subnet));
         let pool = desired.settings.network_pool;
-        let mut d =
-            ServerDiff { server, inv, plan: &mut *plan, pulls: BTreeSet::new(), pool, used, moving: BTreeMap::new() };
+        let mut d = ServerDiff {
+            server,
+            inv,
+            plan: &mut *plan,
+            pulls: BTreeSet::new(),
+            dirs: BTreeSet::new(),
+            pool,
+            used,
+            moving: BTreeMap::new(),
+        };
         for r in recovered.restores {
             d.push(r.app.as_ref(), r.service.as_ref(), r.op, vec![r.reason], None);
         }
@@ -63,6 +71,8 @@ pub(super) struct ServerDiff<'a> {
     pub(super) inv: &'a Inventory,
     pub(super) plan: &'a mut Plan,
     pulls: BTreeSet<String>,
+    /// Host folders this plan creates on the server.
+    dirs: BTreeSet<String>,
     /// Where new networks take their subnets, and what is in use already.
     pub(super) pool: NetworkPool,
     pub(super) used: Vec<Subnet>,
@@ -106,6 +116,13 @@ impl ServerDiff<'_> {
         // recreated with it (the namespace it joined goes with the container).
         let mut replaced: BTreeSet<&Name> = BTreeSet::new();
         for svc in namespace_order(app) {
+            if svc.state == ServiceState::Absent {
+                self.remove_service(app, svc);
+                continue;
+            }
+            if !self.host_folders(app, svc) {
+                continue;
+            }
             let spec = ContainerSpec::new(self.server, app, svc);
             for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Volume) {
                 let external = app.volumes.iter().any(|(k, d)| d.external && spec::volume_name(app, k) == m.source);
@@ -132,6 +149,37 @@ impl ServerDiff<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Creates the missing host folders of the service's bind mounts (once
+    /// per server); false when one is missing and may not be created, which
+    /// leaves the service as it is, with a conflict naming the declaration.
+    fn host_folders(&mut self, app: &App, svc: &Service) -> bool {
+        let mut ok = true;
+        for m in &svc.mounts {
+            let MountSource::Bind(path) = &m.source else { continue };
+            if !self.inv.missing_paths.contains(path) {
+                continue;
+            }
+            let folder = svc.host_folders.get(path).cloned().unwrap_or_default();
+            if !folder.create {
+                let message = format!(
+                    "host folder `{path}` does not exist on server `{}` and `create_host_path: false` is set ({}); \
+                     `{}` is left as it is until the folder exists",
+                    self.server,
+                    folder.declared_at,
+                    app.container_name(&svc.name)
+                );
+                self.conflict(path, message);
+                ok = false;
+                continue;
+            }
+            if self.dirs.insert(path.clone()) {
+                let op = Op::CreateDir { path: path.clone(), owner: folder.owner, mode: folder.mode };
+                self.push(Some(&app.name), None, op, vec!["missing".into()], None);
+            }
+        }
+        ok
     }
 
     /// A second network of this installation with the same name (a create a
@@ -283,22 +331,27 @@ impl ServerDiff<'_> {
         Ok(())
     }
 
+    /// Removes a service's container, if there is one (its volumes stay).
+    fn remove_service(&mut self, app: &App, svc: &Service) {
+        let name = app.container_name(&svc.name);
+        if let Some(c) = self.inv.container(&name) {
+            if c.ours && c.label(labels::APP) == Some(app.name.as_str()) {
+                let op = Op::Remove {
+                    container: name,
+                    target: c.id.clone(),
+                    timeout_ms: stop_ms(svc),
+                    drops: super::data::held_by(c),
+                };
+                self.push(Some(&app.name), Some(&svc.name), op, vec!["declared absent".into()], None);
+            } else {
+                self.conflict(&name, format!("`{name}` is not managed by tomo; tomo leaves it alone"));
+            }
+        }
+    }
+
     fn remove_app(&mut self, app: &App) {
         for svc in app.services.values() {
-            let name = app.container_name(&svc.name);
-            if let Some(c) = self.inv.container(&name) {
-                if c.ours && c.label(labels::APP) == Some(app.name.as_str()) {
-                    let op = Op::Remove {
-                        container: name,
-                        target: c.id.clone(),
-                        timeout_ms: stop_ms(svc),
-                        drops: super::data::held_by(c),
-                    };
-                    self.push(Some(&app.name), Some(&svc.name), op, vec!["declared absent".into()], None);
-                } else {
-                    self.conflict(&name, format!("`{name}` is not managed by tomo; tomo leaves it alone"));
-                }
-            }
+            self.remove_service(app, svc);
         }
         let net = app.name.to_string();
         for n in self.inv.networks_named(&net) {

@@ -21,6 +21,7 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
     let mut pulls = BTreeMap::new();
     let mut nets = BTreeMap::new();
     let mut vols = BTreeMap::new();
+    let mut dirs = BTreeMap::new();
     let mut up: BTreeMap<Key, usize> = BTreeMap::new();
     let mut down: BTreeMap<Key, usize> = BTreeMap::new();
     for a in &plan.actions {
@@ -34,6 +35,9 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
             }
             Op::CreateVolume { name } => {
                 vols.insert((a.server.clone(), name.clone()), a.id);
+            }
+            Op::CreateDir { path, .. } => {
+                dirs.insert((a.server.clone(), path.clone()), a.id);
             }
             Op::Create { .. } | Op::Recreate { .. } | Op::Start { .. } => {
                 if let Some(k) = key() {
@@ -78,6 +82,11 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
                 }
                 for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Volume) {
                     if let Some(p) = vols.get(&(server.clone(), m.source.clone())) {
+                        edges.push((*p, a.id));
+                    }
+                }
+                for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Bind) {
+                    if let Some(p) = dirs.get(&(server.clone(), m.source.clone())) {
                         edges.push((*p, a.id));
                     }
                 }

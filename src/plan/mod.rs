@@ -81,6 +81,14 @@ pub enum Op {
     CreateVolume {
         name: String,
     },
+    /// Create a missing host folder of a bind mount (never deleted).
+    CreateDir {
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<(u32, Option<u32>)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
+    },
     /// Create a container (a `Start` node starts it when it should run).
     Create {
         spec: Box<ContainerSpec>,
@@ -173,7 +181,11 @@ impl Op {
     /// The one-character symbol of the human plan.
     pub fn symbol(&self) -> char {
         match self {
-            Op::PullImage { .. } | Op::CreateNetwork { .. } | Op::CreateVolume { .. } | Op::Create { .. } => '+',
+            Op::PullImage { .. }
+            | Op::CreateNetwork { .. }
+            | Op::CreateVolume { .. }
+            | Op::CreateDir { .. }
+            | Op::Create { .. } => '+',
             Op::Recreate { .. } | Op::Restore { .. } => '~',
             Op::Start { .. } => '>',
             Op::Stop { .. } => '.',
@@ -187,6 +199,7 @@ impl Op {
             Op::PullImage { .. } => "pull",
             Op::CreateNetwork { .. } => "create network",
             Op::CreateVolume { .. } => "create volume",
+            Op::CreateDir { .. } => "dir",
             Op::Create { .. } => "create",
             Op::Recreate { .. } => "recreate",
             Op::Start { .. } => "start",
@@ -204,6 +217,7 @@ impl Op {
             Op::PullImage { image } => image,
             Op::CreateNetwork { name, .. } | Op::RemoveNetwork { name, .. } => name,
             Op::CreateVolume { name } | Op::RemoveVolume { name } => name,
+            Op::CreateDir { path, .. } => path,
             Op::Create { spec, .. } | Op::Recreate { spec, .. } => &spec.container,
             Op::Start { container, .. }
             | Op::Stop { container, .. }
@@ -386,7 +400,7 @@ pub struct Summary {
     /// Leftovers of interrupted recreates put right.
     #[serde(default)]
     pub restore: usize,
-    /// Images, networks and volumes.
+    /// Images, networks, volumes and host folders.
     pub other: usize,
     pub conflicts: usize,
 }

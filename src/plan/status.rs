@@ -44,7 +44,10 @@ pub fn rows(p: &Plan, observed: &Observed, desired: &Desired, scope: &Scope) -> 
                     server: server.to_string(),
                     app: app.name.to_string(),
                     service: svc.name.to_string(),
-                    state: c.map_or("missing", |c| c.state.as_str()),
+                    state: c.map_or(
+                        if svc.state == crate::model::ServiceState::Absent { "absent" } else { "missing" },
+                        |c| c.state.as_str(),
+                    ),
                     health: c.and_then(|c| c.health).map(|h| h.as_str()),
                     drift,
                     container: name,

@@ -763,3 +763,180 @@ fn an_app_of_fifty_services_gets_a_network_that_holds_them() {
 }
 
 mod runopts;
+#[test]
+fn an_absent_service_loses_its_container_and_keeps_its_volumes_the_others_stay() {
+    let running = desired(SHOP);
+    let inv = converged(&running, "a");
+    let shop = SHOP.replace("  worker:\n", "  worker:\n    state: absent\n");
+    let d = desired(&shop);
+    let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());
+    assert_eq!(render(&p).trim(), "- remove shop-worker @a");
+    assert_eq!(p.actions[0].reasons, ["declared absent"]);
+    // Declared absent from the start: nothing is made for it.
+    let fresh = desired(&shop.replace("    image: img:2\n", "    image: img:2\n    volumes: [\"cache:/c\"]\n"));
+    let p = plan_with(&fresh, &observed(&[("a", empty())]), &PlanOptions::default());
+    let text = render(&p);
+    assert!(!text.contains("worker") && !text.contains("img:2") && !text.contains("shop_cache"), "{text}");
+    // It is declared: its container is no orphan.
+    assert!(p.orphans.is_empty());
+}
+
+#[test]
+fn a_running_service_cannot_depend_on_an_absent_one() {
+    let yaml =
+        format!("kind: Server\nname: a\nhost: local\n---\n{}", SHOP.replace("  web:\n", "  web:\n    state: absent\n"));
+    let l = manifest::load(
+        &Sources::from_texts([("m.yaml", yaml.as_str())]),
+        &LoadOptions { secrets: &SecretCheck::Known(Default::default()), inline_check: |_| Ok(()) },
+    );
+    let errors: Vec<String> = l.diagnostics.iter().map(|d| format!("{}:{}", d.code, d.message)).collect();
+    assert!(l.desired.is_none());
+    assert!(
+        errors.iter().any(|e| e.starts_with("absent-dependency:") && e.contains("`worker` depends on `web`")),
+        "{errors:?}"
+    );
+}
+
+const BINDS: &str = "kind: App\nname: notes\nserver: a\nservices:\n  web:\n    image: img:1\n    volumes: [\"/srv/notes/html:/usr/share/nginx/html:ro\"]\n  db:\n    image: img:1\n    volumes:\n      - type: bind\n        source: /srv/notes/db\n        target: /var/lib/db\n        owner: \"999:999\"\n        mode: \"0750\"\n";
+
+#[test]
+fn missing_host_folders_are_created_before_their_containers_with_owner_and_mode() {
+    let d = desired(BINDS);
+    let mut inv = empty();
+    inv.missing_paths = vec!["/srv/notes/db".into(), "/srv/notes/html".into()];
+    let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());
+    let text = render(&p);
+    assert!(text.contains("+ dir /srv/notes/db @a\n"), "{text}");
+    assert!(text.contains("+ create notes-db @a after [notes, /srv/notes/db]"), "{text}");
+    assert!(text.contains("+ create notes-web @a after [notes, /srv/notes/html]"), "{text}");
+    let shown = super::text::plan(&p);
+    assert!(shown.contains("  + dir /srv/notes/db on a (owner 999:999) (mode 0750): missing\n"), "{shown}");
+    assert!(shown.contains("  + dir /srv/notes/html on a: missing\n"), "{shown}");
+    // Folders that exist are left alone, and never removed.
+    let p = plan_with(&d, &observed(&[("a", converged(&d, "a"))]), &PlanOptions::default());
+    assert!(p.actions.is_empty(), "{}", render(&p));
+    let gone = desired(&BINDS.replace("server: a\n", "server: a\nstate: absent\n"));
+    let p = plan_with(&gone, &observed(&[("a", converged(&d, "a"))]), &PlanOptions::default());
+    assert!(!render(&p).contains("/srv"), "{}", render(&p));
+}
+
+#[test]
+fn a_missing_folder_that_may_not_be_created_is_a_conflict_naming_its_declaration() {
+    let d = desired(
+        &BINDS.replace("        mode: \"0750\"\n", "        mode: \"0750\"\n        create_host_path: false\n"),
+    );
+    let mut inv = empty();
+    inv.missing_paths = vec!["/srv/notes/db".into()];
+    let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());
+    let text = render(&p);
+    assert!(!text.contains("create notes-db") && !text.contains("dir /srv/notes/db"), "{text}");
+    assert!(text.contains("+ create notes-web"), "{text}");
+    assert_eq!(p.conflicts.len(), 1);
+    let c = &p.conflicts[0].message;
+    // The manifest's documents start after the two servers' (7 lines).
+    assert!(c.contains("`create_host_path: false`") && c.contains("(m.yaml:19)"), "{c}");
+}
+
+#[test]
+fn bind_folder_options_leave_the_spec_hash_alone() {
+    let plain = BINDS.replace("        owner: \"999:999\"\n        mode: \"0750\"\n", "");
+    let hash = |yaml: &str| {
+        let d = desired(yaml);
+        let app = &d.apps["notes"];
+        let spec = ContainerSpec::new(&Name::parse("a").unwrap(), app, &app.services["db"]);
+        spec.hash(&NoSecrets(String::new())).unwrap()
+    };
+    assert_eq!(hash(BINDS), hash(&plain));
+    assert_eq!(hash(&BINDS.replace("        mode: \"0750\"\n", "        create_host_path: false\n")), hash(&plain));
+    // The same as before folders could be created (no new key in the spec).
+    assert_eq!(hash(&plain), "6102ed91329b2d1b56c97434085efd4e");
+}
+
+const FILES: &str = "kind: App\nname: proxy\nserver: a\nservices:\n  web:\n    image: img:1\n    files:\n      - target: /etc/nginx/nginx.conf\n        content: \"worker_processes 1;\\n\"\n      - target: /run/secrets/token\n        content: {secret: pw}\n        mode: \"0400\"\n        uid: 101\n  api:\n    image: img:1\n";
+
+/// Secrets that reveal a fixed value, keyed hashes with a fixed key.
+struct Fixed(&'static str);
+
+impl crate::model::secret::Secrets for Fixed {
+    fn reveal(&self, _: &crate::model::EnvValue) -> Result<crate::model::secret::SecretString, String> {
+        Ok(crate::model::secret::SecretString::new(self.0.to_string()))
+    }
+    fn hash_key(&self) -> Result<[u8; 32], String> {
+        Ok([7; 32])
+    }
+}
+
+#[test]
+fn a_changed_file_recreates_its_service_only_and_a_secret_file_never_shows() {
+    let d = desired(FILES);
+    let o = observed(&[("a", converged_with(&d, "a", &Fixed("s3cret-v1")))]);
+    let p = build(&d, &o, &PlanOptions::default(), &Fixed("s3cret-v1")).unwrap();
+    assert!(p.actions.is_empty(), "{}", render(&p));
+    // The text changes: `web` is recreated, `api` is not.
+    let d2 = desired(&FILES.replace("worker_processes 1;", "worker_processes 2;"));
+    let p = build(&d2, &o, &PlanOptions::default(), &Fixed("s3cret-v1")).unwrap();
+    assert_eq!(render(&p).trim(), "~ recreate proxy-web @a");
+    assert_eq!(p.actions[0].reasons, ["files[0].content.sha256 changed"]);
+    // The secret changes: recreated too, shown by name only.
+    let p = build(&d, &o, &PlanOptions::default(), &Fixed("s3cret-v2")).unwrap();
+    assert_eq!(render(&p).trim(), "~ recreate proxy-web @a");
+    assert_eq!(p.actions[0].reasons, ["files[1].content: (secret changed)"]);
+    let shown = super::text::plan(&p);
+    let saved = serde_json::to_string(&p).unwrap();
+    assert!(shown.contains("files[1].content: (secret pw, changed)"), "{shown}");
+    for text in [&shown, &saved] {
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+    // The file's text stays out of the label: only its hash is there.
+    let Op::Recreate { redacted, .. } = &p.actions[0].op else { panic!("a recreate") };
+    assert!(!redacted.to_string().contains("worker_processes"), "{redacted}");
+}
+
+/// `converged`, with spec hashes and labels made with `secrets`.
+fn converged_with(d: &Desired, server: &str, secrets: &dyn crate::model::secret::Secrets) -> Inventory {
+    let server = Name::parse(server).unwrap();
+    let mut inv = empty();
+    for app in d.apps.values().filter(|a| a.servers.contains(&server)) {
+        inv.networks.push(NetworkObs {
+            id: app.name.to_string(),
+            name: app.name.to_string(),
+            labels: obj_labels(app.name.as_str()),
+            subnet: None,
+            created: String::new(),
+            options: None,
+        });
+        for svc in app.services.values() {
+            let spec = ContainerSpec::new(&server, app, svc);
+            let mut c = container(&ContainerSpec { files: Vec::new(), ..spec.clone() }, RunState::Running);
+            let redacted = spec.redacted(secrets).unwrap();
+            c.labels.insert(labels::SPEC_HASH.into(), spec::hash_redacted(&redacted));
+            c.labels.insert(labels::SPEC.into(), redacted.to_string());
+            inv.containers.push(c);
+        }
+    }
+    inv
+}
+
+/// The spec hash of a service with a 1 MiB config file is cheap: the file
+/// is hashed once, its text never enters the canonical JSON.
+#[test]
+fn the_spec_hash_of_a_service_with_a_large_file_is_cheap() {
+    let yaml = "kind: Server\nname: a\nhost: local\n---\nkind: App\nname: big\nserver: a\nimage: img:1\n\
+                files:\n  - {target: /etc/big.txt, source: big.txt}\n";
+    let mut sources = Sources::from_texts([("m.yaml", yaml)]);
+    sources.beside.insert("big.txt".into(), "x".repeat(1 << 20));
+    let opts = LoadOptions { secrets: &SecretCheck::Known(Default::default()), inline_check: |_| Ok(()) };
+    let d = manifest::load(&sources, &opts).desired.expect("valid");
+    let app = &d.apps["big"];
+    let spec = ContainerSpec::new(&Name::parse("a").unwrap(), app, &app.services["big"]);
+    let secrets = NoSecrets(String::new());
+    let start = std::time::Instant::now();
+    let runs = 20;
+    for _ in 0..runs {
+        std::hint::black_box(spec.hash(&secrets).unwrap());
+    }
+    let each = start.elapsed() / runs;
+    // Debug builds are several times slower than release; the bound is for release.
+    let limit = if cfg!(debug_assertions) { 100 } else { 5 };
+    assert!(each < std::time::Duration::from_millis(limit), "spec hash with a 1 MiB file: {each:?}");
+}

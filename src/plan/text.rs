@@ -77,6 +77,17 @@ pub fn plan(p: &Plan) -> String {
 
 fn action_line(a: &Action) -> String {
     let what = match &a.op {
+        Op::CreateDir { path, owner, mode } => {
+            let mut line = format!("  + dir {} on {}", term::field(path), a.server);
+            if let Some((u, g)) = owner {
+                line.push_str(&format!(" (owner {u}{})", g.map(|g| format!(":{g}")).unwrap_or_default()));
+            }
+            if let Some(m) = mode {
+                line.push_str(&format!(" (mode {m:04o})"));
+            }
+            let reasons: Vec<_> = a.reasons.iter().map(|r| term::field(r)).collect();
+            return format!("{line}: {}", reasons.join("; "));
+        }
         Op::Restore { run, .. } => {
             let from = run.map(|r| format!(" from interrupted run {r}")).unwrap_or_default();
             let reasons: Vec<_> = a.reasons.iter().map(|r| term::field(r)).collect();

@@ -66,6 +66,9 @@ pub enum DockerError {
          (for `nvidia`, the NVIDIA Container Toolkit) or change the service's `runtime`"
     )]
     UnknownRuntime { op: String, runtime: String, detail: String },
+    /// A command on the server's filesystem (a folder, a config file) failed.
+    #[error("{0}")]
+    Host(String),
 }
 
 /// Why a started container is not what it had to become.
@@ -153,6 +156,7 @@ impl DockerError {
             DockerError::UnknownRuntime { op, runtime, detail } => {
                 DockerError::UnknownRuntime { op: m(op), runtime, detail: m(detail) }
             }
+            DockerError::Host(text) => DockerError::Host(m(text)),
             e @ (DockerError::NoFreeSubnet { .. } | DockerError::NotReady { .. } | DockerError::NoStats { .. }) => e,
         }
     }
@@ -181,6 +185,7 @@ impl DockerError {
             | DockerError::NoStats { .. }
             | DockerError::Spec(_)
             | DockerError::UnknownRuntime { .. }
+            | DockerError::Host(_)
             | DockerError::Malformed { .. }
             | DockerError::TooLarge { .. }
             | DockerError::Late { .. }
@@ -253,6 +258,10 @@ pub struct DockerClient {
     claimed: std::sync::Arc<tokio::sync::Mutex<Vec<Subnet>>>,
     /// Secret values masked in the errors of retried calls (`redacting`).
     redact: std::sync::Arc<crate::redact::Redactor>,
+    /// Run the server's filesystem commands (folders, files) through `sudo -n`.
+    sudo: bool,
+    /// Each call's time to answer.
+    timeout: Duration,
 }
 
 impl DockerClient {
@@ -340,6 +349,8 @@ impl DockerClient {
             session: None,
             claimed: Default::default(),
             redact: Default::default(),
+            sudo: false,
+            timeout,
         })
     }
 
@@ -360,7 +371,20 @@ impl DockerClient {
             session: Some(session),
             claimed: Default::default(),
             redact: Default::default(),
+            sudo: false,
+            timeout,
         })
+    }
+
+    /// This client, running filesystem commands on the server through `sudo -n`.
+    pub fn with_sudo(mut self, sudo: bool) -> DockerClient {
+        self.sudo = sudo;
+        self
+    }
+
+    /// The server's filesystem: this machine, or over the SSH connection.
+    fn host_fs(&self) -> super::hostfs::HostFs {
+        super::hostfs::HostFs { session: self.session.clone(), sudo: self.sudo, timeout: self.timeout }
     }
 
     pub fn endpoint(&self) -> &str {
@@ -728,6 +752,7 @@ impl EngineApi for DockerClient {
                 .map(|i| ImageObs { id: i.id, tags: i.repo_tags, digests: i.repo_digests })
                 .collect(),
             taken,
+            missing_paths: Vec::new(),
         })
     }
 
@@ -828,6 +853,30 @@ impl EngineApi for DockerClient {
             .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
             .await
             .map_err(|e| DockerError::api(format!("remove volume {name}"), e))
+    }
+
+    async fn missing_paths(&self, paths: &[String]) -> Result<Vec<String>, DockerError> {
+        self.host_fs().missing(paths).await.map_err(DockerError::Host)
+    }
+
+    async fn create_dir(
+        &self,
+        path: &str,
+        owner: Option<(u32, Option<u32>)>,
+        mode: Option<u32>,
+    ) -> Result<(), DockerError> {
+        self.host_fs().create_dir(path, owner, mode).await.map_err(DockerError::Host)
+    }
+
+    async fn write_file(
+        &self,
+        path: &str,
+        content: &[u8],
+        mode: u32,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> Result<(), DockerError> {
+        self.host_fs().write_file(path, content, mode, uid, gid).await.map_err(DockerError::Host)
     }
 
     async fn prepare_container(
@@ -1241,7 +1290,7 @@ pub(super) fn create_body(
             }
         }
     }
-    let mounts = spec
+    let mut mounts: Vec<Mount> = spec
         .mounts
         .iter()
         .map(|m| Mount {
@@ -1256,6 +1305,13 @@ pub(super) fn create_body(
             ..Default::default()
         })
         .collect();
+    mounts.extend(spec.file_paths(redacted).into_iter().map(|(path, f)| Mount {
+        target: Some(f.target.clone()),
+        source: Some(path),
+        typ: Some(MountType::BIND),
+        read_only: Some(true),
+        ..Default::default()
+    }));
     let restart = match spec.restart {
         Restart::No => RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None },
         Restart::Always => RestartPolicy { name: Some(RestartPolicyNameEnum::ALWAYS), maximum_retry_count: None },

@@ -65,6 +65,54 @@ pub trait EngineApi: Send + Sync {
 
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<(), DockerError>> + Send;
 
+    /// Which of `paths` do not exist on the server (host folders of bind mounts).
+    fn missing_paths(&self, paths: &[String]) -> impl Future<Output = Result<Vec<String>, DockerError>> + Send;
+
+    /// Creates a host folder and its missing parents, with `owner` and
+    /// `mode` when given. Folders are never removed.
+    fn create_dir(
+        &self,
+        path: &str,
+        owner: Option<(u32, Option<u32>)>,
+        mode: Option<u32>,
+    ) -> impl Future<Output = Result<(), DockerError>> + Send;
+
+    /// Writes a config file on the server atomically (temporary file, rename).
+    fn write_file(
+        &self,
+        path: &str,
+        content: &[u8],
+        mode: u32,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> impl Future<Output = Result<(), DockerError>> + Send;
+
+    /// Writes the config files of `spec` where its container mounts them from.
+    fn write_files(
+        &self,
+        spec: &ContainerSpec,
+        redacted: &serde_json::Value,
+        secrets: &dyn Secrets,
+    ) -> impl Future<Output = Result<(), DockerError>> + Send {
+        let mut files = Vec::new();
+        for (path, f) in spec.file_paths(redacted) {
+            let content = match &f.content {
+                crate::model::files::FileContent::Text(t) => Ok(t.clone().into_bytes()),
+                crate::model::files::FileContent::Secret(n) => secrets
+                    .reveal(&crate::model::EnvValue::Secret(n.clone()))
+                    .map(|v| v.expose().as_bytes().to_vec())
+                    .map_err(DockerError::Spec),
+            };
+            files.push((path, content, f.mode, f.uid, f.gid));
+        }
+        async move {
+            for (path, content, mode, uid, gid) in files {
+                self.write_file(&path, &content?, mode, uid, gid).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// The create request for `spec` (secrets revealed, the app's network
     /// looked up), mounting the volumes of `keeps` at their targets.
     fn prepare_container(
@@ -141,6 +189,7 @@ pub trait EngineApi: Send + Sync {
         keeps: &[DataMount],
     ) -> impl Future<Output = Result<String, DockerError>> + Send {
         async move {
+            self.write_files(spec, redacted, secrets).await?;
             let prepared = self.prepare_container(spec, hash, redacted, secrets, keeps).await?;
             retrying(self.redactor(), "create", || self.create_container_once(name, &prepared, hash)).await
         }

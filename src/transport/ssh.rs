@@ -275,11 +275,26 @@ impl SshSession {
 
     /// Runs `args` (quoted here) and collects stdout, stderr and the status.
     pub async fn exec(&self, args: &[&str], opts: ExecOptions) -> Result<ExecOutput, SshError> {
+        self.exec_with_input(args, None, opts).await
+    }
+
+    /// Runs `args` (quoted here) with `input` as its stdin (then end of
+    /// file), and collects stdout, stderr and the status.
+    pub async fn exec_with_input(
+        &self,
+        args: &[&str],
+        input: Option<&[u8]>,
+        opts: ExecOptions,
+    ) -> Result<ExecOutput, SshError> {
         let command = command_line(args, opts.sudo);
         let _slot = self.exec_slots.acquire().await.map_err(|e| self.protocol(e.to_string()))?;
         let run = async {
             let mut channel = self.open_session_channel().await?;
             channel.exec(true, command.as_bytes()).await.map_err(|e| self.protocol(e.to_string()))?;
+            if let Some(bytes) = input {
+                channel.data(bytes).await.map_err(|e| self.protocol(e.to_string()))?;
+                channel.eof().await.map_err(|e| self.protocol(e.to_string()))?;
+            }
             let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
             while let Some(msg) = channel.wait().await {
                 match msg {

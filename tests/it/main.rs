@@ -8,6 +8,7 @@ mod data;
 mod data_folder;
 mod fakedocker;
 mod faults;
+mod files;
 mod fleet;
 mod fuzz;
 mod harness;

@@ -54,6 +54,17 @@ impl<'a> Resolver<'a> {
                             at.err(&p, "unknown-service", format!("`{dep}` is not a service of this app")).help(help),
                         );
                     }
+                } else if svc.state != ServiceState::Absent
+                    && services.get(dep).is_some_and(|d| d.state == ServiceState::Absent)
+                {
+                    self.push(
+                        at.err(
+                            &p,
+                            "absent-dependency",
+                            format!("`{name}` depends on `{dep}`, which is declared `state: absent`"),
+                        )
+                        .help(format!("declare `{dep}` running or stopped, or remove it from depends_on")),
+                    );
                 }
             }
         }

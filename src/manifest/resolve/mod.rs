@@ -6,6 +6,7 @@
 mod app;
 mod checks;
 mod envfile;
+mod files;
 mod network;
 mod runopts;
 mod runtime;
@@ -95,14 +96,18 @@ struct Resolver<'a> {
     inline_check: InlineCheck,
     /// The env files the documents name, read by `sources`.
     env_files: &'a EnvFiles,
+    /// Reads a file beside a manifest (`files[].source`): the manifest's
+    /// relative path, the source as written.
+    beside: &'a dyn Fn(&str, &str) -> Result<String, String>,
 }
 
-pub fn resolve(
-    docs: &[Doc],
+pub fn resolve<'a>(
+    docs: &'a [Doc],
     secrets: &SecretCheck,
     inline_check: InlineCheck,
-    env_files: &EnvFiles,
-    diags: &mut Diagnostics,
+    env_files: &'a EnvFiles,
+    beside: &'a dyn Fn(&str, &str) -> Result<String, String>,
+    diags: &'a mut Diagnostics,
 ) -> Desired {
     let mut r = Resolver {
         diags,
@@ -111,6 +116,7 @@ pub fn resolve(
         declared_servers: BTreeSet::new(),
         inline_check,
         env_files,
+        beside,
     };
     let mut desired = Desired::default();
     let mut first_seen: BTreeMap<(&str, String), (Arc<SourceFile>, Span)> = BTreeMap::new();

@@ -37,6 +37,8 @@ impl<'a> Resolver<'a> {
         let env = self.with_env_files(at, base, s.env_file.as_ref(), env);
         let ports = self.ports(at, base, s.ports.as_deref());
         let mounts = self.mounts(at, base, s.volumes.as_deref());
+        let host_folders = self.host_folders(at, base, s.volumes.as_deref());
+        let files = self.config_files(at, base, s.files.as_deref(), &mounts);
         let net = self.networking(at, base, s);
         let (depends_on, optional_deps) = self.depends_on(at, base, s.depends_on.as_ref());
         let healthcheck = s.healthcheck.as_ref().and_then(|h| self.healthcheck(at, &base.key("healthcheck"), h));
@@ -94,6 +96,8 @@ impl<'a> Resolver<'a> {
             pull: s.pull.unwrap_or_default(),
             update_order: s.update_order.unwrap_or_default(),
             state,
+            host_folders,
+            files,
         })
     }
 
