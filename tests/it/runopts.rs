@@ -45,10 +45,10 @@ services:
     depends_on: {all: {condition: started, required: false}, gone: {condition: started, required: false}}
 "#;
 
-fn inspect(f: &Fleet, container: &str) -> serde_json::Value {
+/// A container's whole `docker inspect` document.
+fn inspect(container: &str) -> serde_json::Value {
     let text = docker(&["inspect", container]);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let _ = f;
     v[0].clone()
 }
 
@@ -72,7 +72,7 @@ fn every_run_option_reaches_the_engine() {
         assert!(!r.all().contains(SECRET), "the env file's password was printed:\n{}", r.all());
     }
     f.apply();
-    let gpu = inspect(&f, &f.app("opts-gpu"));
+    let gpu = inspect(&f.app("opts-gpu"));
     let (c, h) = (&gpu["Config"], &gpu["HostConfig"]);
     let env: Vec<&str> = c["Env"].as_array().unwrap().iter().filter_map(|e| e.as_str()).collect();
     assert!(env.contains(&"MODE=from-env"), "{env:?}");
@@ -106,7 +106,7 @@ fn every_run_option_reaches_the_engine() {
         (&false.into(), &false.into(), &false.into())
     );
 
-    let all = inspect(&f, &f.app("opts-all"));
+    let all = inspect(&f.app("opts-all"));
     let h = &all["HostConfig"];
     assert_eq!(
         h["DeviceRequests"],
@@ -114,7 +114,7 @@ fn every_run_option_reaches_the_engine() {
     );
     assert_eq!(h["ShmSize"], 1 << 20);
     // Options left out are the Engine's defaults.
-    let plain = inspect(&f, &f.app("opts-plain"));
+    let plain = inspect(&f.app("opts-plain"));
     let (c, h) = (&plain["Config"], &plain["HostConfig"]);
     assert_eq!((&h["MemoryReservation"], &h["CpuShares"], &h["Runtime"]), (&0.into(), &0.into(), &"runc".into()));
     assert!(h["DeviceRequests"].is_null() && h["SecurityOpt"].is_null(), "{h}");
@@ -247,7 +247,7 @@ fn the_options_match_what_docker_compose_creates() {
     f.manifest("apps/svc.env", ENV_FILE);
     f.apply();
     let fields = |name: &str| {
-        let v = inspect(&f, name);
+        let v = inspect(name);
         let (c, h) = (&v["Config"], &v["HostConfig"]);
         let mut env: Vec<String> =
             c["Env"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_string()).collect();
