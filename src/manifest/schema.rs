@@ -441,9 +441,10 @@ impl<'s> Walker<'s> {
                     .filter_map(|v| v.get("description").and_then(J::as_str))
                     .map(first_sentence)
                     .collect::<Vec<_>>();
+                let types: Vec<&str> = resolved.iter().flat_map(|v| schema_types(v)).collect();
                 let help = match node.value {
                     Value::Null => Some("write a value here (`\"\"` for an empty string)".to_string()),
-                    _ => (!help.is_empty()).then(|| help.join("; ")),
+                    _ => hints::wrong_type(node, &types).or_else(|| (!help.is_empty()).then(|| help.join("; "))),
                 };
                 self.err(
                     path,
@@ -801,7 +802,10 @@ services:
 
     #[test]
     fn compose_list_forms_get_the_mapping_form() {
-        let e = errs("App", "kind: App\nname: a\nimage: x\nenv: [TZ=UTC, PUID=1000]\nlabels: [a=b]\ntmpfs: /run\n");
+        let e = errs(
+            "App",
+            "kind: App\nname: a\nimage: x\nenv: [TZ=UTC, PUID=1000]\nlabels: [a=b]\ntmpfs: /run\nulimits: {nofile: '65535'}\n",
+        );
         assert_eq!(
             e,
             [
@@ -810,6 +814,8 @@ services:
                 "labels: expected a mapping, found an array (write a mapping, one `KEY: value` per line, not a list of \
                  `KEY=VALUE` items: `a: …` for `- a=…`)",
                 "tmpfs: expected a list, found a string (write a list: `[/run]`)",
+                "ulimits.nofile: expected an integer or a mapping with `hard`/`soft`, found a string (write the number \
+                 without quotes: `65535`)",
             ]
         );
     }
