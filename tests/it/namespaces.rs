@@ -79,7 +79,7 @@ fn networks_get_their_options_aliases_and_fixed_addresses() {
     assert!(aliases(&backend).contains("\"api\""), "{}", aliases(&backend));
     let ip = f.inspect(&web, &format!("{{{{(index .NetworkSettings.Networks \"{backend}\").IPAddress}}}}"));
     assert_eq!(ip, addr);
-    assert_eq!(networks_of(&f, &worker), [backend.clone()]);
+    assert_eq!(networks_of(&f, &worker), std::slice::from_ref(&backend));
     // The worker reaches web by its alias on the network they share.
     assert_eq!(docker(&["exec", &worker, "wget", "-q", "-O-", "http://api/"]), "lab");
     f.assert_converged();
