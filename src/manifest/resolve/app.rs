@@ -24,6 +24,7 @@ impl<'a> Resolver<'a> {
         let (services, volumes, networks) = self.app_contents(at, &name, a);
         self.check_dependencies(at, single, &services);
         self.check_namespaces(at, single, &services);
+        self.check_fixed_addresses(at, single, &services);
         (self.diags.error_count() == before).then(|| App {
             name,
             servers: server_names,

@@ -302,6 +302,24 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Two services of an app asking for one address on one network.
+    pub(super) fn check_fixed_addresses(&mut self, at: At<'a>, single: bool, services: &BTreeMap<Name, Service>) {
+        let mut seen: BTreeMap<(&Name, Ipv4Addr), &Name> = BTreeMap::new();
+        for (name, svc) in services {
+            for (net, e) in &svc.endpoints {
+                let Some(addr) = e.ipv4_address else { continue };
+                if let Some(first) = seen.insert((net, addr), name) {
+                    let p =
+                        super::checks::service_base(single, name).key("networks").key(net.as_str()).key("ipv4_address");
+                    self.push(
+                        at.err(&p, "duplicate-address", format!("{addr} on network `{net}` is already `{first}`'s"))
+                            .help("give each service its own address"),
+                    );
+                }
+            }
+        }
+    }
+
     /// `container_name` only on one-service apps.
     pub(super) fn check_container_name_use(&mut self, at: At<'a>, services: &BTreeMap<String, raw::RawMultiService>) {
         if services.len() <= 1 {
