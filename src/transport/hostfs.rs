@@ -88,17 +88,16 @@ impl HostFs {
         uid: Option<u32>,
         gid: Option<u32>,
     ) -> Result<(), String> {
-        let owner = uid.map(|u| (u, gid));
         if self.session.is_none() {
             let (path, content) = (path.to_string(), content.to_vec());
-            return blocking(move || write_local(Path::new(&path), &content, mode, owner))
+            return blocking(move || write_local(Path::new(&path), &content, mode, (uid, gid)))
                 .await
                 .map_err(|e| format!("write file: {e}"));
         }
         let mode = format!("{mode:o}");
         let owner = match (uid, gid) {
             (None, Some(g)) => format!(":{g}"),
-            _ => owner_arg(owner),
+            _ => owner_arg(uid.map(|u| (u, gid))),
         };
         self.run("write file", &["sh", "-c", WRITE, "tomo-write", path, &mode, &owner], Some(content)).await.map(|_| ())
     }
@@ -126,7 +125,7 @@ async fn blocking(f: impl FnOnce() -> std::io::Result<()> + Send + 'static) -> s
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
 }
 
-fn write_local(path: &Path, content: &[u8], mode: u32, owner: Option<(u32, Option<u32>)>) -> std::io::Result<()> {
+fn write_local(path: &Path, content: &[u8], mode: u32, (uid, gid): (Option<u32>, Option<u32>)) -> std::io::Result<()> {
     let dir = path.parent().ok_or_else(|| std::io::Error::other("no folder"))?;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -141,8 +140,8 @@ fn write_local(path: &Path, content: &[u8], mode: u32, owner: Option<(u32, Optio
         f.write_all(content)?;
         f.sync_all()?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-        if let Some((u, g)) = owner {
-            std::os::unix::fs::chown(&tmp, Some(u), g)?;
+        if uid.is_some() || gid.is_some() {
+            std::os::unix::fs::chown(&tmp, uid, gid)?;
         }
         std::fs::rename(&tmp, path)
     })();
