@@ -155,7 +155,7 @@ fn service_field(key: &str, value: &Node) -> Option<String> {
             "list the volumes to share in `volumes` instead (a named volume can be mounted by several services)".into()
         }
         "profiles" => {
-            "tomo has no profiles: give a service that should not run a `state`, e.g. `state: stopped`".into()
+            "tomo has no profiles: declare a service that should not run `state: absent` (no container) or `state: stopped`".into()
         }
         "scale" => "tomo runs one container per service".into(),
         k if UNSUPPORTED.contains(&k) => format!("tomo has no counterpart of Docker Compose's `{k}`"),
