@@ -12,7 +12,7 @@ use super::Op;
 use super::diff::ServerDiff;
 use crate::model::spec::{self, DEFAULT_NETWORK};
 use crate::model::subnet::Subnet;
-use crate::model::{App, Name, NetworkOptions};
+use crate::model::{App, Name, NetworkOptions, ServiceState};
 
 /// A network the app needs: its declared options and the fixed addresses
 /// services ask for on it (address → container).
@@ -121,13 +121,14 @@ impl ServerDiff<'_> {
 fn needed(app: &App) -> BTreeMap<String, Needed> {
     let mut out: BTreeMap<String, Needed> = BTreeMap::new();
     let default = Name::parse(DEFAULT_NETWORK).expect("valid name");
-    let uses_app_network = app.services.values().any(|s| s.on_app_network());
+    let present = || app.services.values().filter(|s| s.state != ServiceState::Absent);
+    let uses_app_network = present().any(|s| s.on_app_network());
     // An app whose every service has a network mode needs no network of its own.
     if uses_app_network || app.services.is_empty() {
         let options = app.networks.get(&default).map(|d| d.options.clone()).unwrap_or_default();
         out.insert(app.name.to_string(), Needed { options, fixed: BTreeMap::new() });
     }
-    for svc in app.services.values().filter(|s| s.network_mode.is_none()) {
+    for svc in present().filter(|s| s.network_mode.is_none()) {
         for n in &svc.networks {
             let decl = app.networks.get(n);
             if decl.is_some_and(|d| d.external) {
