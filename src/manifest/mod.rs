@@ -167,6 +167,28 @@ fn parse_file(file: &Arc<SourceFile>, rel: &str, docs: &mut Vec<resolve::Doc>, d
 mod tests {
     use super::*;
 
+    #[test]
+    fn files_and_bind_options_are_checked_at_their_line() {
+        let l = load_str(
+            "kind: App\nname: a\nimage: img:1\nvolumes:\n  - {type: volume, source: v, target: /v, mode: \"0750\"}\n  - {type: bind, source: /srv/a, target: /a, owner: bob, mode: \"0980\"}\nfiles:\n  - {target: /a, content: x}\n  - {target: etc/x, content: x}\n  - {target: /y, content: x, source: y.txt}\n  - {target: /z, source: ../z.txt}\n  - {target: /w, content: x, mode: \"9\"}\n",
+        );
+        assert!(l.desired.is_none());
+        let got: Vec<String> =
+            l.diagnostics.iter().map(|d| format!("{}@{} {}", d.code, d.span.map_or(0, |s| s.line), d.field)).collect();
+        for want in [
+            "invalid-volume@5 volumes[0].mode",
+            "invalid-owner@6 volumes[1].owner",
+            "invalid-mode@6 volumes[1].mode",
+            "duplicate-mount@8 files[0].target",
+            "invalid-path@9 files[1].target",
+            "invalid-file@10 files[2]",
+            "path-traversal@11 files[3].source",
+            "invalid-mode@12 files[4].mode",
+        ] {
+            assert!(got.iter().any(|g| g == want), "{want} not in {got:?}");
+        }
+    }
+
     fn load_str(text: &str) -> Loaded {
         let sources = Sources::from_texts([("m.yaml", text)]);
         load(
