@@ -1,0 +1,292 @@
+//! The fixture apps, read in place, and the two copies of each made for one
+//! run: one for docker-compose 1.29, one for `tomo import compose`.
+//!
+//! Both copies get the same changes, each needed to run the apps side by
+//! side on one Engine without a registry; none changes what is compared:
+//! - image digests are dropped (a locally built image cannot carry a
+//!   registry's digest); the name and tag stay;
+//! - absolute bind sources outside system folders move below the run's own
+//!   folder (the same folder for both sides), which is created beforehand
+//!   (long-syntax binds refuse a missing source);
+//! - `container_name` and explicit network/volume `name`s get a prefix
+//!   unique to the side and run (one Engine, runs in parallel);
+//! - `runtime: nvidia`, when this Engine has no such runtime, becomes
+//!   `io.containerd.runc.v2` (a registered runtime other than the default,
+//!   so passing `runtime` through is still checked).
+//!
+//! The compose copy only, for what 1.29 cannot read (the compose spec has
+//! them): no top-level `name`, no `depends_on.*.required`, and a config's
+//! `content` written to a file beside it (`file:`).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use tomo::compose::interpolate::interpolate;
+
+/// Folders bind-mounted as they are: they exist on every Linux host.
+const SYSTEM: &[&str] = &["/etc/", "/proc", "/sys", "/dev", "/var/run/", "/run/", "/lib/modules", "/usr/"];
+
+/// Whether `path` is in a system folder (bind-mounted as it is).
+pub fn is_system(path: &str) -> bool {
+    SYSTEM.iter().any(|s| path.starts_with(s))
+}
+
+/// One fixture app: `<store>/Apps/<name>/docker-compose.yml`.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl Fixture {
+    /// A name usable in app and project names: lowercase, `-` only.
+    pub fn slug(&self) -> String {
+        self.name.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
+    }
+}
+
+/// The marketplace fixtures: `$TOMO_FIXTURES`, or `shared/fixtures/marketplace`
+/// in a folder above the repository.
+pub fn fixtures_root() -> PathBuf {
+    if let Some(p) = std::env::var_os("TOMO_FIXTURES") {
+        return PathBuf::from(p);
+    }
+    let repo = crate::harness::repo();
+    repo.ancestors()
+        .map(|a| a.join("shared/fixtures/marketplace"))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no shared/fixtures/marketplace above {}; set TOMO_FIXTURES", repo.display()))
+}
+
+/// Every fixture app, sorted by name.
+pub fn fixtures() -> Vec<Fixture> {
+    let root = fixtures_root();
+    let mut all = Vec::new();
+    for store in std::fs::read_dir(&root).unwrap().flatten() {
+        let Ok(apps) = std::fs::read_dir(store.path().join("Apps")) else { continue };
+        for app in apps.flatten() {
+            let path = app.path().join("docker-compose.yml");
+            if path.is_file() {
+                all.push(Fixture { name: app.file_name().to_string_lossy().into_owned(), path });
+            }
+        }
+    }
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+/// The variables both sides get (the CasaOS runtime's and the few others
+/// the fixtures use).
+pub fn vars(app_id: &str) -> Vec<(String, String)> {
+    [
+        ("AppID", app_id),
+        ("PUID", "1000"),
+        ("PGID", "1000"),
+        ("TZ", "Europe/Berlin"),
+        ("HOSTNAME", "equiv-host"),
+        ("STORYTELLER_SECRET_KEY", "equiv-not-a-secret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The copies of one fixture made for a run.
+pub struct Prepared {
+    /// The file docker-compose reads.
+    pub compose: PathBuf,
+    /// The file `tomo import compose` reads.
+    pub tomo: PathBuf,
+    /// Image names the services use (interpolated, without digests).
+    pub images: BTreeSet<String>,
+    /// What the copies changed, for the test's output.
+    pub notes: Vec<String>,
+}
+
+/// How a run names things on its two sides.
+pub struct Names<'a> {
+    pub compose_prefix: &'a str,
+    pub tomo_prefix: &'a str,
+}
+
+pub fn yaml_to_json(y: &yaml_rust2::Yaml) -> Value {
+    use yaml_rust2::Yaml;
+    match y {
+        Yaml::Real(s) => {
+            s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
+        }
+        Yaml::Integer(i) => Value::from(*i),
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Boolean(b) => Value::Bool(*b),
+        Yaml::Array(a) => Value::Array(a.iter().map(yaml_to_json).collect()),
+        Yaml::Hash(h) => {
+            let mut m = Map::new();
+            for (k, v) in h {
+                let key = match k {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Integer(i) => i.to_string(),
+                    Yaml::Real(s) => s.clone(),
+                    Yaml::Boolean(b) => b.to_string(),
+                    other => panic!("unexpected YAML key {other:?}"),
+                };
+                m.insert(key, yaml_to_json(v));
+            }
+            Value::Object(m)
+        }
+        Yaml::Null => Value::Null,
+        other => panic!("unexpected YAML node {other:?}"),
+    }
+}
+
+/// Reads a fixture as JSON.
+pub fn load(fx: &Fixture) -> Value {
+    let text = std::fs::read_to_string(&fx.path).unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", fx.path.display()));
+    yaml_to_json(&docs[0])
+}
+
+/// `text` with the run's variables (a variable outside them is empty, as in Compose).
+pub fn interp(text: &str, vars: &[(String, String)]) -> String {
+    let lookup = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    interpolate(text, &lookup).map(|i| i.value).unwrap_or_else(|e| panic!("interpolating {text}: {e:?}"))
+}
+
+/// The changes made to both copies alike.
+struct Common<'a> {
+    vars: &'a [(String, String)],
+    host: &'a Path,
+    nvidia: bool,
+    images: BTreeSet<String>,
+    notes: BTreeSet<String>,
+}
+
+impl Common<'_> {
+    fn service(&mut self, svc: &mut Map<String, Value>) {
+        if let Some(Value::String(image)) = svc.get_mut("image") {
+            if let Some((name, _)) = image.split_once("@sha256:") {
+                *image = name.to_string();
+                self.notes.insert("image digests dropped (a local image has none)".into());
+            }
+            self.images.insert(interp(image, self.vars));
+        }
+        if let Some(Value::Array(vols)) = svc.get_mut("volumes") {
+            for v in vols {
+                self.volume(v);
+            }
+        }
+        if !self.nvidia && svc.get("runtime") == Some(&Value::from("nvidia")) {
+            svc.insert("runtime".into(), Value::from("io.containerd.runc.v2"));
+            self.notes.insert("runtime nvidia → io.containerd.runc.v2 (this Engine has no nvidia runtime)".into());
+        }
+    }
+
+    fn volume(&mut self, v: &mut Value) {
+        match v {
+            Value::String(s) => {
+                let Some((src, rest)) = s.split_once(':') else { return };
+                if let Some(moved) = self.rebase(src) {
+                    *s = format!("{moved}:{rest}");
+                }
+            }
+            Value::Object(m) if m.get("type") == Some(&Value::from("bind")) => {
+                if let Some(Value::String(src)) = m.get_mut("source")
+                    && let Some(moved) = self.rebase(src)
+                {
+                    *src = moved;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A bind source below the run's host folder (created there), or None to
+    /// leave it (a volume name, a system folder).
+    fn rebase(&mut self, src: &str) -> Option<String> {
+        let real = interp(src, self.vars);
+        if !real.starts_with('/') || is_system(&real) {
+            return None;
+        }
+        let moved = format!("{}{src}", self.host.display());
+        std::fs::create_dir_all(format!("{}{real}", self.host.display())).unwrap();
+        self.notes.insert(format!("bind sources moved below {}", self.host.display()));
+        Some(moved)
+    }
+}
+
+fn prefix_names(doc: &mut Value, prefix: &str) {
+    if let Some(Value::Object(services)) = doc.get_mut("services") {
+        for svc in services.values_mut() {
+            if let Some(Value::String(n)) = svc.get_mut("container_name") {
+                *n = format!("{prefix}-{n}");
+            }
+        }
+    }
+    for top in ["networks", "volumes"] {
+        if let Some(Value::Object(decls)) = doc.get_mut(top) {
+            for d in decls.values_mut() {
+                if let Some(Value::String(n)) = d.get_mut("name") {
+                    *n = format!("{prefix}-{n}");
+                }
+            }
+        }
+    }
+}
+
+/// What docker-compose 1.29 cannot read, in the form it can (see the module doc).
+fn for_compose_1_29(doc: &mut Value, dir: &Path, vars: &[(String, String)], notes: &mut BTreeSet<String>) {
+    let m = doc.as_object_mut().unwrap();
+    if m.remove("name").is_some() {
+        notes.insert("compose copy: top-level `name` removed (1.29 refuses it)".into());
+    }
+    if let Some(Value::Object(services)) = m.get_mut("services") {
+        for svc in services.values_mut() {
+            if let Some(Value::Object(deps)) = svc.get_mut("depends_on") {
+                for d in deps.values_mut() {
+                    if d.as_object_mut().and_then(|o| o.remove("required")).is_some() {
+                        notes.insert("compose copy: `depends_on.*.required` removed (1.29 lacks it)".into());
+                    }
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(configs)) = m.get_mut("configs") {
+        for (name, c) in configs.iter_mut() {
+            let Some(Value::String(content)) = c.as_object_mut().and_then(|o| o.remove("content")) else { continue };
+            let file = dir.join(format!("config-{name}"));
+            std::fs::write(&file, interp(&content, vars)).unwrap();
+            c["file"] = Value::from(file.display().to_string());
+            notes.insert("compose copy: config `content` written to a `file` (1.29 lacks `content`)".into());
+        }
+    }
+}
+
+/// Writes the two copies of `fx`, as `docker-compose.yml` in `cdir` and
+/// `tdir` (JSON, which is YAML); bind sources go below `host`.
+pub fn prepare(
+    fx: &Fixture,
+    cdir: &Path,
+    tdir: &Path,
+    host: &Path,
+    names: &Names,
+    vars: &[(String, String)],
+) -> Prepared {
+    let mut doc = load(fx);
+    let nvidia = crate::equiv::engine_has_runtime("nvidia");
+    let mut common = Common { vars, host, nvidia, images: BTreeSet::new(), notes: BTreeSet::new() };
+    if let Some(Value::Object(services)) = doc.get_mut("services") {
+        for svc in services.values_mut() {
+            common.service(svc.as_object_mut().expect("a service is a map"));
+        }
+    }
+    let mut notes = common.notes;
+    let mut tomo = doc.clone();
+    prefix_names(&mut tomo, names.tomo_prefix);
+    let mut compose = doc;
+    prefix_names(&mut compose, names.compose_prefix);
+    for_compose_1_29(&mut compose, cdir, vars, &mut notes);
+    let (cpath, tpath) = (cdir.join("docker-compose.yml"), tdir.join("docker-compose.yml"));
+    std::fs::write(&cpath, serde_json::to_string_pretty(&compose).unwrap()).unwrap();
+    std::fs::write(&tpath, serde_json::to_string_pretty(&tomo).unwrap()).unwrap();
+    Prepared { compose: cpath, tomo: tpath, images: common.images, notes: notes.into_iter().collect() }
+}
