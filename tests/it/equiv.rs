@@ -39,12 +39,13 @@ pub fn engine_has_runtime(name: &str) -> bool {
         .contains(&format!("\"{name}\""))
 }
 
-/// One app of a run: its names on both sides, its folder, its copies.
+/// One app of a run: its names on both sides (the compose project and
+/// tomo app names also prefix every other name each side gives), its
+/// folder, its copies.
 struct AppRun {
     fx: Fixture,
     project: String,
     app: String,
-    names: (String, String),
     dir: tempfile::TempDir,
     vars: Vec<(String, String)>,
     prepared: Prepared,
@@ -53,24 +54,16 @@ struct AppRun {
 impl AppRun {
     fn new(fx: Fixture, tag: &str) -> AppRun {
         let slug = fx.slug();
-        let (cp, tp) = (format!("eqc{tag}"), format!("eqt{tag}"));
+        let (project, app) = (format!("eqc{tag}-{slug}"), format!("eqt{tag}-{slug}"));
         let dir = tempfile::tempdir().unwrap();
         let (cdir, tdir) = (dir.path().join("compose"), dir.path().join("tomo"));
         std::fs::create_dir_all(&cdir).unwrap();
         std::fs::create_dir_all(&tdir).unwrap();
         let app_id = prepare::load(&fx)["name"].as_str().map_or(slug.clone(), String::from);
         let vars = prepare::vars(&app_id);
-        let names = Names { compose_prefix: &cp, tomo_prefix: &tp };
+        let names = Names { compose_prefix: &project, tomo_prefix: &app };
         let prepared = prepare::prepare(&fx, &cdir, &tdir, &dir.path().join("host"), &names, &vars);
-        AppRun {
-            project: format!("{cp}-{slug}"),
-            app: format!("{tp}-{slug}"),
-            names: (cp, tp),
-            fx,
-            dir,
-            vars,
-            prepared,
-        }
+        AppRun { project, app, fx, dir, vars, prepared }
     }
 
     fn host(&self) -> PathBuf {
@@ -81,7 +74,7 @@ impl AppRun {
         sides::Leftovers {
             project: self.project.clone(),
             app: self.app.clone(),
-            prefixes: vec![self.names.0.clone(), self.names.1.clone()],
+            prefixes: vec![self.project.clone(), self.app.clone()],
         }
     }
 
@@ -98,14 +91,14 @@ impl AppRun {
     fn compose_side(&self) -> Result<BTreeMap<String, inspect::Fields>, String> {
         sides::compose_up(&self.prepared.compose, &self.project, &self.vars)
             .map_err(|e| format!("docker-compose up --no-start failed:\n{e}"))?;
-        let prefixes = [self.project.clone(), self.names.0.clone()];
+        let prefixes = [self.project.clone()];
         Ok(self.fields(&sides::compose_containers(&self.project), &prefixes))
     }
 
     /// tomo's side, with `manifest` (the import's, or given).
     fn tomo_side(&self, tomo: &Tomo, manifest: Value) -> Result<BTreeMap<String, inspect::Fields>, String> {
         sides::tomo_apply(tomo, &self.app, &sides::stopped(manifest))?;
-        let prefixes = [self.app.clone(), self.names.1.clone()];
+        let prefixes = [self.app.clone()];
         let mut found = sides::tomo_containers(&self.app);
         // A one-service app's container is the app's; compose names the service.
         if found.len() == 1
@@ -158,8 +151,14 @@ fn run_all(apps: &[AppRun]) -> Vec<AppResult> {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(a) = apps.get(i) else { break };
                     let t = Instant::now();
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.run(None)))
-                        .unwrap_or_else(|p| Err(format!("panicked: {p:?}")));
+                    let r =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.run(None))).unwrap_or_else(|p| {
+                            let msg = p
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                            Err(format!("panicked: {}", msg.unwrap_or_default()))
+                        });
                     results.lock().unwrap().insert(i, (r, t.elapsed().as_secs_f64()));
                 }
             });

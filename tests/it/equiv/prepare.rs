@@ -209,7 +209,7 @@ impl Common<'_> {
         }
         let moved = format!("{}{src}", self.host.display());
         std::fs::create_dir_all(format!("{}{real}", self.host.display())).unwrap();
-        self.notes.insert(format!("bind sources moved below {}", self.host.display()));
+        self.notes.insert("bind sources moved below the run's folder".into());
         Some(moved)
     }
 }
