@@ -65,8 +65,58 @@ pub enum Command {
     /// Change an app's manifest (the edits the MCP app tools make)
     #[command(subcommand)]
     App(AppCommand),
+    /// Convert files of other tools to tomo manifests
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Convert a Docker Compose file to an App manifest, with a report of
+    /// every key (mapped, changed, dropped, ignored); exit 1 when a key
+    /// would be dropped, unless --lossy
+    Compose(ImportComposeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportComposeArgs {
+    /// The compose file
+    pub path: PathBuf,
+    /// The app's name [default: the file's `name`, else its folder's name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The server the app runs on
+    #[arg(long)]
+    pub server: Option<String>,
+    /// A variable for interpolation, before the environment and `.env` (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub set: Vec<(String, String)>,
+    /// A file of KEY=VALUE variables, after --set (repeatable)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Write the manifest to FILE instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print `{manifest, report}` as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Write the manifest even when keys are dropped
+    #[arg(long)]
+    pub lossy: bool,
+    /// `vault`: store values of keys matching PASSWORD, SECRET, TOKEN or KEY
+    /// in the vault and refer to them as `{secret: APP-KEY}`
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub secrets: Option<ImportSecrets>,
+    /// Run the services of this compose profile (repeatable); others get `state: absent`
+    #[arg(long = "profile", value_name = "P")]
+    pub profile: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportSecrets {
+    Vault,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod access;
 mod apps;
 pub mod args;
 mod commands;
+mod import;
 mod plan_view;
 mod reconcile;
 pub mod render;
@@ -65,6 +66,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Token(c) => access::token(&engine, c),
         Command::Proposal(c) => access::proposal(&engine, c),
         Command::App(c) => apps::run(&engine, c),
+        Command::Import(c) => import::run(&engine, c),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

@@ -24,6 +24,7 @@ mod changes;
 mod connect;
 mod edits;
 mod guard;
+mod import;
 mod ops;
 mod reconcile;
 mod recover;
@@ -41,6 +42,7 @@ pub use edits::{
     AppEdit, AppServices, Decided, DeployApp, EnvInput, ProposalDecision, ServerAuth, ServerEdit, ServerFields,
     ServiceEdit, SettingsEdit,
 };
+pub use import::{ImportRequest, ImportResult};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};

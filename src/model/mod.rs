@@ -292,6 +292,8 @@ pub enum ServiceState {
     #[default]
     Running,
     Stopped,
+    /// Not deployed (a compose service of a profile not asked for).
+    Absent,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -15,6 +15,7 @@ mod harness;
 mod hostile;
 mod hosts;
 mod http_attack;
+mod import;
 mod mcp;
 mod mcp_client;
 mod networks;
