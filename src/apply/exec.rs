@@ -26,8 +26,15 @@ pub(super) async fn execute<E: EngineApi>(
     let e = |e: crate::transport::docker::DockerError| e.to_string();
     match &action.op {
         Op::PullImage { image } => c.pull(image).await.map(|_| None).map_err(e),
-        Op::CreateNetwork { name, subnet, pool } => c
-            .create_network(name, action.app.as_ref().map(|a| a.as_str()), action.server.as_str(), *subnet, *pool)
+        Op::CreateNetwork { name, subnet, pool, options } => c
+            .create_network(
+                name,
+                action.app.as_ref().map(|a| a.as_str()),
+                action.server.as_str(),
+                *subnet,
+                *pool,
+                options,
+            )
             .await
             .map(|_| None)
             .map_err(e),

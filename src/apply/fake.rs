@@ -15,7 +15,7 @@ use crate::model::observed::{ImageObs, NetworkObs, VolumeObs};
 use crate::model::secret::Secrets;
 use crate::model::spec::ContainerSpec;
 use crate::model::subnet::{NetworkPool, Subnet};
-use crate::model::{ContainerObs, Health, Inventory, RunState, labels};
+use crate::model::{ContainerObs, Health, Inventory, NetworkOptions, RunState, labels};
 use crate::transport::docker::DockerError;
 use crate::transport::engine::{EngineApi, Ready};
 
@@ -259,6 +259,7 @@ impl EngineApi for FakeEngine {
         _server: &str,
         subnet: Option<Subnet>,
         _pool: Option<NetworkPool>,
+        options: &NetworkOptions,
     ) -> Result<String, DockerError> {
         self.call("create network", format!("create network {name}")).await?;
         Ok(self.with(|s| {
@@ -270,7 +271,14 @@ impl EngineApi for FakeEngine {
             l.extend(app.map(|a| (labels::APP.to_string(), a.to_string())));
             s.networks.insert(
                 id.clone(),
-                NetworkObs { id: id.clone(), name: name.into(), labels: l, subnet, created: String::new() },
+                NetworkObs {
+                    id: id.clone(),
+                    name: name.into(),
+                    labels: l,
+                    subnet,
+                    created: String::new(),
+                    options: Some(options.clone()),
+                },
             );
             id
         }))

@@ -5,6 +5,7 @@
 //! the name rule, ports and mounts are parsed, references between documents
 //! resolve, dependencies are acyclic. No I/O and no async here.
 
+pub mod network;
 pub mod observed;
 pub mod ports;
 pub mod runtime;
@@ -32,6 +33,7 @@ pub mod labels {
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use network::{Endpoint, Namespace, NamespaceKind, NetworkDecl, NetworkOptions};
 pub use observed::{ContainerObs, Health, Inventory, Observed, RunState, ServerState};
 pub use ports::{Mount, MountSource, PortMapping, PortRange};
 pub use runtime::{Capability, DeviceMapping, ExtraHost, Hostname, TmpfsMount};
@@ -110,16 +112,20 @@ pub struct App {
     pub state: AppState,
     pub services: BTreeMap<Name, Service>,
     pub volumes: BTreeMap<Name, ResourceDecl>,
-    pub networks: BTreeMap<Name, ResourceDecl>,
+    /// Extra networks; `default` holds the options of the app's own.
+    pub networks: BTreeMap<Name, NetworkDecl>,
     pub origin: Origin,
     /// Written in the one-service shorthand (its container is named after the app).
     pub single: bool,
 }
 
 impl App {
-    /// The container name of a service: `<app>` for a one-service app,
-    /// `<app>-<service>` otherwise.
+    /// The container name of a service: its `container_name`, else `<app>`
+    /// for a one-service app, `<app>-<service>` otherwise.
     pub fn container_name(&self, service: &Name) -> String {
+        if let Some(n) = self.services.get(service).and_then(|s| s.container_name.as_ref()) {
+            return n.clone();
+        }
         if self.single { self.name.to_string() } else { format!("{}-{}", self.name, service) }
     }
 }
@@ -142,7 +148,26 @@ pub struct Service {
     pub env: BTreeMap<String, EnvValue>,
     pub ports: Vec<PortMapping>,
     pub mounts: Vec<Mount>,
+    /// Extra networks (not `default`, the app's own).
     pub networks: Vec<Name>,
+    /// Aliases and fixed addresses per network (`default`: the app's own).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<Name, Endpoint>,
+    /// Whether the service joins the app's own network (with no
+    /// `network_mode`).
+    #[serde(default = "yes")]
+    pub app_network: bool,
+    /// Another network stack than the app's network: host, none, another
+    /// service's or container's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<Namespace>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<Namespace>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<Namespace>,
+    /// The container's name instead of the app's (one-service apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
     pub depends_on: BTreeMap<Name, DependencyCondition>,
     pub healthcheck: Option<Healthcheck>,
     pub restart: Restart,
@@ -165,6 +190,24 @@ pub struct Service {
     pub pull: PullPolicy,
     pub update_order: UpdateOrder,
     pub state: ServiceState,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Service {
+    /// The services of the same app whose namespaces (network, pid, ipc)
+    /// this one joins: they are created first, and recreating one recreates
+    /// this one.
+    pub fn namespace_services(&self) -> impl Iterator<Item = &Name> {
+        [&self.network_mode, &self.pid, &self.ipc].into_iter().filter_map(|n| n.as_ref().and_then(Namespace::service))
+    }
+
+    /// Whether the container is on the app's own network.
+    pub fn on_app_network(&self) -> bool {
+        self.network_mode.is_none() && self.app_network
+    }
 }
 
 /// An environment value. Secret values are never held here: only their name

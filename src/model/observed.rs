@@ -194,6 +194,9 @@ pub struct NetworkObs {
     /// When the Engine created it (RFC 3339): of duplicates, the oldest is kept.
     #[serde(default)]
     pub created: String,
+    /// Its driver, `internal` and driver options, when observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<super::NetworkOptions>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

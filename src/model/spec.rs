@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 use super::secret::Secrets;
 use super::{
-    App, ByteSize, Capability, DeviceMapping, Duration, EnvValue, ExtraHost, Healthcheck, Hostname, MountSource, Name,
-    PortMapping, Restart, Service, TmpfsMount, Ulimit,
+    App, ByteSize, Capability, DeviceMapping, Duration, Endpoint, EnvValue, ExtraHost, Healthcheck, Hostname,
+    MountSource, Name, PortMapping, Restart, Service, TmpfsMount, Ulimit,
 };
 
 /// Copies the `Service` fields that shape the container, not the service
@@ -35,10 +35,25 @@ pub struct ContainerSpec {
     pub env: BTreeMap<String, EnvValue>,
     pub ports: Vec<PortMapping>,
     pub mounts: Vec<SpecMount>,
-    /// The app's own network (the service is reachable on it by its name).
+    /// The network the container is created on (the service is reachable
+    /// on it by its name): the app's own, or with `app_network: false` the
+    /// first of its networks; empty with a `network_mode`.
     pub network: String,
     /// Further networks, by Docker name.
     pub networks: Vec<String>,
+    /// Aliases and fixed addresses, by Docker network name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<String, Endpoint>,
+    /// Docker's `NetworkMode` when not the app's network: `host`, `none`,
+    /// `container:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+    /// Docker's `PidMode`: `host`, `container:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// Docker's `IpcMode`: `private`, `shareable`, `host`, `none`, `container:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
     pub healthcheck: Option<Healthcheck>,
     pub restart: Restart,
     pub labels: BTreeMap<String, String>,
@@ -86,12 +101,33 @@ pub fn volume_name(app: &App, volume: &Name) -> String {
     }
 }
 
-/// The Docker name of an app's extra network.
+/// The Docker name of an app's extra network (`default`: its own).
 pub fn network_name(app: &App, network: &Name) -> String {
+    if network.as_str() == DEFAULT_NETWORK {
+        return app.name.to_string();
+    }
     match app.networks.get(network).and_then(|d| d.name.clone()) {
         Some(n) => n,
         None => format!("{}_{}", app.name, network),
     }
+}
+
+/// The name a service's `networks` and an app's `networks` give the app's own network.
+pub const DEFAULT_NETWORK: &str = "default";
+
+/// The networks of `service`: the one it is created on, the others, and
+/// the endpoint options by Docker network name.
+fn service_networks(app: &App, service: &Service) -> (String, Vec<String>, BTreeMap<String, Endpoint>) {
+    if service.network_mode.is_some() {
+        return (String::new(), Vec::new(), BTreeMap::new());
+    }
+    let mut all: Vec<String> = service.networks.iter().map(|n| network_name(app, n)).collect();
+    if service.app_network {
+        all.insert(0, app.name.to_string());
+    }
+    let endpoints = service.endpoints.iter().map(|(n, e)| (network_name(app, n), e.clone())).collect();
+    let mut rest = all.into_iter();
+    (rest.next().unwrap_or_default(), rest.collect(), endpoints)
 }
 
 impl ContainerSpec {
@@ -110,6 +146,8 @@ impl ContainerSpec {
                 SpecMount { kind, source, target: m.target.clone(), read_only: m.read_only }
             })
             .collect();
+        let (network, networks, endpoints) = service_networks(app, service);
+        let container_of = |n: &Name| app.container_name(n);
         ContainerSpec {
             server: server.clone(),
             app: app.name.clone(),
@@ -121,8 +159,12 @@ impl ContainerSpec {
             env: service.env.clone(),
             ports: service.ports.clone(),
             mounts,
-            network: app.name.to_string(),
-            networks: service.networks.iter().map(|n| network_name(app, n)).collect(),
+            network,
+            networks,
+            endpoints,
+            network_mode: service.network_mode.as_ref().map(|n| n.as_docker(&container_of)),
+            pid: service.pid.as_ref().map(|n| n.as_docker(&container_of)),
+            ipc: service.ipc.as_ref().map(|n| n.as_docker(&container_of)),
             healthcheck: service.healthcheck.clone(),
             restart: service.restart,
             labels: service.labels.clone(),

@@ -54,6 +54,17 @@ impl Subnet {
         self.addr | !mask(self.prefix)
     }
 
+    pub fn contains(self, ip: Ipv4Addr) -> bool {
+        (self.addr..=self.last()).contains(&u32::from(ip))
+    }
+
+    /// Whether `ip` is one a container can be given: not the network's
+    /// address, its broadcast, or the gateway the Engine takes (the first).
+    pub fn host_address(self, ip: Ipv4Addr) -> bool {
+        let ip = u32::from(ip);
+        self.prefix <= 30 && ip > self.addr + 1 && ip < self.last()
+    }
+
     pub fn overlaps(self, other: Subnet) -> bool {
         self.addr <= other.last() && other.addr <= self.last()
     }

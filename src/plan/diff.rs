@@ -58,21 +58,28 @@ pub(super) fn diff(
     Ok(())
 }
 
-struct ServerDiff<'a> {
-    server: &'a Name,
-    inv: &'a Inventory,
-    plan: &'a mut Plan,
+pub(super) struct ServerDiff<'a> {
+    pub(super) server: &'a Name,
+    pub(super) inv: &'a Inventory,
+    pub(super) plan: &'a mut Plan,
     pulls: BTreeSet<String>,
     /// Where new networks take their subnets, and what is in use already.
-    pool: NetworkPool,
-    used: Vec<Subnet>,
+    pub(super) pool: NetworkPool,
+    pub(super) used: Vec<Subnet>,
     /// Containers attached to a duplicate network that goes: container id →
     /// the network's name (they are recreated onto the one kept).
     moving: BTreeMap<String, String>,
 }
 
 impl ServerDiff<'_> {
-    fn push(&mut self, app: Option<&Name>, service: Option<&Name>, op: Op, reasons: Vec<String>, diff: Option<String>) {
+    pub(super) fn push(
+        &mut self,
+        app: Option<&Name>,
+        service: Option<&Name>,
+        op: Op,
+        reasons: Vec<String>,
+        diff: Option<String>,
+    ) {
         let id = self.plan.actions.len();
         self.plan.actions.push(Action {
             id,
@@ -86,35 +93,18 @@ impl ServerDiff<'_> {
         });
     }
 
-    fn conflict(&mut self, object: &str, message: String) {
+    pub(super) fn conflict(&mut self, object: &str, message: String) {
         self.plan.conflicts.push(Conflict { server: self.server.clone(), object: object.to_string(), message });
     }
 
     fn converge_app(&mut self, app: &App, secrets: &dyn Secrets) -> Result<(), PlanError> {
-        // Networks: the app's own, then declared or used extra ones.
-        let mut networks: BTreeSet<String> = BTreeSet::new();
-        networks.insert(app.name.to_string());
-        for svc in app.services.values() {
-            for n in &svc.networks {
-                if !app.networks.get(n).is_some_and(|d| d.external) {
-                    networks.insert(spec::network_name(app, n));
-                }
-            }
-        }
-        for n in networks {
-            let have = self.inv.networks_named(&n);
-            match have.split_first() {
-                None => self.create_network(app, n),
-                Some((keep, duplicates)) => {
-                    for dup in duplicates {
-                        self.repair_duplicate(app, keep, dup);
-                    }
-                }
-            }
-        }
+        self.converge_networks(app);
         let waits = waits(app);
         let mut volumes = BTreeSet::new();
-        for svc in app.services.values() {
+        // A service sharing another's namespace comes after it, and is
+        // recreated with it (the namespace it joined goes with the container).
+        let mut replaced: BTreeSet<&Name> = BTreeSet::new();
+        for svc in namespace_order(app) {
             let spec = ContainerSpec::new(self.server, app, svc);
             for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Volume) {
                 let external = app.volumes.iter().any(|(k, d)| d.external && spec::volume_name(app, k) == m.source);
@@ -122,7 +112,18 @@ impl ServerDiff<'_> {
                     volumes.insert(m.source.clone());
                 }
             }
-            self.converge_service(app, svc, spec, waits[&svc.name], secrets)?;
+            let joins = svc.namespace_services().find(|n| replaced.contains(n));
+            let forced =
+                joins.map(|n| format!("shares the namespace of `{}`, which is replaced", app.container_name(n)));
+            self.converge_service(app, svc, spec, waits[&svc.name], secrets, forced)?;
+            let made = |a: &Action| {
+                a.app.as_ref() == Some(&app.name)
+                    && a.service.as_ref() == Some(&svc.name)
+                    && matches!(a.op, Op::Create { .. } | Op::Recreate { .. })
+            };
+            if self.plan.actions.iter().any(made) {
+                replaced.insert(&svc.name);
+            }
         }
         for v in volumes {
             if !self.inv.volumes.iter().any(|x| x.name == v) {
@@ -132,29 +133,11 @@ impl ServerDiff<'_> {
         Ok(())
     }
 
-    /// A new network, with the first free block of the pool.
-    fn create_network(&mut self, app: &App, name: String) {
-        let prefix = self.pool.block_for(app.services.len());
-        let subnet = self.pool.first_free_of(&self.used, prefix);
-        let reasons = match subnet {
-            Some(s) => {
-                self.used.push(s);
-                vec!["missing".into()]
-            }
-            None => vec![format!(
-                "missing; no free /{prefix} is left in the pool {} (Settings.networks), so the Engine picks the subnet",
-                self.pool.range
-            )],
-        };
-        let op = Op::CreateNetwork { name, subnet, pool: Some(self.pool) };
-        self.push(Some(&app.name), None, op, reasons, None);
-    }
-
     /// A second network of this installation with the same name (a create a
     /// killed run had sent, finished later): removed once no container uses
     /// it; the app's containers on it are recreated onto the one kept (the
     /// oldest, which is what containers join).
-    fn repair_duplicate(&mut self, app: &App, keep: &NetworkObs, dup: &NetworkObs) {
+    pub(super) fn repair_duplicate(&mut self, app: &App, keep: &NetworkObs, dup: &NetworkObs) {
         let declared: BTreeSet<String> = app.services.keys().map(|s| app.container_name(s)).collect();
         let users: Vec<&ContainerObs> = self.inv.containers.iter().filter(|c| c.networks.contains(&dup.id)).collect();
         if let Some(other) = users.iter().find(|c| !c.ours || !declared.contains(&c.name)) {
@@ -182,6 +165,7 @@ impl ServerDiff<'_> {
         spec: ContainerSpec,
         wait: Wait,
         secrets: &dyn Secrets,
+        forced: Option<String>,
     ) -> Result<(), PlanError> {
         let redacted = spec
             .redacted(secrets)
@@ -234,6 +218,7 @@ impl ServerDiff<'_> {
         }
         let mut reasons = Vec::new();
         let mut diff_text = None;
+        reasons.extend(forced);
         if c.label(labels::SPEC_HASH) != Some(hash.as_str()) {
             let old = c.label(labels::SPEC).and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
             match old {
@@ -414,6 +399,26 @@ impl ServerDiff<'_> {
             self.push(app.as_ref(), None, op, vec!["named by --prune-volumes".into()], None);
         }
     }
+}
+
+/// The app's services, each after the services whose namespaces it joins
+/// (resolve refused cycles; a leftover one ends the ordering as written).
+fn namespace_order(app: &App) -> Vec<&Service> {
+    let mut order: Vec<&Service> = Vec::new();
+    let mut left: Vec<&Service> = app.services.values().collect();
+    while !left.is_empty() {
+        let ready = |s: &&Service| {
+            s.namespace_services().all(|n| order.iter().any(|o| &o.name == n) || !app.services.contains_key(n))
+        };
+        let (now, later): (Vec<&Service>, Vec<&Service>) = left.into_iter().partition(ready);
+        if now.is_empty() {
+            order.extend(later);
+            break;
+        }
+        order.extend(now);
+        left = later;
+    }
+    order
 }
 
 fn stop_ms(svc: &Service) -> u64 {

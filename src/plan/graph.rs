@@ -1,7 +1,7 @@
 //! Ordering: the edges between plan actions, checked and walked as a petgraph DAG.
 //!
 //! Bring-up runs image → network/volume → container, and a service after the
-//! services it depends on. Teardown is the same order inverted, in one place:
+//! services it depends on or whose namespace (`service:NAME`) it joins. Teardown is the same order inverted, in one place:
 //! a service is stopped or removed before the services it depends on, and an
 //! app's network after its containers. A restore (`plan::recover`) comes
 //! before every other action on its service.
@@ -104,7 +104,7 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
         let Some(svc) = desired.apps.get(app).and_then(|ap| ap.services.get(service)) else { continue };
         let is_up = matches!(a.op, Op::Create { .. } | Op::Recreate { .. } | Op::Start { .. });
         if is_up {
-            for dep in svc.depends_on.keys() {
+            for dep in svc.depends_on.keys().chain(svc.namespace_services()) {
                 // `up` holds the last bring-up node of the dependency: its start.
                 if let Some(d) = up.get(&(server.clone(), app.clone(), dep.clone())) {
                     edges.push((*d, a.id));
@@ -113,7 +113,10 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
         } else if down.contains_key(&(server.clone(), app.clone(), service.clone())) {
             // Dependents go down first.
             let app_def = &desired.apps[app];
-            for other in app_def.services.values().filter(|o| o.depends_on.contains_key(service)) {
+            let joins = |o: &crate::model::Service| {
+                o.depends_on.contains_key(service) || o.namespace_services().any(|n| n == service)
+            };
+            for other in app_def.services.values().filter(|o| joins(o)) {
                 if let Some(d) = down.get(&(server.clone(), app.clone(), other.name.clone())) {
                     edges.push((*d, a.id));
                 }

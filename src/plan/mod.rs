@@ -11,6 +11,7 @@
 pub mod data;
 mod diff;
 mod graph;
+mod netdiff;
 mod recover;
 pub mod status;
 #[cfg(test)]
@@ -29,7 +30,7 @@ use crate::model::observed::DataMount;
 use crate::model::secret::Secrets;
 use crate::model::spec::{self, ContainerSpec};
 use crate::model::subnet::{NetworkPool, Subnet};
-use crate::model::{Desired, Name, Observed, ServerState, UpdateOrder};
+use crate::model::{Desired, Name, NetworkOptions, Observed, ServerState, UpdateOrder};
 
 /// Bumped when the saved-plan format changes incompatibly.
 pub const PLAN_FORMAT: u32 = 1;
@@ -71,6 +72,9 @@ pub enum Op {
         /// Where a subnet taken meanwhile is replaced from.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pool: Option<NetworkPool>,
+        /// Driver, `internal`, driver options (the defaults: a bridge).
+        #[serde(default, skip_serializing_if = "NetworkOptions::is_default")]
+        options: NetworkOptions,
     },
     CreateVolume {
         name: String,

@@ -44,6 +44,7 @@ fn converged(d: &Desired, server: &str) -> Inventory {
             labels: obj_labels(app.name.as_str()),
             subnet: None,
             created: String::new(),
+            options: None,
         });
         for svc in app.services.values() {
             let spec = ContainerSpec::new(&server, app, svc);

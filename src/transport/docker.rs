@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, EventMessage, EventMessageTypeEnum, HealthConfig,
-    HostConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy,
+    ContainerCreateBody, ContainerSummaryStateEnum, EventMessage, EventMessageTypeEnum, HealthConfig, HostConfig,
+    Mount, MountType, NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy,
     RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
@@ -25,7 +25,7 @@ use crate::model::observed::{ImageObs, MountKind, MountObs, NetworkObs, VolumeOb
 use crate::model::secret::Secrets;
 use crate::model::spec::{ContainerSpec, SpecMountKind};
 use crate::model::subnet::{NetworkPool, Subnet};
-use crate::model::{ContainerObs, Health, Inventory, Protocol, Restart, RunState, labels};
+use crate::model::{ContainerObs, Health, Inventory, NetworkOptions, Protocol, Restart, RunState, labels};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -391,6 +391,11 @@ impl DockerClient {
         let mut taken = Vec::new();
         let mut subnets = Vec::new();
         for n in all {
+            let options = Some(NetworkOptions::observed(
+                n.internal.unwrap_or(false),
+                n.driver.clone(),
+                n.options.clone().unwrap_or_default().into_iter().collect(),
+            ));
             let labels: BTreeMap<String, String> = n.labels.unwrap_or_default().into_iter().collect();
             let subnet = n
                 .ipam
@@ -410,13 +415,14 @@ impl DockerClient {
                     self.skipped::<()>("network", "name", &name);
                     continue;
                 }
-                ours.push(NetworkObs { id, name, labels, subnet, created: n.created.unwrap_or_default() });
+                ours.push(NetworkObs { id, name, labels, subnet, created: n.created.unwrap_or_default(), options });
             } else {
                 taken.extend(subnet);
                 let id = n.id.unwrap_or_default();
                 let name = n.name.unwrap_or_default();
                 if labels.contains_key(labels::INSTALLATION) && is_id(&id) && is_name(&name) {
-                    others.push(NetworkObs { id, name, labels, subnet, created: n.created.unwrap_or_default() });
+                    let created = n.created.unwrap_or_default();
+                    others.push(NetworkObs { id, name, labels, subnet, created, options });
                 }
             }
         }
@@ -451,6 +457,7 @@ impl DockerClient {
                 labels: BTreeMap::new(),
                 subnet: None,
                 created: n.created.unwrap_or_default(),
+                options: None,
             })
             .collect();
         exact.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
@@ -551,11 +558,15 @@ impl DockerClient {
         app: Option<&str>,
         server: &str,
         subnet: Option<Subnet>,
+        options: &NetworkOptions,
     ) -> Result<String, DockerError> {
         self.retry("create-network", || async {
             let req = NetworkCreateRequest {
                 name: name.to_string(),
-                driver: Some("bridge".into()),
+                driver: Some(options.driver().to_string()),
+                internal: options.internal.then_some(true),
+                options: (!options.driver_opts.is_empty())
+                    .then(|| options.driver_opts.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
                 labels: Some(object_labels(app, None, server, &self.installation)),
                 ipam: subnet.map(|s| bollard::models::Ipam {
                     config: Some(vec![bollard::models::IpamConfig {
@@ -726,6 +737,7 @@ impl EngineApi for DockerClient {
         server: &str,
         subnet: Option<Subnet>,
         pool: Option<NetworkPool>,
+        options: &NetworkOptions,
     ) -> Result<String, DockerError> {
         let mut subnet = subnet;
         self.claimed.lock().await.extend(subnet);
@@ -736,7 +748,7 @@ impl EngineApi for DockerClient {
             }
             // After a refusal, choosing and creating happen under the lock.
             let mut claimed = if attempt > 0 { Some(self.claimed.lock().await) } else { None };
-            match self.create_network_once(name, app, server, subnet).await {
+            match self.create_network_once(name, app, server, subnet, options).await {
                 Ok(id) => return Ok(id),
                 // 403 on a create with a subnet: the range is in use (the
                 // Engine may hold it for a create it does not list yet).
@@ -809,7 +821,9 @@ impl EngineApi for DockerClient {
         secrets: &dyn Secrets,
         keeps: &[DataMount],
     ) -> Result<ContainerCreateBody, DockerError> {
-        let network = self.network_ref(&spec.network).await?;
+        // With a `network_mode` the container joins no network.
+        let network =
+            if spec.network.is_empty() { (String::new(), None) } else { self.network_ref(&spec.network).await? };
         let mut body =
             create_body(spec, network, hash, redacted, secrets, &self.installation).map_err(DockerError::Spec)?;
         if let Some(mounts) = body.host_config.as_mut().and_then(|h| h.mounts.as_mut()) {
@@ -928,11 +942,7 @@ impl EngineApi for DockerClient {
             let (target, network_id) = self.network_ref(n).await?;
             let req = bollard::models::NetworkConnectRequest {
                 container: id.to_string(),
-                endpoint_config: Some(EndpointSettings {
-                    aliases: Some(vec![spec.service.to_string()]),
-                    network_id: network_id.clone(),
-                    ..Default::default()
-                }),
+                endpoint_config: Some(super::netconf::endpoint(spec, n, network_id.clone())),
             };
             if let Err(e) = self.docker.connect_network(&target, req).await {
                 // 403: the Engine forbids the connection; it does so too when the
@@ -1248,7 +1258,9 @@ fn create_body(
         port_bindings: Some(bindings),
         mounts: Some(mounts),
         restart_policy: Some(restart),
-        network_mode: Some(network.clone()),
+        network_mode: Some(spec.network_mode.clone().unwrap_or_else(|| network.clone())),
+        pid_mode: spec.pid.clone(),
+        ipc_mode: spec.ipc.clone(),
         privileged: Some(spec.privileged),
         cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.iter().map(|c| c.to_string()).collect()),
         cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.iter().map(|c| c.to_string()).collect()),
@@ -1269,10 +1281,9 @@ fn create_body(
         ..Default::default()
     };
     let mut endpoints = HashMap::new();
-    endpoints.insert(
-        network,
-        EndpointSettings { aliases: Some(vec![spec.service.to_string()]), network_id, ..Default::default() },
-    );
+    if spec.network_mode.is_none() {
+        endpoints.insert(network, super::netconf::endpoint(spec, &spec.network, network_id));
+    }
     let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
         test: Some(h.test.clone()),
         interval: nanos(h.interval),

@@ -16,7 +16,7 @@ use crate::model::observed::DataMount;
 use crate::model::secret::Secrets;
 use crate::model::spec::ContainerSpec;
 use crate::model::subnet::{NetworkPool, Subnet};
-use crate::model::{Health, Inventory, RunState};
+use crate::model::{Health, Inventory, NetworkOptions, RunState};
 
 /// Whether a container's (state, health, exit code) is final for a wait:
 /// `Some(Ok)` reached, `Some(Err(why))` never will be, `None` not yet.
@@ -41,8 +41,8 @@ pub trait EngineApi: Send + Sync {
     /// Pulls `image` (a stream; not retried).
     fn pull(&self, image: &str) -> impl Future<Output = Result<(), DockerError>> + Send;
 
-    /// Creates this installation's network `name` (or adopts it), with
-    /// `subnet` or, when that was taken meanwhile, the next free one of `pool`.
+    /// Creates this installation's network `name` (or adopts it) with
+    /// `options` and `subnet` or, when that was taken meanwhile, the next free one of `pool`.
     fn create_network(
         &self,
         name: &str,
@@ -50,6 +50,7 @@ pub trait EngineApi: Send + Sync {
         server: &str,
         subnet: Option<Subnet>,
         pool: Option<NetworkPool>,
+        options: &NetworkOptions,
     ) -> impl Future<Output = Result<String, DockerError>> + Send;
 
     /// Removes a network by id (or name); one already gone is fine.

@@ -8,5 +8,6 @@ pub mod docker_ops;
 pub mod docker_ssh;
 pub mod engine;
 pub mod http;
+mod netconf;
 pub mod routes;
 pub mod ssh;

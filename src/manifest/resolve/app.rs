@@ -10,7 +10,7 @@ use crate::manifest::raw;
 use crate::model::*;
 
 /// What an app holds: its services, named volumes and networks.
-type Contents = (BTreeMap<Name, Service>, BTreeMap<Name, ResourceDecl>, BTreeMap<Name, ResourceDecl>);
+type Contents = (BTreeMap<Name, Service>, BTreeMap<Name, ResourceDecl>, BTreeMap<Name, NetworkDecl>);
 
 impl<'a> Resolver<'a> {
     pub(super) fn app(&mut self, at: At<'a>, rel: &str, name: Name, a: &raw::RawApp) -> Option<App> {
@@ -23,6 +23,8 @@ impl<'a> Resolver<'a> {
         let single = matches!(a, raw::RawApp::Single(_));
         let (services, volumes, networks) = self.app_contents(at, &name, a);
         self.check_dependencies(at, single, &services);
+        self.check_namespaces(at, single, &services);
+        self.check_container_name_use(at, single, &services);
         (self.diags.error_count() == before).then(|| App {
             name,
             servers: server_names,
@@ -114,9 +116,10 @@ impl<'a> Resolver<'a> {
                     }
                 }
                 for (k, d) in m.networks.iter().flatten() {
-                    if let Some(n) = self.name(at, &root.key("networks").key(k), k) {
-                        networks
-                            .insert(n, ResourceDecl { external: d.external.unwrap_or(false), name: d.name.clone() });
+                    let p = root.key("networks").key(k);
+                    if let Some(n) = self.name(at, &p, k) {
+                        let decl = self.network_decl(at, &p, &n, d);
+                        networks.insert(n, decl);
                     }
                 }
             }

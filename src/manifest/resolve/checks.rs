@@ -69,7 +69,7 @@ impl<'a> Resolver<'a> {
                     "dependency-cycle",
                     format!("dependency cycle: {}", text.join(" -> ")),
                 )
-                .help("services cannot wait for each other in a circle; remove one of these depends_on entries");
+                .help("services cannot wait for each other in a circle; remove one of these depends_on entries (or a `service:NAME` of network_mode, pid or ipc)");
             for n in &cycle[1..] {
                 d = d.related(at.file, at.key_span(&base(n).key("depends_on")), format!("`{n}` depends_on here"));
             }
@@ -161,7 +161,7 @@ impl<'a> Resolver<'a> {
 
 /// Where a service's fields are: the document's root in the one-service
 /// shorthand, `services.NAME` otherwise.
-fn service_base(single: bool, svc: &Name) -> FieldPath {
+pub(super) fn service_base(single: bool, svc: &Name) -> FieldPath {
     if single { FieldPath::root() } else { FieldPath::root().key("services").key(svc.as_str()) }
 }
 
@@ -179,7 +179,7 @@ fn dependency_cycles(services: &BTreeMap<Name, Service>) -> Vec<Vec<&Name>> {
         state.insert(n, 1);
         stack.push(n);
         if let Some(svc) = services.get(n) {
-            for dep in svc.depends_on.keys().filter(|d| *d != n) {
+            for dep in svc.depends_on.keys().chain(svc.namespace_services()).filter(|d| *d != n) {
                 let Some((dep, _)) = services.get_key_value(dep) else {
                     continue;
                 };

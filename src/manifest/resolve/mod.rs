@@ -5,6 +5,7 @@
 
 mod app;
 mod checks;
+mod network;
 mod runtime;
 mod server;
 mod service;
@@ -171,6 +172,7 @@ pub fn resolve(docs: &[Doc], secrets: &SecretCheck, inline_check: InlineCheck, d
 
     r.check_app_servers(&mut desired);
     r.check_port_conflicts(&desired, &app_ats);
+    r.check_container_names(&desired, &app_ats);
     r.check_secrets(secrets);
     desired
 }

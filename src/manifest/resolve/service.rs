@@ -36,20 +36,7 @@ impl<'a> Resolver<'a> {
         let env = self.env(at, base, s.env.as_ref());
         let ports = self.ports(at, base, s.ports.as_deref());
         let mounts = self.mounts(at, base, s.volumes.as_deref());
-        let mut networks = Vec::new();
-        match &s.networks {
-            None => {}
-            Some(raw::RawServiceNetworks::List(list)) => {
-                for (i, n) in list.iter().enumerate() {
-                    networks.extend(self.name(at, &base.key("networks").index(i), n));
-                }
-            }
-            Some(raw::RawServiceNetworks::Map(map)) => {
-                for n in map.keys() {
-                    networks.extend(self.name(at, &base.key("networks").key(n), n));
-                }
-            }
-        }
+        let net = self.networking(at, base, s);
         let depends_on = self.depends_on(at, base, s.depends_on.as_ref());
         let healthcheck = s.healthcheck.as_ref().and_then(|h| self.healthcheck(at, &base.key("healthcheck"), h));
         let restart = self.restart(at, base, s.restart.as_deref());
@@ -74,7 +61,13 @@ impl<'a> Resolver<'a> {
             env,
             ports,
             mounts,
-            networks,
+            networks: net.networks,
+            endpoints: net.endpoints,
+            app_network: net.app_network,
+            network_mode: net.network_mode,
+            pid: net.pid,
+            ipc: net.ipc,
+            container_name: net.container_name,
             depends_on,
             healthcheck,
             restart,
