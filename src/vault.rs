@@ -273,6 +273,7 @@ impl Secrets for LazySecrets {
     fn reveal(&self, value: &crate::model::EnvValue) -> Result<SecretString, String> {
         match value {
             crate::model::EnvValue::Plain(p) => Ok(SecretString::new(p.clone())),
+            crate::model::EnvValue::FromFile { value, .. } => Ok(value.clone()),
             _ => self.vault()?.reveal(value),
         }
     }
@@ -290,6 +291,7 @@ impl Secrets for VaultSecrets {
             EnvValue::Secret(name) => vault.get(name.as_str()).map_err(|e| e.to_string()),
             EnvValue::Encrypted(text) => self.key.decrypt_inline(text).map_err(|e| e.to_string()),
             EnvValue::Plain(p) => Ok(SecretString::new(p.clone())),
+            EnvValue::FromFile { value, .. } => Ok(value.clone()),
         }
     }
 

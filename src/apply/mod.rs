@@ -128,11 +128,16 @@ pub async fn run<E: EngineApi + Clone + 'static>(
 ) -> ApplyReport {
     let started = Instant::now();
     let n = plan.actions.len();
-    let mut waiting: Vec<usize> = plan.actions.iter().map(|a| a.after.len()).collect();
+    let mut waiting: Vec<usize> = plan.actions.iter().map(|a| a.after.len() + a.after_any.len()).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    // Waiting for an action to finish in any way (`required: false`).
+    let mut followers: Vec<Vec<usize>> = vec![Vec::new(); n];
     for a in &plan.actions {
         for b in &a.after {
             dependents[*b].push(a.id);
+        }
+        for b in &a.after_any {
+            followers[*b].push(a.id);
         }
     }
     let mut outcomes: Vec<Option<(Outcome, u64)>> = vec![None; n];
@@ -182,15 +187,14 @@ pub async fn run<E: EngineApi + Clone + 'static>(
         journal.finished(action, &outcome, container.as_deref());
         let ok = outcome == Outcome::Succeeded;
         outcomes[id] = Some((outcome, ms));
+        let mut finished = vec![id];
         if ok {
-            for d in &dependents[id] {
-                waiting[*d] -= 1;
-                if waiting[*d] == 0 && outcomes[*d].is_none() {
-                    ready.push_back(*d);
-                }
-            }
+            release(&dependents[id], &mut waiting, &outcomes, &mut ready);
         } else {
-            skip_dependents(plan, action, id, &dependents, &mut outcomes, sink, journal);
+            finished.extend(skip_dependents(plan, action, id, &dependents, &mut outcomes, sink, journal));
+        }
+        for f in finished {
+            release(&followers[f], &mut waiting, &outcomes, &mut ready);
         }
     }
     ApplyReport {
@@ -208,7 +212,18 @@ pub async fn run<E: EngineApi + Clone + 'static>(
     }
 }
 
-/// Skips everything that depends on the failed action `id`, transitively.
+/// One wait less for each of `next`; those waiting for nothing more are ready.
+fn release(next: &[usize], waiting: &mut [usize], outcomes: &[Option<(Outcome, u64)>], ready: &mut VecDeque<usize>) {
+    for d in next {
+        waiting[*d] -= 1;
+        if waiting[*d] == 0 && outcomes[*d].is_none() {
+            ready.push_back(*d);
+        }
+    }
+}
+
+/// Skips everything that depends on the failed action `id`, transitively;
+/// returns the actions skipped.
 fn skip_dependents(
     plan: &Plan,
     action: &Action,
@@ -217,12 +232,14 @@ fn skip_dependents(
     outcomes: &mut [Option<(Outcome, u64)>],
     sink: &dyn ApplySink,
     journal: &dyn Journal,
-) {
+) -> Vec<usize> {
+    let mut skipped_ids = Vec::new();
     let mut stack = dependents[id].clone();
     while let Some(d) = stack.pop() {
         if outcomes[d].is_some() {
             continue;
         }
+        skipped_ids.push(d);
         let why = format!("{} {} did not succeed", action.op.verb(), action.op.object());
         let skipped = Outcome::Skipped(why);
         sink.finished(&plan.actions[d], &skipped, Duration::ZERO);
@@ -230,6 +247,7 @@ fn skip_dependents(
         outcomes[d] = Some((skipped, 0));
         stack.extend(dependents[d].iter().copied());
     }
+    skipped_ids
 }
 
 /// Every secret value the plan sends to a server (vault and inline

@@ -270,3 +270,30 @@ async fn once_the_stop_flag_is_set_no_action_starts_and_running_ones_finish() {
         assert_eq!(r.outcome, Outcome::Skipped("not started: tomo was stopping".into()));
     }
 }
+
+/// `worker` needs `web` only optionally (`required: false`): it starts
+/// after `web` is done, whether `web` came up or failed (and was skipped).
+#[tokio::test]
+async fn an_optional_dependency_that_fails_does_not_hold_its_dependent() {
+    let shop = SHOP.replace("depends_on: [web]", "depends_on: {web: {condition: started, required: false}}");
+    let fake = FakeEngine::new(&["img:1"], Duration::from_millis(1));
+    let d = desired(&shop);
+    let plan = plan_for(&d, &fake).await;
+    fake.fail("create shop-web", Fault::Status(400), 1);
+    let report = apply(&plan, &fake, 2, None).await;
+    let got = outcomes(&plan, &report);
+    assert_eq!(got["create shop-web"], "failed");
+    assert_eq!(got["start shop-web"], "skipped");
+    assert_eq!(got["create shop-worker"], "succeeded");
+    assert_eq!(got["start shop-worker"], "succeeded");
+    // Still after: the worker waited for the failure (and the skip) before it went.
+    let log = fake.log();
+    assert!(position(&log, "< start shop-web: skipped") < position(&log, "> create shop-worker"), "{}", log.join("\n"));
+    // When web comes up, the worker still starts after it.
+    let fake = FakeEngine::new(&["img:1"], Duration::from_millis(1));
+    let plan = plan_for(&d, &fake).await;
+    let report = apply(&plan, &fake, 4, None).await;
+    assert!(report.succeeded(), "{:?}", report.results);
+    let log = fake.log();
+    assert!(position(&log, "< start shop-web: succeeded") < position(&log, "> create shop-worker"));
+}

@@ -185,7 +185,7 @@ fn auth_secret(auth: &SshAuth) -> Option<&Name> {
 /// A vault secret or inline encrypted value, named for messages.
 fn secret_of(v: &EnvValue) -> Option<String> {
     match v {
-        EnvValue::Plain(_) => None,
+        EnvValue::Plain(_) | EnvValue::FromFile { .. } => None,
         EnvValue::Secret(name) => Some(format!("`{name}`")),
         EnvValue::Encrypted(c) => Some(format!("(encrypted {}…)", crate::term::head(c, 16))),
     }

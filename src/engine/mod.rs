@@ -317,7 +317,11 @@ impl Engine {
         if let Some(what) = what {
             return Err(Stale::Plan(what).into());
         }
-        self.execute(&desired, plan, req, sink).await
+        let mut plan = plan.clone();
+        if !plan::fill_env_files(&mut plan, &desired, self.secrets().as_ref()) {
+            return Err(Stale::Plan(Changed::Manifests).into());
+        }
+        self.execute(&desired, &plan, req, sink).await
     }
 
     /// Takes the apply lock in the data folder, after the store (which makes

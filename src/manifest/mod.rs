@@ -50,7 +50,8 @@ pub fn load(sources: &Sources, opts: &LoadOptions<'_>) -> Loaded {
         }
         parse_file(file, rel, &mut docs, &mut diags);
     }
-    let desired = resolve::resolve(&docs, opts.secrets, opts.inline_check, &mut diags);
+    let env_files = sources.read_env_files(resolve::wanted_env_files(&docs));
+    let desired = resolve::resolve(&docs, opts.secrets, opts.inline_check, &env_files, &mut diags);
     diags.sort();
     Loaded { desired: (!diags.has_errors()).then_some(desired), diagnostics: diags }
 }

@@ -6,8 +6,14 @@
 //! [`MAX_FILE_BYTES`], and the files past [`MAX_FOLDER_BYTES`] or
 //! [`MAX_FILES`] are not read but kept as [`Refused`], which loading reports
 //! as errors naming the file.
+//!
+//! Env files that services name (`env_file`) are read here too, by
+//! [`Sources::read_env_files`], under the same bounds and one more rule: an
+//! env file is a relative path that stays inside the manifest folder, symbolic
+//! links resolved. A manifest (an agent's proposal, say) can so never pull
+//! another file of the machine tomo runs on into a container.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,6 +67,93 @@ impl Sources {
             s.relative.push(rel.to_string());
         }
         s
+    }
+}
+
+/// An env file a service names: read, missing, or not read (and why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvFileRead {
+    /// Its path relative to the manifest folder, and its text.
+    Read { rel: String, text: String },
+    /// There is no such file (its path relative to the manifest folder).
+    Missing { rel: String },
+    /// Not read: outside the folder, not a regular file, too large, not UTF-8.
+    Refused(Refused),
+}
+
+/// Env files by (the manifest file naming it, relative to the folder; the path as written).
+pub type EnvFiles = BTreeMap<(String, String), EnvFileRead>;
+
+impl Sources {
+    /// Reads each env file named as (manifest file relative to the folder,
+    /// path as written): relative to that manifest file's folder, and only
+    /// inside the manifest folder.
+    pub fn read_env_files<'a>(&self, wanted: impl IntoIterator<Item = (&'a str, &'a str)>) -> EnvFiles {
+        let mut out = EnvFiles::new();
+        for (manifest, path) in wanted {
+            out.entry((manifest.to_string(), path.to_string()))
+                .or_insert_with(|| read_env_file(&self.root, manifest, path));
+        }
+        out
+    }
+}
+
+fn read_env_file(root: &Path, manifest: &str, path: &str) -> EnvFileRead {
+    let refused = |code: &'static str, message: String, help: &str| {
+        EnvFileRead::Refused(Refused { path: PathBuf::from(path), code, message, help: help.into() })
+    };
+    let outside = || {
+        refused(
+            "env-file-outside",
+            format!("env file `{}` is outside the manifest folder; it is not read", path.escape_default()),
+            "an env file is a path relative to the manifest, inside the manifest folder",
+        )
+    };
+    if path.is_empty() || path.contains('\0') || Path::new(path).is_absolute() {
+        return outside();
+    }
+    // Lexically first: `..` may not climb above the folder.
+    let mut rel: Vec<String> = Vec::new();
+    let written = Path::new(manifest).parent().unwrap_or(Path::new("")).join(path);
+    for c in written.components() {
+        match c {
+            std::path::Component::Normal(n) => rel.push(n.to_string_lossy().into_owned()),
+            std::path::Component::ParentDir if rel.pop().is_some() => {}
+            std::path::Component::CurDir => {}
+            _ => return outside(),
+        }
+    }
+    let rel_text = rel.join("/");
+    let Ok(real_root) = root.canonicalize() else {
+        return refused(
+            "env-file-unreadable",
+            format!("env file `{}` cannot be read: the manifest folder cannot be found", path.escape_default()),
+            "env files are read from the manifest folder",
+        );
+    };
+    let real = match root.join(&rel_text).canonicalize() {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return EnvFileRead::Missing { rel: rel_text },
+        Err(e) => {
+            return refused(
+                "env-file-unreadable",
+                format!("env file `{rel_text}` cannot be read: {e}"),
+                "check its permissions",
+            );
+        }
+    };
+    // Symbolic links resolved, it must still be inside.
+    if !real.starts_with(&real_root) {
+        return outside();
+    }
+    match read_file(&real) {
+        Ok(Ok(text)) => EnvFileRead::Read { rel: rel_text, text },
+        Ok(Err(r)) => EnvFileRead::Refused(Refused { path: PathBuf::from(&rel_text), ..r }),
+        Err(e) => refused(
+            "env-file-unreadable",
+            format!("env file `{rel_text}` cannot be read: {e}"),
+            "check its permissions",
+        ),
     }
 }
 

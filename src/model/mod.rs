@@ -8,6 +8,7 @@
 pub mod network;
 pub mod observed;
 pub mod ports;
+pub mod runopts;
 pub mod runtime;
 pub mod scope;
 pub mod secret;
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 pub use network::{Endpoint, Namespace, NamespaceKind, NetworkDecl, NetworkOptions};
 pub use observed::{ContainerObs, Health, Inventory, Observed, RunState, ServerState};
 pub use ports::{Mount, MountSource, PortMapping, PortRange};
+pub use runopts::{GpuRequest, Logging, RunOptions, StopSignal};
 pub use runtime::{Capability, DeviceMapping, ExtraHost, Hostname, TmpfsMount};
 pub use scope::Scope;
 pub use values::{ByteSize, Duration, ImageRef, Name, Restart};
@@ -187,6 +189,12 @@ pub struct Service {
     pub stop_grace_period: Option<Duration>,
     pub memory: Option<ByteSize>,
     pub cpus: Option<f64>,
+    /// Further run options (`runopts`), each left out of the serialised form when unset.
+    #[serde(flatten, default)]
+    pub run: RunOptions,
+    /// Dependencies written with `required: false`: ordered after, never held by.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub optional_deps: std::collections::BTreeSet<Name>,
     pub pull: PullPolicy,
     pub update_order: UpdateOrder,
     pub state: ServiceState,
@@ -220,6 +228,14 @@ pub enum EnvValue {
     Secret(Name),
     /// An `enc:v1:…` value, decrypted only when needed.
     Encrypted(String),
+    /// A value of an env file (`file`, relative to the manifest folder)
+    /// whose name looks like a credential. Serialised as `{env_file: FILE}`
+    /// only: the value never leaves tomo but in a container's environment
+    /// (a saved plan gets it again from the file, `plan::fill_env_files`).
+    FromFile {
+        file: String,
+        value: secret::SecretString,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -228,6 +244,7 @@ enum EnvValueRepr {
     Plain(String),
     Secret { secret: Name },
     Encrypted { encrypted: String },
+    FromFile { env_file: String },
 }
 
 impl From<EnvValueRepr> for EnvValue {
@@ -236,6 +253,9 @@ impl From<EnvValueRepr> for EnvValue {
             EnvValueRepr::Plain(s) => EnvValue::Plain(s),
             EnvValueRepr::Secret { secret } => EnvValue::Secret(secret),
             EnvValueRepr::Encrypted { encrypted } => EnvValue::Encrypted(encrypted),
+            EnvValueRepr::FromFile { env_file } => {
+                EnvValue::FromFile { file: env_file, value: secret::SecretString::new(String::new()) }
+            }
         }
     }
 }
@@ -246,6 +266,7 @@ impl From<EnvValue> for EnvValueRepr {
             EnvValue::Plain(s) => EnvValueRepr::Plain(s),
             EnvValue::Secret(secret) => EnvValueRepr::Secret { secret },
             EnvValue::Encrypted(encrypted) => EnvValueRepr::Encrypted { encrypted },
+            EnvValue::FromFile { file, .. } => EnvValueRepr::FromFile { env_file: file },
         }
     }
 }

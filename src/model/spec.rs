@@ -72,6 +72,9 @@ pub struct ContainerSpec {
     pub stop_grace_period: Option<Duration>,
     pub memory: Option<ByteSize>,
     pub cpus: Option<f64>,
+    /// Further run options; a service using none hashes as before they existed.
+    #[serde(flatten, default)]
+    pub run: super::RunOptions,
 }
 
 /// A mount with volumes resolved to their Docker names.
@@ -183,6 +186,7 @@ impl ContainerSpec {
             stop_grace_period: service.stop_grace_period,
             memory: service.memory,
             cpus: service.cpus,
+            run: service.run.clone(),
         }
     }
 
@@ -202,6 +206,7 @@ impl ContainerSpec {
                     EnvValue::Plain(_) => continue,
                     EnvValue::Secret(name) => (format!("secret {name}"), secrets.reveal(value)?),
                     EnvValue::Encrypted(_) => ("inline secret".to_string(), secrets.reveal(value)?),
+                    EnvValue::FromFile { file, value } => (format!("env_file {file}"), value.clone()),
                 };
                 let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("any key length");
                 mac.update(k.as_bytes());

@@ -90,6 +90,7 @@ impl ServerDiff<'_> {
             reasons,
             diff,
             after: Vec::new(),
+            after_any: Vec::new(),
         });
     }
 

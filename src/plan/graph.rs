@@ -49,6 +49,8 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
         }
     }
     let mut edges: Vec<(usize, usize)> = Vec::new(); // (before, after)
+    // Edges of `required: false` dependencies: order only.
+    let mut soft: Vec<(usize, usize)> = Vec::new();
     let mut created: BTreeMap<Key, usize> = BTreeMap::new();
     for a in &plan.actions {
         let server = &a.server;
@@ -107,7 +109,8 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
             for dep in svc.depends_on.keys().chain(svc.namespace_services()) {
                 // `up` holds the last bring-up node of the dependency: its start.
                 if let Some(d) = up.get(&(server.clone(), app.clone(), dep.clone())) {
-                    edges.push((*d, a.id));
+                    let to = if svc.optional_deps.contains(dep) { &mut soft } else { &mut edges };
+                    to.push((*d, a.id));
                 }
             }
         } else if down.contains_key(&(server.clone(), app.clone(), service.clone())) {
@@ -118,15 +121,22 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
             };
             for other in app_def.services.values().filter(|o| joins(o)) {
                 if let Some(d) = down.get(&(server.clone(), app.clone(), other.name.clone())) {
-                    edges.push((*d, a.id));
+                    let to = if other.optional_deps.contains(service) { &mut soft } else { &mut edges };
+                    to.push((*d, a.id));
                 }
             }
         }
     }
     edges.sort_unstable();
     edges.dedup();
+    soft.sort_unstable();
+    soft.dedup();
+    soft.retain(|e| edges.binary_search(e).is_err());
     for (before, after) in edges {
         plan.actions[after].after.push(before);
+    }
+    for (before, after) in soft {
+        plan.actions[after].after_any.push(before);
     }
 }
 
@@ -136,7 +146,7 @@ pub fn topo_order(plan: &Plan) -> Result<Vec<usize>, String> {
     let mut g: DiGraph<usize, ()> = DiGraph::new();
     let nodes: Vec<NodeIndex> = plan.actions.iter().map(|a| g.add_node(a.id)).collect();
     for a in &plan.actions {
-        for b in &a.after {
+        for b in a.after.iter().chain(&a.after_any) {
             match nodes.get(*b) {
                 Some(from) => {
                     g.add_edge(*from, nodes[a.id], ());
@@ -160,6 +170,9 @@ pub fn to_dot(plan: &Plan) -> String {
     for a in &plan.actions {
         for b in &a.after {
             out.push_str(&format!("  a{b} -> a{};\n", a.id));
+        }
+        for b in &a.after_any {
+            out.push_str(&format!("  a{b} -> a{} [style=dashed];\n", a.id));
         }
     }
     out.push_str("}\n");

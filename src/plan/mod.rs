@@ -256,6 +256,11 @@ pub struct Action {
     pub diff: Option<String>,
     /// Actions that must succeed before this one starts.
     pub after: Vec<usize>,
+    /// Actions that must have finished, in any way, before this one starts
+    /// (dependencies written with `required: false`): their failure does
+    /// not hold this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after_any: Vec<usize>,
 }
 
 /// A problem the plan reports and leaves alone.
@@ -338,7 +343,13 @@ impl Plan {
         let mut plan = self.clone();
         plan.actions = kept
             .into_iter()
-            .map(|a| Action { id: new_id[&a.id], after: a.after.iter().map(|b| new_id[b]).collect(), ..a.clone() })
+            .map(|a| Action {
+                id: new_id[&a.id],
+                after: a.after.iter().map(|b| new_id[b]).collect(),
+                // A held optional dependency is as one missing: it holds nothing.
+                after_any: a.after_any.iter().filter_map(|b| new_id.get(b).copied()).collect(),
+                ..a.clone()
+            })
             .collect();
         (plan, out.into_iter().collect())
     }
@@ -419,6 +430,33 @@ pub fn build(
     graph::add_edges(desired, &mut plan);
     graph::topo_order(&plan).map_err(PlanError::Cycle)?;
     Ok(plan)
+}
+
+/// Gives the env-file credentials of a plan read back from a file (saved
+/// without their values) their values as the manifests hold them now;
+/// returns false when one of them is no longer what the plan hashed (the
+/// file changed since: the plan is stale).
+pub fn fill_env_files(plan: &mut Plan, desired: &Desired, secrets: &dyn Secrets) -> bool {
+    use crate::model::EnvValue;
+    for a in &mut plan.actions {
+        let (Op::Create { spec, hash, .. } | Op::Recreate { spec, hash, .. }) = &mut a.op else { continue };
+        if !spec.env.values().any(|v| matches!(v, EnvValue::FromFile { .. })) {
+            continue;
+        }
+        let now = desired.apps.get(&spec.app).and_then(|app| app.services.get(&spec.service));
+        for (k, v) in spec.env.iter_mut() {
+            if let EnvValue::FromFile { value, .. } = v {
+                match now.and_then(|s| s.env.get(k)) {
+                    Some(EnvValue::FromFile { value: current, .. }) => *value = current.clone(),
+                    _ => return false,
+                }
+            }
+        }
+        if spec.hash(secrets).ok().as_ref() != Some(hash) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Fingerprints of the desired state (without source positions) and of what

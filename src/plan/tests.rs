@@ -761,3 +761,5 @@ fn an_app_of_fifty_services_gets_a_network_that_holds_them() {
         [("big".to_string(), "10.213.0.0/25".to_string()), ("small".to_string(), "10.213.0.128/27".to_string())]
     );
 }
+
+mod runopts;

@@ -60,6 +60,12 @@ pub enum DockerError {
     /// The container's spec cannot be sent (a secret it needs is not available).
     #[error("{0}")]
     Spec(String),
+    /// A create refused because the server's Engine has no such runtime.
+    #[error(
+        "{op}: the Docker Engine of this server has no runtime `{runtime}` ({detail}); install it \
+         (for `nvidia`, the NVIDIA Container Toolkit) or change the service's `runtime`"
+    )]
+    UnknownRuntime { op: String, runtime: String, detail: String },
 }
 
 /// Why a started container is not what it had to become.
@@ -144,6 +150,9 @@ impl DockerError {
             DockerError::Invalid { op, what, value } => DockerError::Invalid { op: m(op), what, value: m(value) },
             DockerError::Pull { image, detail } => DockerError::Pull { image, detail: m(detail) },
             DockerError::Spec(text) => DockerError::Spec(m(text)),
+            DockerError::UnknownRuntime { op, runtime, detail } => {
+                DockerError::UnknownRuntime { op: m(op), runtime, detail: m(detail) }
+            }
             e @ (DockerError::NoFreeSubnet { .. } | DockerError::NotReady { .. } | DockerError::NoStats { .. }) => e,
         }
     }
@@ -171,12 +180,20 @@ impl DockerError {
             | DockerError::NotReady { .. }
             | DockerError::NoStats { .. }
             | DockerError::Spec(_)
+            | DockerError::UnknownRuntime { .. }
             | DockerError::Malformed { .. }
             | DockerError::TooLarge { .. }
             | DockerError::Late { .. }
             | DockerError::Invalid { .. } => false,
         }
     }
+}
+
+/// The Engine's refusal of a runtime it does not have: `Unknown runtime
+/// specified X` (Engine 20-26), `unknown or invalid runtime name: X` (later).
+fn unknown_runtime(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    d.contains("unknown runtime specified") || d.contains("unknown or invalid runtime name")
 }
 
 /// The stale-runtime-object family of refused starts (see `start_refused`).
@@ -843,6 +860,12 @@ impl EngineApi for DockerClient {
             Ok(r) => Ok(r.id),
             Err(e) => {
                 let e = DockerError::api(format!("create container {name}"), e);
+                let runtime = body.host_config.as_ref().and_then(|h| h.runtime.clone());
+                if let (DockerError::Api { op, detail, status: Some(400 | 500) }, Some(runtime)) = (&e, runtime)
+                    && unknown_runtime(detail)
+                {
+                    return Err(DockerError::UnknownRuntime { op: op.clone(), runtime, detail: detail.clone() });
+                }
                 // The name is taken: by exactly this container when an
                 // earlier create went through (a retried call, or one a
                 // killed tomo had sent). Then it is ours to keep.
@@ -1190,6 +1213,7 @@ fn create_body(
     for (k, v) in &spec.env {
         let value = match v {
             crate::model::EnvValue::Plain(s) => s.clone(),
+            crate::model::EnvValue::FromFile { value, .. } => value.expose().to_string(),
             other => secrets.reveal(other)?.expose().to_string(),
         };
         env.push(format!("{k}={value}"));
@@ -1292,7 +1316,7 @@ fn create_body(
         start_period: nanos(h.start_period),
         ..Default::default()
     });
-    Ok(ContainerCreateBody {
+    let mut body = ContainerCreateBody {
         image: Some(spec.image.clone()),
         cmd: spec.command.clone(),
         entrypoint: spec.entrypoint.clone(),
@@ -1304,10 +1328,13 @@ fn create_body(
         hostname: spec.hostname.as_ref().map(|h| h.to_string()),
         healthcheck,
         stop_timeout: spec.stop_grace_period.map(|d| (d.as_millis() / 1000).max(1) as i64),
-        host_config: Some(host_config),
         networking_config: Some(NetworkingConfig { endpoints_config: Some(endpoints) }),
         ..Default::default()
-    })
+    };
+    let mut host_config = host_config;
+    super::docker_runopts::add_run_options(&spec.run, &mut body, &mut host_config);
+    body.host_config = Some(host_config);
+    Ok(body)
 }
 
 /// Mounts each kept volume at its target: in place of the spec's anonymous

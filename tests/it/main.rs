@@ -21,6 +21,7 @@ mod mcp_client;
 mod networks;
 mod reconcile;
 mod remote;
+mod runopts;
 mod schemas;
 mod secrets;
 mod tidy;

@@ -41,9 +41,19 @@ impl<'a> Resolver<'a> {
                         }
                         None => format!("services of this app: {}", known.join(", ")),
                     };
-                    self.push(
-                        at.err(&p, "unknown-service", format!("`{dep}` is not a service of this app")).help(help),
-                    );
+                    if svc.optional_deps.contains(dep) {
+                        let msg = format!("`{dep}` is not a service of this app; with `required: false` it is ignored");
+                        self.push(
+                            Diagnostic::warning("unknown-service", msg)
+                                .at(at.file, at.span(&p))
+                                .field(p.clone())
+                                .help(help),
+                        );
+                    } else {
+                        self.push(
+                            at.err(&p, "unknown-service", format!("`{dep}` is not a service of this app")).help(help),
+                        );
+                    }
                 }
             }
         }

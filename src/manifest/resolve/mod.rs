@@ -5,7 +5,9 @@
 
 mod app;
 mod checks;
+mod envfile;
 mod network;
+mod runopts;
 mod runtime;
 mod server;
 mod service;
@@ -16,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::raw::{self, RawDocument};
+use super::sources::EnvFiles;
 use super::yaml::Node;
 use crate::diag::{Diagnostic, Diagnostics, FieldPath, SourceFile, Span};
 use crate::model::values::{DURATION_RULE, NAME_RULE};
@@ -47,6 +50,8 @@ pub struct Doc {
 struct At<'a> {
     file: &'a Arc<SourceFile>,
     node: &'a Node,
+    /// The file's path relative to the manifest folder.
+    rel: &'a str,
 }
 
 impl<'a> At<'a> {
@@ -88,15 +93,24 @@ struct Resolver<'a> {
     /// server with a problem of its own is undeclared).
     declared_servers: BTreeSet<Name>,
     inline_check: InlineCheck,
+    /// The env files the documents name, read by `sources`.
+    env_files: &'a EnvFiles,
 }
 
-pub fn resolve(docs: &[Doc], secrets: &SecretCheck, inline_check: InlineCheck, diags: &mut Diagnostics) -> Desired {
+pub fn resolve(
+    docs: &[Doc],
+    secrets: &SecretCheck,
+    inline_check: InlineCheck,
+    env_files: &EnvFiles,
+    diags: &mut Diagnostics,
+) -> Desired {
     let mut r = Resolver {
         diags,
         secrets_used: Vec::new(),
         server_refs: Vec::new(),
         declared_servers: BTreeSet::new(),
         inline_check,
+        env_files,
     };
     let mut desired = Desired::default();
     let mut first_seen: BTreeMap<(&str, String), (Arc<SourceFile>, Span)> = BTreeMap::new();
@@ -104,7 +118,7 @@ pub fn resolve(docs: &[Doc], secrets: &SecretCheck, inline_check: InlineCheck, d
     let mut app_ats: BTreeMap<Name, At<'_>> = BTreeMap::new();
 
     for doc in docs {
-        let at = At { file: &doc.file, node: &doc.node };
+        let at = At { file: &doc.file, node: &doc.node, rel: &doc.rel };
         let name_path = FieldPath::root().key("name");
         let (kind, name) = match &doc.raw {
             RawDocument::Server(s) => ("Server", Some(s.name.as_str())),
@@ -215,4 +229,5 @@ impl<'a> Resolver<'a> {
     }
 }
 
+pub use envfile::wanted_env_files;
 pub use words::split_words;

@@ -3,7 +3,7 @@
 //! healthcheck, restart policy and labels; the runtime options are in
 //! `runtime`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::words::split_words;
@@ -34,10 +34,11 @@ impl<'a> Resolver<'a> {
         let command = self.words(at, &base.key("command"), s.command.as_ref());
         let entrypoint = self.words(at, &base.key("entrypoint"), s.entrypoint.as_ref());
         let env = self.env(at, base, s.env.as_ref());
+        let env = self.with_env_files(at, base, s.env_file.as_ref(), env);
         let ports = self.ports(at, base, s.ports.as_deref());
         let mounts = self.mounts(at, base, s.volumes.as_deref());
         let net = self.networking(at, base, s);
-        let depends_on = self.depends_on(at, base, s.depends_on.as_ref());
+        let (depends_on, optional_deps) = self.depends_on(at, base, s.depends_on.as_ref());
         let healthcheck = s.healthcheck.as_ref().and_then(|h| self.healthcheck(at, &base.key("healthcheck"), h));
         let restart = self.restart(at, base, s.restart.as_deref());
         let labels = self.labels(at, base, s.labels.as_ref());
@@ -49,6 +50,7 @@ impl<'a> Resolver<'a> {
         let rt = self.runtime(at, base, s);
         let stop_grace_period = self.duration(at, &base.key("stop_grace_period"), s.stop_grace_period.as_ref());
         let (memory, cpus) = self.resources(at, base, s.resources.as_ref());
+        let run = self.run_options(at, base, s);
         self.check_start_first(at, base, s.update_order, &ports);
         if self.diags.error_count() != before {
             return None;
@@ -87,6 +89,8 @@ impl<'a> Resolver<'a> {
             stop_grace_period,
             memory,
             cpus,
+            run,
+            optional_deps,
             pull: s.pull.unwrap_or_default(),
             update_order: s.update_order.unwrap_or_default(),
             state,
@@ -188,8 +192,9 @@ impl<'a> Resolver<'a> {
         at: At<'a>,
         base: &FieldPath,
         deps: Option<&raw::RawDependsOn>,
-    ) -> BTreeMap<Name, DependencyCondition> {
+    ) -> (BTreeMap<Name, DependencyCondition>, BTreeSet<Name>) {
         let mut depends_on = BTreeMap::new();
+        let mut optional = BTreeSet::new();
         match deps {
             None => {}
             Some(raw::RawDependsOn::List(list)) => {
@@ -205,12 +210,15 @@ impl<'a> Resolver<'a> {
                         let c = match cond {
                             raw::RawDependency::Condition(c) | raw::RawDependency::Long { condition: c, .. } => *c,
                         };
+                        if let raw::RawDependency::Long { required: Some(false), .. } = cond {
+                            optional.insert(n.clone());
+                        }
                         depends_on.insert(n, c);
                     }
                 }
             }
         }
-        depends_on
+        (depends_on, optional)
     }
 
     fn restart(&mut self, at: At<'a>, base: &FieldPath, restart: Option<&str>) -> Restart {
