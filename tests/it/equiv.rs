@@ -92,7 +92,13 @@ impl AppRun {
         sides::compose_up(&self.prepared.compose, &self.project, &self.vars)
             .map_err(|e| format!("docker-compose up --no-start failed:\n{e}"))?;
         let prefixes = [self.project.clone()];
-        Ok(self.fields(&sides::compose_containers(&self.project), &prefixes))
+        let mut fields = self.fields(&sides::compose_containers(&self.project), &prefixes);
+        for (svc, configs) in &self.prepared.configs {
+            if let Some(f) = fields.get_mut(&service_key(svc)) {
+                inspect::add_config_mounts(f, configs);
+            }
+        }
+        Ok(fields)
     }
 
     /// tomo's side, with `manifest` (the import's, or given).

@@ -12,8 +12,9 @@ use super::inspect::{Fields, keys_of};
 /// One line of the conversion report (`tomo import compose --json`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Entry {
+    /// The compose service; empty for the file's top-level keys.
     #[serde(default)]
-    pub service: Option<String>,
+    pub service: String,
     pub key: String,
     pub status: String,
     #[serde(default)]
@@ -44,7 +45,7 @@ fn explained<'a>(report: &'a [Entry], service: &str, field: &str) -> Option<&'a 
     let keys = keys_of(field);
     report.iter().find(|e| {
         e.status == "changed"
-            && e.service.as_deref().is_none_or(|s| service_key(s) == service)
+            && (e.service.is_empty() || service_key(&e.service) == service)
             && keys.contains(&key_root(&e.key))
     })
 }
@@ -128,7 +129,7 @@ fn a_difference_is_excused_only_by_a_changed_entry_of_its_own_service_and_key() 
     let compose: BTreeMap<String, Fields> = [("db".to_string(), fields(1))].into();
     let tomo: BTreeMap<String, Fields> = [("db".to_string(), fields(2))].into();
     let entry = |svc: &str, key: &str, status: &str| Entry {
-        service: Some(svc.into()),
+        service: svc.into(),
         key: key.into(),
         status: status.into(),
         note: Some("why".into()),

@@ -92,6 +92,23 @@ fn network_kind(ctx: &Context, v: &Value) -> Value {
     }
 }
 
+/// The spec's mount of a config file: read-only, at its target.
+pub fn config_mount(target: &str, content: &str) -> Value {
+    let source = format!("(a file, sha256 {})", sha256_hex(content.as_bytes()));
+    json!({"type": "bind", "target": target, "read_only": true, "source": source})
+}
+
+/// Adds the spec's config mounts that `fields` lacks (1.29 mounts none).
+pub fn add_config_mounts(fields: &mut Fields, configs: &[(String, String)]) {
+    let Some(Value::Array(mounts)) = fields.get_mut("Mounts") else { return };
+    for (target, content) in configs {
+        if !mounts.iter().any(|m| m["target"] == target.as_str()) {
+            mounts.push(config_mount(target, content));
+        }
+    }
+    mounts.sort_by_key(|m| m["target"].to_string());
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()

@@ -15,10 +15,14 @@
 //!   so passing `runtime` through is still checked).
 //!
 //! The compose copy only, for what 1.29 cannot read (the compose spec has
-//! them): no top-level `name`, no `depends_on.*.required`, and a config's
-//! `content` written to a file beside it (`file:`).
+//! them): no top-level `name`, `depends_on` as a list (its conditions,
+//! `required` among them, order starts, and `up --no-start` would wait
+//! forever for a dependency to become healthy), and a config's `content`
+//! written to a file beside it (`file:`). Where 1.29 reads a key otherwise
+//! than the spec, the compose copy spells out the spec's meaning
+//! (`spec_spelled_out`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -102,6 +106,31 @@ pub struct Prepared {
     pub images: BTreeSet<String>,
     /// What the copies changed, for the test's output.
     pub notes: Vec<String>,
+    /// The config files each service mounts (compose service → target,
+    /// content): 1.29 mounts none outside swarm, the spec mounts each
+    /// read-only at its target.
+    pub configs: BTreeMap<String, Vec<(String, String)>>,
+}
+
+/// Each service's configs with inline `content` (target, interpolated content).
+fn config_files(doc: &Value, vars: &[(String, String)]) -> BTreeMap<String, Vec<(String, String)>> {
+    let mut out = BTreeMap::new();
+    let services = doc["services"].as_object().into_iter().flatten();
+    for (name, svc) in services {
+        for c in svc["configs"].as_array().into_iter().flatten() {
+            let (source, target) = match c {
+                Value::String(s) => (s.as_str(), format!("/{s}")),
+                other => {
+                    let source = other["source"].as_str().unwrap_or("");
+                    (source, other["target"].as_str().map_or(format!("/{source}"), String::from))
+                }
+            };
+            if let Some(content) = doc["configs"][source]["content"].as_str() {
+                out.entry(name.clone()).or_insert_with(Vec::new).push((target, interp(content, vars)));
+            }
+        }
+    }
+    out
 }
 
 /// How a run names things on its two sides.
@@ -233,6 +262,32 @@ fn prefix_names(doc: &mut Value, prefix: &str) {
     }
 }
 
+/// Where 1.29 reads a key otherwise than the compose spec, the spec's
+/// meaning written so that 1.29 reads it right.
+fn spec_spelled_out(svc: &mut Value, notes: &mut BTreeSet<String>) {
+    // Spec: `disable: false` turns nothing off (1.29 sets the test to NONE).
+    if let Some(h) = svc.get_mut("healthcheck").and_then(Value::as_object_mut)
+        && h.get("disable") == Some(&Value::Bool(false))
+    {
+        h.remove("disable");
+        if h.is_empty() {
+            svc.as_object_mut().unwrap().remove("healthcheck");
+        }
+        notes.insert("compose copy: `healthcheck.disable: false` removed (spec: a no-op; 1.29 disables)".into());
+    }
+    // Spec: a device request without `count` or `device_ids` is for all
+    // devices (1.29 sends count 0: none).
+    let devices = svc.pointer_mut("/deploy/resources/reservations/devices").and_then(Value::as_array_mut);
+    for d in devices.into_iter().flatten().filter_map(Value::as_object_mut) {
+        if !d.contains_key("count") && !d.contains_key("device_ids") {
+            d.insert("count".into(), Value::from("all"));
+            notes.insert(
+                "compose copy: `count: all` written out on device requests (spec default; 1.29 sends 0)".into(),
+            );
+        }
+    }
+}
+
 /// What docker-compose 1.29 cannot read, in the form it can (see the module doc).
 fn for_compose_1_29(doc: &mut Value, dir: &Path, vars: &[(String, String)], notes: &mut BTreeSet<String>) {
     let m = doc.as_object_mut().unwrap();
@@ -241,12 +296,15 @@ fn for_compose_1_29(doc: &mut Value, dir: &Path, vars: &[(String, String)], note
     }
     if let Some(Value::Object(services)) = m.get_mut("services") {
         for svc in services.values_mut() {
+            spec_spelled_out(svc, notes);
             if let Some(Value::Object(deps)) = svc.get_mut("depends_on") {
-                for d in deps.values_mut() {
-                    if d.as_object_mut().and_then(|o| o.remove("required")).is_some() {
-                        notes.insert("compose copy: `depends_on.*.required` removed (1.29 lacks it)".into());
-                    }
-                }
+                let names: Vec<Value> = deps.keys().map(|k| Value::from(k.as_str())).collect();
+                svc["depends_on"] = Value::Array(names);
+                notes.insert(
+                    "compose copy: `depends_on` conditions removed (`up --no-start` would wait forever for a \
+                     dependency to become healthy; no container field depends on them)"
+                        .into(),
+                );
             }
         }
     }
@@ -280,6 +338,7 @@ pub fn prepare(
         }
     }
     let mut notes = common.notes;
+    let configs = config_files(&doc, vars);
     let mut tomo = doc.clone();
     prefix_names(&mut tomo, names.tomo_prefix);
     let mut compose = doc;
@@ -288,5 +347,5 @@ pub fn prepare(
     let (cpath, tpath) = (cdir.join("docker-compose.yml"), tdir.join("docker-compose.yml"));
     std::fs::write(&cpath, serde_json::to_string_pretty(&compose).unwrap()).unwrap();
     std::fs::write(&tpath, serde_json::to_string_pretty(&tomo).unwrap()).unwrap();
-    Prepared { compose: cpath, tomo: tpath, images: common.images, notes: notes.into_iter().collect() }
+    Prepared { compose: cpath, tomo: tpath, images: common.images, notes: notes.into_iter().collect(), configs }
 }

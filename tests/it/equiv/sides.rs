@@ -33,8 +33,9 @@ pub fn containers(label: &str, service_label: &str) -> BTreeMap<String, Value> {
 /// `docker-compose --compatibility -p PROJECT up --no-start` on `file`, with
 /// exactly the variables `vars` (and PATH).
 pub fn compose_up(file: &Path, project: &str, vars: &[(String, String)]) -> Result<(), String> {
-    let out = Command::new("docker-compose")
-        .args(["--compatibility", "--no-ansi", "-p", project, "-f"])
+    // Bounded: a docker-compose that hangs must fail the test, not stall it.
+    let out = Command::new("timeout")
+        .args(["-k", "5", "180", "docker-compose", "--compatibility", "--no-ansi", "-p", project, "-f"])
         .arg(file)
         .args(["up", "--no-start"])
         .current_dir(file.parent().unwrap())
