@@ -5,9 +5,8 @@ use std::io::Write;
 
 use super::args::{ImportCommand, ImportComposeArgs};
 use super::{out, out_json};
-use crate::compose::report;
 use crate::engine::{Engine, ImportRequest};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub fn run(engine: &Engine, c: ImportCommand) -> Result<i32> {
     match c {
@@ -26,6 +25,7 @@ fn compose(engine: &Engine, a: &ImportComposeArgs) -> Result<i32> {
         profiles: a.profile.clone(),
         secrets_vault: a.secrets.is_some(),
         lossy: a.lossy,
+        out: a.out.clone(),
     };
     let r = engine.import_compose(&req)?;
     let err = |text: &str| {
@@ -41,7 +41,7 @@ fn compose(engine: &Engine, a: &ImportComposeArgs) -> Result<i32> {
         });
         out_json(&serde_json::to_string_pretty(&doc).expect("JSON"))?;
     } else {
-        err(&report::text(&r.report));
+        err(&r.report_text());
     }
     if r.refused {
         err(&format!(
@@ -51,10 +51,7 @@ fn compose(engine: &Engine, a: &ImportComposeArgs) -> Result<i32> {
         return Ok(1);
     }
     match &a.out {
-        Some(path) => {
-            std::fs::write(path, &r.yaml).map_err(|source| Error::write(path.display(), source))?;
-            err(&format!("wrote {} (app {})\n", path.display(), r.name));
-        }
+        Some(path) => err(&format!("wrote {} (app {})\n", path.display(), r.name)),
         None if !a.json => out(&r.yaml)?,
         None => {}
     }

@@ -23,9 +23,69 @@ fn indent(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
+/// Field order of apps and services (the order of `manifest::raw`), for
+/// readers; other maps keep their (sorted) order.
+const ORDER: &[&str] = &[
+    "kind",
+    "name",
+    "server",
+    "servers",
+    "state",
+    "image",
+    "command",
+    "entrypoint",
+    "env",
+    "env_file",
+    "ports",
+    "volumes",
+    "files",
+    "networks",
+    "app_network",
+    "network_mode",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "labels",
+    "user",
+    "working_dir",
+    "hostname",
+    "container_name",
+    "privileged",
+    "cap_add",
+    "cap_drop",
+    "devices",
+    "tmpfs",
+    "sysctls",
+    "ulimits",
+    "extra_hosts",
+    "init",
+    "stop_grace_period",
+    "resources",
+    "runtime",
+    "pid",
+    "ipc",
+    "security_opt",
+    "logging",
+    "shm_size",
+    "stop_signal",
+    "stdin_open",
+    "tty",
+    "pull",
+    "update_order",
+    "services",
+];
+
+fn ordered(m: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+    if m.contains_key("kind") || m.contains_key("image") {
+        entries.sort_by_key(|(k, _)| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
+    }
+    entries
+}
+
 fn map(out: &mut String, m: &serde_json::Map<String, Value>, ind: usize) {
     let mut first = true;
-    for (k, v) in m {
+    for (k, v) in ordered(m) {
         if !first {
             indent(out, ind);
         }

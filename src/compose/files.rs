@@ -39,12 +39,14 @@ pub(super) fn environment(cx: &mut Cx<'_>, svc: &str, v: &Node, s: &mut RawServi
                 }
             },
         };
-        if cx.opts.secrets && is_credential(&k) && !value.is_empty() {
-            if let Some(name) = vault_name(cx, svc, &k, &value) {
-                vaulted.push(format!("`{k}` → secret `{name}`"));
-                env.insert(k, EnvValue::Secret(SecretRef { secret: name }));
-                continue;
-            }
+        if cx.opts.secrets
+            && is_credential(&k)
+            && !value.is_empty()
+            && let Some(name) = vault_name(cx, svc, &k, &value)
+        {
+            vaulted.push(format!("`{k}` → secret `{name}`"));
+            env.insert(k, EnvValue::Secret(SecretRef { secret: name }));
+            continue;
         }
         env.insert(k, EnvValue::Plain(Scalar::String(value)));
     }

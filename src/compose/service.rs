@@ -207,7 +207,10 @@ fn basic(cx: &mut Cx<'_>, svc: &str, key: &str, v: &Node, s: &mut RawService) ->
         "command" => s.command = string_or_list(cx, v),
         "entrypoint" => s.entrypoint = string_or_list(cx, v),
         "environment" => (status, note) = super::files::environment(cx, svc, v, s),
-        "env_file" => s.env_file = env_files(cx, v),
+        "env_file" => {
+            s.env_file = env_files(cx, v);
+            note = "read at plan time relative to the manifest: keep the file(s) beside it".into();
+        }
         "ports" => (status, note) = ports(cx, v, s),
         "expose" => {
             note = "container-only ports".into();

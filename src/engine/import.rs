@@ -31,6 +31,8 @@ pub struct ImportRequest {
     pub secrets_vault: bool,
     /// Convert even when keys are dropped.
     pub lossy: bool,
+    /// Write the manifest here (its folder is created), before any secret is stored.
+    pub out: Option<PathBuf>,
 }
 
 /// A conversion.
@@ -48,6 +50,13 @@ pub struct ImportResult {
     pub refused: bool,
     /// Secrets put in the vault.
     pub stored: Vec<String>,
+}
+
+impl ImportResult {
+    /// The report as aligned text, one key a line, with the counts last.
+    pub fn report_text(&self) -> String {
+        compose::report::text(&self.report)
+    }
 }
 
 impl Engine {
@@ -85,6 +94,13 @@ impl Engine {
         let imported = compose::import(&file, &options).map_err(Error::Invalid)?;
         let counts = imported.counts();
         let refused = counts.dropped > 0 && !req.lossy;
+        let yaml = imported.yaml(&req.path.display().to_string());
+        if let Some(out) = req.out.as_ref().filter(|_| !refused) {
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::write(dir.display(), e))?;
+            }
+            std::fs::write(out, &yaml).map_err(|e| Error::write(out.display(), e))?;
+        }
         let mut stored = Vec::new();
         if !refused && !imported.secrets.is_empty() {
             let vault = self.vault()?;
@@ -96,7 +112,7 @@ impl Engine {
         }
         Ok(ImportResult {
             name: imported.name.clone(),
-            yaml: imported.yaml(&req.path.display().to_string()),
+            yaml,
             manifest: serde_json::to_value(&imported.document).unwrap_or_default(),
             counts,
             report: imported.report,

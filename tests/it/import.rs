@@ -235,3 +235,34 @@ fn all_fixtures_import_fast() {
     let limit = if cfg!(debug_assertions) { Duration::from_secs(3) } else { Duration::from_millis(200) };
     assert!(took <= limit, "importing the fixtures took {took:?} (limit {limit:?})");
 }
+
+#[test]
+fn secrets_vault_stores_credentials_and_refers_to_them() {
+    let text = "name: shop\nservices:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: hunter2\n      POSTGRES_USER: shop\n";
+    let t = Tomo::new()
+        .env("TOMO_MASTER_PASSWORD", "master pw")
+        .env("TOMO_SALT", "salt-0123456789")
+        .env("DATA_DIRECTORY", "data")
+        .file("app/docker-compose.yml", text)
+        .file("state/servers.yaml", "kind: Server\nname: nas\nhost: local\n");
+    let r = t.run(&[
+        "import",
+        "compose",
+        "app/docker-compose.yml",
+        "--server",
+        "nas",
+        "--secrets",
+        "vault",
+        "--out",
+        "state/apps/shop.yaml",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("stored secret shop-postgres-password"), "{}", r.stderr);
+    let manifest = std::fs::read_to_string(t.path().join("state/apps/shop.yaml")).unwrap();
+    assert!(manifest.contains("secret: shop-postgres-password"), "{manifest}");
+    assert!(!manifest.contains("hunter2"), "{manifest}");
+    let list = t.run(&["secret", "list"]);
+    assert!(list.stdout.contains("shop-postgres-password"), "{}", list.all());
+    let v = t.run(&["--dir", "state", "validate"]);
+    assert_eq!(v.code, 0, "{}", v.all());
+}

@@ -218,6 +218,7 @@ const BELOW_PLAN: &[&str] = &[
     "config",
     "manifest",
     "observe",
+    "compose",
 ];
 
 #[test]
