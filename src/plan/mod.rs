@@ -11,6 +11,8 @@
 pub mod data;
 mod diff;
 mod graph;
+#[cfg(test)]
+mod net_tests;
 mod netdiff;
 mod recover;
 pub mod status;

@@ -15,7 +15,7 @@ use crate::model::{ContainerObs, Inventory, RunState};
 
 const IMG: &str = "img:1";
 
-fn desired(yaml: &str) -> Desired {
+pub(super) fn desired(yaml: &str) -> Desired {
     let yaml = format!("kind: Server\nname: a\nhost: local\n---\nkind: Server\nname: b\nhost: local\n---\n{yaml}");
     let sources = Sources::from_texts([("m.yaml", yaml.as_str())]);
     let l = manifest::load(
@@ -26,7 +26,7 @@ fn desired(yaml: &str) -> Desired {
 }
 
 /// An inventory where `img:1` exists and nothing else.
-fn empty() -> Inventory {
+pub(super) fn empty() -> Inventory {
     Inventory {
         images: vec![ImageObs { id: "sha256:img1".into(), tags: vec![IMG.into()], digests: vec![] }],
         ..Inventory::default()
@@ -34,7 +34,7 @@ fn empty() -> Inventory {
 }
 
 /// The inventory after a successful apply of `d` on `server`.
-fn converged(d: &Desired, server: &str) -> Inventory {
+pub(super) fn converged(d: &Desired, server: &str) -> Inventory {
     let server = Name::parse(server).unwrap();
     let mut inv = empty();
     for app in d.apps.values().filter(|a| a.servers.contains(&server)) {
@@ -65,7 +65,7 @@ fn obj_labels(app: &str) -> BTreeMap<String, String> {
     BTreeMap::from([(labels::MANAGED.into(), "true".into()), (labels::APP.into(), app.into())])
 }
 
-fn container(spec: &ContainerSpec, state: RunState) -> ContainerObs {
+pub(super) fn container(spec: &ContainerSpec, state: RunState) -> ContainerObs {
     let redacted = spec.redacted(&NoSecrets(String::new())).unwrap();
     let mut l = obj_labels(spec.app.as_str());
     l.insert(labels::SERVICE.into(), spec.service.to_string());
@@ -87,18 +87,18 @@ fn container(spec: &ContainerSpec, state: RunState) -> ContainerObs {
     }
 }
 
-fn observed(servers: &[(&str, Inventory)]) -> Observed {
+pub(super) fn observed(servers: &[(&str, Inventory)]) -> Observed {
     Observed {
         servers: servers.iter().map(|(n, i)| (Name::parse(n).unwrap(), ServerState::Reached(i.clone()))).collect(),
         ..Observed::default()
     }
 }
 
-fn plan_with(d: &Desired, o: &Observed, opts: &PlanOptions) -> Plan {
+pub(super) fn plan_with(d: &Desired, o: &Observed, opts: &PlanOptions) -> Plan {
     build(d, o, opts, &NoSecrets("no vault in tests".into())).unwrap()
 }
 
-fn render(p: &Plan) -> String {
+pub(super) fn render(p: &Plan) -> String {
     let mut out = String::new();
     for a in &p.actions {
         let after: Vec<&str> = a.after.iter().map(|i| p.actions[*i].op.object()).collect();
@@ -120,7 +120,7 @@ fn render(p: &Plan) -> String {
     out
 }
 
-fn check(d: &Desired, o: &Observed, opts: &PlanOptions, expect: &str) {
+pub(super) fn check(d: &Desired, o: &Observed, opts: &PlanOptions, expect: &str) {
     let got = render(&plan_with(d, o, opts));
     assert_eq!(got.trim(), expect.trim(), "\n--- got ---\n{got}");
 }

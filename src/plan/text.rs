@@ -83,8 +83,17 @@ fn action_line(a: &Action) -> String {
             return format!("  ~ restore {}{from}: {}", term::field(a.op.object()), reasons.join("; "));
         }
         Op::PullImage { .. } => "pull image".to_string(),
-        Op::CreateNetwork { subnet: Some(s), .. } => format!("create network ({s})"),
-        Op::CreateNetwork { .. } => "create network".into(),
+        Op::CreateNetwork { subnet, options, .. } => {
+            let mut parts: Vec<String> = subnet.iter().map(|s| s.to_string()).collect();
+            if options.driver.is_some() {
+                parts.push(format!("driver {}", options.driver()));
+            }
+            if options.internal {
+                parts.push("internal".into());
+            }
+            parts.extend(options.driver_opts.iter().map(|(k, v)| format!("{k}={v}")));
+            if parts.is_empty() { "create network".into() } else { format!("create network ({})", parts.join(", ")) }
+        }
         Op::CreateVolume { .. } => "create volume".into(),
         Op::Create { spec, .. } => format!("create from {}", spec.image),
         other => other.verb().to_string(),

@@ -1201,7 +1201,7 @@ fn nanos(d: Option<crate::model::Duration>) -> Option<i64> {
 }
 
 /// The Engine API body for `spec`, secrets revealed only here.
-fn create_body(
+pub(super) fn create_body(
     spec: &ContainerSpec,
     (network, network_id): (String, Option<String>),
     hash: &str,

@@ -18,6 +18,7 @@ mod http_attack;
 mod import;
 mod mcp;
 mod mcp_client;
+mod namespaces;
 mod networks;
 mod reconcile;
 mod remote;

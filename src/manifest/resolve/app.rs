@@ -24,7 +24,7 @@ impl<'a> Resolver<'a> {
         let (services, volumes, networks) = self.app_contents(at, &name, a);
         self.check_dependencies(at, single, &services);
         self.check_namespaces(at, single, &services);
-        self.check_container_name_use(at, single, &services);
+        self.check_fixed_addresses(at, single, &services);
         (self.diags.error_count() == before).then(|| App {
             name,
             servers: server_names,
@@ -94,6 +94,7 @@ impl<'a> Resolver<'a> {
                 }
             }
             raw::RawApp::Multi(m) => {
+                self.check_container_name_use(at, &m.services);
                 if m.services.is_empty() {
                     self.push(
                         at.err(&root.key("services"), "missing-field", "an app needs at least one service")

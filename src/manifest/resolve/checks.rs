@@ -73,15 +73,23 @@ impl<'a> Resolver<'a> {
             let mut text: Vec<String> = cycle.iter().map(|n| n.to_string()).collect();
             text.push(cycle[0].to_string());
             let first = cycle[0];
+            // A cycle through `service:NAME` is shown at that field.
+            let field = |n: &Name| {
+                ["depends_on", "network_mode", "pid", "ipc"]
+                    .into_iter()
+                    .map(|f| base(n).key(f))
+                    .find(|p| at.node.node_at(p).is_some())
+                    .unwrap_or_else(|| base(n).key("depends_on"))
+            };
             let mut d = at
                 .err_at_key(
-                    &base(first).key("depends_on"),
+                    &field(first),
                     "dependency-cycle",
                     format!("dependency cycle: {}", text.join(" -> ")),
                 )
                 .help("services cannot wait for each other in a circle; remove one of these depends_on entries (or a `service:NAME` of network_mode, pid or ipc)");
             for n in &cycle[1..] {
-                d = d.related(at.file, at.key_span(&base(n).key("depends_on")), format!("`{n}` depends_on here"));
+                d = d.related(at.file, at.key_span(&field(n)), format!("`{n}` depends on it here"));
             }
             self.push(d);
         }

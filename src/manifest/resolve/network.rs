@@ -245,7 +245,10 @@ impl<'a> Resolver<'a> {
             ));
         }
         if d.driver.as_deref().is_some_and(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control())) {
-            self.push(at.err(&p.key("driver"), "invalid-driver", "a driver is a name, e.g. `bridge` or `macvlan`"));
+            self.push(
+                at.err(&p.key("driver"), "invalid-driver", "invalid network driver")
+                    .help("a driver is a name, e.g. `bridge` or `macvlan`"),
+            );
         }
         let options = NetworkOptions {
             internal: d.internal.unwrap_or(false),
@@ -299,18 +302,35 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Two services of an app asking for one address on one network.
+    pub(super) fn check_fixed_addresses(&mut self, at: At<'a>, single: bool, services: &BTreeMap<Name, Service>) {
+        let mut seen: BTreeMap<(&Name, Ipv4Addr), &Name> = BTreeMap::new();
+        for (name, svc) in services {
+            for (net, e) in &svc.endpoints {
+                let Some(addr) = e.ipv4_address else { continue };
+                if let Some(first) = seen.insert((net, addr), name) {
+                    let p =
+                        super::checks::service_base(single, name).key("networks").key(net.as_str()).key("ipv4_address");
+                    self.push(
+                        at.err(&p, "duplicate-address", format!("{addr} on network `{net}` is already `{first}`'s"))
+                            .help("give each service its own address"),
+                    );
+                }
+            }
+        }
+    }
+
     /// `container_name` only on one-service apps.
-    pub(super) fn check_container_name_use(&mut self, at: At<'a>, single: bool, services: &BTreeMap<Name, Service>) {
-        if single || services.len() <= 1 {
+    pub(super) fn check_container_name_use(&mut self, at: At<'a>, services: &BTreeMap<String, raw::RawMultiService>) {
+        if services.len() <= 1 {
             return;
         }
-        for (name, svc) in services.iter().filter(|(_, s)| s.container_name.is_some()) {
-            let p = super::checks::service_base(single, name).key("container_name");
+        for name in services.iter().filter(|(_, s)| s.service.container_name.is_some()).map(|(n, _)| n) {
+            let p = FieldPath::root().key("services").key(name).key("container_name");
             self.push(
                 at.err(&p, "container-name-multi", "`container_name` is only for one-service apps")
                     .help("the containers of a multi-service app are named `<app>-<service>`; rename the service, or move it to an app of its own"),
             );
-            let _ = svc;
         }
     }
 
