@@ -199,7 +199,7 @@ impl ContainerSpec {
     pub fn redacted(&self, secrets: &dyn Secrets) -> Result<serde_json::Value, String> {
         let mut v = serde_json::to_value(self).expect("spec serializes");
         if self.uses_secrets() {
-            let key = secrets.hash_key()?;
+            let key = secrets.hash_key().map_err(|e| self.why_the_vault(e))?;
             let env = v.get_mut("env").and_then(|e| e.as_object_mut()).expect("env is an object");
             for (k, value) in &self.env {
                 let (label, plain) = match value {
@@ -217,6 +217,18 @@ impl ContainerSpec {
             }
         }
         Ok(v)
+    }
+
+    /// Why the vault is needed, when only env-file credentials need it.
+    fn why_the_vault(&self, e: String) -> String {
+        let mut from_file = self.env.iter().filter(|(_, v)| matches!(v, EnvValue::FromFile { .. }));
+        let vault_refs = self.env.values().any(|v| matches!(v, EnvValue::Secret(_) | EnvValue::Encrypted(_)));
+        match from_file.next() {
+            Some((k, EnvValue::FromFile { file, .. })) if !vault_refs => {
+                format!("`{k}` of env file `{file}` is kept like a secret, in labels as a hash keyed by the vault: {e}")
+            }
+            _ => e,
+        }
     }
 
     /// The `tomo.spec-hash` label value.

@@ -45,10 +45,10 @@ services:
     depends_on: {all: {condition: started, required: false}, gone: {condition: started, required: false}}
 "#;
 
-fn inspect(f: &Fleet, container: &str) -> serde_json::Value {
+/// A container's whole `docker inspect` document.
+fn inspect(container: &str) -> serde_json::Value {
     let text = docker(&["inspect", container]);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let _ = f;
     v[0].clone()
 }
 
@@ -72,7 +72,7 @@ fn every_run_option_reaches_the_engine() {
         assert!(!r.all().contains(SECRET), "the env file's password was printed:\n{}", r.all());
     }
     f.apply();
-    let gpu = inspect(&f, &f.app("opts-gpu"));
+    let gpu = inspect(&f.app("opts-gpu"));
     let (c, h) = (&gpu["Config"], &gpu["HostConfig"]);
     let env: Vec<&str> = c["Env"].as_array().unwrap().iter().filter_map(|e| e.as_str()).collect();
     assert!(env.contains(&"MODE=from-env"), "{env:?}");
@@ -106,7 +106,7 @@ fn every_run_option_reaches_the_engine() {
         (&false.into(), &false.into(), &false.into())
     );
 
-    let all = inspect(&f, &f.app("opts-all"));
+    let all = inspect(&f.app("opts-all"));
     let h = &all["HostConfig"];
     assert_eq!(
         h["DeviceRequests"],
@@ -114,7 +114,7 @@ fn every_run_option_reaches_the_engine() {
     );
     assert_eq!(h["ShmSize"], 1 << 20);
     // Options left out are the Engine's defaults.
-    let plain = inspect(&f, &f.app("opts-plain"));
+    let plain = inspect(&f.app("opts-plain"));
     let (c, h) = (&plain["Config"], &plain["HostConfig"]);
     assert_eq!((&h["MemoryReservation"], &h["CpuShares"], &h["Runtime"]), (&0.into(), &0.into(), &"runc".into()));
     assert!(h["DeviceRequests"].is_null() && h["SecurityOpt"].is_null(), "{h}");
@@ -147,4 +147,134 @@ fn a_runtime_the_engine_lacks_is_a_clear_apply_error() {
         r.all()
     );
     assert!(!f.exists(&f.app("rt")));
+}
+
+/// A saved plan holds an env file's credentials by file name only: applying
+/// it reads them again, and refuses the plan as stale when they changed.
+#[test]
+fn a_saved_plan_gets_env_file_credentials_again_and_goes_stale_with_them() {
+    let mut f = Fleet::new();
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", "master pw");
+    f.tomo.set_env("TOMO_SALT", "salt-0123456789");
+    let app = "kind: App\nname: {p}-saved\nserver: local\nstate: stopped\nimage: {image}\ncommand: [sleep, '60']\nenv_file: s.env\n";
+    f.manifest("s.yaml", app);
+    f.manifest("s.env", &format!("API_TOKEN={SECRET}\n"));
+    let r = f.tomo(&["plan", "--out", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let saved = std::fs::read_to_string(f.tomo.path().join("plan.json")).unwrap();
+    assert!(!saved.contains(SECRET) && saved.contains(r#""env_file": "s.env""#), "{saved}");
+    let r = f.tomo(&["apply", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let env = f.inspect(&f.app("saved"), "{{json .Config.Env}}");
+    assert!(env.contains(&format!("API_TOKEN={SECRET}")), "{env}");
+    f.assert_converged();
+
+    f.manifest("s.env", "API_TOKEN=first-change-1234\n");
+    assert_eq!(f.tomo(&["plan", "--out", "plan2.json"]).code, 0);
+    f.manifest("s.env", "API_TOKEN=second-change-5678\n");
+    let id = f.id(&f.app("saved"));
+    let r = f.tomo(&["apply", "plan2.json"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("the manifests changed since this plan was made"), "{}", r.stderr);
+    assert_eq!(f.id(&f.app("saved")), id);
+}
+
+const COMPOSE: &str = r#"services:
+  svc:
+    image: {image}
+    command: ["sleep", "3600"]
+    environment: {MODE: from-env}
+    env_file: [svc.env]
+    stdin_open: true
+    tty: true
+    stop_signal: SIGINT
+    shm_size: 64m
+    security_opt: ["no-new-privileges:true"]
+    logging: {driver: json-file, options: {max-size: 10m, max-file: "3"}}
+    runtime: runc
+    cpu_shares: 512
+    pids_limit: 100
+    deploy:
+      resources:
+        reservations:
+          memory: 128m
+          devices: [{driver: nvidia, count: 1, capabilities: [gpu]}]
+"#;
+
+const TOMO: &str = r#"kind: App
+name: {p}-cmp
+server: local
+state: stopped
+image: {image}
+command: ["sleep", "3600"]
+env: {MODE: from-env}
+env_file: svc.env
+stdin_open: true
+tty: true
+stop_signal: SIGINT
+shm_size: 64m
+security_opt: ["no-new-privileges:true"]
+logging: {driver: json-file, options: {max-size: 10m, max-file: 3}}
+runtime: runc
+resources:
+  cpu_shares: 512
+  pids: 100
+  memory_reservation: 128m
+  gpus: [{driver: nvidia, count: 1}]
+"#;
+
+const ENV_FILE: &str = "# settings\nMODE=from-file\nexport LEVEL=\"debug  # not a comment\"\nDB_PASSWORD='it\\'s a secret'\nQ=\"a\\nb\" # note\nEMPTY=\n";
+
+/// The fields these options set, as docker-compose 1.29 creates them and as
+/// tomo does from the same declarations.
+#[test]
+fn the_options_match_what_docker_compose_creates() {
+    let mut f = Fleet::new();
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", "master pw");
+    f.tomo.set_env("TOMO_SALT", "salt-0123456789");
+    let dir = f.tomo.path().join("compose");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("docker-compose.yml"), COMPOSE.replace("{image}", crate::fleet::IMAGE)).unwrap();
+    std::fs::write(dir.join("svc.env"), ENV_FILE).unwrap();
+    let project = format!("{}cmp", f.prefix);
+    let out = std::process::Command::new("docker-compose")
+        .args(["-p", &project, "up", "--no-start"])
+        .current_dir(&dir)
+        .output()
+        .expect("docker-compose runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    f.manifest("apps/cmp.yaml", TOMO);
+    f.manifest("apps/svc.env", ENV_FILE);
+    f.apply();
+    let fields = |name: &str| {
+        let v = inspect(name);
+        let (c, h) = (&v["Config"], &v["HostConfig"]);
+        let mut env: Vec<String> =
+            c["Env"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_string()).collect();
+        env.sort();
+        let mut out = serde_json::json!({"Env": env});
+        for k in ["OpenStdin", "Tty", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr", "StopSignal"] {
+            out[k] = c[k].clone();
+        }
+        for k in [
+            "ShmSize",
+            "SecurityOpt",
+            "LogConfig",
+            "Runtime",
+            "CpuShares",
+            "PidsLimit",
+            "MemoryReservation",
+            "DeviceRequests",
+        ] {
+            out[k] = h[k].clone();
+        }
+        out
+    };
+    let compose = fields(&format!("{project}_svc_1"));
+    let tomo = fields(&f.app("cmp"));
+    assert_eq!(tomo, compose);
+    assert_eq!(compose["MemoryReservation"], 128 << 20, "{compose}");
+    let env = compose["Env"].to_string();
+    assert!(env.contains(r#""DB_PASSWORD=it's a secret""#) && env.contains(r#""Q=a\nb""#), "{env}");
+    let _ = std::process::Command::new("docker-compose").args(["-p", &project, "down"]).current_dir(&dir).output();
 }

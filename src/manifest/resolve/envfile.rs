@@ -398,6 +398,13 @@ mod tests {
             s.env["DB_PASSWORD"],
             EnvValue::FromFile { file: "apps/web.env".into(), value: SecretString::new("hunter2") }
         );
+        // Without the vault, the plan says why it is needed.
+        let no_vault = crate::model::secret::NoSecrets("the vault is not available: no password".into());
+        assert_eq!(
+            s.redacted(&no_vault).unwrap_err(),
+            "`DB_PASSWORD` of env file `apps/web.env` is kept like a secret, in labels as a hash keyed by the vault: \
+             the vault is not available: no password"
+        );
         let redacted = s.redacted(&Keyed).unwrap();
         let text = redacted.to_string();
         assert!(!text.contains("hunter2"), "{text}");
