@@ -98,6 +98,11 @@ impl AppRun {
                 inspect::add_config_mounts(f, configs);
             }
         }
+        for (svc, nets) in &self.prepared.networks {
+            if let Some(f) = fields.get_mut(&service_key(svc)) {
+                f.insert("Networks", serde_json::json!(nets));
+            }
+        }
         Ok(fields)
     }
 

@@ -109,6 +109,22 @@ pub fn add_config_mounts(fields: &mut Fields, configs: &[(String, String)]) {
     mounts.sort_by_key(|m| m["target"].to_string());
 }
 
+/// The networks a container joins, by name without the project/app prefix
+/// (`_` read as `-`, as tomo spells names); the app's own network is
+/// `default`. Empty with a network mode of another kind.
+fn networks(ctx: &Context, c: &Value) -> Value {
+    let mut names: Vec<String> = c["NetworkSettings"]["Networks"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, _)| ctx.unprefixed(name).replace('_', "-"))
+        .map(|n| if n.is_empty() { "default".to_string() } else { n })
+        .filter(|n| !["host", "none", "bridge"].contains(&n.as_str()))
+        .collect();
+    names.sort();
+    json!(names)
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
@@ -219,6 +235,7 @@ pub fn fields(ctx: &Context, c: &Value) -> Fields {
     f.insert("DeviceRequests", list(&h["DeviceRequests"]));
     f.insert("Privileged", h["Privileged"].clone());
     f.insert("NetworkMode", network_kind(ctx, &h["NetworkMode"]));
+    f.insert("Networks", networks(ctx, c));
     f.insert("PidMode", ctx.mode(&h["PidMode"], ""));
     f.insert("IpcMode", ctx.mode(&h["IpcMode"], ""));
     for k in ["Memory", "MemoryReservation", "NanoCpus", "CpuShares", "ShmSize"] {
@@ -260,7 +277,7 @@ pub fn keys_of(field: &str) -> &'static [&'static str] {
         "Devices" => &["devices"],
         "DeviceRequests" => &["deploy", "gpus"],
         "Privileged" => &["privileged"],
-        "NetworkMode" => &["network_mode", "networks"],
+        "NetworkMode" | "Networks" => &["network_mode", "networks"],
         "PidMode" => &["pid"],
         "IpcMode" => &["ipc"],
         "Memory" => &["deploy", "mem_limit"],

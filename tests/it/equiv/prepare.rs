@@ -110,6 +110,28 @@ pub struct Prepared {
     /// content): 1.29 mounts none outside swarm, the spec mounts each
     /// read-only at its target.
     pub configs: BTreeMap<String, Vec<(String, String)>>,
+    /// The networks each service joins, by the spec (see `declared_networks`).
+    pub networks: BTreeMap<String, Vec<String>>,
+}
+
+/// Each service's networks as the spec joins them (1.29 joins only the
+/// first at create, the others at start): none with a `network_mode`, those
+/// listed, or the project's `default`; `_` read as `-`, as tomo spells names.
+fn declared_networks(doc: &Value) -> BTreeMap<String, Vec<String>> {
+    let services = doc["services"].as_object().into_iter().flatten();
+    services
+        .map(|(name, svc)| {
+            let mut nets: Vec<String> = match &svc["networks"] {
+                _ if !svc["network_mode"].is_null() => vec![],
+                Value::Array(list) => list.iter().filter_map(Value::as_str).map(String::from).collect(),
+                Value::Object(map) => map.keys().cloned().collect(),
+                _ => vec!["default".into()],
+            };
+            nets = nets.into_iter().map(|n| n.replace('_', "-")).collect();
+            nets.sort();
+            (name.clone(), nets)
+        })
+        .collect()
 }
 
 /// Each service's configs with inline `content` (target, interpolated content).
@@ -339,6 +361,7 @@ pub fn prepare(
     }
     let mut notes = common.notes;
     let configs = config_files(&doc, vars);
+    let networks = declared_networks(&doc);
     let mut tomo = doc.clone();
     prefix_names(&mut tomo, names.tomo_prefix);
     let mut compose = doc;
@@ -347,5 +370,12 @@ pub fn prepare(
     let (cpath, tpath) = (cdir.join("docker-compose.yml"), tdir.join("docker-compose.yml"));
     std::fs::write(&cpath, serde_json::to_string_pretty(&compose).unwrap()).unwrap();
     std::fs::write(&tpath, serde_json::to_string_pretty(&tomo).unwrap()).unwrap();
-    Prepared { compose: cpath, tomo: tpath, images: common.images, notes: notes.into_iter().collect(), configs }
+    Prepared {
+        compose: cpath,
+        tomo: tpath,
+        images: common.images,
+        notes: notes.into_iter().collect(),
+        configs,
+        networks,
+    }
 }
