@@ -290,7 +290,10 @@ pub fn normalize_reference(r: &str) -> String {
     };
     let first = name.split('/').next().unwrap_or("");
     let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    let full = if has_registry {
+    let full = if let Some(official) = name.strip_prefix("docker.io/").filter(|n| !n.contains('/')) {
+        // `docker.io/mongo:3.6` is the official image `mongo:3.6`.
+        format!("docker.io/library/{official}")
+    } else if has_registry {
         name
     } else if name.contains('/') {
         format!("docker.io/{name}")
@@ -310,6 +313,8 @@ mod tests {
         assert_eq!(normalize_reference("traefik/whoami:v1"), "docker.io/traefik/whoami:v1");
         assert_eq!(normalize_reference("localhost:5000/a/b:1"), "localhost:5000/a/b:1");
         assert_eq!(normalize_reference("nginx@sha256:ab"), "docker.io/library/nginx@sha256:ab");
+        assert_eq!(normalize_reference("docker.io/mongo:3.6"), "docker.io/library/mongo:3.6");
+        assert_eq!(normalize_reference("docker.io/valkey/valkey:9"), "docker.io/valkey/valkey:9");
         let inv = Inventory {
             images: vec![ImageObs { id: "sha256:1".into(), tags: vec!["nginx:latest".into()], digests: vec![] }],
             ..Inventory::default()
@@ -317,5 +322,6 @@ mod tests {
         assert!(inv.has_image("nginx"));
         assert!(inv.has_image("docker.io/library/nginx:latest"));
         assert!(!inv.has_image("nginx:1.27"));
+        assert!(inv.has_image("docker.io/nginx"), "the Engine lists `docker.io/nginx` as `nginx:latest`");
     }
 }
