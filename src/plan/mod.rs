@@ -35,7 +35,7 @@ use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::{Desired, Name, NetworkOptions, Observed, ServerState, UpdateOrder};
 
 /// Bumped when the saved-plan format changes incompatibly.
-pub const PLAN_FORMAT: u32 = 1;
+pub const PLAN_FORMAT: u32 = 2;
 
 /// Options that change what the plan does.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

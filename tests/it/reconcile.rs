@@ -451,7 +451,7 @@ fn cli_contract_confirmation_json_graph_and_exit_codes() {
     let r = f.tomo(&["plan", "--json", "--detailed-exitcode"]);
     assert_eq!(r.code, 2);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["format"], 1);
+    assert_eq!(v["format"], 2);
     assert!(v["basis"]["desired"].is_string() && v["basis"]["observed"].is_string());
     let actions = v["actions"].as_array().unwrap();
     let create_a = actions.iter().find(|a| a["op"] == "create" && a["service"] == "a").unwrap();
