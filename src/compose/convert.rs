@@ -354,6 +354,7 @@ fn services_of(cx: &mut Cx<'_>, services: &Node) -> Vec<(String, Converted)> {
             out.push((k.name.clone(), c));
         }
     }
+    super::service::share_ipc(cx, &mut out);
     out
 }
 

@@ -12,6 +12,8 @@ use crate::manifest::yaml::{Node, Value};
 
 pub(super) fn top_networks(cx: &mut Cx<'_>, v: &Node) -> BTreeMap<String, RawNetworkDecl> {
     let mut out = BTreeMap::new();
+    // `default` is the app's own network; two compose names may spell one tomo name.
+    let mut taken = BTreeSet::from(["default".to_string()]);
     for (k, n) in values::map(cx, v, "networks") {
         if k.name == "default" {
             let plain =
@@ -24,12 +26,23 @@ pub(super) fn top_networks(cx: &mut Cx<'_>, v: &Node) -> BTreeMap<String, RawNet
             cx.entry("", "networks.default", status, note);
             continue;
         }
-        let Some(name) = tomo_name(&k.name) else {
+        let Some(spelled) = tomo_name(&k.name) else {
             cx.error(k.span, "compose-network-name", format!("cannot make a network name of `{}`", k.name));
             continue;
         };
+        let mut name = spelled.clone();
+        while !taken.insert(name.clone()) {
+            name.push('x');
+        }
         if name != k.name {
-            cx.entry("", &format!("networks.{}", k.name), Status::Changed, format!("named `{name}` (tomo names)"));
+            let note = if name == spelled {
+                format!("named `{name}` (tomo names)")
+            } else if spelled == "default" {
+                format!("named `{name}` (tomo names; `default` is the app's own network)")
+            } else {
+                format!("named `{name}` (tomo names; `{spelled}` is another network of the file)")
+            };
+            cx.entry("", &format!("networks.{}", k.name), Status::Changed, note);
         }
         cx.networks.insert(k.name.clone(), name.clone());
         out.insert(name, decl(cx, &k.name, n));

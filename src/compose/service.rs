@@ -175,6 +175,7 @@ fn unknown(cx: &mut Cx<'_>, name: &str, k: &Key, other: &str) {
 fn finish_networks(cx: &mut Cx<'_>, name: &str, s: &mut RawService, mut m: Membership) {
     let tomo = cx.names.get(name).cloned().unwrap_or_default();
     let mut aliases: BTreeSet<String> = network::aliases_for(cx, name);
+    let container_alias = !m.pending_alias.is_empty();
     aliases.extend(std::mem::take(&mut m.pending_alias));
     if tomo != name {
         aliases.insert(name.to_string());
@@ -192,10 +193,70 @@ fn finish_networks(cx: &mut Cx<'_>, name: &str, s: &mut RawService, mut m: Membe
         };
         cx.entry(name, "(name)", Status::Changed, note);
     }
+    if let Some(mode) = &m.mode {
+        own_stack(cx, name, s, mode, container_alias);
+    }
     s.network_mode = m.mode.clone();
     let (networks, app_network) = m.raw();
     s.networks = networks;
     s.app_network = app_network;
+}
+
+/// A service with a `network_mode` other than the app network: its `ports`
+/// and `expose` are left out (Docker discards them in host mode and refuses
+/// them with another container's network), and a `container_name` of a
+/// multi-service app is no alias.
+fn own_stack(cx: &mut Cx<'_>, svc: &str, s: &mut RawService, mode: &str, aliased: bool) {
+    let why = match mode.split_once(':') {
+        Some((kind, other)) => format!(
+            "the container shares the network of {kind} `{other}`, and Docker refuses published or exposed ports with it; set them on `{other}`"
+        ),
+        None if mode == "host" => {
+            "Docker discards published ports in host mode; the service listens on the server's ports directly".into()
+        }
+        None => format!("with `network_mode: {mode}` the container has no network to publish on"),
+    };
+    if s.ports.take().is_some() {
+        for key in ["ports", "expose"] {
+            amend(cx, svc, key, Status::Changed, &format!("left out: {why}"));
+        }
+    }
+    if aliased {
+        let tomo = cx.names.get(svc).cloned().unwrap_or_default();
+        let note = format!(
+            "the container is named `{}-{tomo}` (container_name is for one-service apps); no alias either: with `network_mode` the service is on none of the app's networks",
+            cx.app
+        );
+        amend(cx, svc, "container_name", Status::Changed, &note);
+    }
+}
+
+/// Rewrites the report entry of `svc`'s `key`, if there is one.
+fn amend(cx: &mut Cx<'_>, svc: &str, key: &str, status: Status, note: &str) {
+    for e in cx.report.iter_mut().filter(|e| e.service == svc && e.key == key) {
+        e.status = status;
+        e.note = note.to_string();
+    }
+}
+
+/// `ipc: service:X` joins X's IPC namespace, which Docker allows only when X
+/// shares it: X without an `ipc` of its own gets `ipc: shareable`.
+pub(super) fn share_ipc(cx: &mut Cx<'_>, services: &mut [(String, Converted)]) {
+    let mut joiners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (compose, c) in services.iter() {
+        if let Some(target) = c.service.ipc.as_deref().and_then(|i| i.strip_prefix("service:")) {
+            joiners.entry(target.to_string()).or_default().push(format!("`{compose}`"));
+        }
+    }
+    for (compose, c) in services.iter_mut() {
+        let Some(who) = cx.names.get(compose).and_then(|t| joiners.get(t)) else { continue };
+        if c.service.ipc.is_some() {
+            continue;
+        }
+        c.service.ipc = Some("shareable".into());
+        let note = format!("not set: `shareable`, so that {} can join its IPC namespace", who.join(", "));
+        cx.entry(compose, "ipc", Status::Changed, note);
+    }
 }
 
 /// The simple keys: same name or a plain rename.

@@ -266,3 +266,66 @@ fn secrets_vault_stores_credentials_and_refers_to_them() {
     let v = t.run(&["--dir", "state", "validate"]);
     assert_eq!(v.code, 0, "{}", v.all());
 }
+
+/// Imports `text` as app/docker-compose.yml, then validates it: the import's
+/// JSON (manifest and report) once both passed.
+fn import_and_validate(text: &str) -> serde_json::Value {
+    let t = Tomo::new()
+        .file("app/docker-compose.yml", text)
+        .file("state/servers.yaml", "kind: Server\nname: nas\nhost: local\n");
+    let args = ["import", "compose", "app/docker-compose.yml", "--server", "nas", "--lossy"];
+    let r = t.run(&[&args[..], &["--out", "state/apps/app.yaml"]].concat());
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v = t.run(&["--dir", "state", "validate"]);
+    assert_eq!(v.code, 0, "{}\n{}", std::fs::read_to_string(t.path().join("state/apps/app.yaml")).unwrap(), v.all());
+    let r = t.run(&[&args[..], &["--json"]].concat());
+    assert_eq!(r.code, 0, "{}", r.all());
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+fn report_entry<'a>(v: &'a serde_json::Value, svc: &str, key: &str) -> &'a serde_json::Value {
+    let report = v["report"].as_array().unwrap();
+    report.iter().find(|e| e["service"] == svc && e["key"] == key).unwrap_or_else(|| panic!("no {svc} {key} in {v}"))
+}
+
+#[test]
+fn network_modes_leave_out_ports_and_aliases_and_share_ipc() {
+    let text = "name: shop\nservices:\n  vpn:\n    image: vpn\n    ports: [\"8080:80\"]\n  web:\n    image: web\n    container_name: shop_web\n    ports: [\"9000:80\"]\n    expose: [\"81\"]\n    network_mode: service:vpn\n    ipc: service:vpn\n  mon:\n    image: mon\n    expose: [\"82\"]\n    network_mode: host\n  off:\n    image: off\n    ports: [\"9001:80\"]\n    network_mode: none\n";
+    let v = import_and_validate(text);
+    let services = &v["manifest"]["services"];
+    for svc in ["web", "mon", "off"] {
+        assert!(services[svc].get("ports").is_none(), "{svc}: {}", services[svc]);
+    }
+    assert_eq!(services["vpn"]["ports"][0], "8080:80");
+    assert_eq!(services["vpn"]["ipc"], "shareable");
+    assert_eq!(report_entry(&v, "vpn", "ipc")["status"], "changed");
+    for (svc, key, says) in [
+        ("web", "ports", "set them on `vpn`"),
+        ("web", "expose", "set them on `vpn`"),
+        ("mon", "expose", "host mode"),
+        ("off", "ports", "no network"),
+        ("web", "container_name", "no alias"),
+    ] {
+        let e = report_entry(&v, svc, key);
+        assert_eq!(e["status"], "changed", "{svc} {key}: {e}");
+        assert!(e["note"].as_str().unwrap().contains(says), "{svc} {key}: {e}");
+    }
+    assert!(!services["web"].to_string().contains("shop_web"), "{}", services["web"]);
+}
+
+#[test]
+fn network_names_stay_distinct_and_apart_from_the_app_network() {
+    let text = "name: shop\nservices:\n  a:\n    image: a\n    networks: [front_end, front-end, Default]\n  b:\n    image: b\n    networks: [front-end]\nnetworks:\n  front_end: {}\n  front-end: {}\n  Default: {}\n";
+    let v = import_and_validate(text);
+    let nets = v["manifest"]["networks"].as_object().unwrap();
+    let names: Vec<&str> = nets.keys().map(String::as_str).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(!names.contains(&"default"), "{names:?}");
+    let a = v["manifest"]["services"]["a"]["networks"].as_array().unwrap();
+    let b = v["manifest"]["services"]["b"]["networks"].as_array().unwrap();
+    assert_eq!(a.len(), 3, "{a:?}");
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0], "front-endx", "{b:?}");
+    assert!(report_entry(&v, "", "networks.front-end")["note"].as_str().unwrap().contains("another network"));
+    assert!(report_entry(&v, "", "networks.Default")["note"].as_str().unwrap().contains("app's own network"));
+}
