@@ -104,6 +104,16 @@ fn decl(cx: &mut Cx<'_>, compose: &str, n: &Node) -> RawNetworkDecl {
         };
         cx.entry("", &key, status, "");
     }
+    if d.external == Some(true) && d.name.is_none() {
+        // Compose looks an external network up by its key; tomo would look
+        // for `<app>_<name>`.
+        d.name = Some(compose.to_string());
+        let key = format!("networks.{compose}.external");
+        if let Some(e) = cx.report.iter_mut().rev().find(|e| e.service.is_empty() && e.key == key) {
+            e.status = Status::Changed;
+            e.note = format!("`name: {compose}` written: an external network is found by its compose name");
+        }
+    }
     d
 }
 

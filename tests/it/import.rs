@@ -329,3 +329,16 @@ fn network_names_stay_distinct_and_apart_from_the_app_network() {
     assert!(report_entry(&v, "", "networks.front-end")["note"].as_str().unwrap().contains("another network"));
     assert!(report_entry(&v, "", "networks.Default")["note"].as_str().unwrap().contains("app's own network"));
 }
+
+/// An external network without `name:` is found by its compose key, as
+/// compose finds it, not by tomo's `<app>_<name>`.
+#[test]
+fn an_external_network_keeps_its_compose_name() {
+    let text = "name: shop\nservices:\n  a:\n    image: a\n    networks: [proxy_net]\nnetworks:\n  proxy_net:\n    external: true\n";
+    let v = import_and_validate(text);
+    let net = &v["manifest"]["networks"]["proxy-net"];
+    assert_eq!(net["external"], true, "{v}");
+    assert_eq!(net["name"], "proxy_net", "{v}");
+    let e = report_entry(&v, "", "networks.proxy_net.external");
+    assert_eq!(e["status"], "changed", "{e}");
+}
