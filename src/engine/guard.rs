@@ -15,22 +15,32 @@
 //! - a Server whose connection (host, port, user, auth, host key, Docker
 //!   socket) changes while its auth, before or after, is a vault secret, or
 //!   while apps on it use vault secrets (a connection carries their values);
-//! - a new pair of (app, service, server, secret): a secret or inline
-//!   encrypted value added to a service, or a service holding one deployed
-//!   to another server.
+//! - a new pair of (app, service, server, secret): a vault secret, inline
+//!   encrypted value, credential of an env file (`env_file`) or a file read
+//!   from beside the manifests (`files[].source`) added to a service, or a
+//!   service holding one deployed to another server (an env file or source
+//!   file another app uses can hold that app's passwords).
 //!
 //! **Access to the host** (anything a service did not have before needs an
 //! admin): a bind mount of a host path (reading it; writing it unless
 //! `:ro`; the Docker socket is one), `privileged`, a `cap_add` capability,
-//! a device — also a service holding one deployed to another server.
-//! (The manifest has no host network, PID or IPC mode; `extra` in the MCP
-//! tools sets manifest fields only, so it is covered by the same check.)
+//! a device, a host folder made with an `owner`, the host's network, PID or
+//! IPC namespace (`network_mode`/`pid`/`ipc: host`), another container's
+//! namespace (`container:NAME`, e.g. another app's), a `security_opt` entry
+//! (`seccomp=unconfined`, `apparmor=unconfined`, `label=disable`, …), a
+//! `runtime`, `gpus` — also a service holding one deployed to another server.
+//! (`extra` in the MCP tools sets manifest fields only, so it is covered by
+//! the same check.)
 //!
 //! Pure: compares two `Desired` values.
 
 use std::collections::BTreeSet;
 
-use crate::model::{Desired, EnvValue, Host, MountSource, Name, RequireApproval, Server, SshAuth, WatchDestructive};
+use crate::model::files::FileContent;
+use crate::model::{
+    Desired, EnvValue, Host, MountSource, Name, Namespace, NamespaceKind, RequireApproval, Server, Service, SshAuth,
+    WatchDestructive,
+};
 
 /// What a change asks of an admin.
 #[derive(Debug, Default, PartialEq)]
@@ -63,7 +73,7 @@ pub fn review(before: &Desired, after: &Desired) -> Review {
     }
     let old = destinations(before);
     for (app, service, server, secret) in destinations(after).difference(&old) {
-        r.reasons.push(format!("send vault secret {secret} to server `{server}` (service `{service}` of app `{app}`)"));
+        r.reasons.push(format!("send {secret} to server `{server}` (service `{service}` of app `{app}`)"));
     }
     let had = host_access(before);
     for (app, service, server, what) in host_access(after).difference(&had) {
@@ -133,7 +143,11 @@ fn secrets_carried(desired: &Desired, server: &Server) -> Vec<String> {
         out.push(format!("vault secret `{s}` (its login)"));
     }
     for app in desired.apps.values().filter(|a| a.servers.contains(&server.name)) {
-        if app.services.values().any(|s| !crate::model::spec::secret_values(&s.env, &s.files).is_empty()) {
+        if app
+            .services
+            .values()
+            .any(|s| crate::model::spec::secret_values(&s.env, &s.files).iter().any(is_vault_secret))
+        {
             out.push(format!("the vault secrets of app `{}`", app.name));
         }
     }
@@ -182,37 +196,31 @@ fn auth_secret(auth: &SshAuth) -> Option<&Name> {
     }
 }
 
-/// A vault secret or inline encrypted value, named for messages.
+/// A vault secret or inline encrypted value (whose value the vault gives).
+fn is_vault_secret(v: &EnvValue) -> bool {
+    matches!(v, EnvValue::Secret(_) | EnvValue::Encrypted(_))
+}
+
+/// A vault secret, inline encrypted value or env-file credential, named for messages.
 fn secret_of(v: &EnvValue) -> Option<String> {
     match v {
-        EnvValue::Plain(_) | EnvValue::FromFile { .. } => None,
-        EnvValue::Secret(name) => Some(format!("`{name}`")),
-        EnvValue::Encrypted(c) => Some(format!("(encrypted {}…)", crate::term::head(c, 16))),
+        EnvValue::Plain(_) => None,
+        EnvValue::FromFile { file, .. } => Some(format!("the credentials of env file `{file}`")),
+        EnvValue::Secret(name) => Some(format!("vault secret `{name}`")),
+        EnvValue::Encrypted(c) => Some(format!("inline secret (encrypted {}…)", crate::term::head(c, 16))),
     }
 }
 
 /// Every (app, service, server, access to the host) the desired state gives:
 /// a bind mount of a host path (read, and write unless read-only; the Docker
-/// socket is one), `privileged`, an added capability, a device.
+/// socket is one), a host folder made with an owner, `privileged`, an added
+/// capability, a device, the host's network, PID or IPC namespace, another
+/// container's namespace (`container:NAME`), a security option, a runtime, GPUs.
 fn host_access(desired: &Desired) -> BTreeSet<Destination> {
     let mut out = BTreeSet::new();
     for app in desired.apps.values() {
         for svc in app.services.values() {
-            let mut given = Vec::new();
-            for m in &svc.mounts {
-                if let MountSource::Bind(path) = &m.source {
-                    given.push(format!("read host path `{path}`"));
-                    if !m.read_only {
-                        given.push(format!("write host path `{path}`"));
-                    }
-                }
-            }
-            if svc.privileged {
-                given.push("`privileged`".into());
-            }
-            given.extend(svc.cap_add.iter().map(|c| format!("capability `{c}`")));
-            given.extend(svc.devices.iter().map(|d| format!("device `{d}`")));
-            for what in given {
+            for what in access_of(svc) {
                 for server in &app.servers {
                     out.insert((app.name.clone(), svc.name.clone(), server.clone(), what.clone()));
                 }
@@ -222,14 +230,63 @@ fn host_access(desired: &Desired) -> BTreeSet<Destination> {
     out
 }
 
+/// What access to the host one service has, one line each.
+fn access_of(svc: &Service) -> Vec<String> {
+    let mut given = Vec::new();
+    for m in &svc.mounts {
+        if let MountSource::Bind(path) = &m.source {
+            given.push(format!("read host path `{path}`"));
+            if !m.read_only {
+                given.push(format!("write host path `{path}`"));
+            }
+        }
+    }
+    for (path, folder) in &svc.host_folders {
+        if let Some((uid, gid)) = folder.owner {
+            let gid = gid.map(|g| format!(":{g}")).unwrap_or_default();
+            given.push(format!("host folder `{path}` made with owner `{uid}{gid}`"));
+        }
+    }
+    if svc.privileged {
+        given.push("`privileged`".into());
+    }
+    given.extend(svc.cap_add.iter().map(|c| format!("capability `{c}`")));
+    given.extend(svc.devices.iter().map(|d| format!("device `{d}`")));
+    for (kind, ns) in
+        [(NamespaceKind::Network, &svc.network_mode), (NamespaceKind::Pid, &svc.pid), (NamespaceKind::Ipc, &svc.ipc)]
+    {
+        match ns {
+            Some(Namespace::Host) => given.push(format!("`{}: host`", kind.field())),
+            Some(Namespace::Container(c)) => {
+                given.push(format!("`{}: container:{c}` (another container's)", kind.field()))
+            }
+            _ => {}
+        }
+    }
+    given.extend(svc.run.security_opt.iter().map(|o| format!("security option `{o}`")));
+    given.extend(svc.run.runtime.iter().map(|r| format!("runtime `{r}`")));
+    if !svc.run.gpus.is_empty() {
+        given.push("GPUs".into());
+    }
+    given
+}
+
 type Destination = (Name, Name, Name, String);
 
-/// Every (app, service, server, secret) the desired state sends a secret to.
+/// Every (app, service, server, secret) the desired state sends a secret to:
+/// vault secrets, inline encrypted values, credentials of env files and
+/// files read from beside the manifests (`files[].source`), by file.
 fn destinations(desired: &Desired) -> BTreeSet<Destination> {
     let mut out = BTreeSet::new();
     for app in desired.apps.values() {
         for svc in app.services.values() {
-            for secret in crate::model::spec::secret_values(&svc.env, &svc.files).iter().filter_map(secret_of) {
+            let mut sent: BTreeSet<String> = svc.env.values().filter_map(secret_of).collect();
+            sent.extend(svc.files.iter().filter_map(|f| match (&f.content, &f.source) {
+                (FileContent::Secret(n), _) => Some(format!("vault secret `{n}`")),
+                (FileContent::Text(_), Some(src)) => Some(format!("the content of file `{src}`")),
+                (FileContent::Text(_), None) => None,
+            }));
+            for secret in sent {
                 for server in &app.servers {
                     out.insert((app.name.clone(), svc.name.clone(), server.clone(), secret.clone()));
                 }
@@ -246,6 +303,23 @@ mod tests {
 
     fn load(files: &[(&str, &str)]) -> Desired {
         let sources = Sources::from_texts(files.iter().copied());
+        let secrets = SecretCheck::Known(["pw".to_string(), "db".to_string()].into());
+        let loaded = crate::manifest::load(
+            &sources,
+            &LoadOptions { secrets: &secrets, inline_check: crate::vault::check_inline_format },
+        );
+        loaded.desired.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+    }
+
+    /// Loads manifests and the files beside them from a folder.
+    fn load_dir(files: &[(&str, &str)]) -> Desired {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (rel, text) in files {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
+            std::fs::write(path, text).expect("write");
+        }
+        let sources = crate::manifest::read_dir(dir.path()).expect("read");
         let secrets = SecretCheck::Known(["pw".to_string(), "db".to_string()].into());
         let loaded = crate::manifest::load(
             &sources,
@@ -303,6 +377,52 @@ mod tests {
         assert!(r.hold.is_empty());
     }
 
+    /// Env-file credentials and files read from beside the manifests are
+    /// sent somewhere new like vault secrets: another app's env file or
+    /// config file can hold that app's passwords.
+    #[test]
+    fn env_file_credentials_and_source_files_sent_somewhere_new_need_an_admin() {
+        let other = NAS.replace("nas", "box").replace("auth: {password: {secret: pw}}\n", "");
+        let db = "kind: App\nname: db\nserver: nas\nimage: postgres:16\nenv_file: [db.env]\nfiles:\n  - {target: /etc/db.conf, source: db.conf}\n";
+        let base = [
+            ("servers/nas.yaml", NAS),
+            ("servers/box.yaml", other.as_str()),
+            ("apps/db.yaml", db),
+            ("apps/db.env", "DB_PASSWORD=hunter2\n"),
+            ("apps/db.conf", "password = hunter2\n"),
+        ];
+        let web = |extra: &str| {
+            let app = format!("kind: App\nname: web\nserver: box\nimage: nginx:1\n{extra}");
+            let mut files = base.to_vec();
+            files.push(("apps/web.yaml", &app));
+            load_dir(&files)
+        };
+        let plain = web("");
+        for (extra, what) in [
+            ("env_file: [db.env]\n", "send the credentials of env file `apps/db.env` to server `box`"),
+            (
+                "files:\n  - {target: /x.conf, source: ./db.conf}\n",
+                "send the content of file `apps/db.conf` to server `box`",
+            ),
+        ] {
+            let r = review(&plain, &web(extra));
+            assert!(r.why().contains(what), "{extra}: {}", r.why());
+            assert!(!review(&web(extra), &web(extra)).needs_admin(), "keeping {extra}");
+            assert!(!review(&web(extra), &plain).needs_admin(), "removing {extra}");
+        }
+        // Inline content is what its writer knows: no admin.
+        assert!(!review(&plain, &web("files:\n  - {target: /x.conf, content: hi}\n")).needs_admin());
+        // Moving a server whose apps hold only env-file credentials carries no vault secret.
+        let db_on_box = db.replace("server: nas", "server: box");
+        let moved_box = other.replace("10.0.0.5", "10.9.9.9");
+        let mut files = base.to_vec();
+        files[2] = ("apps/db.yaml", &db_on_box);
+        let before = load_dir(&files);
+        files[1] = ("servers/box.yaml", &moved_box);
+        let r = review(&before, &load_dir(&files));
+        assert!(!r.why().contains("vault secrets of app"), "{}", r.why());
+    }
+
     #[test]
     fn relaxing_a_safety_setting_needs_an_admin_and_tightening_does_not() {
         let settings = |s: &str| load(&[("settings.yaml", &format!("kind: Settings\n{s}"))]);
@@ -337,6 +457,19 @@ mod tests {
             ("privileged: true\n", "`privileged`"),
             ("cap_add: [SYS_ADMIN]\n", "capability `SYS_ADMIN`"),
             ("devices: [/dev/sda]\n", "device `/dev/sda`"),
+            ("network_mode: host\n", "`network_mode: host`"),
+            ("pid: host\n", "`pid: host`"),
+            ("ipc: host\n", "`ipc: host`"),
+            ("network_mode: container:bank_api\n", "`network_mode: container:bank_api`"),
+            ("pid: container:bank_api\n", "`pid: container:bank_api`"),
+            ("security_opt: [seccomp=unconfined]\n", "security option `seccomp=unconfined`"),
+            ("security_opt: [\"label=disable\"]\n", "security option `label=disable`"),
+            ("runtime: nvidia\n", "runtime `nvidia`"),
+            ("resources: {gpus: all}\n", "GPUs"),
+            (
+                "volumes:\n  - {type: bind, source: /srv/w, target: /w, read_only: true, owner: \"0:0\"}\n",
+                "host folder `/srv/w` made with owner `0:0`",
+            ),
         ] {
             let r = review(&plain, &app(extra));
             assert!(r.why().contains(what), "{extra}: {}", r.why());

@@ -69,6 +69,11 @@ pub struct ConfigFile {
     pub uid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
+    /// The file beside the manifests its text was read from (`source`,
+    /// relative to the manifest folder), for the admin review of where a
+    /// file's content is sent. Not serialised: it is no part of the spec.
+    #[serde(skip)]
+    pub source: Option<String>,
 }
 
 /// The default mode of a config file.

@@ -96,6 +96,7 @@ impl<'a> Resolver<'a> {
                 );
                 continue;
             }
+            let source = f.source.as_deref().map(|src| beside_path(at.rel, src));
             let content = match (&f.content, &f.source) {
                 (Some(raw::RawFileContent::Text(t)), None) => FileContent::Text(t.clone()),
                 (Some(raw::RawFileContent::Secret(r)), None) => {
@@ -133,8 +134,25 @@ impl<'a> Resolver<'a> {
                     continue;
                 }
             };
-            out.push(ConfigFile { target: f.target.clone(), content, mode, uid: f.uid, gid: f.gid });
+            out.push(ConfigFile { target: f.target.clone(), content, mode, uid: f.uid, gid: f.gid, source });
         }
         out
     }
+}
+
+/// A `source` as a path relative to the manifest folder (`apps/conf/a.conf`
+/// for `conf/a.conf` beside `apps/web.yaml`), with `.` and inner `..` taken out.
+fn beside_path(manifest_rel: &str, source: &str) -> String {
+    let mut parts: Vec<&str> = manifest_rel.split('/').collect();
+    parts.pop();
+    for p in source.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
 }
