@@ -135,7 +135,8 @@ impl ServerDiff<'_> {
                 joins.map(|n| format!("shares the namespace of `{}`, which is replaced", app.container_name(n)));
             self.converge_service(app, svc, spec, waits[&svc.name], secrets, forced)?;
             let made = |a: &Action| {
-                a.app.as_ref() == Some(&app.name)
+                a.server == *self.server
+                    && a.app.as_ref() == Some(&app.name)
                     && a.service.as_ref() == Some(&svc.name)
                     && matches!(a.op, Op::Create { .. } | Op::Recreate { .. })
             };
@@ -490,7 +491,8 @@ fn waits(app: &App) -> BTreeMap<Name, Wait> {
             (s.name.clone(), if has_check { Wait::Healthy } else { Wait::Running })
         })
         .collect();
-    for s in app.services.values() {
+    // An absent service starts nothing, so asks nothing of its dependencies.
+    for s in app.services.values().filter(|s| s.state != ServiceState::Absent) {
         for (dep, cond) in &s.depends_on {
             let need = match cond {
                 DependencyCondition::Started => Wait::Running,

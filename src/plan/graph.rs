@@ -115,22 +115,27 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
         let Some(svc) = desired.apps.get(app).and_then(|ap| ap.services.get(service)) else { continue };
         let is_up = matches!(a.op, Op::Create { .. } | Op::Recreate { .. } | Op::Start { .. });
         if is_up {
-            for dep in svc.depends_on.keys().chain(svc.namespace_services()) {
+            for dep in svc.depends_on.keys() {
                 // `up` holds the last bring-up node of the dependency: its start.
                 if let Some(d) = up.get(&(server.clone(), app.clone(), dep.clone())) {
                     let to = if svc.optional_deps.contains(dep) { &mut soft } else { &mut edges };
                     to.push((*d, a.id));
                 }
             }
+            // A namespace joined is never optional.
+            for dep in svc.namespace_services() {
+                if let Some(d) = up.get(&(server.clone(), app.clone(), dep.clone())) {
+                    edges.push((*d, a.id));
+                }
+            }
         } else if down.contains_key(&(server.clone(), app.clone(), service.clone())) {
             // Dependents go down first.
             let app_def = &desired.apps[app];
-            let joins = |o: &crate::model::Service| {
-                o.depends_on.contains_key(service) || o.namespace_services().any(|n| n == service)
-            };
-            for other in app_def.services.values().filter(|o| joins(o)) {
+            let joins = |o: &crate::model::Service| o.namespace_services().any(|n| n == service);
+            for other in app_def.services.values().filter(|o| o.depends_on.contains_key(service) || joins(o)) {
                 if let Some(d) = down.get(&(server.clone(), app.clone(), other.name.clone())) {
-                    let to = if other.optional_deps.contains(service) { &mut soft } else { &mut edges };
+                    let optional = other.optional_deps.contains(service) && !joins(other);
+                    let to = if optional { &mut soft } else { &mut edges };
                     to.push((*d, a.id));
                 }
             }

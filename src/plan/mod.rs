@@ -479,7 +479,8 @@ pub fn fill_env_files(plan: &mut Plan, desired: &Desired, secrets: &dyn Secrets)
 /// was observed (objects, ids, states, spec hashes; not health, which moves).
 pub fn basis(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Basis {
     let mut d = serde_json::to_value((desired, opts)).expect("desired serializes");
-    strip_keys(&mut d, &["origin"]);
+    // A host folder's `declared_at` is a source position too.
+    strip_keys(&mut d, &["origin", "declared_at"]);
     // Only what this plan is about: our objects, and containers whose names
     // the manifests declare (others come and go without making plans stale).
     let declared: std::collections::BTreeSet<String> =

@@ -762,6 +762,7 @@ fn an_app_of_fifty_services_gets_a_network_that_holds_them() {
     );
 }
 
+mod absent;
 mod runopts;
 #[test]
 fn an_absent_service_loses_its_container_and_keeps_its_volumes_the_others_stay() {

@@ -57,14 +57,20 @@ impl<'a> Resolver<'a> {
                 } else if svc.state != ServiceState::Absent
                     && services.get(dep).is_some_and(|d| d.state == ServiceState::Absent)
                 {
-                    self.push(
-                        at.err(
-                            &p,
-                            "absent-dependency",
-                            format!("`{name}` depends on `{dep}`, which is declared `state: absent`"),
-                        )
-                        .help(format!("declare `{dep}` running or stopped, or remove it from depends_on")),
-                    );
+                    let msg = format!("`{name}` depends on `{dep}`, which is declared `state: absent`");
+                    let help = format!("declare `{dep}` running or stopped, or remove it from depends_on");
+                    if svc.optional_deps.contains(dep) {
+                        // Compose's pattern: `required: false` on a service of an inactive profile.
+                        let msg = format!("{msg}; with `required: false` it is not waited for");
+                        self.push(
+                            Diagnostic::warning("absent-dependency", msg)
+                                .at(at.file, at.span(&p))
+                                .field(p.clone())
+                                .help(help),
+                        );
+                    } else {
+                        self.push(at.err(&p, "absent-dependency", msg).help(help));
+                    }
                 }
             }
         }
@@ -117,7 +123,7 @@ impl<'a> Resolver<'a> {
         let mut seen: Vec<Published<'_>> = Vec::new();
         for app in desired.apps.values().filter(|a| a.state != AppState::Absent) {
             for server in &app.servers {
-                for service in app.services.values() {
+                for service in app.services.values().filter(|s| s.state != ServiceState::Absent) {
                     for (index, port) in service.ports.iter().enumerate() {
                         let Some(range) = port.host else { continue };
                         let clash = seen.iter().find(|p| {

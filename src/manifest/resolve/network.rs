@@ -278,7 +278,16 @@ impl<'a> Resolver<'a> {
                             .help("name another service of this app"),
                     );
                 } else if let Some(t) = services.get(target) {
-                    if kind == NamespaceKind::Ipc && t.ipc != Some(Namespace::Shareable) {
+                    if t.state == ServiceState::Absent && svc.state != ServiceState::Absent {
+                        self.push(
+                            at.err(
+                                &p,
+                                "absent-dependency",
+                                format!("`{field}: service:{target}` names a service declared `state: absent`"),
+                            )
+                            .help(format!("declare `{target}` running or stopped, or remove `{field}` from `{name}`")),
+                        );
+                    } else if kind == NamespaceKind::Ipc && t.ipc != Some(Namespace::Shareable) {
                         self.push(
                             at.err(&p, "ipc-not-shareable", format!("`{target}` does not share its IPC namespace"))
                                 .help(format!("set `ipc: shareable` on `{target}`")),
@@ -305,7 +314,7 @@ impl<'a> Resolver<'a> {
     /// Two services of an app asking for one address on one network.
     pub(super) fn check_fixed_addresses(&mut self, at: At<'a>, single: bool, services: &BTreeMap<Name, Service>) {
         let mut seen: BTreeMap<(&Name, Ipv4Addr), &Name> = BTreeMap::new();
-        for (name, svc) in services {
+        for (name, svc) in services.iter().filter(|(_, s)| s.state != ServiceState::Absent) {
             for (net, e) in &svc.endpoints {
                 let Some(addr) = e.ipv4_address else { continue };
                 if let Some(first) = seen.insert((net, addr), name) {
@@ -343,7 +352,7 @@ impl<'a> Resolver<'a> {
             .apps
             .values()
             .filter(|a| a.state != AppState::Absent)
-            .flat_map(|a| a.services.values().map(move |s| (a, s)))
+            .flat_map(|a| a.services.values().filter(|s| s.state != ServiceState::Absent).map(move |s| (a, s)))
             .collect();
         all.sort_by_key(|(_, s)| s.container_name.is_some());
         for (app, svc) in all {
