@@ -267,6 +267,12 @@ mod tests {
         }));
     }
 
+    /// A key `<<` is written quoted, and a quoted `<<` is not a merge.
+    #[test]
+    fn a_merge_like_key_reads_back() {
+        round_trip(json!({"<<": "", "k": "<<"}));
+    }
+
     #[test]
     fn text_blocks_keep_their_newlines() {
         for s in ["a\nb", "a\nb\n", "a\nb\n\n\n", "a\n\n  b\n", " lead\nx\n", "a \nb\n", "\n\nx", "a\n"] {

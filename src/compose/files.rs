@@ -7,6 +7,7 @@ use super::convert::Cx;
 use super::report::Status;
 use super::values::{self, scalar_text};
 use crate::manifest::raw::*;
+use crate::manifest::sources::within;
 use crate::manifest::yaml::{Node, Value};
 
 /// Keys whose values `--secrets vault` moves to the vault.
@@ -259,24 +260,11 @@ pub(super) fn configs(cx: &mut Cx<'_>, svc: &str, v: &Node, s: &mut RawService) 
     cx.entry(svc, "configs", if dropped { Status::Dropped } else { Status::Mapped }, notes.join("; "));
 }
 
-/// A relative path that stays inside its folder.
+/// A relative path to a file that stays inside its folder, by the rule the
+/// manifest's `files[].source` is read with (`manifest::sources::within`):
+/// no absolute path or leading `~`, no `..` above the folder.
 fn inside(path: &str) -> bool {
-    let p = Path::new(path);
-    let mut depth = 0i32;
-    for c in p.components() {
-        match c {
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::ParentDir => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
-    }
-    depth > 0
+    within("", path).is_some_and(|rel| !rel.is_empty())
 }
 
 /// A compose file mode (`0440`, or decimal `288`) as tomo's octal string.
@@ -303,6 +291,9 @@ mod tests {
         assert!(!inside("conf/../../x"));
         assert!(!inside("/etc/passwd"));
         assert!(!inside("."));
+        assert!(!inside("conf/.."));
+        // A leading `~` is the home folder to compose: outside.
+        assert!(!inside("~/nginx.conf"));
     }
 
     #[test]

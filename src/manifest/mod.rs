@@ -52,7 +52,7 @@ pub fn load(sources: &Sources, opts: &LoadOptions<'_>) -> Loaded {
         parse_file(file, rel, &mut docs, &mut diags);
     }
     let env_files = sources.read_env_files(resolve::wanted_env_files(&docs));
-    let beside = |manifest: &str, source: &str| sources.read_beside(manifest, source);
+    let beside = |manifest: &str, source: &str| sources.resolve_inside(manifest, source).map(|(_, text)| text);
     let desired = resolve::resolve(&docs, opts.secrets, opts.inline_check, &env_files, &beside, &mut diags);
     diags.sort();
     Loaded { desired: (!diags.has_errors()).then_some(desired), diagnostics: diags }

@@ -7,9 +7,10 @@
 //! [`MAX_FILES`] are not read but kept as [`Refused`], which loading reports
 //! as errors naming the file.
 //!
-//! Env files that services name (`env_file`) are read here too, by
-//! [`Sources::read_env_files`], under the same bounds and one more rule: an
-//! env file is a relative path that stays inside the manifest folder, symbolic
+//! The files services name, env files (`env_file`) and config files
+//! (`files[].source`), are read here too, by [`Sources::resolve_inside`],
+//! under the same bounds and one more rule ([`within`]): a relative path,
+//! relative to its manifest, that stays inside the manifest folder, symbolic
 //! links resolved. A manifest (an agent's proposal, say) can so never pull
 //! another file of the machine tomo runs on into a container.
 
@@ -39,7 +40,7 @@ pub struct Sources {
     pub refused: Vec<Refused>,
     /// Files beside the manifests given in memory (by relative path), read
     /// before the folder is (tests, previews).
-    pub beside: std::collections::BTreeMap<String, String>,
+    pub beside: BTreeMap<String, String>,
 }
 
 /// A manifest file that was found and not read.
@@ -87,116 +88,109 @@ pub enum EnvFileRead {
 /// Env files by (the manifest file naming it, relative to the folder; the path as written).
 pub type EnvFiles = BTreeMap<(String, String), EnvFileRead>;
 
+/// Why a file a manifest names (`env_file`, `files[].source`) was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inside {
+    /// It leaves the manifest folder (path traversal): absolute, a leading
+    /// `~`, a `..` above the folder, or a symbolic link leading out.
+    Outside,
+    /// There is no such file (its path relative to the manifest folder).
+    Missing(String),
+    /// It could not be read (its path relative to the folder, and why).
+    Unreadable { rel: String, error: String },
+    /// Found and not read: not a regular file, too large, not UTF-8 (`path`
+    /// is relative to the folder).
+    Refused(Refused),
+}
+
+/// The one rule for a path a manifest names: `path`, written in the folder
+/// `base` (relative to the manifest folder, `/` separators, `""` for the
+/// folder itself), as a path relative to the manifest folder, or `None` when
+/// it leaves the folder. Lexical: relative only (no `/…`, no leading `~`, no
+/// NUL); `.` is skipped; `..` removes the folder before it and may not climb
+/// above the manifest folder. Symbolic links are for the reader to check.
+pub fn within(base: &str, path: &str) -> Option<String> {
+    if path.is_empty() || path.starts_with('~') || path.contains('\0') || Path::new(path).is_absolute() {
+        return None;
+    }
+    let mut rel: Vec<&str> = Vec::new();
+    for c in base.split('/').chain(path.split('/')) {
+        match c {
+            "" | "." => {}
+            ".." => {
+                rel.pop()?;
+            }
+            c => rel.push(c),
+        }
+    }
+    Some(rel.join("/"))
+}
+
 impl Sources {
     /// Reads each env file named as (manifest file relative to the folder,
-    /// path as written): relative to that manifest file's folder, and only
-    /// inside the manifest folder.
+    /// path as written), by [`Sources::resolve_inside`].
     pub fn read_env_files<'a>(&self, wanted: impl IntoIterator<Item = (&'a str, &'a str)>) -> EnvFiles {
         let mut out = EnvFiles::new();
         for (manifest, path) in wanted {
-            out.entry((manifest.to_string(), path.to_string()))
-                .or_insert_with(|| read_env_file(&self.root, manifest, path));
+            out.entry((manifest.to_string(), path.to_string())).or_insert_with(|| env_file_read(self, manifest, path));
         }
         out
     }
+
+    /// The file `path` names, written in the manifest `manifest` (relative to
+    /// the folder): its path relative to the folder and its text, read under
+    /// the bounds of a manifest file. Relative to the manifest's folder and
+    /// inside the manifest folder by [`within`], then, symbolic links
+    /// resolved, still inside it. Files given in memory (`beside`) are read
+    /// first.
+    pub fn resolve_inside(&self, manifest: &str, path: &str) -> Result<(String, String), Inside> {
+        let base = manifest.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let rel = within(base, path).ok_or(Inside::Outside)?;
+        if let Some(text) = self.beside.get(&rel) {
+            if text.len() as u64 > MAX_FILE_BYTES {
+                return Err(Inside::Refused(Refused { path: PathBuf::from(&rel), ..too_large(text.len() as u64) }));
+            }
+            return Ok((rel, text.clone()));
+        }
+        let unreadable = |e: std::io::Error| Inside::Unreadable { rel: rel.clone(), error: e.to_string() };
+        let real_root = self.root.canonicalize().map_err(|e| Inside::Unreadable {
+            rel: rel.clone(),
+            error: format!("the manifest folder cannot be read: {e}"),
+        })?;
+        let real = match self.root.join(&rel).canonicalize() {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Inside::Missing(rel)),
+            Err(e) => return Err(unreadable(e)),
+        };
+        // Symbolic links resolved, it must still be inside.
+        if !real.starts_with(&real_root) {
+            return Err(Inside::Outside);
+        }
+        match read_file(&real).map_err(unreadable)? {
+            Ok(text) => Ok((rel, text)),
+            Err(r) => Err(Inside::Refused(Refused { path: PathBuf::from(&rel), ..r })),
+        }
+    }
 }
 
-fn read_env_file(root: &Path, manifest: &str, path: &str) -> EnvFileRead {
+fn env_file_read(sources: &Sources, manifest: &str, path: &str) -> EnvFileRead {
     let refused = |code: &'static str, message: String, help: &str| {
         EnvFileRead::Refused(Refused { path: PathBuf::from(path), code, message, help: help.into() })
     };
-    let outside = || {
-        refused(
+    match sources.resolve_inside(manifest, path) {
+        Ok((rel, text)) => EnvFileRead::Read { rel, text },
+        Err(Inside::Missing(rel)) => EnvFileRead::Missing { rel },
+        Err(Inside::Outside) => refused(
             "env-file-outside",
             format!("env file `{}` is outside the manifest folder; it is not read", path.escape_default()),
             "an env file is a path relative to the manifest, inside the manifest folder",
-        )
-    };
-    if path.is_empty() || path.contains('\0') || Path::new(path).is_absolute() {
-        return outside();
-    }
-    // Lexically first: `..` may not climb above the folder.
-    let mut rel: Vec<String> = Vec::new();
-    let written = Path::new(manifest).parent().unwrap_or(Path::new("")).join(path);
-    for c in written.components() {
-        match c {
-            std::path::Component::Normal(n) => rel.push(n.to_string_lossy().into_owned()),
-            std::path::Component::ParentDir if rel.pop().is_some() => {}
-            std::path::Component::CurDir => {}
-            _ => return outside(),
-        }
-    }
-    let rel_text = rel.join("/");
-    let Ok(real_root) = root.canonicalize() else {
-        return refused(
+        ),
+        Err(Inside::Unreadable { rel, error }) => refused(
             "env-file-unreadable",
-            format!("env file `{}` cannot be read: the manifest folder cannot be found", path.escape_default()),
-            "env files are read from the manifest folder",
-        );
-    };
-    let real = match root.join(&rel_text).canonicalize() {
-        Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return EnvFileRead::Missing { rel: rel_text },
-        Err(e) => {
-            return refused(
-                "env-file-unreadable",
-                format!("env file `{rel_text}` cannot be read: {e}"),
-                "check its permissions",
-            );
-        }
-    };
-    // Symbolic links resolved, it must still be inside.
-    if !real.starts_with(&real_root) {
-        return outside();
-    }
-    match read_file(&real) {
-        Ok(Ok(text)) => EnvFileRead::Read { rel: rel_text, text },
-        Ok(Err(r)) => EnvFileRead::Refused(Refused { path: PathBuf::from(&rel_text), ..r }),
-        Err(e) => refused(
-            "env-file-unreadable",
-            format!("env file `{rel_text}` cannot be read: {e}"),
+            format!("env file `{}` cannot be read: {error}", rel.escape_default()),
             "check its permissions",
         ),
-    }
-}
-
-impl Sources {
-    /// The text of `source`, a file beside the manifest `manifest` (a
-    /// service's `files[].source`), read under the same bounds as a manifest.
-    /// Refused when it leaves the manifest folder: an absolute path, a `..`
-    /// component, or a symbolic link that resolves outside (path traversal).
-    pub fn read_beside(&self, manifest: &str, source: &str) -> Result<String, String> {
-        let outside = || {
-            format!(
-                "`{}` leaves the manifest folder (path traversal); tomo reads only files inside it",
-                source.escape_default()
-            )
-        };
-        if source.is_empty() || source.starts_with('/') || source.starts_with('~') || source.contains('\0') {
-            return Err(outside());
-        }
-        let mut parts: Vec<&str> = manifest.split('/').collect();
-        parts.pop();
-        for c in source.split('/') {
-            match c {
-                "" | "." => {}
-                ".." => return Err(outside()),
-                c => parts.push(c),
-            }
-        }
-        let rel = parts.join("/");
-        if let Some(text) = self.beside.get(&rel) {
-            return Ok(text.clone());
-        }
-        let root = self.root.canonicalize().map_err(|e| format!("cannot read the manifest folder: {e}"))?;
-        let real = root.join(&rel).canonicalize().map_err(|e| format!("cannot read `{rel}`: {e}"))?;
-        if !real.starts_with(&root) {
-            return Err(outside());
-        }
-        match read_file(&real).map_err(|e| format!("cannot read `{rel}`: {e}"))? {
-            Ok(text) => Ok(text),
-            Err(r) => Err(format!("`{rel}`: {}", r.message)),
-        }
+        Err(Inside::Refused(r)) => EnvFileRead::Refused(r),
     }
 }
 
@@ -414,6 +408,70 @@ mod tests {
         let s = read_dir(d).unwrap();
         assert_eq!(s.files.len(), 16);
         assert_eq!(codes(&s), [("f16.yaml".to_string(), "folder-too-large")]);
+    }
+
+    /// `env_file` and `files[].source` follow one rule: `..` that stays
+    /// inside is fine, one above the folder, an absolute path or a leading
+    /// `~` leaves it; a link leading out is refused; a missing file is
+    /// `Missing`; files given in memory are read first, for both.
+    #[test]
+    fn env_files_and_config_sources_follow_one_path_rule() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("shadow"), "TOPSECRET\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("apps/conf")).unwrap();
+        std::fs::write(d.join("apps/a.conf"), "a\n").unwrap();
+        std::fs::write(d.join("top.conf"), "top\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("shadow"), d.join("apps/link.conf")).unwrap();
+        let mut s = read_dir(d).unwrap();
+        s.beside.insert("apps/mem.conf".into(), "mem\n".into());
+        let read = |rel: &str, text: &str| Ok((rel.to_string(), text.to_string()));
+        let abs = outside.path().join("shadow").display().to_string();
+        type Found = Result<(String, String), Inside>;
+        let cases: Vec<(&str, Found)> = vec![
+            ("a.conf", read("apps/a.conf", "a\n")),
+            ("conf/../a.conf", read("apps/a.conf", "a\n")),
+            ("./conf/./../a.conf", read("apps/a.conf", "a\n")),
+            ("../top.conf", read("top.conf", "top\n")),
+            ("mem.conf", read("apps/mem.conf", "mem\n")),
+            ("conf/../mem.conf", read("apps/mem.conf", "mem\n")),
+            ("../../top.conf", Err(Inside::Outside)),
+            ("conf/../../../x", Err(Inside::Outside)),
+            (abs.as_str(), Err(Inside::Outside)),
+            ("~/shadow", Err(Inside::Outside)),
+            ("", Err(Inside::Outside)),
+            ("link.conf", Err(Inside::Outside)),
+            ("conf/../nothing.conf", Err(Inside::Missing("apps/nothing.conf".into()))),
+        ];
+        for (path, want) in cases {
+            assert_eq!(s.resolve_inside("apps/web.yaml", path), want, "{path}");
+            let env = s.read_env_files([("apps/web.yaml", path)]).into_values().next().unwrap();
+            let env = match env {
+                EnvFileRead::Read { rel, text } => Ok((rel, text)),
+                EnvFileRead::Missing { rel } => Err(Inside::Missing(rel)),
+                EnvFileRead::Refused(r) if r.code == "env-file-outside" => Err(Inside::Outside),
+                EnvFileRead::Refused(r) => panic!("{path}: {r:?}"),
+            };
+            assert_eq!(env, s.resolve_inside("apps/web.yaml", path), "env_file {path}");
+        }
+        // A folder is not a file; in-memory files are held to the size limit.
+        let r = s.resolve_inside("apps/web.yaml", "conf");
+        assert!(matches!(&r, Err(Inside::Refused(r)) if r.code == "not-a-file"), "{r:?}");
+        s.beside.insert("big.conf".into(), "x".repeat(MAX_FILE_BYTES as usize + 1));
+        let r = s.resolve_inside("web.yaml", "big.conf");
+        assert!(matches!(&r, Err(Inside::Refused(r)) if r.code == "file-too-large"), "{r:?}");
+    }
+
+    #[test]
+    fn the_lexical_rule() {
+        assert_eq!(within("", "a/./b/../c").as_deref(), Some("a/c"));
+        assert_eq!(within("apps", "../x").as_deref(), Some("x"));
+        assert_eq!(within("apps", "../../x"), None);
+        assert_eq!(within("", "conf/.."), Some(String::new()));
+        assert_eq!(within("", "~user/x"), None);
+        assert_eq!(within("", "a\0b"), None);
+        assert_eq!(within("", "/etc/passwd"), None);
     }
 
     #[test]

@@ -179,6 +179,7 @@ pub fn parse(text: &str) -> (Vec<Document>, Option<YamlError>) {
         problems: Vec::new(),
         nodes: 0,
         fatal: None,
+        quoted: false,
     };
     let mut parser = Parser::new_from_str(text);
     let result = parser.load(&mut builder, true);
@@ -214,8 +215,20 @@ impl Positions {
 }
 
 enum Frame {
-    Seq { items: Vec<Node>, span: Span, anchor: usize },
-    Map { entries: Entries, pending_key: Option<Node>, span: Span, anchor: usize },
+    Seq {
+        items: Vec<Node>,
+        span: Span,
+        anchor: usize,
+    },
+    /// `key_quoted`: the pending key was written quoted (a quoted `<<` is a
+    /// key like any other, not a merge).
+    Map {
+        entries: Entries,
+        pending_key: Option<Node>,
+        key_quoted: bool,
+        span: Span,
+        anchor: usize,
+    },
 }
 
 struct Builder<'a> {
@@ -226,6 +239,8 @@ struct Builder<'a> {
     problems: Vec<YamlError>,
     nodes: usize,
     fatal: Option<YamlError>,
+    /// The scalar being pushed was written quoted.
+    quoted: bool,
 }
 
 impl Builder<'_> {
@@ -254,8 +269,11 @@ impl Builder<'_> {
                 self.docs.push(Document { root: node, problems });
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { pending_key, entries, .. }) => match pending_key.take() {
-                None => *pending_key = Some(node),
+            Some(Frame::Map { pending_key, entries, key_quoted, .. }) => match pending_key.take() {
+                None => {
+                    *key_quoted = std::mem::take(&mut self.quoted);
+                    *pending_key = Some(node);
+                }
                 Some(key) => {
                     let name = match key.value {
                         Value::String(s) => s,
@@ -278,7 +296,7 @@ impl Builder<'_> {
                             return;
                         }
                     };
-                    if name == "<<" {
+                    if name == "<<" && !*key_quoted {
                         entries.merge(node);
                         return;
                     }
@@ -360,7 +378,8 @@ impl MarkedEventReceiver for Builder<'_> {
                 if !self.count(1, here) {
                     return;
                 }
-                let len = text.chars().count() + usize::from(style != TScalarStyle::Plain) * 2;
+                let quoted = style != TScalarStyle::Plain;
+                let len = text.chars().count() + usize::from(quoted) * 2;
                 let span = self.positions.span(&mark, len.max(1));
                 let value = match resolve_scalar(text, style, tag.as_ref()) {
                     Ok(v) => v,
@@ -369,6 +388,7 @@ impl MarkedEventReceiver for Builder<'_> {
                         return;
                     }
                 };
+                self.quoted = quoted;
                 self.push_value(Node { value, span }, anchor);
             }
             Event::SequenceStart(anchor, ref tag) | Event::MappingStart(anchor, ref tag) => {
@@ -387,7 +407,7 @@ impl MarkedEventReceiver for Builder<'_> {
                 self.stack.push(if is_seq {
                     Frame::Seq { items: Vec::new(), span: here, anchor }
                 } else {
-                    Frame::Map { entries: Entries::default(), pending_key: None, span: here, anchor }
+                    Frame::Map { entries: Entries::default(), pending_key: None, key_quoted: false, span: here, anchor }
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -544,6 +564,14 @@ mod tests {
         let o = n.get("other").unwrap();
         assert_eq!(o.get("x").unwrap().to_json(), serde_json::json!(1));
         assert_eq!(o.get("y").unwrap().to_json(), serde_json::json!(3));
+    }
+
+    /// Only a plain `<<` merges; a quoted one is a key like any other.
+    #[test]
+    fn a_quoted_merge_key_is_a_key() {
+        let n = one("\"<<\": 1\nb: {'<<': x}\n");
+        assert_eq!(n.get("<<").unwrap().to_json(), serde_json::json!(1));
+        assert_eq!(n.get("b").unwrap().get("<<").unwrap().to_json(), serde_json::json!("x"));
     }
 
     #[test]

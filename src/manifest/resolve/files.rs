@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use super::{At, Resolver};
-use crate::diag::FieldPath;
+use crate::diag::{Diagnostic, FieldPath};
 use crate::manifest::raw;
+use crate::manifest::sources::Inside;
 use crate::model::files::{ConfigFile, DEFAULT_FILE_MODE, FileContent, HostFolder, parse_mode, parse_owner};
 use crate::model::ports::check_container_path;
 use crate::model::{Mount, MountKind};
@@ -96,7 +97,10 @@ impl<'a> Resolver<'a> {
                 );
                 continue;
             }
-            let source = f.source.as_deref().map(|src| beside_path(at.rel, src));
+            let source = f.source.as_deref().map(|src| {
+                let dir = at.rel.rsplit_once('/').map_or("", |(d, _)| d);
+                crate::manifest::sources::within(dir, src).unwrap_or_else(|| src.to_string())
+            });
             let content = match (&f.content, &f.source) {
                 (Some(raw::RawFileContent::Text(t)), None) => FileContent::Text(t.clone()),
                 (Some(raw::RawFileContent::Secret(r)), None) => {
@@ -108,11 +112,7 @@ impl<'a> Resolver<'a> {
                 (None, Some(src)) => match (self.beside)(at.rel, src) {
                     Ok(t) => FileContent::Text(t),
                     Err(e) => {
-                        let code = if e.contains("path traversal") { "path-traversal" } else { "unreadable-file" };
-                        self.push(
-                            at.err(&path.key("source"), code, e)
-                                .help("`source` is a path relative to this manifest, inside the manifest folder"),
-                        );
+                        self.push(source_error(at, &path.key("source"), src, e));
                         continue;
                     }
                 },
@@ -140,19 +140,85 @@ impl<'a> Resolver<'a> {
     }
 }
 
-/// A `source` as a path relative to the manifest folder (`apps/conf/a.conf`
-/// for `conf/a.conf` beside `apps/web.yaml`), with `.` and inner `..` taken out.
-fn beside_path(manifest_rel: &str, source: &str) -> String {
-    let mut parts: Vec<&str> = manifest_rel.split('/').collect();
-    parts.pop();
-    for p in source.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
+/// Why `files[].source` was not read, at its line.
+fn source_error(at: At<'_>, path: &FieldPath, src: &str, e: Inside) -> Diagnostic {
+    let help = "`source` is a path relative to this manifest, inside the manifest folder";
+    match e {
+        Inside::Outside => at
+            .err(
+                path,
+                "path-traversal",
+                format!(
+                    "`{}` leaves the manifest folder (path traversal); tomo reads only files inside it",
+                    src.escape_default()
+                ),
+            )
+            .help(help),
+        Inside::Missing(rel) => at
+            .err(path, "missing-file", format!("`{}` does not exist", rel.escape_default()))
+            .help("create it beside the manifest, or write the text as `content: |`"),
+        Inside::Unreadable { rel, error } => {
+            at.err(path, "unreadable-file", format!("cannot read `{}`: {error}", rel.escape_default())).help(help)
         }
+        Inside::Refused(r) => at
+            .err(path, r.code, format!("`{}`: {}", r.path.display().to_string().escape_default(), r.message))
+            .help(r.help),
     }
-    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::manifest::{LoadOptions, Loaded, SecretCheck, Sources, load, read_dir};
+
+    fn load_dir(dir: &std::path::Path) -> Loaded {
+        let sources = read_dir(dir).unwrap();
+        load(&sources, &LoadOptions { secrets: &SecretCheck::Known(Default::default()), inline_check: |_| Ok(()) })
+    }
+
+    fn codes(l: &Loaded) -> Vec<(&'static str, String)> {
+        l.diagnostics.iter().map(|d| (d.code, d.field.to_string())).collect()
+    }
+
+    /// Each reason a `source` is not read has its own code, whatever the
+    /// file is called; `..` that stays inside the folder is read.
+    #[test]
+    fn a_source_that_is_not_read_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("apps/conf")).unwrap();
+        std::fs::write(d.join("apps/a.conf"), "a\n").unwrap();
+        std::fs::write(d.join("apps/path traversal.conf"), b"\xff\xfe").unwrap();
+        let app = |source: &str| {
+            format!(
+                "kind: App\nname: web\nserver: local\nimage: img:1\nfiles:\n  - {{target: /a, source: \"{source}\"}}\n"
+            )
+        };
+        for (source, code) in [
+            ("path traversal.conf", "not-utf8"),
+            ("conf", "not-a-file"),
+            ("nothing.conf", "missing-file"),
+            ("../../a.conf", "path-traversal"),
+            ("~/a.conf", "path-traversal"),
+        ] {
+            std::fs::write(d.join("apps/web.yaml"), app(source)).unwrap();
+            let l = load_dir(d);
+            assert_eq!(codes(&l), [(code, "files[0].source".to_string())], "{source}");
+        }
+        std::fs::write(d.join("apps/web.yaml"), app("conf/../a.conf")).unwrap();
+        let l = load_dir(d);
+        assert!(l.desired.is_some(), "{:?}", l.diagnostics);
+    }
+
+    /// In-memory sources (edits checked before writing) read `source` from
+    /// `beside` by the same rule.
+    #[test]
+    fn in_memory_sources_follow_the_same_rule() {
+        let yaml =
+            "kind: App\nname: web\nserver: local\nimage: img:1\nfiles:\n  - {target: /a, source: conf/../a.conf}\n";
+        let mut sources = Sources::from_texts([("apps/web.yaml", yaml)]);
+        sources.beside.insert("apps/a.conf".into(), "a\n".into());
+        let l =
+            load(&sources, &LoadOptions { secrets: &SecretCheck::Known(Default::default()), inline_check: |_| Ok(()) });
+        assert!(l.desired.is_some(), "{:?}", l.diagnostics);
+    }
 }

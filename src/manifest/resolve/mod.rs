@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::raw::{self, RawDocument};
-use super::sources::EnvFiles;
+use super::sources::{EnvFiles, Inside};
 use super::yaml::Node;
 use crate::diag::{Diagnostic, Diagnostics, FieldPath, SourceFile, Span};
 use crate::model::values::{DURATION_RULE, NAME_RULE};
@@ -98,7 +98,7 @@ struct Resolver<'a> {
     env_files: &'a EnvFiles,
     /// Reads a file beside a manifest (`files[].source`): the manifest's
     /// relative path, the source as written.
-    beside: &'a dyn Fn(&str, &str) -> Result<String, String>,
+    beside: &'a dyn Fn(&str, &str) -> Result<String, Inside>,
 }
 
 pub fn resolve<'a>(
@@ -106,7 +106,7 @@ pub fn resolve<'a>(
     secrets: &SecretCheck,
     inline_check: InlineCheck,
     env_files: &'a EnvFiles,
-    beside: &'a dyn Fn(&str, &str) -> Result<String, String>,
+    beside: &'a dyn Fn(&str, &str) -> Result<String, Inside>,
     diags: &'a mut Diagnostics,
 ) -> Desired {
     let mut r = Resolver {
