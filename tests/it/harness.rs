@@ -145,3 +145,17 @@ impl Tomo {
         }
     }
 }
+
+/// The marketplace fixture stores: `$TOMO_FIXTURES`, else
+/// `shared/fixtures/marketplace` in a folder above the repository (a missing
+/// one fails the test, it never skips).
+pub fn fixtures_root() -> PathBuf {
+    if let Some(p) = std::env::var_os("TOMO_FIXTURES") {
+        return PathBuf::from(p);
+    }
+    let repo = repo();
+    repo.ancestors()
+        .map(|a| a.join("shared/fixtures/marketplace"))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no shared/fixtures/marketplace above {}; set TOMO_FIXTURES", repo.display()))
+}

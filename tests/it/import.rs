@@ -8,22 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Tomo, repo};
+use crate::harness::{Tomo, fixtures_root, repo};
 use tomo::compose::{self, Options};
 use tomo::diag::SourceFile;
-
-/// The fixture stores: `TOMO_FIXTURES`, else `shared/fixtures/marketplace`
-/// in a folder above the repository.
-fn fixtures_root() -> PathBuf {
-    if let Some(p) = std::env::var_os("TOMO_FIXTURES") {
-        return PathBuf::from(p);
-    }
-    let repo = repo();
-    repo.ancestors()
-        .map(|a| a.join("shared/fixtures/marketplace"))
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| panic!("no shared/fixtures/marketplace above {}; set TOMO_FIXTURES", repo.display()))
-}
 
 /// (app folder name, path relative to the root, compose file), sorted.
 fn fixtures() -> Vec<(String, String, PathBuf)> {

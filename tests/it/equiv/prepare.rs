@@ -50,22 +50,9 @@ impl Fixture {
     }
 }
 
-/// The marketplace fixtures: `$TOMO_FIXTURES`, or `shared/fixtures/marketplace`
-/// in a folder above the repository.
-pub fn fixtures_root() -> PathBuf {
-    if let Some(p) = std::env::var_os("TOMO_FIXTURES") {
-        return PathBuf::from(p);
-    }
-    let repo = crate::harness::repo();
-    repo.ancestors()
-        .map(|a| a.join("shared/fixtures/marketplace"))
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| panic!("no shared/fixtures/marketplace above {}; set TOMO_FIXTURES", repo.display()))
-}
-
 /// Every fixture app, sorted by name.
 pub fn fixtures() -> Vec<Fixture> {
-    let root = fixtures_root();
+    let root = crate::harness::fixtures_root();
     let mut all = Vec::new();
     for store in std::fs::read_dir(&root).unwrap().flatten() {
         let Ok(apps) = std::fs::read_dir(store.path().join("Apps")) else { continue };
