@@ -19,6 +19,7 @@ pub mod engine;
 pub mod error;
 pub mod faults;
 pub mod manifest;
+pub mod market;
 pub mod mcp;
 pub mod model;
 pub mod observe;

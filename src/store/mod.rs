@@ -11,6 +11,7 @@
 
 mod audit;
 pub mod folder;
+mod market;
 mod proposals;
 mod runs;
 mod secrets;
@@ -25,6 +26,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use folder::{FileId, Found, STORE_FILE};
 
 pub use audit::{Activity, ActivityRow};
+pub use market::{CatalogRow, RepoRow, SearchQuery};
 pub use proposals::{NewProposal, ProposalRow};
 pub use runs::{ActionRow, RunRow};
 pub use secrets::{Sealed, SecretRow, VaultMeta};
