@@ -24,7 +24,7 @@ pub fn run(engine: &Engine, cmd: AppCommand) -> Result<i32> {
 }
 
 /// A submitted change as text: the diff, the plan and what to do next.
-fn submitted_text(s: &Submitted) -> String {
+pub(super) fn submitted_text(s: &Submitted) -> String {
     match s {
         Submitted::Written { diff, plan } => {
             let next = if plan.has_changes() {

@@ -68,8 +68,17 @@ pub enum Command {
     /// Convert files of other tools to tomo manifests
     #[command(subcommand)]
     Import(ImportCommand),
+    /// App stores: install apps from them as manifests, keep them up to date
+    #[command(subcommand)]
+    Market(MarketCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MarketCommand {
+    #[command(flatten)]
+    Install(super::market_install::InstallCommand),
 }
 
 #[derive(Debug, Subcommand)]

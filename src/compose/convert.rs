@@ -377,6 +377,7 @@ fn assemble(
             server,
             servers: None,
             state,
+            source: None,
             service: one.service.clone(),
         }));
     }
@@ -392,6 +393,7 @@ fn assemble(
         server,
         servers: None,
         state: None,
+        source: None,
         services,
         volumes,
         networks,

@@ -25,6 +25,8 @@ mod connect;
 mod edits;
 mod guard;
 mod import;
+mod market_install;
+mod market_updates;
 mod ops;
 mod reconcile;
 mod recover;
@@ -43,6 +45,7 @@ pub use edits::{
     ServiceEdit, SettingsEdit,
 };
 pub use import::{ImportRequest, ImportResult};
+pub use market_install::{Install, InstallRequest, InstalledApp, Update};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};

@@ -113,6 +113,9 @@ pub struct RawMultiApp {
     pub servers: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<AppState>,
+    /// Where a marketplace install came from (written by `tomo market install`).
+    #[serde(default, rename = "x-tomo-source", skip_serializing_if = "Option::is_none")]
+    pub source: Option<RawMarketSource>,
     /// The app's containers, by service name.
     pub services: BTreeMap<String, RawMultiService>,
     /// Options for named volumes (`external: true` for ones tomo must not create).
@@ -142,6 +145,21 @@ pub struct RawNetworkDecl {
     pub driver_opts: Option<BTreeMap<String, String>>,
 }
 
+/// The store app a manifest was installed from: `x-tomo-source`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+pub struct RawMarketSource {
+    /// The Marketplace's name.
+    pub store: String,
+    /// The app's id in the store.
+    pub app: String,
+    /// The store's version of the app (the main service's image tag).
+    #[serde(default)]
+    pub version: String,
+    /// SHA-256 of the store's app folder when installed.
+    #[serde(default)]
+    pub checksum: String,
+}
+
 /// An app of one service, written with the service's fields at the top level.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct RawSingleApp {
@@ -155,6 +173,9 @@ pub struct RawSingleApp {
     pub servers: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<AppState>,
+    /// Where a marketplace install came from (written by `tomo market install`).
+    #[serde(default, rename = "x-tomo-source", skip_serializing_if = "Option::is_none")]
+    pub source: Option<RawMarketSource>,
     #[serde(flatten)]
     pub service: RawService,
 }
@@ -587,6 +608,33 @@ pub struct RawSettings {
     pub mcp: Option<RawMcpSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub networks: Option<RawNetworkSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketplace: Option<RawMarketplaceSettings>,
+}
+
+/// How `tomo market install` fills a store's variables.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+pub struct RawMarketplaceSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<RawMarketDefaults>,
+}
+
+/// Values for the variables store apps use, after `--set`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+pub struct RawMarketDefaults {
+    /// `$TZ` (default `UTC`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    /// `$PUID` (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub puid: Option<u32>,
+    /// `$PGID` (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgid: Option<u32>,
+    /// The absolute folder holding apps' data, in place of CasaOS's
+    /// `/DATA/AppData` (default `/srv/tomo/apps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_root: Option<String>,
 }
 
 /// Subnets of the networks tomo creates: each gets the first free block of

@@ -10,7 +10,9 @@
 //! - Nothing outside the store's root is read (a symlink that escapes it
 //!   makes that app invalid).
 
+pub mod install;
 pub mod layout;
+pub mod merge;
 
 use std::path::Path;
 

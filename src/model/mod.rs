@@ -120,6 +120,18 @@ pub struct App {
     pub origin: Origin,
     /// Written in the one-service shorthand (its container is named after the app).
     pub single: bool,
+    /// The store app it was installed from (`x-tomo-source`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<MarketSource>,
+}
+
+/// `x-tomo-source`: the store app a manifest was installed from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketSource {
+    pub store: String,
+    pub app: String,
+    pub version: String,
+    pub checksum: String,
 }
 
 impl App {
@@ -311,7 +323,27 @@ pub struct Settings {
     /// Where the networks tomo creates take their subnets.
     #[serde(default)]
     pub network_pool: subnet::NetworkPool,
+    /// How `tomo market install` fills a store's variables.
+    #[serde(default)]
+    pub market_defaults: MarketDefaults,
     pub origin: Option<Origin>,
+}
+
+/// `Settings.marketplace.defaults`: the values of the variables store apps
+/// use (`$TZ`, `$PUID`, `$PGID`) and the folder that replaces CasaOS's
+/// `/DATA/AppData`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketDefaults {
+    pub tz: String,
+    pub puid: u32,
+    pub pgid: u32,
+    pub data_root: String,
+}
+
+impl Default for MarketDefaults {
+    fn default() -> Self {
+        Self { tz: "UTC".into(), puid: 1000, pgid: 1000, data_root: "/srv/tomo/apps".into() }
+    }
 }
 
 impl Default for Settings {
@@ -326,6 +358,7 @@ impl Default for Settings {
             watch_destructive: WatchDestructive::Hold,
             require_approval: RequireApproval::Destructive,
             network_pool: subnet::NetworkPool::default(),
+            market_defaults: MarketDefaults::default(),
             origin: None,
         }
     }

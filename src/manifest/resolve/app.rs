@@ -15,9 +15,9 @@ type Contents = (BTreeMap<Name, Service>, BTreeMap<Name, ResourceDecl>, BTreeMap
 impl<'a> Resolver<'a> {
     pub(super) fn app(&mut self, at: At<'a>, rel: &str, name: Name, a: &raw::RawApp) -> Option<App> {
         let before = self.diags.error_count();
-        let (server, servers, state) = match a {
-            raw::RawApp::Multi(m) => (&m.server, &m.servers, m.state),
-            raw::RawApp::Single(s) => (&s.server, &s.servers, s.state),
+        let (server, servers, state, source) = match a {
+            raw::RawApp::Multi(m) => (&m.server, &m.servers, m.state, &m.source),
+            raw::RawApp::Single(s) => (&s.server, &s.servers, s.state, &s.source),
         };
         let server_names = self.app_servers(at, server.as_deref(), servers.as_deref());
         let single = matches!(a, raw::RawApp::Single(_));
@@ -34,6 +34,12 @@ impl<'a> Resolver<'a> {
             networks,
             origin: at.origin(rel),
             single,
+            source: source.as_ref().map(|s| MarketSource {
+                store: s.store.clone(),
+                app: s.app.clone(),
+                version: s.version.clone(),
+                checksum: s.checksum.clone(),
+            }),
         })
     }
 

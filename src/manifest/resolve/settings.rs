@@ -37,6 +37,7 @@ impl<'a> Resolver<'a> {
             );
         }
         let network_pool = self.network_pool(at, s.networks.as_ref());
+        let market_defaults = self.market_defaults(at, s.marketplace.as_ref().and_then(|m| m.defaults.as_ref()));
         (self.diags.error_count() == before).then(|| Settings {
             prune: s.prune.unwrap_or(d.prune),
             parallelism,
@@ -47,8 +48,35 @@ impl<'a> Resolver<'a> {
             watch_destructive: w.destructive.unwrap_or(d.watch_destructive),
             require_approval: s.mcp.as_ref().and_then(|m| m.require_approval).unwrap_or(d.require_approval),
             network_pool: network_pool.unwrap_or(d.network_pool),
+            market_defaults,
             origin: Some(at.origin(rel)),
         })
+    }
+
+    fn market_defaults(&mut self, at: At<'a>, m: Option<&raw::RawMarketDefaults>) -> MarketDefaults {
+        let d = MarketDefaults::default();
+        let Some(m) = m else { return d };
+        let path = FieldPath::root().key("marketplace").key("defaults");
+        let data_root = m.data_root.clone().unwrap_or(d.data_root);
+        let root_ok = data_root.starts_with('/')
+            && !data_root.split('/').any(|c| c == "..")
+            && !data_root.chars().any(|c| c.is_control());
+        if !root_ok {
+            self.push(
+                at.err(&path.key("data_root"), "invalid-path", format!("`{}` is not an absolute folder", data_root.escape_default()))
+                    .help("e.g. `/srv/tomo/apps`"),
+            );
+        }
+        let tz = m.tz.clone().unwrap_or(d.tz);
+        if tz.is_empty() || tz.chars().any(|c| c.is_whitespace() || c.is_control() || c == '$') {
+            self.push(at.err(&path.key("tz"), "invalid-value", format!("`{}` is not a time zone", tz.escape_default())).help("e.g. `Europe/Berlin` or `UTC`"));
+        }
+        MarketDefaults {
+            tz,
+            puid: m.puid.unwrap_or(d.puid),
+            pgid: m.pgid.unwrap_or(d.pgid),
+            data_root: data_root.trim_end_matches('/').to_string(),
+        }
     }
 
     fn network_pool(&mut self, at: At<'a>, n: Option<&raw::RawNetworkSettings>) -> Option<NetworkPool> {
