@@ -75,7 +75,14 @@ pub fn run(engine: &Engine, cmd: InstallCommand) -> Result<i32> {
             }
             let mut text = String::new();
             for i in &apps {
-                text.push_str(&format!("{:<24} {}/{} {} on {}\n", i.name, i.source.store, i.source.app, i.source.version, i.servers.join(", ")));
+                text.push_str(&format!(
+                    "{:<24} {}/{} {} on {}\n",
+                    i.name,
+                    i.source.store,
+                    i.source.app,
+                    i.source.version,
+                    i.servers.join(", ")
+                ));
             }
             if apps.is_empty() {
                 text.push_str("No app installed from a store.\n");
@@ -89,9 +96,15 @@ pub fn run(engine: &Engine, cmd: InstallCommand) -> Result<i32> {
             }
             let mut text = String::new();
             for u in &ups {
-                text.push_str(&format!("{}: {}/{} {} → {}\n{}", u.name, u.store, u.app, u.installed_version, u.available_version, u.diff));
+                text.push_str(&format!(
+                    "{}: {}/{} {} → {}\n{}",
+                    u.name, u.store, u.app, u.installed_version, u.available_version, u.diff
+                ));
                 for c in &u.conflicts {
-                    text.push_str(&format!("conflict at `{}`: yours {} / the store's {} (was {})\n", c.path, c.ours, c.theirs, c.base));
+                    text.push_str(&format!(
+                        "conflict at `{}`: yours {} / the store's {} (was {})\n",
+                        c.path, c.ours, c.theirs, c.base
+                    ));
                 }
             }
             if ups.is_empty() {
@@ -100,18 +113,16 @@ pub fn run(engine: &Engine, cmd: InstallCommand) -> Result<i32> {
             out(&crate::term::text(&text)).map(|_| 0)
         }
         InstallCommand::Upgrade(a) => {
-            let (_, submitted) = runtime()?.block_on(engine.market_upgrade(&a.app, &local_admin()))?;
+            let (_, submitted) = runtime()?.block_on(engine.market_upgrade(&a.app, &local_admin(), None))?;
             out(&submitted_text(&submitted)).map(|_| 0)
         }
     }
 }
 
 fn install(engine: &Engine, a: InstallArgs) -> Result<i32> {
-    let (store, app) = a
-        .app
-        .split_once('/')
-        .filter(|(s, p)| !s.is_empty() && !p.is_empty())
-        .ok_or_else(|| Usage::invalid("STORE/APP", &a.app, "write the store's name and the app's, e.g. `casaos/Jellyfin`"))?;
+    let (store, app) = a.app.split_once('/').filter(|(s, p)| !s.is_empty() && !p.is_empty()).ok_or_else(|| {
+        Usage::invalid("STORE/APP", &a.app, "write the store's name and the app's, e.g. `casaos/Jellyfin`")
+    })?;
     let req = InstallRequest {
         store: store.into(),
         app: app.into(),

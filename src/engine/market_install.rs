@@ -159,7 +159,11 @@ impl Engine {
         let Some(m) = Name::parse(store).ok().and_then(|n| desired.marketplaces.get(&n)) else {
             let known: Vec<String> = desired.marketplaces.keys().map(|n| n.to_string()).collect();
             let known = if known.is_empty() { "none".into() } else { known.join(", ") };
-            return Err(invalid("store", store, format!("no Marketplace of that name is declared (declared: {known})")));
+            return Err(invalid(
+                "store",
+                store,
+                format!("no Marketplace of that name is declared (declared: {known})"),
+            ));
         };
         let root = layout::checkout(&self.config().data_dir, m.name.as_str());
         let row = self.store()?.market_app(store, app)?;
@@ -226,7 +230,12 @@ impl Engine {
         let version = loc.version.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| install::version(&doc, None));
         let checksum = match &loc.checksum {
             Some(c) if !c.is_empty() => c.clone(),
-            _ => path.parent().map(install::folder_checksum).transpose().map_err(|e| Error::read(path.display(), e))?.unwrap_or_default(),
+            _ => path
+                .parent()
+                .map(install::folder_checksum)
+                .transpose()
+                .map_err(|e| Error::read(path.display(), e))?
+                .unwrap_or_default(),
         };
         let source = MarketSource { store: store.into(), app: app.into(), version, checksum };
         set_source(&mut doc, &source);
@@ -280,8 +289,7 @@ fn port_conflicts(desired: &Desired, server: &str, doc: &RawDocument) -> Vec<Str
         }
     }
     let mine = install::host_ports(doc);
-    let all: Vec<PortRange> =
-        taken.iter().map(|t| t.0).chain(mine.iter().filter_map(|(_, m)| m.host)).collect();
+    let all: Vec<PortRange> = taken.iter().map(|t| t.0).chain(mine.iter().filter_map(|(_, m)| m.host)).collect();
     let mut out = Vec::new();
     for (svc, m) in &mine {
         let Some(h) = m.host else { continue };
@@ -290,7 +298,9 @@ fn port_conflicts(desired: &Desired, server: &str, doc: &RawDocument) -> Vec<Str
                 Some(free) if h.start == h.end => format!("; the next free port is {free}: --set {}={free}", h.start),
                 _ => String::new(),
             };
-            out.push(format!("host port {h} (service `{svc}`) on server `{server}` is already published by {by}{hint}"));
+            out.push(format!(
+                "host port {h} (service `{svc}`) on server `{server}` is already published by {by}{hint}"
+            ));
         }
     }
     out
@@ -298,9 +308,21 @@ fn port_conflicts(desired: &Desired, server: &str, doc: &RawDocument) -> Vec<Str
 
 impl Engine {
     /// Installs store app `req.store/req.app` as `apps/<name>.yaml`: written
-    /// (an admin, the CLI) or proposed (an agent), and with `req.yes` the
-    /// written plan applied.
+    /// (an admin, the CLI) or proposed (a role that proposes), and with
+    /// `req.yes` the written plan applied.
     pub async fn market_install(&self, req: &InstallRequest, who: &Identity, sink: &dyn ApplySink) -> Result<Install> {
+        self.market_install_as(req, who, None, sink).await
+    }
+
+    /// `market_install`, always as a proposal when `propose` gives a reason
+    /// (an agent's install).
+    pub async fn market_install_as(
+        &self,
+        req: &InstallRequest,
+        who: &Identity,
+        propose: Option<String>,
+        sink: &dyn ApplySink,
+    ) -> Result<Install> {
         let desired = self.desired()?;
         let loc = self.locate(&desired, &req.store, &req.app)?;
         let server = req.server.clone().unwrap_or_else(|| default_server(&desired));
@@ -331,7 +353,7 @@ impl Engine {
             title: format!("install {}/{} {} as app {name}", req.store, req.app, c.source.version),
             edits: vec![FileEdit { path: path.clone(), before: None, after: Some(yaml) }],
         };
-        let submitted = match self.submit(change, who).await {
+        let submitted = match self.submit_as(change, who, propose).await {
             Ok(s) => s,
             Err(e) => {
                 if let Ok(v) = self.vault() {

@@ -51,7 +51,12 @@ impl Engine {
 
     /// Writes (or proposes, for an agent) the upgrade of installed app `name`;
     /// refused while it has conflicts.
-    pub async fn market_upgrade(&self, name: &str, who: &Identity) -> Result<(Update, Submitted)> {
+    pub async fn market_upgrade(
+        &self,
+        name: &str,
+        who: &Identity,
+        propose: Option<String>,
+    ) -> Result<(Update, Submitted)> {
         let desired = self.desired()?;
         let Some((app, _)) = installed(&desired).find(|(a, _)| a.name.as_str() == name) else {
             let known: Vec<String> = installed(&desired).map(|(a, _)| a.name.to_string()).collect();
@@ -81,7 +86,7 @@ impl Engine {
         let record = self.read_record(name)?.unwrap_or_default();
         self.store_generated(&w.secrets, &record.set)?;
         let title = format!("upgrade {name} to {}/{} {}", w.update.store, w.update.app, w.update.available_version);
-        let submitted = self.submit(Change { title, edits: vec![w.edit] }, who).await?;
+        let submitted = self.submit_as(Change { title, edits: vec![w.edit] }, who, propose).await?;
         let mut record = record;
         record.pristine.insert(w.new_checksum, w.new_pristine);
         self.write_record(&record)?;
@@ -91,12 +96,10 @@ impl Engine {
     /// The upgrade of one installed app, `None` when its store's is the same.
     fn work_out(&self, desired: &Desired, app: &App) -> Result<Option<Worked>> {
         let Some(src) = &app.source else { return Ok(None) };
-        let record = self.read_record(app.name.as_str())?.ok_or_else(|| {
-            Usage::NotApplicable {
-                what: format!("app `{}`", app.name),
-                why: "it names a store app but has no install record in the data folder (installed by another tomo?)"
-                    .into(),
-            }
+        let record = self.read_record(app.name.as_str())?.ok_or_else(|| Usage::NotApplicable {
+            what: format!("app `{}`", app.name),
+            why: "it names a store app but has no install record in the data folder (installed by another tomo?)"
+                .into(),
         })?;
         let loc = self.locate(desired, &src.store, &src.app)?;
         let d = record.defaults.clone().unwrap_or_else(|| desired.settings.market_defaults.clone());

@@ -72,7 +72,12 @@ fn walk(
         return Some(Value::Object(out));
     }
     let or_null = |v: Option<&Value>| v.cloned().unwrap_or(Value::Null);
-    conflicts.push(Conflict { path: path.to_string(), base: or_null(base), ours: or_null(ours), theirs: or_null(theirs) });
+    conflicts.push(Conflict {
+        path: path.to_string(),
+        base: or_null(base),
+        ours: or_null(ours),
+        theirs: or_null(theirs),
+    });
     ours.cloned()
 }
 
@@ -100,7 +105,12 @@ mod tests {
         assert_eq!(m.value, ours);
         assert_eq!(
             m.conflicts,
-            vec![Conflict { path: "image".into(), base: json!("a:1"), ours: json!("a:1-custom"), theirs: json!("a:2") }]
+            vec![Conflict {
+                path: "image".into(),
+                base: json!("a:1"),
+                ours: json!("a:1-custom"),
+                theirs: json!("a:2")
+            }]
         );
     }
 

@@ -67,6 +67,11 @@ pub const RULES: &[(&str, Rule)] = &[
     ("audit_auth", r(Read, false)),
     // health
     ("health_check", r(Read, false)),
+    // marketplace install
+    ("market_install", r(Propose, true)),
+    ("market_installed", r(Read, false)),
+    ("market_updates", r(Read, false)),
+    ("market_upgrade", r(Propose, true)),
 ];
 
 pub fn rule(tool: &str) -> Option<Rule> {

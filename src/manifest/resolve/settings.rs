@@ -63,13 +63,20 @@ impl<'a> Resolver<'a> {
             && !data_root.chars().any(|c| c.is_control());
         if !root_ok {
             self.push(
-                at.err(&path.key("data_root"), "invalid-path", format!("`{}` is not an absolute folder", data_root.escape_default()))
-                    .help("e.g. `/srv/tomo/apps`"),
+                at.err(
+                    &path.key("data_root"),
+                    "invalid-path",
+                    format!("`{}` is not an absolute folder", data_root.escape_default()),
+                )
+                .help("e.g. `/srv/tomo/apps`"),
             );
         }
         let tz = m.tz.clone().unwrap_or(d.tz);
         if tz.is_empty() || tz.chars().any(|c| c.is_whitespace() || c.is_control() || c == '$') {
-            self.push(at.err(&path.key("tz"), "invalid-value", format!("`{}` is not a time zone", tz.escape_default())).help("e.g. `Europe/Berlin` or `UTC`"));
+            self.push(
+                at.err(&path.key("tz"), "invalid-value", format!("`{}` is not a time zone", tz.escape_default()))
+                    .help("e.g. `Europe/Berlin` or `UTC`"),
+            );
         }
         MarketDefaults {
             tz,
