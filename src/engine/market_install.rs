@@ -118,6 +118,8 @@ pub(super) struct Converted {
 
 /// Where a store app's files are.
 pub(super) struct Located {
+    store: String,
+    app: String,
     root: PathBuf,
     source: String,
     version: Option<String>,
@@ -180,7 +182,7 @@ impl Engine {
                 }
             },
         };
-        Ok(Located { root, source, version, checksum })
+        Ok(Located { store: store.into(), app: app.into(), root, source, version, checksum })
     }
 
     /// Converts a store app with the variables `set`, then `defaults`.
@@ -191,9 +193,8 @@ impl Engine {
         server: &str,
         set: &[(String, String)],
         d: &MarketDefaults,
-        store: &str,
-        app: &str,
     ) -> Result<Converted> {
+        let (store, app) = (loc.store.as_str(), loc.app.as_str());
         let path = install::within_store(&loc.root, &loc.source).map_err(|e| invalid("app", app, e))?;
         let text = std::fs::read_to_string(&path).map_err(|e| Error::read(path.display(), e))?;
         let text = install::fill_data_root(&text, &d.data_root);
@@ -332,7 +333,7 @@ impl Engine {
         }
         let name = req.name.clone().unwrap_or_else(|| req.app.to_ascii_lowercase());
         let name = compose_name(&name);
-        let c = self.convert_app(&loc, Some(&name), &server, &req.set, &d, &req.store, &req.app)?;
+        let c = self.convert_app(&loc, Some(&name), &server, &req.set, &d)?;
         let name = doc_name(&c.doc);
         let path = format!("apps/{name}.yaml");
         if desired.apps.keys().any(|n| n.as_str() == name) || self.config().manifests.join(&path).exists() {

@@ -104,7 +104,7 @@ impl Engine {
         let loc = self.locate(desired, &src.store, &src.app)?;
         let d = record.defaults.clone().unwrap_or_else(|| desired.settings.market_defaults.clone());
         let server = app.servers.first().map(|s| s.to_string()).unwrap_or(record.server.clone());
-        let new = self.convert_app(&loc, Some(app.name.as_str()), &server, &record.set, &d, &src.store, &src.app)?;
+        let new = self.convert_app(&loc, Some(app.name.as_str()), &server, &record.set, &d)?;
         if new.source.checksum == src.checksum {
             return Ok(None);
         }

@@ -18,8 +18,13 @@ pub(super) fn unknown_field(key: &str, value: &Node, known: &[&str]) -> String {
     }
     match did_you_mean(key, known.iter().copied()) {
         Some(s) => format!("did you mean `{s}`?"),
-        None => format!("valid fields here: {}", known.join(", ")),
+        None => format!("valid fields here: {}", listed(known)),
     }
+}
+
+/// The fields to list: extension keys (`x-…`, allowed everywhere) left out.
+fn listed(known: &[&str]) -> String {
+    known.iter().filter(|k| !k.starts_with("x-")).copied().collect::<Vec<_>>().join(", ")
 }
 
 /// Help for a field that belongs to the other form of a document or value
@@ -30,7 +35,7 @@ pub(super) fn other_form(key: &str, known: &[&str], other: Option<&str>) -> Stri
     }
     match other {
         Some(d) => format!("`{key}` belongs to the other form: {}", lower_first(d)),
-        None => format!("`{key}` belongs to another form of this value; valid fields here: {}", known.join(", ")),
+        None => format!("`{key}` belongs to another form of this value; valid fields here: {}", listed(known)),
     }
 }
 

@@ -211,6 +211,27 @@ mod tests {
     }
 
     #[test]
+    fn marketplace_defaults_and_the_install_source_are_read() {
+        let l = load_str(
+            "kind: Settings\nmarketplace:\n  defaults: {tz: Europe/Paris, puid: 1001, data_root: /data/apps/}\n---\nkind: App\nname: web\nserver: local\nimage: nginx\nx-tomo-source: {store: s, app: Web, version: '1', checksum: ab}\n",
+        );
+        assert!(!l.diagnostics.has_errors(), "{:?}", l.diagnostics);
+        let d = l.desired.unwrap();
+        let m = &d.settings.market_defaults;
+        assert_eq!((m.tz.as_str(), m.puid, m.pgid, m.data_root.as_str()), ("Europe/Paris", 1001, 1000, "/data/apps"));
+        let src = d.apps["web"].source.clone().unwrap();
+        assert_eq!((src.store.as_str(), src.app.as_str(), src.version.as_str()), ("s", "Web", "1"));
+        let none = load_str("kind: App\nname: web\nserver: local\nimage: nginx\n").desired.unwrap();
+        assert_eq!(none.settings.market_defaults.data_root, "/srv/tomo/apps");
+        assert!(none.apps["web"].source.is_none());
+        // The annotation changes nothing the plan compares: an app without it serialises as before.
+        assert!(!serde_json::to_string(&none.apps["web"]).unwrap().contains("source"));
+        let bad = load_str("kind: Settings\nmarketplace: {defaults: {data_root: apps, tz: 'a b'}}\n");
+        let got: Vec<String> = bad.diagnostics.iter().map(|d| format!("{}@{}", d.code, d.field)).collect();
+        assert_eq!(got, ["invalid-path@marketplace.defaults.data_root", "invalid-value@marketplace.defaults.tz"]);
+    }
+
+    #[test]
     fn start_first_with_a_host_port_is_warned_about() {
         let l = load_str(
             "kind: App\nname: web\nserver: local\nimage: nginx\nports: ['8080:80']\nupdate_order: start-first\n",

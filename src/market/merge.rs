@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(merge(&base, &ours, &theirs).value, json!({"a": 1}));
         // The store removes what the user changed: a conflict.
         let ours = json!({"a": 1, "b": 5, "c": 3});
-        let m = merge(&base, &ours, &theirs);
+        let m = merge(&base, &ours, &json!({"a": 1, "c": 3}));
         assert_eq!(m.conflicts.len(), 1);
         assert_eq!(m.conflicts[0].theirs, Value::Null);
     }

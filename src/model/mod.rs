@@ -324,7 +324,7 @@ pub struct Settings {
     #[serde(default)]
     pub network_pool: subnet::NetworkPool,
     /// How `tomo market install` fills a store's variables.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "MarketDefaults::is_default")]
     pub market_defaults: MarketDefaults,
     pub origin: Option<Origin>,
 }
@@ -338,6 +338,12 @@ pub struct MarketDefaults {
     pub puid: u32,
     pub pgid: u32,
     pub data_root: String,
+}
+
+impl MarketDefaults {
+    pub fn is_default(&self) -> bool {
+        *self == MarketDefaults::default()
+    }
 }
 
 impl Default for MarketDefaults {
