@@ -26,6 +26,7 @@ mod edits;
 mod guard;
 mod import;
 mod market;
+mod market_repo;
 mod ops;
 mod reconcile;
 mod recover;
@@ -45,6 +46,7 @@ pub use edits::{
 };
 pub use import::{ImportRequest, ImportResult};
 pub use market::{StoreRow, StoreSynced, SyncOptions, SyncReport};
+pub use market_repo::{MarketplaceEdit, MarketplaceFields};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};
