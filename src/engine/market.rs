@@ -201,6 +201,26 @@ impl Engine {
         Ok(done)
     }
 
+    /// Keeps the declared stores synced, each on its `sync` interval
+    /// (checked every minute; every store once at the start), for `watch`
+    /// and `serve`. Never returns; a failure is logged, never fatal.
+    pub async fn market_keep_synced(&self) {
+        let mut last = BTreeMap::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.market_sync_due(&mut last).await {
+                Ok(done) => {
+                    for s in done.iter().filter(|s| !s.ok) {
+                        tracing::debug!(store = %s.store, "store sync will be tried again at its interval");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot sync the stores: the manifests did not load"),
+            }
+        }
+    }
+
     /// One store: fetch (or find its folder), scan, index; a failure is
     /// recorded in the catalog, which keeps the store's previous apps.
     async fn sync_store(&self, m: &Marketplace, opts: &SyncOptions) -> StoreSynced {
