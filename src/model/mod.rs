@@ -474,5 +474,6 @@ pub enum MarketplaceFormat {
     Casaos,
     Compose,
     Tomo,
+    /// Detected from the store's files (`market::detect`).
     Auto,
 }

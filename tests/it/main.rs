@@ -18,6 +18,7 @@ mod hostile;
 mod hosts;
 mod http_attack;
 mod import;
+mod market_catalog;
 mod mcp;
 mod mcp_client;
 mod namespaces;
