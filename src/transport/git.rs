@@ -132,7 +132,7 @@ impl Session {
         ];
         let mut known = vec!["~/.ssh/known_hosts".to_string()];
         if let Some(k) = &req.known_hosts {
-            known.push(k.display().to_string());
+            known.push(std::path::absolute(k).map_err(io("use", k))?.display().to_string());
         }
         ssh.push("-o".into());
         ssh.push(format!("UserKnownHostsFile={}", known.join(" ")));
@@ -145,7 +145,8 @@ impl Session {
                 s.redactor = Redactor::new([t.expose(), basic.as_str()]);
             }
             Some(GitAuth::SshKey(k)) if is_ssh(req.url) => {
-                let dir = work.join(format!(".key-{}", nonce()));
+                // git runs ssh in the new checkout: every path it is given is absolute.
+                let dir = std::path::absolute(work.join(format!(".key-{}", nonce()))).map_err(io("use", work))?;
                 make_private_dir(&dir)?;
                 s.key_dir = Some(dir.clone());
                 let file = dir.join("id");
