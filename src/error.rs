@@ -137,6 +137,8 @@ pub enum Noun {
     Secret,
     Proposal,
     Settings,
+    /// An app store (`kind: Marketplace`).
+    MarketStore,
 }
 
 impl fmt::Display for Noun {
@@ -149,6 +151,7 @@ impl fmt::Display for Noun {
             Noun::Secret => "secret",
             Noun::Proposal => "proposal",
             Noun::Settings => "settings",
+            Noun::MarketStore => "store",
         })
     }
 }

@@ -6,6 +6,7 @@ mod apps;
 pub mod args;
 mod commands;
 mod import;
+mod market;
 mod market_install;
 mod plan_view;
 mod reconcile;
@@ -68,7 +69,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Proposal(c) => access::proposal(&engine, c),
         Command::App(c) => apps::run(&engine, c),
         Command::Import(c) => import::run(&engine, c),
-        Command::Market(args::MarketCommand::Install(c)) => market_install::run(&engine, c),
+        Command::Market(c) => market::run(&engine, c),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

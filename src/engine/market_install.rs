@@ -29,7 +29,7 @@ use crate::error::{Error, Result, Usage};
 use crate::manifest::raw::{RawApp, RawDocument, RawMarketSource};
 use crate::market::{install, layout, merge};
 use crate::model::secret::SecretString;
-use crate::model::{Desired, MarketDefaults, MarketSource, Name, PortRange};
+use crate::model::{Desired, MarketDefaults, MarketSource, Name, PortRange, StoreSource};
 
 /// What to install.
 #[derive(Debug, Clone, Default)]
@@ -167,7 +167,13 @@ impl Engine {
                 format!("no Marketplace of that name is declared (declared: {known})"),
             ));
         };
-        let root = layout::checkout(&self.config().data_dir, m.name.as_str());
+        let root = match &m.source {
+            StoreSource::Path { path } => {
+                let p = PathBuf::from(path);
+                if p.is_absolute() { p } else { self.config().manifests.join(p) }
+            }
+            StoreSource::Git { .. } => layout::checkout(&self.config().data_dir, m.name.as_str()),
+        };
         let row = self.store()?.market_app(store, app)?;
         let (source, version, checksum) = match row {
             Some(r) => (r.entry.source, Some(r.entry.version), Some(r.entry.checksum)),

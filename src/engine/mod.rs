@@ -25,7 +25,9 @@ mod connect;
 mod edits;
 mod guard;
 mod import;
+mod market;
 mod market_install;
+mod market_repo;
 mod market_updates;
 mod ops;
 mod reconcile;
@@ -45,7 +47,9 @@ pub use edits::{
     ServiceEdit, SettingsEdit,
 };
 pub use import::{ImportRequest, ImportResult};
+pub use market::{StoreRow, StoreSynced, SyncOptions, SyncReport};
 pub use market_install::{Install, InstallRequest, InstalledApp, Update};
+pub use market_repo::{MarketplaceEdit, MarketplaceFields};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};

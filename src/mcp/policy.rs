@@ -67,6 +67,11 @@ pub const RULES: &[(&str, Rule)] = &[
     ("audit_auth", r(Read, false)),
     // health
     ("health_check", r(Read, false)),
+    // market: stores
+    ("market_repo_list", r(Read, false)),
+    ("market_repo_add", r(Propose, true)),
+    ("market_repo_remove", r(Propose, true)),
+    ("market_sync", r(Operate, true)),
     // marketplace install
     ("market_install", r(Propose, true)),
     ("market_installed", r(Read, false)),

@@ -26,7 +26,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use folder::{FileId, Found, STORE_FILE};
 
 pub use audit::{Activity, ActivityRow};
-pub use market::{CatalogRow, RepoRow, SearchQuery};
+pub use market::{CatalogRow, CategoryRow, RepoRow, SearchQuery};
 pub use proposals::{NewProposal, ProposalRow};
 pub use runs::{ActionRow, RunRow};
 pub use secrets::{Sealed, SecretRow, VaultMeta};
@@ -34,8 +34,11 @@ pub use status::{ProposalStatus, RunStatus, UnknownStatus};
 pub use users::{Admission, Failures, SessionRow, UserRow};
 
 /// Migrations in order; the store's version is the number applied.
-const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_app_revisions.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_app_revisions.sql"),
+    include_str!("migrations/0003_marketplace.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -136,7 +136,8 @@ fn market_fleet() -> (Fleet, PathBuf) {
     f.tomo.set_env("TOMO_MASTER_PASSWORD", MASTER);
     f.tomo.set_env("TOMO_SALT", "0123456789abcdef0123456789abcdef");
     let data_root = f.tomo.path().join("appdata");
-    f.manifest("shop.yaml", "kind: Marketplace\nname: shop\nurl: https://example.com/shop.git\n");
+    let store = f.tomo.path().join("shop");
+    f.manifest("shop.yaml", &format!("kind: Marketplace\nname: shop\npath: {}\n", store.display()));
     f.manifest(
         "settings.yaml",
         &format!(
@@ -144,9 +145,14 @@ fn market_fleet() -> (Fleet, PathBuf) {
             data_root.display()
         ),
     );
-    let store = f.tomo.path().join("data/market/shop");
     std::fs::create_dir_all(&store).unwrap();
     (f, store)
+}
+
+/// `tomo market sync`: the store's apps into the catalog.
+fn sync(f: &Fleet) {
+    let r = f.tomo(&["market", "sync"]);
+    assert_eq!(r.code, 0, "{}", r.all());
 }
 
 fn read(f: &Fleet, rel: &str) -> Option<String> {
@@ -163,6 +169,7 @@ fn install_plan_apply_three_fixture_apps() {
     copy_app(&store, "bigbear-casaos", "dozzle", &f.prefix);
     copy_app(&store, "bigbear-casaos", "nextcloud", &f.prefix);
     copy_app(&store, "casaos-appstore", "Unifi-Network-Application", &f.prefix);
+    sync(&f);
 
     // One service.
     let dozzle = f.app("dozzle");
@@ -232,6 +239,7 @@ fn install_plan_apply_three_fixture_apps() {
 fn an_agents_install_is_a_proposal_that_approve_deploys() {
     let (f, store) = market_fleet();
     copy_app(&store, "bigbear-casaos", "dozzle", &f.prefix);
+    sync(&f);
     let name = f.app("dz");
     let port = free_port().to_string();
     let mut agent = Stdio::start(&f.tomo, "operator");
@@ -253,6 +261,7 @@ fn an_agents_install_is_a_proposal_that_approve_deploys() {
 fn an_upgrade_keeps_the_users_edit_and_reports_conflicts() {
     let (f, store) = market_fleet();
     copy_app(&store, "bigbear-casaos", "dozzle", &f.prefix);
+    sync(&f);
     let name = f.app("dz");
     let file = format!("apps/{name}.yaml");
     let (p1, p2) = (free_port().to_string(), free_port().to_string());
@@ -270,6 +279,7 @@ fn an_upgrade_keeps_the_users_edit_and_reports_conflicts() {
     let new = renamed("amir20/dozzle:v10.8.0");
     standin(&new);
     std::fs::write(&compose, std::fs::read_to_string(&compose).unwrap().replace(&old, &new)).unwrap();
+    sync(&f);
     let r = f.tomo(&["market", "updates", "--json"]);
     let ups: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{}", r.all()));
     let u = &ups[0];
@@ -295,6 +305,7 @@ fn an_upgrade_keeps_the_users_edit_and_reports_conflicts() {
     std::fs::write(&path, &text).unwrap();
     let newer = renamed("amir20/dozzle:v11.0.0");
     std::fs::write(&compose, std::fs::read_to_string(&compose).unwrap().replace(&new, &newer)).unwrap();
+    sync(&f);
     let r = f.tomo(&["market", "updates", "--json"]);
     let ups: Value = serde_json::from_str(&r.stdout).unwrap();
     let c = &ups[0]["conflicts"][0];
@@ -314,6 +325,7 @@ fn bad_input_is_refused_with_nothing_written() {
     let (f, store) = market_fleet();
     copy_app(&store, "bigbear-casaos", "dozzle", &f.prefix);
     copy_app(&store, "bigbear-casaos", "nextcloud", &f.prefix);
+    sync(&f);
     let r = f.tomo(&["market", "install", "nostore/dozzle"]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("no Marketplace of that name") && r.stderr.contains("declared: shop"), "{}", r.stderr);
