@@ -137,6 +137,10 @@ pub enum Noun {
     Secret,
     Proposal,
     Settings,
+    /// A marketplace (app store).
+    MarketStore,
+    /// An app of a marketplace.
+    MarketApp,
 }
 
 impl fmt::Display for Noun {
@@ -149,6 +153,8 @@ impl fmt::Display for Noun {
             Noun::Secret => "secret",
             Noun::Proposal => "proposal",
             Noun::Settings => "settings",
+            Noun::MarketStore => "store",
+            Noun::MarketApp => "app",
         })
     }
 }

@@ -68,8 +68,19 @@ pub enum Command {
     /// Convert files of other tools to tomo manifests
     #[command(subcommand)]
     Import(ImportCommand),
+    /// App stores: search the catalog, show an app
+    #[command(subcommand)]
+    Market(MarketCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MarketCommand {
+    /// Search the synced stores' apps (title, tagline, description)
+    Search(super::market_catalog::MarketSearchArgs),
+    /// One app: description, services, ports, volumes, environment, tips
+    Show(super::market_catalog::MarketShowArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,7 @@ mod connect;
 mod edits;
 mod guard;
 mod import;
+mod market_catalog;
 mod ops;
 mod reconcile;
 mod recover;
@@ -43,6 +44,7 @@ pub use edits::{
     ServiceEdit, SettingsEdit,
 };
 pub use import::{ImportRequest, ImportResult};
+pub use market_catalog::{AppShown, DEFAULT_LIMIT as MARKET_SEARCH_LIMIT, SearchRequest, split_app};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};

@@ -67,6 +67,10 @@ pub const RULES: &[(&str, Rule)] = &[
     ("audit_auth", r(Read, false)),
     // health
     ("health_check", r(Read, false)),
+    // marketplace catalog
+    ("market_search", r(Read, false)),
+    ("market_app_get", r(Read, false)),
+    ("market_categories", r(Read, false)),
 ];
 
 pub fn rule(tool: &str) -> Option<Rule> {
