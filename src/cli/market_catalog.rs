@@ -6,9 +6,8 @@ use std::fmt::Write as _;
 use clap::Args;
 
 use super::{out, out_json};
-use crate::engine::{AppShown, Engine, SearchRequest, split_app};
+use crate::engine::{AppShown, CatalogRow, Engine, SearchRequest, split_app};
 use crate::error::Result;
-use crate::store::CatalogRow;
 use crate::term;
 
 #[derive(Debug, Args)]

@@ -11,7 +11,8 @@ use super::Engine;
 use crate::error::{Known, NotFound, Noun, Result, Usage};
 use crate::market::detail::{self, AppDetail};
 use crate::market::{InvalidApp, files, layout};
-use crate::store::{CatalogRow, CategoryRow, SearchQuery};
+use crate::store::SearchQuery;
+pub use crate::store::{CatalogRow, CategoryRow};
 
 /// How many apps a search returns unless told.
 pub const DEFAULT_LIMIT: usize = 50;

@@ -44,7 +44,9 @@ pub use edits::{
     ServiceEdit, SettingsEdit,
 };
 pub use import::{ImportRequest, ImportResult};
-pub use market_catalog::{AppShown, DEFAULT_LIMIT as MARKET_SEARCH_LIMIT, SearchRequest, split_app};
+pub use market_catalog::{
+    AppShown, CatalogRow, CategoryRow, DEFAULT_LIMIT as MARKET_SEARCH_LIMIT, SearchRequest, split_app,
+};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};

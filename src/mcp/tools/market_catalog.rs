@@ -5,10 +5,9 @@ use rmcp::{Json, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{AppShown, SearchRequest};
+use crate::engine::{AppShown, CatalogRow, CategoryRow, SearchRequest};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
-use crate::store::{CatalogRow, CategoryRow};
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
