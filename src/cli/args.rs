@@ -82,6 +82,10 @@ pub enum MarketCommand {
     List(MarketListArgs),
     /// Fetch every declared store (or one) and index it into the catalog
     Sync(MarketSyncArgs),
+    /// Search the synced stores' apps (title, tagline, description)
+    Search(super::market_catalog::MarketSearchArgs),
+    /// One app: description, services, ports, volumes, environment, tips
+    Show(super::market_catalog::MarketShowArgs),
     #[command(flatten)]
     Install(super::market_install::InstallCommand),
 }

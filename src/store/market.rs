@@ -9,7 +9,7 @@ use super::{Store, StoreError};
 use crate::market::{AppEntry, InvalidApp, Scan};
 
 /// A category, with how many apps of the catalog are in it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CategoryRow {
     pub name: String,
     pub description: String,
@@ -51,7 +51,7 @@ fn catalog_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CatalogRow> {
 }
 
 /// A store as the catalog knows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct RepoRow {
     pub name: String,
     /// The URL with any credentials removed.
@@ -67,7 +67,7 @@ pub struct RepoRow {
 }
 
 /// An app in the catalog.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CatalogRow {
     pub store: String,
     #[serde(flatten)]

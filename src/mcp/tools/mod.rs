@@ -4,6 +4,7 @@
 mod admin;
 mod apps;
 mod fleet;
+mod market_catalog;
 mod market_install;
 mod market_repo;
 mod reconcile;
@@ -24,6 +25,7 @@ pub fn router() -> ToolRouter<Tomo> {
         + Tomo::fleet_tools()
         + Tomo::admin_tools()
         + Tomo::market_repo_tools()
+        + Tomo::market_catalog_tools()
         + Tomo::market_install_tools()
 }
 
