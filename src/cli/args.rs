@@ -68,19 +68,40 @@ pub enum Command {
     /// Convert files of other tools to tomo manifests
     #[command(subcommand)]
     Import(ImportCommand),
-    /// App stores: search the catalog, show an app
+    /// App stores (`kind: Marketplace`): sync, search, install
     #[command(subcommand)]
     Market(MarketCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
 
+/// `tomo market`: one variant per subcommand, each with its own args struct.
 #[derive(Debug, Subcommand)]
 pub enum MarketCommand {
+    /// The declared stores: apps, invalid apps, last sync, errors
+    List(MarketListArgs),
+    /// Fetch every declared store (or one) and index it into the catalog
+    Sync(MarketSyncArgs),
     /// Search the synced stores' apps (title, tagline, description)
     Search(super::market_catalog::MarketSearchArgs),
     /// One app: description, services, ports, volumes, environment, tips
     Show(super::market_catalog::MarketShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MarketListArgs {
+    /// Print the list as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MarketSyncArgs {
+    /// Only this store
+    pub name: Option<String>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod apps;
 pub mod args;
 mod commands;
 mod import;
+mod market;
 mod market_catalog;
 mod plan_view;
 mod reconcile;
@@ -68,8 +69,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Proposal(c) => access::proposal(&engine, c),
         Command::App(c) => apps::run(&engine, c),
         Command::Import(c) => import::run(&engine, c),
-        Command::Market(args::MarketCommand::Search(a)) => market_catalog::search(&engine, &a),
-        Command::Market(args::MarketCommand::Show(a)) => market_catalog::show(&engine, &a),
+        Command::Market(c) => market::run(&engine, c),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

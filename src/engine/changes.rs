@@ -29,6 +29,8 @@ pub enum DocKind {
     App,
     Server,
     Settings,
+    /// An app store.
+    Marketplace,
 }
 
 impl DocKind {
@@ -37,6 +39,7 @@ impl DocKind {
             DocKind::App => "App",
             DocKind::Server => "Server",
             DocKind::Settings => "Settings",
+            DocKind::Marketplace => "Marketplace",
         }
     }
 
@@ -45,6 +48,7 @@ impl DocKind {
             DocKind::App => Noun::App,
             DocKind::Server => Noun::Server,
             DocKind::Settings => Noun::Settings,
+            DocKind::Marketplace => Noun::MarketStore,
         }
     }
 }
@@ -54,6 +58,7 @@ fn origin_of(desired: &Desired, kind: DocKind, name: &str) -> Option<crate::mode
         DocKind::App => desired.apps.get(name).map(|a| a.origin.clone()),
         DocKind::Server => desired.servers.get(name).filter(|s| !s.implicit).map(|s| s.origin.clone()),
         DocKind::Settings => desired.settings.origin.clone(),
+        DocKind::Marketplace => desired.marketplaces.get(name).map(|m| m.origin.clone()),
     }
 }
 
@@ -229,6 +234,7 @@ impl Engine {
                     DocKind::App => format!("apps/{name}.yaml"),
                     DocKind::Server => format!("servers/{name}.yaml"),
                     DocKind::Settings => "settings.yaml".into(),
+                    DocKind::Marketplace => format!("marketplaces/{name}.yaml"),
                 };
                 if sources.relative.contains(&path) || self.config().manifests.join(&path).exists() {
                     return Err(Usage::Exists {

@@ -21,6 +21,9 @@
 //!   service holding one deployed to another server (an env file or source
 //!   file another app uses can hold that app's passwords).
 //!
+//! - a store (`kind: Marketplace`) with `auth` that is new, or whose URL or
+//!   secret changes (its token or key is sent to that URL).
+//!
 //! **Access to the host** (anything a service did not have before needs an
 //! admin): a bind mount of a host path (reading it; writing it unless
 //! `:ro`; the Docker socket is one), `privileged`, a `cap_add` capability,
@@ -30,7 +33,8 @@
 //! (`seccomp=unconfined`, `apparmor=unconfined`, `label=disable`, …), a
 //! `runtime`, `gpus` — also a service holding one deployed to another server.
 //! (`extra` in the MCP tools sets manifest fields only, so it is covered by
-//! the same check.)
+//! the same check.) A store read from a local folder (`path:`) that is new
+//! or moved: tomo reads that folder of this machine into the catalog.
 //!
 //! Pure: compares two `Desired` values.
 
@@ -75,11 +79,31 @@ pub fn review(before: &Desired, after: &Desired) -> Review {
     for (app, service, server, secret) in destinations(after).difference(&old) {
         r.reasons.push(format!("send {secret} to server `{server}` (service `{service}` of app `{app}`)"));
     }
+    stores(before, after, &mut r.reasons);
     let had = host_access(before);
     for (app, service, server, what) in host_access(after).difference(&had) {
         r.reasons.push(format!("give service `{service}` of app `{app}` on server `{server}` host access: {what}"));
     }
     r
+}
+
+/// Stores that send a vault secret somewhere new, or read a folder of this machine.
+fn stores(before: &Desired, after: &Desired, out: &mut Vec<String>) {
+    use crate::model::StoreSource;
+    for m in after.marketplaces.values() {
+        let old = before.marketplaces.get(&m.name);
+        let same_source = old.is_some_and(|o| o.source == m.source);
+        if let Some(secret) = &m.auth
+            && !(same_source && old.is_some_and(|o| o.auth.as_ref() == Some(secret)))
+        {
+            out.push(format!("send vault secret `{secret}` to the repository of store `{}`", m.name));
+        }
+        if let StoreSource::Path { path } = &m.source
+            && !same_source
+        {
+            out.push(format!("read the local folder `{path}` as store `{}`", m.name));
+        }
+    }
 }
 
 fn relaxed_settings(before: &Desired, after: &Desired, out: &mut Vec<String>) {

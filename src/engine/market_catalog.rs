@@ -120,9 +120,14 @@ impl Engine {
         }
         let desired = self.desired().ok()?;
         let m = desired.marketplaces.iter().find(|(n, _)| n.as_str() == name)?.1;
-        let local = m.url.strip_prefix("file://").unwrap_or(&m.url);
-        let path = PathBuf::from(local);
-        (path.is_absolute() && path.is_dir()).then_some(path)
+        match &m.source {
+            crate::model::StoreSource::Path { path } => {
+                let p = PathBuf::from(path);
+                let root = if p.is_absolute() { p } else { self.config().manifests.join(p) };
+                root.is_dir().then_some(root)
+            }
+            crate::model::StoreSource::Git { .. } => None,
+        }
     }
 }
 

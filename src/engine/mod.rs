@@ -25,7 +25,9 @@ mod connect;
 mod edits;
 mod guard;
 mod import;
+mod market;
 mod market_catalog;
+mod market_repo;
 mod ops;
 mod reconcile;
 mod recover;
@@ -44,9 +46,11 @@ pub use edits::{
     ServiceEdit, SettingsEdit,
 };
 pub use import::{ImportRequest, ImportResult};
+pub use market::{StoreRow, StoreSynced, SyncOptions, SyncReport};
 pub use market_catalog::{
     AppShown, CatalogRow, CategoryRow, DEFAULT_LIMIT as MARKET_SEARCH_LIMIT, SearchRequest, split_app,
 };
+pub use market_repo::{MarketplaceEdit, MarketplaceFields};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};

@@ -621,16 +621,31 @@ pub struct RawMcpSettings {
     pub require_approval: Option<RequireApproval>,
 }
 
-/// A git repository of app definitions.
+/// An app store: a git repository (`url`) or a local folder (`path`) of app
+/// definitions, synced into the catalog.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct RawMarketplace {
     /// Lowercase letters, digits and '-', 1-63 characters.
     pub name: String,
-    /// Git URL of the repository.
-    pub url: String,
+    /// Git URL of the repository (https://, ssh://, git@host:path, file://);
+    /// never with credentials in it: name a vault secret in `auth`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A local folder of app definitions, read in place (instead of `url`):
+    /// absolute, or relative to the manifest folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// Branch, tag or commit (default `main`).
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
     pub git_ref: Option<String>,
+    /// How the store lays out its apps (default `casaos`; `auto` guesses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<MarketplaceFormat>,
+    /// How often `watch` and `serve` refresh the store, e.g. `6h` (default `6h`, at least `1m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<String>,
+    /// A vault secret for a private repository: a token (https URLs) or an
+    /// SSH private key (ssh URLs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<SecretRef>,
 }

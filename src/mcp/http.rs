@@ -86,6 +86,7 @@ impl AppState {
 /// `JWT_SECRET_KEY`, or when `addr` cannot be bound.
 pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
     engine.jwt_key()?;
+    let _stores = super::keep_stores_synced(&engine);
     let bind: SocketAddr = tokio::net::lookup_host(addr)
         .await
         .ok()

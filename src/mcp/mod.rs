@@ -155,12 +155,29 @@ impl Tomo {
 
 /// Serves MCP on stdin/stdout as `who` until the client closes the stream.
 pub async fn serve_stdio(engine: Arc<Engine>, who: Identity) -> Result<()> {
+    let _stores = keep_stores_synced(&engine);
     let service = Tomo::new(engine, Some(who))
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| Error::Handshake(Box::new(e)))?;
     let _ = service.waiting().await;
     Ok(())
+}
+
+/// Re-syncs the app stores on their intervals while serving; stopped when
+/// the returned guard drops.
+fn keep_stores_synced(engine: &Arc<Engine>) -> AbortOnDrop {
+    let engine = engine.clone();
+    AbortOnDrop(tokio::spawn(async move { engine.market_keep_synced().await }))
+}
+
+/// A background task, stopped when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl ServerHandler for Tomo {

@@ -67,6 +67,11 @@ pub const RULES: &[(&str, Rule)] = &[
     ("audit_auth", r(Read, false)),
     // health
     ("health_check", r(Read, false)),
+    // market: stores
+    ("market_repo_list", r(Read, false)),
+    ("market_repo_add", r(Propose, true)),
+    ("market_repo_remove", r(Propose, true)),
+    ("market_sync", r(Operate, true)),
     // marketplace catalog
     ("market_search", r(Read, false)),
     ("market_app_get", r(Read, false)),

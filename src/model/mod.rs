@@ -334,10 +334,40 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marketplace {
     pub name: Name,
-    pub url: String,
+    /// Where the store's files come from.
+    pub source: StoreSource,
     pub git_ref: String,
     pub format: MarketplaceFormat,
+    /// How often daemons refresh it.
+    pub sync: Duration,
+    /// The vault secret a private repository is fetched with (a token for
+    /// https, an SSH private key for ssh).
+    pub auth: Option<Name>,
     pub origin: Origin,
+}
+
+/// The default `sync` interval of a store.
+pub const MARKET_SYNC_DEFAULT: Duration = Duration::from_secs(6 * 3600);
+
+/// Where a store's files come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreSource {
+    /// A git repository, fetched into the data folder. The URL holds no
+    /// credentials (refused when loading).
+    Git { url: String },
+    /// A local folder, read in place: absolute, or relative to the manifest folder.
+    Path { path: String },
+}
+
+impl StoreSource {
+    /// The URL or folder, as shown.
+    pub fn shown(&self) -> &str {
+        match self {
+            StoreSource::Git { url } => url,
+            StoreSource::Path { path } => path,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]

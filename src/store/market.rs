@@ -168,7 +168,10 @@ impl Store {
     /// Records that syncing `store` failed; its catalog stays as it was.
     pub fn market_sync_failed(&self, store: &str, error: &str) -> Result<(), StoreError> {
         self.conn()
-            .prepare_cached("UPDATE marketplace_repos SET last_error = ?2 WHERE name = ?1")
+            .prepare_cached(
+                "INSERT INTO marketplace_repos (name, url, git_ref, format, last_error) VALUES (?1, '', '', '', ?2)
+                 ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error",
+            )
             .and_then(|mut st| st.execute([store, error]))
             .map_err(|e| self.err(e))?;
         Ok(())

@@ -8,6 +8,7 @@ pub mod docker_ops;
 mod docker_runopts;
 pub mod docker_ssh;
 pub mod engine;
+pub mod git;
 pub mod hostfs;
 pub mod http;
 mod netconf;

@@ -58,6 +58,15 @@ enum Input {
     Shutdown,
 }
 
+/// A background task, stopped when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     let metrics = Arc::new(Metrics::default());
@@ -71,6 +80,9 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     let dir = engine.config().manifests.clone();
     let _watcher = watch_folder(&dir, tx.clone())?;
     tokio::spawn(signals(tx.clone()));
+    // App stores re-sync on their own intervals; a failure is logged only.
+    let stores = engine.clone();
+    let _stores = AbortOnDrop(tokio::spawn(async move { stores.market_keep_synced().await }));
     if let Some(remote) = &opts.git_pull {
         git::check_remote(remote)?;
         tokio::spawn(git::pull_every(dir.clone(), remote.clone(), opts.git_interval, tx.clone()));

@@ -19,6 +19,7 @@ mod hosts;
 mod http_attack;
 mod import;
 mod market_catalog;
+mod market_sync;
 mod mcp;
 mod mcp_client;
 mod namespaces;

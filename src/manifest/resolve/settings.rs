@@ -2,8 +2,10 @@
 //! timeouts, watch, approval, the network pool) and the git repositories
 //! apps are offered from.
 
+use std::sync::Arc;
+
 use super::{At, Resolver};
-use crate::diag::FieldPath;
+use crate::diag::{Diagnostic, FieldPath, SourceFile};
 use crate::manifest::raw;
 use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::*;
@@ -84,26 +86,23 @@ impl<'a> Resolver<'a> {
     ) -> Option<Marketplace> {
         let root = FieldPath::root();
         let before = self.diags.error_count();
-        let url = m.url.trim();
-        let scheme_ok = ["https://", "http://", "ssh://", "git://", "file://"].iter().any(|p| url.starts_with(p))
-            || url.starts_with('/')
-            || url.split_once(':').is_some_and(|(h, _)| h.contains('@') && !h.contains('/'));
-        if !scheme_ok || url.starts_with('-') || url.chars().any(char::is_whitespace) {
-            self.push(
-                at.err(
-                    &root.key("url"),
-                    "invalid-url",
-                    format!("`{}` is not a git repository URL", m.url.escape_default()),
-                )
-                .help("write an https://, ssh:// or git@host:path URL, or an absolute path"),
-            );
-        }
+        let source = match (&m.url, &m.path) {
+            (Some(url), None) => self.store_url(at, url).map(|url| StoreSource::Git { url }),
+            (None, Some(path)) => self.store_path(at, path).map(|path| StoreSource::Path { path }),
+            (url, _) => {
+                let (path, msg) = match url {
+                    Some(_) => (root.key("path"), "give either `url` or `path`, not both"),
+                    None => (root.clone(), "a Marketplace needs `url` (a git repository) or `path` (a local folder)"),
+                };
+                self.push(
+                    at.err(&path, "marketplace-source", msg)
+                        .help("e.g. `url: https://github.com/IceWhaleTech/CasaOS-AppStore` or `path: /srv/my-store`"),
+                );
+                None
+            }
+        };
         let git_ref = m.git_ref.clone().unwrap_or_else(|| "main".into());
-        if git_ref.is_empty()
-            || git_ref.starts_with('-')
-            || git_ref.contains("..")
-            || git_ref.chars().any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c))
-        {
+        if !valid_ref(&git_ref) {
             self.push(
                 at.err(
                     &root.key("ref"),
@@ -113,12 +112,103 @@ impl<'a> Resolver<'a> {
                 .help("a branch, tag or commit, e.g. `main` or `v1.2`"),
             );
         }
+        let sync = self.duration(at, &root.key("sync"), m.sync.as_ref());
+        if sync.is_some_and(|d| d.as_millis() < 60_000) {
+            self.push(
+                at.err(&root.key("sync"), "out-of-range", "a store is synced at most once a minute")
+                    .help("e.g. `sync: 6h` (the default)"),
+            );
+        }
+        let auth = m.auth.as_ref().and_then(|a| self.secret_ref(at, &root.key("auth").key("secret"), &a.secret));
+        if m.auth.is_some() && matches!(source, Some(StoreSource::Path { .. })) {
+            self.push(
+                at.err(
+                    &root.key("auth"),
+                    "auth-without-url",
+                    "`auth` is for fetching a git `url`; a `path` is read as it is",
+                )
+                .help("remove `auth`, or use `url`"),
+            );
+        }
+        let source = source?;
         (self.diags.error_count() == before).then(|| Marketplace {
             name,
-            url: url.to_string(),
+            source,
             git_ref,
             format: m.format.unwrap_or_default(),
+            sync: sync.unwrap_or(MARKET_SYNC_DEFAULT),
+            auth,
             origin: at.origin(rel),
         })
     }
+
+    /// A store's git URL, checked: a known scheme (or `user@host:path`, or
+    /// an absolute path), nothing git would read as an option, no
+    /// whitespace, and no credentials (the message never repeats them, and
+    /// the source line shown with it has them masked).
+    fn store_url(&mut self, at: At<'a>, url: &str) -> Option<String> {
+        let path = FieldPath::root().key("url");
+        let trimmed = url.trim();
+        if let Some(secret) = url_credentials(trimmed) {
+            let masked = Arc::new(SourceFile { path: at.file.path.clone(), text: at.file.text.replace(secret, "***") });
+            self.push(
+                Diagnostic::error("url-credentials", "the store URL holds credentials; tomo does not keep them in manifests")
+                    .at(&masked, at.span(&path))
+                    .field(path.clone())
+                    .help("remove them from the URL, store the token or key in the vault (`tomo secret set NAME`) and write `auth: {secret: NAME}`"),
+            );
+            return None;
+        }
+        let scheme_ok = ["https://", "http://", "ssh://", "git://", "file://"].iter().any(|p| trimmed.starts_with(p))
+            || trimmed.starts_with('/')
+            || trimmed.split_once(':').is_some_and(|(h, _)| h.contains('@') && !h.contains('/'));
+        let host_is_option = trimmed.split_once("://").is_some_and(|(_, rest)| rest.starts_with('-'));
+        if !scheme_ok
+            || host_is_option
+            || trimmed.starts_with('-')
+            || trimmed.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            self.push(
+                at.err(&path, "invalid-url", format!("`{}` is not a git repository URL", trimmed.escape_default()))
+                    .help("write an https://, ssh:// or git@host:path URL, or an absolute path"),
+            );
+            return None;
+        }
+        Some(trimmed.to_string())
+    }
+
+    /// A store's local folder: not empty, not an option, no control characters.
+    fn store_path(&mut self, at: At<'a>, p: &str) -> Option<String> {
+        if p.trim().is_empty() || p.starts_with('-') || p.chars().any(char::is_control) {
+            self.push(
+                at.err(
+                    &FieldPath::root().key("path"),
+                    "invalid-path",
+                    format!("`{}` is not a folder path", p.escape_default()),
+                )
+                .help("an absolute path, or one relative to the manifest folder, e.g. `stores/mine`"),
+            );
+            return None;
+        }
+        Some(p.to_string())
+    }
+}
+
+/// Whether `r` may be passed to git as a ref.
+fn valid_ref(r: &str) -> bool {
+    !(r.is_empty()
+        || r.starts_with('-')
+        || r.contains("..")
+        || r.chars().any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c)))
+}
+
+/// The `user:password@` (or `token@`) part of a URL's authority, if any.
+/// `ssh://git@host` and `git@host:path` name a user only, which is no secret.
+pub fn url_credentials(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let at = authority.rfind('@')?;
+    let userinfo = &authority[..at];
+    let ssh = scheme.eq_ignore_ascii_case("ssh") || scheme.ends_with("+ssh");
+    (userinfo.contains(':') || !ssh).then_some(userinfo).filter(|u| !u.is_empty())
 }

@@ -5,6 +5,7 @@ mod admin;
 mod apps;
 mod fleet;
 mod market_catalog;
+mod market_repo;
 mod reconcile;
 
 use rmcp::handler::server::tool::ToolRouter;
@@ -22,6 +23,7 @@ pub fn router() -> ToolRouter<Tomo> {
         + Tomo::app_tools()
         + Tomo::fleet_tools()
         + Tomo::admin_tools()
+        + Tomo::market_repo_tools()
         + Tomo::market_catalog_tools()
 }
 
