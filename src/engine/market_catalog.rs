@@ -120,14 +120,14 @@ impl Engine {
         }
         let desired = self.desired().ok()?;
         let m = desired.marketplaces.iter().find(|(n, _)| n.as_str() == name)?.1;
-        let path = match &m.source {
+        match &m.source {
             crate::model::StoreSource::Path { path } => {
                 let p = PathBuf::from(path);
-                if p.is_absolute() { p } else { self.config().manifests.join(p) }
+                let root = if p.is_absolute() { p } else { self.config().manifests.join(p) };
+                root.is_dir().then_some(root)
             }
-            crate::model::StoreSource::Git { url } => PathBuf::from(url.strip_prefix("file://").unwrap_or(url)),
-        };
-        (path.is_absolute() && path.is_dir()).then_some(path)
+            crate::model::StoreSource::Git { .. } => None,
+        }
     }
 }
 

@@ -394,6 +394,18 @@ mod tests {
     }
 
     #[test]
+    fn any_search_text_is_a_valid_query() {
+        let (_d, store) = store_with(vec![app("nc", "Nextcloud", "Files", "Your cloud", "Productivity")]);
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config::with_cases(300));
+        runner
+            .run(&"\\PC{0,60}", |text| {
+                store.market_search(&SearchQuery { text: Some(text), ..Default::default() }).unwrap();
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
     fn filters_by_category_and_store_and_featured_come_first() {
         let (_d, store) = store_with(vec![
             app("a", "Aardvark", "x", "y", "Media"),
