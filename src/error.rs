@@ -137,8 +137,10 @@ pub enum Noun {
     Secret,
     Proposal,
     Settings,
-    /// An app store (`kind: Marketplace`).
+    /// A marketplace (app store).
     MarketStore,
+    /// An app of a marketplace.
+    MarketApp,
 }
 
 impl fmt::Display for Noun {
@@ -152,6 +154,7 @@ impl fmt::Display for Noun {
             Noun::Proposal => "proposal",
             Noun::Settings => "settings",
             Noun::MarketStore => "store",
+            Noun::MarketApp => "app",
         })
     }
 }

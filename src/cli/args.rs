@@ -68,7 +68,7 @@ pub enum Command {
     /// Convert files of other tools to tomo manifests
     #[command(subcommand)]
     Import(ImportCommand),
-    /// App stores (`kind: Marketplace`): sync, search, install
+    /// App stores (`kind: Marketplace`): sync, search, show, install
     #[command(subcommand)]
     Market(MarketCommand),
     /// Print a shell completion script
@@ -82,6 +82,10 @@ pub enum MarketCommand {
     List(MarketListArgs),
     /// Fetch every declared store (or one) and index it into the catalog
     Sync(MarketSyncArgs),
+    /// Search the synced stores' apps (title, tagline, description)
+    Search(super::market_catalog::MarketSearchArgs),
+    /// One app: description, services, ports, volumes, environment, tips
+    Show(super::market_catalog::MarketShowArgs),
 }
 
 #[derive(Debug, Args)]

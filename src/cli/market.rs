@@ -14,6 +14,8 @@ pub fn run(engine: &Engine, c: MarketCommand) -> Result<i32> {
     match c {
         MarketCommand::List(a) => list(engine, &a),
         MarketCommand::Sync(a) => sync(engine, &a),
+        MarketCommand::Search(a) => super::market_catalog::search(engine, &a),
+        MarketCommand::Show(a) => super::market_catalog::show(engine, &a),
     }
 }
 

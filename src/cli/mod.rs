@@ -7,6 +7,7 @@ pub mod args;
 mod commands;
 mod import;
 mod market;
+mod market_catalog;
 mod plan_view;
 mod reconcile;
 pub mod render;

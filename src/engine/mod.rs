@@ -26,6 +26,7 @@ mod edits;
 mod guard;
 mod import;
 mod market;
+mod market_catalog;
 mod market_repo;
 mod ops;
 mod reconcile;
@@ -46,6 +47,9 @@ pub use edits::{
 };
 pub use import::{ImportRequest, ImportResult};
 pub use market::{StoreRow, StoreSynced, SyncOptions, SyncReport};
+pub use market_catalog::{
+    AppShown, CatalogRow, CategoryRow, DEFAULT_LIMIT as MARKET_SEARCH_LIMIT, SearchRequest, split_app,
+};
 pub use market_repo::{MarketplaceEdit, MarketplaceFields};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};

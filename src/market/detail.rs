@@ -9,7 +9,7 @@ use super::casaos::pick_locale;
 use super::compose::{self, text};
 use crate::manifest::yaml::{self, Node, Value};
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AppDetail {
     pub services: Vec<ServiceDetail>,
     /// `x-casaos.tips.before_install`.
@@ -20,7 +20,7 @@ pub struct AppDetail {
     pub index: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ServiceDetail {
     pub name: String,
     pub image: String,
@@ -29,7 +29,7 @@ pub struct ServiceDetail {
     pub env: Vec<EnvDetail>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PortDetail {
     pub published: Option<String>,
     pub target: String,
@@ -37,14 +37,14 @@ pub struct PortDetail {
     pub description: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct VolumeDetail {
     pub source: String,
     pub target: String,
     pub description: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct EnvDetail {
     pub name: String,
     pub value: String,

@@ -26,7 +26,7 @@ use crate::error::{Error, IoOp, Result};
 use crate::model::MarketplaceFormat;
 
 /// One app of a store, as the catalog keeps it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct AppEntry {
     /// The app's key within its store (its folder name): `STORE/ID`.
@@ -55,7 +55,7 @@ pub struct AppEntry {
 }
 
 /// An app that could not be read, and why (`file:line: message`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvalidApp {
     pub id: String,
     pub source: String,
@@ -63,14 +63,14 @@ pub struct InvalidApp {
 }
 
 /// A category a store declares (`category-list.json`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Category {
     pub name: String,
     pub description: String,
 }
 
 /// A whole store, read.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Scan {
     pub apps: Vec<AppEntry>,
     pub invalid: Vec<InvalidApp>,

@@ -72,6 +72,10 @@ pub const RULES: &[(&str, Rule)] = &[
     ("market_repo_add", r(Propose, true)),
     ("market_repo_remove", r(Propose, true)),
     ("market_sync", r(Operate, true)),
+    // marketplace catalog
+    ("market_search", r(Read, false)),
+    ("market_app_get", r(Read, false)),
+    ("market_categories", r(Read, false)),
 ];
 
 pub fn rule(tool: &str) -> Option<Rule> {

@@ -9,7 +9,7 @@ use super::{Store, StoreError};
 use crate::market::{AppEntry, InvalidApp, Scan};
 
 /// A category, with how many apps of the catalog are in it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CategoryRow {
     pub name: String,
     pub description: String,
@@ -51,7 +51,7 @@ fn catalog_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CatalogRow> {
 }
 
 /// A store as the catalog knows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct RepoRow {
     pub name: String,
     /// The URL with any credentials removed.
@@ -67,7 +67,7 @@ pub struct RepoRow {
 }
 
 /// An app in the catalog.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CatalogRow {
     pub store: String,
     #[serde(flatten)]
@@ -391,6 +391,18 @@ mod tests {
         assert_eq!(search(&store, "title:next"), Vec::<String>::new());
         // No word at all: every app.
         assert_eq!(search(&store, "*** \""), ["main/nc"]);
+    }
+
+    #[test]
+    fn any_search_text_is_a_valid_query() {
+        let (_d, store) = store_with(vec![app("nc", "Nextcloud", "Files", "Your cloud", "Productivity")]);
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config::with_cases(300));
+        runner
+            .run(&"\\PC{0,60}", |text| {
+                store.market_search(&SearchQuery { text: Some(text), ..Default::default() }).unwrap();
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

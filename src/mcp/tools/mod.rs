@@ -4,6 +4,7 @@
 mod admin;
 mod apps;
 mod fleet;
+mod market_catalog;
 mod market_repo;
 mod reconcile;
 
@@ -18,7 +19,12 @@ use crate::model::Name;
 
 /// Every tool, built once per server.
 pub fn router() -> ToolRouter<Tomo> {
-    Tomo::reconcile_tools() + Tomo::app_tools() + Tomo::fleet_tools() + Tomo::admin_tools() + Tomo::market_repo_tools()
+    Tomo::reconcile_tools()
+        + Tomo::app_tools()
+        + Tomo::fleet_tools()
+        + Tomo::admin_tools()
+        + Tomo::market_catalog_tools()
+        + Tomo::market_repo_tools()
 }
 
 /// Names from an argument, checked.
