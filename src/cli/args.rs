@@ -68,7 +68,7 @@ pub enum Command {
     /// Convert files of other tools to tomo manifests
     #[command(subcommand)]
     Import(ImportCommand),
-    /// App stores (`kind: Marketplace`): sync, search, install
+    /// App stores (`kind: Marketplace`): sync, search, show, install
     #[command(subcommand)]
     Market(MarketCommand),
     /// Print a shell completion script

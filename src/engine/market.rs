@@ -291,9 +291,8 @@ impl Engine {
         };
         let redactor = Redactor::new(secret.as_ref().map(SecretString::expose));
         let (root, commit) = match &m.source {
-            StoreSource::Path { path } => {
-                let p = PathBuf::from(path);
-                let root = if p.is_absolute() { p } else { self.config().manifests.join(p) };
+            StoreSource::Path { .. } => {
+                let root = self.market_root(m);
                 if !root.is_dir() {
                     return (redactor, Err(format!("`{}` is not a folder", root.display())));
                 }
@@ -329,6 +328,18 @@ impl Engine {
             Err(e) => Err(format!("the scan stopped: {e}")),
         };
         (redactor, scan)
+    }
+
+    /// The folder a store is read from: its `path:` (relative to the
+    /// manifest folder unless absolute), or its checkout in the data folder.
+    pub fn market_root(&self, m: &Marketplace) -> PathBuf {
+        match &m.source {
+            StoreSource::Path { path } => {
+                let p = PathBuf::from(path);
+                if p.is_absolute() { p } else { self.config().manifests.join(p) }
+            }
+            StoreSource::Git { .. } => layout::checkout(&self.config().data_dir, m.name.as_str()),
+        }
     }
 
     /// Forgets the catalog's stores not in `declared` and removes their checkouts.

@@ -114,19 +114,10 @@ impl Engine {
     /// The folder store `name` is read from: its `path:` when the manifest
     /// gives a local folder, else its checkout in the data folder.
     fn market_folder(&self, name: &str) -> Option<PathBuf> {
-        let checkout = layout::checkout(&self.config().data_dir, name);
-        if checkout.is_dir() {
-            return Some(checkout);
-        }
-        let desired = self.desired().ok()?;
-        let m = desired.marketplaces.iter().find(|(n, _)| n.as_str() == name)?.1;
-        match &m.source {
-            crate::model::StoreSource::Path { path } => {
-                let p = PathBuf::from(path);
-                let root = if p.is_absolute() { p } else { self.config().manifests.join(p) };
-                root.is_dir().then_some(root)
-            }
-            crate::model::StoreSource::Git { .. } => None,
+        let desired = self.desired().ok();
+        match desired.as_ref().and_then(|d| d.marketplaces.iter().find(|(n, _)| n.as_str() == name)) {
+            Some((_, m)) => Some(self.market_root(m)).filter(|p| p.is_dir()),
+            None => Some(layout::checkout(&self.config().data_dir, name)).filter(|p| p.is_dir()),
         }
     }
 }

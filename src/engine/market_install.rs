@@ -27,9 +27,9 @@ use crate::compose::{self, Entry, Status};
 use crate::diag::SourceFile;
 use crate::error::{Error, Result, Usage};
 use crate::manifest::raw::{RawApp, RawDocument, RawMarketSource};
-use crate::market::{install, layout, merge};
+use crate::market::{install, merge};
 use crate::model::secret::SecretString;
-use crate::model::{Desired, MarketDefaults, MarketSource, Name, PortRange, StoreSource};
+use crate::model::{Desired, MarketDefaults, MarketSource, Name, PortRange};
 
 /// What to install.
 #[derive(Debug, Clone, Default)]
@@ -167,13 +167,7 @@ impl Engine {
                 format!("no Marketplace of that name is declared (declared: {known})"),
             ));
         };
-        let root = match &m.source {
-            StoreSource::Path { path } => {
-                let p = PathBuf::from(path);
-                if p.is_absolute() { p } else { self.config().manifests.join(p) }
-            }
-            StoreSource::Git { .. } => layout::checkout(&self.config().data_dir, m.name.as_str()),
-        };
+        let root = self.market_root(m);
         let row = self.store()?.market_app(store, app)?;
         let (source, version, checksum) = match row {
             Some(r) => (r.entry.source, Some(r.entry.version), Some(r.entry.checksum)),

@@ -513,6 +513,7 @@ pub enum MarketplaceFormat {
     Casaos,
     Compose,
     Tomo,
-    /// Detected from the store's files (`market::detect`).
+    // Detected from the store's files (`market::detect`); a plain comment, so the
+    // schema stays one `enum` and its error lists every format.
     Auto,
 }
