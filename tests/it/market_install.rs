@@ -232,6 +232,11 @@ fn install_plan_apply_three_fixture_apps() {
     let list: Value = serde_json::from_str(&r.stdout).unwrap();
     let names: Vec<&str> = list.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 3, "{names:?}");
+    // The source is the synced catalog's entry.
+    let shown = f.tomo(&["market", "show", "shop/dozzle", "--json"]);
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap_or_else(|_| panic!("{}", shown.all()));
+    let mine = list.as_array().unwrap().iter().find(|a| a["name"] == dozzle.as_str()).unwrap();
+    assert_eq!(mine["checksum"], shown["checksum"], "{shown}");
     f.assert_converged();
 }
 
