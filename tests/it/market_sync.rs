@@ -303,3 +303,38 @@ fn a_store_is_fetched_over_ssh_with_a_vault_key_and_a_known_host_key() {
     let body = key.lines().nth(1).unwrap();
     assert!(!r.all().contains(body));
 }
+
+#[test]
+fn store_tools_over_mcp_propose_for_agents_and_sync_for_operators() {
+    let t = tomo();
+    let casa = store_repo(t.path(), "casaos-appstore");
+    std::fs::create_dir_all(t.path().join("state")).unwrap();
+    let url = format!("file://{}", casa.display());
+    let mut agent = crate::mcp_client::Stdio::start(&t, "agent");
+    let added = agent.ok("market_repo_add", serde_json::json!({"name": "casa", "url": url}));
+    assert_eq!(added["outcome"], "proposed", "{added}");
+    assert!(!t.path().join("state/marketplaces/casa.yaml").exists());
+    let refused = agent.call("market_sync", serde_json::json!({}));
+    assert!(refused.is_error, "{}", refused.text);
+    drop(agent);
+
+    let mut op = crate::mcp_client::Stdio::start(&t, "operator");
+    let added = op.ok("market_repo_add", serde_json::json!({"name": "casa", "url": url, "format": "auto"}));
+    assert_eq!(added["outcome"], "written", "{added}");
+    let text = std::fs::read_to_string(t.path().join("state/marketplaces/casa.yaml")).unwrap();
+    assert!(text.contains("kind: Marketplace") && text.contains("format: auto"), "{text}");
+    // A store read from a folder of this machine is an admin's to approve.
+    let local = op.ok("market_repo_add", serde_json::json!({"name": "mine", "path": "/etc"}));
+    assert_eq!(local["outcome"], "proposed", "{local}");
+    assert!(local["why"].as_str().unwrap().contains("read the local folder `/etc`"), "{local}");
+    let synced = op.ok("market_sync", serde_json::json!({"name": "casa"}));
+    assert_eq!((synced["stores"][0]["ok"].as_bool(), synced["stores"][0]["apps"].as_u64()), (Some(true), Some(12)));
+    let listed = op.ok("market_repo_list", serde_json::json!({}));
+    assert_eq!(listed["stores"][0]["name"], "casa", "{listed}");
+    assert_eq!(listed["stores"][0]["apps"], 12, "{listed}");
+    let bad = op.call("market_sync", serde_json::json!({"name": "nope"}));
+    assert!(bad.is_error && bad.text.contains("there is no store `nope`"), "{}", bad.text);
+    let removed = op.ok("market_repo_remove", serde_json::json!({"name": "casa"}));
+    assert_eq!(removed["outcome"], "written", "{removed}");
+    assert!(!t.path().join("state/marketplaces/casa.yaml").exists());
+}
