@@ -338,3 +338,29 @@ fn store_tools_over_mcp_propose_for_agents_and_sync_for_operators() {
     assert_eq!(removed["outcome"], "written", "{removed}");
     assert!(!t.path().join("state/marketplaces/casa.yaml").exists());
 }
+
+#[test]
+fn watch_syncs_the_declared_stores_when_it_starts_and_a_failing_one_does_not_stop_it() {
+    let t = tomo();
+    let casa = store_repo(t.path(), "casaos-appstore");
+    manifest(
+        &t,
+        &format!(
+            "{}---\n{}",
+            store_yaml("casa", &format!("file://{}", casa.display())),
+            store_yaml("gone", "file:///nonexistent/store")
+        ),
+    );
+    let mut child = t.spawn(&["--dir", "state", "watch"]);
+    let synced = crate::hosts::wait_until(std::time::Duration::from_secs(30), || {
+        Store::open_in(&t.path().join("data")).ok().and_then(|s| s.market_repos().ok()).is_some_and(|rows| {
+            rows.iter().any(|r| r.name == "casa" && r.apps == 12)
+                && rows.iter().any(|r| r.name == "gone" && r.last_error.is_some())
+        })
+    });
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(synced.is_ok(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(alive, "watch stopped: {}", String::from_utf8_lossy(&out.stderr));
+}
