@@ -23,8 +23,8 @@ pub fn router() -> ToolRouter<Tomo> {
         + Tomo::app_tools()
         + Tomo::fleet_tools()
         + Tomo::admin_tools()
-        + Tomo::market_catalog_tools()
         + Tomo::market_repo_tools()
+        + Tomo::market_catalog_tools()
 }
 
 /// Names from an argument, checked.
