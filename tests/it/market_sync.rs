@@ -303,3 +303,64 @@ fn a_store_is_fetched_over_ssh_with_a_vault_key_and_a_known_host_key() {
     let body = key.lines().nth(1).unwrap();
     assert!(!r.all().contains(body));
 }
+
+#[test]
+fn store_tools_over_mcp_propose_for_agents_and_sync_for_operators() {
+    let t = tomo();
+    let casa = store_repo(t.path(), "casaos-appstore");
+    std::fs::create_dir_all(t.path().join("state")).unwrap();
+    let url = format!("file://{}", casa.display());
+    let mut agent = crate::mcp_client::Stdio::start(&t, "agent");
+    let added = agent.ok("market_repo_add", serde_json::json!({"name": "casa", "url": url}));
+    assert_eq!(added["outcome"], "proposed", "{added}");
+    assert!(!t.path().join("state/marketplaces/casa.yaml").exists());
+    let refused = agent.call("market_sync", serde_json::json!({}));
+    assert!(refused.is_error, "{}", refused.text);
+    drop(agent);
+
+    let mut op = crate::mcp_client::Stdio::start(&t, "operator");
+    let added = op.ok("market_repo_add", serde_json::json!({"name": "casa", "url": url, "format": "auto"}));
+    assert_eq!(added["outcome"], "written", "{added}");
+    let text = std::fs::read_to_string(t.path().join("state/marketplaces/casa.yaml")).unwrap();
+    assert!(text.contains("kind: Marketplace") && text.contains("format: auto"), "{text}");
+    // A store read from a folder of this machine is an admin's to approve.
+    let local = op.ok("market_repo_add", serde_json::json!({"name": "mine", "path": "/etc"}));
+    assert_eq!(local["outcome"], "proposed", "{local}");
+    assert!(local["why"].as_str().unwrap().contains("read the local folder `/etc`"), "{local}");
+    let synced = op.ok("market_sync", serde_json::json!({"name": "casa"}));
+    assert_eq!((synced["stores"][0]["ok"].as_bool(), synced["stores"][0]["apps"].as_u64()), (Some(true), Some(12)));
+    let listed = op.ok("market_repo_list", serde_json::json!({}));
+    assert_eq!(listed["stores"][0]["name"], "casa", "{listed}");
+    assert_eq!(listed["stores"][0]["apps"], 12, "{listed}");
+    let bad = op.call("market_sync", serde_json::json!({"name": "nope"}));
+    assert!(bad.is_error && bad.text.contains("there is no store `nope`"), "{}", bad.text);
+    let removed = op.ok("market_repo_remove", serde_json::json!({"name": "casa"}));
+    assert_eq!(removed["outcome"], "written", "{removed}");
+    assert!(!t.path().join("state/marketplaces/casa.yaml").exists());
+}
+
+#[test]
+fn watch_syncs_the_declared_stores_when_it_starts_and_a_failing_one_does_not_stop_it() {
+    let t = tomo();
+    let casa = store_repo(t.path(), "casaos-appstore");
+    manifest(
+        &t,
+        &format!(
+            "{}---\n{}",
+            store_yaml("casa", &format!("file://{}", casa.display())),
+            store_yaml("gone", "file:///nonexistent/store")
+        ),
+    );
+    let mut child = t.spawn(&["--dir", "state", "watch"]);
+    let synced = crate::hosts::wait_until(std::time::Duration::from_secs(30), || {
+        Store::open_in(&t.path().join("data")).ok().and_then(|s| s.market_repos().ok()).is_some_and(|rows| {
+            rows.iter().any(|r| r.name == "casa" && r.apps == 12)
+                && rows.iter().any(|r| r.name == "gone" && r.last_error.is_some())
+        })
+    });
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(synced.is_ok(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(alive, "watch stopped: {}", String::from_utf8_lossy(&out.stderr));
+}
