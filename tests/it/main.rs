@@ -20,6 +20,7 @@ mod http_attack;
 mod import;
 mod mcp;
 mod mcp_client;
+mod mcp_notify;
 mod namespaces;
 mod networks;
 mod reconcile;

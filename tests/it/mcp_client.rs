@@ -54,6 +54,11 @@ impl Stdio {
         self.stdin.flush().unwrap();
     }
 
+    /// Sends a notification (no answer).
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
     /// Sends a request and returns the whole response message.
     pub fn request(&mut self, method: &str, params: Value) -> Value {
         let id = self.next;
