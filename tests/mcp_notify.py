@@ -129,6 +129,8 @@ async def cancel(transport):
         # The server lives on.
         r = await c.call_tool("validate", {})
         print(f"alive: {not r.is_error}")
+        said = [m.data["message"] for m in logs if "apply cancelled" in str(m.data)]
+        print(f"cancel_logged: {said[0] if said else None}")
         report(progress, logs)
 
 

@@ -118,6 +118,10 @@ fn a_cancelled_apply_finishes_what_runs_starts_nothing_more_and_is_recorded_canc
         assert!(all.contains("after_cancel: the run has ended"), "{all}");
         assert!(!all.contains("the call ended before it was cancelled"), "{all}");
         assert_eq!(out["progress_increasing"], "True", "{all}");
+        // The call's result is not sent once cancelled (the specification):
+        // a log message says what ran.
+        assert!(out["cancel_logged"].contains("not started (run "), "{all}");
+        eprintln!("{transport}: {} ({})", out["cancelled_at"], out["cancel_logged"]);
         assert_consistent_after_cancel(&f, before);
     }
 }
