@@ -7,8 +7,10 @@ Usage: mcp_notify.py SCENARIO TRANSPORT
              cancel   the same, cancelled once CANCEL_AT actions are done;
                       then wait for the apply lock (a second apply with a
                       stale fingerprint) so the run has ended
-             bench    apply with or without a progress token (BENCH_TOKEN=0|1),
-                      print the call's wall time
+             bench    apply with a progress token and logs at `info`
+                      (BENCH_TOKEN=1) or neither (BENCH_TOKEN=0, the session's
+                      default level: no message for a clean apply); print the
+                      call's wall time
   TRANSPORT  stdio | http-legacy (2025-11-25 sessions) | http-auto (2026-07-28)
 Environment as tests/mcp_client.py (TOMO_BIN, TOMO_DIR, TOMO_URL, TOMO_TOKEN).
 Prints `key: value` lines; exits non-zero on a failure.
@@ -137,7 +139,10 @@ async def cancel(transport):
 async def bench(transport):
     progress = []
     token = os.environ.get("BENCH_TOKEN", "1") == "1"
-    async with client(transport, [], None) as c:
+    logs = []
+    async with client(transport, logs, "info" if token else None) as c:
+        if token and transport != "http-auto":
+            await c.set_logging_level("info")
         fp = await fingerprint(c)
 
         async def on_progress(p, total, message):
@@ -150,6 +155,7 @@ async def bench(transport):
             fail(f"apply: {r.content}")
         print(f"elapsed_s: {elapsed:.3f}")
         print(f"progress_count: {len(progress)}")
+        print(f"log_count: {len(logs)}")
 
 
 if __name__ == "__main__":

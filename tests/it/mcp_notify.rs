@@ -164,3 +164,43 @@ fn the_logging_capability_is_advertised() {
         serde_json::from_str(r.stdout.lines().next().unwrap_or_default()).unwrap_or_default();
     assert!(answer["result"]["capabilities"]["logging"].is_object(), "{}", r.all());
 }
+
+/// The cost of notifications: an apply of 50 services (every one
+/// recreated) over stdio with a progress token and logs at `info`, against
+/// the same apply with neither, alternating, medians of `ROUNDS` each.
+/// `cargo test --test integration -- --ignored mcp_notify::bench --nocapture`
+#[test]
+#[ignore = "a benchmark: several minutes of Docker work"]
+fn bench_notifications_on_an_apply_of_50_services() {
+    const ROUNDS: usize = 5;
+    let Some(py) = python() else { return };
+    let mut f = Fleet::new();
+    services(&f, 50, "0");
+    f.apply();
+    let (_server, env) = client_env(&mut f);
+    let mut times: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for round in 0..ROUNDS * 2 {
+        let token = if round % 2 == 0 { "1" } else { "0" };
+        services(&f, 50, &format!("{}", round + 1));
+        let out = scenario(&py, &env, &["bench", "stdio"], &[("BENCH_TOKEN", token)]);
+        let secs: f64 = out["elapsed_s"].parse().unwrap();
+        if token == "1" {
+            assert!(number(&out, "progress_count") >= 50 && number(&out, "log_count") >= 100, "{}", out["all"]);
+        } else {
+            assert_eq!((number(&out, "progress_count"), number(&out, "log_count")), (0, 0), "{}", out["all"]);
+        }
+        times.entry(if token == "1" { "with" } else { "without" }).or_default().push(secs);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let with = median(times.get_mut("with").unwrap());
+    let without = median(times.get_mut("without").unwrap());
+    let overhead = (with - without) / without * 100.0;
+    eprintln!(
+        "apply of 50 services over stdio, medians of {ROUNDS}: without notifications {without:.3} s, with progress and info logs {with:.3} s ({overhead:+.1}%)"
+    );
+    eprintln!("all: {times:?}");
+    assert!(overhead <= 5.0, "notifications added {overhead:.1}%");
+}
