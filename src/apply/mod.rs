@@ -254,12 +254,19 @@ pub async fn run<E: EngineApi + Clone + 'static>(
             release(&followers[f], &mut waiting, &outcomes, &mut ready);
         }
     }
-    let cancelled = stopped() && outcomes.iter().any(Option::is_none);
-    let why = match (cancelled, sink.cancelled()) {
-        (true, true) => "not started: the call was cancelled",
-        (true, false) => "not started: tomo was stopping",
-        _ => "not reached",
+    let stop = match (stopped(), sink.cancelled()) {
+        (true, true) => Some("not started: the call was cancelled"),
+        (true, false) => Some("not started: tomo was stopping"),
+        _ => None,
     };
+    report(outcomes, stop, started)
+}
+
+/// The report of a walk: actions without an outcome were not started,
+/// because of `stop` (`cancelled`) or not reached.
+fn report(outcomes: Vec<Option<(Outcome, u64)>>, stop: Option<&str>, started: Instant) -> ApplyReport {
+    let cancelled = stop.is_some() && outcomes.iter().any(Option::is_none);
+    let why = stop.unwrap_or("not reached");
     ApplyReport {
         run_id: None,
         results: outcomes
