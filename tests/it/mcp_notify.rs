@@ -109,7 +109,7 @@ fn a_cancelled_apply_finishes_what_runs_starts_nothing_more_and_is_recorded_canc
     services(&f, 20, "1");
     f.apply();
     let (_server, env) = client_env(&mut f);
-    for (i, transport) in ["stdio", "http-legacy"].iter().enumerate() {
+    for (i, transport) in ["stdio", "http-legacy", "http-auto"].iter().enumerate() {
         services(&f, 20, &format!("{}", i + 2));
         let before = tomo::store::Store::open(&f.tomo.path().join("data/tomo.db")).unwrap().runs(100).unwrap().len();
         let out = scenario(&py, &env, &["cancel", transport], &[("CANCEL_AT", "3")]);
@@ -119,8 +119,11 @@ fn a_cancelled_apply_finishes_what_runs_starts_nothing_more_and_is_recorded_canc
         assert!(!all.contains("the call ended before it was cancelled"), "{all}");
         assert_eq!(out["progress_increasing"], "True", "{all}");
         // The call's result is not sent once cancelled (the specification):
-        // a log message says what ran.
-        assert!(out["cancel_logged"].contains("not started (run "), "{all}");
+        // a log message says what ran. On 2026-07-28 the cancel is the
+        // closing of the call's own stream, which no message can follow.
+        if *transport != "http-auto" {
+            assert!(out["cancel_logged"].contains("not started (run "), "{all}");
+        }
         eprintln!("{transport}: {} ({})", out["cancelled_at"], out["cancel_logged"]);
         assert_consistent_after_cancel(&f, before);
     }
