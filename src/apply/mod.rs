@@ -211,7 +211,8 @@ pub async fn run<E: EngineApi + Clone + 'static>(
             let health_timeout = opts.health_timeout;
             sink.started(&action);
             journal.started(&action);
-            running.spawn(async move {
+            // In the caller's span: what the action logs is the call's (`mcp::events`).
+            running.spawn(tracing::Instrument::in_current_span(async move {
                 let t = Instant::now();
                 let work = async {
                     match client {
@@ -228,7 +229,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
                     .await
                     .unwrap_or_else(|_| Err("internal error (a panic in tomo); please report it as a bug".to_string()));
                 (action.id, r, t.elapsed().as_millis() as u64)
-            });
+            }));
         }
         let Some(joined) = running.join_next().await else { break };
         let Ok((id, result, ms)) = joined else { continue };

@@ -16,6 +16,7 @@
 //!   workers: parsing, validating and planning a large manifest must not
 //!   stall `/healthz` or other clients.
 
+mod events;
 mod http;
 mod listen;
 mod logging;
@@ -44,6 +45,7 @@ use crate::auth::Identity;
 use crate::engine::{AuditEvent, AuditResult, Engine};
 use crate::error::{Error, Result};
 
+pub use events::layer as call_events;
 pub use http::BODY_TIMEOUT;
 pub use http::serve_http;
 pub use listen::{HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};

@@ -161,7 +161,9 @@ pub async fn around<F: std::future::Future>(
     fut: F,
 ) -> F::Output {
     call.progress(0, None, &format!("{tool}: started"));
-    let out = fut.await;
+    let id = super::events::register(&call);
+    let out = tracing::Instrument::instrument(fut, tracing::info_span!("mcp_call", call = id)).await;
+    super::events::unregister(id);
     call.close(tool);
     if let Some(task) = task {
         let _ = tokio::time::timeout(DRAIN, task).await;

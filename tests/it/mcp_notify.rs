@@ -207,3 +207,32 @@ fn bench_notifications_on_an_apply_of_50_services() {
     eprintln!("all: {times:?}");
     assert!(overhead <= 5.0, "notifications added {overhead:.1}%");
 }
+
+/// A transient Docker failure retried during an MCP apply is a `warning`
+/// log message of that call (the session's default level); the actions'
+/// own `info` messages are not sent at that level.
+#[test]
+fn a_retry_during_an_apply_is_a_warning_of_the_call() {
+    let mut f = Fleet::new();
+    services(&f, 2, "1");
+    f.tomo.set_env("TOMO_FAULT_DOCKER", "create:1");
+    let mut c = Stdio::start(&f.tomo, "operator");
+    let fingerprint = c.ok("plan", json!({}))["fingerprint"].clone();
+    let (r, notes) = c.request_noting(
+        "tools/call",
+        json!({"name": "apply", "arguments": {"fingerprint": fingerprint}, "_meta": {"progressToken": "p"}}),
+    );
+    assert_eq!(r["result"]["structuredContent"]["succeeded"], json!(true), "{r}");
+    let logs: Vec<&serde_json::Value> = notes.iter().filter(|n| n["method"] == "notifications/message").collect();
+    let retry = logs.iter().find(|n| n["params"]["data"]["message"].as_str().is_some_and(|m| m.contains("retrying")));
+    let retry = retry.unwrap_or_else(|| panic!("no retry warning: {notes:?}"));
+    assert_eq!(retry["params"]["level"], "warning", "{retry}");
+    assert_eq!(retry["params"]["logger"], "tomo", "{retry}");
+    assert!(logs.iter().all(|n| n["params"]["level"] != "info"), "{logs:?}");
+    let progress: Vec<f64> = notes
+        .iter()
+        .filter(|n| n["method"] == "notifications/progress")
+        .filter_map(|n| n["params"]["progress"].as_f64())
+        .collect();
+    assert!(progress.windows(2).all(|w| w[1] > w[0]) && progress.len() >= 3, "{progress:?}");
+}
