@@ -1,6 +1,6 @@
 //! The engine's warnings and errors during one MCP call (a transient Docker
-//! failure retried, a leftover of an interrupted recreate put right, a
-//! server that could not be observed) as that call's log messages. Each
+//! failure retried, a leftover of an interrupted recreate put right, a pull
+//! that failed) as that call's log messages. Each
 //! call runs inside a `mcp_call` span naming its `Call`; this `tracing`
 //! layer sends the `warn` and `error` events of tomo's modules inside one
 //! to it. Apply's own per-action events are the `CallSink`'s, so the
