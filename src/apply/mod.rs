@@ -59,6 +59,9 @@ pub struct ApplyReport {
     pub run_id: Option<i64>,
     pub results: Vec<ActionResult>,
     pub elapsed_ms: u64,
+    /// Stopped on request (a stop flag, a cancelled call) before every
+    /// action ran: those not started are `skipped`.
+    pub cancelled: bool,
 }
 
 impl ApplyReport {
@@ -70,10 +73,56 @@ impl ApplyReport {
     }
 }
 
-/// Receives progress; front ends render it.
+/// How far an apply is: `done` of `total` actions have ended (succeeded,
+/// failed or skipped), the last being `action` (`recreate web on nas`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplyEvent {
+    pub done: usize,
+    pub total: usize,
+    pub action: String,
+}
+
+impl ApplyEvent {
+    /// `verb object on server`, as progress messages name an action.
+    pub fn describe(a: &Action) -> String {
+        format!("{} {} on {}", a.op.verb(), a.op.object(), a.server)
+    }
+}
+
+/// Receives progress; front ends render it. The sink of one call may also
+/// stop it: once `cancelled` is true no further action starts (those
+/// running finish), as with `ApplyOptions::stop`.
 pub trait ApplySink: Send + Sync {
     fn started(&self, action: &Action);
     fn finished(&self, action: &Action, outcome: &Outcome, elapsed: Duration);
+    /// After each action ended, in order: `done` only grows.
+    fn progress(&self, _event: &ApplyEvent) {}
+    /// Whether the caller asked to stop.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// Two sinks as one (the process log and a caller's own, say); cancelled
+/// when either is.
+pub struct Both<'a>(pub &'a dyn ApplySink, pub &'a dyn ApplySink);
+
+impl ApplySink for Both<'_> {
+    fn started(&self, a: &Action) {
+        self.0.started(a);
+        self.1.started(a);
+    }
+    fn finished(&self, a: &Action, outcome: &Outcome, elapsed: Duration) {
+        self.0.finished(a, outcome, elapsed);
+        self.1.finished(a, outcome, elapsed);
+    }
+    fn progress(&self, e: &ApplyEvent) {
+        self.0.progress(e);
+        self.1.progress(e);
+    }
+    fn cancelled(&self) -> bool {
+        self.0.cancelled() || self.1.cancelled()
+    }
 }
 
 /// Progress as log lines (`tracing`), for front ends without a terminal.
@@ -146,7 +195,12 @@ pub async fn run<E: EngineApi + Clone + 'static>(
     let parallelism = opts.parallelism.max(1);
     let redact = Arc::new(plan_secrets(plan, secrets.as_ref()));
 
-    let stopped = || opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+    let stopped = || opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) || sink.cancelled();
+    let mut done = 0;
+    let mut ended = |action: &Action| {
+        done += 1;
+        sink.progress(&ApplyEvent { done, total: n, action: ApplyEvent::describe(action) });
+    };
     loop {
         while running.len() < parallelism && !stopped() {
             let Some(id) = ready.pop_front() else { break };
@@ -157,7 +211,8 @@ pub async fn run<E: EngineApi + Clone + 'static>(
             let health_timeout = opts.health_timeout;
             sink.started(&action);
             journal.started(&action);
-            running.spawn(async move {
+            // In the caller's span: what the action logs is the call's (`mcp::events`).
+            running.spawn(tracing::Instrument::in_current_span(async move {
                 let t = Instant::now();
                 let work = async {
                     match client {
@@ -174,7 +229,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
                     .await
                     .unwrap_or_else(|_| Err("internal error (a panic in tomo); please report it as a bug".to_string()));
                 (action.id, r, t.elapsed().as_millis() as u64)
-            });
+            }));
         }
         let Some(joined) = running.join_next().await else { break };
         let Ok((id, result, ms)) = joined else { continue };
@@ -185,30 +240,46 @@ pub async fn run<E: EngineApi + Clone + 'static>(
         };
         sink.finished(action, &outcome, Duration::from_millis(ms));
         journal.finished(action, &outcome, container.as_deref());
+        ended(action);
         let ok = outcome == Outcome::Succeeded;
         outcomes[id] = Some((outcome, ms));
         let mut finished = vec![id];
         if ok {
             release(&dependents[id], &mut waiting, &outcomes, &mut ready);
         } else {
-            finished.extend(skip_dependents(plan, action, id, &dependents, &mut outcomes, sink, journal));
+            let skipped = skip_dependents(plan, action, id, &dependents, &mut outcomes, sink, journal);
+            skipped.iter().for_each(|d| ended(&plan.actions[*d]));
+            finished.extend(skipped);
         }
         for f in finished {
             release(&followers[f], &mut waiting, &outcomes, &mut ready);
         }
     }
+    let stop = match (stopped(), sink.cancelled()) {
+        (true, true) => Some("not started: the call was cancelled"),
+        (true, false) => Some("not started: tomo was stopping"),
+        _ => None,
+    };
+    report(outcomes, stop, started)
+}
+
+/// The report of a walk: actions without an outcome were not started,
+/// because of `stop` (`cancelled`) or not reached.
+fn report(outcomes: Vec<Option<(Outcome, u64)>>, stop: Option<&str>, started: Instant) -> ApplyReport {
+    let cancelled = stop.is_some() && outcomes.iter().any(Option::is_none);
+    let why = stop.unwrap_or("not reached");
     ApplyReport {
         run_id: None,
         results: outcomes
             .into_iter()
             .enumerate()
             .map(|(id, o)| {
-                let why = if stopped() { "not started: tomo was stopping" } else { "not reached" };
                 let (outcome, elapsed_ms) = o.unwrap_or((Outcome::Skipped(why.into()), 0));
                 ActionResult { id, outcome, elapsed_ms }
             })
             .collect(),
         elapsed_ms: started.elapsed().as_millis() as u64,
+        cancelled,
     }
 }
 

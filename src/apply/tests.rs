@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::fake::{FakeEngine, Fault};
@@ -334,4 +334,71 @@ async fn host_folders_come_before_the_container_and_files_are_written_where_it_m
     assert!(position(&log, &format!("write file {path}")) < position(&log, "create site"));
     let again = plan_observing_paths(&d, &fake, &["/srv/site/html"]).await;
     assert!(again.actions.is_empty(), "{:?}", again.actions.iter().map(|a| a.op.object()).collect::<Vec<_>>());
+}
+
+/// Records the progress events; cancels once `cancel_after` actions ended.
+struct Progress {
+    events: std::sync::Mutex<Vec<ApplyEvent>>,
+    cancel_after: usize,
+    started_after_cancel: std::sync::atomic::AtomicUsize,
+}
+
+impl ApplySink for Progress {
+    fn started(&self, _: &Action) {
+        if self.cancelled() {
+            self.started_after_cancel.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn finished(&self, _: &Action, _: &Outcome, _: Duration) {}
+    fn progress(&self, e: &ApplyEvent) {
+        self.events.lock().unwrap().push(e.clone());
+    }
+    fn cancelled(&self) -> bool {
+        self.events.lock().unwrap().len() >= self.cancel_after
+    }
+}
+
+fn progress_sink(cancel_after: usize) -> Progress {
+    Progress { events: Default::default(), cancel_after, started_after_cancel: Default::default() }
+}
+
+async fn apply_with(plan: &Plan, fake: &FakeEngine, sink: &Progress) -> ApplyReport {
+    let clients = BTreeMap::from([(Name::parse("a").unwrap(), Ok(fake.clone()))]);
+    let opts = ApplyOptions { parallelism: 2, health_timeout: Duration::from_secs(1), stop: None };
+    let secrets: Arc<dyn crate::model::secret::Secrets> = Arc::new(NoSecrets("no vault in tests".into()));
+    run(plan, &clients, secrets, &opts, sink, &NoJournal).await
+}
+
+#[tokio::test]
+async fn progress_counts_every_ended_action_once_in_order() {
+    let d = desired(SHOP);
+    let fake = FakeEngine::new(&[], Duration::from_millis(1));
+    fake.fail("create shop-web", Fault::Status(400), 1);
+    let plan = plan_for(&d, &fake).await;
+    let sink = progress_sink(usize::MAX);
+    let report = apply_with(&plan, &fake, &sink).await;
+    let events = sink.events.lock().unwrap().clone();
+    let n = plan.actions.len();
+    // Skipped dependents of the failed create count too: every action ends once.
+    assert_eq!(events.iter().map(|e| e.done).collect::<Vec<_>>(), (1..=n).collect::<Vec<_>>());
+    assert!(events.iter().all(|e| e.total == n));
+    assert!(events.iter().any(|e| e.action == "create shop-db on a"), "{events:?}");
+    assert!(!report.cancelled);
+}
+
+#[tokio::test]
+async fn a_cancelled_sink_stops_the_apply_as_the_stop_flag_does() {
+    let services: String = (1..=6).map(|i| format!("  s{i}: {{image: img:1}}\n")).collect();
+    let d = desired(&format!("kind: App\nname: wide\nserver: a\nservices:\n{services}"));
+    let fake = FakeEngine::new(&["img:1"], Duration::from_millis(2));
+    let plan = plan_for(&d, &fake).await;
+    let sink = progress_sink(2);
+    let report = apply_with(&plan, &fake, &sink).await;
+    assert!(report.cancelled);
+    assert_eq!(sink.started_after_cancel.load(Ordering::SeqCst), 0, "an action started after the cancel");
+    let ran = report.results.iter().filter(|r| r.outcome == Outcome::Succeeded).count();
+    assert!((2..plan.actions.len()).contains(&ran), "{:?}", report.results);
+    for r in report.results.iter().filter(|r| r.outcome != Outcome::Succeeded) {
+        assert_eq!(r.outcome, Outcome::Skipped("not started: the call was cancelled".into()));
+    }
 }

@@ -114,7 +114,10 @@ fn init_logging(config: &Config) {
             layer.fmt_fields(escaped_fields()).with_ansi(render::stderr_styled()).with_writer(std::io::stderr).boxed()
         }
     };
-    let _ = tracing_subscriber::registry().with(layer.with_filter(filter).with_filter(rmcp_capped)).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter).with_filter(rmcp_capped))
+        .with(crate::mcp::call_events())
+        .try_init();
 }
 
 /// Text log fields as tracing's default formatter writes them (`message`

@@ -38,7 +38,7 @@ mod rows;
 mod servers;
 mod users;
 
-pub use crate::apply::{ApplyReport, ApplySink, Outcome, TracingSink};
+pub use crate::apply::{ApplyEvent, ApplyReport, ApplySink, Both, Outcome, TracingSink};
 pub use crate::plan::status::{StatusRow, rows as status_rows};
 pub use crate::plan::text::{plan as plan_text, status as status_text};
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
@@ -350,7 +350,7 @@ impl Engine {
         sink: &dyn ApplySink,
     ) -> Result<ApplyReport> {
         if plan.actions.is_empty() {
-            return Ok(ApplyReport { run_id: None, results: Vec::new(), elapsed_ms: 0 });
+            return Ok(ApplyReport { run_id: None, results: Vec::new(), elapsed_ms: 0, cancelled: false });
         }
         let store = self.store()?.clone();
         let fingerprint = plan.fingerprint();
@@ -367,13 +367,17 @@ impl Engine {
         let mut report = apply::run(plan, &clients, self.secrets(), &opts, sink, &journal).await;
         report.run_id = Some(run);
         store.check_file()?;
-        let status =
-            if report.succeeded() { crate::store::RunStatus::Succeeded } else { crate::store::RunStatus::Failed };
+        let status = match (report.succeeded(), report.cancelled) {
+            (_, true) => crate::store::RunStatus::Cancelled,
+            (true, false) => crate::store::RunStatus::Succeeded,
+            (false, false) => crate::store::RunStatus::Failed,
+        };
         let summary = serde_json::json!({
             "actions": plan.actions.len(),
             "succeeded": report.count("succeeded"),
             "failed": report.count("failed"),
             "skipped": report.count("skipped"),
+            "cancelled": report.cancelled,
             "elapsed_ms": report.elapsed_ms,
         });
         store.finish_run(run, status, &summary)?;

@@ -116,7 +116,7 @@ pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
     let cancel = mcp_config.cancellation_token.clone();
     let tomo = Tomo::new(engine.clone(), None);
     let sessions = OwnedSessions::new();
-    let mcp = StreamableHttpService::new(move || Ok(tomo.clone()), sessions.clone(), mcp_config);
+    let mcp = StreamableHttpService::new(move || Ok(tomo.for_session()), sessions.clone(), mcp_config);
     let state = AppState {
         engine: engine.clone(),
         origins: Arc::new(config.allowed_origins.clone()),

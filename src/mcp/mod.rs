@@ -16,10 +16,13 @@
 //!   workers: parsing, validating and planning a large manifest must not
 //!   stall `/healthz` or other clients.
 
+mod events;
 mod http;
 mod listen;
+mod logging;
 mod output;
 mod policy;
+mod progress;
 mod prompts;
 mod resources;
 mod schema;
@@ -42,6 +45,7 @@ use crate::auth::Identity;
 use crate::engine::{AuditEvent, AuditResult, Engine};
 use crate::error::{Error, Result};
 
+pub use events::layer as call_events;
 pub use http::BODY_TIMEOUT;
 pub use http::serve_http;
 pub use listen::{HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS};
@@ -74,13 +78,20 @@ where
 #[derive(Clone)]
 pub struct Tomo {
     shared: Arc<Shared>,
+    /// This session's `logging/setLevel`.
+    log: logging::SessionLevel,
 }
 
 impl Tomo {
     fn new(engine: Arc<Engine>, stdio: Option<Identity>) -> Tomo {
         let mut router = tools::router();
         schema::make_portable(&mut router);
-        Tomo { shared: Arc::new(Shared { engine, router, stdio }) }
+        Tomo { shared: Arc::new(Shared { engine, router, stdio }), log: Default::default() }
+    }
+
+    /// The handler of a new session: shared state, its own log level.
+    fn for_session(&self) -> Tomo {
+        Tomo { shared: self.shared.clone(), log: Default::default() }
     }
 
     fn engine(&self) -> &Engine {
@@ -115,9 +126,12 @@ impl Tomo {
         }
         context.extensions.insert(who.clone());
         context.extensions.insert(peer);
+        let (notes, sender) = progress::Call::begin(&context, &self.log)?;
+        context.extensions.insert(notes.clone());
         let tcc = ToolCallContext::new(self, request, context);
         // A panic is a bug: the model gets an error result, the server lives on.
         let call = std::panic::AssertUnwindSafe(self.shared.router.call(tcc)).catch_unwind();
+        let call = progress::around(notes, sender, &name, call);
         let result = match call.await.unwrap_or_else(|_| {
             Ok(CallToolResult::error(vec![ContentBlock::text(format!(
                 "internal error in `{name}` (a bug in tomo; please report it); nothing further was done"
@@ -181,8 +195,11 @@ impl Drop for AbortOnDrop {
 }
 
 impl ServerHandler for Tomo {
+    #[allow(deprecated)] // `enable_logging`: deprecated in 2026-07-28 (SEP-2577); 2025-11-25 clients use it
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
+        let capabilities =
+            ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().enable_logging().build();
+        ServerConfig::new(capabilities)
             .with_server_info(rmcp::model::Implementation::new("tomo", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "tomo keeps self-hosted servers in the state their manifests declare. Read with app_list, \
@@ -209,6 +226,16 @@ impl ServerHandler for Tomo {
         off_workers(async move { this.gated_call(who, peer, request, context).await }).await.unwrap_or_else(|| {
             Ok(CallToolResult::error(vec![ContentBlock::text(format!("internal error in `{name}`"))]).into())
         })
+    }
+
+    #[allow(deprecated)] // logging is deprecated in 2026-07-28 (SEP-2577); 2025-11-25 clients use it
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<(), ErrorData> {
+        self.log.set(request.level);
+        Ok(())
     }
 
     async fn list_tools(

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_app_revisions.sql"),
     include_str!("migrations/0003_marketplace.sql"),
+    include_str!("migrations/0008_run_cancelled.sql"),
 ];
 
 /// The schema version this build writes.
@@ -312,20 +313,41 @@ impl Store {
     }
 
     fn migrate(&self, from: i64) -> Result<(), StoreError> {
+        if from as usize >= MIGRATIONS.len() {
+            return Ok(());
+        }
         let mut conn = self.conn();
+        // A step may rebuild a table others refer to (SQLite's procedure for
+        // what ALTER TABLE cannot do): foreign keys are off while it runs
+        // (the pragma is a no-op inside a transaction) and checked before it
+        // commits.
+        conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(|e| self.err(e))?;
+        let done = Self::migrate_steps(&mut conn, from).map_err(|e| self.err(e));
+        let on = conn.execute_batch("PRAGMA foreign_keys = ON").map_err(|e| self.err(e));
+        done.and(on)
+    }
+
+    fn migrate_steps(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
             let version = i as i64 + 1;
             // One process migrates at a time (IMMEDIATE takes the write lock
             // first); one that opened the same new store meanwhile finds the
             // step done once it gets the lock.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
-            let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             if now >= version {
                 continue;
             }
-            tx.execute_batch(sql).map_err(|e| self.err(e))?;
-            tx.pragma_update(None, "user_version", version).map_err(|e| self.err(e))?;
-            tx.commit().map_err(|e| self.err(e))?;
+            tx.execute_batch(sql)?;
+            let dangling: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+            if dangling > 0 {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                    Some(format!("migration {version} left {dangling} row(s) referring to nothing")),
+                ));
+            }
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()?;
         }
         Ok(())
     }
@@ -493,6 +515,48 @@ mod tests {
         assert_eq!(again.schema_version().unwrap(), SCHEMA_VERSION);
         let mode: String = again.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    /// A store of version 2 with history keeps every run and every row that
+    /// refers to one when the runs table is rebuilt for `cancelled`, and
+    /// the references still cascade.
+    #[test]
+    fn the_cancelled_status_migration_keeps_history_and_its_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tomo.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..2] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 2).unwrap();
+            c.execute_batch(
+                "PRAGMA foreign_keys = ON;
+                 INSERT INTO apply_runs (id, status, actor, source) VALUES (7, 'succeeded', 'ann', 'mcp');
+                 INSERT INTO apply_actions (run_id, seq, server, action, status) VALUES (7, 0, 'nas', 'create', 'succeeded');
+                 INSERT INTO app_revisions (app, run_id, doc_json) VALUES ('web', 7, '{}');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let runs = store.runs(10).unwrap();
+        assert_eq!((runs.len(), runs[0].id, runs[0].status), (1, 7, RunStatus::Succeeded));
+        assert_eq!(store.run_actions(7).unwrap().len(), 1);
+        let run = store.begin_run("f", "ann", "mcp").unwrap();
+        store.finish_run(run, RunStatus::Cancelled, &serde_json::json!({})).unwrap();
+        assert_eq!(store.runs(1).unwrap()[0].status, RunStatus::Cancelled);
+        let conn = store.conn();
+        let target: String =
+            conn.query_row("SELECT \"table\" FROM pragma_foreign_key_list('apply_actions')", [], |r| r.get(0)).unwrap();
+        assert_eq!(target, "apply_runs");
+        conn.execute("DELETE FROM apply_runs WHERE id = 7", []).unwrap();
+        let left: i64 = conn.query_row("SELECT count(*) FROM apply_actions", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0, "deleting a run still deletes its actions");
+        let kept: Option<i64> = conn.query_row("SELECT run_id FROM app_revisions", [], |r| r.get(0)).unwrap();
+        assert_eq!(kept, None, "and unlinks its revisions");
+        let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1, "foreign keys are on again after migrating");
     }
 
     #[test]

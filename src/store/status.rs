@@ -87,6 +87,9 @@ status!(
         Succeeded => "succeeded",
         Failed => "failed",
         Interrupted => "interrupted",
+        // Stopped on request (a cancelled MCP call, SIGTERM): the actions
+        // that had started finished, no other started.
+        Cancelled => "cancelled",
     }
 );
 

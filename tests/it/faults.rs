@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::fleet::{Fleet, HEALTHY, httpd};
 use crate::hosts::{TestHost, wait_until};
 
-fn services(f: &Fleet, n: usize, env: &str) {
+pub(crate) fn services(f: &Fleet, n: usize, env: &str) {
     let mut text = String::from("kind: App\nname: {p}-many\nserver: local\nservices:\n");
     for i in 0..n {
         text.push_str(&format!(

@@ -23,6 +23,7 @@ mod market_install;
 mod market_sync;
 mod mcp;
 mod mcp_client;
+mod mcp_notify;
 mod namespaces;
 mod networks;
 mod reconcile;

@@ -639,12 +639,12 @@ fn client(var: &str, what: &str) -> Option<String> {
     }
 }
 
-fn python() -> Option<String> {
+pub(crate) fn python() -> Option<String> {
     client("TOMO_TEST_PYTHON", "the Python MCP SDK test")
 }
 
 /// Tokens and a running HTTP server for a third-party client.
-fn client_env(f: &mut Fleet) -> (HttpServer, Vec<(&'static str, String)>) {
+pub(crate) fn client_env(f: &mut Fleet) -> (HttpServer, Vec<(&'static str, String)>) {
     with_key(f);
     add_user(f, "ann", "operator");
     let good = token(f, "ann");

@@ -54,18 +54,32 @@ impl Stdio {
         self.stdin.flush().unwrap();
     }
 
+    /// Sends a notification (no answer).
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
     /// Sends a request and returns the whole response message.
     pub fn request(&mut self, method: &str, params: Value) -> Value {
+        self.request_noting(method, params).0
+    }
+
+    /// Sends a request; the response and the notifications before it.
+    pub fn request_noting(&mut self, method: &str, params: Value) -> (Value, Vec<Value>) {
         let id = self.next;
         self.next += 1;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let mut notes = Vec::new();
         loop {
             let mut line = String::new();
             let n = self.out.read_line(&mut line).unwrap();
             assert!(n > 0, "tomo closed stdout while `{method}` was pending");
             let msg: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
             if msg["id"] == json!(id) {
-                return msg;
+                return (msg, notes);
+            }
+            if msg.get("id").is_none() {
+                notes.push(msg);
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Reconcile tools: validate, plan, apply (only the reviewed plan), status,
 //! and proposals.
 
+use std::sync::Arc;
+
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{Json, tool, tool_router};
@@ -9,11 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{PlanOut, options};
 use crate::auth::{Identity, Role};
+use crate::engine::Both;
 use crate::engine::{
     ApplyReport, ApplyRequest, Decided, Outcome, Plan, Proposal, ProposalDecision, ProposalStatus, TracingSink,
 };
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
+use crate::mcp::progress::Call;
 use crate::model::RequireApproval;
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -66,6 +70,10 @@ pub struct ActionOut {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ApplyOut {
     pub succeeded: bool,
+    /// The call was cancelled: the actions that had started finished, the
+    /// others (`skipped`) did not start.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
     /// The run in the history (absent when there was nothing to do).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<i64>,
@@ -169,6 +177,7 @@ pub struct ApprovedOut {
 fn apply_out(plan: &Plan, r: &ApplyReport) -> ApplyOut {
     ApplyOut {
         succeeded: r.succeeded(),
+        cancelled: r.cancelled,
         run_id: r.run_id,
         elapsed_ms: r.elapsed_ms,
         actions: r
@@ -243,6 +252,7 @@ impl Tomo {
     async fn apply(
         &self,
         Extension(who): Extension<Identity>,
+        Extension(call): Extension<Arc<Call>>,
         Parameters(a): Parameters<ApplyArgs>,
     ) -> Result<Json<ApplyOut>, ToolError> {
         let opts = options(&a.servers, &a.apps, a.prune)?;
@@ -266,11 +276,14 @@ impl Tomo {
                     }
                     refusal.is_none()
                 },
-                &TracingSink,
+                &Both(&TracingSink, &call.sink()),
             )
             .await?;
         match result {
-            Some((plan, report)) => Ok(Json(apply_out(&plan, &report))),
+            Some((plan, report)) => {
+                call.report(&report);
+                Ok(Json(apply_out(&plan, &report)))
+            }
             None => Err(ToolError(refusal.unwrap_or_else(|| "nothing was applied".into()))),
         }
     }
@@ -349,10 +362,13 @@ impl Tomo {
     async fn proposal_approve(
         &self,
         Extension(who): Extension<Identity>,
+        Extension(call): Extension<Arc<Call>>,
         Parameters(a): Parameters<ProposalArg>,
     ) -> Result<Json<ApprovedOut>, ToolError> {
-        match self.engine().decide(ProposalDecision::Approve { id: a.id }, &who, &TracingSink).await? {
+        let sink = Both(&TracingSink, &call.sink());
+        match self.engine().decide(ProposalDecision::Approve { id: a.id }, &who, &sink).await? {
             Decided::Approved { proposal, plan, report } => {
+                call.report(&report);
                 Ok(Json(ApprovedOut { proposal: proposal.into(), apply: apply_out(&plan, &report) }))
             }
             Decided::Rejected { .. } => Err(ToolError("the proposal was rejected, not approved".into())),
