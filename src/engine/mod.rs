@@ -25,6 +25,8 @@ mod connect;
 mod edits;
 mod guard;
 mod import;
+mod names;
+mod notice;
 mod ops;
 mod reconcile;
 mod recover;
@@ -43,6 +45,8 @@ pub use edits::{
     ServiceEdit, SettingsEdit,
 };
 pub use import::{ImportRequest, ImportResult};
+pub use names::NameKind;
+pub use notice::{FolderWatch, LiveSnapshot, ManifestSnapshot, relevant, watch_failed, watch_folder};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};
