@@ -35,7 +35,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::off_workers;
 use super::resources::{self, Target};
-use crate::engine::{Engine, ManifestSnapshot};
+use crate::engine::{Engine, FolderWatch, ManifestSnapshot};
 
 /// How long one delivery to one client may take before it is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -131,11 +131,20 @@ impl Hub {
         })
     }
 
-    /// Starts the monitor once (within a Tokio runtime).
+    /// Starts the monitor once (within a Tokio runtime), the folder watch
+    /// before returning: a change right after a subscription is seen.
     fn start(self: &Arc<Self>) {
-        if self.started.set(()).is_ok() {
-            tokio::spawn(monitor(self.clone()));
+        if self.started.set(()).is_err() {
+            return;
         }
+        let (tx, rx) = mpsc::unbounded_channel::<()>();
+        let dir = self.engine.config().manifests.clone();
+        let watch = crate::engine::watch_folder(&dir, move || {
+            let _ = tx.send(());
+        })
+        .inspect_err(|e| tracing::warn!("resource subscriptions will not see manifest changes: {e}"))
+        .ok();
+        tokio::spawn(monitor(self.clone(), rx, watch));
     }
 
     /// A session that finished its handshake: it hears `list_changed`.
@@ -196,6 +205,12 @@ impl Hub {
     /// Records what the resources of `uris` are now, so that a change right
     /// after subscribing is noticed (not taken for the first look).
     async fn baseline(self: &Arc<Self>, uris: &[String]) {
+        if lock(&self.seen).manifests.is_none() {
+            let engine = self.engine.clone();
+            if let Some(Ok(snap)) = off_workers(async move { engine.manifest_snapshot() }).await {
+                lock(&self.seen).manifests.get_or_insert(snap);
+            }
+        }
         let mut apps = Vec::new();
         let mut ids = Vec::new();
         for uri in uris {
@@ -392,14 +407,7 @@ fn manifest_changes(old: &ManifestSnapshot, new: &ManifestSnapshot) -> (BTreeSet
 }
 
 /// The one task that notices changes for every subscriber of this server.
-async fn monitor(hub: Arc<Hub>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
-    let dir = hub.engine.config().manifests.clone();
-    let _watch = crate::engine::watch_folder(&dir, move || {
-        let _ = tx.send(());
-    })
-    .inspect_err(|e| tracing::warn!("resource subscriptions will not see manifest changes: {e}"))
-    .ok();
+async fn monitor(hub: Arc<Hub>, mut rx: mpsc::UnboundedReceiver<()>, _watch: Option<FolderWatch>) {
     let read = |hub: Arc<Hub>| async move {
         let engine = hub.engine.clone();
         if let Some(Ok(s)) = off_workers(async move { engine.manifest_snapshot() }).await {

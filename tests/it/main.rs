@@ -3,6 +3,7 @@
 
 mod cli;
 mod compose;
+mod conformance;
 mod corpus;
 mod data;
 mod data_folder;
@@ -20,6 +21,7 @@ mod http_attack;
 mod import;
 mod mcp;
 mod mcp_client;
+mod mcp_resources;
 mod namespaces;
 mod networks;
 mod reconcile;
