@@ -177,7 +177,7 @@ pub fn exists(engine: &Engine, uri: &str) -> Result<(), ErrorData> {
         Some(Target::Status) => Ok(()),
         Some(Target::Manifest(rel)) => {
             let sources = engine.sources().map_err(internal)?;
-            if sources.relative.iter().any(|r| *r == rel) {
+            if sources.relative.contains(&rel) {
                 Ok(())
             } else {
                 Err(not_found(uri, &format!("there is no manifest `{rel}`")))
