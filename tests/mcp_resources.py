@@ -194,6 +194,32 @@ async def listen_subscription(c, label, extra):
         ok(f"{label}: list_changed {(time.monotonic() - t0) * 1000:.0f} ms after a manifest was added")
 
 
+async def proposal_subscription():
+    """An agent's change is a proposal; a subscriber hears when an admin decides it."""
+    async with stdio("agent", None, "legacy") as agent:
+        r = await agent.call_tool("app_update", {"name": f"{P}-db", "env": {"B": "2"}})
+        proposal = (getattr(r, "structured_content", None) or {}).get("proposal")
+        if r.is_error or not proposal:
+            fail(f"agent app_update did not propose: {r.content}")
+    inbox = Inbox()
+    async with stdio("admin", inbox, "legacy") as admin:
+        r = await admin.complete(ResourceTemplateReference(uri="tomo://proposals/{id}"), {"name": "id", "value": ""})
+        if proposal not in r.completion.values:
+            fail(f"proposal ids completed {r.completion}")
+        ok(f"stdio: proposal ids complete ({len(r.completion.values)})")
+        uri = f"tomo://proposals/{proposal}"
+        await admin.subscribe_resource(uri)
+        t0 = time.monotonic()
+        r = await admin.call_tool("proposal_reject", {"id": proposal, "reason": "not now"})
+        if r.is_error:
+            fail(f"proposal_reject: {r.content}")
+        took = await inbox.wait(t0, "notifications/resources/updated", uri)
+        ok(f"stdio: {uri} updated {took * 1000:.0f} ms after it was rejected")
+        text = (await admin.read_resource(uri)).contents[0].text
+        if '"rejected"' not in text:
+            fail(f"{uri} reads {text[:300]}")
+
+
 async def checks():
     inbox = Inbox()
     async with stdio("viewer", inbox, "legacy") as c:
@@ -206,6 +232,7 @@ async def checks():
         if c.protocol_version != "2026-07-28":
             fail(f"stdio auto mode negotiated {c.protocol_version}")
         await listen_subscription(c, "stdio 2026-07-28", "extra-a")
+    await proposal_subscription()
     inbox = Inbox()
     async with http("legacy", inbox) as c:
         await completions(c, "http 2025-11-25")

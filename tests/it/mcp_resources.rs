@@ -45,6 +45,7 @@ fn the_python_sdk_completes_reads_and_hears_of_changes() {
         "http 2025-11-25: subscribe to a resource that does not exist: error -32002",
         "after `docker stop` by hand",
         "http 2026-07-28: list_changed",
+        "after it was rejected",
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
@@ -89,4 +90,36 @@ fn a_hundred_subscribed_sessions_cost_under_ten_megabytes() {
     let mut last = server.session(&tokens[6]).expect("one more session");
     let r = last.rpc("resources/read", json!({"uri": "tomo://status"}));
     assert!(r["result"]["contents"][0]["text"].as_str().is_some_and(|t| t.contains("containers")), "{r}");
+}
+
+/// The server's own origin (an accepted Host with the port it listens on)
+/// needs no `ALLOWED_ORIGINS`; every other origin is still refused.
+#[test]
+fn the_servers_own_origin_needs_no_configuration() {
+    let mut f = Fleet::new();
+    web(&f, "a", "1");
+    with_key(&mut f);
+    let server = HttpServer::start(&f.tomo);
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).to_string();
+    add_user(&f, "ann", "operator");
+    let auth = format!("Bearer {}", token(&f, "ann"));
+    let post = |host: &str, origin: &str| {
+        let headers = [
+            ("Host", host),
+            ("Origin", origin),
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+        ];
+        server.request("POST", "/mcp", &headers, &init).0
+    };
+    for own in ["localhost", "127.0.0.1"] {
+        let host = format!("{own}:{port}");
+        assert_eq!(post(&host, &format!("http://{host}")), 200, "{host}");
+    }
+    let local = format!("localhost:{port}");
+    assert_eq!(post(&local, "http://localhost:1"), 403, "another port is another origin");
+    assert_eq!(post(&local, "http://evil.example.com"), 403);
+    assert_eq!(post(&format!("evil.example.com:{port}"), &format!("http://evil.example.com:{port}")), 403);
 }
