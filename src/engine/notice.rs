@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::Engine;
 use crate::error::{Error, IoOp, Result};
 use crate::model::spec::hex;
-use crate::model::{ContainerObs, Desired, Name, labels};
+use crate::model::{ContainerObs, Name, labels};
 use crate::transport::engine::EngineApi;
 
 /// A watch on a folder, alive while this value is.
@@ -150,11 +150,6 @@ impl Engine {
             return Ok(false);
         }
         Ok(self.proposal_row(id)?.is_some())
-    }
-
-    /// The declared app `name`, if the manifests load and declare it.
-    pub fn declares_app(&self, desired: &Desired, name: &str) -> bool {
-        Name::parse(name).is_ok_and(|n| desired.apps.contains_key(&n))
     }
 }
 
