@@ -305,7 +305,7 @@ impl ServerHandler for Tomo {
     }
 
     fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
-        Some(subscriptions::accepted_filter(&self.shared.engine, requested))
+        Some(subscriptions::accepted_filter(&self.shared.hub, requested))
     }
 
     async fn listen(&self, context: SubscriptionContext) -> std::result::Result<(), ErrorData> {

@@ -354,10 +354,18 @@ pub fn session_key(extensions: &rmcp::model::Extensions) -> Key {
 /// URIs that name an existing resource, and `resourcesListChanged`. A URI
 /// that names nothing is left out of the acknowledged filter (the 2026-07-28
 /// way of refusing it).
-pub fn accepted_filter(
-    engine: &Engine,
-    requested: &rmcp::model::SubscriptionFilter,
-) -> rmcp::model::SubscriptionFilter {
+///
+/// rmcp acknowledges the filter before `listen` runs, and a client may
+/// change a manifest as soon as it has the acknowledgment: the manifests'
+/// fingerprints are taken and the folder watched before that.
+pub fn accepted_filter(hub: &Arc<Hub>, requested: &rmcp::model::SubscriptionFilter) -> rmcp::model::SubscriptionFilter {
+    let engine = &hub.engine;
+    if lock(&hub.seen).manifests.is_none()
+        && let Ok(snap) = engine.manifest_snapshot()
+    {
+        lock(&hub.seen).manifests.get_or_insert(snap);
+    }
+    hub.start();
     let mut accepted = rmcp::model::SubscriptionFilter::builder();
     if requested.resources_list_changed == Some(true) {
         accepted = accepted.resources_list_changed();
