@@ -57,6 +57,11 @@ pub struct RawMcpConfig {
     /// address and loopback (`Host` header check against DNS rebinding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_hosts: Option<Vec<String>>,
+    /// How often the MCP server checks the containers of apps a client
+    /// subscribed to (`tomo://apps/NAME`, `tomo://status`) for changes
+    /// (default `30s`; env `MCP_DRIFT_INTERVAL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_interval: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -112,6 +117,8 @@ pub struct Config {
     pub mcp_http: String,
     pub allowed_origins: Vec<String>,
     pub allowed_hosts: Vec<String>,
+    /// How often subscribed apps' containers are checked (`mcp.drift_interval`).
+    pub mcp_drift_interval: Duration,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub app_env: String,
@@ -224,6 +231,13 @@ impl Config {
             Some(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
             None => mcp.allowed_hosts.clone().unwrap_or_default(),
         };
+        let mcp_drift_interval = match lookup("MCP_DRIFT_INTERVAL") {
+            Some(v) => parse_env_duration("MCP_DRIFT_INTERVAL", &v)?,
+            None => match &mcp.drift_interval {
+                Some(t) => Duration::parse(t).map_err(|why| invalid_field(&file, &["mcp", "drift_interval"], why))?,
+                None => Duration::from_secs(30),
+            },
+        };
         let log = raw.log.clone().unwrap_or_default();
         let log_level =
             match lookup("MCP_LOG_LEVEL") {
@@ -243,6 +257,7 @@ impl Config {
             mcp_http: mcp.http.unwrap_or_else(|| "127.0.0.1:8000".into()),
             allowed_origins,
             allowed_hosts,
+            mcp_drift_interval,
             log_level,
             log_format: log.format.unwrap_or_default(),
             app_env: lookup("APP_ENV").unwrap_or_else(|| "production".into()),

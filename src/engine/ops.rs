@@ -56,7 +56,7 @@ impl Engine {
     }
 
     /// Docker clients of the named servers (all declared ones when empty).
-    async fn docker_clients(
+    pub(super) async fn docker_clients(
         &self,
         desired: &Desired,
         servers: Vec<Name>,

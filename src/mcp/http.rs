@@ -110,16 +110,22 @@ pub async fn serve_http(engine: Arc<Engine>, addr: &str) -> Result<()> {
             mcp_config.disable_allowed_hosts()
         }
     };
-    if !config.allowed_origins.is_empty() {
-        mcp_config = mcp_config.with_allowed_origins(config.allowed_origins.clone());
-    }
+    // The server's own origin is always allowed; others only when listed.
+    let mut origins = config.allowed_origins.clone();
+    origins.extend(own_origins(local, hosts.as_deref().unwrap_or(&[])));
+    mcp_config = if origins.iter().any(|o| o == "*") {
+        mcp_config.disable_allowed_origins()
+    } else {
+        mcp_config.with_allowed_origins(origins.clone())
+    };
     let cancel = mcp_config.cancellation_token.clone();
     let tomo = Tomo::new(engine.clone(), None);
     let sessions = OwnedSessions::new();
+    sessions.end_subscriptions_in(tomo.shared.hub.clone());
     let mcp = StreamableHttpService::new(move || Ok(tomo.for_session()), sessions.clone(), mcp_config);
     let state = AppState {
         engine: engine.clone(),
-        origins: Arc::new(config.allowed_origins.clone()),
+        origins: Arc::new(origins),
         hosts: hosts.map(Arc::new),
         sessions,
         refusals: Arc::default(),
@@ -207,6 +213,31 @@ fn allowed_hosts(local: SocketAddr, configured: &[String]) -> Option<Vec<String>
     }
     hosts.extend(configured.iter().cloned());
     Some(hosts)
+}
+
+/// The server's own origins: `http://` and `https://` with each name it
+/// answers to (the accepted Host names, or loopback and the bind address
+/// when any Host is accepted) and its port. A page the server itself serves
+/// may call it; DNS rebinding cannot forge these (the Host check stands).
+fn own_origins(local: SocketAddr, hosts: &[String]) -> Vec<String> {
+    let mut names: Vec<String> =
+        if hosts.is_empty() { vec!["localhost".into(), "127.0.0.1".into(), "::1".into()] } else { hosts.to_vec() };
+    if !local.ip().is_unspecified() {
+        names.push(local.ip().to_string());
+    }
+    let port = local.port();
+    let mut out = Vec::new();
+    for name in names {
+        let name = name.trim_matches(['[', ']']).to_ascii_lowercase();
+        let host = if name.contains(':') { format!("[{name}]") } else { name };
+        for scheme in ["http", "https"] {
+            let origin = format!("{scheme}://{host}:{port}");
+            if !out.contains(&origin) {
+                out.push(origin);
+            }
+        }
+    }
+    out
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -332,7 +363,7 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
 async fn refuse_other_origins(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
     let Some(origin) = origin else { return next.run(req).await };
-    if !state.origins.iter().any(|o| *o == origin || o == "*") {
+    if !state.origins.iter().any(|o| o.eq_ignore_ascii_case(&origin) || o == "*") {
         return (
             StatusCode::FORBIDDEN,
             axum::Json(
@@ -374,5 +405,21 @@ mod tests {
         let any: SocketAddr = "0.0.0.0:8000".parse().unwrap();
         assert_eq!(allowed_hosts(any, &[]), None);
         assert!(allowed_hosts(any, &["tomo.lan".into()]).unwrap().contains(&"tomo.lan".to_string()));
+    }
+
+    #[test]
+    fn own_origins_are_the_accepted_hosts_with_the_port() {
+        let lo: SocketAddr = "127.0.0.1:8123".parse().unwrap();
+        let own = own_origins(lo, &allowed_hosts(lo, &[]).unwrap());
+        for o in ["http://localhost:8123", "http://127.0.0.1:8123", "http://[::1]:8123", "https://localhost:8123"] {
+            assert!(own.contains(&o.to_string()), "{o} missing from {own:?}");
+        }
+        assert!(!own.iter().any(|o| o.ends_with(":8000") || o.contains("evil")));
+        let lan: SocketAddr = "192.168.1.5:8000".parse().unwrap();
+        let own = own_origins(lan, &allowed_hosts(lan, &["tomo.lan".into()]).unwrap());
+        assert!(own.contains(&"http://tomo.lan:8000".to_string()));
+        assert!(own.contains(&"http://192.168.1.5:8000".to_string()));
+        let any: SocketAddr = "0.0.0.0:9000".parse().unwrap();
+        assert!(own_origins(any, &[]).contains(&"http://localhost:9000".to_string()));
     }
 }

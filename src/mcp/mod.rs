@@ -17,6 +17,7 @@
 //!   stall `/healthz` or other clients.
 
 mod events;
+mod completion;
 mod http;
 mod listen;
 mod logging;
@@ -27,6 +28,7 @@ mod prompts;
 mod resources;
 mod schema;
 mod sessions;
+mod subscriptions;
 mod tools;
 
 use std::sync::Arc;
@@ -34,11 +36,12 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use rmcp::handler::server::tool::{ToolCallContext, ToolRouter};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
-    ListPromptsResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, ContentBlock,
+    GetPromptRequestParams, GetPromptResponse, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
 use crate::auth::Identity;
@@ -56,6 +59,8 @@ struct Shared {
     router: ToolRouter<Tomo>,
     /// Who a stdio client is (no tokens there).
     stdio: Option<Identity>,
+    /// Resource subscriptions of every session (`subscriptions.rs`).
+    hub: Arc<subscriptions::Hub>,
 }
 
 /// Where a call comes from: the client's IP address over HTTP, `stdio`
@@ -86,7 +91,8 @@ impl Tomo {
     fn new(engine: Arc<Engine>, stdio: Option<Identity>) -> Tomo {
         let mut router = tools::router();
         schema::make_portable(&mut router);
-        Tomo { shared: Arc::new(Shared { engine, router, stdio }), log: Default::default() }
+        let hub = subscriptions::Hub::new(engine.clone());
+        Tomo { shared: Arc::new(Shared { engine, router, stdio, hub }), log: Default::default() }
     }
 
     /// The handler of a new session: shared state, its own log level.
@@ -197,8 +203,15 @@ impl Drop for AbortOnDrop {
 impl ServerHandler for Tomo {
     #[allow(deprecated)] // `enable_logging`: deprecated in 2026-07-28 (SEP-2577); 2025-11-25 clients use it
     fn get_info(&self) -> ServerConfig {
-        let capabilities =
-            ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().enable_logging().build();
+        let capabilities = ServerCapabilities::builder()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_resources_list_changed()
+            .enable_tools()
+            .enable_logging()
+            .build();
         ServerConfig::new(capabilities)
             .with_server_info(rmcp::model::Implementation::new("tomo", env!("CARGO_PKG_VERSION")))
             .with_instructions(
@@ -223,7 +236,10 @@ impl ServerHandler for Tomo {
         // From here on (the audit's copy of large arguments included), off the async workers.
         let this = self.clone();
         let name = request.name.to_string();
-        off_workers(async move { this.gated_call(who, peer, request, context).await }).await.unwrap_or_else(|| {
+        let result = off_workers(async move { this.gated_call(who, peer, request, context).await }).await;
+        // A tool may have changed a proposal someone subscribed to.
+        self.shared.hub.poke();
+        result.unwrap_or_else(|| {
             Ok(CallToolResult::error(vec![ContentBlock::text(format!("internal error in `{name}`"))]).into())
         })
     }
@@ -263,7 +279,7 @@ impl ServerHandler for Tomo {
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<ReadResourceResponse, ErrorData> {
         let engine = self.shared.engine.clone();
-        off_workers(async move { resources::read(&engine, &request.uri).map(Into::into) })
+        off_workers(async move { resources::read(&engine, &request.uri).await.map(Into::into) })
             .await
             .unwrap_or_else(|| Err(ErrorData::internal_error("internal error reading a resource", None)))
     }
@@ -282,5 +298,66 @@ impl ServerHandler for Tomo {
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<GetPromptResponse, ErrorData> {
         prompts::get(&request.name, request.arguments.as_ref()).map(Into::into)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(resources::templates()))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CompleteResult, ErrorData> {
+        let engine = self.shared.engine.clone();
+        off_workers(async move { completion::complete(&engine, &request) })
+            .await
+            .unwrap_or_else(|| Err(ErrorData::internal_error("internal error completing", None)))
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.shared.hub.register_session(subscriptions::session_key(&context.extensions), context.peer);
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<(), ErrorData> {
+        let engine = self.shared.engine.clone();
+        let uri = request.uri.clone();
+        off_workers(async move { resources::exists(&engine, &uri) })
+            .await
+            .unwrap_or_else(|| Err(ErrorData::internal_error("internal error subscribing", None)))?;
+        let key = subscriptions::session_key(&context.extensions);
+        self.shared.hub.subscribe(key, context.peer, request.uri).await;
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<(), ErrorData> {
+        self.shared.hub.unsubscribe(&subscriptions::session_key(&context.extensions), &request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        Some(subscriptions::accepted_filter(&self.shared.hub, requested))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> std::result::Result<(), ErrorData> {
+        let accepted = context.accepted();
+        let uris = accepted.resource_subscriptions.clone().unwrap_or_default();
+        let list_changed = accepted.resources_list_changed == Some(true);
+        let key = self.shared.hub.listen(context.sink().clone(), uris, list_changed).await;
+        context.cancelled().await;
+        self.shared.hub.end(&key);
+        Ok(())
     }
 }

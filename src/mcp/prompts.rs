@@ -11,12 +11,18 @@ pub fn list() -> Vec<Prompt> {
             Some(vec![
                 PromptArgument::new("app").with_description("the app's name").with_required(true),
                 PromptArgument::new("image").with_description("the image to run, e.g. nginx:1.27").with_required(false),
+                PromptArgument::new("server").with_description("the server to run it on").with_required(false),
             ]),
         ),
         Prompt::new(
             "investigate_app",
             Some("Find out why an app is unhealthy: status, logs, stats, history"),
-            Some(vec![PromptArgument::new("app").with_description("the app's name").with_required(true)]),
+            Some(vec![
+                PromptArgument::new("app").with_description("the app's name").with_required(true),
+                PromptArgument::new("service")
+                    .with_description("one service of the app to look at")
+                    .with_required(false),
+            ]),
         ),
     ]
 }
@@ -25,13 +31,22 @@ fn arg(args: Option<&JsonObject>, name: &str) -> Option<String> {
     args.and_then(|a| a.get(name)).and_then(|v| v.as_str()).map(str::to_string)
 }
 
+/// The argument names of prompt `name`, if there is such a prompt.
+pub fn arguments(name: &str) -> Option<Vec<String>> {
+    list()
+        .into_iter()
+        .find(|p| p.name == name)
+        .map(|p| p.arguments.unwrap_or_default().into_iter().map(|a| a.name).collect())
+}
+
 pub fn get(name: &str, args: Option<&JsonObject>) -> Result<GetPromptResult, ErrorData> {
     let app = arg(args, "app").unwrap_or_else(|| "<app>".into());
     let text = match name {
         "deploy_app_safely" => {
             let image = arg(args, "image").map_or(String::new(), |i| format!(" with image `{i}`"));
+            let server = arg(args, "server").map_or(String::new(), |s| format!(" on the server `{s}`"));
             format!(
-                "Deploy the app `{app}`{image} with tomo, safely:\n\
+                "Deploy the app `{app}`{image}{server} with tomo, safely:\n\
                  1. Call `app_get` for `{app}` to see whether it exists and what it declares; `server_list` for where it can run.\n\
                  2. Call `app_deploy` (new app) or `app_update` (existing one). This edits the manifests only and returns a diff and a plan; if the result says `proposed`, stop and tell the user the proposal id: an admin approves it.\n\
                  3. Show the user the diff and the plan text. Point out anything destructive (removals, recreated containers with volumes).\n\
@@ -40,12 +55,13 @@ pub fn get(name: &str, args: Option<&JsonObject>) -> Result<GetPromptResult, Err
             )
         }
         "investigate_app" => format!(
-            "Investigate the app `{app}` with tomo, reading only:\n\
+            "Investigate the app `{app}`{} with tomo, reading only:\n\
              1. `app_status` for `{app}`: state and health of each container.\n\
              2. `app_logs` for `{app}` (tail 200) and look for errors.\n\
              3. `app_stats` for CPU and memory; `app_history` for recent applies.\n\
              4. `status` for drift between the manifests and the servers.\n\
-             Summarise what you found and propose a fix as a manifest change (`app_update`), never a direct change."
+             Summarise what you found and propose a fix as a manifest change (`app_update`), never a direct change.",
+            arg(args, "service").map_or(String::new(), |s| format!(" (its service `{s}` first)"))
         ),
         other => {
             return Err(ErrorData::invalid_params(

@@ -8,13 +8,15 @@
 //! book-keeping is O(1) per session.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
 use rmcp::transport::streamable_http_server::session::{EventStore, ServerSseMessage, SessionId, SessionManager};
+
+use super::subscriptions::{Hub, Key};
 
 /// The MCP sessions one user may hold at once: a few clients (editor,
 /// desktop app, inspector), each reconnecting now and then.
@@ -62,6 +64,8 @@ struct Books {
 pub struct OwnedSessions {
     inner: LocalSessionManager,
     books: Mutex<Books>,
+    /// Told when a session ends, to end its resource subscriptions.
+    hub: OnceLock<Arc<Hub>>,
 }
 
 impl OwnedSessions {
@@ -70,7 +74,12 @@ impl OwnedSessions {
         let mut config = SessionConfig::default();
         config.keep_alive = Some(SESSION_IDLE);
         inner.session_config = config;
-        Arc::new(OwnedSessions { inner, books: Mutex::default() })
+        Arc::new(OwnedSessions { inner, books: Mutex::default(), hub: OnceLock::new() })
+    }
+
+    /// Ends each session's resource subscriptions with the session.
+    pub fn end_subscriptions_in(&self, hub: Arc<Hub>) {
+        let _ = self.hub.set(hub);
     }
 
     fn books(&self) -> std::sync::MutexGuard<'_, Books> {
@@ -143,6 +152,9 @@ impl SessionManager for OwnedSessions {
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
         let closed = self.inner.close_session(id).await;
         self.forget(id);
+        if let Some(hub) = self.hub.get() {
+            hub.end(&Key::Session(id.to_string()));
+        }
         closed
     }
 

@@ -28,8 +28,8 @@ use tokio::sync::mpsc;
 
 pub use metrics::Metrics;
 
-use crate::engine::{Engine, TracingSink, Trigger};
-use crate::error::{Error, IoOp, Result};
+use crate::engine::{Engine, FolderWatch, TracingSink, Trigger, watch_failed};
+use crate::error::{Error, Result};
 
 /// How long a shutdown waits for the actions in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
@@ -256,21 +256,10 @@ async fn one_run(
 }
 
 /// Watches the manifest folder (recursively); `.git` and editor temporaries are ignored.
-fn watch_folder(dir: &Path, tx: mpsc::UnboundedSender<Input>) -> Result<notify::RecommendedWatcher> {
-    use notify::{EventKind, RecursiveMode, Watcher};
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        let Ok(ev) = res else { return };
-        if !matches!(ev.kind, EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)) {
-            return;
-        }
-        if ev.paths.iter().any(|p| relevant(p)) {
-            tracing::debug!(paths = ?ev.paths, "file event");
-            let _ = tx.send(Input::Files);
-        }
+fn watch_folder(dir: &Path, tx: mpsc::UnboundedSender<Input>) -> Result<FolderWatch> {
+    crate::engine::watch_folder(dir, move || {
+        let _ = tx.send(Input::Files);
     })
-    .map_err(|e| watch_failed(dir, e))?;
-    watcher.watch(dir, RecursiveMode::Recursive).map_err(|e| watch_failed(dir, e))?;
-    Ok(watcher)
 }
 
 /// Watches the data folder itself: a removal or rename in it (or of it) is
@@ -289,39 +278,7 @@ fn watch_data_folder(dir: &Path, tx: mpsc::UnboundedSender<Input>) -> Result<not
     Ok(watcher)
 }
 
-/// A folder that cannot be watched (the watch limit reached, the folder gone).
-fn watch_failed(dir: &Path, e: notify::Error) -> Error {
-    let source = match e.kind {
-        notify::ErrorKind::Io(io) => io,
-        _ => std::io::Error::other(e),
-    };
-    Error::Io { op: IoOp::Watch, path: dir.display().to_string(), source }
-}
-
-/// Whether a changed path can change the manifests.
-fn relevant(p: &Path) -> bool {
-    if p.components().any(|c| c.as_os_str() == ".git") {
-        return false;
-    }
-    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    !(name.ends_with('~') || name.ends_with(".swp") || name.ends_with(".tomo-tmp") || name.starts_with(".#"))
-}
-
 async fn signals(tx: mpsc::UnboundedSender<Input>) {
     crate::shutdown::requested().await;
     let _ = tx.send(Input::Shutdown);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ignores_git_and_editor_files() {
-        assert!(relevant(Path::new("state/apps/web.yaml")));
-        assert!(!relevant(Path::new("state/.git/index")));
-        assert!(!relevant(Path::new("state/apps/.web.yaml.swp")));
-        assert!(!relevant(Path::new("state/apps/web.yaml~")));
-        assert!(!relevant(Path::new("state/apps/web.yaml.tomo-tmp")));
-    }
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod compose;
+mod conformance;
 mod corpus;
 mod data;
 mod data_folder;
@@ -24,6 +25,7 @@ mod market_sync;
 mod mcp;
 mod mcp_client;
 mod mcp_notify;
+mod mcp_resources;
 mod namespaces;
 mod networks;
 mod reconcile;

@@ -27,7 +27,7 @@ pub fn token(f: &Fleet, user: &str) -> String {
     r.stdout.trim().to_string()
 }
 
-fn web(f: &Fleet, name: &str, env: &str) {
+pub fn web(f: &Fleet, name: &str, env: &str) {
     f.manifest(
         &format!("apps/{name}.yaml"),
         &format!("kind: App\nname: {{p}}-{name}\nserver: local\nimage: {{image}}\ninit: true\ncommand: {}\nenv: {{A: \"{env}\"}}\n", httpd(name)),
@@ -626,7 +626,7 @@ fn http_token_matrix_login_lockout_and_refusal_to_start() {
 
 /// The path of a third-party client from `var`. When it is not set the test
 /// fails, unless `TOMO_TEST_ALLOW_SKIP=1` says that skipping is wanted.
-fn client(var: &str, what: &str) -> Option<String> {
+pub fn client(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(p) => Some(p),
         Err(_) if std::env::var("TOMO_TEST_ALLOW_SKIP").is_ok_and(|v| v == "1") => {

@@ -126,7 +126,12 @@ pub struct HttpServer {
 impl HttpServer {
     /// Starts the server and waits for its "listening" log line.
     pub fn start(tomo: &Tomo) -> HttpServer {
-        let mut child = tomo.spawn_piped(&["serve", "--http", "127.0.0.1:0"]);
+        HttpServer::start_at(tomo, "127.0.0.1:0")
+    }
+
+    /// The same, bound to `addr`.
+    pub fn start_at(tomo: &Tomo, addr: &str) -> HttpServer {
+        let mut child = tomo.spawn_piped(&["serve", "--http", addr]);
         let err = BufReader::new(child.stderr.take().unwrap());
         let (tx, rx) = std::sync::mpsc::channel();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -227,6 +232,40 @@ pub struct HttpSession<'a> {
 }
 
 impl HttpSession<'_> {
+    /// A JSON-RPC request in this session: the response message.
+    pub fn rpc(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next;
+        self.next += 1;
+        let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let (status, _, body) = http_from(
+            self.src.as_deref(),
+            &self.server.addr,
+            "POST",
+            "/mcp",
+            &mcp_headers(&self.auth, Some(&self.sid)),
+            &req.to_string(),
+        );
+        assert_eq!(status, 200, "{method}: {body}");
+        message(&body)
+    }
+
+    /// Opens the session's standalone stream (`GET /mcp`) from `src` and
+    /// leaves it open: the connection a client keeps for notifications.
+    pub fn open_stream(&self, src: Option<&str>) -> TcpStream {
+        let mut s = connect_from(src, &self.server.addr).unwrap();
+        let mut headers = mcp_headers(&self.auth, Some(&self.sid));
+        headers.retain(|(k, _)| *k != "Content-Type");
+        s.write_all(request_text(&self.server.addr, "GET", "/mcp", &headers, "").as_bytes()).unwrap();
+        let mut first = [0u8; 12];
+        s.read_exact(&mut first).unwrap();
+        assert!(
+            first.starts_with(b"HTTP/1.1 200") || first.starts_with(b"HTTP/1.0 200"),
+            "{}",
+            String::from_utf8_lossy(&first)
+        );
+        s
+    }
+
     pub fn call(&mut self, tool: &str, args: Value) -> Called {
         let id = self.next;
         self.next += 1;
