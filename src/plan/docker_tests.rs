@@ -27,7 +27,7 @@ fn facts(installed: Option<&str>, daemon: bool) -> HostFacts {
     let mut text = "tomo-facts 1\n[os-release]\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n[end]\narch=x86_64\nuid=1000\nuser=deploy\ninit=systemd\npm=apt-get\nsudo=yes\n".to_string();
     if let Some(v) = installed {
         text.push_str(&format!(
-            "dockerd=Docker version {v}+dfsg1, build 1\npkg=docker.io {v}+dfsg1-1 ii\nsocket=yes\nsocket_access=yes\n"
+            "dockerd=Docker version {v}+dfsg1, build 1\npkg=ii|docker.io|{v}+dfsg1-1\nsocket=yes\nsocket_access=yes\n"
         ));
     }
     let mut f = HostFacts::parse(&text);

@@ -24,7 +24,7 @@ fn probe(release: &str, os_release: &str, installed: Option<(&str, &str)>) -> St
         "tomo-facts 1\n[os-release]\n{os_release}\n[end]\narch=x86_64\nuid=1000\nuser=deploy\ninit={init}\npm={pm}\nsudo=yes\n"
     );
     if let Some((pkg, v)) = installed {
-        out.push_str(&format!("dockerd=Docker version {v}, build 0000000\npkg={pkg} {v} ii\nsocket=yes\n"));
+        out.push_str(&format!("dockerd=Docker version {v}, build 0000000\npkg=ii|{pkg}|{v}\nsocket=yes\n"));
     }
     out
 }
