@@ -6,6 +6,7 @@ mod compose;
 mod corpus;
 mod data;
 mod data_folder;
+mod docker_engine_cli;
 mod docker_methods;
 mod equiv;
 mod fakedocker;
