@@ -80,6 +80,8 @@ fn a_missing_engine_is_installed_before_everything_else_on_its_server() {
     assert_eq!(a["change"]["kind"], "install");
     assert_eq!(a["steps"][0]["argv"][2], "apt-get");
     assert_eq!(a["steps"][0]["sudo"], true);
+    // A saved plan reads back as it was.
+    assert_eq!(serde_json::from_value::<Plan>(json).unwrap(), p);
 }
 
 #[test]
