@@ -22,6 +22,7 @@ use crate::vault::{self, KeyCell, LazySecrets, MasterKey, Vault};
 
 mod changes;
 mod connect;
+mod docker;
 mod edits;
 mod guard;
 mod import;
@@ -42,12 +43,12 @@ mod users;
 
 pub use crate::apply::{ApplyEvent, ApplyReport, ApplySink, Both, Outcome, TracingSink};
 pub use crate::plan::status::{StatusRow, rows as status_rows};
-pub use crate::plan::text::{plan as plan_text, status as status_text};
+pub use crate::plan::text::{plan as plan_text, plan_with as plan_text_with, status as status_text};
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
 pub use changes::{AuditEvent, AuditResult, Change, DocKind, FileEdit, Submitted};
 pub use edits::{
-    AppEdit, AppServices, Decided, DeployApp, EnvInput, ProposalDecision, ServerAuth, ServerEdit, ServerFields,
-    ServiceEdit, SettingsEdit,
+    AppEdit, AppServices, Decided, DeployApp, DockerEdit, EnvInput, ProposalDecision, ServerAuth, ServerEdit,
+    ServerFields, ServiceEdit, SettingsEdit,
 };
 pub use import::{ImportRequest, ImportResult};
 pub use market::{StoreRow, StoreSynced, SyncOptions, SyncReport};
@@ -221,20 +222,25 @@ impl Engine {
                 let reused = self.cached(&server.name).is_some();
                 let client =
                     deadline.run("connecting", self.client(server, via)).await.unwrap_or_else(|e| Err(e.into()));
-                let mut state =
-                    crate::observe::observe_server(desired, &opts.scope, &server.name, client, &mut deadline).await;
+                let (state, facts) = self.observe_one(desired, opts, server, client, &mut deadline).await;
                 if reused && matches!(state, crate::model::ServerState::Unreachable(_)) && !deadline.passed() {
                     // A kept connection may have dropped unnoticed: connect afresh once.
                     self.forget(&server.name);
                     let client =
                         deadline.run("connecting", self.client(server, via)).await.unwrap_or_else(|e| Err(e.into()));
-                    state =
-                        crate::observe::observe_server(desired, &opts.scope, &server.name, client, &mut deadline).await;
+                    return (server.name.clone(), self.observe_one(desired, opts, server, client, &mut deadline).await);
                 }
-                (server.name.clone(), state)
+                (server.name.clone(), (state, facts))
             }
         });
-        Observed { servers: futures_util::future::join_all(passes).await.into_iter().collect(), ..Observed::default() }
+        let mut observed = Observed::default();
+        for (name, (state, facts)) in futures_util::future::join_all(passes).await {
+            observed.servers.insert(name.clone(), state);
+            if let Some(f) = facts {
+                observed.hosts.insert(name, f);
+            }
+        }
+        observed
     }
 
     /// Observes the servers in scope (a scope naming an undeclared server

@@ -7,6 +7,8 @@ mod conformance;
 mod corpus;
 mod data;
 mod data_folder;
+mod docker_engine_cli;
+mod docker_methods;
 mod equiv;
 mod fakedocker;
 mod faults;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod apps;
+mod docker;
 mod fleet;
 mod market_catalog;
 mod market_install;
@@ -27,6 +28,7 @@ pub fn router() -> ToolRouter<Tomo> {
         + Tomo::market_repo_tools()
         + Tomo::market_catalog_tools()
         + Tomo::market_install_tools()
+        + Tomo::docker_tools()
 }
 
 /// Names from an argument, checked.
