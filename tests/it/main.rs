@@ -6,6 +6,7 @@ mod compose;
 mod corpus;
 mod data;
 mod data_folder;
+mod debhost;
 mod equiv;
 mod fakedocker;
 mod faults;
