@@ -28,5 +28,6 @@ mod remote;
 mod runopts;
 mod schemas;
 mod secrets;
+mod standin;
 mod tidy;
 mod watch;
