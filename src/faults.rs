@@ -10,6 +10,9 @@
 //!   `point` (`before-create`, `after-create`, `after-rename`,
 //!   `after-replacement-create`, `after-old-removed`), log
 //!   `fault injection: paused at POINT` and hang, for a test to kill tomo there.
+//! - `TOMO_FAULT_BACKOFF_MS=N`: the first delay of the Docker Engine
+//!   action's waits (a locked package manager, the socket) is N ms, so that
+//!   tests of those waits run in seconds.
 
 /// An injected transient Docker failure for `op`, if one is due.
 pub fn docker(op: &str) -> Option<String> {
@@ -35,6 +38,15 @@ pub fn stale_task(id: &str) -> Option<String> {
         let _ = id;
         None
     }
+}
+
+/// The first delay of a backoff: `default`, or `TOMO_FAULT_BACKOFF_MS` (debug builds).
+pub fn backoff(default: std::time::Duration) -> std::time::Duration {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("TOMO_FAULT_BACKOFF_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        return std::time::Duration::from_millis(ms);
+    }
+    default
 }
 
 /// Hangs at `point` if a pause there is due.

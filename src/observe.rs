@@ -49,6 +49,27 @@ pub async fn observe_server(
     }
 }
 
+/// A server whose Engine is missing or silent while tomo manages it
+/// (`docker.ensure`): nothing of Docker's is there to list, so the plan
+/// creates everything after the Engine's action; the host folders of its
+/// bind mounts are still looked at (they need no Engine).
+pub async fn without_engine(
+    desired: &Desired,
+    scope: &Scope,
+    server: &Name,
+    client: &impl EngineApi,
+    deadline: &Deadline,
+) -> ServerState {
+    let paths = bind_sources(desired, scope, server);
+    match deadline.run("looking for host folders", client.missing_paths(&paths)).await {
+        Ok(Ok(missing)) => {
+            ServerState::Reached(crate::model::Inventory { missing_paths: missing, ..Default::default() })
+        }
+        Ok(Err(e)) => ServerState::Unreachable(e.to_string()),
+        Err(late) => ServerState::Unreachable(late.to_string()),
+    }
+}
+
 /// Host paths of the bind mounts of the services on `server` that should
 /// have a container: whether each exists is observed in the same pass.
 fn bind_sources(desired: &Desired, scope: &Scope, server: &Name) -> Vec<String> {

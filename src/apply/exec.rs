@@ -26,6 +26,7 @@ pub(super) async fn execute<E: EngineApi>(
     let e = |e: crate::transport::docker::DockerError| e.to_string();
     match &action.op {
         Op::PullImage { image } => c.pull(image).await.map(|_| None).map_err(e),
+        Op::DockerEngine(engine) => super::engine::execute(c, engine).await,
         Op::CreateNetwork { name, subnet, pool, options } => c
             .create_network(
                 name,

@@ -56,6 +56,10 @@ struct State {
     /// Host folders and files on the fake server: path → content (empty for folders).
     paths: BTreeMap<String, Vec<u8>>,
     stop_at: Option<(String, Arc<AtomicBool>)>,
+    /// Scripted answers of host commands: (command line prefix, answer), each used once.
+    host: Vec<(String, crate::transport::ssh::ExecOutput)>,
+    /// What `engine_version` answers; `None`: the Engine is not reached.
+    version: Option<String>,
 }
 
 impl State {
@@ -118,6 +122,17 @@ impl FakeEngine {
     /// Sets `flag` when `call` is made.
     pub fn stop_at(&self, call: &str, flag: Arc<AtomicBool>) {
         self.with(|s| s.stop_at = Some((call.to_string(), flag)));
+    }
+
+    /// The next host command whose line starts with `prefix` answers `status`, `stderr`.
+    pub fn host_answer(&self, prefix: &str, status: u32, stderr: &str) {
+        let out = crate::transport::ssh::ExecOutput { stdout: String::new(), stderr: stderr.into(), status: Some(status) };
+        self.with(|s| s.host.push((prefix.to_string(), out)));
+    }
+
+    /// What the Engine reports as its version (`None`: it does not answer).
+    pub fn set_version(&self, v: Option<&str>) {
+        self.with(|s| s.version = v.map(str::to_string));
     }
 
     /// Appends a line to the log (the tests' sink notes actions there).
@@ -311,6 +326,26 @@ impl EngineApi for FakeEngine {
         self.call("remove volume", format!("remove volume {name}")).await?;
         self.with(|s| s.volumes.remove(name));
         Ok(())
+    }
+
+    async fn host_command(
+        &self,
+        argv: &[String],
+        sudo: bool,
+        _timeout: Duration,
+    ) -> Result<crate::transport::ssh::ExecOutput, DockerError> {
+        let line = crate::model::host::command_line(argv, sudo);
+        self.call("host", format!("host {line}")).await?;
+        Ok(self.with(|s| match s.host.iter().position(|(p, _)| line.starts_with(p.as_str())) {
+            Some(i) => s.host.remove(i).1,
+            None => crate::transport::ssh::ExecOutput { stdout: String::new(), stderr: String::new(), status: Some(0) },
+        }))
+    }
+
+    async fn engine_version(&self) -> Result<String, DockerError> {
+        self.call("version", "version".into()).await?;
+        self.with(|s| s.version.clone())
+            .ok_or_else(|| DockerError::Connect { endpoint: "fake".into(), detail: "no Engine".into() })
     }
 
     async fn missing_paths(&self, paths: &[String]) -> Result<Vec<String>, DockerError> {

@@ -6,6 +6,7 @@
 //! error may echo what it was sent, and the text is printed, logged,
 //! journalled and returned to agents.
 
+mod engine;
 mod exec;
 #[cfg(test)]
 mod fake;

@@ -22,6 +22,7 @@ use crate::vault::{self, KeyCell, LazySecrets, MasterKey, Vault};
 
 mod changes;
 mod connect;
+mod docker;
 mod edits;
 mod guard;
 mod import;
@@ -206,20 +207,25 @@ impl Engine {
                 let reused = self.cached(&server.name).is_some();
                 let client =
                     deadline.run("connecting", self.client(server, via)).await.unwrap_or_else(|e| Err(e.into()));
-                let mut state =
-                    crate::observe::observe_server(desired, &opts.scope, &server.name, client, &mut deadline).await;
+                let (state, facts) = self.observe_one(desired, opts, server, client, &mut deadline).await;
                 if reused && matches!(state, crate::model::ServerState::Unreachable(_)) && !deadline.passed() {
                     // A kept connection may have dropped unnoticed: connect afresh once.
                     self.forget(&server.name);
                     let client =
                         deadline.run("connecting", self.client(server, via)).await.unwrap_or_else(|e| Err(e.into()));
-                    state =
-                        crate::observe::observe_server(desired, &opts.scope, &server.name, client, &mut deadline).await;
+                    return (server.name.clone(), self.observe_one(desired, opts, server, client, &mut deadline).await);
                 }
-                (server.name.clone(), state)
+                (server.name.clone(), (state, facts))
             }
         });
-        Observed { servers: futures_util::future::join_all(passes).await.into_iter().collect(), ..Observed::default() }
+        let mut observed = Observed::default();
+        for (name, (state, facts)) in futures_util::future::join_all(passes).await {
+            observed.servers.insert(name.clone(), state);
+            if let Some(f) = facts {
+                observed.hosts.insert(name, f);
+            }
+        }
+        observed
     }
 
     /// Observes the servers in scope (a scope naming an undeclared server

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::{
-    AppState, DependencyCondition, DockerEnsure, MarketplaceFormat, MountKind, Protocol, PullPolicy, RequireApproval,
+    AppState, DependencyCondition, DockerEnsure, DockerSource, MarketplaceFormat, MountKind, Protocol, PullPolicy, RequireApproval,
     ServiceState, UpdateOrder, WatchDestructive,
 };
 
@@ -85,9 +85,21 @@ pub struct RawDocker {
     /// Path of the Docker Engine socket on the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<String>,
-    /// Whether tomo installs (`present`), removes (`absent`) or leaves Docker alone.
+    /// Whether tomo installs (`present`), removes (`absent`) or leaves Docker
+    /// alone (`unmanaged`, the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ensure: Option<DockerEnsure>,
+    /// With `present`: the versions accepted, as leading version numbers
+    /// (`27.*`, `24.0.*`, `27.3.1`); older ones are upgraded, newer ones refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// With `present`: the OS's own package (`distro`) or Docker's
+    /// repository (`upstream`); default: the OS's own where it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<DockerSource>,
+    /// With `absent`: also delete the Engine's data (/var/lib/docker, /var/lib/containerd).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge: Option<bool>,
 }
 
 /// An application: one container (the shorthand, service fields at the top) or

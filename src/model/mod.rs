@@ -6,6 +6,7 @@
 //! resolve, dependencies are acyclic. No I/O and no async here.
 
 pub mod files;
+pub mod host;
 pub mod network;
 pub mod observed;
 pub mod ports;
@@ -104,6 +105,40 @@ pub enum SshAuth {
 pub struct DockerSettings {
     pub socket: String,
     pub ensure: DockerEnsure,
+    /// Which versions `present` accepts (`27.*`); any when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<host::VersionConstraint>,
+    /// Where the Engine is installed from; `None`: the OS's default
+    /// (its own package where it has one, else Docker's repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<DockerSource>,
+    /// With `absent`: delete /var/lib/docker and /var/lib/containerd too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purge: bool,
+}
+
+impl DockerSettings {
+    /// Docker left alone (the implicit `local` server, and a server
+    /// without a `docker` block).
+    pub fn unmanaged(socket: &str) -> DockerSettings {
+        DockerSettings {
+            socket: socket.into(),
+            ensure: DockerEnsure::Unmanaged,
+            version: None,
+            source: None,
+            purge: false,
+        }
+    }
+}
+
+/// Where Docker Engine comes from.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DockerSource {
+    /// The OS's own package (`docker.io`, `moby-engine`, `docker`).
+    Distro,
+    /// Docker's package repository (`docker-ce`).
+    Upstream,
 }
 
 pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -343,9 +378,12 @@ pub struct Marketplace {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum DockerEnsure {
-    #[default]
+    /// Installed (at a version the constraint accepts) and running.
     Present,
+    /// Removed (its data kept unless `purge`).
     Absent,
+    /// Left alone: the default, also when `docker:` is written without `ensure`.
+    #[default]
     Unmanaged,
 }
 

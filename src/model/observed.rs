@@ -20,6 +20,10 @@ pub struct Observed {
     /// plan's basis.
     #[serde(skip)]
     pub interrupted: BTreeMap<(Name, Name, Name), i64>,
+    /// What the probe found of each server whose `docker` block tomo
+    /// manages (`ensure: present` or `absent`): its OS and Docker.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<Name, super::host::HostFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -49,10 +49,10 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
                     down.insert(k, a.id);
                 }
             }
-            Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } | Op::Restore { .. } => {}
+            Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } | Op::Restore { .. } | Op::DockerEngine(_) => {}
         }
     }
-    let mut edges: Vec<(usize, usize)> = Vec::new(); // (before, after)
+    let mut edges: Vec<(usize, usize)> = engine_edges(plan); // (before, after)
     // Edges of `required: false` dependencies: order only.
     let mut soft: Vec<(usize, usize)> = Vec::new();
     let mut created: BTreeMap<Key, usize> = BTreeMap::new();
@@ -152,6 +152,20 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
     for (before, after) in soft {
         plan.actions[after].after_any.push(before);
     }
+}
+
+/// The Engine of a server is installed, upgraded or started before every
+/// other action on it, and removed after all of them.
+fn engine_edges(plan: &Plan) -> Vec<(usize, usize)> {
+    let mut edges = Vec::new();
+    for e in &plan.actions {
+        let Op::DockerEngine(engine) = &e.op else { continue };
+        let removing = engine.change == super::docker::EngineChange::Remove;
+        for b in plan.actions.iter().filter(|b| b.server == e.server && b.id != e.id) {
+            edges.push(if removing { (b.id, e.id) } else { (e.id, b.id) });
+        }
+    }
+    edges
 }
 
 /// The actions in an order that respects every edge, or the object of an

@@ -10,6 +10,7 @@
 
 pub mod data;
 mod diff;
+pub mod docker;
 mod graph;
 #[cfg(test)]
 mod net_tests;
@@ -156,6 +157,10 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         run: Option<i64>,
     },
+    /// Install, upgrade, start or remove Docker Engine on the server
+    /// (`plan::docker`): before every other action on it, or, removing,
+    /// after all of them.
+    DockerEngine(docker::EngineAction),
 }
 
 /// How a leftover of an interrupted recreate is put right.
@@ -190,6 +195,11 @@ impl Op {
             Op::Start { .. } => '>',
             Op::Stop { .. } => '.',
             Op::Remove { .. } | Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => '-',
+            Op::DockerEngine(e) => match e.change {
+                docker::EngineChange::Install => '+',
+                docker::EngineChange::Upgrade { .. } | docker::EngineChange::Start => '~',
+                docker::EngineChange::Remove => '-',
+            },
         }
     }
 
@@ -208,6 +218,12 @@ impl Op {
             Op::RemoveNetwork { .. } => "remove network",
             Op::RemoveVolume { .. } => "remove volume",
             Op::Restore { .. } => "restore",
+            Op::DockerEngine(e) => match e.change {
+                docker::EngineChange::Install => "install docker",
+                docker::EngineChange::Upgrade { .. } => "upgrade docker",
+                docker::EngineChange::Start => "start docker",
+                docker::EngineChange::Remove => "remove docker",
+            },
         }
     }
 
@@ -223,6 +239,7 @@ impl Op {
             | Op::Stop { container, .. }
             | Op::Remove { container, .. }
             | Op::Restore { container, .. } => container,
+            Op::DockerEngine(_) => docker::OBJECT,
         }
     }
 
@@ -236,6 +253,7 @@ impl Op {
     pub fn is_destructive(&self) -> bool {
         match self {
             Op::Remove { .. } | Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => true,
+            Op::DockerEngine(e) => e.change == docker::EngineChange::Remove,
             Op::Recreate { spec, keeps, drops, .. } => {
                 !drops.is_empty()
                     || !keeps.is_empty()
@@ -382,6 +400,7 @@ impl Plan {
                 Op::Stop { .. } => s.stop += 1,
                 Op::Remove { .. } => s.remove += 1,
                 Op::Restore { .. } => s.restore += 1,
+                Op::DockerEngine(_) => s.engine += 1,
                 _ => s.other += 1,
             }
         }
@@ -402,6 +421,9 @@ pub struct Summary {
     pub restore: usize,
     /// Images, networks, volumes and host folders.
     pub other: usize,
+    /// Docker Engine installed, upgraded, started or removed.
+    #[serde(default)]
+    pub engine: usize,
     pub conflicts: usize,
 }
 
@@ -411,6 +433,10 @@ pub enum PlanError {
     Secrets(String),
     #[error("the plan has a dependency cycle through {0}; please report this as a tomo bug")]
     Cycle(String),
+    /// A server's `docker` block cannot be carried out (unsupported OS, no
+    /// sudo right, a downgrade, apps running under `absent`).
+    #[error("server `{server}`: {problem}")]
+    Docker { server: Name, problem: docker::DockerProblem },
 }
 
 /// Builds the plan that takes `observed` to `desired`.
@@ -442,7 +468,9 @@ pub fn build(
                 .into(),
         );
     }
+    docker::plan_engines(desired, observed, opts, &mut plan)?;
     diff::diff(desired, observed, opts, secrets, &mut plan)?;
+    docker::check_absent(desired, observed, &plan)?;
     graph::add_edges(desired, &mut plan);
     graph::topo_order(&plan).map_err(PlanError::Cycle)?;
     Ok(plan)

@@ -20,6 +20,11 @@ fn push_line(out: &mut String, line: &str) {
 
 /// The plan, as `tomo plan` shows it.
 pub fn plan(p: &Plan) -> String {
+    plan_with(p, false)
+}
+
+/// The plan; `verbose` adds the commands of the Docker Engine actions.
+pub fn plan_with(p: &Plan, verbose: bool) -> String {
     let mut out = String::new();
     let mut by_server: BTreeMap<&Name, Vec<&Action>> = BTreeMap::new();
     for a in &p.actions {
@@ -44,6 +49,11 @@ pub fn plan(p: &Plan) -> String {
                 continue; // shown as part of its create
             }
             push_line(&mut out, &action_line(a));
+            if let (true, Op::DockerEngine(e)) = (verbose, &a.op) {
+                for step in &e.steps {
+                    push_line(&mut out, &format!("        $ {}", step.line()));
+                }
+            }
             for l in data_lines(&a.op).lines() {
                 push_line(&mut out, l);
             }
@@ -92,6 +102,27 @@ fn action_line(a: &Action) -> String {
             let from = run.map(|r| format!(" from interrupted run {r}")).unwrap_or_default();
             let reasons: Vec<_> = a.reasons.iter().map(|r| term::field(r)).collect();
             return format!("  ~ restore {}{from}: {}", term::field(a.op.object()), reasons.join("; "));
+        }
+        Op::DockerEngine(e) => {
+            use super::docker::EngineChange;
+            let version = match &e.change {
+                EngineChange::Upgrade { from } => format!("{} → {}", crate::model::host::short_version(from), e.version),
+                _ => e.version.clone(),
+            };
+            let verb = match e.change {
+                EngineChange::Start => "start ",
+                _ => "",
+            };
+            let reasons: Vec<_> = a.reasons.iter().map(|r| term::field(r)).collect();
+            return format!(
+                "  {} {} {verb}{} ({}) on {}: {}",
+                a.op.symbol(),
+                super::docker::OBJECT,
+                term::field(&version),
+                term::field(&e.method),
+                a.server,
+                reasons.join("; ")
+            );
         }
         Op::PullImage { .. } => "pull image".to_string(),
         Op::CreateNetwork { subnet, options, .. } => {

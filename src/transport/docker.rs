@@ -855,6 +855,19 @@ impl EngineApi for DockerClient {
             .map_err(|e| DockerError::api(format!("remove volume {name}"), e))
     }
 
+    async fn host_command(
+        &self,
+        argv: &[String],
+        sudo: bool,
+        timeout: Duration,
+    ) -> Result<super::ssh::ExecOutput, DockerError> {
+        self.host_fs().command(argv, sudo, timeout).await.map_err(DockerError::Host)
+    }
+
+    async fn engine_version(&self) -> Result<String, DockerError> {
+        self.version().await
+    }
+
     async fn missing_paths(&self, paths: &[String]) -> Result<Vec<String>, DockerError> {
         self.host_fs().missing(paths).await.map_err(DockerError::Host)
     }

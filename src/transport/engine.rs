@@ -113,6 +113,19 @@ pub trait EngineApi: Send + Sync {
         }
     }
 
+    /// Runs one command on the server itself (not in a container): over
+    /// its SSH connection, or on this machine for `local`; behind `sudo -n`
+    /// when `sudo`. Its output and status, whatever the status.
+    fn host_command(
+        &self,
+        argv: &[String],
+        sudo: bool,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<super::ssh::ExecOutput, DockerError>> + Send;
+
+    /// The version of the Engine answering on the socket (one attempt).
+    fn engine_version(&self) -> impl Future<Output = Result<String, DockerError>> + Send;
+
     /// The create request for `spec` (secrets revealed, the app's network
     /// looked up), mounting the volumes of `keeps` at their targets.
     fn prepare_container(

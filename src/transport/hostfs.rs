@@ -102,6 +102,20 @@ impl HostFs {
         self.run("write file", &["sh", "-c", WRITE, "tomo-write", path, &mode, &owner], Some(content)).await.map(|_| ())
     }
 
+    /// Runs one argument list on the server (behind `sudo -n` when `sudo`),
+    /// within `timeout`; its output and status, whatever the status.
+    pub async fn command(&self, args: &[String], sudo: bool, timeout: Duration) -> Result<super::ssh::ExecOutput, String> {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let first = argv.first().copied().unwrap_or_default().to_string();
+        match &self.session {
+            Some(session) => session
+                .exec(&argv, ExecOptions { sudo, timeout })
+                .await
+                .map_err(|e| format!("`{}`: {e}", crate::term::field(&first))),
+            None => local_command(&argv, sudo, timeout).await.map_err(|e| format!("`{}`: {e}", crate::term::field(&first))),
+        }
+    }
+
     async fn run(&self, what: &str, args: &[&str], input: Option<&[u8]>) -> Result<String, String> {
         let Some(session) = &self.session else { return Err(format!("{what}: no connection")) };
         let opts = ExecOptions { sudo: self.sudo, timeout: self.timeout };
@@ -119,6 +133,24 @@ fn owner_arg(owner: Option<(u32, Option<u32>)>) -> String {
         Some((u, None)) => u.to_string(),
         Some((u, Some(g))) => format!("{u}:{g}"),
     }
+}
+
+/// One command on this machine, as `HostFs::command` runs it on a server.
+async fn local_command(argv: &[&str], sudo: bool, timeout: Duration) -> std::io::Result<super::ssh::ExecOutput> {
+    let mut full: Vec<&str> = if sudo { vec!["sudo", "-n", "--"] } else { Vec::new() };
+    full.extend_from_slice(argv);
+    let (program, rest) = full.split_first().ok_or_else(|| std::io::Error::other("empty command"))?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(rest).stdin(std::process::Stdio::null()).kill_on_drop(true);
+    let out = tokio::time::timeout(timeout, cmd.output())
+        .await
+        .map_err(|_| std::io::Error::other(format!("timed out after {}s", timeout.as_secs())))??;
+    let cap = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(super::ssh::MAX_EXEC_OUTPUT)]).into_owned();
+    Ok(super::ssh::ExecOutput {
+        stdout: cap(&out.stdout),
+        stderr: cap(&out.stderr),
+        status: out.status.code().and_then(|c| u32::try_from(c).ok()),
+    })
 }
 
 async fn blocking(f: impl FnOnce() -> std::io::Result<()> + Send + 'static) -> std::io::Result<()> {

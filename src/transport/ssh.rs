@@ -417,19 +417,8 @@ async fn authenticate(
     }
 }
 
-/// Quotes one argument for a POSIX shell: `'…'`, with `'` written `'\''`.
-pub fn quote(arg: &str) -> String {
-    if !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c)) {
-        return arg.to_string();
-    }
-    format!("'{}'", arg.replace('\'', r"'\''"))
-}
-
-/// The command line sshd hands to the login shell: every argument quoted.
-pub fn command_line(args: &[&str], sudo: bool) -> String {
-    let quoted: Vec<String> = args.iter().map(|a| quote(a)).collect();
-    if sudo { format!("sudo -n -- {}", quoted.join(" ")) } else { quoted.join(" ") }
-}
+/// Quoting lives with the argument lists it quotes (`model::host`, pure).
+pub use crate::model::host::{command_line, quote};
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ use super::{At, LOCAL, Resolver};
 use crate::diag::{Diagnostic, FieldPath};
 use crate::manifest::raw;
 use crate::model::*;
+use crate::model::host;
 
 impl<'a> Resolver<'a> {
     pub(super) fn server(&mut self, at: At<'a>, rel: &str, name: Name, s: &raw::RawServer) -> Option<Server> {
@@ -29,26 +30,60 @@ impl<'a> Resolver<'a> {
         } else {
             Host::Ssh(self.ssh_target(at, s)?)
         };
-        let docker = s.docker.clone().unwrap_or(raw::RawDocker { socket: None, ensure: None });
-        let socket = docker.socket.unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into());
+        let docker = self.docker_settings(at, s.docker.as_ref());
+        (self.diags.error_count() == before).then(|| Server {
+            name,
+            host,
+            docker,
+            labels: s.labels.clone().unwrap_or_default(),
+            origin: at.origin(rel),
+            implicit: false,
+        })
+    }
+
+    /// The `docker` block: the socket, and what tomo ensures of the Engine.
+    /// Without the block (or its `ensure`), Docker is left alone.
+    fn docker_settings(&mut self, at: At<'a>, raw: Option<&raw::RawDocker>) -> DockerSettings {
+        let path = FieldPath::root().key("docker");
+        let Some(d) = raw else { return DockerSettings::unmanaged(DEFAULT_DOCKER_SOCKET) };
+        let socket = d.socket.clone().unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into());
         if !socket.starts_with('/') || socket.split('/').any(|c| c == "..") {
             self.push(
                 at.err(
-                    &root.key("docker").key("socket"),
+                    &path.key("socket"),
                     "invalid-path",
                     format!("socket path `{}` must be absolute", socket.escape_default()),
                 )
                 .help("e.g. `/var/run/docker.sock`"),
             );
         }
-        (self.diags.error_count() == before).then(|| Server {
-            name,
-            host,
-            docker: DockerSettings { socket, ensure: docker.ensure.unwrap_or_default() },
-            labels: s.labels.clone().unwrap_or_default(),
-            origin: at.origin(rel),
-            implicit: false,
-        })
+        let ensure = d.ensure.unwrap_or_default();
+        let version = d.version.as_deref().and_then(|v| match host::VersionConstraint::parse(v) {
+            Ok(c) => Some(c),
+            Err(why) => {
+                self.push(at.err(&path.key("version"), "invalid-version", why).help("e.g. `version: \"27.*\"`"));
+                None
+            }
+        });
+        let purge = d.purge.unwrap_or(false);
+        if purge && ensure != DockerEnsure::Absent {
+            self.push(
+                at.err(&path.key("purge"), "purge-without-absent", "`purge` deletes the Engine's data and applies only with `ensure: absent`")
+                    .help("remove `purge`, or set `ensure: absent` to remove Docker"),
+            );
+        }
+        if ensure != DockerEnsure::Present {
+            for (field, set) in [("version", d.version.is_some()), ("source", d.source.is_some())] {
+                if set {
+                    self.push(
+                        Diagnostic::warning("ignored-field", format!("`docker.{field}` applies only with `ensure: present`"))
+                            .at(at.file, at.key_span(&path.key(field)))
+                            .field(path.key(field)),
+                    );
+                }
+            }
+        }
+        DockerSettings { socket, ensure, version, source: d.source, purge }
     }
 
     /// Warns of the SSH fields a `host: local` server does not use.
@@ -190,7 +225,7 @@ impl<'a> Resolver<'a> {
                 Server {
                     name: local,
                     host: Host::Local,
-                    docker: DockerSettings { socket: DEFAULT_DOCKER_SOCKET.into(), ensure: DockerEnsure::Unmanaged },
+                    docker: DockerSettings::unmanaged(DEFAULT_DOCKER_SOCKET),
                     labels: BTreeMap::new(),
                     origin: Origin::default(),
                     implicit: true,
