@@ -7,6 +7,7 @@ mod corpus;
 mod data;
 mod data_folder;
 mod debhost;
+mod docker_install;
 mod equiv;
 mod fakedocker;
 mod faults;

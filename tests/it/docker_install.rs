@@ -1,0 +1,121 @@
+//! Docker Engine installed by `tomo apply` on real servers: a fresh booted
+//! Debian 12 (systemd, apt through a caching proxy; `debhost`) gets
+//! `docker.io` from Debian's packages, and the stand-in Alpine, Fedora and
+//! Arch servers (`standin`) show the commands of the other systems going
+//! over SSH, in order, behind `sudo -n`, with their faults.
+
+use std::time::{Duration, Instant};
+
+use crate::debhost::DebianHost;
+use crate::fleet::Fleet;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// An app of the test's fleet on `server`.
+pub fn app(name: &str, server: &str) -> String {
+    format!(
+        "kind: App\nname: {{p}}-{name}\nserver: {server}\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\n"
+    )
+}
+
+/// The actions of `plan --json`.
+pub fn plan_json(f: &Fleet) -> serde_json::Value {
+    let r = f.tomo(&["plan", "--json"]);
+    assert!(r.code == 0 || r.code == 2, "{}", r.all());
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("plan --json: {e}\n{}", r.stdout))
+}
+
+/// The `plan --json` actions on `server`: (id, object, after ids, the action).
+pub fn actions_on<'a>(plan: &'a serde_json::Value, server: &str) -> Vec<&'a serde_json::Value> {
+    plan["actions"].as_array().expect("actions").iter().filter(|a| a["server"] == server).collect()
+}
+
+/// The commands (`run` steps) of an Engine action of `plan --json`, with `sudo -n --` when behind sudo.
+pub fn commands(action: &serde_json::Value) -> Vec<String> {
+    let steps = action["steps"].as_array().expect("steps");
+    steps
+        .iter()
+        .filter(|s| s["step"] == "run")
+        .map(|s| {
+            let argv: Vec<&str> = s["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+            let sudo = if s["sudo"] == true { "sudo -n -- " } else { "" };
+            format!("{sudo}{}", argv.join(" "))
+        })
+        .collect()
+}
+
+#[test]
+fn a_fresh_debian_server_gets_docker_from_its_packages_in_one_apply() {
+    let h = DebianHost::boot();
+    let rt = rt();
+    let f = Fleet::new();
+    f.manifest("servers.yaml", &h.server_yaml("deb", "{ensure: present}"));
+    f.manifest("apps.yaml", &app("web", "deb"));
+    // The plan: the Engine first, with its commands, the server's app after it.
+    let t = Instant::now();
+    let plan = f.tomo(&["plan", "--detailed-exitcode"]);
+    let plan_install = t.elapsed();
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(plan.stdout.contains("+ docker-engine latest (apt: docker.io) on deb"), "{}", plan.stdout);
+    let json = plan_json(&f);
+    let on = actions_on(&json, "deb");
+    let engine = on.iter().find(|a| a["op"] == "docker_engine").unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(
+        commands(engine),
+        [
+            "env DEBIAN_FRONTEND=noninteractive apt-get update",
+            "env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io",
+            "systemctl enable --now docker.service",
+        ],
+        "root runs them without sudo: {engine:#}"
+    );
+    let apps: Vec<_> = on.iter().filter(|a| a["op"] != "docker_engine").collect();
+    assert!(!apps.is_empty(), "{json:#}");
+    for a in &apps {
+        let after: Vec<_> = a["after"].as_array().unwrap().iter().collect();
+        assert!(after.contains(&&engine["id"]), "{a:#} does not wait for the Engine: {json:#}");
+    }
+    // This host cannot run containers: the Engine alone is applied here
+    // (apps after an install run on the namespace hosts, below).
+    f.remove_manifest("apps.yaml");
+    let t = Instant::now();
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    let install = t.elapsed();
+    assert_eq!(r.code, 0, "{}", r.all());
+    let out = h.sh(
+        &rt,
+        "systemctl is-enabled docker.service; systemctl is-active docker.service; dpkg-query -W -f='${Status}\\n' docker.io",
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.stdout, "enabled\nactive\ninstall ok installed\n", "{out:?}");
+    // The Engine answers through tomo's SSH transport.
+    let test = f.tomo(&["server", "test", "deb"]);
+    assert_eq!(test.code, 0, "{}", test.all());
+    assert!(test.stdout.contains("docker version"), "{}", test.stdout);
+    let list = f.tomo(&["server", "list"]);
+    assert!(list.stdout.contains("20.10"), "{}", list.stdout);
+    eprintln!("{}{}", test.stdout, list.stdout);
+    // A second apply has nothing to do.
+    let t = Instant::now();
+    f.assert_converged();
+    let plan_noop = t.elapsed();
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("No changes"), "{}", r.stdout);
+    // How long the packages took, from apt's own log in the guest.
+    let apt = h.sh(
+        &rt,
+        "grep -c '^Unpacking' /var/log/dpkg.log 2>/dev/null; cat /var/log/apt/history.log",
+        Duration::from_secs(10),
+    );
+    eprintln!(
+        "debian install: boot {:.1}s, plan (needs Docker) {:.2}s, apply {:.1}s, no-op plan {:.2}s\n{}",
+        h.boot_time.as_secs_f64(),
+        plan_install.as_secs_f64(),
+        install.as_secs_f64(),
+        plan_noop.as_secs_f64(),
+        apt.stdout
+    );
+}
