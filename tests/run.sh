@@ -30,6 +30,9 @@ command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 [ -x /usr/sbin/apt-cacher-ng ] || need+=(apt-cacher-ng)
+# A registry (distribution) inside the stand-in servers' namespaces, so an
+# app planned before its Engine existed really pulls its image.
+command -v docker-registry >/dev/null || need+=(docker-registry)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq

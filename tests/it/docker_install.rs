@@ -22,7 +22,13 @@ pub fn app(name: &str, server: &str) -> String {
 
 /// The actions of `plan --json`.
 pub fn plan_json(f: &Fleet) -> serde_json::Value {
-    let r = f.tomo(&["plan", "--json"]);
+    plan_json_with(f, &[])
+}
+
+/// The actions of `plan --json` with more options.
+pub fn plan_json_with(f: &Fleet, more: &[&str]) -> serde_json::Value {
+    let args: Vec<&str> = ["plan", "--json"].iter().chain(more).copied().collect();
+    let r = f.tomo(&args);
     assert!(r.code == 0 || r.code == 2, "{}", r.all());
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("plan --json: {e}\n{}", r.stdout))
 }

@@ -72,7 +72,8 @@ impl Distro {
 /// The real binaries hidden in the namespace: the Docker ones until the
 /// stand-in installs them, the package tools of this machine always.
 const DOCKER_BINS: &[&str] = &["/usr/bin/docker", "/usr/local/bin/docker", "/usr/sbin/dockerd", "/usr/bin/containerd"];
-const HIDDEN: &[&str] = &["/usr/bin/apt-get", "/usr/bin/apt", "/usr/bin/dpkg", "/usr/bin/systemctl"];
+const HIDDEN: &[&str] =
+    &["/usr/bin/apt-get", "/usr/bin/apt", "/usr/bin/dpkg", "/usr/bin/dpkg-query", "/usr/bin/rpm", "/usr/bin/systemctl"];
 
 const STANDIN: &str = r#"#!/bin/sh
 # A stand-in for a system tool: records its arguments, then acts as the test set up.
@@ -81,7 +82,8 @@ name=${0##*/}
 who=$(id -un)
 [ -n "$SUDO_USER" ] && who="$who sudo:$SUDO_USER"
 printf '%s\t%s\t%s\n' "$name" "$who" "$*" >>"$S/calls.log"
-if [ -f "$S/locked-$name" ]; then
+# Switches act on the privileged calls only (the probe's queries run as the user).
+if [ "$(id -u)" = 0 ] && [ -f "$S/locked-$name" ]; then
     n=$(cat "$S/locked-$name")
     if [ "$n" -gt 0 ]; then
         echo $((n - 1)) >"$S/locked-$name"
@@ -95,18 +97,38 @@ if [ -f "$S/locked-$name" ]; then
         esac
     fi
 fi
-if [ -f "$S/fail-$name" ]; then
+if [ "$(id -u)" = 0 ] && [ -f "$S/fail-$name" ]; then
     cat "$S/fail-$name" >&2
     exit 1
 fi
 case "$*" in *docker*|*moby*) mentions=1 ;; *) mentions=0 ;; esac
 up() { [ -S "@SOCKET@" ]; }
+case "$name $1" in
+"apk info"|"pacman -Q"|"rpm -q")
+    # The package database's answer: the Engine's package once installed.
+    if [ -f "$S/installed" ]; then
+        case "$name" in
+        apk) echo "docker-25.0.5-r1" ;;
+        pacman) echo "docker 1:25.0.5-1" ;;
+        rpm) echo "pkg=moby-engine 25.0.5 ii" ;;
+        esac
+        exit 0
+    fi
+    [ "$name" = apk ] && exit 0
+    echo "package docker is not installed"; exit 1 ;;
+esac
 case "$name" in
 apk|dnf|pacman)
     case " $* " in
+    *" del "*|*" remove "*|*" -R"*)
+        if [ $mentions = 1 ]; then
+            for b in @DOCKER_BINS@; do mount --bind /dev/null "$b" 2>/dev/null; done
+            rm -f "$S/installed"
+        fi ;;
     *" add "*|*" install "*|*" -S "*|*" -Sy "*|*" -Syu "*|*" --sync "*)
         if [ $mentions = 1 ]; then
             for b in @DOCKER_BINS@; do umount "$b" 2>/dev/null; done
+            touch "$S/installed"
             echo "installed docker (stand-in)"
         fi ;;
     esac ;;
@@ -135,7 +157,12 @@ pub struct StandinHost {
     /// The socket path the Server points at (linked to the Engine when "started").
     pub socket: String,
     sshd: Option<Child>,
+    registry: Option<Child>,
+    no_sudo: bool,
 }
+
+/// The test image as the stand-in's registry serves it (on the namespace's loopback).
+pub const REGISTRY_IMAGE: &str = "127.0.0.1:5000/tomo-test/busybox:1";
 
 fn run(cmd: &str, args: &[&str]) {
     let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
@@ -144,6 +171,16 @@ fn run(cmd: &str, args: &[&str]) {
 
 impl StandinHost {
     pub fn new(distro: Distro) -> StandinHost {
+        StandinHost::build(distro, false)
+    }
+
+    /// A stand-in host whose SSH user has no `sudo` right (its sudoers
+    /// rule hidden in the namespace).
+    pub fn without_sudo(distro: Distro) -> StandinHost {
+        StandinHost::build(distro, true)
+    }
+
+    fn build(distro: Distro, no_sudo: bool) -> StandinHost {
         let mut host = TestHost::new(true);
         host.stop_sshd();
         let d = host.dir.path().to_path_buf();
@@ -169,7 +206,8 @@ impl StandinHost {
             std::os::unix::fs::symlink(&tool, bin.join(t)).unwrap();
         }
         std::fs::write(dir.join("os-release"), distro.os_release()).unwrap();
-        let mut s = StandinHost { host, distro, dir, socket, sshd: None };
+        std::fs::write(dir.join("no-rules"), "").unwrap();
+        let mut s = StandinHost { host, distro, dir, socket, sshd: None, registry: None, no_sudo };
         s.start_sshd();
         s
     }
@@ -182,6 +220,9 @@ impl StandinHost {
         sh += &format!("mount --bind {dir}/bin /usr/local/sbin\nmount --bind {dir}/bin /usr/local/bin\n");
         for b in DOCKER_BINS.iter().chain(HIDDEN) {
             sh += &format!("if [ -e {b} ]; then mount --bind /dev/null {b}; fi\n");
+        }
+        if self.no_sudo {
+            sh += &format!("mount --bind {dir}/no-rules /etc/sudoers.d/{PW_USER}\n");
         }
         // A /run of its own: the init system's marks, sshd's privilege separation folder.
         sh += "mount -t tmpfs -o mode=755 tmpfs /run\nmkdir -p /run/sshd /run/lock\n";
@@ -206,6 +247,41 @@ impl StandinHost {
         let addr = (self.host.addr.clone(), self.host.port);
         wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((addr.0.as_str(), addr.1)).is_ok())
             .unwrap_or_else(|_| panic!("stand-in sshd does not listen; see {}/sshd.log", self.dir.display()));
+    }
+
+    /// A registry on the namespace's loopback serving `REGISTRY_IMAGE`, so
+    /// that an app planned before the Engine was there (and so pulled)
+    /// really pulls. Loopback registries need no TLS.
+    pub fn with_registry(mut self) -> StandinHost {
+        let d = self.host.dir.path().join("registry");
+        std::fs::create_dir_all(&d).unwrap();
+        let config = format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:5000}}\n",
+            d.join("data").display()
+        );
+        std::fs::write(d.join("config.yml"), config).unwrap();
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", self.host.ns))
+            .args(["docker-registry", "serve", &d.join("config.yml").display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("registry.log")).unwrap())
+            .spawn()
+            .expect("docker-registry starts (tests/run.sh installs it)");
+        self.registry = Some(child);
+        let h = &self.host;
+        wait_until(Duration::from_secs(10), || {
+            Command::new("nsenter")
+                .arg(format!("--net=/var/run/netns/{}", h.ns))
+                .args(["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/5000"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .unwrap_or_else(|_| panic!("the registry does not listen; see {}", d.display()));
+        h.docker(&["tag", crate::fleet::IMAGE, REGISTRY_IMAGE]);
+        h.docker(&["push", "-q", REGISTRY_IMAGE]);
+        h.docker(&["rmi", REGISTRY_IMAGE]);
+        self
     }
 
     /// The recorded calls, one `tool<TAB>user<TAB>args` per line.
@@ -246,7 +322,7 @@ impl StandinHost {
 
 impl Drop for StandinHost {
     fn drop(&mut self) {
-        if let Some(mut c) = self.sshd.take() {
+        for mut c in [self.sshd.take(), self.registry.take()].into_iter().flatten() {
             let _ = c.kill();
             let _ = c.wait();
         }
