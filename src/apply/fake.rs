@@ -126,7 +126,8 @@ impl FakeEngine {
 
     /// The next host command whose line starts with `prefix` answers `status`, `stderr`.
     pub fn host_answer(&self, prefix: &str, status: u32, stderr: &str) {
-        let out = crate::transport::ssh::ExecOutput { stdout: String::new(), stderr: stderr.into(), status: Some(status) };
+        let out =
+            crate::transport::ssh::ExecOutput { stdout: String::new(), stderr: stderr.into(), status: Some(status) };
         self.with(|s| s.host.push((prefix.to_string(), out)));
     }
 

@@ -156,6 +156,9 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on errors
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Show the commands of server-level actions (Docker Engine installs)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]

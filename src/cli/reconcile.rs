@@ -52,7 +52,7 @@ pub fn plan(engine: &Engine, a: &PlanArgs) -> Result<i32> {
     if a.json {
         out_json(&serde_json::to_string_pretty(&p).expect("plan serializes"))?;
     } else {
-        out(&plan_view::plan(&p))?;
+        out(&crate::engine::plan_text_with(&p, a.verbose))?;
         if let Some(path) = &a.out {
             out(&format!(
                 "Saved the plan to {}; `tomo apply {}` carries out exactly this plan.\n",

@@ -26,13 +26,19 @@ pub fn run(engine: &Engine, c: ServerCommand) -> Result<i32> {
                         f.uptime_seconds.map_or("-".into(), |s| format!("{}d {}h", s / 86400, s % 86400 / 3600));
                     // Version and OS are the server's words: escaped and bounded.
                     let shown = |v: &Option<String>| term::field(v.as_deref().unwrap_or("-")).into_owned();
+                    // The probe's OS (`debian 12 (x86_64)`) and a missing Engine, when known.
+                    let os = f.system.as_ref().map(|s| s.os_summary()).or_else(|| f.os.clone());
+                    let docker = match &f.system {
+                        Some(s) if !s.docker_installed() => Some("none".to_string()),
+                        _ => f.docker_version.clone(),
+                    };
                     text.push_str(&format!(
                         "{:<16} {:<28} {:<11} {:<10} {:<28} {}\n",
                         f.name.as_str(),
                         term::field(&f.host),
                         if f.reachable { "yes" } else { "no" },
-                        shown(&f.docker_version),
-                        shown(&f.os),
+                        shown(&docker),
+                        shown(&os),
                         uptime
                     ));
                     if let Some(e) = &f.error {

@@ -36,7 +36,7 @@ mod users;
 
 pub use crate::apply::{ApplyReport, ApplySink, Outcome, TracingSink};
 pub use crate::plan::status::{StatusRow, rows as status_rows};
-pub use crate::plan::text::{plan as plan_text, status as status_text};
+pub use crate::plan::text::{plan as plan_text, plan_with as plan_text_with, status as status_text};
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
 pub use changes::{AuditEvent, AuditResult, Change, DocKind, FileEdit, Submitted};
 pub use edits::{

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::Engine;
 use crate::error::{ConnectError, Error, Noun, Result, Usage};
+use crate::model::host::HostFacts;
 use crate::model::{Desired, Host, Name, Server};
 use crate::plan::{PlanOptions, Scope};
 use crate::transport::docker::DockerClient;
@@ -24,6 +25,10 @@ pub struct ServerFacts {
     pub docker_version: Option<String>,
     pub os: Option<String>,
     pub uptime_seconds: Option<u64>,
+    /// The OS and Docker as the probe found them (`/etc/os-release`,
+    /// architecture, init system, package manager, Docker's state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<HostFacts>,
 }
 
 /// One step of `server test`.
@@ -121,6 +126,9 @@ impl Engine {
                 f.os.as_deref(),
                 f.uptime_seconds,
             )?;
+            if let Some(system) = &f.system {
+                store.record_server_system(f.name.as_str(), system)?;
+            }
         }
         Ok(facts)
     }
@@ -143,6 +151,7 @@ impl Engine {
             docker_version: None,
             os: None,
             uptime_seconds: None,
+            system: None,
         };
         let client = match client {
             Some(Ok(c)) => c.clone(),
@@ -175,9 +184,19 @@ impl Engine {
             }
             Err(e) => facts.error = Some(e),
         }
+        let system = super::docker::probe(&client, &server.docker.socket, timeout).await;
         match client.version().await {
             Ok(v) => facts.docker_version = Some(v),
+            // A server without Docker says so, when tomo is to install it.
+            Err(_) if system.as_ref().is_ok_and(|s| !s.docker_installed()) => {}
             Err(e) => facts.error = Some(e.to_string()),
+        }
+        match system {
+            Ok(mut s) => {
+                s.daemon = facts.docker_version.is_some();
+                facts.system = Some(s);
+            }
+            Err(e) => facts.error = facts.error.take().or(Some(e)),
         }
         facts
     }
@@ -248,6 +267,13 @@ impl Engine {
             check("free disk", true, free_disk(&out));
             check("load", true, load(&out));
         }
+        let system = super::docker::probe(&client, &server.docker.socket, timeout).await;
+        system_checks(&server, &system, &mut check);
+        if let Ok(s) = &system
+            && !s.docker_installed()
+        {
+            return Ok(checks);
+        }
         let t1 = Instant::now();
         match client.version().await {
             Ok(v) => {
@@ -261,6 +287,46 @@ impl Engine {
             Err(e) => check("docker socket", false, e.to_string()),
         }
         Ok(checks)
+    }
+}
+
+/// The checks of what the probe found: the OS (and whether tomo can manage
+/// Docker there, when the server asks it to), Docker installed, socket access.
+fn system_checks(
+    server: &Server,
+    system: &std::result::Result<HostFacts, String>,
+    check: &mut impl FnMut(&str, bool, String),
+) {
+    let s = match system {
+        Ok(s) => s,
+        Err(e) => return check("os", false, e.clone()),
+    };
+    let pm = s.package_managers.first().map_or("no known package manager", |p| p.command());
+    let init = serde_json::to_value(s.init).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let managed = server.docker.ensure != crate::model::DockerEnsure::Unmanaged;
+    let supported = crate::plan::docker::family(s);
+    let os_ok = !managed || supported.is_ok();
+    let mut detail = format!("{}, {init}, {pm}", s.os_summary());
+    if let (true, Err(e)) = (managed, &supported) {
+        detail.push_str(&format!(": {e}"));
+    }
+    check("os", os_ok, detail);
+    let installed = s.docker_installed();
+    let pkgs: Vec<String> = s.packages.iter().map(|p| format!("{} {}", p.name, p.version)).collect();
+    let version = s.docker_version.clone().unwrap_or_else(|| "installed".into());
+    let detail = match (installed, pkgs.is_empty()) {
+        (false, _) => "not installed".to_string(),
+        (true, true) => version,
+        (true, false) => format!("{version} ({})", pkgs.join(", ")),
+    };
+    check("docker engine", installed, detail);
+    if installed && !s.is_root() {
+        let detail = if s.socket_access {
+            format!("{} may use {}", s.user, server.docker.socket)
+        } else {
+            format!("{} may not use {} (not in the `docker` group?)", s.user, server.docker.socket)
+        };
+        check("socket access", s.socket_access, detail);
     }
 }
 

@@ -14,8 +14,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::{
-    AppState, DependencyCondition, DockerEnsure, DockerSource, MarketplaceFormat, MountKind, Protocol, PullPolicy, RequireApproval,
-    ServiceState, UpdateOrder, WatchDestructive,
+    AppState, DependencyCondition, DockerEnsure, DockerSource, MarketplaceFormat, MountKind, Protocol, PullPolicy,
+    RequireApproval, ServiceState, UpdateOrder, WatchDestructive,
 };
 
 /// Any manifest document, told apart by `kind`.

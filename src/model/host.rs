@@ -22,10 +22,10 @@ else echo init=unknown; fi
 for p in apt-get dnf yum apk pacman; do command -v "$p" >/dev/null 2>&1 && echo "pm=$p"; done
 PATH="$PATH:/usr/sbin:/sbin"
 if command -v dockerd >/dev/null 2>&1; then echo "dockerd=$(dockerd --version 2>/dev/null | head -n 1)"; fi
-if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='pkg=${Package} ${Version} ${db:Status-Abbrev}\n' docker.io docker-ce moby-engine 2>/dev/null; fi
-if command -v rpm >/dev/null 2>&1; then rpm -q --qf 'pkg=%{NAME} %{VERSION} ii\n' docker-ce moby-engine docker 2>/dev/null | grep '^pkg='; fi
-if command -v apk >/dev/null 2>&1; then apk info -v docker 2>/dev/null | sed -n 's/^docker-\([0-9].*\)/pkg=docker \1 ii/p'; fi
-if command -v pacman >/dev/null 2>&1; then pacman -Q docker 2>/dev/null | sed 's/^/pkg=/; s/$/ ii/'; fi
+if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='pkg=${db:Status-Abbrev}|${Package}|${Version}\n' docker.io docker-ce moby-engine 2>/dev/null; fi
+if command -v rpm >/dev/null 2>&1; then rpm -q --qf 'pkg=ii|%{NAME}|%{VERSION}\n' docker-ce moby-engine docker 2>/dev/null | grep '^pkg='; fi
+if command -v apk >/dev/null 2>&1; then apk info -ev docker 2>/dev/null | sed -n '1s/^docker-\([0-9][^ ]*\).*/pkg=ii|docker|\1/p'; fi
+if command -v pacman >/dev/null 2>&1; then pacman -Q docker 2>/dev/null | sed 's/^\([^ ]*\) \(.*\)$/pkg=ii|\1|\2/'; fi
 if [ -S "$1" ]; then echo socket=yes; if [ -r "$1" ] && [ -w "$1" ]; then echo socket_access=yes; fi; fi
 if [ "$(id -u)" != 0 ]; then if ! command -v sudo >/dev/null 2>&1; then echo sudo=missing
 elif sudo -n true >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi; fi
@@ -195,10 +195,11 @@ impl HostFacts {
             }
             "dockerd" => self.docker_version = dockerd_version(v),
             "pkg" => {
-                let mut w = v.split_whitespace();
-                if let (Some(name), Some(version), status) = (w.next(), w.next(), w.next())
-                    // dpkg's `ii` = installed; `rc` (removed, config left) is not.
-                    && status.is_none_or(|s| s.starts_with("ii"))
+                // `STATUS|NAME|VERSION`; dpkg's `ii` = installed (`un`, `rc`: not).
+                let mut w = v.split('|').map(str::trim);
+                if let (Some("ii"), Some(name), Some(version)) = (w.next(), w.next(), w.next())
+                    && !name.is_empty()
+                    && !version.is_empty()
                     && self.packages.len() < 8
                 {
                     self.packages.push(InstalledPackage { name: bounded(name), version: bounded(version) });
@@ -371,7 +372,7 @@ pub fn command_line<S: AsRef<str>>(args: &[S], sudo: bool) -> String {
 mod tests {
     use super::*;
 
-    const DEBIAN_PROBE: &str = "tomo-facts 1\n[os-release]\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n\n[end]\narch=x86_64\nuid=1000\nuser=deploy\ninit=systemd\npm=apt-get\ndockerd=Docker version 20.10.24+dfsg1, build 297e128\npkg=docker.io 20.10.24+dfsg1-1+b3 ii \nsocket=yes\nsudo=yes\n";
+    const DEBIAN_PROBE: &str = "tomo-facts 1\n[os-release]\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n\n[end]\narch=x86_64\nuid=1000\nuser=deploy\ninit=systemd\npm=apt-get\ndockerd=Docker version 20.10.24+dfsg1, build 297e128\npkg=un |docker-ce|\npkg=ii |docker.io|20.10.24+dfsg1-1+b3\nsocket=yes\nsudo=yes\n";
 
     #[test]
     fn a_debian_probe() {
@@ -384,6 +385,7 @@ mod tests {
         assert_eq!(f.init, Init::Systemd);
         assert_eq!(f.package_managers, vec![PackageManager::Apt]);
         assert_eq!(f.docker_version.as_deref(), Some("20.10.24"));
+        assert_eq!(f.packages.len(), 1);
         assert_eq!(f.packages[0].name, "docker.io");
         assert!(f.socket && !f.socket_access);
         assert_eq!(f.sudo, SudoRight::Yes);
@@ -392,7 +394,7 @@ mod tests {
 
     #[test]
     fn removed_packages_do_not_count() {
-        let f = HostFacts::parse("pkg=docker.io 20.10 rc \n");
+        let f = HostFacts::parse("pkg=rc |docker.io|20.10\npkg=un |docker-ce|\n");
         assert!(!f.docker_installed());
     }
 

@@ -25,7 +25,9 @@ pub const OBJECT: &str = "docker-engine";
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EngineChange {
     Install,
-    Upgrade { from: String },
+    Upgrade {
+        from: String,
+    },
     /// Installed but not answering: enable and start it.
     Start,
     Remove,
@@ -92,6 +94,8 @@ pub enum DockerProblem {
     TooOld { found: String, family: &'static str, minimum: &'static str },
     #[error("{found} has no package of Docker Engine of its own: use `docker.source: upstream` (Docker's repository)")]
     NoDistroPackage { found: String },
+    #[error("Docker publishes no repository for {family}: use its own package (`docker.source: distro`, the default)")]
+    NoUpstream { family: &'static str },
     #[error("no init system tomo can start services with was found on {found}: systemd or OpenRC is needed")]
     NoInit { found: String },
     #[error("{os} has no `{codename_field}` in /etc/os-release, needed to name Docker's apt suite")]
@@ -100,7 +104,9 @@ pub enum DockerProblem {
         "the SSH user `{user}` is not root and the server does not say `sudo: true`: managing Docker needs root; log in as root or set `sudo: true`"
     )]
     NeedsRoot { user: String },
-    #[error("the SSH user `{user}` has no right to run `sudo -n` (without a password){detail}: managing Docker needs it")]
+    #[error(
+        "the SSH user `{user}` has no right to run `sudo -n` (without a password){detail}: managing Docker needs it"
+    )]
     NoSudo { user: String, detail: &'static str },
     #[error(
         "Docker {installed} is installed, newer than `version: {constraint}`; tomo does not downgrade the Engine: widen the constraint, or remove Docker first (`ensure: absent`)"
@@ -118,7 +124,8 @@ pub enum DockerProblem {
 }
 
 /// The supported systems, as errors name them.
-pub const SUPPORTED: &str = "Debian 11+, Ubuntu 20.04+, RHEL/CentOS Stream/Rocky/AlmaLinux 8+, Fedora 40+, Alpine 3.19+ and Arch Linux";
+pub const SUPPORTED: &str =
+    "Debian 11+, Ubuntu 20.04+, RHEL/CentOS Stream/Rocky/AlmaLinux 8+, Fedora 40+, Alpine 3.19+ and Arch Linux";
 
 /// The OS families tomo installs Docker on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +133,9 @@ pub enum Family {
     Debian,
     Ubuntu,
     /// RHEL, CentOS Stream, Rocky, Alma; `repo` is Docker's folder for it.
-    Rhel { repo: &'static str },
+    Rhel {
+        repo: &'static str,
+    },
     Fedora,
     Alpine,
     Arch,
@@ -437,18 +446,24 @@ fn install_steps(
             } else {
                 ctx.run(&["dnf", "config-manager", "--add-repo", url])
             };
-            let steps =
-                vec![ctx.package(&["dnf", "-y", "install", "dnf-plugins-core"]), add, dnf_install(ctx, &ce, prefix.as_deref())];
+            let steps = vec![
+                ctx.package(&["dnf", "-y", "install", "dnf-plugins-core"]),
+                add,
+                dnf_install(ctx, &ce, prefix.as_deref()),
+            ];
             ("dnf: docker-ce (download.docker.com)".into(), steps)
         }
-        (Family::Alpine, _) => {
+        (Family::Alpine | Family::Arch, DockerSource::Upstream) => {
+            return Err(DockerProblem::NoUpstream { family: fam.name() });
+        }
+        (Family::Alpine, DockerSource::Distro) => {
             let pkg = match &prefix {
                 Some(p) => format!("docker~{p}"),
                 None => "docker".into(),
             };
             ("apk: docker".into(), vec![ctx.package(&["apk", "update"]), ctx.package(&["apk", "add", &pkg])])
         }
-        (Family::Arch, _) => {
+        (Family::Arch, DockerSource::Distro) => {
             ("pacman: docker".into(), vec![ctx.package(&["pacman", "-S", "--noconfirm", "--needed", "docker"])])
         }
     })
@@ -476,10 +491,9 @@ fn removal(ctx: &Ctx, facts: &HostFacts, purge: bool) -> Result<EngineAction, Do
     }
     let pm = facts.package_managers.first().copied();
     let mut steps = match ctx.init {
-        Init::Openrc => vec![
-            ctx.run(&["rc-service", "docker", "stop"]),
-            ctx.run(&["rc-update", "del", "docker", "default"]),
-        ],
+        Init::Openrc => {
+            vec![ctx.run(&["rc-service", "docker", "stop"]), ctx.run(&["rc-update", "del", "docker", "default"])]
+        }
         _ => vec![ctx.run(&["systemctl", "disable", "--now", "docker.service", "docker.socket"])],
     };
     use crate::model::host::PackageManager as P;
@@ -496,7 +510,8 @@ fn removal(ctx: &Ctx, facts: &HostFacts, purge: bool) -> Result<EngineAction, Do
     if purge {
         steps.push(ctx.run(&["rm", "-rf", "--one-file-system", "/var/lib/docker", "/var/lib/containerd"]));
     }
-    let method = format!("{}: {}{}", pm.map_or("?", |p| p.command()), names.join(" "), if purge { ", purge data" } else { "" });
+    let method =
+        format!("{}: {}{}", pm.map_or("?", |p| p.command()), names.join(" "), if purge { ", purge data" } else { "" });
     let version = facts.docker_version.as_deref().map(short_version).unwrap_or_default();
     Ok(EngineAction { change: EngineChange::Remove, version, method, steps })
 }
@@ -543,7 +558,9 @@ fn reason(server: &Server, facts: &HostFacts, action: &EngineAction) -> String {
         (EngineChange::Upgrade { from }, Some(c)) => format!("{from} installed; `version: {c}` asks for newer"),
         (EngineChange::Upgrade { from }, None) => format!("{from} installed"),
         (EngineChange::Start, _) => format!("installed, not answering on {}", server.docker.socket),
-        (EngineChange::Remove, _) if server.docker.purge => "`ensure: absent`, `purge: true`: its data is deleted".into(),
+        (EngineChange::Remove, _) if server.docker.purge => {
+            "`ensure: absent`, `purge: true`: its data is deleted".into()
+        }
         (EngineChange::Remove, _) => "`ensure: absent` (data under /var/lib/docker is kept)".into(),
     }
 }
@@ -555,10 +572,8 @@ pub(super) fn check_absent(
     observed: &crate::model::Observed,
     plan: &super::Plan,
 ) -> Result<(), super::PlanError> {
-    let removing = plan
-        .actions
-        .iter()
-        .filter(|a| matches!(&a.op, super::Op::DockerEngine(e) if e.change == EngineChange::Remove));
+    let removing =
+        plan.actions.iter().filter(|a| matches!(&a.op, super::Op::DockerEngine(e) if e.change == EngineChange::Remove));
     for a in removing {
         let Some(crate::model::ServerState::Reached(inv)) = observed.servers.get(&a.server) else { continue };
         let removed: std::collections::BTreeSet<&str> = plan
@@ -570,8 +585,12 @@ pub(super) fn check_absent(
                 _ => None,
             })
             .collect();
-        let left: Vec<String> =
-            inv.containers.iter().filter(|c| c.ours && !removed.contains(c.id.as_str())).map(|c| c.name.clone()).collect();
+        let left: Vec<String> = inv
+            .containers
+            .iter()
+            .filter(|c| c.ours && !removed.contains(c.id.as_str()))
+            .map(|c| c.name.clone())
+            .collect();
         if !left.is_empty() && desired.servers.contains_key(&a.server) {
             return Err(super::PlanError::Docker {
                 server: a.server.clone(),

@@ -106,7 +106,9 @@ fn action_line(a: &Action) -> String {
         Op::DockerEngine(e) => {
             use super::docker::EngineChange;
             let version = match &e.change {
-                EngineChange::Upgrade { from } => format!("{} → {}", crate::model::host::short_version(from), e.version),
+                EngineChange::Upgrade { from } => {
+                    format!("{} → {}", crate::model::host::short_version(from), e.version)
+                }
                 _ => e.version.clone(),
             };
             let verb = match e.change {

@@ -20,7 +20,7 @@ mod users;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use folder::{FileId, Found, STORE_FILE};
 
@@ -32,8 +32,11 @@ pub use status::{ProposalStatus, RunStatus, UnknownStatus};
 pub use users::{Admission, Failures, SessionRow, UserRow};
 
 /// Migrations in order; the store's version is the number applied.
-const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_app_revisions.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_app_revisions.sql"),
+    include_str!("migrations/0005_server_os.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -365,7 +368,6 @@ impl Store {
 
     /// The host key fingerprint recorded for a server by `tomo server trust`.
     pub fn trusted_host_key(&self, server: &str) -> Result<Option<String>, StoreError> {
-        use rusqlite::OptionalExtension;
         self.conn()
             .query_row("SELECT host_key FROM servers WHERE name = ?1", [server], |r| r.get::<_, Option<String>>(0))
             .optional()
@@ -394,6 +396,44 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Records what the probe found of a server's OS and Docker.
+    pub fn record_server_system(&self, server: &str, facts: &crate::model::host::HostFacts) -> Result<(), StoreError> {
+        let json = serde_json::to_string(facts).unwrap_or_default();
+        let os = format!("{} {}", facts.os_id, facts.version_id);
+        let init = serde_json::to_value(facts.init).ok().and_then(|v| v.as_str().map(str::to_string));
+        let pm = facts.package_managers.first().map(|p| p.command());
+        let root_or_access = facts.is_root() || facts.socket_access;
+        self.conn()
+            .execute(
+                "UPDATE servers SET facts_json = ?2, os_release = ?3, arch = ?4, init_system = ?5,
+                 package_manager = ?6, docker_installed = ?7, docker_answers = ?8, socket_access = ?9
+                 WHERE name = ?1",
+                rusqlite::params![
+                    server,
+                    json,
+                    os.trim(),
+                    facts.arch,
+                    init,
+                    pm,
+                    facts.docker_installed(),
+                    facts.daemon,
+                    root_or_access
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// What the probe last found of a server's OS and Docker.
+    pub fn server_system(&self, server: &str) -> Result<Option<crate::model::host::HostFacts>, StoreError> {
+        let json: Option<Option<String>> = self
+            .conn()
+            .query_row("SELECT facts_json FROM servers WHERE name = ?1", [server], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(json.flatten().and_then(|j| serde_json::from_str(&j).ok()))
     }
 
     /// Records a server's trusted host key fingerprint.

@@ -104,7 +104,12 @@ impl HostFs {
 
     /// Runs one argument list on the server (behind `sudo -n` when `sudo`),
     /// within `timeout`; its output and status, whatever the status.
-    pub async fn command(&self, args: &[String], sudo: bool, timeout: Duration) -> Result<super::ssh::ExecOutput, String> {
+    pub async fn command(
+        &self,
+        args: &[String],
+        sudo: bool,
+        timeout: Duration,
+    ) -> Result<super::ssh::ExecOutput, String> {
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let first = argv.first().copied().unwrap_or_default().to_string();
         match &self.session {
@@ -112,7 +117,9 @@ impl HostFs {
                 .exec(&argv, ExecOptions { sudo, timeout })
                 .await
                 .map_err(|e| format!("`{}`: {e}", crate::term::field(&first))),
-            None => local_command(&argv, sudo, timeout).await.map_err(|e| format!("`{}`: {e}", crate::term::field(&first))),
+            None => {
+                local_command(&argv, sudo, timeout).await.map_err(|e| format!("`{}`: {e}", crate::term::field(&first)))
+            }
         }
     }
 

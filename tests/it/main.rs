@@ -8,6 +8,7 @@ mod data;
 mod data_folder;
 mod debhost;
 mod docker_install;
+mod docker_methods;
 mod docker_standin;
 mod equiv;
 mod fakedocker;

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use super::{At, LOCAL, Resolver};
 use crate::diag::{Diagnostic, FieldPath};
 use crate::manifest::raw;
-use crate::model::*;
 use crate::model::host;
+use crate::model::*;
 
 impl<'a> Resolver<'a> {
     pub(super) fn server(&mut self, at: At<'a>, rel: &str, name: Name, s: &raw::RawServer) -> Option<Server> {
@@ -68,17 +68,24 @@ impl<'a> Resolver<'a> {
         let purge = d.purge.unwrap_or(false);
         if purge && ensure != DockerEnsure::Absent {
             self.push(
-                at.err(&path.key("purge"), "purge-without-absent", "`purge` deletes the Engine's data and applies only with `ensure: absent`")
-                    .help("remove `purge`, or set `ensure: absent` to remove Docker"),
+                at.err(
+                    &path.key("purge"),
+                    "purge-without-absent",
+                    "`purge` deletes the Engine's data and applies only with `ensure: absent`",
+                )
+                .help("remove `purge`, or set `ensure: absent` to remove Docker"),
             );
         }
         if ensure != DockerEnsure::Present {
             for (field, set) in [("version", d.version.is_some()), ("source", d.source.is_some())] {
                 if set {
                     self.push(
-                        Diagnostic::warning("ignored-field", format!("`docker.{field}` applies only with `ensure: present`"))
-                            .at(at.file, at.key_span(&path.key(field)))
-                            .field(path.key(field)),
+                        Diagnostic::warning(
+                            "ignored-field",
+                            format!("`docker.{field}` applies only with `ensure: present`"),
+                        )
+                        .at(at.file, at.key_span(&path.key(field)))
+                        .field(path.key(field)),
                     );
                 }
             }
