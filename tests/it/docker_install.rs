@@ -128,13 +128,16 @@ fn a_fresh_debian_server_gets_docker_from_its_packages_in_one_apply() {
         })
         .collect();
     assert_eq!(stamps.len(), 2, "{dpkg:?}");
+    let fetched = std::process::Command::new("du").arg("-sm").arg(h.dir.path().join("acng/cache")).output().unwrap();
+    let fetched = String::from_utf8_lossy(&fetched.stdout).split_whitespace().next().unwrap_or("?").to_string();
     eprintln!(
         "debian install: boot {:.1}s; plan (needs Docker) {:.2}s; apply {:.1}s, of which dpkg unpack+configure ~{}s \
-         (the rest: apt-get update, download through the proxy, service start, checks); no-op plan {:.2}s",
+         (the rest: apt-get update, download of {} MB through the proxy, service start, checks); no-op plan {:.2}s",
         h.boot_time.as_secs_f64(),
         plan_install.as_secs_f64(),
         install.as_secs_f64(),
         stamps[1] - stamps[0],
+        fetched,
         plan_noop.as_secs_f64(),
     );
 }

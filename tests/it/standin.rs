@@ -114,8 +114,12 @@ case "$name $1" in
         esac
         exit 0
     fi
-    [ "$name" = apk ] && exit 0
-    echo "package docker is not installed"; exit 1 ;;
+    # As the real tools answer for a package not installed.
+    case "$name" in
+    apk) exit 0 ;;
+    pacman) echo "error: package 'docker' was not found" >&2; exit 1 ;;
+    rpm) echo "package docker-ce is not installed"; exit 1 ;;
+    esac ;;
 esac
 case "$name" in
 apk|dnf|pacman)
