@@ -328,6 +328,37 @@ pub struct ServerFields {
     pub sudo: Option<bool>,
     /// The Docker socket path on the server (other `docker` fields are kept).
     pub docker_socket: Option<String>,
+    /// What tomo ensures of Docker Engine there (other `docker` fields are kept).
+    pub docker: Option<DockerEdit>,
+}
+
+/// Fields of a Server's `docker` block to set; `None` leaves one as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerEdit {
+    pub ensure: Option<crate::model::DockerEnsure>,
+    /// A version constraint (`27.*`); an empty text removes it.
+    pub version: Option<String>,
+    pub source: Option<crate::model::DockerSource>,
+}
+
+impl DockerEdit {
+    fn write(self, d: &mut Map<String, Value>) {
+        if let Some(e) = self.ensure {
+            d.insert("ensure".into(), json(&e));
+        }
+        match self.version {
+            Some(v) if v.is_empty() => {
+                d.remove("version");
+            }
+            Some(v) => {
+                d.insert("version".into(), v.into());
+            }
+            None => {}
+        }
+        if let Some(s) = self.source {
+            d.insert("source".into(), json(&s));
+        }
+    }
 }
 
 impl ServerFields {
@@ -350,13 +381,19 @@ impl ServerFields {
         if let Some(v) = self.sudo {
             doc.insert("sudo".into(), v.into());
         }
-        if let Some(v) = self.docker_socket {
-            let docker = doc.entry("docker").or_insert_with(|| Value::Object(Map::new()));
-            if !docker.is_object() {
-                *docker = Value::Object(Map::new());
-            }
-            if let Some(d) = docker.as_object_mut() {
+        if self.docker_socket.is_none() && self.docker.is_none() {
+            return;
+        }
+        let docker = doc.entry("docker").or_insert_with(|| Value::Object(Map::new()));
+        if !docker.is_object() {
+            *docker = Value::Object(Map::new());
+        }
+        if let Some(d) = docker.as_object_mut() {
+            if let Some(v) = self.docker_socket {
                 d.insert("socket".into(), v.into());
+            }
+            if let Some(e) = self.docker {
+                e.write(d);
             }
         }
     }

@@ -40,8 +40,8 @@ pub use crate::plan::text::{plan as plan_text, plan_with as plan_text_with, stat
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
 pub use changes::{AuditEvent, AuditResult, Change, DocKind, FileEdit, Submitted};
 pub use edits::{
-    AppEdit, AppServices, Decided, DeployApp, EnvInput, ProposalDecision, ServerAuth, ServerEdit, ServerFields,
-    ServiceEdit, SettingsEdit,
+    AppEdit, AppServices, Decided, DeployApp, DockerEdit, EnvInput, ProposalDecision, ServerAuth, ServerEdit,
+    ServerFields, ServiceEdit, SettingsEdit,
 };
 pub use import::{ImportRequest, ImportResult};
 pub use ops::{AppContainer, ContainerLogs, PerServer};

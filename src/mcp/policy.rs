@@ -55,6 +55,8 @@ pub const RULES: &[(&str, Rule)] = &[
     ("docker_containers", r(Read, false)),
     ("docker_images", r(Read, false)),
     ("docker_prune", r(Operate, true)),
+    ("docker_install", r(Propose, true)),
+    ("docker_update", r(Propose, true)),
     // settings
     ("settings_get", r(Read, false)),
     ("settings_update", r(Propose, true)),

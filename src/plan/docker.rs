@@ -384,44 +384,7 @@ fn install_steps(
             let steps = vec![apt(ctx, &["update"]), apt(ctx, &["install", "-y", "--no-install-recommends", &pkg])];
             ("apt: docker.io".into(), steps)
         }
-        (Family::Debian | Family::Ubuntu, DockerSource::Upstream) => {
-            let os = if fam == Family::Ubuntu { "ubuntu" } else { "debian" };
-            if facts.codename.is_empty() {
-                return Err(DockerProblem::NoCodename { os: facts.os_summary(), codename_field: "VERSION_CODENAME" });
-            }
-            let line = format!(
-                "deb [arch={} signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/{os} {} stable",
-                dpkg_arch(&facts.arch),
-                facts.codename
-            );
-            let pinned: Vec<String> = ce
-                .iter()
-                .map(|p| match (&prefix, *p) {
-                    (Some(v), "docker-ce" | "docker-ce-cli") => format!("{p}=5:{v}*"),
-                    _ => p.to_string(),
-                })
-                .collect();
-            let mut install = vec!["install", "-y"];
-            install.extend(pinned.iter().map(String::as_str));
-            let gpg = format!("https://download.docker.com/linux/{os}/gpg");
-            let steps = vec![
-                apt(ctx, &["update"]),
-                apt(ctx, &["install", "-y", "ca-certificates", "curl"]),
-                ctx.run(&["install", "-m", "0755", "-d", "/etc/apt/keyrings"]),
-                ctx.run(&["curl", "-fsSL", "--retry", "3", &gpg, "-o", "/etc/apt/keyrings/docker.asc"]),
-                ctx.run(&["chmod", "a+r", "/etc/apt/keyrings/docker.asc"]),
-                ctx.run(&[
-                    "sh",
-                    "-c",
-                    r#"printf '%s\n' "$1" > /etc/apt/sources.list.d/docker.list"#,
-                    "tomo-repo",
-                    &line,
-                ]),
-                apt(ctx, &["update"]),
-                apt(ctx, &install),
-            ];
-            ("apt: docker-ce (download.docker.com)".into(), steps)
-        }
+        (Family::Debian | Family::Ubuntu, DockerSource::Upstream) => apt_upstream(ctx, facts, fam, prefix.as_deref())?,
         (Family::Rhel { .. }, DockerSource::Distro) => {
             return Err(DockerProblem::NoDistroPackage { found: facts.os_summary() });
         }
@@ -467,6 +430,47 @@ fn install_steps(
             ("pacman: docker".into(), vec![ctx.package(&["pacman", "-S", "--noconfirm", "--needed", "docker"])])
         }
     })
+}
+
+/// Docker's apt repository (its signed key, its suite for the release),
+/// then `docker-ce` and its companions.
+fn apt_upstream(
+    ctx: &Ctx,
+    facts: &HostFacts,
+    fam: Family,
+    prefix: Option<&str>,
+) -> Result<(String, Vec<Step>), DockerProblem> {
+    let ce = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin"];
+    let os = if fam == Family::Ubuntu { "ubuntu" } else { "debian" };
+    if facts.codename.is_empty() {
+        return Err(DockerProblem::NoCodename { os: facts.os_summary(), codename_field: "VERSION_CODENAME" });
+    }
+    let line = format!(
+        "deb [arch={} signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/{os} {} stable",
+        dpkg_arch(&facts.arch),
+        facts.codename
+    );
+    let pinned: Vec<String> = ce
+        .iter()
+        .map(|p| match (prefix, *p) {
+            (Some(v), "docker-ce" | "docker-ce-cli") => format!("{p}=5:{v}*"),
+            _ => p.to_string(),
+        })
+        .collect();
+    let mut install = vec!["install", "-y"];
+    install.extend(pinned.iter().map(String::as_str));
+    let gpg = format!("https://download.docker.com/linux/{os}/gpg");
+    let steps = vec![
+        apt(ctx, &["update"]),
+        apt(ctx, &["install", "-y", "ca-certificates", "curl"]),
+        ctx.run(&["install", "-m", "0755", "-d", "/etc/apt/keyrings"]),
+        ctx.run(&["curl", "-fsSL", "--retry", "3", &gpg, "-o", "/etc/apt/keyrings/docker.asc"]),
+        ctx.run(&["chmod", "a+r", "/etc/apt/keyrings/docker.asc"]),
+        ctx.run(&["sh", "-c", r#"printf '%s\n' "$1" > /etc/apt/sources.list.d/docker.list"#, "tomo-repo", &line]),
+        apt(ctx, &["update"]),
+        apt(ctx, &install),
+    ];
+    Ok(("apt: docker-ce (download.docker.com)".into(), steps))
 }
 
 /// `dnf -y install` of `packages`, the Engine's pinned to `prefix`.

@@ -7,6 +7,7 @@ mod corpus;
 mod data;
 mod data_folder;
 mod debhost;
+mod docker_engine_cli;
 mod docker_install;
 mod docker_methods;
 mod docker_standin;

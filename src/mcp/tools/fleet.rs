@@ -120,6 +120,7 @@ impl ServerArgs {
             host_key: self.host_key,
             sudo: self.sudo,
             docker_socket: self.docker_socket,
+            docker: None,
         };
         Ok((self.name, fields))
     }

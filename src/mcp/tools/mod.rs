@@ -3,6 +3,7 @@
 
 mod admin;
 mod apps;
+mod docker;
 mod fleet;
 mod reconcile;
 
@@ -17,7 +18,7 @@ use crate::model::Name;
 
 /// Every tool, built once per server.
 pub fn router() -> ToolRouter<Tomo> {
-    Tomo::reconcile_tools() + Tomo::app_tools() + Tomo::fleet_tools() + Tomo::admin_tools()
+    Tomo::reconcile_tools() + Tomo::app_tools() + Tomo::fleet_tools() + Tomo::admin_tools() + Tomo::docker_tools()
 }
 
 /// Names from an argument, checked.
