@@ -38,7 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_app_revisions.sql"),
     include_str!("migrations/0003_marketplace.sql"),
-    include_str!("migrations/0008_run_cancelled.sql"),
+    include_str!("migrations/0004_run_cancelled.sql"),
     include_str!("migrations/0005_server_os.sql"),
 ];
 
