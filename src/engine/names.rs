@@ -45,12 +45,13 @@ impl Engine {
         self.proposals(None).map(|ps| ps.into_iter().map(|p| p.id).collect()).unwrap_or_default()
     }
 
-    /// Hook for the marketplace catalog: the apps the stores offer (of
-    /// `store` when given), from the catalog kept in the store. No catalog
-    /// is kept yet, so there are none; the catalog fills this in.
+    /// The apps the stores offer, from the synced catalog (`STORE/APP`, or
+    /// the app ids of `store` when given); none before a sync.
     fn store_app_names(&self, store: Option<&str>) -> Vec<String> {
-        let _ = store;
-        Vec::new()
+        if !self.config().data_dir.join("tomo.db").exists() {
+            return Vec::new();
+        }
+        self.store().and_then(|s| Ok(s.market_app_ids(store)?)).unwrap_or_default()
     }
 }
 

@@ -16,8 +16,8 @@
 //!   workers: parsing, validating and planning a large manifest must not
 //!   stall `/healthz` or other clients.
 
-mod events;
 mod completion;
+mod events;
 mod http;
 mod listen;
 mod logging;
