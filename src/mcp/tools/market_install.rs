@@ -48,15 +48,55 @@ pub struct InstallOut {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct InstalledOut {
-    /// Apps installed from stores, with `store`, `app`, `version`, `checksum`.
-    pub apps: Vec<serde_json::Value>,
+    /// Apps installed from stores.
+    pub apps: Vec<InstalledItem>,
+}
+
+/// An app installed from a store (its `x-tomo-source`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct InstalledItem {
+    pub name: String,
+    pub servers: Vec<String>,
+    pub store: String,
+    /// The app's id in its store.
+    pub app: String,
+    pub version: String,
+    pub checksum: String,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct UpdatesOut {
-    /// Each with the manifest `diff` an upgrade writes and its `conflicts`
-    /// (values both the store and the user changed; the user's stays).
-    pub updates: Vec<serde_json::Value>,
+    /// Installed apps whose store version changed.
+    pub updates: Vec<UpdateItem>,
+}
+
+/// What upgrading an installed app would change.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UpdateItem {
+    pub name: String,
+    pub store: String,
+    pub app: String,
+    pub installed_version: String,
+    pub available_version: String,
+    pub installed_checksum: String,
+    pub available_checksum: String,
+    /// The manifest diff an upgrade writes (the user's edits kept).
+    pub diff: String,
+    /// Values both the store and the user changed; the user's stays.
+    pub conflicts: Vec<ConflictItem>,
+}
+
+/// A value both the store and the user changed, each as JSON text (`null`: absent).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ConflictItem {
+    /// Dotted path, e.g. `services.web.image`.
+    pub path: String,
+    /// The store's old value.
+    pub base: String,
+    /// The user's.
+    pub ours: String,
+    /// The store's new one.
+    pub theirs: String,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -116,7 +156,18 @@ impl Tomo {
     ))]
     async fn market_installed(&self) -> Result<Json<InstalledOut>, ToolError> {
         let apps = self.engine().market_installed()?;
-        Ok(Json(InstalledOut { apps: apps.iter().filter_map(|a| serde_json::to_value(a).ok()).collect() }))
+        let apps = apps
+            .into_iter()
+            .map(|a| InstalledItem {
+                name: a.name,
+                servers: a.servers,
+                store: a.source.store,
+                app: a.source.app,
+                version: a.source.version,
+                checksum: a.source.checksum,
+            })
+            .collect();
+        Ok(Json(InstalledOut { apps }))
     }
 
     /// Installed apps whose store version changed, each with the manifest diff an upgrade would write (the user's edits kept) and its conflicts.
@@ -128,7 +179,30 @@ impl Tomo {
     ))]
     async fn market_updates(&self) -> Result<Json<UpdatesOut>, ToolError> {
         let ups = self.engine().market_updates()?;
-        Ok(Json(UpdatesOut { updates: ups.iter().filter_map(|u| serde_json::to_value(u).ok()).collect() }))
+        let updates = ups
+            .into_iter()
+            .map(|u| UpdateItem {
+                name: u.name,
+                store: u.store,
+                app: u.app,
+                installed_version: u.installed_version,
+                available_version: u.available_version,
+                installed_checksum: u.installed_checksum,
+                available_checksum: u.available_checksum,
+                diff: u.diff,
+                conflicts: u
+                    .conflicts
+                    .into_iter()
+                    .map(|c| ConflictItem {
+                        path: c.path,
+                        base: c.base.to_string(),
+                        ours: c.ours.to_string(),
+                        theirs: c.theirs.to_string(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Json(UpdatesOut { updates }))
     }
 
     /// Proposes the upgrade of an installed app to its store's version (the user's edits kept); refused while it has conflicts.
