@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::model::host::command_line;
-use crate::plan::docker::{EngineAction, Step, package_locked};
+use crate::plan::docker::{EngineAction, Step, package_locked, service_status};
 use crate::transport::engine::EngineApi;
 use crate::transport::ssh::ExecOutput;
 
@@ -60,12 +60,32 @@ async fn execute_with<E: EngineApi>(c: &E, action: &EngineAction, t: Timing) -> 
     Ok(None)
 }
 
-/// The end of a command's output, bounded, in one line.
+/// The end of a command's output (its stderr, or else its stdout), bounded.
 fn tail(out: &ExecOutput) -> String {
     let text = if out.stderr.trim().is_empty() { &out.stdout } else { &out.stderr };
+    quote(text)
+}
+
+/// The end of `text`, bounded, to follow a colon: one line stays inline
+/// (after a space); several follow as indented lines of their own, each
+/// escaped (never a `\n` shown escaped).
+fn quote(text: &str) -> String {
     let text = text.trim();
     let start = text.char_indices().rev().nth(QUOTED).map_or(0, |(i, _)| i);
-    crate::term::line(&text[start..]).into_owned()
+    let text = text[start..].trim();
+    if !text.contains('\n') {
+        return format!(" {}", crate::term::line(text));
+    }
+    text.lines().map(|l| format!("\n    {}", crate::term::line(l.trim_end()))).collect()
+}
+
+/// What the service manager says of the daemon: `status` run, its output quoted.
+async fn status_said<E: EngineApi>(c: &E, status: &[String], sudo: bool) -> String {
+    let said = match c.host_command(status, sudo, COMMAND_TIMEOUT).await {
+        Ok(out) => quote(&format!("{}\n{}", out.stdout.trim(), out.stderr.trim())),
+        Err(e) => quote(&e.to_string()),
+    };
+    format!("`{}` says:{said}", command_line(status, sudo))
 }
 
 /// Whether `sudo -n` refused for want of a password (or of a rule).
@@ -85,7 +105,7 @@ async fn run<E: EngineApi>(c: &E, argv: &[String], sudo: bool, package: bool, t:
         }
         if sudo && sudo_refused(&out) {
             return Err(format!(
-                "`{line}`: the SSH user has no right to run `sudo -n` (without a password): {}",
+                "`{line}`: the SSH user has no right to run `sudo -n` (without a password):{}",
                 tail(&out)
             ));
         }
@@ -98,13 +118,17 @@ async fn run<E: EngineApi>(c: &E, argv: &[String], sudo: bool, package: bool, t:
         }
         if package && package_locked(&out.stderr) {
             return Err(format!(
-                "`{line}`: the package manager stayed locked by another process ({LOCK_ATTEMPTS} tries over {:.1}s): {}",
+                "`{line}`: the package manager stayed locked by another process ({LOCK_ATTEMPTS} tries over {:.1}s):{}",
                 waited.as_secs_f64(),
                 tail(&out)
             ));
         }
         let status = out.status.map_or_else(|| "a signal".to_string(), |s| format!("status {s}"));
-        return Err(format!("`{line}` failed with {status}: {}", tail(&out)));
+        let mut e = format!("`{line}` failed with {status}:{}", tail(&out));
+        if let Some(argv) = service_status(argv) {
+            e.push_str(&format!("\n  {}", status_said(c, &argv, sudo).await));
+        }
+        return Err(e);
     }
     unreachable!("the loop returns")
 }
@@ -126,18 +150,10 @@ async fn wait_socket<E: EngineApi>(c: &E, path: &str, status: &[String], sudo: b
         tokio::time::sleep(delay.min(t.socket_wait.saturating_sub(start.elapsed()))).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
-    let said = match c.host_command(status, sudo, COMMAND_TIMEOUT).await {
-        Ok(out) => {
-            let text = format!("{}\n{}", out.stdout.trim(), out.stderr.trim());
-            let start = text.char_indices().rev().nth(QUOTED).map_or(0, |(i, _)| i);
-            crate::term::line(text[start..].trim()).into_owned()
-        }
-        Err(e) => e.to_string(),
-    };
     Err(format!(
-        "the Docker daemon did not come up: no socket at {path} after {}s; `{}` says: {said}",
+        "the Docker daemon did not come up: no socket at {path} after {}s; {}",
         t.socket_wait.as_secs(),
-        command_line(status, sudo)
+        status_said(c, status, sudo).await
     ))
 }
 
@@ -155,7 +171,7 @@ async fn verify<E: EngineApi>(
             let argv = ["docker", "version", "--format", "{{.Server.Version}}"].map(String::from);
             let out = c.host_command(&argv, sudo, COMMAND_TIMEOUT).await.map_err(|e| e.to_string())?;
             if !out.success() {
-                return Err(format!("the Engine does not answer: {api}; `docker version`: {}", tail(&out)));
+                return Err(format!("the Engine does not answer: {api}; `docker version`:{}", tail(&out)));
             }
             out.stdout.trim().to_string()
         }
@@ -256,6 +272,40 @@ mod tests {
         let e = execute(&fake, &action(vec![step])).await.unwrap_err();
         assert!(e.contains("did not come up: no socket at /var/run/docker.sock after 1s"), "{e}");
         assert!(e.contains("Active: failed (Result: exit-code)"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_service_that_fails_to_start_is_reported_with_its_status_on_lines_of_their_own() {
+        let fake = engine();
+        fake.host_answer(
+            "sudo -n -- systemctl enable",
+            1,
+            "Job for docker.service failed because the control process exited with error code.\nSee \"systemctl status docker.service\" for details.",
+        );
+        fake.host_answer(
+            "sudo -n -- systemctl status",
+            3,
+            "Active: failed (Result: exit-code)\nunknown option no-such-option",
+        );
+        let enable = ["systemctl", "enable", "--now", "docker.service"].map(String::from).to_vec();
+        let step = Step::Run { argv: enable, sudo: true, package: false };
+        let e = execute(&fake, &action(vec![step])).await.unwrap_err();
+        assert!(e.starts_with("`sudo -n -- systemctl enable --now docker.service` failed with status 1:\n    Job for docker.service failed"), "{e}");
+        assert!(e.contains("`sudo -n -- systemctl status docker.service --no-pager --lines=20` says:"), "{e}");
+        assert!(e.contains("\n    Active: failed (Result: exit-code)\n    unknown option no-such-option"), "{e}");
+        assert!(!e.contains("\\u{a}"), "{e}");
+        // OpenRC: its own word.
+        fake.host_answer("sudo -n -- rc-service docker start", 1, "ERROR: docker failed to start");
+        fake.host_answer("sudo -n -- rc-service docker status", 3, "* status: crashed");
+        let start = ["rc-service", "docker", "start"].map(String::from).to_vec();
+        let e = execute(&fake, &action(vec![Step::Run { argv: start, sudo: true, package: false }])).await.unwrap_err();
+        assert!(e.contains("`sudo -n -- rc-service docker status` says: * status: crashed"), "{e}");
+        // Other commands quote no status.
+        fake.host_answer("sudo -n -- usermod", 6, "usermod: group 'docker' does not exist");
+        let usermod = ["usermod", "-aG", "docker", "u"].map(String::from).to_vec();
+        let e =
+            execute(&fake, &action(vec![Step::Run { argv: usermod, sudo: true, package: false }])).await.unwrap_err();
+        assert!(!e.contains("says:"), "{e}");
     }
 
     #[tokio::test]

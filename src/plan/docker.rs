@@ -338,11 +338,32 @@ impl Ctx {
     }
 
     fn wait_socket(&self) -> Step {
-        let status: Vec<String> = match self.init {
-            Init::Openrc => ["rc-service", "docker", "status"].map(String::from).to_vec(),
-            _ => ["systemctl", "status", "docker.service", "--no-pager", "--lines=20"].map(String::from).to_vec(),
-        };
+        let status = status_command(self.init == Init::Openrc);
         Step::WaitSocket { path: self.socket.clone(), status, sudo: self.sudo }
+    }
+}
+
+/// The command that tells what the service manager knows of the daemon.
+fn status_command(openrc: bool) -> Vec<String> {
+    if openrc {
+        ["rc-service", "docker", "status"].map(String::from).to_vec()
+    } else {
+        ["systemctl", "status", "docker.service", "--no-pager", "--lines=20"].map(String::from).to_vec()
+    }
+}
+
+/// When `argv` enables, starts or restarts the Docker service: the command
+/// whose output a failure of it quotes (the service's status).
+pub fn service_status(argv: &[String]) -> Option<Vec<String>> {
+    let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["systemctl", verb, rest @ ..]
+            if ["enable", "start", "restart"].contains(verb) && rest.iter().any(|a| a.starts_with("docker")) =>
+        {
+            Some(status_command(false))
+        }
+        ["rc-service", "docker", "start" | "restart"] => Some(status_command(true)),
+        _ => None,
     }
 }
 

@@ -73,6 +73,8 @@ fn a_missing_engine_is_installed_before_everything_else_on_its_server() {
     );
     assert!(text.contains("        $ sudo -n -- env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io"), "{text}");
     assert!(!crate::plan::text::plan(&p).contains("$ sudo"), "commands only with --verbose");
+    // The summary counts it.
+    assert!(text.contains(" to remove, 1 Docker Engine change(s)"), "{text}");
     // The plan's JSON carries the steps as argument lists.
     let json = serde_json::to_value(&p).unwrap();
     let a = &json["actions"][engine.id];

@@ -177,6 +177,9 @@ pub fn summary_line(p: &Plan) -> String {
     if s.restore > 0 {
         line.push_str(&format!(", {} to restore", s.restore));
     }
+    if s.engine > 0 {
+        line.push_str(&format!(", {} Docker Engine change(s)", s.engine));
+    }
     if s.other > 0 {
         line.push_str(&format!(", {} images/networks/volumes", s.other));
     }
