@@ -102,6 +102,13 @@ cargo clippy --all-targets --locked -- -D warnings
 say "cargo test"
 cargo test --locked
 
+# Timing and memory figures of MCP subscriptions, alone on a quiet machine
+# (in parallel with the suite they measure the load, not tomo).
+say "MCP subscription timing and memory"
+cargo test --locked --test integration -- --ignored --exact \
+    mcp_resources::the_python_sdk_completes_reads_and_hears_of_changes \
+    mcp_resources::a_hundred_subscribed_sessions_cost_under_ten_megabytes
+
 say "schemas/ and examples"
 cargo run --locked -q -- schema --check --out schemas
 cargo run --locked -q -- validate --dir state

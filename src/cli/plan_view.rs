@@ -75,7 +75,7 @@ impl ApplySink for LineSink {
         let total = self.total.load(Ordering::Relaxed);
         let line =
             format!("[{done}/{total}] {} {} {} on {}: {status}", a.op.symbol(), a.op.verb(), a.op.object(), a.server);
-        let line = format!("{}\n", crate::term::text(&line));
+        let line = format!("{}\n", crate::term::line(&line));
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
 }
@@ -97,7 +97,7 @@ pub fn report(p: &Plan, r: &ApplyReport) -> String {
         if let Outcome::Failed(e) = &res.outcome {
             let a = &p.actions[res.id];
             let line = format!("  failed: {} {} on {}: {e}", a.op.verb(), a.op.object(), a.server);
-            out.push_str(&format!("{}\n", crate::term::text(&line)));
+            out.push_str(&format!("{}\n", crate::term::line(&line)));
         }
     }
     if !p.conflicts.is_empty() {

@@ -229,11 +229,10 @@ fn a_daemon_that_does_not_come_up_on_debian_fails_naming_the_unit() {
     let all = r.all();
     assert!(all.contains("`systemctl enable --now docker.service` failed with status 1"), "{all}");
     assert!(all.contains("Job for docker.service failed"), "{all}");
-    // The failure quotes the unit's status, its lines as lines (never `\u{a}`).
+    // The failure quotes the unit's status (on one line: the server's
+    // text is escaped, so it cannot forge lines of tomo's output).
     assert!(all.contains("`systemctl status docker.service --no-pager --lines=20` says:"), "{all}");
-    assert!(all.contains("docker.service"), "{all}");
-    assert!(all.contains("\n    ") && all.contains("Active: "), "{all}");
-    assert!(!all.contains("\\u{a}"), "{all}");
+    assert!(all.contains("Active: "), "{all}");
     let out = h.sh(&rt, "systemctl is-active docker.service; true", Duration::from_secs(10));
     // (failed, or activating: the unit restarts itself)
     assert!(["failed\n", "activating\n"].contains(&out.stdout.as_str()), "{out:?}");
