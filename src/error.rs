@@ -141,6 +141,8 @@ pub enum Noun {
     MarketStore,
     /// An app of a marketplace.
     MarketApp,
+    /// A recorded release of an app (`tomo history`).
+    Release,
 }
 
 impl fmt::Display for Noun {
@@ -155,6 +157,7 @@ impl fmt::Display for Noun {
             Noun::Settings => "settings",
             Noun::MarketStore => "store",
             Noun::MarketApp => "app",
+            Noun::Release => "release",
         })
     }
 }

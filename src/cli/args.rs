@@ -65,6 +65,10 @@ pub enum Command {
     /// Change an app's manifest (the edits the MCP app tools make)
     #[command(subcommand)]
     App(AppCommand),
+    /// An app's releases: who applied, the outcome, what changed, the image digests that ran
+    History(super::releases::HistoryArgs),
+    /// Write an app's earlier release back, images pinned by digest, and show the plan
+    Rollback(super::releases::RollbackArgs),
     /// Convert files of other tools to tomo manifests
     #[command(subcommand)]
     Import(ImportCommand),

@@ -11,6 +11,7 @@ mod market_catalog;
 mod market_install;
 mod plan_view;
 mod reconcile;
+mod releases;
 pub mod render;
 mod servers;
 
@@ -69,6 +70,8 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Token(c) => access::token(&engine, c),
         Command::Proposal(c) => access::proposal(&engine, c),
         Command::App(c) => apps::run(&engine, c),
+        Command::History(a) => releases::history(&engine, &a),
+        Command::Rollback(a) => releases::rollback(&engine, &a),
         Command::Import(c) => import::run(&engine, c),
         Command::Market(c) => market::run(&engine, c),
         Command::Completions(_) => unreachable!("handled above"),

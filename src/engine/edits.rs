@@ -512,11 +512,28 @@ impl Engine {
         self.submit(change, who).await
     }
 
-    /// Proposes the app's manifest as it was at its previous apply (always a
-    /// proposal an admin approves).
-    pub async fn rollback_app(&self, name: &str, who: &Identity) -> Result<Submitted> {
+    /// Proposes an app's release back (always a proposal an admin
+    /// approves): release `to`, else the newest successful one before the
+    /// last, its images pinned by digest (`releases.rs`); for an app
+    /// applied before releases were recorded, its previous document.
+    pub async fn rollback_app(&self, name: &str, to: Option<i64>, who: &Identity) -> Result<Submitted> {
+        let change = self.rollback_change(name, to).await?;
+        self.submit_as(change, who, Some("a rollback is always reviewed by an admin".into())).await
+    }
+
+    /// Writes an app's release back (`tomo rollback`), or proposes it when
+    /// the rules ask for review, as any other edit.
+    pub async fn rollback_release(&self, name: &str, to: Option<i64>, who: &Identity) -> Result<Submitted> {
+        let change = self.rollback_change(name, to).await?;
+        self.submit(change, who).await
+    }
+
+    async fn rollback_change(&self, name: &str, to: Option<i64>) -> Result<super::Change> {
         let desired = self.desired()?;
         self.app(&desired, name)?;
+        if let Some(change) = self.release_rollback(&desired, name, to).await? {
+            return Ok(change);
+        }
         let current = self.document(DocKind::App, name)?.map(|d| d.2);
         let revisions = self.store()?.app_revisions(name, 50)?;
         let previous = revisions
@@ -532,8 +549,7 @@ impl Engine {
         };
         let run = run.map_or(String::new(), |r| format!(" (run {r})"));
         let title = format!("roll back app {name} to {at}{run}");
-        let change = self.edit_document(DocKind::App, name, title, move |_| Ok(Some(doc)))?;
-        self.submit_as(change, who, Some("a rollback is always reviewed by an admin".into())).await
+        self.edit_document(DocKind::App, name, title, move |_| Ok(Some(doc)))
     }
 
     /// Adds, changes or removes a Server manifest; returns the plan, or a proposal.

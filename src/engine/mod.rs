@@ -37,6 +37,7 @@ mod ops;
 mod reconcile;
 mod recover;
 mod reinit;
+mod releases;
 mod rows;
 mod servers;
 mod users;
@@ -62,6 +63,7 @@ pub use notice::{FolderWatch, LiveSnapshot, ManifestSnapshot, relevant, watch_fa
 pub use ops::{AppContainer, ContainerLogs, PerServer};
 pub use reconcile::{Reconciled, Trigger};
 pub use reinit::{Adopted, Reinitialised};
+pub use releases::{Release, ReleaseImage};
 pub use rows::{
     ActionStatus, AppAction, AppRevision, AuditRecord, ContainerRow, EngineFacts, ImageRow, Proposal, ProposalStatus,
     Pruned, RunStatus, Stats,
@@ -392,6 +394,8 @@ impl Engine {
         });
         store.finish_run(run, status, &summary)?;
         self.record_revisions(plan, &report, run);
+        let who = releases::Applier { actor: &req.actor, source: &req.source };
+        self.record_releases(desired, plan, &report, run, who).await;
         Ok(report)
     }
 }

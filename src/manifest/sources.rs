@@ -484,3 +484,25 @@ mod tests {
         assert_eq!(codes(&s), [("pipe.yaml".to_string(), "not-a-file")]);
     }
 }
+
+/// The commit checked out in `root` when it is (inside) a git repository:
+/// `.git/HEAD` followed to its ref (loose, or in `packed-refs`). Read as
+/// files, no git process; `None` for a folder outside a repository.
+pub fn git_head(root: &Path) -> Option<String> {
+    let root = root.canonicalize().ok()?;
+    let git = root.ancestors().map(|d| d.join(".git")).find(|g| g.is_dir())?;
+    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(r) = head.strip_prefix("ref: ") else {
+        return is_commit(head).then(|| head.to_string());
+    };
+    if let Ok(id) = std::fs::read_to_string(git.join(r)) {
+        return is_commit(id.trim()).then(|| id.trim().to_string());
+    }
+    let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+    packed.lines().filter_map(|l| l.split_once(' ')).find(|(_, name)| *name == r).map(|(id, _)| id.to_string())
+}
+
+fn is_commit(s: &str) -> bool {
+    s.len() >= 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}

@@ -261,6 +261,16 @@ impl Inventory {
             .map(|i| i.id.as_str())
     }
 
+    /// The registry digest of local image `image_id`, as
+    /// `repository@sha256:…`: the one of `reference`'s repository when the
+    /// image has several, else the first; none for an image never pulled
+    /// from or pushed to a registry. From the image list: no Docker call.
+    pub fn repo_digest(&self, image_id: &str, reference: &str) -> Option<&str> {
+        let image = self.images.iter().find(|i| i.id == image_id)?;
+        let repo = repository(reference);
+        image.digests.iter().find(|d| repository(d) == repo).or(image.digests.first()).map(String::as_str)
+    }
+
     pub fn container(&self, name: &str) -> Option<&ContainerObs> {
         self.containers.iter().find(|c| c.name == name)
     }
@@ -281,6 +291,20 @@ pub fn leftover(name: &str) -> Option<(&str, Leftover)> {
         return Some((base, Leftover::Old));
     }
     name.strip_suffix("-tomo-new").map(|base| (base, Leftover::New))
+}
+
+/// The repository of a reference in the form Docker compares by, without
+/// tag or digest: `nginx:1` → `docker.io/library/nginx`.
+pub fn repository(r: &str) -> String {
+    let full = normalize_reference(r);
+    let name = full.split_once('@').map_or(full.as_str(), |(n, _)| n);
+    let tag_at = name.rfind(':').filter(|&i| !name[i..].contains('/'));
+    tag_at.map_or(name, |i| &name[..i]).to_string()
+}
+
+/// The digest part of `repository@sha256:…` (or the text itself).
+pub fn digest_of(reference: &str) -> &str {
+    reference.rsplit_once('@').map_or(reference, |(_, d)| d)
 }
 
 /// `nginx` → `docker.io/library/nginx:latest`, the form Docker compares by.
@@ -310,6 +334,30 @@ pub fn normalize_reference(r: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registry_digest_of_an_image_is_that_of_the_declared_repository() {
+        let d1 = format!("127.0.0.1:5000/t@sha256:{}", "a".repeat(64));
+        let d2 = format!("other/t@sha256:{}", "b".repeat(64));
+        let inv = Inventory {
+            images: vec![
+                ImageObs { id: "sha256:1".into(), tags: vec![], digests: vec![d2.clone(), d1.clone()] },
+                ImageObs { id: "sha256:2".into(), tags: vec!["x:1".into()], digests: vec![] },
+            ],
+            ..Inventory::default()
+        };
+        assert_eq!(inv.repo_digest("sha256:1", "127.0.0.1:5000/t:v1"), Some(d1.as_str()));
+        assert_eq!(inv.repo_digest("sha256:1", "docker.io/other/t"), Some(d2.as_str()));
+        assert_eq!(inv.repo_digest("sha256:1", "elsewhere/z"), Some(d2.as_str()));
+        assert_eq!(inv.repo_digest("sha256:2", "x:1"), None);
+        assert_eq!(inv.repo_digest("sha256:3", "x:1"), None);
+        assert_eq!(repository("127.0.0.1:5000/t"), "127.0.0.1:5000/t");
+        assert_eq!(repository("nginx:1.27"), "docker.io/library/nginx");
+        assert_eq!(repository(&d1), "127.0.0.1:5000/t");
+        assert_eq!(digest_of(&d1), format!("sha256:{}", "a".repeat(64)));
+        // A pinned reference finds the image by its digest.
+        assert_eq!(inv.image_id(&d1), Some("sha256:1"));
+    }
 
     #[test]
     fn references_normalize() {

@@ -7,7 +7,7 @@ use similar::TextDiff;
 
 use super::{Action, Conflict, Op, Orphan, Plan, PlanError, PlanOptions, Wait};
 use crate::model::labels;
-use crate::model::observed::{NetworkObs, normalize_reference};
+use crate::model::observed::{NetworkObs, digest_of, normalize_reference};
 use crate::model::secret::Secrets;
 use crate::model::spec::{self, ContainerSpec, SpecMountKind, spec_lines};
 use crate::model::subnet::{NetworkPool, Subnet};
@@ -241,6 +241,16 @@ impl ServerDiff<'_> {
             }
         }
         let (a, s) = (Some(&app.name), Some(&svc.name));
+        let declared = local_image.as_deref().and_then(|id| self.inv.repo_digest(id, &image)).map(String::from);
+        let running = self.inv.container(&name).and_then(|c| self.inv.repo_digest(&c.image_id, &image));
+        self.plan.images.push(super::ImageDigests {
+            server: self.server.clone(),
+            app: app.name.clone(),
+            service: svc.name.clone(),
+            image: image.clone(),
+            declared: declared.clone(),
+            running: running.map(String::from),
+        });
         let Some(c) = self.inv.container(&name) else {
             // Create now and start in a node of its own: all creates of a run
             // queue ahead of the starts, which the Engine handles faster than
@@ -293,11 +303,7 @@ impl ServerDiff<'_> {
             && reasons.is_empty()
             && c.image_id != *id
         {
-            reasons.push(format!(
-                "image `{image}` now points to {} (container runs {})",
-                short(id),
-                short(&c.image_id)
-            ));
+            reasons.push(moved(&image, id, &c.image_id, declared.as_deref(), running));
         }
         if !reasons.is_empty() {
             let data = super::data::replace(c, &spec);
@@ -541,6 +547,17 @@ fn explain(old: &serde_json::Value, new: &serde_json::Value) -> (Vec<String>, St
         .header("deployed", "declared")
         .to_string();
     (reasons, diff)
+}
+
+/// The reason of a recreate for a tag that moved: by registry digest when
+/// both images have one, else by image id.
+fn moved(image: &str, id: &str, running_id: &str, now: Option<&str>, runs: Option<&str>) -> String {
+    match (now, runs) {
+        (Some(now), Some(runs)) if now != runs => {
+            format!("image `{image}` moved: now {} (container runs {})", short(digest_of(now)), short(digest_of(runs)))
+        }
+        _ => format!("image `{image}` now points to {} (container runs {})", short(id), short(running_id)),
+    }
 }
 
 fn short(id: &str) -> String {

@@ -332,6 +332,28 @@ pub struct Plan {
     pub orphans: Vec<Orphan>,
     /// Servers that could not be observed, with the reason.
     pub unreachable: BTreeMap<Name, String>,
+    /// What each declared service's image is on its server: the registry
+    /// digest its reference points to and the one its container runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageDigests>,
+}
+
+/// A service's image by digest (`repository@sha256:…`), from the server's
+/// image list (no extra Docker call); `None` where the image is not on the
+/// server, has no registry digest (built there), or there is no container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageDigests {
+    pub server: Name,
+    pub app: Name,
+    pub service: Name,
+    /// The image as the manifest writes it.
+    pub image: String,
+    /// What the reference points to now (after the pull of `pull: always`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<String>,
+    /// What the service's container runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<String>,
 }
 
 impl Plan {
@@ -454,6 +476,7 @@ pub fn build(
         conflicts: Vec::new(),
         orphans: Vec::new(),
         unreachable: BTreeMap::new(),
+        images: Vec::new(),
     };
     for (name, state) in &observed.servers {
         if let ServerState::Unreachable(why) = state {

@@ -321,6 +321,32 @@ fn pruning_a_volume_needs_its_name_and_no_user() {
 }
 
 #[test]
+fn a_moved_tag_shows_both_registry_digests_and_the_plan_carries_them() {
+    let (old, new) = (format!("img@sha256:{}", "a".repeat(64)), format!("img@sha256:{}", "b".repeat(64)));
+    let d = desired("kind: App\nname: web\nserver: a\nimage: img:1\n");
+    let mut inv = converged(&d, "a");
+    inv.images[0].digests = vec![new.clone()];
+    inv.images.push(ImageObs { id: "sha256:older".into(), tags: vec![], digests: vec![old.clone()] });
+    // Converged: no action, and the digests are in the plan.
+    let p = plan_with(&d, &observed(&[("a", inv.clone())]), &PlanOptions::default());
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    assert_eq!(p.images.len(), 1);
+    assert_eq!((p.images[0].declared.as_deref(), p.images[0].running.as_deref()), (Some(&*new), Some(&*new)));
+    assert_eq!(p.images[0].image, "img:1");
+    // The tag moved: a recreate naming both digests.
+    inv.containers[0].image_id = "sha256:older".into();
+    let p = plan_with(&d, &observed(&[("a", inv)]), &PlanOptions::default());
+    assert_eq!(
+        p.actions[0].reasons,
+        vec!["image `img:1` moved: now sha256:bbbbbbbbbbbb (container runs sha256:aaaaaaaaaaaa)".to_string()]
+    );
+    assert_eq!(p.images[0].running.as_deref(), Some(&*old));
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["images"][0]["declared"], new);
+    assert_eq!(json["images"][0]["running"], old);
+}
+
+#[test]
 fn a_moved_tag_and_a_replaced_image_recreate() {
     let d = desired("kind: App\nname: web\nserver: a\nimage: img:1\n");
     let mut inv = converged(&d, "a");

@@ -13,6 +13,7 @@ mod audit;
 pub mod folder;
 mod market;
 mod proposals;
+mod releases;
 mod runs;
 mod secrets;
 mod status;
@@ -28,6 +29,7 @@ use folder::{FileId, Found, STORE_FILE};
 pub use audit::{Activity, ActivityRow};
 pub use market::{CatalogRow, CategoryRow, RepoRow, SearchQuery};
 pub use proposals::{NewProposal, ProposalRow};
+pub use releases::{NewRelease, ReleaseRow, ReleaseService};
 pub use runs::{ActionRow, RunRow};
 pub use secrets::{Sealed, SecretRow, VaultMeta};
 pub use status::{ProposalStatus, RunStatus, UnknownStatus};
@@ -40,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_marketplace.sql"),
     include_str!("migrations/0004_run_cancelled.sql"),
     include_str!("migrations/0005_server_os.sql"),
+    include_str!("migrations/0009_releases.sql"),
 ];
 
 /// The schema version this build writes.

@@ -5,6 +5,7 @@
 
 pub mod docker;
 pub mod docker_ops;
+mod docker_registry;
 mod docker_runopts;
 pub mod docker_ssh;
 pub mod engine;

@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 use super::{AppArg, ChangeOut, bad_arg};
 use crate::auth::Identity;
 use crate::engine::{
-    AppAction, AppContainer, AppEdit, AppRevision, ContainerLogs, DeployApp, DocKind, EnvInput, PerServer, ServiceEdit,
-    Stats,
+    AppAction, AppContainer, AppEdit, AppRevision, ContainerLogs, DeployApp, DocKind, EnvInput, PerServer, Release,
+    ServiceEdit, Stats,
 };
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
@@ -196,8 +196,21 @@ pub struct StatsOut {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct HistoryOut {
     pub actions: Vec<AppAction>,
-    /// Recorded manifest revisions, newest first (`app_rollback` proposes the one before the current).
+    /// Recorded manifest revisions, newest first.
     pub revisions: Vec<AppRevision>,
+    /// Releases, newest first: who applied, the outcome, what changed and the image digest each service ran (`app_rollback` with `to` goes back to one).
+    pub releases: Vec<Release>,
+}
+
+/// Arguments of `app_rollback`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackArg {
+    /// The app's name.
+    pub name: String,
+    /// The release number to go back to (`app_history`); by default the newest successful one before the last.
+    #[serde(default)]
+    pub to: Option<i64>,
 }
 
 fn split<T>(per: Vec<PerServer<T>>) -> (Vec<T>, Vec<String>) {
@@ -427,10 +440,11 @@ impl Tomo {
         self.engine().app(&desired, &a.name)?;
         let actions = self.engine().app_actions(&a.name, 200)?;
         let revisions = self.engine().app_revisions(&a.name, 20)?;
-        Ok(Json(HistoryOut { actions, revisions }))
+        let releases = self.engine().releases(&a.name, 50)?;
+        Ok(Json(HistoryOut { actions, revisions, releases }))
     }
 
-    /// Proposes the app's manifest as it was at its previous apply (always a proposal an admin approves).
+    /// Proposes a release of the app back (always a proposal an admin approves): release `to` (see `app_history`), else the newest successful one before the last, its images pinned by the digests that ran.
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = true,
@@ -440,8 +454,8 @@ impl Tomo {
     async fn app_rollback(
         &self,
         Extension(who): Extension<Identity>,
-        Parameters(a): Parameters<AppArg>,
+        Parameters(a): Parameters<RollbackArg>,
     ) -> Result<Json<ChangeOut>, ToolError> {
-        Ok(Json(self.engine().rollback_app(&a.name, &who).await?.into()))
+        Ok(Json(self.engine().rollback_app(&a.name, a.to, &who).await?.into()))
     }
 }
