@@ -24,6 +24,8 @@ command -v git >/dev/null || need+=(git)
 # docker-compose (Debian's 1.29) is the peer the data and compose tests
 # compare against.
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# A local registry (Debian's docker-registry) for the release and digest tests.
+command -v docker-registry >/dev/null || need+=(docker-registry)
 # The booted Debian test server (docker install tests): debootstrap builds its
 # root once (cached under target/testbed/), systemd-nspawn boots it,
 # apt-cacher-ng on the host side of its veth is its only way to the mirror.

@@ -34,6 +34,7 @@ mod mcp_resources;
 mod namespaces;
 mod networks;
 mod reconcile;
+mod releases;
 mod remote;
 mod runopts;
 mod schemas;
