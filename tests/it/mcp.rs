@@ -269,6 +269,10 @@ fn operator_changes_apps_and_applies_only_the_reviewed_plan() {
     let history = op.ok("app_history", json!({"name": name}));
     assert!(history["actions"].as_array().unwrap().len() >= 2, "{history}");
     assert_eq!(history["revisions"].as_array().unwrap().len(), 2, "{history}");
+    let releases = history["releases"].as_array().unwrap();
+    assert_eq!(releases.len(), 2, "{history}");
+    assert_eq!((releases[0]["number"].as_i64(), releases[0]["source"].as_str()), (Some(2), Some("mcp")), "{history}");
+    assert_eq!(releases[0]["outcome"], "succeeded", "{history}");
     // Rollback is always a proposal, back to the previous revision.
     let rb = op.ok("app_rollback", json!({"name": name}));
     assert_eq!(rb["outcome"], "proposed", "{rb}");
