@@ -11,6 +11,8 @@ Usage: tests/bench.py [N ...]            (default: 10 50)
        tests/bench.py --ssh                 (remote servers: 10 services over SSH)
        tests/bench.py --mcp                 (MCP latency from the Python SDK)
        tests/bench.py --watch [SECONDS]     (watch: write-to-Docker latency, idle CPU/RSS; default 300 s)
+       tests/bench.py --noop-vs BEFORE [N]  (no-op plan of N services (50): this build against the
+                                             binary BEFORE, e.g. one built before image digests were planned)
 
 With --ssh it builds test servers as network namespaces, each with its own
 sshd and dockerd (as the integration tests do), and measures a no-op plan of
@@ -419,7 +421,46 @@ def bench_watch(idle_seconds):
         sh(["docker", "volume", "rm"] + [f"bench{n}_v{i}" for i in range(n)], check=False)
 
 
+def bench_noop_vs(before, n):
+    """The no-op plan of n services, this build against `before`, timed in
+    turns on one deployment. `before` deploys it (its store is copied
+    aside first, so this build's newer migrations never reach the store
+    `before` reads); both then plan the same containers, which also checks
+    that this build hashes them as `before` did (no change planned)."""
+    with tempfile.TemporaryDirectory() as d:
+        old_env = dict(os.environ, DATA_DIRECTORY=f"{d}/data-before", TOMO_LOG="warn")
+        new_env = dict(os.environ, DATA_DIRECTORY=f"{d}/data", TOMO_LOG="warn")
+        os.makedirs(f"{d}/state")
+        path = f"{d}/state/bench.yaml"
+        open(path, "w").write(tomo_manifest(n, "0"))
+        sh([before, "apply", "--auto-approve"], d, old_env)
+        sh(["cp", "-a", f"{d}/data-before", f"{d}/data"])
+        for binary, env in [(before, old_env), (TOMO, new_env)]:
+            r = sh([binary, "plan", "--detailed-exitcode"], d, env, check=False)
+            if r.returncode != 0:
+                sys.exit(f"{binary}: the deployment is not a no-op:\n{r.stdout}\n{r.stderr}")
+        times = {before: [], TOMO: []}
+        for _ in range(15):
+            for binary, env in [(before, old_env), (TOMO, new_env)]:
+                times[binary].append(timed([binary, "plan"], d, env))
+        old, new = statistics.median(times[before]), statistics.median(times[TOMO])
+        print("| measure | before | after | ratio | target |")
+        print("|---|---|---|---|---|")
+        print(f"| no-op plan, {n} services | {old * 1000:.1f} ms | {new * 1000:.1f} ms | {new / old:.2f} | ≤ 1.2× |")
+        open(path, "w").write(tomo_manifest(n, "0").replace("server: local", "server: local\nstate: absent"))
+        sh([TOMO, "apply", "--auto-approve"], d, new_env)
+        sh(["docker", "volume", "rm"] + [f"bench{n}_v{i}" for i in range(n)], check=False)
+
+
 def main():
+    if "--noop-vs" in sys.argv:
+        rest = sys.argv[sys.argv.index("--noop-vs") + 1:]
+        if not rest:
+            sys.exit("--noop-vs BEFORE [N]: the binary to compare with")
+        sh(["cargo", "build", "--release", "--locked", "-q"], cwd=ROOT)
+        ensure_image()
+        bench_noop_vs(os.path.abspath(rest[0]), int(rest[1]) if len(rest) > 1 else 50)
+        return
     if "--watch" in sys.argv:
         sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
         rest = [a for a in sys.argv[1:] if a != "--watch"]
