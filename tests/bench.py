@@ -432,7 +432,9 @@ def bench_noop_vs(before, n):
         new_env = dict(os.environ, DATA_DIRECTORY=f"{d}/data", TOMO_LOG="warn")
         os.makedirs(f"{d}/state")
         path = f"{d}/state/bench.yaml"
-        open(path, "w").write(tomo_manifest(n, "0"))
+        # A name of its own: other benchmarks may run `bench{n}` meanwhile.
+        manifest = tomo_manifest(n, "0").replace(f"bench{n}", f"noopvs{n}")
+        open(path, "w").write(manifest)
         sh([before, "apply", "--auto-approve"], d, old_env)
         sh(["cp", "-a", f"{d}/data-before", f"{d}/data"])
         for binary, env in [(before, old_env), (TOMO, new_env)]:
@@ -447,9 +449,9 @@ def bench_noop_vs(before, n):
         print("| measure | before | after | ratio | target |")
         print("|---|---|---|---|---|")
         print(f"| no-op plan, {n} services | {old * 1000:.1f} ms | {new * 1000:.1f} ms | {new / old:.2f} | ≤ 1.2× |")
-        open(path, "w").write(tomo_manifest(n, "0").replace("server: local", "server: local\nstate: absent"))
-        sh([TOMO, "apply", "--auto-approve"], d, new_env)
-        sh(["docker", "volume", "rm"] + [f"bench{n}_v{i}" for i in range(n)], check=False)
+        open(path, "w").write(manifest.replace("server: local", "server: local\nstate: absent"))
+        sh([TOMO, "apply", "--auto-approve"], d, new_env, check=False)
+        sh(["docker", "volume", "rm"] + [f"noopvs{n}_v{i}" for i in range(n)], check=False)
 
 
 def main():

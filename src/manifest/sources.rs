@@ -340,6 +340,28 @@ impl Walker {
     }
 }
 
+/// The commit checked out in `root` when it is (inside) a git repository:
+/// `.git/HEAD` followed to its ref (loose, or in `packed-refs`). Read as
+/// files, no git process; `None` for a folder outside a repository.
+pub fn git_head(root: &Path) -> Option<String> {
+    let root = root.canonicalize().ok()?;
+    let git = root.ancestors().map(|d| d.join(".git")).find(|g| g.is_dir())?;
+    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(r) = head.strip_prefix("ref: ") else {
+        return is_commit(head).then(|| head.to_string());
+    };
+    if let Ok(id) = std::fs::read_to_string(git.join(r)) {
+        return is_commit(id.trim()).then(|| id.trim().to_string());
+    }
+    let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+    packed.lines().filter_map(|l| l.split_once(' ')).find(|(_, name)| *name == r).map(|(id, _)| id.to_string())
+}
+
+fn is_commit(s: &str) -> bool {
+    s.len() >= 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +370,22 @@ mod tests {
 
     fn codes(s: &Sources) -> Vec<(String, &'static str)> {
         s.refused.iter().map(|r| (relative(&s.root, &r.path), r.code)).collect()
+    }
+
+    #[test]
+    fn the_git_commit_is_read_from_head_loose_or_packed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        assert_eq!(git_head(dir.path()), None);
+        std::fs::create_dir_all(dir.path().join(".git/refs/heads")).unwrap();
+        std::fs::create_dir_all(dir.path().join("apps")).unwrap();
+        std::fs::write(dir.path().join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::fs::write(dir.path().join(".git/packed-refs"), format!("# pack-refs\n{b} refs/heads/main\n")).unwrap();
+        assert_eq!(git_head(&dir.path().join("apps")), Some(b.clone()), "packed, from a subfolder");
+        std::fs::write(dir.path().join(".git/refs/heads/main"), format!("{a}\n")).unwrap();
+        assert_eq!(git_head(dir.path()), Some(a.clone()), "loose beats packed");
+        std::fs::write(dir.path().join(".git/HEAD"), format!("{b}\n")).unwrap();
+        assert_eq!(git_head(dir.path()), Some(b), "detached");
     }
 
     #[test]
@@ -483,26 +521,4 @@ mod tests {
         let s = read_dir(dir.path()).unwrap();
         assert_eq!(codes(&s), [("pipe.yaml".to_string(), "not-a-file")]);
     }
-}
-
-/// The commit checked out in `root` when it is (inside) a git repository:
-/// `.git/HEAD` followed to its ref (loose, or in `packed-refs`). Read as
-/// files, no git process; `None` for a folder outside a repository.
-pub fn git_head(root: &Path) -> Option<String> {
-    let root = root.canonicalize().ok()?;
-    let git = root.ancestors().map(|d| d.join(".git")).find(|g| g.is_dir())?;
-    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
-    let head = head.trim();
-    let Some(r) = head.strip_prefix("ref: ") else {
-        return is_commit(head).then(|| head.to_string());
-    };
-    if let Ok(id) = std::fs::read_to_string(git.join(r)) {
-        return is_commit(id.trim()).then(|| id.trim().to_string());
-    }
-    let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
-    packed.lines().filter_map(|l| l.split_once(' ')).find(|(_, name)| *name == r).map(|(id, _)| id.to_string())
-}
-
-fn is_commit(s: &str) -> bool {
-    s.len() >= 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
