@@ -20,6 +20,7 @@ use crate::transport::docker::DockerClient;
 use crate::transport::ssh::SshSession;
 use crate::vault::{self, KeyCell, LazySecrets, MasterKey, Vault};
 
+pub mod appdata;
 mod changes;
 mod connect;
 mod docker;

@@ -137,6 +137,18 @@ impl HostFs {
     }
 }
 
+impl super::docker::DockerClient {
+    /// Where a volume's data is on the server (`None`: no such volume).
+    pub async fn volume_mountpoint(&self, name: &str) -> Result<Option<String>, super::docker::DockerError> {
+        super::docker::segment("inspect volume", "name", name)?;
+        match self.docker.inspect_volume(name).await {
+            Ok(v) => Ok(Some(v.mountpoint)),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(super::docker::DockerError::api(format!("inspect volume {name}"), e)),
+        }
+    }
+}
+
 /// A local process for `args` (behind `sudo -n` when `sudo`), its standard
 /// error piped, killed when dropped.
 fn local(args: &[&str], sudo: bool) -> tokio::process::Command {
