@@ -20,13 +20,17 @@ use super::Engine;
 use super::ops::{AppContainer, containers_of};
 use crate::backup::{ArchiveWriter, MemberKind, MemberMeta};
 use crate::error::{Error, Result};
-use crate::model::{App, MountSource, Name};
+use crate::model::{App, Desired, MountSource, Name};
 use crate::transport::docker::DockerClient;
 use crate::transport::engine::EngineApi;
 use crate::transport::hostfs::HostFs;
 
 /// Bytes in flight between the server's tar and the archive.
 pub(super) const PIPE: usize = 1024 * 1024;
+
+/// How long starting an app again after a failed copy keeps trying to
+/// reach its server.
+const RESTART_WAIT: Duration = Duration::from_secs(60);
 
 /// How long a container may take to stop before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -140,7 +144,7 @@ impl Engine {
                     (None, e) => return Err(data_error(name, server.as_str(), e.unwrap_or_default())),
                 };
                 let stop = if mode == DataMode::Stop { stop_list(&app, &containers) } else { Vec::new() };
-                let (next, report) = self.copy_app_server(&app, &server, &client, &stop, archive).await?;
+                let (next, report) = self.copy_app_server(&desired, &app, &server, &client, &stop, archive).await?;
                 archive = next;
                 reports.push(report);
             }
@@ -151,6 +155,7 @@ impl Engine {
     /// One app's data on one server: stops `stop`, copies, starts them again.
     async fn copy_app_server<W: Write + Send + 'static>(
         &self,
+        desired: &Desired,
         app: &App,
         server: &Name,
         client: &DockerClient,
@@ -185,7 +190,7 @@ impl Engine {
             Ok(()) => copy_items(app_name, server_name, &fs, items, archive).await,
             Err(e) => Err(e.clone()),
         };
-        let started = start_all(client, stop).await;
+        let started = self.start_again(desired, server, client, stop).await;
         if !stop.is_empty() {
             report.downtime_ms = Some(down.elapsed().as_millis() as u64);
         }
@@ -193,6 +198,44 @@ impl Engine {
         started.map_err(|e| data_error(app_name, server_name, e))?;
         report.members = members;
         Ok((archive, report))
+    }
+}
+
+impl Engine {
+    /// Starts `list` again on `server`; when its connection was lost (the
+    /// copy failed for it), connects again, for up to `RESTART_WAIT`.
+    pub(super) async fn start_again(
+        &self,
+        desired: &Desired,
+        server: &Name,
+        client: &DockerClient,
+        list: &[AppContainer],
+    ) -> std::result::Result<(), String> {
+        let mut last = match start_all(client, list).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let until = Instant::now() + RESTART_WAIT;
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            self.forget(server);
+            let fresh = self.docker_clients(desired, vec![server.clone()]).await;
+            let client = match fresh.map(|v| v.into_iter().next()) {
+                Ok(Some((_, Ok(c)))) => c,
+                Ok(Some((_, Err(e)))) => {
+                    last = e.to_string();
+                    continue;
+                }
+                Ok(None) => return Err(last),
+                Err(e) => return Err(e.to_string()),
+            };
+            match start_all(&client, list).await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e,
+            }
+        }
+        tracing::error!(server = %server, error = %last, "the app's containers could not be started again");
+        Err(last)
     }
 }
 

@@ -21,6 +21,7 @@ use crate::transport::ssh::SshSession;
 use crate::vault::{self, KeyCell, LazySecrets, MasterKey, Vault};
 
 pub mod appdata;
+pub mod appdata_restore;
 mod changes;
 mod connect;
 mod docker;
