@@ -219,3 +219,76 @@ fn stop_mode_brings_the_app_back_when_the_connection_dies_mid_copy() {
     );
     assert!(started.elapsed() < Duration::from_secs(90));
 }
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn ssh_timed(h: &TestHost, remote: &str, stdin: Option<&Path>) -> Duration {
+    let mut c = Command::new("ssh");
+    c.args([
+        "-i",
+        &h.key.display().to_string(),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+    ])
+    .args(["-o", "LogLevel=ERROR", &format!("root@{}", h.addr), remote])
+    .stdout(std::process::Stdio::null());
+    if let Some(p) = stdin {
+        c.stdin(std::fs::File::open(p).unwrap());
+    }
+    let t = Instant::now();
+    let status = c.status().expect("ssh (openssh-client) runs");
+    assert!(status.success(), "ssh {remote}");
+    t.elapsed()
+}
+
+/// `cb test --test integration backup_drill::bench -- --ignored --nocapture`
+/// (alone: it measures this process's peak memory).
+#[test]
+#[ignore = "benchmark: run alone"]
+fn bench_one_gib_volume_over_ssh() {
+    let h = TestHost::new(true);
+    let f = Fleet::new();
+    let bind = h.dir.path().join("bind");
+    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app_yaml(&bind)));
+    f.apply();
+    let app = f.app("drill");
+    let data = mountpoint(&h, &format!("{app}_data"));
+    sh(&format!("dd if=/dev/urandom of='{}/big' bs=1M count=1024 status=none", data.display()));
+    let gib = 1024.0 * 1024.0 * 1024.0;
+    let mp = data.display().to_string();
+    let base_out = ssh_timed(&h, &format!("tar c -C '{mp}' . "), None);
+    let archive = f.tomo.path().join("bench.tomo-backup");
+    let rss_before = peak_rss_kib();
+    let t = Instant::now();
+    backup(&f, &app, DataMode::Live, &archive).unwrap();
+    let tomo_out = t.elapsed();
+    let rss = peak_rss_kib();
+    let tar = f.tomo.path().join("plain.tar");
+    sh(&format!("tar c -C '{mp}' . > '{}'", tar.display()));
+    let target = h.dir.path().join("untar");
+    std::fs::create_dir_all(&target).unwrap();
+    let base_in = ssh_timed(&h, &format!("tar x -C '{}'", target.display()), Some(&tar));
+    let engine = engine(&f);
+    let t = Instant::now();
+    rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false)).unwrap();
+    let tomo_in = t.elapsed();
+    let mbs = |d: Duration| gib / d.as_secs_f64() / 1e6;
+    println!(
+        "backup: ssh tar c {:.0} MB/s, tomo {:.0} MB/s ({:.0}%); restore: ssh tar x {:.0} MB/s, tomo {:.0} MB/s ({:.0}%); peak RSS {} MiB (before the backup {} MiB)",
+        mbs(base_out),
+        mbs(tomo_out),
+        100.0 * base_out.as_secs_f64() / tomo_out.as_secs_f64(),
+        mbs(base_in),
+        mbs(tomo_in),
+        100.0 * base_in.as_secs_f64() / tomo_in.as_secs_f64(),
+        rss / 1024,
+        rss_before / 1024
+    );
+    assert!(rss < 64 * 1024, "peak RSS {rss} KiB");
+}
