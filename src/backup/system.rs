@@ -284,7 +284,9 @@ pub fn plan(contents: &Contents, parts: &[Part], to: &Target<'_>) -> Result<Rest
                 };
                 let replaces = if have_store {
                     let current = Store::open(&db)?;
-                    let newer = current.newer_than(&created)?;
+                    // Records of the archive's second may be in it or not: count
+                    // from the next second (times are whole seconds).
+                    let newer = current.newer_than(&time::store_time(contents.header.created + 1))?;
                     let text = describe_newer(&newer, *part == Part::Vault);
                     if *part == Part::Store {
                         plan.newer = Some(newer);
