@@ -221,3 +221,35 @@ fn a_backup_while_another_process_writes_is_one_consistent_moment() {
         assert_eq!(a_rows, b_rows, "a transaction was split by the copy");
     }
 }
+
+#[test]
+fn agents_back_up_list_and_restore_by_role() {
+    use serde_json::json;
+
+    use crate::mcp_client::Stdio;
+    let t = tomo();
+    let mut op = Stdio::start(&t, "operator");
+    let made = op.ok("backup_create", json!({}));
+    assert_eq!(made["verified"], true, "{made}");
+    let file = std::path::Path::new(made["file"].as_str().unwrap()).file_name().unwrap().to_string_lossy().to_string();
+    let listed = op.ok("backup_list", json!({}));
+    assert_eq!(listed["backups"][0]["verified"], true, "{listed}");
+    assert_eq!(listed["backups"][0]["members"], made["members"], "{listed}");
+    // Restoring is an admin's: an operator is refused.
+    let refused = op.call("backup_restore", json!({"file": file}));
+    assert!(refused.is_error, "{}", refused.text);
+    assert!(refused.text.contains("admin"), "{}", refused.text);
+    drop(op);
+
+    std::fs::write(t.path().join("state/settings.yaml"), "kind: Settings\nparallelism: 5\n").unwrap();
+    let mut admin = Stdio::start(&t, "admin");
+    let path = admin.call("backup_restore", json!({"file": "../../etc/passwd"}));
+    assert!(path.is_error && path.text.contains("not a path"), "{}", path.text);
+    let planned = admin.ok("backup_restore", json!({"file": file, "only": ["manifests"]}));
+    assert_eq!(planned["outcome"], "planned", "{planned}");
+    assert!(planned["items"][0]["replaces"].as_str().unwrap().contains("1 changed file(s)"), "{planned}");
+    assert!(std::fs::read_to_string(t.path().join("state/settings.yaml")).unwrap().contains("parallelism: 5"));
+    let done = admin.ok("backup_restore", json!({"file": file, "only": ["manifests"], "confirm": true}));
+    assert_eq!(done["outcome"], "restored", "{done}");
+    assert!(std::fs::read_to_string(t.path().join("state/settings.yaml")).unwrap().contains("parallelism: 2"));
+}
