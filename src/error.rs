@@ -83,6 +83,9 @@ pub enum Error {
     /// The MCP client on standard input did not complete its handshake.
     #[error("the MCP client did not start a session: {0}")]
     Handshake(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A backup could not be written, read or restored.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
 }
 
 /// What an I/O failure was doing.
@@ -367,7 +370,8 @@ impl Error {
             | Error::Docker { .. }
             | Error::Edit { .. }
             | Error::AppData { .. }
-            | Error::Handshake(_) => 1,
+            | Error::Handshake(_)
+            | Error::Backup(_) => 1,
         }
     }
 

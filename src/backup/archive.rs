@@ -125,6 +125,9 @@ pub enum MemberKind {
     Volume,
     /// An app's bind folder, as a tar stream.
     Bind,
+    /// The vault's salt (`TOMO_SALT`): with the passphrase, what opens the
+    /// secrets in the store.
+    VaultSalt,
 }
 
 /// A member's description, written before its data.

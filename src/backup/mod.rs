@@ -10,3 +10,9 @@ pub use archive::{
     ArchiveError, ArchiveReader, ArchiveWriter, Contents, Entry, Envelope, Header, MemberKind, MemberMeta,
     MemberWriter, read_envelope,
 };
+pub mod keep;
+pub mod system;
+pub mod time;
+
+pub use keep::Keep;
+pub use system::{BackupError, Part, Replaces, RestorePlan, Restored, Written};

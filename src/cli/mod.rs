@@ -4,6 +4,7 @@
 mod access;
 mod apps;
 pub mod args;
+mod backup;
 mod commands;
 mod import;
 mod market;
@@ -71,6 +72,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::App(c) => apps::run(&engine, c),
         Command::Import(c) => import::run(&engine, c),
         Command::Market(c) => market::run(&engine, c),
+        Command::Backup(c) => backup::run(&engine, c),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }
