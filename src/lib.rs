@@ -11,6 +11,7 @@
 
 pub mod apply;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod compose;
 pub mod config;

@@ -75,6 +75,9 @@ pub enum Command {
     /// App stores (`kind: Marketplace`): sync, search, show, install
     #[command(subcommand)]
     Market(MarketCommand),
+    /// Encrypted backups of tomo's state: create, restore, list, prune
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -480,4 +483,89 @@ pub enum Shell {
     Bash,
     Zsh,
     Fish,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Write an encrypted archive of the store (vault, host keys, history) and the manifest folder
+    Create(BackupCreateArgs),
+    /// Verify an archive whole, show what it replaces, then restore it
+    Restore(BackupRestoreArgs),
+    /// List the archives in the backup folder
+    List(BackupListArgs),
+    /// Delete archives the keep rules do not keep
+    Prune(BackupPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupPassphrase {
+    /// Read the passphrase from this file [default: TOMO_MASTER_PASSWORD]
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupCreateArgs {
+    /// The archive to write [default: <data>/backups/<time>.tomo-backup]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub passphrase: BackupPassphrase,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupRestoreArgs {
+    /// The archive
+    pub file: PathBuf,
+    /// Restore only this part: store, vault, manifests or app:APP (repeatable)
+    #[arg(long, value_name = "PART")]
+    pub only: Vec<String>,
+    /// Verify and show what would be replaced; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Restore without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub passphrase: BackupPassphrase,
+    /// Print the plan and result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupListArgs {
+    /// The backup folder [default: <data>/backups]
+    #[arg(long, value_name = "DIR")]
+    pub folder: Option<PathBuf>,
+    /// Read every archive back whole (needs the passphrase)
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub passphrase: BackupPassphrase,
+    /// Print the list as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupPruneArgs {
+    /// The backup folder [default: <data>/backups]
+    #[arg(long, value_name = "DIR")]
+    pub folder: Option<PathBuf>,
+    /// Keep the newest N archives
+    #[arg(long, default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest archive of each of the last N days that have one
+    #[arg(long, default_value_t = 0)]
+    pub keep_daily: u32,
+    /// Keep the newest archive of each of the last N weeks that have one
+    #[arg(long, default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// Keep the newest archive of each of the last N months that have one
+    #[arg(long, default_value_t = 0)]
+    pub keep_monthly: u32,
 }

@@ -4,6 +4,7 @@
 mod access;
 mod apps;
 pub mod args;
+mod backup;
 mod commands;
 mod import;
 mod market;
@@ -74,6 +75,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Rollback(a) => releases::rollback(&engine, &a),
         Command::Import(c) => import::run(&engine, c),
         Command::Market(c) => market::run(&engine, c),
+        Command::Backup(c) => backup::run(&engine, c),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

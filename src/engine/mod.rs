@@ -20,6 +20,9 @@ use crate::transport::docker::DockerClient;
 use crate::transport::ssh::SshSession;
 use crate::vault::{self, KeyCell, LazySecrets, MasterKey, Vault};
 
+pub mod appdata;
+pub mod appdata_restore;
+mod backup;
 mod changes;
 mod connect;
 mod docker;
@@ -46,6 +49,7 @@ pub use crate::apply::{ApplyEvent, ApplyReport, ApplySink, Both, Outcome, Tracin
 pub use crate::plan::status::{StatusRow, rows as status_rows};
 pub use crate::plan::text::{plan as plan_text, plan_with as plan_text_with, status as status_text};
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
+pub use backup::{BackupMade, BackupRequest, BackupRow, RestoreRequest};
 pub use changes::{AuditEvent, AuditResult, Change, DocKind, FileEdit, Submitted};
 pub use edits::{
     AppEdit, AppServices, Decided, DeployApp, DockerEdit, EnvInput, ProposalDecision, ServerAuth, ServerEdit,

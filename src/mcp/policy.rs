@@ -83,6 +83,10 @@ pub const RULES: &[(&str, Rule)] = &[
     ("market_installed", r(Read, false)),
     ("market_updates", r(Read, false)),
     ("market_upgrade", r(Propose, true)),
+    // backup
+    ("backup_create", r(Operate, true)),
+    ("backup_list", r(Read, false)),
+    ("backup_restore", r(Admin, true)),
 ];
 
 pub fn rule(tool: &str) -> Option<Rule> {

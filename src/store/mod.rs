@@ -10,6 +10,7 @@
 //! `reinit_in` makes a new store there.
 
 mod audit;
+mod backup;
 pub mod folder;
 mod market;
 mod proposals;
@@ -27,6 +28,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use folder::{FileId, Found, STORE_FILE};
 
 pub use audit::{Activity, ActivityRow};
+pub use backup::{BackupRunRow, Newer, installation_of as store_installation_of};
 pub use market::{CatalogRow, CategoryRow, RepoRow, SearchQuery};
 pub use proposals::{NewProposal, ProposalRow};
 pub use releases::{NewRelease, ReleaseRow, ReleaseService};
@@ -42,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_marketplace.sql"),
     include_str!("migrations/0004_run_cancelled.sql"),
     include_str!("migrations/0005_server_os.sql"),
+    include_str!("migrations/0008_backup_runs.sql"),
     include_str!("migrations/0009_releases.sql"),
 ];
 

@@ -80,6 +80,9 @@ fn every_tool_is_described_typed_and_annotated() {
         "auth_login",
         "auth_logout",
         "auth_whoami",
+        "backup_create",
+        "backup_list",
+        "backup_restore",
         "docker_containers",
         "docker_images",
         "docker_info",
@@ -685,7 +688,7 @@ fn the_python_sdk_lists_and_calls_tools_over_stdio_and_http() {
     assert!(out.status.success(), "{text}\nserver log:\n{}", server.log.lock().unwrap());
     assert!(text.contains("all checks passed"), "{text}");
     for needle in [
-        "stdio: tools/list has 52 tools",
+        "stdio: tools/list has 55 tools",
         "http 2025-11-25 (sessions): app_list",
         "http without a token: refused with 401",
     ] {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod apps;
+mod backup;
 mod docker;
 mod fleet;
 mod market_catalog;
@@ -29,6 +30,7 @@ pub fn router() -> ToolRouter<Tomo> {
         + Tomo::market_catalog_tools()
         + Tomo::market_install_tools()
         + Tomo::docker_tools()
+        + Tomo::backup_tools()
 }
 
 /// Names from an argument, checked.

@@ -1,0 +1,128 @@
+use std::io::{Cursor, Write};
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn pass(p: &str) -> SecretString {
+    SecretString::new(p.to_string())
+}
+
+fn header() -> Header {
+    Header::new("inst-1", 1_700_000_000)
+}
+
+/// An archive with a small member, an empty one and one spanning many chunks.
+fn sample() -> (Vec<u8>, Vec<u8>) {
+    let big: Vec<u8> = (0..300_000u32).flat_map(|i| (i.wrapping_mul(2_654_435_761)).to_le_bytes()).collect();
+    let mut w = ArchiveWriter::create(Vec::new(), &pass("pw"), header()).unwrap();
+    w.append(MemberMeta::new("store", MemberKind::Store), &mut Cursor::new(b"sqlite bytes".to_vec())).unwrap();
+    w.append(MemberMeta::new("empty", MemberKind::Manifest), &mut std::io::empty()).unwrap();
+    let mut m = w.member(MemberMeta { app: Some("web".into()), ..MemberMeta::new("vol", MemberKind::Volume) }).unwrap();
+    for piece in big.chunks(10_007) {
+        m.write_all(piece).unwrap();
+    }
+    m.finish().unwrap();
+    w.note("manifests_revision", "abc");
+    let (out, contents) = w.finish().unwrap();
+    assert_eq!(contents.members.len(), 3);
+    (out, big)
+}
+
+#[test]
+fn round_trip_gives_back_every_member_and_the_contents() {
+    let (bytes, big) = sample();
+    let contents = ArchiveReader::open(Cursor::new(&bytes), &pass("pw")).unwrap().verify_all().unwrap();
+    assert_eq!(contents.header, header());
+    assert_eq!(contents.apps(), vec!["web".to_string()]);
+    assert_eq!(contents.notes["manifests_revision"], "abc");
+    assert_eq!(contents.members[2].size, big.len() as u64);
+    let mut got = Vec::new();
+    ArchiveReader::open(Cursor::new(&bytes), &pass("pw"))
+        .unwrap()
+        .for_each_member(|meta, data| {
+            let mut buf = Vec::new();
+            data.read_to_end(&mut buf)?;
+            got.push((meta.name.clone(), buf));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(got[0], ("store".to_string(), b"sqlite bytes".to_vec()));
+    assert_eq!(got[1], ("empty".to_string(), Vec::new()));
+    assert_eq!(got[2].1, big);
+}
+
+#[test]
+fn a_callback_that_reads_part_of_a_member_still_gets_the_next() {
+    let (bytes, _) = sample();
+    let mut names = Vec::new();
+    ArchiveReader::open(Cursor::new(&bytes), &pass("pw"))
+        .unwrap()
+        .for_each_member(|meta, data| {
+            let mut two = [0u8; 2];
+            let _ = data.read(&mut two)?;
+            names.push(meta.name.clone());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(names, ["store", "empty", "vol"]);
+}
+
+#[test]
+fn the_envelope_is_readable_without_the_passphrase() {
+    let (bytes, _) = sample();
+    let (env, _) = read_envelope(&mut Cursor::new(&bytes)).unwrap();
+    assert_eq!(env.header, header());
+}
+
+#[test]
+fn a_wrong_passphrase_is_told_apart() {
+    let (bytes, _) = sample();
+    assert!(matches!(ArchiveReader::open(Cursor::new(&bytes), &pass("nope")), Err(ArchiveError::WrongPassphrase)));
+    assert!(matches!(ArchiveReader::open(Cursor::new(&bytes), &pass("")), Err(ArchiveError::NoPassphrase)));
+}
+
+#[test]
+fn truncation_anywhere_is_refused() {
+    let (bytes, _) = sample();
+    for cut in [bytes.len() - 1, bytes.len() - 17, bytes.len() / 2, 200, 13, 3] {
+        let r = ArchiveReader::open(Cursor::new(&bytes[..cut]), &pass("pw")).and_then(|r| r.verify_all());
+        assert!(r.is_err(), "cut at {cut} accepted");
+    }
+}
+
+#[test]
+fn trailing_bytes_are_refused() {
+    let (mut bytes, _) = sample();
+    bytes.push(0);
+    let r = ArchiveReader::open(Cursor::new(&bytes), &pass("pw")).unwrap().verify_all();
+    assert!(matches!(r, Err(ArchiveError::Tampered(_))), "{r:?}");
+}
+
+#[test]
+fn an_unfinished_member_blocks_the_archive() {
+    let mut w = ArchiveWriter::create(Vec::new(), &pass("pw"), header()).unwrap();
+    drop(w.member(MemberMeta::new("a", MemberKind::Store)).unwrap());
+    assert!(matches!(w.member(MemberMeta::new("b", MemberKind::Store)), Err(ArchiveError::MemberOpen)));
+    assert!(matches!(w.finish(), Err(ArchiveError::MemberOpen)));
+}
+
+#[test]
+fn another_file_is_not_an_archive() {
+    let r = ArchiveReader::open(Cursor::new(b"SQLite format 3\0 and more".to_vec()), &pass("pw"));
+    assert!(matches!(r, Err(ArchiveError::NotAnArchive(_))));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn any_flipped_byte_is_refused(at in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let (mut bytes, _) = SAMPLE.clone();
+        let i = at.index(bytes.len());
+        bytes[i] ^= 1 << bit;
+        let r = ArchiveReader::open(Cursor::new(&bytes), &pass("pw")).and_then(|r| r.verify_all());
+        prop_assert!(r.is_err(), "flipping bit {} of byte {} was not noticed", bit, i);
+    }
+}
+
+static SAMPLE: std::sync::LazyLock<(Vec<u8>, Vec<u8>)> = std::sync::LazyLock::new(sample);

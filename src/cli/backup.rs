@@ -1,0 +1,193 @@
+//! `tomo backup create | restore | list | prune`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use super::args::{BackupCommand, BackupPassphrase, BackupRestoreArgs};
+use super::{out, out_json};
+use crate::backup::{Keep, Part, RestorePlan};
+use crate::engine::{BackupRequest, Engine, RestoreRequest};
+use crate::error::{Error, IoOp, Result, Usage};
+use crate::model::secret::SecretString;
+use crate::term;
+
+pub fn run(engine: &Engine, c: BackupCommand) -> Result<i32> {
+    match c {
+        BackupCommand::Create(a) => {
+            let req = BackupRequest {
+                out: a.out.clone(),
+                passphrase: passphrase(&a.passphrase)?,
+                trigger: "cli".into(),
+                actor: "cli".into(),
+            };
+            let made = engine.backup_create(&req)?;
+            if a.json {
+                out_json(&serde_json::to_string_pretty(&made).expect("JSON"))?;
+            } else {
+                let rev = made.manifests_revision.as_deref().map(|r| format!(", manifests at {r}")).unwrap_or_default();
+                out(&format!(
+                    "wrote {} ({} bytes, {} member(s){rev}); {}\n",
+                    term::line(&made.file),
+                    made.size,
+                    made.members,
+                    if made.verified { "verified" } else { "NOT verified: reading it back failed" }
+                ))?;
+            }
+            Ok(if made.verified { 0 } else { 1 })
+        }
+        BackupCommand::Restore(a) => restore(engine, &a),
+        BackupCommand::List(a) => {
+            let pass = passphrase(&a.passphrase)?;
+            let rows = engine.backup_list(a.folder.as_deref(), a.verify, pass.as_ref())?;
+            if a.json {
+                out_json(&serde_json::to_string_pretty(&rows).expect("JSON"))?;
+            } else if rows.is_empty() {
+                out("no backups\n")?;
+            } else {
+                let mut text = String::from("TIME                      SIZE        MEMBERS  VERIFIED  APPS  FILE\n");
+                for r in &rows {
+                    let verified = match r.verified {
+                        Some(true) => "yes",
+                        Some(false) => "FAILED",
+                        None => "?",
+                    };
+                    let members = r.members.map_or("?".into(), |m| m.to_string());
+                    text.push_str(&format!(
+                        "{:24}  {:>10}  {:>7}  {:8}  {:4}  {}\n",
+                        r.created,
+                        r.size,
+                        members,
+                        verified,
+                        if r.apps.is_empty() { "-".into() } else { r.apps.join(",") },
+                        term::line(&r.file)
+                    ));
+                    if let Some(p) = &r.problem {
+                        text.push_str(&format!("    {}\n", term::line(p)));
+                    }
+                }
+                out(&text)?;
+            }
+            Ok(if rows.iter().any(|r| r.verified == Some(false)) { 1 } else { 0 })
+        }
+        BackupCommand::Prune(a) => {
+            let rules = Keep { last: a.keep_last, daily: a.keep_daily, weekly: a.keep_weekly, monthly: a.keep_monthly };
+            if rules.is_none() {
+                return Err(Usage::Invalid {
+                    arg: "--keep-*".into(),
+                    value: None,
+                    problem: "name at least one keep rule (--keep-last, --keep-daily, --keep-weekly, --keep-monthly)"
+                        .into(),
+                }
+                .into());
+            }
+            let removed = engine.backup_prune(a.folder.as_deref(), &rules)?;
+            let mut text = format!("removed {} archive(s)\n", removed.len());
+            for r in &removed {
+                text.push_str(&format!("  {}\n", term::line(r)));
+            }
+            out(&text)?;
+            Ok(0)
+        }
+    }
+}
+
+/// The passphrase from `--passphrase-file` (one line; its line break dropped).
+fn passphrase(a: &BackupPassphrase) -> Result<Option<SecretString>> {
+    let Some(path) = &a.passphrase_file else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        op: IoOp::Read,
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(Some(SecretString::new(text.trim_end_matches(['\n', '\r']).to_string())))
+}
+
+fn restore(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
+    let only = a
+        .only
+        .iter()
+        .map(|p| Part::parse(p).map_err(|problem| Usage::invalid("--only", p, problem)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let req = RestoreRequest { file: a.file.clone(), only, passphrase: passphrase(&a.passphrase)? };
+    let plan = engine.backup_restore_plan(&req)?;
+    if !a.json {
+        out(&plan_text(&a.file, &plan))?;
+    }
+    if a.dry_run {
+        if a.json {
+            out_json(&serde_json::json!({ "plan": plan, "restored": null }).to_string())?;
+        } else {
+            out("dry run: nothing was changed\n")?;
+        }
+        return Ok(0);
+    }
+    if !a.yes && !confirm()? {
+        out("nothing was changed\n")?;
+        return Ok(1);
+    }
+    let done = engine.backup_restore(&req, &plan, "cli")?;
+    if a.json {
+        out_json(&serde_json::json!({ "plan": plan, "restored": done }).to_string())?;
+        return Ok(0);
+    }
+    let mut text = String::from("restored:");
+    if done.store {
+        text.push_str(" the store;");
+    }
+    if let Some(n) = done.secrets {
+        text.push_str(&format!(" the vault ({n} secret(s));"));
+    }
+    if done.manifest_files > 0 {
+        text.push_str(&format!(" {} manifest file(s);", done.manifest_files));
+    }
+    text.push('\n');
+    if let Some(aside) = &done.set_aside {
+        text.push_str(&format!("the store it replaced is kept as {}\n", term::line(aside)));
+    }
+    if let Some(salt) = &done.salt_file {
+        text.push_str(&format!(
+            "the vault's salt differs from TOMO_SALT here: set TOMO_SALT to the content of {} before using secrets\n",
+            term::line(salt)
+        ));
+    }
+    out(&text)?;
+    Ok(0)
+}
+
+fn plan_text(file: &Path, plan: &RestorePlan) -> String {
+    let mut t = format!(
+        "{}: verified (every checksum good); installation {}, made {}",
+        term::line(&file.display().to_string()),
+        plan.installation,
+        plan.created
+    );
+    if let Some(rev) = &plan.manifests_revision {
+        t.push_str(&format!(", manifests at {rev}"));
+    }
+    t.push_str("\nthe restore writes:\n");
+    for i in &plan.items {
+        t.push_str(&format!("  {}: {}\n    replaces {}\n", i.part, term::line(&i.what), term::line(&i.replaces)));
+    }
+    for w in &plan.warnings {
+        t.push_str(&format!("warning: {}\n", term::line(w)));
+    }
+    t
+}
+
+fn confirm() -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            Usage::NeedsFlag { flag: "--yes", review: "review what the restore replaces (above)".into() }.into()
+        );
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "restore? [y/N] ");
+    let _ = err.flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|source| Error::Io {
+        op: IoOp::Read,
+        path: "standard input".into(),
+        source,
+    })?;
+    Ok(matches!(line.trim(), "y" | "yes"))
+}

@@ -1,0 +1,321 @@
+//! Backups through the engine: `backup_create` (a system backup, recorded as
+//! a run and in the audit log, verified after writing), `backup_list`,
+//! `backup_restore_plan` / `backup_restore` (verify whole, say what is
+//! replaced, then restore) and `backup_prune` (keep rules).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Engine;
+use crate::apply::lock::ApplyLock;
+use crate::backup::system::{self, SUFFIX, Sources, Target};
+use crate::backup::{BackupError, Keep, Part, RestorePlan, Restored, keep, read_envelope, time};
+use crate::error::{Result, Usage};
+use crate::model::secret::SecretString;
+use crate::store::folder::{self, Found};
+use crate::store::{Activity, Store};
+
+/// A request for a system backup.
+#[derive(Debug, Clone, Default)]
+pub struct BackupRequest {
+    /// The archive file [default: `<backup folder>/<time>.tomo-backup`].
+    pub out: Option<PathBuf>,
+    /// The passphrase [default: `TOMO_MASTER_PASSWORD`].
+    pub passphrase: Option<SecretString>,
+    /// cli | watch | mcp
+    pub trigger: String,
+    /// Who asked (audit).
+    pub actor: String,
+}
+
+/// A written and verified archive.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct BackupMade {
+    pub file: String,
+    pub size: u64,
+    pub created: String,
+    pub installation: String,
+    pub members: u64,
+    pub apps: Vec<String>,
+    pub manifests_revision: Option<String>,
+    /// Read back whole after writing: every tag and checksum good.
+    pub verified: bool,
+}
+
+/// One archive in the backup folder.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct BackupRow {
+    pub file: String,
+    pub created: String,
+    pub size: u64,
+    pub installation: String,
+    /// Known from the run that wrote it, or from `--verify`.
+    pub members: Option<u64>,
+    pub apps: Vec<String>,
+    /// Whether the archive was read back whole and every checksum matched.
+    pub verified: Option<bool>,
+    /// Why it could not be read, when it could not.
+    pub problem: Option<String>,
+}
+
+/// A restore to plan or carry out.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    pub file: PathBuf,
+    /// Parts to restore [default: store, manifests and every app in the archive].
+    pub only: Vec<Part>,
+    pub passphrase: Option<SecretString>,
+}
+
+impl Engine {
+    /// Where archives go: `<data>/backups` unless `Settings.backup.target.path`.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.config.data_dir.join("backups")
+    }
+
+    fn backup_passphrase(&self, given: Option<&SecretString>) -> Result<SecretString> {
+        match given.or(self.config.master_password.as_ref()).filter(|p| !p.expose().is_empty()) {
+            Some(p) => Ok(p.clone()),
+            None => Err(Usage::Invalid {
+                arg: "passphrase".into(),
+                value: None,
+                problem: "set TOMO_MASTER_PASSWORD or pass --passphrase-file".into(),
+            }
+            .into()),
+        }
+    }
+
+    /// Writes a system backup, reads it back whole, records the run and audits it.
+    pub fn backup_create(&self, req: &BackupRequest) -> Result<BackupMade> {
+        let pass = self.backup_passphrase(req.passphrase.as_ref())?;
+        let store = self.store()?;
+        let created = crate::auth::now_unix();
+        let out = req.out.clone().unwrap_or_else(|| {
+            // Two archives in one second: a counter keeps names apart.
+            let stamp = time::file_stamp(created);
+            let dir = self.backup_dir();
+            (0..)
+                .map(|n| dir.join(if n == 0 { format!("{stamp}{SUFFIX}") } else { format!("{stamp}-{n}{SUFFIX}") }))
+                .find(|p| !p.exists())
+                .unwrap_or_else(|| dir.join(format!("{stamp}{SUFFIX}")))
+        });
+        if out.exists() {
+            return Err(Usage::invalid(
+                "--out",
+                out.display().to_string(),
+                "the file exists; tomo does not overwrite an archive",
+            )
+            .into());
+        }
+        let run = store.backup_started(&req.trigger)?;
+        let src = Sources {
+            store,
+            data_dir: &self.config.data_dir,
+            manifests: &self.config.manifests,
+            salt: self.config.salt.as_ref(),
+        };
+        let result = system::create(&src, &out, &pass, created, &mut |_| Ok(()))
+            .and_then(|w| system::verify(&w.file, &pass).map(|read| (read == w.contents, w)));
+        let (verified, w) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let text = e.to_string();
+                let _ = store.backup_finished(run, None, None, None, &[], false, Some(&text));
+                self.backup_audit(&req.actor, "create", &out.display().to_string(), "error", Some(&text));
+                tracing::warn!(error = %text, "backup failed");
+                return Err(e.into());
+            }
+        };
+        let file = w.file.display().to_string();
+        let apps = w.contents.apps();
+        let members = w.contents.members.len() as u64;
+        store.backup_finished(run, Some(&file), Some(w.size), Some(members), &apps, verified, None)?;
+        self.backup_audit(&req.actor, "create", &file, if verified { "ok" } else { "error" }, None);
+        Ok(BackupMade {
+            file,
+            size: w.size,
+            created: time::store_time(created),
+            installation: w.contents.header.installation.clone(),
+            members,
+            apps,
+            manifests_revision: w.contents.notes.get(system::NOTE_REVISION).cloned(),
+            verified,
+        })
+    }
+
+    fn backup_audit(&self, actor: &str, action: &str, target: &str, result: &str, detail: Option<&str>) {
+        let entry = Activity {
+            actor: Some(actor),
+            role: None,
+            category: "backup",
+            action,
+            target: Some(target),
+            arguments: None,
+            result,
+            detail,
+        };
+        if let Err(e) = self.store().and_then(|s| Ok(s.record_activity(&entry)?)) {
+            tracing::warn!(error = %e, "cannot write the audit log");
+        }
+    }
+
+    /// The store of the data folder when it holds one (never makes one).
+    fn existing_store(&self) -> Option<&std::sync::Arc<Store>> {
+        match folder::inspect(&self.config.data_dir) {
+            Ok(Found::Store) => self.store().ok(),
+            _ => None,
+        }
+    }
+
+    /// The archives in `dir` [default: the backup folder], newest first.
+    /// With `verify`, each is read back whole with the passphrase.
+    pub fn backup_list(
+        &self,
+        dir: Option<&Path>,
+        verify: bool,
+        passphrase: Option<&SecretString>,
+    ) -> Result<Vec<BackupRow>> {
+        let dir = dir.map_or_else(|| self.backup_dir(), Path::to_path_buf);
+        let pass = if verify { Some(self.backup_passphrase(passphrase)?) } else { None };
+        let store = self.existing_store();
+        let mut rows = Vec::new();
+        for path in archives_in(&dir)? {
+            let file = path.display().to_string();
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            let mut row = BackupRow {
+                file: file.clone(),
+                created: String::new(),
+                size,
+                installation: String::new(),
+                members: None,
+                apps: Vec::new(),
+                verified: None,
+                problem: None,
+            };
+            match std::fs::File::open(&path)
+                .map_err(crate::backup::ArchiveError::Io)
+                .and_then(|mut f| read_envelope(&mut f))
+            {
+                Ok((env, _)) => {
+                    row.created = time::store_time(env.header.created);
+                    row.installation = env.header.installation;
+                }
+                Err(e) => row.problem = Some(e.to_string()),
+            }
+            if let Some(run) = store.and_then(|s| s.backup_run_for(&file).ok().flatten()) {
+                row.members = run.members;
+                row.apps = run.apps;
+                row.verified = Some(run.verified);
+            }
+            if let (Some(pass), None) = (&pass, &row.problem) {
+                match system::verify(&path, pass) {
+                    Ok(c) => {
+                        row.members = Some(c.members.len() as u64);
+                        row.apps = c.apps();
+                        row.verified = Some(true);
+                    }
+                    Err(e) => {
+                        row.verified = Some(false);
+                        row.problem = Some(e.to_string());
+                    }
+                }
+            }
+            rows.push(row);
+        }
+        rows.sort_by(|a, b| b.created.cmp(&a.created).then(b.file.cmp(&a.file)));
+        Ok(rows)
+    }
+
+    /// Verifies the whole archive, then says what restoring it would replace.
+    /// Nothing is changed.
+    pub fn backup_restore_plan(&self, req: &RestoreRequest) -> Result<RestorePlan> {
+        let pass = self.backup_passphrase(req.passphrase.as_ref())?;
+        let contents = system::verify(&req.file, &pass)?;
+        let parts = if req.only.is_empty() { system::default_parts(&contents) } else { req.only.clone() };
+        Ok(system::plan(&contents, &parts, &self.target())?)
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target { data_dir: &self.config.data_dir, manifests: &self.config.manifests, salt: self.config.salt.as_ref() }
+    }
+
+    /// Restores as planned (`backup_restore_plan`), under the apply lock.
+    pub fn backup_restore(&self, req: &RestoreRequest, plan: &RestorePlan, actor: &str) -> Result<Restored> {
+        let pass = self.backup_passphrase(req.passphrase.as_ref())?;
+        folder::ensure_private_dir(&self.config.data_dir)?;
+        let _lock = ApplyLock::acquire(&self.config.data_dir, Duration::from_secs(30), "restoring a backup")?;
+        let done = system::restore(&req.file, &pass, plan, &self.target(), None)?;
+        // The store may have been replaced: audit through a fresh handle.
+        if let Ok(store) = Store::open_in(&self.config.data_dir) {
+            let parts: Vec<String> = plan.items.iter().map(|i| i.part.clone()).collect();
+            let detail = format!("parts: {}", parts.join(", "));
+            let entry = Activity {
+                actor: Some(actor),
+                role: None,
+                category: "backup",
+                action: "restore",
+                target: Some(&req.file.display().to_string()),
+                arguments: None,
+                result: "ok",
+                detail: Some(&detail),
+            };
+            let _ = store.record_activity(&entry);
+        }
+        Ok(done)
+    }
+
+    /// Deletes the archives of this installation in `dir` that the keep rules
+    /// do not keep; returns them. Archives of other installations, and files
+    /// that are not archives, are left alone.
+    pub fn backup_prune(&self, dir: Option<&Path>, rules: &Keep) -> Result<Vec<String>> {
+        let dir = dir.map_or_else(|| self.backup_dir(), Path::to_path_buf);
+        let ours = self.store()?.installation_id()?;
+        let mut found = Vec::new();
+        for path in archives_in(&dir)? {
+            let Ok(mut f) = std::fs::File::open(&path) else { continue };
+            if let Ok((env, _)) = read_envelope(&mut f)
+                && env.header.installation == ours
+            {
+                found.push((path, env.header.created));
+            }
+        }
+        let times: Vec<i64> = found.iter().map(|(_, t)| *t).collect();
+        let mut removed = Vec::new();
+        for ((path, _), kept) in found.iter().zip(keep::decide(&times, rules)) {
+            if !kept {
+                std::fs::remove_file(path)
+                    .map_err(|source| BackupError::File { path: path.display().to_string(), source })?;
+                removed.push(path.display().to_string());
+            }
+        }
+        if !removed.is_empty() {
+            self.backup_audit(
+                "tomo",
+                "prune",
+                &dir.display().to_string(),
+                "ok",
+                Some(&format!("{} archive(s) removed", removed.len())),
+            );
+        }
+        Ok(removed)
+    }
+}
+
+/// The `*.tomo-backup` files of `dir` (none when it does not exist).
+fn archives_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(BackupError::File { path: dir.display().to_string(), source }.into()),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_file() && path.file_name().is_some_and(|n| n.to_string_lossy().ends_with(SUFFIX)) {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,125 @@
+//! Backups for agents: `backup_create` (operate), `backup_list` (read) and
+//! `backup_restore` (admin; without `confirm` it only verifies the archive
+//! and returns what the restore would replace). Archives are named by file
+//! name within the backup folder; no other path is accepted.
+
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::bad_arg;
+use crate::auth::Identity;
+use crate::backup::{Part, Replaces, Restored};
+use crate::engine::{BackupMade, BackupRequest, BackupRow, RestoreRequest};
+use crate::mcp::Tomo;
+use crate::mcp::output::ToolError;
+use crate::store::Newer;
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateArgs {}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Read every archive back whole (slow for large archives).
+    #[serde(default)]
+    pub verify: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreArgs {
+    /// The archive's file name in the backup folder, as `backup_list` shows it.
+    pub file: String,
+    /// Parts: `store`, `vault`, `manifests`, `app:APP`. All when left out.
+    #[serde(default)]
+    pub only: Vec<String>,
+    /// Carry the restore out. Without it, the archive is verified and the
+    /// answer says what would be replaced; nothing changes.
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListOut {
+    pub backups: Vec<BackupRow>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RestoreOut {
+    /// `planned` (nothing changed; call again with `confirm: true`) or `restored`.
+    pub outcome: String,
+    pub installation: String,
+    pub created: String,
+    pub items: Vec<Replaces>,
+    /// Records of the current store newer than the archive, which restoring the store drops.
+    pub newer: Option<Newer>,
+    pub warnings: Vec<String>,
+    pub restored: Option<Restored>,
+}
+
+#[tool_router(router = backup_tools, vis = "pub(super)")]
+impl Tomo {
+    /// Writes an encrypted backup of tomo's state (store with vault, history, trusted host keys; the manifest folder and its git commit) into the backup folder, reads it back whole, and returns its file, size and members.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false,
+        open_world_hint = false
+    ))]
+    async fn backup_create(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(_a): Parameters<CreateArgs>,
+    ) -> Result<Json<BackupMade>, ToolError> {
+        let req = BackupRequest { out: None, passphrase: None, trigger: "mcp".into(), actor: who.user.clone() };
+        Ok(Json(self.engine().backup_create(&req)?))
+    }
+
+    /// Lists the archives in the backup folder, newest first: time, size, members, apps, whether verified.
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn backup_list(&self, Parameters(a): Parameters<ListArgs>) -> Result<Json<ListOut>, ToolError> {
+        Ok(Json(ListOut { backups: self.engine().backup_list(None, a.verify, None)? }))
+    }
+
+    /// Restores a backup (admin). Without `confirm`, verifies the archive whole and returns what the restore would replace (the store's newer records, changed manifest files); with `confirm: true`, restores, keeping the replaced store aside.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        idempotent_hint = false,
+        open_world_hint = false
+    ))]
+    async fn backup_restore(
+        &self,
+        Extension(who): Extension<Identity>,
+        Parameters(a): Parameters<RestoreArgs>,
+    ) -> Result<Json<RestoreOut>, ToolError> {
+        let name = std::path::Path::new(&a.file);
+        if a.file.is_empty() || name.file_name().map(|n| n.to_string_lossy() != a.file).unwrap_or(true) {
+            return Err(bad_arg("file", "a file name in the backup folder (see `backup_list`), not a path"));
+        }
+        let only =
+            a.only.iter().map(|p| Part::parse(p).map_err(|e| bad_arg("only", e))).collect::<Result<Vec<_>, _>>()?;
+        let engine = self.engine();
+        let req = RestoreRequest { file: engine.backup_dir().join(name), only, passphrase: None };
+        let plan = engine.backup_restore_plan(&req)?;
+        let restored = if a.confirm { Some(engine.backup_restore(&req, &plan, &who.user)?) } else { None };
+        Ok(Json(RestoreOut {
+            outcome: if restored.is_some() { "restored" } else { "planned" }.into(),
+            installation: plan.installation,
+            created: plan.created,
+            items: plan.items,
+            newer: plan.newer,
+            warnings: plan.warnings,
+            restored,
+        }))
+    }
+}

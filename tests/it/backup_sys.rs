@@ -1,0 +1,255 @@
+//! System backups through the CLI: backup, lose the data folder, restore into
+//! a fresh one with only the archive and the passphrase (store, vault
+//! secrets, trusted host keys, manifests back); damaged, truncated, foreign
+//! or wrongly unlocked archives refused with nothing changed; a consistent
+//! store while another process writes.
+
+use std::path::Path;
+
+use tomo::store::Store;
+
+use crate::harness::Tomo;
+
+const PASS: &str = "backup master pw";
+
+fn tomo() -> Tomo {
+    Tomo::new()
+        .env("TOMO_MASTER_PASSWORD", PASS)
+        .env("TOMO_SALT", "salt-0123456789")
+        .env("DATA_DIRECTORY", "data")
+        .file("state/settings.yaml", "kind: Settings\nparallelism: 2\n")
+        .file("state/apps/web app.yaml", "kind: App\nname: web\nserver: local\nimage: nginx:1.27\n")
+}
+
+fn backup(t: &Tomo, out: &Path) {
+    let r = t.run(&["backup", "create", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("verified"), "{}", r.stdout);
+}
+
+/// Every file under `dir`, as (relative path, bytes).
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn restore_into_a_fresh_data_folder_brings_everything_back() {
+    let t = tomo();
+    let set = t.run_with_stdin(&["secret", "set", "db-pass"], Some("s3cret-value\n"));
+    assert_eq!(set.code, 0, "{}", set.all());
+    {
+        let store = Store::open(&t.path().join("data/tomo.db")).unwrap();
+        store.trust_host_key("web1", "10.0.0.5", "SHA256:abcdefghijklmnop").unwrap();
+    }
+    let before = Store::open(&t.path().join("data/tomo.db")).unwrap().installation_id().unwrap();
+    let manifests = tree(&t.path().join("state"));
+    let archive = t.path().join("keep/sys.tomo-backup");
+    backup(&t, &archive);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&archive).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Lose everything but the archive.
+    std::fs::remove_dir_all(t.path().join("data")).unwrap();
+    std::fs::remove_dir_all(t.path().join("state")).unwrap();
+    let r = t.run(&["backup", "restore", archive.to_str().unwrap(), "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("replaces nothing (no store here)"), "{}", r.stdout);
+
+    assert_eq!(tree(&t.path().join("state")), manifests);
+    let store = Store::open(&t.path().join("data/tomo.db")).unwrap();
+    assert_eq!(store.installation_id().unwrap(), before);
+    assert!(format!("{:?}", store.tables().unwrap()).contains("servers"));
+    drop(store);
+    let conn = rusqlite::Connection::open(t.path().join("data/tomo.db")).unwrap();
+    let key: String = conn.query_row("SELECT host_key FROM servers WHERE name = 'web1'", [], |r| r.get(0)).unwrap();
+    assert_eq!(key, "SHA256:abcdefghijklmnop");
+    // The vault opens with the same password and salt: the secret is back.
+    let list = t.run(&["secret", "list"]);
+    assert!(list.stdout.contains("db-pass"), "{}", list.all());
+    let check = t.run(&["validate"]);
+    assert_eq!(check.code, 0, "{}", check.all());
+    // The restore is in the audit log.
+    let audit = Store::open(&t.path().join("data/tomo.db")).unwrap().activities(Some("backup"), 10).unwrap();
+    assert!(audit.iter().any(|a| a.action == "restore"), "{audit:?}");
+}
+
+#[test]
+fn a_restore_over_a_newer_store_says_what_it_drops_and_keeps_it_aside() {
+    let t = tomo();
+    let archive = t.path().join("a.tomo-backup");
+    backup(&t, &archive);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let set = t.run_with_stdin(&["secret", "set", "later"], Some("v\n"));
+    assert_eq!(set.code, 0, "{}", set.all());
+    let dry = t.run(&["backup", "restore", archive.to_str().unwrap(), "--only", "store", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    assert!(dry.stdout.contains("1 secret change(s)"), "{}", dry.stdout);
+    assert!(t.run(&["secret", "list"]).stdout.contains("later"));
+    let no_yes = t.run_with_stdin(&["backup", "restore", archive.to_str().unwrap()], None);
+    assert_ne!(no_yes.code, 0, "{}", no_yes.all());
+    assert!(t.run(&["secret", "list"]).stdout.contains("later"), "restored without --yes");
+    let r = t.run(&["backup", "restore", archive.to_str().unwrap(), "--only", "store", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!t.run(&["secret", "list"]).stdout.contains("later"));
+    let aside = std::fs::read_dir(t.path().join("data"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("tomo.db.before-restore-"));
+    assert!(aside, "the replaced store was not kept aside");
+}
+
+fn refused_with_nothing_changed(t: &Tomo, archive: &Path, expect: &str) {
+    let before_db = std::fs::read(t.path().join("data/tomo.db")).unwrap();
+    let before_state = tree(&t.path().join("state"));
+    let r = t.run(&["backup", "restore", archive.to_str().unwrap(), "--yes"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains(expect), "expected `{expect}`: {}", r.stderr);
+    assert!(r.stderr.contains("nothing was changed"), "{}", r.stderr);
+    assert_eq!(std::fs::read(t.path().join("data/tomo.db")).unwrap(), before_db);
+    assert_eq!(tree(&t.path().join("state")), before_state);
+}
+
+#[test]
+fn damaged_foreign_or_wrongly_unlocked_archives_are_refused_with_nothing_changed() {
+    let t = tomo();
+    let archive = t.path().join("a.tomo-backup");
+    backup(&t, &archive);
+    // Change the manifests after the backup: a restore would write them back.
+    std::fs::write(t.path().join("state/settings.yaml"), "kind: Settings\nparallelism: 3\n").unwrap();
+    let bytes = std::fs::read(&archive).unwrap();
+
+    let flipped = t.path().join("flipped.tomo-backup");
+    let mut b = bytes.clone();
+    let at = b.len() - 200;
+    b[at] ^= 0x20;
+    std::fs::write(&flipped, &b).unwrap();
+    refused_with_nothing_changed(&t, &flipped, "damaged or was altered");
+
+    let cut = t.path().join("cut.tomo-backup");
+    std::fs::write(&cut, &bytes[..bytes.len() - 30]).unwrap();
+    refused_with_nothing_changed(&t, &cut, "truncated");
+
+    let pf = t.path().join("pass.txt");
+    std::fs::write(&pf, "not the passphrase\n").unwrap();
+    let before_db = std::fs::read(t.path().join("data/tomo.db")).unwrap();
+    let r =
+        t.run(&["backup", "restore", archive.to_str().unwrap(), "--yes", "--passphrase-file", pf.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("passphrase does not open"), "{}", r.stderr);
+    assert_eq!(std::fs::read(t.path().join("data/tomo.db")).unwrap(), before_db);
+
+    // Another installation's archive (same passphrase).
+    let other = tomo();
+    let foreign = t.path().join("foreign.tomo-backup");
+    let r = other.run(&["backup", "create", "--out", foreign.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    refused_with_nothing_changed(&t, &foreign, "is of installation");
+
+    // The good archive still restores the manifests.
+    let r = t.run(&["backup", "restore", archive.to_str().unwrap(), "--only", "manifests", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(std::fs::read_to_string(t.path().join("state/settings.yaml")).unwrap().contains("parallelism: 2"));
+}
+
+#[test]
+fn a_backup_while_another_process_writes_is_one_consistent_moment() {
+    let t = tomo();
+    assert_eq!(t.run(&["secret", "list"]).code, 0);
+    let db = t.path().join("data/tomo.db");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Two rows per transaction: a consistent copy holds an even count.
+                conn.execute_batch(
+                    "BEGIN IMMEDIATE;
+                     INSERT INTO activities (category, action, result) VALUES ('concurrent', 'a', 'ok');
+                     INSERT INTO activities (category, action, result) VALUES ('concurrent', 'b', 'ok');
+                     COMMIT;",
+                )
+                .unwrap();
+                n += 1;
+                // A busy daemon, not a hammer: others get the write lock too.
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            n
+        })
+    };
+    let mut archives = Vec::new();
+    for i in 0..3 {
+        let a = t.path().join(format!("c{i}.tomo-backup"));
+        backup(&t, &a);
+        archives.push(a);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 10, "the writer barely ran ({written} transactions)");
+    for a in &archives {
+        let fresh = Tomo::new()
+            .env("TOMO_MASTER_PASSWORD", PASS)
+            .env("TOMO_SALT", "salt-0123456789")
+            .env("DATA_DIRECTORY", "data");
+        let r = fresh.run(&["backup", "restore", a.to_str().unwrap(), "--only", "store", "--yes"]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        let conn = rusqlite::Connection::open(fresh.path().join("data/tomo.db")).unwrap();
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+        let (a_rows, b_rows): (i64, i64) = conn
+            .query_row(
+                "SELECT sum(action = 'a'), sum(action = 'b') FROM activities WHERE category = 'concurrent'",
+                [],
+                |r| Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get::<_, Option<i64>>(1)?.unwrap_or(0))),
+            )
+            .unwrap();
+        assert_eq!(a_rows, b_rows, "a transaction was split by the copy");
+    }
+}
+
+#[test]
+fn agents_back_up_list_and_restore_by_role() {
+    use serde_json::json;
+
+    use crate::mcp_client::Stdio;
+    let t = tomo();
+    let mut op = Stdio::start(&t, "operator");
+    let made = op.ok("backup_create", json!({}));
+    assert_eq!(made["verified"], true, "{made}");
+    let file = std::path::Path::new(made["file"].as_str().unwrap()).file_name().unwrap().to_string_lossy().to_string();
+    let listed = op.ok("backup_list", json!({}));
+    assert_eq!(listed["backups"][0]["verified"], true, "{listed}");
+    assert_eq!(listed["backups"][0]["members"], made["members"], "{listed}");
+    // Restoring is an admin's: an operator is refused.
+    let refused = op.call("backup_restore", json!({"file": file}));
+    assert!(refused.is_error, "{}", refused.text);
+    assert!(refused.text.contains("admin"), "{}", refused.text);
+    drop(op);
+
+    std::fs::write(t.path().join("state/settings.yaml"), "kind: Settings\nparallelism: 5\n").unwrap();
+    let mut admin = Stdio::start(&t, "admin");
+    let path = admin.call("backup_restore", json!({"file": "../../etc/passwd"}));
+    assert!(path.is_error && path.text.contains("not a path"), "{}", path.text);
+    let planned = admin.ok("backup_restore", json!({"file": file, "only": ["manifests"]}));
+    assert_eq!(planned["outcome"], "planned", "{planned}");
+    assert!(planned["items"][0]["replaces"].as_str().unwrap().contains("1 changed file(s)"), "{planned}");
+    assert!(std::fs::read_to_string(t.path().join("state/settings.yaml")).unwrap().contains("parallelism: 5"));
+    let done = admin.ok("backup_restore", json!({"file": file, "only": ["manifests"], "confirm": true}));
+    assert_eq!(done["outcome"], "restored", "{done}");
+    assert!(std::fs::read_to_string(t.path().join("state/settings.yaml")).unwrap().contains("parallelism: 2"));
+}
