@@ -71,6 +71,8 @@ pub enum Command {
     /// App stores (`kind: Marketplace`): sync, search, show, install
     #[command(subcommand)]
     Market(MarketCommand),
+    /// Fleet metrics: collect a sample now
+    Metrics(super::metrics::MetricsArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }

@@ -9,6 +9,7 @@ mod import;
 mod market;
 mod market_catalog;
 mod market_install;
+pub mod metrics;
 mod plan_view;
 mod reconcile;
 pub mod render;
@@ -71,6 +72,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::App(c) => apps::run(&engine, c),
         Command::Import(c) => import::run(&engine, c),
         Command::Market(c) => market::run(&engine, c),
+        Command::Metrics(a) => metrics::run(&engine, a),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

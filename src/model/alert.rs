@@ -134,7 +134,10 @@ impl AlertRule {
             [f, op, v] => (*f, *op, *v, None),
             [f, op, v, "in", w] => (*f, *op, *v, Some(*w)),
             _ => {
-                return Err(format!("`{}` is not an alert; write `FIGURE OP VALUE [in WINDOW]`", text.escape_default()));
+                return Err(format!(
+                    "`{}` is not an alert; write `FIGURE OP VALUE [in WINDOW]`",
+                    text.escape_default()
+                ));
             }
         };
         let figure = figure_named(figure).ok_or_else(|| {
