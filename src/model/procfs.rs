@@ -309,7 +309,7 @@ fn parse_mount_line(line: &str) -> Option<(String, String)> {
 /// real filesystems only, each device once (its shortest mount point).
 fn parse_df(warnings: &mut Vec<String>, lines: &[&str], types: &[(String, String)]) -> Vec<Mount> {
     let mut seen: Vec<(String, Mount)> = Vec::new();
-    for line in lines.iter().skip_while(|l| l.starts_with("Filesystem")) {
+    for line in lines.iter().filter(|l| !l.trim().is_empty() && !l.starts_with("Filesystem")) {
         let w: Vec<&str> = line.split_whitespace().collect();
         let parsed = match w.as_slice() {
             [dev, size, used, avail, _cap, path @ ..] if !path.is_empty() => size
