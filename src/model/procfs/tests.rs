@@ -1,3 +1,6 @@
+//! Tests of the /proc and df parser: a full sample, rates against an
+//! earlier reading, corrupted lines skipped, and any text parsed without panic.
+
 use proptest::prelude::*;
 
 use super::*;

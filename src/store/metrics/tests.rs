@@ -1,3 +1,6 @@
+//! Tests of the metrics tables: samples stored, rolled up and expired
+//! (bounded per call), and the firing alerts replaced as a whole.
+
 use std::collections::HashMap;
 
 use super::*;
