@@ -78,6 +78,8 @@ pub enum Command {
     /// Encrypted backups of tomo's state: create, restore, list, prune
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// Fleet metrics: collect a sample now
+    Metrics(super::metrics::MetricsArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }

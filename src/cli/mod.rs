@@ -10,6 +10,7 @@ mod import;
 mod market;
 mod market_catalog;
 mod market_install;
+pub mod metrics;
 mod plan_view;
 mod reconcile;
 mod releases;
@@ -76,6 +77,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Import(c) => import::run(&engine, c),
         Command::Market(c) => market::run(&engine, c),
         Command::Backup(c) => backup::run(&engine, c),
+        Command::Metrics(a) => metrics::run(&engine, a),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

@@ -34,6 +34,7 @@ mod market_catalog;
 mod market_install;
 mod market_repo;
 mod market_updates;
+mod metrics;
 mod names;
 mod notice;
 mod ops;
@@ -62,6 +63,7 @@ pub use market_catalog::{
 };
 pub use market_install::{Install, InstallRequest, InstalledApp, Update};
 pub use market_repo::{MarketplaceEdit, MarketplaceFields};
+pub use metrics::{CollectScope, Collected};
 pub use names::NameKind;
 pub use notice::{FolderWatch, LiveSnapshot, ManifestSnapshot, relevant, watch_failed, watch_folder};
 pub use ops::{AppContainer, ContainerLogs, PerServer};
@@ -84,6 +86,8 @@ pub struct Engine {
     /// The master key, derived (Argon2id, deliberately slow) at most once
     /// per engine, and only when a secret is needed.
     key: Arc<KeyCell>,
+    /// The collector's counters from the previous metrics round.
+    metrics: Mutex<metrics::Memory>,
 }
 
 /// How an apply is carried out.
@@ -109,6 +113,7 @@ impl Engine {
             clients: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(BTreeMap::new()),
             key: Arc::default(),
+            metrics: Mutex::default(),
         }
     }
 

@@ -13,6 +13,7 @@ mod audit;
 mod backup;
 pub mod folder;
 mod market;
+mod metrics;
 mod proposals;
 mod releases;
 mod runs;
@@ -30,6 +31,8 @@ use folder::{FileId, Found, STORE_FILE};
 pub use audit::{Activity, ActivityRow};
 pub use backup::{BackupRunRow, Newer, installation_of as store_installation_of};
 pub use market::{CatalogRow, CategoryRow, RepoRow, SearchQuery};
+pub use metrics::pack::from_int as metric_value;
+pub use metrics::{AlertRow, Housekeeping, SeriesRow};
 pub use proposals::{NewProposal, ProposalRow};
 pub use releases::{NewRelease, ReleaseRow, ReleaseService};
 pub use runs::{ActionRow, RunRow};
@@ -44,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_marketplace.sql"),
     include_str!("migrations/0004_run_cancelled.sql"),
     include_str!("migrations/0005_server_os.sql"),
+    include_str!("migrations/0006_metrics.sql"),
     include_str!("migrations/0008_backup_runs.sql"),
     include_str!("migrations/0009_releases.sql"),
 ];

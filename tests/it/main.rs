@@ -33,6 +33,7 @@ mod mcp;
 mod mcp_client;
 mod mcp_notify;
 mod mcp_resources;
+mod metrics_collect;
 mod namespaces;
 mod networks;
 mod reconcile;
