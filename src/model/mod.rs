@@ -7,6 +7,7 @@
 
 pub mod files;
 pub mod host;
+pub mod logs;
 pub mod metrics;
 pub mod network;
 pub mod observed;

@@ -11,6 +11,7 @@
 
 mod audit;
 pub mod folder;
+mod logs;
 mod market;
 mod proposals;
 mod runs;
@@ -26,6 +27,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use folder::{FileId, Found, STORE_FILE};
 
 pub use audit::{Activity, ActivityRow};
+pub use logs::{LogEntry, LogQuery};
 pub use market::{CatalogRow, CategoryRow, RepoRow, SearchQuery};
 pub use proposals::{NewProposal, ProposalRow};
 pub use runs::{ActionRow, RunRow};
@@ -40,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_marketplace.sql"),
     include_str!("migrations/0004_run_cancelled.sql"),
     include_str!("migrations/0005_server_os.sql"),
+    include_str!("migrations/0007_logs.sql"),
 ];
 
 /// The schema version this build writes.
