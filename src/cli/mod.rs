@@ -27,7 +27,9 @@ use args::{Cli, Command};
 pub fn run() -> i32 {
     let cli = Cli::parse();
     let styled = render::stderr_styled();
-    match dispatch(cli) {
+    let done = dispatch(cli);
+    crate::engine::syslog::flush(std::time::Duration::from_secs(2));
+    match done {
         Ok(code) => code,
         Err(e) => {
             let _ = std::io::stderr().write_all(render::error(&e, styled).as_bytes());
@@ -117,6 +119,7 @@ fn init_logging(config: &Config) {
     let _ = tracing_subscriber::registry()
         .with(layer.with_filter(filter).with_filter(rmcp_capped))
         .with(crate::mcp::call_events())
+        .with(crate::engine::syslog::layer())
         .try_init();
 }
 
