@@ -6,6 +6,7 @@ mod apps;
 pub mod args;
 mod commands;
 mod import;
+mod logs;
 mod market;
 mod market_catalog;
 mod market_install;
@@ -73,6 +74,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::App(c) => apps::run(&engine, c),
         Command::Import(c) => import::run(&engine, c),
         Command::Market(c) => market::run(&engine, c),
+        Command::Logs(a) => logs::run(&engine, a),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }
