@@ -83,6 +83,10 @@ pub const RULES: &[(&str, Rule)] = &[
     ("market_installed", r(Read, false)),
     ("market_updates", r(Read, false)),
     ("market_upgrade", r(Propose, true)),
+    // logs (the engine audits a purge itself)
+    ("logs_system", r(Read, false)),
+    ("logs_app", r(Read, false)),
+    ("logs_purge", r(Admin, false)),
 ];
 
 pub fn rule(tool: &str) -> Option<Rule> {

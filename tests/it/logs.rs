@@ -167,3 +167,49 @@ fn follow_over_ssh_shows_new_lines_within_a_second_and_ends_when_the_container_s
     eprintln!("follow ended {:?} after the stop", stopped.elapsed());
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn the_mcp_logs_tools_read_events_and_app_lines_and_only_admins_purge() {
+    use crate::mcp_client::Stdio;
+    use serde_json::json;
+    let f = Fleet::new();
+    f.manifest(
+        "app.yaml",
+        "kind: App\nname: {p}-say\nserver: local\nimage: {image}\ninit: true\ncommand: [\"sh\", \"-c\", \"echo one; echo two; sleep 600\"]\n",
+    );
+    f.apply();
+    let app = f.app("say");
+    let mut viewer = Stdio::start(&f.tomo, "viewer");
+    let events = viewer.ok("logs_system", json!({"since": "1h", "level": "info"}));
+    let messages: Vec<&str> =
+        events["events"].as_array().unwrap().iter().filter_map(|e| e["message"].as_str()).collect();
+    assert!(messages.contains(&"run 1 succeeded"), "{events}");
+    let none = viewer.ok("logs_system", json!({"level": "error"}));
+    assert_eq!(none["events"].as_array().unwrap().len(), 0, "{none}");
+    let mut lines = json!(null);
+    for _ in 0..50 {
+        lines = viewer.ok("logs_app", json!({"name": app, "grep": "^(one|two)$"}));
+        if lines["lines"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let texts: Vec<&str> = lines["lines"].as_array().unwrap().iter().filter_map(|l| l["text"].as_str()).collect();
+    assert_eq!(texts, ["one", "two"], "{lines}");
+    assert!(lines["lines"][0]["at"].as_str().unwrap().ends_with('Z') && lines.get("truncated").is_none(), "{lines}");
+    let bad = viewer.call("logs_app", json!({"name": app, "since": "soon"}));
+    assert!(bad.is_error && bad.text.contains("since"), "{}", bad.text);
+    let unknown = viewer.call("logs_app", json!({"name": "no-such-app"}));
+    assert!(unknown.is_error && unknown.text.contains("no-such-app"), "{}", unknown.text);
+    let refused = viewer.call("logs_purge", json!({}));
+    assert!(refused.is_error, "{}", refused.text);
+    let mut admin = Stdio::start(&f.tomo, "admin");
+    let purged = admin.ok("logs_purge", json!({"before": "1h"}));
+    assert_eq!(purged["system_rows"], 0, "{purged}");
+    let purged = admin.ok("logs_purge", json!({}));
+    assert!(purged["system_rows"].as_u64().unwrap() >= 3, "{purged}");
+    let store = Store::open_in(&f.tomo.path().join("data")).unwrap();
+    let audit = store.activities(Some("logs"), 10).unwrap();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(audit.iter().all(|a| a.actor.as_deref() == Some("stdio:admin")), "{audit:?}");
+}

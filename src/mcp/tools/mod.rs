@@ -5,6 +5,7 @@ mod admin;
 mod apps;
 mod docker;
 mod fleet;
+mod logs;
 mod market_catalog;
 mod market_install;
 mod market_repo;
@@ -29,6 +30,7 @@ pub fn router() -> ToolRouter<Tomo> {
         + Tomo::market_catalog_tools()
         + Tomo::market_install_tools()
         + Tomo::docker_tools()
+        + Tomo::logs_tools()
 }
 
 /// Names from an argument, checked.
