@@ -9,7 +9,7 @@ use super::commands::read_value;
 use super::plan_view::{self, LineSink};
 use super::{out, out_json, runtime};
 use crate::auth::{Identity, Role};
-use crate::engine::{AuditEvent, Decided, Engine, Plan, Proposal, ProposalDecision, ProposalStatus};
+use crate::engine::{AuditEvent, Decided, Engine, LogLevel, Plan, Proposal, ProposalDecision, ProposalStatus, syslog};
 use crate::error::{Error, Result, Usage};
 use crate::model::Duration;
 
@@ -28,23 +28,53 @@ fn daemon_runtime() -> Result<tokio::runtime::Runtime> {
 pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
     let engine = Arc::new(engine);
     let rt = daemon_runtime()?;
-    if a.stdio {
+    let (what, done) = if a.stdio {
         let who = Identity { user: format!("stdio:{}", a.role.as_str()), role: a.role, session: None };
-        rt.block_on(crate::mcp::serve_stdio(engine, who))?;
+        daemon_started(&engine, "serve", "stdio");
+        ("stdio", rt.block_on(crate::mcp::serve_stdio(engine, who)))
     } else {
         let addr = match a.http.as_deref() {
             Some("") | None => engine.config().mcp_http.clone(),
             Some(addr) => addr.to_string(),
         };
+        daemon_started(&engine, "serve", &addr);
         // The HTTP server is the long-running one: it collects metrics.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let collector = rt.spawn(engine.clone().metrics_loop(stop.clone()));
         let served = rt.block_on(crate::mcp::serve_http(engine, &addr));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         collector.abort();
-        served?;
-    }
+        ("http", served)
+    };
+    daemon_stopped("serve", what, &done);
+    done?;
     Ok(0)
+}
+
+/// A daemon's start as one of tomo's stored events (the store opened first,
+/// so the event is written; a store that cannot open is the daemon's to report).
+fn daemon_started(engine: &Engine, daemon: &str, on: &str) {
+    let _ = engine.check_store();
+    syslog::record(
+        LogLevel::Info,
+        daemon,
+        &format!("tomo {daemon} started ({on}), version {}", env!("CARGO_PKG_VERSION")),
+        serde_json::json!({ "pid": std::process::id(), "on": on }),
+    );
+}
+
+fn daemon_stopped<T>(daemon: &str, on: &str, done: &Result<T>) {
+    match done {
+        Ok(_) => {
+            syslog::record(LogLevel::Info, daemon, &format!("tomo {daemon} stopped"), serde_json::json!({ "on": on }))
+        }
+        Err(e) => syslog::record(
+            LogLevel::Error,
+            daemon,
+            &format!("tomo {daemon} stopped: {e}"),
+            serde_json::json!({ "on": on }),
+        ),
+    }
 }
 
 pub fn watch(engine: Engine, a: &WatchArgs) -> Result<i32> {
@@ -57,7 +87,11 @@ pub fn watch(engine: Engine, a: &WatchArgs) -> Result<i32> {
         git_interval: duration("git-interval", &a.git_interval)?,
         metrics: a.metrics.clone(),
     };
-    daemon_runtime()?.block_on(crate::watch::run(Arc::new(engine), opts))?;
+    let engine = Arc::new(engine);
+    daemon_started(&engine, "watch", &engine.config().manifests.display().to_string());
+    let done = daemon_runtime()?.block_on(crate::watch::run(engine, opts));
+    daemon_stopped("watch", "", &done);
+    done?;
     Ok(0)
 }
 

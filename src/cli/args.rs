@@ -80,6 +80,8 @@ pub enum Command {
     Backup(BackupCommand),
     /// Fleet metrics: collect a sample now
     Metrics(super::metrics::MetricsArgs),
+    /// tomo's own events (`--system`), an app's container logs, or purge stored rows
+    Logs(LogsArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -473,6 +475,66 @@ pub struct ProposalRejectArgs {
     /// Why (shown to whoever proposed it)
     #[arg(long)]
     pub reason: Option<String>,
+}
+
+/// `tomo logs`: `tomo logs APP`, `tomo logs --system`, `tomo logs purge`.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  tomo logs web --follow --since 10m\n  tomo logs --system --level warn --since 1h\n  tomo logs purge --before 7d --system\n\nAn app named `purge`: `tomo logs --app purge`."
+)]
+pub struct LogsArgs {
+    #[command(subcommand)]
+    pub command: Option<LogsCommand>,
+    /// The app whose containers' logs to show (interleaved by time, `service | line`)
+    #[arg(value_name = "APP", conflicts_with_all = ["app_flag", "system"])]
+    pub app: Option<String>,
+    /// The app, as a flag (for an app named like a subcommand, e.g. `purge`)
+    #[arg(long = "app", value_name = "APP", conflicts_with = "system")]
+    pub app_flag: Option<String>,
+    /// tomo's own events (runs, actions, syncs, daemons, alerts, warnings)
+    #[arg(long)]
+    pub system: bool,
+    /// Only this service's containers
+    #[arg(long, value_name = "SERVICE", conflicts_with = "system")]
+    pub service: Option<String>,
+    /// Only what was logged in this last span, e.g. 10m, 1h, 2d
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// The last N lines of each container
+    #[arg(long, value_name = "N", conflicts_with = "system")]
+    pub tail: Option<u32>,
+    /// Keep showing new lines until the containers stop (or Ctrl-C)
+    #[arg(long, short = 'f', conflicts_with = "system")]
+    pub follow: bool,
+    /// Only lines matching this regular expression (matched after secrets are masked)
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
+    /// Show each line's timestamp
+    #[arg(long, short = 't')]
+    pub timestamps: bool,
+    /// With --system: only events at least this serious (debug, info, warn, error)
+    #[arg(long, value_name = "LEVEL", requires = "system")]
+    pub level: Option<String>,
+    /// Print JSON: with --system an array of events; an app's lines one object per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Delete stored rows: tomo's events (--system) and metric samples (--metrics); audited
+    Purge(PurgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Only rows older than this, e.g. 7d (all when absent)
+    #[arg(long, value_name = "DURATION")]
+    pub before: Option<String>,
+    /// Delete tomo's stored events
+    #[arg(long)]
+    pub system: bool,
 }
 
 #[derive(Debug, Args)]

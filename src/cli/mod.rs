@@ -7,6 +7,7 @@ pub mod args;
 mod backup;
 mod commands;
 mod import;
+mod logs;
 mod market;
 mod market_catalog;
 mod market_install;
@@ -30,7 +31,9 @@ use args::{Cli, Command};
 pub fn run() -> i32 {
     let cli = Cli::parse();
     let styled = render::stderr_styled();
-    match dispatch(cli) {
+    let done = dispatch(cli);
+    crate::engine::syslog::flush(std::time::Duration::from_secs(2));
+    match done {
         Ok(code) => code,
         Err(e) => {
             let _ = std::io::stderr().write_all(render::error(&e, styled).as_bytes());
@@ -78,6 +81,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Market(c) => market::run(&engine, c),
         Command::Backup(c) => backup::run(&engine, c),
         Command::Metrics(a) => metrics::run(&engine, a),
+        Command::Logs(a) => logs::run(&engine, a),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }
@@ -124,6 +128,7 @@ fn init_logging(config: &Config) {
     let _ = tracing_subscriber::registry()
         .with(layer.with_filter(filter).with_filter(rmcp_capped))
         .with(crate::mcp::call_events())
+        .with(crate::engine::syslog::layer())
         .try_init();
 }
 

@@ -176,7 +176,9 @@ impl Engine {
         };
         let mut report = SyncReport { stores: Vec::new(), forgotten: Vec::new() };
         for m in stores {
-            report.stores.push(self.sync_store(m, opts).await);
+            let synced = self.sync_store(m, opts).await;
+            note_sync(&synced);
+            report.stores.push(synced);
         }
         if only.is_none() {
             report.forgotten = self.forget_undeclared(&desired.marketplaces.keys().map(|n| n.to_string()).collect())?;
@@ -195,7 +197,9 @@ impl Engine {
             let due = last.get(m.name.as_str()).is_none_or(|t| t.elapsed() >= m.sync.to_std());
             if due {
                 last.insert(m.name.to_string(), Instant::now());
-                done.push(self.sync_store(m, &SyncOptions::default()).await);
+                let synced = self.sync_store(m, &SyncOptions::default()).await;
+                note_sync(&synced);
+                done.push(synced);
             }
         }
         Ok(done)
@@ -362,4 +366,19 @@ impl Engine {
         }
         Ok(gone)
     }
+}
+
+/// A store sync as one of tomo's events (`tomo logs --system`).
+fn note_sync(s: &StoreSynced) {
+    use crate::model::logs::LogLevel;
+    let (level, what) = match &s.error {
+        None => (LogLevel::Info, format!("synced: {} app(s), {} invalid", s.apps, s.invalid)),
+        Some(e) => (LogLevel::Warn, format!("sync failed: {e}")),
+    };
+    super::syslog::record(
+        level,
+        "market",
+        &format!("market store {} {what}", s.store),
+        serde_json::json!({ "store": s.store, "commit": s.commit, "apps": s.apps, "elapsed_ms": s.elapsed_ms }),
+    );
 }

@@ -29,6 +29,7 @@ mod docker;
 mod edits;
 mod guard;
 mod import;
+mod logs;
 mod market;
 mod market_catalog;
 mod market_install;
@@ -44,9 +45,11 @@ mod reinit;
 mod releases;
 mod rows;
 mod servers;
+pub mod syslog;
 mod users;
 
 pub use crate::apply::{ApplyEvent, ApplyReport, ApplySink, Both, Outcome, TracingSink};
+pub use crate::model::logs::{AppLogLine, LogLevel, LogRow};
 pub use crate::plan::status::{StatusRow, rows as status_rows};
 pub use crate::plan::text::{plan as plan_text, plan_with as plan_text_with, status as status_text};
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
@@ -57,6 +60,7 @@ pub use edits::{
     ServerFields, ServiceEdit, SettingsEdit,
 };
 pub use import::{ImportRequest, ImportResult};
+pub use logs::{AppLogsRequest, PurgeRequest, Purged, SystemLogsRequest, log_filter};
 pub use market::{StoreRow, StoreSynced, SyncOptions, SyncReport};
 pub use market_catalog::{
     AppShown, CatalogRow, CategoryRow, DEFAULT_LIMIT as MARKET_SEARCH_LIMIT, SearchRequest, split_app,
@@ -177,7 +181,9 @@ impl Engine {
             return Ok(s);
         }
         let s = Arc::new(Store::open_in(&self.config.data_dir)?);
-        Ok(self.store.get_or_init(|| s))
+        let s = self.store.get_or_init(|| s);
+        syslog::attach(s);
+        Ok(s)
     }
 
     /// The master key from `TOMO_MASTER_PASSWORD` and `TOMO_SALT`.
@@ -376,6 +382,12 @@ impl Engine {
         let store = self.store()?.clone();
         let fingerprint = plan.fingerprint();
         let run = store.begin_run(&fingerprint, &req.actor, &req.source)?;
+        syslog::record(
+            LogLevel::Info,
+            "apply",
+            &format!("run {run} started: {} action(s), by {} ({})", plan.actions.len(), req.actor, req.source),
+            serde_json::json!({ "run": run, "actions": plan.actions.len(), "actor": req.actor, "source": req.source }),
+        );
         // Losing the store mid-run stops the actions that have not started.
         let stop = req.stop.clone().unwrap_or_default();
         let journal = StoreJournal { store: store.clone(), run, stop: stop.clone() };
@@ -402,6 +414,10 @@ impl Engine {
             "elapsed_ms": report.elapsed_ms,
         });
         store.finish_run(run, status, &summary)?;
+        let level = if status == crate::store::RunStatus::Failed { LogLevel::Error } else { LogLevel::Info };
+        let mut fields = summary.clone();
+        fields["run"] = run.into();
+        syslog::record(level, "apply", &format!("run {run} {}", status.as_str()), fields);
         self.record_revisions(plan, &report, run);
         let who = releases::Applier { actor: &req.actor, source: &req.source };
         self.record_releases(desired, plan, &report, run, who).await;
@@ -469,6 +485,16 @@ impl Journal for StoreJournal {
             Outcome::Succeeded => None,
         };
         let mut result = self.store.action_finished(self.run, a.id, outcome.as_str(), error);
+        let level = if error.is_some() { LogLevel::Warn } else { LogLevel::Info };
+        syslog::record(
+            level,
+            "apply",
+            &format!("run {}: {} {} on {}: {}", self.run, a.op.verb(), a.op.object(), a.server, outcome.as_str()),
+            serde_json::json!({
+                "run": self.run, "seq": a.id, "server": a.server.as_str(), "app": a.app.as_ref().map(Name::as_str),
+                "service": a.service.as_ref().map(Name::as_str), "op": a.op.verb(), "error": error,
+            }),
+        );
         if *outcome == Outcome::Succeeded
             && let (Some(app), Some(service)) = (&a.app, &a.service)
         {

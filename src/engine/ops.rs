@@ -75,7 +75,7 @@ impl Engine {
     }
 
     /// Runs `f` on each container of `app` (optionally one service), per server.
-    async fn on_app_containers<T, F, Fut>(
+    pub(super) async fn on_app_containers<T, F, Fut>(
         &self,
         app_name: &str,
         service: Option<&str>,
@@ -158,7 +158,7 @@ impl Engine {
     }
 
     /// Masks the secret values of an app (vault and inline encrypted) and every vault secret.
-    fn masker(&self, app: &str) -> Result<crate::redact::Redactor> {
+    pub(super) fn masker(&self, app: &str) -> Result<crate::redact::Redactor> {
         let desired = self.desired()?;
         let app = self.app(&desired, app)?;
         let mut values: Vec<EnvValue> =

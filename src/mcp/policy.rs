@@ -87,6 +87,10 @@ pub const RULES: &[(&str, Rule)] = &[
     ("backup_create", r(Operate, true)),
     ("backup_list", r(Read, false)),
     ("backup_restore", r(Admin, true)),
+    // logs (the engine audits a purge itself)
+    ("logs_system", r(Read, false)),
+    ("logs_app", r(Read, false)),
+    ("logs_purge", r(Admin, false)),
 ];
 
 pub fn rule(tool: &str) -> Option<Rule> {

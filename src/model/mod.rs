@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod files;
 pub mod host;
+pub mod logs;
 pub mod metrics;
 pub mod network;
 pub mod observed;

@@ -12,6 +12,7 @@
 mod audit;
 mod backup;
 pub mod folder;
+mod logs;
 mod market;
 mod metrics;
 mod proposals;
@@ -30,6 +31,7 @@ use folder::{FileId, Found, STORE_FILE};
 
 pub use audit::{Activity, ActivityRow};
 pub use backup::{BackupRunRow, Newer, installation_of as store_installation_of};
+pub use logs::{LogEntry, LogQuery};
 pub use market::{CatalogRow, CategoryRow, RepoRow, SearchQuery};
 pub use metrics::pack::from_int as metric_value;
 pub use metrics::{AlertRow, Housekeeping, SeriesRow};
@@ -47,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_marketplace.sql"),
     include_str!("migrations/0004_run_cancelled.sql"),
     include_str!("migrations/0005_server_os.sql"),
+    include_str!("migrations/0007_logs.sql"),
     include_str!("migrations/0006_metrics.sql"),
     include_str!("migrations/0008_backup_runs.sql"),
     include_str!("migrations/0009_releases.sql"),

@@ -113,6 +113,34 @@ impl DockerClient {
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
+    /// The container's log as it comes: stdout and stderr frames, each line
+    /// led by the Engine's RFC 3339 timestamp; the last `tail` lines (all when
+    /// `None`) since `since` unix seconds (0 = all), then, with `follow`, new
+    /// ones until the container stops.
+    pub fn log_stream(
+        &self,
+        id: &str,
+        tail: Option<u32>,
+        since: i64,
+        follow: bool,
+    ) -> Result<impl futures_util::Stream<Item = Result<Vec<u8>, DockerError>> + Send + use<>, DockerError> {
+        segment("logs", "id", id)?;
+        let tail = tail.map_or_else(|| "all".to_string(), |t| t.to_string());
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .follow(follow)
+            .since(since.clamp(0, i32::MAX as i64) as i32)
+            .tail(&tail)
+            .build();
+        let op = format!("logs of {}", short(id));
+        Ok(self
+            .docker
+            .logs(id, Some(opts))
+            .map(move |item| item.map(|c| c.into_bytes().to_vec()).map_err(|e| DockerError::api(op.clone(), e))))
+    }
+
     /// One resource sample (the Engine takes about a second to measure CPU).
     pub async fn stats(&self, id: &str, name: &str) -> Result<Stats, DockerError> {
         segment("stats", "id", id)?;

@@ -26,6 +26,7 @@ mod hostile;
 mod hosts;
 mod http_attack;
 mod import;
+mod logs;
 mod market_catalog;
 mod market_install;
 mod market_sync;

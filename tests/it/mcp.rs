@@ -757,7 +757,7 @@ fn the_mcp_inspector_finds_no_schema_problems() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "inspector failed:\n{stdout}\n{stderr}");
     let listed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    assert_eq!(listed["tools"].as_array().map(Vec::len), Some(52), "{stdout}");
+    assert_eq!(listed["tools"].as_array().map(Vec::len), Some(55), "{stdout}");
     let _ = docker(&["version", "--format", "{{.Server.Version}}"]);
 }
 

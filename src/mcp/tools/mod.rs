@@ -6,6 +6,7 @@ mod apps;
 mod backup;
 mod docker;
 mod fleet;
+mod logs;
 mod market_catalog;
 mod market_install;
 mod market_repo;
@@ -31,6 +32,7 @@ pub fn router() -> ToolRouter<Tomo> {
         + Tomo::market_install_tools()
         + Tomo::docker_tools()
         + Tomo::backup_tools()
+        + Tomo::logs_tools()
 }
 
 /// Names from an argument, checked.
