@@ -49,8 +49,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_marketplace.sql"),
     include_str!("migrations/0004_run_cancelled.sql"),
     include_str!("migrations/0005_server_os.sql"),
-    include_str!("migrations/0007_logs.sql"),
     include_str!("migrations/0006_metrics.sql"),
+    include_str!("migrations/0007_logs.sql"),
     include_str!("migrations/0008_backup_runs.sql"),
     include_str!("migrations/0009_releases.sql"),
 ];
