@@ -1,3 +1,6 @@
+//! Tests of the archive format: round trips, partial reads, and refusal of
+//! wrong passphrases, truncation, trailing bytes and any flipped bit.
+
 use std::io::{Cursor, Write};
 
 use proptest::prelude::*;

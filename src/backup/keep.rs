@@ -29,6 +29,13 @@ impl Keep {
     }
 }
 
+fn day(t: i64) -> i64 {
+    t.div_euclid(86_400)
+}
+
+/// The bucket an archive's time falls in, for one rule.
+type Bucket = dyn Fn(i64) -> (i64, u32);
+
 /// For archives made at `times` (Unix seconds, any order): whether each is kept.
 pub fn decide(times: &[i64], rules: &Keep) -> Vec<bool> {
     if rules.is_none() {
@@ -37,8 +44,7 @@ pub fn decide(times: &[i64], rules: &Keep) -> Vec<bool> {
     let mut order: Vec<usize> = (0..times.len()).collect();
     order.sort_by(|a, b| times[*b].cmp(&times[*a]).then(b.cmp(a)));
     let mut keep = vec![false; times.len()];
-    let day = |t: i64| t.div_euclid(86_400);
-    let buckets: [(u32, &dyn Fn(i64) -> (i64, u32)); 4] = [
+    let buckets: [(u32, &Bucket); 4] = [
         (rules.last, &|_| (0, 0)),
         (rules.daily, &|t| (day(t), 0)),
         (rules.weekly, &|t| time::iso_week(day(t))),

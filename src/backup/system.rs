@@ -46,6 +46,11 @@ fn file_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
     move |source| BackupError::File { path: path.display().to_string(), source }
 }
 
+/// Adds members (an app's data) to an archive being written.
+pub type AddMembers<'a> = dyn FnMut(&mut ArchiveWriter<BufWriter<fs::File>>) -> Result<(), BackupError> + 'a;
+/// Restores one member of an app's data: (app, member, data).
+pub type RestoreApp<'a> = dyn FnMut(&str, &MemberMeta, &mut dyn Read) -> Result<(), BackupError> + 'a;
+
 /// What a system backup reads.
 pub struct Sources<'a> {
     pub store: &'a Store,
@@ -70,7 +75,7 @@ pub fn create(
     out: &Path,
     passphrase: &SecretString,
     created: i64,
-    more: &mut dyn FnMut(&mut ArchiveWriter<BufWriter<fs::File>>) -> Result<(), BackupError>,
+    more: &mut AddMembers<'_>,
 ) -> Result<Written, BackupError> {
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(file_err(parent))?;
@@ -101,7 +106,7 @@ fn write_members(
     out: BufWriter<fs::File>,
     passphrase: &SecretString,
     created: i64,
-    more: &mut dyn FnMut(&mut ArchiveWriter<BufWriter<fs::File>>) -> Result<(), BackupError>,
+    more: &mut AddMembers<'_>,
 ) -> Result<Contents, BackupError> {
     let header = Header::new(src.store.installation_id()?, created);
     let mut w = ArchiveWriter::create(out, passphrase, header)?;
@@ -406,7 +411,7 @@ pub fn restore(
     passphrase: &SecretString,
     plan: &RestorePlan,
     to: &Target<'_>,
-    app: Option<&mut dyn FnMut(&str, &MemberMeta, &mut dyn Read) -> Result<(), BackupError>>,
+    app: Option<&mut RestoreApp<'_>>,
 ) -> Result<Restored, BackupError> {
     let wants = |p: &Part| plan.parts.contains(p);
     let apps: Vec<String> =

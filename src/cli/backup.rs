@@ -5,8 +5,7 @@ use std::path::Path;
 
 use super::args::{BackupCommand, BackupPassphrase, BackupRestoreArgs};
 use super::{out, out_json};
-use crate::backup::{Keep, Part, RestorePlan};
-use crate::engine::{BackupRequest, Engine, RestoreRequest};
+use crate::engine::{BackupKeep as Keep, BackupPart as Part, BackupRequest, Engine, RestorePlan, RestoreRequest};
 use crate::error::{Error, IoOp, Result, Usage};
 use crate::model::secret::SecretString;
 use crate::term;

@@ -297,7 +297,7 @@ async fn stream_member<W: Write + Send + 'static>(
         let written = (|| {
             let mut member = archive.member(meta)?;
             let mut source = tokio_util::io::SyncIoBridge::new_with_handle(rx, handle);
-            std::io::copy(&mut source, &mut member)?;
+            copy_large(&mut source, &mut member)?;
             member.finish()
         })();
         (archive, written)
@@ -308,6 +308,22 @@ async fn stream_member<W: Write + Send + 'static>(
     let entry = written.map_err(|e| format!("writing the archive: {e}"))?;
     read?;
     Ok((archive, entry.size))
+}
+
+/// `io::copy` with a large buffer: each read of the bridge crosses threads.
+pub(super) fn copy_large(from: &mut dyn std::io::Read, to: &mut dyn Write) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }
 
 #[cfg(test)]

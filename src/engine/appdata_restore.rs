@@ -152,7 +152,7 @@ impl Engine {
                         return Err(std::io::Error::other("the restore stopped").into());
                     }
                     let mut sink = tokio_util::io::SyncIoBridge::new_with_handle(&mut ours, handle.clone());
-                    std::io::copy(data, &mut sink)?;
+                    super::appdata::copy_large(data, &mut sink)?;
                     sink.shutdown()?;
                     Ok(())
                 })

@@ -50,9 +50,11 @@ mod users;
 
 pub use crate::apply::{ApplyEvent, ApplyReport, ApplySink, Both, Outcome, TracingSink};
 pub use crate::model::logs::{AppLogLine, LogLevel, LogRow};
+pub use crate::backup::{Keep as BackupKeep, Part as BackupPart, Replaces, RestorePlan, Restored};
 pub use crate::plan::status::{StatusRow, rows as status_rows};
 pub use crate::plan::text::{plan as plan_text, plan_with as plan_text_with, status as status_text};
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
+pub use crate::store::Newer;
 pub use backup::{BackupMade, BackupRequest, BackupRow, RestoreRequest};
 pub use changes::{AuditEvent, AuditResult, Change, DocKind, FileEdit, Submitted};
 pub use edits::{

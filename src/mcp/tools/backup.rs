@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::bad_arg;
 use crate::auth::Identity;
-use crate::backup::{Part, Replaces, Restored};
-use crate::engine::{BackupMade, BackupRequest, BackupRow, RestoreRequest};
+use crate::engine::{
+    BackupMade, BackupPart as Part, BackupRequest, BackupRow, Newer, Replaces, RestoreRequest, Restored,
+};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
-use crate::store::Newer;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
