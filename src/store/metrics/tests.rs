@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use rusqlite::params;
+
 use super::*;
 
 fn store() -> (tempfile::TempDir, Store) {
@@ -88,4 +90,85 @@ fn alerts_are_replaced_as_a_whole() {
     assert_eq!(s.firing_alerts().unwrap(), vec![a]);
     s.set_firing_alerts(&[]).unwrap();
     assert!(s.firing_alerts().unwrap().is_empty());
+}
+
+/// One host with 2 mounts and 20 containers: the readings of a round.
+fn round(at: i64, i: i64) -> Vec<Reading> {
+    let host = host("bench");
+    let mut out = Vec::new();
+    for f in Figure::ALL.iter().filter(|f| f.is_host()) {
+        let devices: &[Option<&str>] =
+            if matches!(f, Figure::HostFilesystemUsedBytes | Figure::HostFilesystemAvailBytes) {
+                &[Some("/"), Some("/srv")]
+            } else {
+                &[None]
+            };
+        for d in devices {
+            let subject = Subject { device: d.map(String::from), ..host.clone() };
+            out.push(Reading { subject, figure: *f, value: 1e9 + (i * 4096 % 1_000_000) as f64, at });
+        }
+    }
+    for c in 0..20 {
+        let subject = Subject { app: Some(format!("app{c}")), service: Some("web".into()), ..host.clone() };
+        for f in Figure::ALL.iter().filter(|f| !f.is_host()) {
+            let v = match f.unit() {
+                crate::model::metrics::Unit::Ratio => 0.01 * ((i + c) % 50) as f64,
+                _ => 5e7 + ((i * 7919 + c * 104_729) % 10_000_000) as f64,
+            };
+            out.push(Reading { subject: subject.clone(), figure: *f, value: v, at });
+        }
+    }
+    out
+}
+
+/// `cargo test --lib store::metrics::tests::bench -- --ignored --nocapture`:
+/// storage per host-day with the defaults (30 s, a host and 20 containers),
+/// and a 30-day history query of one figure.
+#[test]
+#[ignore]
+fn bench_storage_and_query() {
+    let (_d, s) = store();
+    let day = 86_400;
+    let t0 = 1_800_000_000 - 1_800_000_000 % day;
+    let size = |s: &Store| {
+        let c = s.conn();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        let n = |p: &str| c.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, i64>(0)).unwrap();
+        (n("page_count") - n("freelist_count")) * n("page_size")
+    };
+    let before = size(&s);
+    let started = std::time::Instant::now();
+    for i in 0..2880 {
+        let at = t0 + i * 30;
+        s.record_metrics("bench", at, &round(at, i)).unwrap();
+        if i % 10 == 0 {
+            s.housekeep_metrics("bench", at, t0 - day, t0 - 30 * day).unwrap();
+        }
+    }
+    while s.housekeep_metrics("bench", t0 + day + 600, t0 - day, t0 - 30 * day).unwrap().buckets_rolled > 0 {}
+    let per_round = started.elapsed() / 2880;
+    let (samples, rollups) = s.metric_row_counts().unwrap();
+    let day_bytes = size(&s) - before;
+    let values = round(0, 0).len();
+    println!(
+        "one host-day: {values} values a round, {samples} sample rows, {rollups} rollup rows, {:.2} MB (raw + rollups); store and housekeep {per_round:?} a round (debug build)",
+        day_bytes as f64 / 1e6
+    );
+    // The rollups of one figure over 30 days (the other 29 days' rollups of this one series).
+    let cpu = s.metric_series().unwrap().into_iter().find(|r| r.figure == Figure::HostCpuRatio).unwrap();
+    {
+        let c = s.conn();
+        let mut st = c
+            .prepare("INSERT OR IGNORE INTO metric_rollups (series, at, min, avg, max) VALUES (?1, ?2, 1, 2, 3)")
+            .unwrap();
+        for b in 0..(29 * day / ROLLUP_SECONDS) {
+            st.execute(params![cpu.id, t0 - 29 * day + b * ROLLUP_SECONDS]).unwrap();
+        }
+    }
+    let started = std::time::Instant::now();
+    let points = s.rollup_points(cpu.id, cpu.figure, t0 - 29 * day, t0 + day).unwrap();
+    let took = started.elapsed();
+    println!("30-day query of one figure: {} points in {took:?}", points.len());
+    assert!(points.len() >= 8640 - 1);
+    assert!(day_bytes < 5_000_000, "{day_bytes} bytes per host-day");
 }

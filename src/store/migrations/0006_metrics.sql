@@ -15,13 +15,15 @@ CREATE TABLE metric_series (
 );
 
 -- Raw samples: one row per server per round, its values packed as
--- (series id delta, scaled value) varints (`store/metrics/pack.rs`).
+-- (series id delta, scaled value) varints (`store/metrics/pack.rs`). A rowid
+-- table: a row of a kilobyte or more stays in its page (in a WITHOUT ROWID
+-- table it would spill to an overflow page of its own, 4 KB a row).
 CREATE TABLE metric_samples (
     server TEXT NOT NULL,
     at     INTEGER NOT NULL,            -- unix seconds
     packed BLOB NOT NULL,
-    PRIMARY KEY (server, at)
-) WITHOUT ROWID;
+    UNIQUE (server, at)
+);
 
 -- 5-minute rollups per series, values scaled as in metric_samples.
 CREATE TABLE metric_rollups (
