@@ -622,6 +622,18 @@ pub struct RawSettings {
     pub networks: Option<RawNetworkSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marketplace: Option<RawMarketplaceSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RawRolloutSettings>,
+}
+
+/// How changes reach running services.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+pub struct RawRolloutSettings {
+    /// The longest a service may be down in an apply (a stop-first
+    /// recreate), e.g. `10s`. A plan over it needs `--allow-downtime` (CLI)
+    /// or an approval (MCP); `watch` holds it. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_downtime: Option<String>,
 }
 
 /// How `tomo market install` fills a store's variables.

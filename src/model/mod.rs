@@ -362,6 +362,10 @@ pub struct Settings {
     /// How `tomo market install` fills a store's variables.
     #[serde(default, skip_serializing_if = "MarketDefaults::is_default")]
     pub market_defaults: MarketDefaults,
+    /// `rollout.max_downtime`: a plan whose downtime is longer needs
+    /// `--allow-downtime` or an approval; `None`: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_downtime: Option<Duration>,
     pub origin: Option<Origin>,
 }
 
@@ -401,6 +405,7 @@ impl Default for Settings {
             require_approval: RequireApproval::Destructive,
             network_pool: subnet::NetworkPool::default(),
             market_defaults: MarketDefaults::default(),
+            max_downtime: None,
             origin: None,
         }
     }

@@ -16,6 +16,9 @@ mod graph;
 mod net_tests;
 mod netdiff;
 mod recover;
+pub mod risk;
+#[cfg(test)]
+mod risk_tests;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -295,6 +298,9 @@ pub struct Action {
     /// not hold this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after_any: Vec<usize>,
+    /// Downtime and data risk (`plan::risk`).
+    #[serde(default)]
+    pub risk: risk::Risk,
 }
 
 /// A problem the plan reports and leaves alone.
@@ -332,6 +338,9 @@ pub struct Plan {
     pub orphans: Vec<Orphan>,
     /// Servers that could not be observed, with the reason.
     pub unreachable: BTreeMap<Name, String>,
+    /// Downtime and data at risk, over all actions (`plan::risk`).
+    #[serde(default)]
+    pub risk: risk::RiskSummary,
 }
 
 impl Plan {
@@ -454,6 +463,7 @@ pub fn build(
         conflicts: Vec::new(),
         orphans: Vec::new(),
         unreachable: BTreeMap::new(),
+        risk: risk::RiskSummary::default(),
     };
     for (name, state) in &observed.servers {
         if let ServerState::Unreachable(why) = state {
@@ -473,6 +483,7 @@ pub fn build(
     docker::check_absent(desired, observed, &plan)?;
     graph::add_edges(desired, &mut plan);
     graph::topo_order(&plan).map_err(PlanError::Cycle)?;
+    risk::assess(&mut plan, &risk::History::new(), None);
     Ok(plan)
 }
 

@@ -13,6 +13,7 @@ mod audit;
 pub mod folder;
 mod market;
 mod proposals;
+mod rollout;
 mod runs;
 mod secrets;
 mod status;

@@ -38,6 +38,11 @@ impl<'a> Resolver<'a> {
                     .help("e.g. `5m`"),
             );
         }
+        let max_downtime = self.duration(
+            at,
+            &root.key("rollout").key("max_downtime"),
+            s.rollout.as_ref().and_then(|r| r.max_downtime.as_ref()),
+        );
         let network_pool = self.network_pool(at, s.networks.as_ref());
         let market_defaults = self.market_defaults(at, s.marketplace.as_ref().and_then(|m| m.defaults.as_ref()));
         (self.diags.error_count() == before).then(|| Settings {
@@ -51,6 +56,7 @@ impl<'a> Resolver<'a> {
             require_approval: s.mcp.as_ref().and_then(|m| m.require_approval).unwrap_or(d.require_approval),
             network_pool: network_pool.unwrap_or(d.network_pool),
             market_defaults,
+            max_downtime,
             origin: Some(at.origin(rel)),
         })
     }
