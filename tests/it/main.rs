@@ -35,6 +35,7 @@ mod namespaces;
 mod networks;
 mod reconcile;
 mod remote;
+mod rollout;
 mod runopts;
 mod schemas;
 mod secrets;
