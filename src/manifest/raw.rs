@@ -634,6 +634,12 @@ pub struct RawRolloutSettings {
     /// or an approval (MCP); `watch` holds it. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_downtime: Option<String>,
+    /// How long a created or recreated service is watched after it started
+    /// (e.g. `30s`; default `0s`: not at all): an exit, a restart or turning
+    /// unhealthy in that time fails the apply, and a recreated service gets
+    /// its previous container back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
 }
 
 /// How `tomo market install` fills a store's variables.

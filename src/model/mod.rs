@@ -366,6 +366,9 @@ pub struct Settings {
     /// `--allow-downtime` or an approval; `None`: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_downtime: Option<Duration>,
+    /// `rollout.verify`: how long a new container is watched after start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Duration>,
     pub origin: Option<Origin>,
 }
 
@@ -406,6 +409,7 @@ impl Default for Settings {
             network_pool: subnet::NetworkPool::default(),
             market_defaults: MarketDefaults::default(),
             max_downtime: None,
+            verify: None,
             origin: None,
         }
     }

@@ -139,3 +139,51 @@ fn max_downtime_needs_allow_downtime_and_watch_holds_it() {
     assert_eq!(allowed.code, 0, "{}", allowed.all());
     assert_ne!(f.id(&app), id);
 }
+
+/// A working release of `{p}-svc`, then a change to `broken` (YAML lines of
+/// the service) applied with `rollout.verify: 10s`: the apply fails with
+/// `reason`, and the previous container is back, running, with its id.
+fn broken_release_rolls_back(broken: &str, reason: &str) {
+    let f = Fleet::new();
+    f.manifest("settings.yaml", "kind: Settings\nrollout: {verify: 10s}\n");
+    let svc = f.app("svc");
+    let app = |extra: &str| {
+        f.manifest(
+            "apps/svc.yaml",
+            &format!("kind: App\nname: {{p}}-svc\nserver: local\nimage: {{image}}\ninit: true\n{extra}"),
+        )
+    };
+    app(&format!("command: {}\n", httpd("ok")));
+    f.apply();
+    let id = f.id(&svc);
+    app(broken);
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.all().contains("verification failed within 10s"), "{}", r.all());
+    assert!(r.all().contains(reason), "{}", r.all());
+    assert!(r.all().contains("the previous container was restored"), "{}", r.all());
+    assert_eq!(f.id(&svc), id, "the previous container is back under its name");
+    assert_eq!(f.inspect(&svc, "{{.State.Status}}"), "running");
+    assert_eq!(f.containers(), std::slice::from_ref(&svc), "the failed container is gone");
+}
+
+#[test]
+fn a_container_exiting_after_3s_is_rolled_back_to_the_previous_one() {
+    broken_release_rolls_back(
+        "restart: \"no\"\ncommand: [\"sh\", \"-c\", \"sleep 3; exit 3\"]\n",
+        "exited with status 3",
+    );
+}
+
+#[test]
+fn a_container_turning_unhealthy_after_5s_is_rolled_back() {
+    broken_release_rolls_back(
+        "command: [\"sh\", \"-c\", \"touch /ok; (sleep 5; rm /ok) & exec sleep 1000\"]\nhealthcheck: {test: [\"CMD\", \"cat\", \"/ok\"], interval: 1s, retries: 1}\n",
+        "became unhealthy",
+    );
+}
+
+#[test]
+fn a_container_restarting_in_a_loop_is_rolled_back() {
+    broken_release_rolls_back("restart: always\ncommand: [\"sh\", \"-c\", \"sleep 1; exit 1\"]\n", "restart");
+}
