@@ -118,6 +118,9 @@ pub enum Usage {
     /// Standard input is no terminal, so tomo cannot ask; `flag` says yes.
     #[error("standard input is not a terminal, so tomo cannot ask: {review}, then pass {flag}")]
     NeedsFlag { flag: &'static str, review: String },
+    /// The plan is over a limit of the settings; `flag` applies it anyway.
+    #[error("{why}; tomo changed nothing. Pass {flag} to apply it anyway")]
+    OverLimit { flag: &'static str, why: String },
     /// What the arguments would create exists already.
     #[error("{what} already exists; {help}")]
     Exists { what: String, help: String },

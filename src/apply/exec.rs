@@ -22,6 +22,7 @@ pub(super) async fn execute<E: EngineApi>(
     c: &E,
     secrets: &dyn Secrets,
     health_timeout: Duration,
+    verify: Duration,
 ) -> Result<Option<String>, String> {
     let e = |e: crate::transport::docker::DockerError| e.to_string();
     match &action.op {
@@ -53,15 +54,25 @@ pub(super) async fn execute<E: EngineApi>(
             Ok(Some(id))
         }
         Op::Recreate { spec, hash, redacted, old_id, start, wait, order, keeps, .. } => {
-            let new =
-                Replacement { c, spec, hash, redacted, secrets, keeps, start: *start, wait: *wait, health_timeout };
+            let new = Replacement {
+                c,
+                spec,
+                hash,
+                redacted,
+                secrets,
+                keeps,
+                start: *start,
+                wait: *wait,
+                health_timeout,
+                verify,
+            };
             match order {
                 UpdateOrder::StopFirst => new.stop_first(old_id).await,
                 UpdateOrder::StartFirst => new.start_first(old_id).await,
             }
             .map(Some)
         }
-        Op::Start { target, wait, container, .. } => {
+        Op::Start { target, wait, container, fresh } => {
             if let Err(err) = c.start(target).await {
                 if err.is_stale_task() {
                     return Err(unstartable(c, target, container, err).await);
@@ -69,6 +80,16 @@ pub(super) async fn execute<E: EngineApi>(
                 return Err(err.to_string());
             }
             settle(c, target, *wait, health_timeout).await?;
+            if *fresh
+                && *wait != Wait::Completed
+                && let Err(why) = verified(c, target, verify).await
+            {
+                let stopped = match c.stop(target, Duration::from_secs(10)).await {
+                    Ok(()) => "it was stopped".to_string(),
+                    Err(e) => format!("stopping it failed too: {e}"),
+                };
+                return Err(format!("{why}; a new service has no previous container to go back to: {stopped}"));
+            }
             Ok(None)
         }
         Op::Stop { target, timeout_ms, .. } => {
@@ -136,6 +157,29 @@ async fn unstartable<E: EngineApi>(c: &E, target: &str, container: &str, err: Do
     }
 }
 
+/// Watches a started container for `verify` through the Engine's events
+/// (no polling; zero: returns at once): an exit, a restart or turning
+/// unhealthy fails it.
+async fn verified<E: EngineApi>(c: &E, id: &str, verify: Duration) -> Result<(), String> {
+    use crate::model::{Health, RunState};
+    use crate::transport::docker::NotReady;
+    if verify.is_zero() {
+        return Ok(());
+    }
+    let failed = c
+        .wait_for(id, verify, &|run, health, code| match (run, health) {
+            (_, Some(Health::Unhealthy)) => Some(Err(NotReady::Unhealthy)),
+            (RunState::Restarting, _) => Some(Err(NotReady::Restarted)),
+            (RunState::Exited | RunState::Dead, _) => Some(Err(NotReady::Exited(code))),
+            _ => None,
+        })
+        .await;
+    match failed {
+        Ok(()) | Err(DockerError::NotReady { why: NotReady::Late { .. }, .. }) => Ok(()),
+        Err(e) => Err(format!("verification failed within {}s of the start: {e}", verify.as_secs())),
+    }
+}
+
 /// Waits for what a started container must reach.
 async fn settle<E: EngineApi>(c: &E, id: &str, wait: Wait, timeout: Duration) -> Result<(), String> {
     match wait {
@@ -157,6 +201,8 @@ struct Replacement<'a, E> {
     start: bool,
     wait: Wait,
     health_timeout: Duration,
+    /// How long the new container is watched once it settled.
+    verify: Duration,
 }
 
 impl<E: EngineApi> Replacement<'_, E> {
@@ -177,6 +223,10 @@ impl<E: EngineApi> Replacement<'_, E> {
         if self.start {
             self.c.start(&id).await.map_err(|e| fail(e.to_string()))?;
             settle(self.c, &id, self.wait, self.health_timeout).await.map_err(fail)?;
+            // The previous container stays aside until this ends.
+            if self.wait != Wait::Completed {
+                verified(self.c, &id, self.verify).await.map_err(fail)?;
+            }
         }
         Ok(id)
     }

@@ -162,6 +162,9 @@ pub trait Journal: Send + Sync {
 pub struct ApplyOptions {
     pub parallelism: usize,
     pub health_timeout: Duration,
+    /// How long a created or recreated container is watched after it
+    /// started (`Settings.rollout.verify`; zero: not at all).
+    pub verify: Duration,
     /// Once set, no further action starts; those running finish.
     pub stop: Option<Arc<AtomicBool>>,
 }
@@ -209,7 +212,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
             let client = clients.get(&action.server).map(|c| c.as_ref().cloned().map_err(|e| e.to_string()));
             let secrets = secrets.clone();
             let redact = redact.clone();
-            let health_timeout = opts.health_timeout;
+            let (health_timeout, verify) = (opts.health_timeout, opts.verify);
             sink.started(&action);
             journal.started(&action);
             // In the caller's span: what the action logs is the call's (`mcp::events`).
@@ -219,7 +222,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
                     match client {
                         Some(Ok(c)) => {
                             let c = c.redacting(redact);
-                            exec::execute(&action, &c, secrets.as_ref(), health_timeout).await
+                            exec::execute(&action, &c, secrets.as_ref(), health_timeout, verify).await
                         }
                         Some(Err(why)) => Err(format!("server `{}` is unreachable: {why}", action.server)),
                         None => Err(format!("server `{}` has no connection", action.server)),

@@ -215,6 +215,9 @@ pub struct ApplyArgs {
     /// Apply without asking (required when standard input is not a terminal)
     #[arg(long)]
     pub auto_approve: bool,
+    /// Apply even when a service would be down longer than `Settings.rollout.max_downtime`
+    #[arg(long)]
+    pub allow_downtime: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,

@@ -104,6 +104,7 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
                 format!("not a plan saved by `tomo plan --out`: {e}"),
             )
         })?;
+        downtime_allowed(&p, a)?;
         let sink = LineSink::new(p.actions.len(), a.json);
         let report = rt.block_on(engine.apply_saved(&p, &req, &sink));
         sink.finish();
@@ -113,9 +114,17 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
     let opts = options(&a.scope)?;
     let interactive = std::io::stdin().is_terminal();
     let mut refused = false;
+    let mut too_long = None;
     let mut confirm = |p: &Plan| {
         if !p.has_changes() {
             return true;
+        }
+        if let Err(e) = downtime_allowed(p, a) {
+            if !a.json {
+                let _ = out(&plan_view::plan(p));
+            }
+            too_long = Some(e);
+            return false;
         }
         if a.auto_approve {
             if !a.json {
@@ -148,6 +157,9 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
     ));
     sink.finish();
     let result = result?;
+    if let Some(e) = too_long {
+        return Err(e);
+    }
     match result {
         None if refused => Err(Usage::NeedsFlag {
             flag: "--auto-approve",
@@ -167,6 +179,23 @@ pub fn apply(engine: &Engine, a: &ApplyArgs) -> Result<i32> {
             }
         }
         Some((p, report)) => finish(&p, &report, a.json),
+    }
+}
+
+/// A plan whose downtime is over `Settings.rollout.max_downtime` is applied
+/// only with `--allow-downtime`.
+fn downtime_allowed(p: &Plan, a: &ApplyArgs) -> Result<()> {
+    match p.risk.over_limit_ms {
+        Some(max) if !a.allow_downtime => Err(Usage::OverLimit {
+            flag: "--allow-downtime",
+            why: format!(
+                "the plan takes a service down for {}, over `rollout.max_downtime` ({})",
+                crate::engine::risk::human(p.risk.downtime_ms),
+                crate::engine::risk::human(max)
+            ),
+        }
+        .into()),
+        _ => Ok(()),
     }
 }
 

@@ -321,6 +321,8 @@ impl Engine {
             Some(format!(
                 "the plan removes or replaces something holding data (`mcp.require_approval: destructive`){what}"
             ))
+        } else if plan.risk.over_limit_ms.is_some() {
+            Some(format!("the plan's {}", crate::plan::risk::summary_line(&plan.risk)))
         } else {
             None
         };

@@ -51,6 +51,7 @@ mod users;
 pub use crate::apply::{ApplyEvent, ApplyReport, ApplySink, Both, Outcome, TracingSink};
 pub use crate::model::logs::{AppLogLine, LogLevel, LogRow};
 pub use crate::backup::{Keep as BackupKeep, Part as BackupPart, Replaces, RestorePlan, Restored};
+pub use crate::plan::risk;
 pub use crate::plan::status::{StatusRow, rows as status_rows};
 pub use crate::plan::text::{plan as plan_text, plan_with as plan_text_with, status as status_text};
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
@@ -305,7 +306,13 @@ impl Engine {
 
     fn plan_against(&self, desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Result<Plan> {
         let secrets = self.secrets();
-        Ok(plan::build(desired, observed, opts, secrets.as_ref())?)
+        let mut plan = plan::build(desired, observed, opts, secrets.as_ref())?;
+        let history = self.store().and_then(|s| Ok(s.recreate_durations()?)).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read recorded recreate durations; downtime estimates use the default");
+            Default::default()
+        });
+        plan::risk::assess(&mut plan, &history, desired.settings.max_downtime.map(|d| d.as_millis()));
+        Ok(plan)
     }
 
     /// What every apply begins with: the apply lock, the manifests, and the
@@ -397,6 +404,7 @@ impl Engine {
         let opts = ApplyOptions {
             parallelism: req.parallelism.unwrap_or(desired.settings.parallelism as usize),
             health_timeout: desired.settings.health_timeout.to_std(),
+            verify: desired.settings.verify.map_or(Duration::ZERO, |v| v.to_std()),
             stop: Some(stop),
         };
         let mut report = apply::run(plan, &clients, self.secrets(), &opts, sink, &journal).await;
@@ -467,7 +475,12 @@ impl Journal for StoreJournal {
             tracing::error!(error = %e, "the store is gone: no further action starts");
             self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        let detail = serde_json::json!({"op": a.op.verb(), "object": a.op.object(), "reasons": a.reasons});
+        let mut detail = serde_json::json!({"op": a.op.verb(), "object": a.op.object(), "reasons": a.reasons});
+        // What the downtime estimate of later plans reads back (`Store::recreate_durations`).
+        if let Op::Recreate { order, start, .. } = &a.op {
+            detail["order"] = serde_json::json!(order);
+            detail["start"] = serde_json::json!(start);
+        }
         if let Err(e) = self.store.action_started(
             self.run,
             a.id,

@@ -50,7 +50,8 @@ pub struct Reconciled {
 
 impl Engine {
     /// Plans against the servers and applies what the watch rules allow:
-    /// destructive actions wait when `Settings.watch.destructive` is `hold`;
+    /// destructive actions wait when `Settings.watch.destructive` is `hold`,
+    /// and recreates down longer than `Settings.rollout.max_downtime` wait;
     /// drift found by the timer is only reported when `watch.self_heal` is
     /// off. An invalid manifest folder is an error and nothing is applied.
     pub async fn reconcile(&self, trigger: Trigger, stop: Arc<AtomicBool>, sink: &dyn ApplySink) -> Result<Reconciled> {
@@ -66,23 +67,28 @@ impl Engine {
         let plan = self.plan_for(&desired, &opts).await?;
         let settings = &desired.settings;
         let report_only = trigger == Trigger::Drift && !settings.watch_self_heal;
-        let held_ids: BTreeSet<usize> = plan
-            .actions
-            .iter()
-            .filter(|a| report_only || (settings.watch_destructive == WatchDestructive::Hold && a.op.is_destructive()))
-            .map(|a| a.id)
-            .collect();
+        let hold_destructive =
+            |a: &crate::plan::Action| settings.watch_destructive == WatchDestructive::Hold && a.op.is_destructive();
+        // Over `rollout.max_downtime`: the recreates that take that long wait.
+        let too_long = |a: &crate::plan::Action| plan.risk.over_limit_ms.is_some_and(|max| a.risk.downtime_ms > max);
+        let held_ids: BTreeSet<usize> =
+            plan.actions.iter().filter(|a| report_only || hold_destructive(a) || too_long(a)).map(|a| a.id).collect();
         let (to_apply, held) = plan.without(&held_ids);
         let held = held
             .into_iter()
             .map(|i| {
                 let a = &plan.actions[i];
                 let why = if report_only {
-                    "drift is reported only (`watch.self_heal: false`)"
+                    "drift is reported only (`watch.self_heal: false`)".to_string()
+                } else if held_ids.contains(&i) && hold_destructive(a) {
+                    "destructive (`watch.destructive: hold`)".to_string()
                 } else if held_ids.contains(&i) {
-                    "destructive (`watch.destructive: hold`)"
+                    format!(
+                        "down {}, over `rollout.max_downtime` (`tomo apply --allow-downtime` applies it)",
+                        crate::plan::risk::human(a.risk.downtime_ms)
+                    )
                 } else {
-                    "waits for a held action"
+                    "waits for a held action".to_string()
                 };
                 let drops: Vec<String> = a.op.drops().iter().map(|d| format!("; drops {d}")).collect();
                 format!("{} {} on {}: {why}{}", a.op.verb(), a.op.object(), a.server, drops.concat())

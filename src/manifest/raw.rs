@@ -624,6 +624,8 @@ pub struct RawSettings {
     pub marketplace: Option<RawMarketplaceSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<RawMetricsSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RawRolloutSettings>,
 }
 
 /// Fleet metrics: how often servers and containers are sampled by `tomo
@@ -650,6 +652,22 @@ pub struct RawMetricsRetention {
     /// 5-minute rollups: min, mean and max (default `30d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollup: Option<String>,
+}
+
+/// How changes reach running services.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+pub struct RawRolloutSettings {
+    /// The longest a service may be down in an apply (a stop-first
+    /// recreate), e.g. `10s`. A plan over it needs `--allow-downtime` (CLI)
+    /// or an approval (MCP); `watch` holds it. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_downtime: Option<String>,
+    /// How long a created or recreated service is watched after it started
+    /// (e.g. `30s`; default `0s`: not at all): an exit, a restart or turning
+    /// unhealthy in that time fails the apply, and a recreated service gets
+    /// its previous container back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
 }
 
 /// How `tomo market install` fills a store's variables.

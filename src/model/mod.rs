@@ -368,6 +368,13 @@ pub struct Settings {
     /// `Settings.metrics`: sampling interval, retention, alert rules.
     #[serde(default, skip_serializing_if = "metrics::MetricsSettings::is_default")]
     pub metrics: metrics::MetricsSettings,
+    /// `rollout.max_downtime`: a plan whose downtime is longer needs
+    /// `--allow-downtime` or an approval; `None`: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_downtime: Option<Duration>,
+    /// `rollout.verify`: how long a new container is watched after start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Duration>,
     pub origin: Option<Origin>,
 }
 
@@ -408,6 +415,8 @@ impl Default for Settings {
             network_pool: subnet::NetworkPool::default(),
             market_defaults: MarketDefaults::default(),
             metrics: metrics::MetricsSettings::default(),
+            max_downtime: None,
+            verify: None,
             origin: None,
         }
     }

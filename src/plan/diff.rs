@@ -101,6 +101,7 @@ impl ServerDiff<'_> {
             diff,
             after: Vec::new(),
             after_any: Vec::new(),
+            risk: Default::default(),
         });
     }
 

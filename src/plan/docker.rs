@@ -571,6 +571,7 @@ pub(super) fn plan_engines(
             diff: None,
             after: Vec::new(),
             after_any: Vec::new(),
+            risk: Default::default(),
         });
     }
     Ok(())

@@ -16,6 +16,9 @@ mod graph;
 mod net_tests;
 mod netdiff;
 mod recover;
+pub mod risk;
+#[cfg(test)]
+mod risk_tests;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -295,6 +298,9 @@ pub struct Action {
     /// not hold this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after_any: Vec<usize>,
+    /// Downtime and data risk (`plan::risk`).
+    #[serde(default)]
+    pub risk: risk::Risk,
 }
 
 /// A problem the plan reports and leaves alone.
@@ -336,6 +342,9 @@ pub struct Plan {
     /// digest its reference points to and the one its container runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ImageDigests>,
+    /// Downtime and data at risk, over all actions (`plan::risk`).
+    #[serde(default)]
+    pub risk: risk::RiskSummary,
 }
 
 /// A service's image by digest (`repository@sha256:…`), from the server's
@@ -477,6 +486,7 @@ pub fn build(
         orphans: Vec::new(),
         unreachable: BTreeMap::new(),
         images: Vec::new(),
+        risk: risk::RiskSummary::default(),
     };
     for (name, state) in &observed.servers {
         if let ServerState::Unreachable(why) = state {
@@ -496,6 +506,7 @@ pub fn build(
     docker::check_absent(desired, observed, &plan)?;
     graph::add_edges(desired, &mut plan);
     graph::topo_order(&plan).map_err(PlanError::Cycle)?;
+    risk::assess(&mut plan, &risk::History::new(), None);
     Ok(plan)
 }
 

@@ -57,6 +57,9 @@ pub fn plan_with(p: &Plan, verbose: bool) -> String {
             for l in data_lines(&a.op).lines() {
                 push_line(&mut out, l);
             }
+            if let Some(l) = super::risk::action_line(&a.risk) {
+                push_line(&mut out, &format!("        {l}"));
+            }
             if let Some(d) = &a.diff {
                 for l in d.lines() {
                     push_line(&mut out, &format!("        {l}"));
@@ -190,6 +193,9 @@ pub fn summary_line(p: &Plan) -> String {
         line.push_str(&format!("; {} server(s) unreachable", p.unreachable.len()));
     }
     line.push_str(".\n");
+    if p.has_changes() {
+        line.push_str(&format!("Risk: {}.\n", super::risk::summary_line(&p.risk)));
+    }
     line
 }
 

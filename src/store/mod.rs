@@ -17,6 +17,7 @@ mod market;
 mod metrics;
 mod proposals;
 mod releases;
+mod rollout;
 mod runs;
 mod secrets;
 mod status;

@@ -80,6 +80,8 @@ pub enum NotReady {
     ExitedUnhealthy,
     #[error("exited with status {0}")]
     Exited(i64),
+    #[error("restarted (its restart policy brought it back after it exited)")]
+    Restarted,
     #[error("did not become ready within {secs}s (state {state}, health {health})")]
     Late { secs: u64, state: &'static str, health: &'static str },
 }

@@ -40,6 +40,7 @@ mod networks;
 mod reconcile;
 mod releases;
 mod remote;
+mod rollout;
 mod runopts;
 mod schemas;
 mod secrets;

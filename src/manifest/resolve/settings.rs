@@ -38,6 +38,23 @@ impl<'a> Resolver<'a> {
                     .help("e.g. `5m`"),
             );
         }
+        let max_downtime = self.duration(
+            at,
+            &root.key("rollout").key("max_downtime"),
+            s.rollout.as_ref().and_then(|r| r.max_downtime.as_ref()),
+        );
+        let verify_path = root.key("rollout").key("verify");
+        let verify = self.duration(at, &verify_path, s.rollout.as_ref().and_then(|r| r.verify.as_ref()));
+        if let Some(v) = verify
+            && v.as_millis() > health_timeout.unwrap_or(d.health_timeout).as_millis()
+        {
+            self.push(
+                Diagnostic::warning("verify-over-health-timeout", "`rollout.verify` is longer than `health_timeout`")
+                    .at(at.file, at.span(&verify_path))
+                    .field(verify_path.clone())
+                    .help("an apply waits for both; keep verify within health_timeout"),
+            );
+        }
         let network_pool = self.network_pool(at, s.networks.as_ref());
         let market_defaults = self.market_defaults(at, s.marketplace.as_ref().and_then(|m| m.defaults.as_ref()));
         let metrics = self.metrics_settings(at, s.metrics.as_ref());
@@ -53,6 +70,8 @@ impl<'a> Resolver<'a> {
             network_pool: network_pool.unwrap_or(d.network_pool),
             market_defaults,
             metrics,
+            max_downtime,
+            verify: verify.filter(|v| v.as_millis() > 0),
             origin: Some(at.origin(rel)),
         })
     }

@@ -58,6 +58,11 @@ pub struct PlanOut {
     pub destructive: bool,
     /// The plan as `tomo plan` shows it.
     pub text: String,
+    /// Downtime and data at risk, e.g. `downtime: ~3 s for 2 services (web, api); data at risk: none`;
+    /// each action of `plan` carries its own (`risk`).
+    pub risk: String,
+    /// Whether a service would be down longer than `Settings.rollout.max_downtime` (needs an approval).
+    pub over_max_downtime: bool,
     /// The full plan (actions, reasons, diffs, conflicts, orphans).
     pub plan: serde_json::Value,
 }
@@ -69,6 +74,8 @@ impl From<&Plan> for PlanOut {
             has_changes: p.has_changes(),
             destructive: p.is_destructive(),
             text: crate::engine::plan_text(p),
+            risk: crate::engine::risk::summary_line(&p.risk),
+            over_max_downtime: p.risk.over_limit_ms.is_some(),
             plan: serde_json::to_value(p).unwrap_or_default(),
         }
     }

@@ -273,6 +273,11 @@ impl Tomo {
                         refusal = Some(
                             "this plan removes something or replaces a container holding data, and `mcp.require_approval` asks for an admin; nothing was applied. An admin can apply it, or run `tomo apply`".into(),
                         );
+                    } else if p.risk.over_limit_ms.is_some() && who.role != Role::Admin {
+                        refusal = Some(format!(
+                            "{}; nothing was applied. An admin can apply it, or run `tomo apply --allow-downtime`",
+                            crate::engine::risk::summary_line(&p.risk)
+                        ));
                     }
                     refusal.is_none()
                 },
