@@ -16,6 +16,7 @@
 //!   before every run and action), no new action starts and the process exits
 //!   3 with the reason, rather than write to a store nobody reads.
 
+mod gauges;
 mod git;
 mod metrics;
 
