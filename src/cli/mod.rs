@@ -9,6 +9,7 @@ mod import;
 mod market;
 mod market_catalog;
 mod market_install;
+mod metrics_plot;
 mod metrics_view;
 mod plan_view;
 mod reconcile;
