@@ -71,6 +71,8 @@ pub enum Command {
     /// App stores (`kind: Marketplace`): sync, search, show, install
     #[command(subcommand)]
     Market(MarketCommand),
+    /// Fleet figures: a table with sparklines of the period, JSON series, or a chart
+    Metrics(super::metrics::MetricsShowArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -335,6 +337,9 @@ pub struct ServeArgs {
     /// The role a stdio client acts as
     #[arg(long, value_enum, default_value = "agent")]
     pub role: crate::auth::Role,
+    /// Serve Prometheus metrics (/metrics: the newest fleet figures) and /healthz at ADDR, e.g. 127.0.0.1:9100
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

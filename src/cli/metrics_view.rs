@@ -143,15 +143,8 @@ pub fn table(series: &[Series], period: &str, unread: &[Unread]) -> String {
     }
     let names: Vec<String> = rows.keys().map(|k| subject_name(k.2)).collect();
     let w = names.iter().map(|n| n.chars().count()).max().unwrap_or(0).max("SUBJECT".len());
-    let mut text = format!(
-        "{:w$}  {:12}  {:>11}  {:>11}  {:>11}  {}\n",
-        "SUBJECT",
-        "FIGURE",
-        "NOW",
-        "MIN",
-        "MAX",
-        format!("LAST {period}")
-    );
+    let mut text =
+        format!("{:w$}  {:12}  {:>11}  {:>11}  {:>11}  LAST {period}\n", "SUBJECT", "FIGURE", "NOW", "MIN", "MAX");
     let mut last = String::new();
     for (name, ((_, _, _, figure), s)) in names.iter().zip(&rows) {
         let unit = figure.unit();

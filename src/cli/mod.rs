@@ -9,6 +9,7 @@ mod import;
 mod market;
 mod market_catalog;
 mod market_install;
+mod metrics;
 mod metrics_plot;
 mod metrics_view;
 mod plan_view;
@@ -73,6 +74,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::App(c) => apps::run(&engine, c),
         Command::Import(c) => import::run(&engine, c),
         Command::Market(c) => market::run(&engine, c),
+        Command::Metrics(a) => metrics::show(&engine, &a),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

@@ -31,6 +31,7 @@ mod market_catalog;
 mod market_install;
 mod market_repo;
 mod market_updates;
+mod metrics_system;
 mod names;
 mod notice;
 mod ops;
@@ -57,6 +58,7 @@ pub use market_catalog::{
 };
 pub use market_install::{Install, InstallRequest, InstalledApp, Update};
 pub use market_repo::{MarketplaceEdit, MarketplaceFields};
+pub use metrics_system::SystemFigures;
 pub use names::NameKind;
 pub use notice::{FolderWatch, LiveSnapshot, ManifestSnapshot, relevant, watch_failed, watch_folder};
 pub use ops::{AppContainer, ContainerLogs, PerServer};

@@ -83,6 +83,12 @@ pub const RULES: &[(&str, Rule)] = &[
     ("market_installed", r(Read, false)),
     ("market_updates", r(Read, false)),
     ("market_upgrade", r(Propose, true)),
+    // monitoring
+    ("metrics_system", r(Read, false)),
+    ("metrics_server", r(Read, false)),
+    ("metrics_app", r(Read, false)),
+    ("metrics_history", r(Read, false)),
+    ("metrics_summary", r(Read, false)),
 ];
 
 pub fn rule(tool: &str) -> Option<Rule> {

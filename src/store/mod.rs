@@ -10,6 +10,7 @@
 //! `reinit_in` makes a new store there.
 
 mod audit;
+mod counts;
 pub mod folder;
 mod market;
 mod proposals;

@@ -8,6 +8,7 @@ mod fleet;
 mod market_catalog;
 mod market_install;
 mod market_repo;
+mod metrics;
 mod reconcile;
 
 use rmcp::handler::server::tool::ToolRouter;
@@ -21,6 +22,7 @@ use crate::model::Name;
 
 /// Every tool, built once per server.
 pub fn router() -> ToolRouter<Tomo> {
+    metrics::started();
     Tomo::reconcile_tools()
         + Tomo::app_tools()
         + Tomo::fleet_tools()
@@ -29,6 +31,7 @@ pub fn router() -> ToolRouter<Tomo> {
         + Tomo::market_catalog_tools()
         + Tomo::market_install_tools()
         + Tomo::docker_tools()
+        + Tomo::metrics_tools()
 }
 
 /// Names from an argument, checked.
