@@ -39,7 +39,13 @@ pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
             Some("") | None => engine.config().mcp_http.clone(),
             Some(addr) => addr.to_string(),
         };
-        rt.block_on(crate::mcp::serve_http(engine, &addr))?;
+        // The HTTP server is the long-running one: it collects metrics.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let collector = rt.spawn(engine.clone().metrics_loop(stop.clone()));
+        let served = rt.block_on(crate::mcp::serve_http(engine, &addr));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        collector.abort();
+        served?;
     }
     Ok(0)
 }

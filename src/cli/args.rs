@@ -71,8 +71,8 @@ pub enum Command {
     /// App stores (`kind: Marketplace`): sync, search, show, install
     #[command(subcommand)]
     Market(MarketCommand),
-    /// Fleet figures: a table with sparklines of the period, JSON series, or a chart
-    Metrics(super::metrics::MetricsShowArgs),
+    /// Fleet figures: a table with sparklines of the period, JSON series, or a chart; `collect` samples now
+    Metrics(super::metrics::MetricsArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }

@@ -1,98 +1,107 @@
-//! `tomo metrics [--server S]... [--app A]... [--since 6h] [--json] [--plot FILE]`:
-//! the stored fleet figures as a table with sparklines, as JSON series, or
-//! as a chart.
+//! `tomo metrics collect`: one collection round, printed (or as JSON);
+//! `tomo metrics` without a subcommand shows the stored figures
+//! (`metrics_show.rs`).
 
-use std::path::PathBuf;
+use std::fmt::Write as _;
 
-use clap::Args;
-use serde::Serialize;
+use clap::{Args, Subcommand};
 
-use super::metrics_view::{Unread, table};
 use super::{out, out_json, runtime};
-use crate::engine::Engine;
-use crate::error::{Error, NotFound, Noun, Result, Usage};
-use crate::model::metrics::{MetricsQuery, Series};
-use crate::model::values::Duration;
+use crate::engine::{CollectScope, Collected, Engine};
+use crate::error::Result;
+use crate::model::alert::AlertChange;
+use crate::term;
+
+/// `tomo metrics`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MetricsArgs {
+    #[command(subcommand)]
+    pub command: Option<MetricsCommand>,
+    #[command(flatten)]
+    pub show: super::metrics_show::MetricsShowArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Sample every server (or those named) once, store it and check alerts
+    Collect(CollectArgs),
+}
 
 #[derive(Debug, Args)]
-pub struct MetricsShowArgs {
+pub struct CollectArgs {
     /// Only this server (repeatable)
-    #[arg(long = "server", value_name = "S")]
+    #[arg(long = "server")]
     pub servers: Vec<String>,
-    /// Only this app's containers (repeatable)
-    #[arg(long = "app", value_name = "A")]
-    pub apps: Vec<String>,
-    /// The period shown, back from now
-    #[arg(long, value_name = "DURATION", default_value = "6h")]
-    pub since: String,
-    /// Print the series as JSON
+    /// Print the samples as JSON
     #[arg(long)]
     pub json: bool,
-    /// Also draw the series as a chart into FILE (.svg or .png)
-    #[arg(long, value_name = "FILE")]
-    pub plot: Option<PathBuf>,
 }
 
-/// What `--json` prints.
-#[derive(Debug, Serialize)]
-struct SeriesOut<'a> {
-    /// Unix seconds of the period's start.
-    since: i64,
-    series: &'a [Series],
+pub fn run(engine: &Engine, a: MetricsArgs) -> Result<i32> {
+    match a.command {
+        Some(MetricsCommand::Collect(c)) => collect(engine, &c),
+        None => super::metrics_show::show(engine, &a.show),
+    }
 }
 
-/// Checks the names asked for against the manifests (unknown: NotFound).
-pub fn check_names(engine: &Engine, servers: &[String], apps: &[String]) -> Result<()> {
-    let desired = engine.desired()?;
-    for s in servers {
-        if !desired.servers.keys().any(|k| k.as_str() == s) {
-            return Err(NotFound::among(Noun::Server, s, "servers", desired.servers.keys().map(|k| k.as_str())).into());
-        }
-    }
-    for a in apps {
-        if !desired.apps.keys().any(|k| k.as_str() == a) {
-            return Err(NotFound::among(Noun::App, a, "apps", desired.apps.keys().map(|k| k.as_str())).into());
-        }
-    }
-    Ok(())
-}
-
-/// `--since` as seconds (a usage error naming the argument when nonsense).
-pub fn since_seconds(arg: &str, value: &str) -> Result<i64> {
-    let d = Duration::parse(value).map_err(|e| Usage::invalid(arg, value, e))?;
-    Ok((d.as_millis() / 1000).max(1) as i64)
-}
-
-pub fn show(engine: &Engine, a: &MetricsShowArgs) -> Result<i32> {
-    let period = since_seconds("--since", &a.since)?;
-    if let Some(p) = &a.plot {
-        super::metrics_plot::Format::of(p)?;
-    }
-    check_names(engine, &a.servers, &a.apps)?;
-    let since = crate::auth::now_unix() - period;
-    let query = MetricsQuery { since, servers: a.servers.clone(), apps: a.apps.clone(), ..MetricsQuery::default() };
-    let rt = runtime()?;
-    let series = rt.block_on(engine.metrics_series(&query))?;
-    if let Some(p) = &a.plot {
-        super::metrics_plot::write(&series, p)?;
-    }
+fn collect(engine: &Engine, a: &CollectArgs) -> Result<i32> {
+    let scope = CollectScope { servers: a.servers.clone() };
+    let collected = runtime()?.block_on(engine.metrics_collect(&scope))?;
+    let failed = collected.samples.iter().any(|s| s.error.is_some());
     if a.json {
-        let text = serde_json::to_string_pretty(&SeriesOut { since, series: &series }).map_err(json_error)?;
-        out_json(&text)?;
+        out_json(&serde_json::to_string_pretty(&collected).expect("JSON"))?;
     } else {
-        let unread: Vec<Unread> = rt
-            .block_on(engine.metrics_latest(&a.servers))?
-            .into_iter()
-            .filter_map(|s| s.error.map(|error| Unread { server: s.server, error }))
-            .collect();
-        out(&table(&series, a.since.trim(), &unread))?;
-        if let Some(p) = &a.plot {
-            out(&format!("chart written to {}\n", p.display()))?;
-        }
+        out(&summary(&collected))?;
     }
-    Ok(0)
+    Ok(if failed { 1 } else { 0 })
 }
 
-fn json_error(e: serde_json::Error) -> Error {
-    Error::write("standard output", std::io::Error::other(e))
+/// A line per server (readings, or why none), warnings and alert changes.
+fn summary(c: &Collected) -> String {
+    let mut t = String::new();
+    for s in &c.samples {
+        match &s.error {
+            Some(e) => writeln!(t, "{}: not sampled: {}", term::field(&s.server), term::field(e)),
+            None => writeln!(t, "{}: {} readings", term::field(&s.server), s.readings.len()),
+        }
+        .expect("string");
+        for w in &s.warnings {
+            writeln!(t, "  warning: {}", term::field(w)).expect("string");
+        }
+    }
+    for a in &c.alerts {
+        let (what, a) = match a {
+            AlertChange::Fired(a) => ("fired", a),
+            AlertChange::Cleared(a) => ("cleared", a),
+        };
+        writeln!(
+            t,
+            "alert {what}: {} on {} (value {:.2})",
+            term::field(&a.rule),
+            term::field(&a.subject.server),
+            a.value
+        )
+        .expect("string");
+    }
+    t
+}
+
+/// The alerts firing, for `tomo status` (nothing when none).
+pub fn alerts_text(alerts: &[crate::model::alert::AlertState]) -> String {
+    let mut t = String::new();
+    if !alerts.is_empty() {
+        writeln!(t, "\nalerts firing:").expect("string");
+    }
+    for a in alerts {
+        let s = &a.subject;
+        let what = [Some(&s.server), s.app.as_ref(), s.service.as_ref(), s.device.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|p| term::field(p).to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        writeln!(t, "  {}: {what} (value {:.2}, since {})", term::field(&a.rule), a.value, a.since).expect("string");
+    }
+    t
 }

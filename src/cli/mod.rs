@@ -9,8 +9,9 @@ mod import;
 mod market;
 mod market_catalog;
 mod market_install;
-mod metrics;
+pub mod metrics;
 mod metrics_plot;
+mod metrics_show;
 mod metrics_view;
 mod plan_view;
 mod reconcile;
@@ -74,7 +75,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::App(c) => apps::run(&engine, c),
         Command::Import(c) => import::run(&engine, c),
         Command::Market(c) => market::run(&engine, c),
-        Command::Metrics(a) => metrics::show(&engine, &a),
+        Command::Metrics(a) => metrics::run(&engine, a),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

@@ -72,11 +72,14 @@ pub fn graph(engine: &Engine, s: &ScopeArgs) -> Result<i32> {
 
 pub fn status(engine: &Engine, a: &StatusArgs) -> Result<i32> {
     let (desired, observed, p) = runtime()?.block_on(engine.status(&options(&a.scope)?))?;
+    // Metric alerts firing (none before the first collection).
+    let alerts = engine.alerts().unwrap_or_default();
     if a.json {
-        let doc = serde_json::json!({ "observed": observed, "drift": p });
+        let doc = serde_json::json!({ "observed": observed, "drift": p, "alerts": alerts });
         out_json(&serde_json::to_string_pretty(&doc).expect("JSON"))?;
     } else {
         out(&plan_view::status(&p, &observed, &desired))?;
+        out(&super::metrics::alerts_text(&alerts))?;
     }
     Ok(if p.unreachable.is_empty() { 0 } else { 1 })
 }

@@ -31,6 +31,7 @@ mod market_catalog;
 mod market_install;
 mod market_repo;
 mod market_updates;
+mod metrics;
 mod metrics_system;
 mod names;
 mod notice;
@@ -58,6 +59,7 @@ pub use market_catalog::{
 };
 pub use market_install::{Install, InstallRequest, InstalledApp, Update};
 pub use market_repo::{MarketplaceEdit, MarketplaceFields};
+pub use metrics::{CollectScope, Collected};
 pub use metrics_system::SystemFigures;
 pub use names::NameKind;
 pub use notice::{FolderWatch, LiveSnapshot, ManifestSnapshot, relevant, watch_failed, watch_folder};
@@ -80,6 +82,8 @@ pub struct Engine {
     /// The master key, derived (Argon2id, deliberately slow) at most once
     /// per engine, and only when a secret is needed.
     key: Arc<KeyCell>,
+    /// The collector's counters from the previous metrics round.
+    metrics: Mutex<metrics::Memory>,
 }
 
 /// How an apply is carried out.
@@ -105,6 +109,7 @@ impl Engine {
             clients: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(BTreeMap::new()),
             key: Arc::default(),
+            metrics: Mutex::default(),
         }
     }
 

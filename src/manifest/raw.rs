@@ -622,6 +622,34 @@ pub struct RawSettings {
     pub networks: Option<RawNetworkSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marketplace: Option<RawMarketplaceSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<RawMetricsSettings>,
+}
+
+/// Fleet metrics: how often servers and containers are sampled by `tomo
+/// watch` and `tomo serve`, how long samples are kept, and alert rules.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+pub struct RawMetricsSettings {
+    /// Time between samples, 1s to 1h (default `30s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RawMetricsRetention>,
+    /// Alert rules `FIGURE OP VALUE[unit|%] [in WINDOW]`, e.g. `disk_used >
+    /// 90%`, `memory_available < 256m`, `container_restarts > 3 in 10m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<Vec<String>>,
+}
+
+/// How long samples are kept.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+pub struct RawMetricsRetention {
+    /// Raw samples (default `48h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// 5-minute rollups: min, mean and max (default `30d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<String>,
 }
 
 /// How `tomo market install` fills a store's variables.

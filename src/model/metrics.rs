@@ -124,7 +124,7 @@ pub enum Unit {
 
 /// What a figure is about: a server, or one of its containers (app and
 /// service), and for per-mount / per-interface figures the mount point.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Subject {
     pub server: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,6 +192,100 @@ pub struct ServerSample {
     pub warnings: Vec<String>,
 }
 
+/// `Settings.metrics`: how often servers are sampled, how long samples are
+/// kept, and the alert rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSettings {
+    pub interval: super::values::Duration,
+    /// Raw samples are kept this long (default 48h).
+    pub raw_retention: super::values::Duration,
+    /// 5-minute rollups are kept this long (default 30d).
+    pub rollup_retention: super::values::Duration,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<super::alert::AlertRule>,
+}
+
+/// The width of a rollup bucket, in seconds.
+pub const ROLLUP_SECONDS: i64 = 300;
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            interval: super::values::Duration::from_secs(30),
+            raw_retention: super::values::Duration::from_secs(48 * 3600),
+            rollup_retention: super::values::Duration::from_secs(30 * 86_400),
+            alerts: Vec::new(),
+        }
+    }
+}
+
+impl MetricsSettings {
+    pub fn is_default(&self) -> bool {
+        *self == MetricsSettings::default()
+    }
+}
+
+/// Which series to read, over which period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MetricsQuery {
+    /// Unix seconds; the oldest point wanted.
+    pub since: i64,
+    /// Unix seconds; the newest point wanted (`None`: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+    /// Seconds per point: points are merged into buckets this wide (min of
+    /// mins, mean, max of maxes). `None`: as stored (raw samples when the
+    /// period is within the raw retention, else 5-minute rollups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<i64>,
+    /// Empty: every figure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub figures: Vec<Figure>,
+    /// Empty: every server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<String>,
+    /// Empty: hosts and every app. Given: only these apps' containers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
+    /// Empty: every service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+}
+
+impl MetricsQuery {
+    /// Whether a subject/figure is wanted.
+    pub fn wants(&self, subject: &Subject, figure: Figure) -> bool {
+        let has = |list: &[String], v: Option<&String>| list.is_empty() || v.is_some_and(|v| list.contains(v));
+        (self.figures.is_empty() || self.figures.contains(&figure))
+            && (self.servers.is_empty() || self.servers.contains(&subject.server))
+            && has(&self.apps, subject.app.as_ref())
+            && has(&self.services, subject.service.as_ref())
+    }
+}
+
+/// Merges points into buckets `step` seconds wide (aligned on multiples of it).
+pub fn bucket(points: &[Point], step: i64) -> Vec<Point> {
+    let mut out: Vec<(Point, f64)> = Vec::new();
+    for p in points {
+        let at = p.at - p.at.rem_euclid(step.max(1));
+        match out.last_mut() {
+            Some((b, n)) if b.at == at => {
+                b.min = b.min.min(p.min);
+                b.max = b.max.max(p.max);
+                b.avg += p.avg;
+                *n += 1.0;
+            }
+            _ => out.push((Point { at, ..*p }, 1.0)),
+        }
+    }
+    out.into_iter()
+        .map(|(mut p, n)| {
+            p.avg /= n;
+            p
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +296,22 @@ mod tests {
             assert_eq!(Figure::parse(f.name()), Some(f));
         }
         assert_eq!(Figure::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn buckets_merge_points() {
+        let pts = [Point::raw(0, 1.0), Point::raw(30, 3.0), Point::raw(300, 5.0)];
+        let b = bucket(&pts, 300);
+        assert_eq!(b, vec![Point { at: 0, min: 1.0, avg: 2.0, max: 3.0 }, Point::raw(300, 5.0)]);
+    }
+
+    #[test]
+    fn a_query_filters_subjects() {
+        let host = Subject { server: "a".into(), ..Default::default() };
+        let web = Subject { app: Some("web".into()), service: Some("web".into()), ..host.clone() };
+        let q = MetricsQuery { apps: vec!["web".into()], ..Default::default() };
+        assert!(q.wants(&web, Figure::ContainerCpuRatio) && !q.wants(&host, Figure::HostCpuRatio));
+        let q = MetricsQuery { servers: vec!["b".into()], ..Default::default() };
+        assert!(!q.wants(&web, Figure::ContainerCpuRatio));
     }
 }

@@ -5,12 +5,14 @@
 //! the name rule, ports and mounts are parsed, references between documents
 //! resolve, dependencies are acyclic. No I/O and no async here.
 
+pub mod alert;
 pub mod files;
 pub mod host;
 pub mod metrics;
 pub mod network;
 pub mod observed;
 pub mod ports;
+pub mod procfs;
 pub mod runopts;
 pub mod runtime;
 pub mod scope;
@@ -362,6 +364,9 @@ pub struct Settings {
     /// How `tomo market install` fills a store's variables.
     #[serde(default, skip_serializing_if = "MarketDefaults::is_default")]
     pub market_defaults: MarketDefaults,
+    /// `Settings.metrics`: sampling interval, retention, alert rules.
+    #[serde(default, skip_serializing_if = "metrics::MetricsSettings::is_default")]
+    pub metrics: metrics::MetricsSettings,
     pub origin: Option<Origin>,
 }
 
@@ -401,6 +406,7 @@ impl Default for Settings {
             require_approval: RequireApproval::Destructive,
             network_pool: subnet::NetworkPool::default(),
             market_defaults: MarketDefaults::default(),
+            metrics: metrics::MetricsSettings::default(),
             origin: None,
         }
     }

@@ -13,6 +13,7 @@ mod audit;
 mod counts;
 pub mod folder;
 mod market;
+mod metrics;
 mod proposals;
 mod runs;
 mod secrets;
@@ -28,6 +29,8 @@ use folder::{FileId, Found, STORE_FILE};
 
 pub use audit::{Activity, ActivityRow};
 pub use market::{CatalogRow, CategoryRow, RepoRow, SearchQuery};
+pub use metrics::pack::from_int as metric_value;
+pub use metrics::{AlertRow, Housekeeping, SeriesRow};
 pub use proposals::{NewProposal, ProposalRow};
 pub use runs::{ActionRow, RunRow};
 pub use secrets::{Sealed, SecretRow, VaultMeta};
@@ -41,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_marketplace.sql"),
     include_str!("migrations/0004_run_cancelled.sql"),
     include_str!("migrations/0005_server_os.sql"),
+    include_str!("migrations/0006_metrics.sql"),
 ];
 
 /// The schema version this build writes.

@@ -4,6 +4,7 @@
 //! and apply need from an Engine, whichever way it is reached.
 
 pub mod docker;
+pub mod docker_metrics;
 pub mod docker_ops;
 mod docker_runopts;
 pub mod docker_ssh;

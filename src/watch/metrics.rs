@@ -117,8 +117,8 @@ impl Metrics {
 
 /// The newest fleet figures and the alerts firing, as gauges; nothing (and
 /// a warning in the log) when the store cannot be read.
-async fn fleet(engine: &Engine) -> String {
-    let latest = match engine.metrics_latest(&[]).await {
+fn fleet(engine: &Engine) -> String {
+    let latest = match engine.metrics_latest(&crate::model::metrics::MetricsQuery::default()) {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, "no fleet figures for /metrics");
@@ -151,7 +151,7 @@ pub async fn serve(addr: &str, metrics: Option<Arc<Metrics>>, engine: Arc<Engine
                 let (m, engine) = (metrics.clone(), engine.clone());
                 async move {
                     let mut text = m.map(|m| m.render()).unwrap_or_default();
-                    text.push_str(&fleet(&engine).await);
+                    text.push_str(&fleet(&engine));
                     ([("content-type", "text/plain; version=0.0.4")], text)
                 }
             }),

@@ -84,6 +84,9 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     // App stores re-sync on their own intervals; a failure is logged only.
     let stores = engine.clone();
     let _stores = AbortOnDrop(tokio::spawn(async move { stores.market_keep_synced().await }));
+    // Fleet metrics at `Settings.metrics.interval`, beside reconciling.
+    let collector = engine.clone().metrics_loop(Arc::new(AtomicBool::new(false)));
+    let _metrics = AbortOnDrop(tokio::spawn(collector));
     if let Some(remote) = &opts.git_pull {
         git::check_remote(remote)?;
         tokio::spawn(git::pull_every(dir.clone(), remote.clone(), opts.git_interval, tx.clone()));

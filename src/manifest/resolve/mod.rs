@@ -7,6 +7,7 @@ mod app;
 mod checks;
 mod envfile;
 mod files;
+mod metrics;
 mod network;
 mod runopts;
 mod runtime;

@@ -40,6 +40,7 @@ impl<'a> Resolver<'a> {
         }
         let network_pool = self.network_pool(at, s.networks.as_ref());
         let market_defaults = self.market_defaults(at, s.marketplace.as_ref().and_then(|m| m.defaults.as_ref()));
+        let metrics = self.metrics_settings(at, s.metrics.as_ref());
         (self.diags.error_count() == before).then(|| Settings {
             prune: s.prune.unwrap_or(d.prune),
             parallelism,
@@ -51,6 +52,7 @@ impl<'a> Resolver<'a> {
             require_approval: s.mcp.as_ref().and_then(|m| m.require_approval).unwrap_or(d.require_approval),
             network_pool: network_pool.unwrap_or(d.network_pool),
             market_defaults,
+            metrics,
             origin: Some(at.origin(rel)),
         })
     }

@@ -170,6 +170,9 @@ pub struct HealthOut {
     /// Whether every check on every server passed.
     pub healthy: bool,
     pub servers: Vec<PerServer<Vec<Check>>>,
+    /// Metric alerts firing (`Settings.metrics.alerts`), as of the last collection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<crate::model::alert::AlertState>,
 }
 
 /// The one result of a single-server call, or its error.
@@ -343,7 +346,9 @@ impl Tomo {
     ))]
     async fn health_check(&self, Parameters(a): Parameters<ServersArg>) -> Result<Json<HealthOut>, ToolError> {
         let servers = self.engine().health(names("servers", &a.servers)?).await?;
-        let healthy = servers.iter().all(|s| s.result.as_ref().is_some_and(|c| c.iter().all(|c| c.ok)));
-        Ok(Json(HealthOut { healthy, servers }))
+        let alerts = self.engine().alerts()?;
+        let healthy =
+            alerts.is_empty() && servers.iter().all(|s| s.result.as_ref().is_some_and(|c| c.iter().all(|c| c.ok)));
+        Ok(Json(HealthOut { healthy, servers, alerts }))
     }
 }

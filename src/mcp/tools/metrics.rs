@@ -199,7 +199,7 @@ impl Tomo {
     #[tool(annotations(read_only_hint = true, open_world_hint = false))]
     async fn metrics_system(&self) -> Result<Json<SystemOut>, ToolError> {
         let figures = self.engine().system_figures()?;
-        let latest = self.engine().metrics_latest(&[]).await?;
+        let latest = self.engine().metrics_latest(&MetricsQuery::default())?;
         let alerts = self.engine().alerts()?;
         Ok(Json(SystemOut {
             figures,
@@ -215,7 +215,11 @@ impl Tomo {
     async fn metrics_server(&self, Parameters(a): Parameters<ServerArg>) -> Result<Json<ServerOut>, ToolError> {
         let server = names("server", std::slice::from_ref(&a.server))?;
         let wanted = vec![server[0].to_string()];
-        let sample = self.engine().metrics_latest(&wanted).await?.into_iter().find(|s| s.server == a.server);
+        let sample = self
+            .engine()
+            .metrics_latest(&MetricsQuery { servers: wanted, ..MetricsQuery::default() })?
+            .into_iter()
+            .find(|s| s.server == a.server);
         let alerts = self.engine().alerts()?.into_iter().filter(|x| x.subject.server == a.server).collect();
         let Some(s) = sample else {
             return Err(bad_arg("server", format!("no figures stored for server `{}` yet", a.server)));
@@ -234,8 +238,7 @@ impl Tomo {
         let of_app = |s: &Subject| s.app.as_deref() == Some(a.name.as_str());
         let readings: Vec<Reading> = self
             .engine()
-            .metrics_latest(&[])
-            .await?
+            .metrics_latest(&MetricsQuery { apps: vec![a.name.clone()], ..MetricsQuery::default() })?
             .into_iter()
             .flat_map(|s| s.readings)
             .filter(|r| of_app(&r.subject))
@@ -262,14 +265,14 @@ impl Tomo {
         let since = crate::auth::now_unix() - secs;
         let query =
             MetricsQuery { since, step: Some(step), figures: vec![figure], servers, apps, ..MetricsQuery::default() };
-        let series = self.engine().metrics_series(&query).await?;
+        let series = self.engine().metrics_series(&query)?;
         Ok(Json(HistoryOut { since, step, series }))
     }
 
     /// Fleet overview from the newest figures: each server's CPU, available memory and fullest disk (or why it could not be read), the top containers by CPU and memory, the fullest filesystems, and the alerts firing.
     #[tool(annotations(read_only_hint = true, open_world_hint = false))]
     async fn metrics_summary(&self) -> Result<Json<SummaryOut>, ToolError> {
-        let samples = self.engine().metrics_latest(&[]).await?;
+        let samples = self.engine().metrics_latest(&MetricsQuery::default())?;
         let alerts = self.engine().alerts()?;
         Ok(Json(summary(samples, alerts)))
     }
