@@ -31,6 +31,7 @@ mod mcp;
 mod mcp_client;
 mod mcp_notify;
 mod mcp_resources;
+mod metrics_view;
 mod namespaces;
 mod networks;
 mod reconcile;

@@ -98,6 +98,11 @@ fn every_tool_is_described_typed_and_annotated() {
         "market_sync",
         "market_updates",
         "market_upgrade",
+        "metrics_app",
+        "metrics_history",
+        "metrics_server",
+        "metrics_summary",
+        "metrics_system",
         "plan",
         "proposal_approve",
         "proposal_get",
@@ -681,7 +686,7 @@ fn the_python_sdk_lists_and_calls_tools_over_stdio_and_http() {
     assert!(out.status.success(), "{text}\nserver log:\n{}", server.log.lock().unwrap());
     assert!(text.contains("all checks passed"), "{text}");
     for needle in [
-        "stdio: tools/list has 52 tools",
+        "stdio: tools/list has 57 tools",
         "http 2025-11-25 (sessions): app_list",
         "http without a token: refused with 401",
     ] {
