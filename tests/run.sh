@@ -58,7 +58,7 @@ if ! "$VENV/bin/python" -c 'import jsonschema, yaml, mcp' 2>/dev/null; then
         as_root apt-get install -y -qq python3-venv >/dev/null
         python3 -m venv "$VENV"
     fi
-    "$VENV/bin/pip" install -q --disable-pip-version-check jsonschema pyyaml mcp==2.3.0
+    "$VENV/bin/pip" install -q --disable-pip-version-check jsonschema pyyaml mcp==2.3.0 prometheus_client
 fi
 export TOMO_TEST_PYTHON="$PWD/$VENV/bin/python"
 

@@ -28,6 +28,9 @@ fn daemon_runtime() -> Result<tokio::runtime::Runtime> {
 pub fn serve(engine: Engine, a: &ServeArgs) -> Result<i32> {
     let engine = Arc::new(engine);
     let rt = daemon_runtime()?;
+    if let Some(addr) = &a.metrics {
+        rt.block_on(crate::watch::serve_metrics(addr, None, engine.clone()))?;
+    }
     let (what, done) = if a.stdio {
         let who = Identity { user: format!("stdio:{}", a.role.as_str()), role: a.role, session: None };
         daemon_started(&engine, "serve", "stdio");

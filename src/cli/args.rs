@@ -78,7 +78,7 @@ pub enum Command {
     /// Encrypted backups of tomo's state: create, restore, list, prune
     #[command(subcommand)]
     Backup(BackupCommand),
-    /// Fleet metrics: collect a sample now
+    /// Fleet figures: a table with sparklines of the period, JSON series, or a chart; `collect` samples now
     Metrics(super::metrics::MetricsArgs),
     /// tomo's own events (`--system`), an app's container logs, or purge stored rows
     Logs(LogsArgs),
@@ -349,6 +349,9 @@ pub struct ServeArgs {
     /// The role a stdio client acts as
     #[arg(long, value_enum, default_value = "agent")]
     pub role: crate::auth::Role,
+    /// Serve Prometheus metrics (/metrics: the newest fleet figures) and /healthz at ADDR, e.g. 127.0.0.1:9100
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,6 @@
-//! `tomo metrics collect`: one collection round, printed (or as JSON).
+//! `tomo metrics collect`: one collection round, printed (or as JSON);
+//! `tomo metrics` without a subcommand shows the stored figures
+//! (`metrics_show.rs`).
 
 use std::fmt::Write as _;
 
@@ -12,9 +14,12 @@ use crate::term;
 
 /// `tomo metrics`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct MetricsArgs {
     #[command(subcommand)]
-    pub command: MetricsCommand,
+    pub command: Option<MetricsCommand>,
+    #[command(flatten)]
+    pub show: super::metrics_show::MetricsShowArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,7 +40,8 @@ pub struct CollectArgs {
 
 pub fn run(engine: &Engine, a: MetricsArgs) -> Result<i32> {
     match a.command {
-        MetricsCommand::Collect(c) => collect(engine, &c),
+        Some(MetricsCommand::Collect(c)) => collect(engine, &c),
+        None => super::metrics_show::show(engine, &a.show),
     }
 }
 

@@ -36,6 +36,7 @@ mod market_install;
 mod market_repo;
 mod market_updates;
 mod metrics;
+mod metrics_system;
 mod names;
 mod notice;
 mod ops;
@@ -71,6 +72,7 @@ pub use market_catalog::{
 pub use market_install::{Install, InstallRequest, InstalledApp, Update};
 pub use market_repo::{MarketplaceEdit, MarketplaceFields};
 pub use metrics::{CollectScope, Collected};
+pub use metrics_system::SystemFigures;
 pub use names::NameKind;
 pub use notice::{FolderWatch, LiveSnapshot, ManifestSnapshot, relevant, watch_failed, watch_folder};
 pub use ops::{AppContainer, ContainerLogs, PerServer};

@@ -91,6 +91,12 @@ pub const RULES: &[(&str, Rule)] = &[
     ("logs_system", r(Read, false)),
     ("logs_app", r(Read, false)),
     ("logs_purge", r(Admin, false)),
+    // monitoring
+    ("metrics_system", r(Read, false)),
+    ("metrics_server", r(Read, false)),
+    ("metrics_app", r(Read, false)),
+    ("metrics_history", r(Read, false)),
+    ("metrics_summary", r(Read, false)),
 ];
 
 pub fn rule(tool: &str) -> Option<Rule> {

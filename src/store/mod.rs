@@ -11,6 +11,7 @@
 
 mod audit;
 mod backup;
+mod counts;
 pub mod folder;
 mod logs;
 mod market;

@@ -1,4 +1,6 @@
-//! Prometheus metrics of `tomo watch` (text format 0.0.4) and `/healthz`.
+//! Prometheus metrics of `tomo watch` and `tomo serve` (text format 0.0.4)
+//! and `/healthz`: the watch counters (watch only) and the newest fleet
+//! figures as gauges (`gauges.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::routing::get;
 
+use super::gauges::{self, Firing};
+use crate::engine::Engine;
 use crate::error::{Error, IoOp, Result};
 
 /// Counters since start.
@@ -111,8 +115,29 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` and `/healthz` at `addr` in the background.
-pub async fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<()> {
+/// The newest fleet figures and the alerts firing, as gauges; nothing (and
+/// a warning in the log) when the store cannot be read.
+fn fleet(engine: &Engine) -> String {
+    let latest = match engine.metrics_latest(&crate::model::metrics::MetricsQuery::default()) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "no fleet figures for /metrics");
+            return String::new();
+        }
+    };
+    let readings: Vec<_> = latest.into_iter().flat_map(|s| s.readings).collect();
+    let firing: Vec<Firing> = engine
+        .alerts()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| Firing { alert: a.rule, server: a.subject.server })
+        .collect();
+    gauges::render(&readings, &firing)
+}
+
+/// Serves `/metrics` and `/healthz` at `addr` in the background: the watch
+/// counters when given, and the fleet gauges.
+pub async fn serve(addr: &str, metrics: Option<Arc<Metrics>>, engine: Arc<Engine>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Io {
         op: IoOp::Listen,
         path: addr.to_string(),
@@ -123,8 +148,12 @@ pub async fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<()> {
         .route(
             "/metrics",
             get(move || {
-                let m = metrics.clone();
-                async move { ([("content-type", "text/plain; version=0.0.4")], m.render()) }
+                let (m, engine) = (metrics.clone(), engine.clone());
+                async move {
+                    let mut text = m.map(|m| m.render()).unwrap_or_default();
+                    text.push_str(&fleet(&engine));
+                    ([("content-type", "text/plain; version=0.0.4")], text)
+                }
             }),
         )
         .route("/healthz", get(|| async { "ok\n" }));

@@ -16,6 +16,7 @@
 //!   before every run and action), no new action starts and the process exits
 //!   3 with the reason, rather than write to a store nobody reads.
 
+mod gauges;
 mod git;
 mod metrics;
 
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-pub use metrics::Metrics;
+pub use metrics::{Metrics, serve as serve_metrics};
 
 use crate::engine::{Engine, FolderWatch, TracingSink, Trigger, watch_failed};
 use crate::error::{Error, Result};
@@ -71,7 +72,7 @@ impl Drop for AbortOnDrop {
 pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     let metrics = Arc::new(Metrics::default());
     if let Some(addr) = &opts.metrics {
-        metrics::serve(addr, metrics.clone()).await?;
+        metrics::serve(addr, Some(metrics.clone()), engine.clone()).await?;
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
     // The data folder exists and the store is open from here on.

@@ -35,6 +35,7 @@ mod mcp_client;
 mod mcp_notify;
 mod mcp_resources;
 mod metrics_collect;
+mod metrics_view;
 mod namespaces;
 mod networks;
 mod reconcile;

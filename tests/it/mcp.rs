@@ -101,6 +101,11 @@ fn every_tool_is_described_typed_and_annotated() {
         "market_sync",
         "market_updates",
         "market_upgrade",
+        "metrics_app",
+        "metrics_history",
+        "metrics_server",
+        "metrics_summary",
+        "metrics_system",
         "plan",
         "proposal_approve",
         "proposal_get",
@@ -688,7 +693,7 @@ fn the_python_sdk_lists_and_calls_tools_over_stdio_and_http() {
     assert!(out.status.success(), "{text}\nserver log:\n{}", server.log.lock().unwrap());
     assert!(text.contains("all checks passed"), "{text}");
     for needle in [
-        "stdio: tools/list has 55 tools",
+        "stdio: tools/list has 63 tools",
         "http 2025-11-25 (sessions): app_list",
         "http without a token: refused with 401",
     ] {
@@ -757,7 +762,7 @@ fn the_mcp_inspector_finds_no_schema_problems() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "inspector failed:\n{stdout}\n{stderr}");
     let listed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    assert_eq!(listed["tools"].as_array().map(Vec::len), Some(55), "{stdout}");
+    assert_eq!(listed["tools"].as_array().map(Vec::len), Some(63), "{stdout}");
     let _ = docker(&["version", "--format", "{{.Server.Version}}"]);
 }
 

@@ -10,6 +10,7 @@ mod logs;
 mod market_catalog;
 mod market_install;
 mod market_repo;
+mod metrics;
 mod reconcile;
 
 use rmcp::handler::server::tool::ToolRouter;
@@ -23,6 +24,7 @@ use crate::model::Name;
 
 /// Every tool, built once per server.
 pub fn router() -> ToolRouter<Tomo> {
+    metrics::started();
     Tomo::reconcile_tools()
         + Tomo::app_tools()
         + Tomo::fleet_tools()
@@ -33,6 +35,7 @@ pub fn router() -> ToolRouter<Tomo> {
         + Tomo::docker_tools()
         + Tomo::backup_tools()
         + Tomo::logs_tools()
+        + Tomo::metrics_tools()
 }
 
 /// Names from an argument, checked.
