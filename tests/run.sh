@@ -51,7 +51,7 @@ fi
 # the schema tests) and the official MCP SDK (a real third-party MCP client).
 # Installed into a venv under target/ (no system changes).
 VENV=target/test-venv
-if ! "$VENV/bin/python" -c 'import jsonschema, yaml, mcp' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import jsonschema, yaml, mcp, prometheus_client' 2>/dev/null; then
     say "installing the Python test tools into $VENV"
     if ! python3 -m venv "$VENV" 2>/dev/null; then
         as_root apt-get update -qq
