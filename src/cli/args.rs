@@ -541,6 +541,9 @@ pub struct PurgeArgs {
     /// Delete tomo's stored events
     #[arg(long)]
     pub system: bool,
+    /// Delete stored metric samples and rollups
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 #[derive(Debug, Args)]

@@ -160,12 +160,19 @@ fn flush(
 }
 
 fn purge(engine: &Engine, p: &PurgeArgs) -> Result<i32> {
-    if !p.system {
-        return Err(Usage::invalid("tomo logs purge", "", "say what to delete: --system").into());
+    if !p.system && !p.metrics {
+        return Err(Usage::invalid("tomo logs purge", "", "say what to delete: --system and/or --metrics").into());
     }
     let before_secs = p.before.as_deref().map(|v| seconds("--before", v)).transpose()?;
     let who = super::access::local_admin();
-    let done = engine.purge(&who, &PurgeRequest { before_secs, system: p.system, metrics: false })?;
-    out(&format!("deleted {} event row(s)\n", done.system_rows))?;
+    let done = engine.purge(&who, &PurgeRequest { before_secs, system: p.system, metrics: p.metrics })?;
+    let mut text = String::new();
+    if p.system {
+        text.push_str(&format!("deleted {} event row(s)\n", done.system_rows));
+    }
+    if p.metrics {
+        text.push_str(&format!("deleted {} metric row(s)\n", done.metric_rows));
+    }
+    out(&text)?;
     Ok(0)
 }

@@ -64,6 +64,15 @@ pub struct Purged {
     pub metric_rows: u64,
 }
 
+/// The unix second before which metric rows go: `before_secs` ago, or
+/// everything (the far future) when it is `None`.
+fn metrics_cutoff(before_secs: Option<u64>) -> i64 {
+    match before_secs {
+        Some(s) => (super::metrics::now_ms() / 1000).saturating_sub(i64::try_from(s).unwrap_or(i64::MAX)),
+        None => i64::MAX,
+    }
+}
+
 /// A `--grep` pattern compiled with bounded size (a usage error when bad).
 pub fn log_filter(arg: &str, pattern: &str) -> Result<regex::Regex> {
     if pattern.len() > MAX_PATTERN {
@@ -217,6 +226,9 @@ impl Engine {
         let done = (|| -> Result<()> {
             if req.system {
                 out.system_rows = store.purge_logs(req.before_secs)?;
+            }
+            if req.metrics {
+                out.metric_rows = store.purge_metrics(metrics_cutoff(req.before_secs))? as u64;
             }
             Ok(())
         })();

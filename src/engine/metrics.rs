@@ -44,6 +44,12 @@ pub struct Collected {
     pub alerts: Vec<AlertChange>,
 }
 
+/// The error of a server whose latest round read nothing (stored empty).
+fn unread(at: i64) -> String {
+    let ago = (now_ms() / 1000).saturating_sub(at).max(0);
+    format!("not reached in the latest round ({ago}s ago): no figures")
+}
+
 pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -186,8 +192,10 @@ impl Engine {
             (settings.raw_retention.as_millis() / 1000, settings.rollup_retention.as_millis() / 1000);
         let done = tokio::task::spawn_blocking(move || -> std::result::Result<(), crate::store::StoreError> {
             let now = now_ms() / 1000;
-            for s in samples.iter().filter(|s| s.error.is_none()) {
-                store.record_metrics(&s.server, s.at, &s.readings)?;
+            for s in &samples {
+                // A server not read is stored as an empty round: `metrics_latest` says so.
+                let readings: &[Reading] = if s.error.is_none() { &s.readings } else { &[] };
+                store.record_metrics(&s.server, s.at, readings)?;
                 store.housekeep_metrics(&s.server, now, now - raw_keep as i64, now - rollup_keep as i64)?;
             }
             Ok(())
@@ -250,6 +258,7 @@ impl Engine {
                 continue;
             }
             let Some((at, values)) = store.latest_metrics(&server)? else { continue };
+            let error = values.is_empty().then(|| unread(at));
             let readings = values
                 .into_iter()
                 .filter_map(|(id, v)| {
@@ -262,7 +271,7 @@ impl Engine {
                     })
                 })
                 .collect();
-            out.push(ServerSample { server, at, readings, error: None, warnings: Vec::new() });
+            out.push(ServerSample { server, at, readings, error, warnings: Vec::new() });
         }
         Ok(out)
     }

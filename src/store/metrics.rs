@@ -124,11 +124,12 @@ impl Store {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    /// The servers that have samples.
+    /// The servers that have series or samples (a server never reached has
+    /// only empty samples).
     pub fn metric_servers(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut st = conn
-            .prepare_cached("SELECT DISTINCT server FROM metric_series ORDER BY server")
+            .prepare_cached("SELECT server FROM metric_series UNION SELECT server FROM metric_samples ORDER BY 1")
             .map_err(|e| self.err(e))?;
         let rows = st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
         Ok(rows.filter_map(Result::ok).collect())

@@ -208,8 +208,13 @@ fn the_mcp_logs_tools_read_events_and_app_lines_and_only_admins_purge() {
     assert_eq!(purged["system_rows"], 0, "{purged}");
     let purged = admin.ok("logs_purge", json!({}));
     assert!(purged["system_rows"].as_u64().unwrap() >= 3, "{purged}");
+    // `metrics` alone leaves the events (the last purge's own is there).
+    let purged = admin.ok("logs_purge", json!({"metrics": true}));
+    assert_eq!((purged["system_rows"].as_u64(), purged["metric_rows"].as_u64()), (Some(0), Some(0)), "{purged}");
     let store = Store::open_in(&f.tomo.path().join("data")).unwrap();
     let audit = store.activities(Some("logs"), 10).unwrap();
-    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit.len(), 3, "{audit:?}");
+    assert_eq!(audit[0].arguments.as_ref().unwrap()["metrics"], true, "{audit:?}");
+    assert_eq!(audit[0].arguments.as_ref().unwrap()["system"], false, "{audit:?}");
     assert!(audit.iter().all(|a| a.actor.as_deref() == Some("stdio:admin")), "{audit:?}");
 }

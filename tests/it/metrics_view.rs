@@ -1,9 +1,15 @@
 //! `tomo metrics` (table, `--json`, `--plot`), against the real local Docker Engine after a real
-//! collection round (`tomo metrics collect`).
+//! collection round (`tomo metrics collect`); a server not reached in the latest round named in the
+//! table; `tomo logs purge --metrics`.
 
 use std::process::Command;
 
+use tomo::store::Store;
+
 use crate::fleet::Fleet;
+
+/// A server that cannot be reached (nothing listens on port 1).
+const PIT: &str = "kind: Server\nname: pit\nhost: 127.0.0.1\nport: 1\nuser: root\nauth: {key_file: /nonexistent}\nhost_key: \"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n";
 
 fn python() -> String {
     std::env::var("TOMO_TEST_PYTHON").expect("TOMO_TEST_PYTHON names the test venv's python (tests/run.sh)")
@@ -85,4 +91,40 @@ fn bad_arguments_are_usage_errors_and_unknown_names_not_found() {
     let r = f.tomo(&["metrics", "--plot", "chart.jpg"]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("--plot"), "{}", r.stderr);
+}
+
+#[test]
+fn an_unreached_server_is_named_and_purge_deletes_the_metric_rows() {
+    let f = Fleet::new();
+    f.manifest("local.yaml", "kind: Server\nname: local\nhost: local\n");
+    f.manifest("pit.yaml", PIT);
+    let r = f.tomo(&["metrics", "collect"]);
+    assert_eq!(r.code, 1, "pit is not reached: {}", r.all());
+    let r = f.tomo(&["metrics"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let pit = r.stdout.lines().find(|l| l.starts_with("pit: not read: ")).unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(pit.contains("not reached in the latest round"), "{}", r.stdout);
+    assert!(!r.stdout.contains("local: not read"), "{}", r.stdout);
+    assert!(r.stdout.lines().any(|l| l.starts_with("local ") && l.contains("cpu")), "{}", r.stdout);
+
+    let keep = f.tomo(&["logs", "purge", "--metrics", "--before", "1h"]);
+    assert_eq!(keep.code, 0, "{}", keep.all());
+    assert_eq!(keep.stdout, "deleted 0 metric row(s)\n");
+    let all = f.tomo(&["logs", "purge", "--metrics"]);
+    assert_eq!(all.code, 0, "{}", all.all());
+    assert!(all.stdout.starts_with("deleted ") && !all.stdout.starts_with("deleted 0 "), "{}", all.stdout);
+    let r = f.tomo(&["metrics", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let points =
+        v["series"].as_array().unwrap().iter().map(|s| s["points"].as_array().map_or(0, Vec::len)).sum::<usize>();
+    assert_eq!(points, 0, "{v}");
+    let r = f.tomo(&["metrics"]);
+    assert!(!r.stdout.contains("pit: not read"), "nothing stored, nothing to say: {}", r.stdout);
+    let store = Store::open_in(&f.tomo.path().join("data")).unwrap();
+    let audit = store.activities(Some("logs"), 10).unwrap();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(audit.iter().all(|a| a.action == "purge" && a.result == "ok"), "{audit:?}");
+    assert_eq!(audit[0].arguments.as_ref().unwrap()["metrics"], true, "{audit:?}");
+    assert_eq!(audit[1].arguments.as_ref().unwrap()["before_secs"], 3600, "{audit:?}");
 }

@@ -41,10 +41,16 @@ fn every_module_says_what_it_is_for() {
     }
 }
 
+/// Whether a file is a module of unit tests of its own (`tests.rs`, `*_tests.rs`, included under
+/// `#[cfg(test)]`): like an inline `#[cfg(test)]` module, it may print (an ignored benchmark's figures).
+fn is_test_module(path: &str) -> bool {
+    path.ends_with("/tests.rs") || path.ends_with("_tests.rs")
+}
+
 #[test]
 fn only_the_cli_prints() {
     for (path, text) in sources() {
-        if path.starts_with("src/cli/") || path == "src/main.rs" {
+        if path.starts_with("src/cli/") || path == "src/main.rs" || is_test_module(&path) {
             continue;
         }
         let c = code(&text);
@@ -147,10 +153,17 @@ fn names_crate(code: &str, krate: &str) -> bool {
 /// What the front ends (cli, mcp, watch) may import besides themselves:
 /// the engine API and the pure, shared modules (ARCHITECTURE.md, "Front ends").
 const FRONT_END_MAY_IMPORT: &[&str] = &["engine", "model", "diag", "auth", "term", "config", "error", "shutdown"];
-/// The CLI starts the other front ends (`tomo serve`, `tomo watch`) and nothing else of theirs
-/// (but for installing `mcp::call_events`, the log layer routing an MCP call's engine events to it).
-const CLI_STARTS: &[&str] =
-    &["mcp::serve_stdio", "mcp::serve_http", "mcp::call_events", "watch::run", "watch::WatchOptions"];
+/// The CLI starts the other front ends (`tomo serve`, `tomo watch`, and the Prometheus endpoint of
+/// `tomo serve --metrics`) and nothing else of theirs (but for installing `mcp::call_events`, the
+/// log layer routing an MCP call's engine events to it).
+const CLI_STARTS: &[&str] = &[
+    "mcp::serve_stdio",
+    "mcp::serve_http",
+    "mcp::call_events",
+    "watch::run",
+    "watch::WatchOptions",
+    "watch::serve_metrics",
+];
 
 #[test]
 fn front_ends_import_only_the_engine_api() {

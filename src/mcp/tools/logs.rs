@@ -77,9 +77,12 @@ pub struct PurgeArgs {
     /// Only rows older than this, e.g. `7d`; all when left out.
     #[serde(default)]
     pub before: Option<String>,
-    /// Delete tomo's stored events (default true).
+    /// Delete tomo's stored events (default true unless `metrics` is given).
     #[serde(default)]
     pub system: Option<bool>,
+    /// Delete stored metric samples and rollups (default false).
+    #[serde(default)]
+    pub metrics: Option<bool>,
 }
 
 fn seconds(arg: &str, v: &Option<String>) -> Result<Option<u64>, ToolError> {
@@ -136,7 +139,7 @@ impl Tomo {
         Ok(Json(AppOut { lines, truncated, errors }))
     }
 
-    /// Deletes tomo's stored events (all, or those older than `before`); admin only, audited.
+    /// Deletes tomo's stored events and/or metric samples (all, or those older than `before`); admin only, audited.
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = true,
@@ -150,8 +153,8 @@ impl Tomo {
     ) -> Result<Json<Purged>, ToolError> {
         let req = PurgeRequest {
             before_secs: seconds("before", &a.before)?,
-            system: a.system.unwrap_or(true),
-            metrics: false,
+            system: a.system.unwrap_or(!a.metrics.unwrap_or(false)),
+            metrics: a.metrics.unwrap_or(false),
         };
         Ok(Json(self.engine().purge(&who, &req)?))
     }
