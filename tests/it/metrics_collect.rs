@@ -2,11 +2,14 @@
 //! known load (a busy loop, a memory hog under a limit, one that keeps
 //! exiting under a restart policy), the host's own figures, a server that
 //! cannot be reached (its sample says so, the others are sampled), and an
-//! alert that fires and clears (shown in `tomo status`).
+//! alert that fires and clears (shown in `tomo status` and `health_check`
+//! while firing, both transitions in `tomo logs --system` and the audit).
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use tomo::store::Store;
 
 use crate::fleet::Fleet;
+use crate::mcp_client::Stdio;
 
 const APPS: &str = r#"kind: App
 name: {p}-busy
@@ -89,7 +92,13 @@ fn figures_of_containers_with_known_load_and_an_alert() {
     assert!(fired.contains("container_memory > 20m") && fired.contains(&hog), "{first}");
     let status = f.tomo(&["status", "--server", "local"]);
     assert!(status.stdout.contains("alerts firing") && status.stdout.contains(&hog), "{}", status.all());
-    // Stored: the series reads back.
+    // `health_check` shows it while it fires.
+    let mut viewer = Stdio::start(&f.tomo, "viewer");
+    let health = viewer.ok("health_check", json!({}));
+    assert_eq!(health["healthy"], false, "{health}");
+    let firing = health["alerts"].to_string();
+    assert!(firing.contains("container_memory > 20m") && firing.contains(&hog), "{health}");
+    drop(viewer);
     // The rule removed, the alert clears.
     f.manifest("settings.yaml", &settings("\"cpu >= 0%\""));
     let cleared = collect(&f);
@@ -97,6 +106,30 @@ fn figures_of_containers_with_known_load_and_an_alert() {
     assert!(text.contains("cleared") && text.contains("container_memory > 20m"), "{cleared}");
     let status = f.tomo(&["status", "--server", "local"]);
     assert!(!status.stdout.contains(&hog) || !status.stdout.contains("container_memory"), "{}", status.all());
+    // Both transitions are in tomo's own logs and in the audit log.
+    let sys = f.tomo(&["logs", "--system", "--json"]);
+    assert_eq!(sys.code, 0, "{}", sys.all());
+    let rows: Vec<Value> = serde_json::from_str(&sys.stdout).unwrap_or_else(|e| panic!("{e}: {}", sys.stdout));
+    let logged = |prefix: &str, level: &str| {
+        rows.iter().any(|r| {
+            r["source"] == "metrics"
+                && r["level"] == level
+                && r["message"].as_str().is_some_and(|m| m.starts_with(prefix) && m.contains("container_memory > 20m"))
+                && r["message"].as_str().is_some_and(|m| m.contains(&hog))
+        })
+    };
+    assert!(logged("alert fired", "warn"), "{rows:?}");
+    assert!(logged("alert cleared", "info"), "{rows:?}");
+    let store = Store::open_in(&f.tomo.path().join("data")).unwrap();
+    let audit = store.activities(Some("metrics"), 100).unwrap();
+    let audited = |action: &str| {
+        audit.iter().any(|a| {
+            a.action == action
+                && a.target.as_deref().is_some_and(|t| t.contains(&hog))
+                && a.detail.as_deref().is_some_and(|d| d.contains("container_memory > 20m"))
+        })
+    };
+    assert!(audited("alert-fired") && audited("alert-cleared"), "{audit:?}");
 }
 
 #[test]

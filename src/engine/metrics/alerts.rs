@@ -10,6 +10,7 @@ use super::Engine;
 use crate::error::Result;
 use crate::model::Desired;
 use crate::model::alert::{AlertChange, AlertRule, AlertState, Cmp, Threshold, percent_of};
+use crate::model::logs::LogLevel;
 use crate::model::metrics::{Figure, Reading, ServerSample, Subject};
 use crate::store::{Activity, AlertRow, Store, StoreError};
 
@@ -68,16 +69,14 @@ fn record(store: &Store, change: &AlertChange) {
     if let Err(e) = store.record_activity(&entry) {
         tracing::warn!(error = %e, "cannot write the audit log");
     }
-    // The logs table: through the tracing layer that writes tomo's events
-    // to it (warnings are stored); this is the one place alerts are logged.
-    match change {
-        AlertChange::Fired(_) => {
-            tracing::warn!(source = "metrics", subject = %target, rule = %a.rule, value = a.value, "alert fired")
-        }
-        AlertChange::Cleared(_) => {
-            tracing::info!(source = "metrics", subject = %target, rule = %a.rule, value = a.value, "alert cleared")
-        }
-    }
+    // The logs table (and stderr): both transitions, with the subject,
+    // rule and value as fields; this is the one place alerts are logged.
+    let (level, message) = match change {
+        AlertChange::Fired(_) => (LogLevel::Warn, format!("alert fired: {} on {target}", a.rule)),
+        AlertChange::Cleared(_) => (LogLevel::Info, format!("alert cleared: {} on {target}", a.rule)),
+    };
+    let fields = serde_json::json!({ "subject": target, "rule": a.rule, "value": a.value, "since": a.since });
+    crate::engine::syslog::record(level, "metrics", &message, fields);
 }
 
 fn evaluate(
