@@ -50,8 +50,8 @@ pub mod syslog;
 mod users;
 
 pub use crate::apply::{ApplyEvent, ApplyReport, ApplySink, Both, Outcome, TracingSink};
-pub use crate::model::logs::{AppLogLine, LogLevel, LogRow};
 pub use crate::backup::{Keep as BackupKeep, Part as BackupPart, Replaces, RestorePlan, Restored};
+pub use crate::model::logs::{AppLogLine, LogLevel, LogRow};
 pub use crate::plan::risk;
 pub use crate::plan::status::{StatusRow, rows as status_rows};
 pub use crate::plan::text::{plan as plan_text, plan_with as plan_text_with, status as status_text};
