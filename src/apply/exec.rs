@@ -176,7 +176,27 @@ async fn verified<E: EngineApi>(c: &E, id: &str, verify: Duration) -> Result<(),
         .await;
     match failed {
         Ok(()) | Err(DockerError::NotReady { why: NotReady::Late { .. }, .. }) => Ok(()),
-        Err(e) => Err(format!("verification failed within {}s of the start: {e}", verify.as_secs())),
+        Err(e) => {
+            let why = format!("verification failed within {}s of the start: {e}", verify.as_secs());
+            Err(format!("{why}{}", last_lines(c, id).await))
+        }
+    }
+}
+
+/// How many log lines of a container that failed verification the run keeps.
+const FAILED_LOG_LINES: u32 = 20;
+
+/// The failed container's last log lines, as a tail for the failure text
+/// (masked with the rest of it by the apply's redactor); empty when it
+/// printed nothing or its log cannot be read.
+async fn last_lines<E: EngineApi>(c: &E, id: &str) -> String {
+    match c.last_logs(id, FAILED_LOG_LINES).await {
+        Ok(log) if !log.trim().is_empty() => {
+            let lines: Vec<&str> = log.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+            format!("; its last log lines:\n  {}", lines.join("\n  "))
+        }
+        Ok(_) => String::new(),
+        Err(e) => format!("; reading its log failed: {e}"),
     }
 }
 

@@ -492,6 +492,11 @@ impl EngineApi for FakeEngine {
         self.with(|s| s.get("inspect", id).map(|c| (c.state, None, c.exit_code)))
     }
 
+    /// Fake containers print nothing.
+    async fn last_logs(&self, _id: &str, _lines: u32) -> Result<String, DockerError> {
+        Ok(String::new())
+    }
+
     async fn never_started(&self, id: &str) -> Result<bool, DockerError> {
         self.call("inspect", format!("inspect {}", self.name_of(id))).await?;
         self.with(|s| s.get("inspect", id).map(|c| c.state == RunState::Created))

@@ -51,7 +51,9 @@ pub struct Reconciled {
 impl Engine {
     /// Plans against the servers and applies what the watch rules allow:
     /// destructive actions wait when `Settings.watch.destructive` is `hold`,
-    /// and recreates down longer than `Settings.rollout.max_downtime` wait;
+    /// recreates down longer than `Settings.rollout.max_downtime` wait, and
+    /// nothing of a manifest revision whose last apply failed verification
+    /// runs again until the manifests change;
     /// drift found by the timer is only reported when `watch.self_heal` is
     /// off. An invalid manifest folder is an error and nothing is applied.
     pub async fn reconcile(&self, trigger: Trigger, stop: Arc<AtomicBool>, sink: &dyn ApplySink) -> Result<Reconciled> {
@@ -71,14 +73,24 @@ impl Engine {
             |a: &crate::plan::Action| settings.watch_destructive == WatchDestructive::Hold && a.op.is_destructive();
         // Over `rollout.max_downtime`: the recreates that take that long wait.
         let too_long = |a: &crate::plan::Action| plan.risk.over_limit_ms.is_some_and(|max| a.risk.downtime_ms > max);
-        let held_ids: BTreeSet<usize> =
-            plan.actions.iter().filter(|a| report_only || hold_destructive(a) || too_long(a)).map(|a| a.id).collect();
+        // A revision that failed its verification is not retried until it changes.
+        let failed = self.store()?.failed_verification(&plan.basis.desired)?;
+        let held_ids: BTreeSet<usize> = plan
+            .actions
+            .iter()
+            .filter(|a| failed.is_some() || report_only || hold_destructive(a) || too_long(a))
+            .map(|a| a.id)
+            .collect();
         let (to_apply, held) = plan.without(&held_ids);
         let held = held
             .into_iter()
             .map(|i| {
                 let a = &plan.actions[i];
-                let why = if report_only {
+                let why = if let Some(run) = failed {
+                    format!(
+                        "these manifests failed verification in run {run}; watch applies again when they change (`tomo apply` retries now)"
+                    )
+                } else if report_only {
                     "drift is reported only (`watch.self_heal: false`)".to_string()
                 } else if held_ids.contains(&i) && hold_destructive(a) {
                     "destructive (`watch.destructive: hold`)".to_string()

@@ -232,6 +232,20 @@ mod tests {
     }
 
     #[test]
+    fn a_verify_longer_than_health_timeout_is_warned_about_at_its_line() {
+        let l = load_str("kind: Settings\nhealth_timeout: 20s\nrollout:\n  verify: 30s\n");
+        assert!(!l.diagnostics.has_errors(), "{:?}", l.diagnostics);
+        let got: Vec<String> =
+            l.diagnostics.iter().map(|d| format!("{}@{} {}", d.code, d.span.map_or(0, |s| s.line), d.field)).collect();
+        assert_eq!(got, ["verify-over-health-timeout@4 rollout.verify"]);
+        assert_eq!(l.desired.unwrap().settings.verify.map(|v| v.to_std()), Some(std::time::Duration::from_secs(30)));
+        let within = load_str("kind: Settings\nhealth_timeout: 20s\nrollout: {verify: 10s}\n");
+        assert_eq!(within.diagnostics.iter().count(), 0, "{:?}", within.diagnostics);
+        let zero = load_str("kind: Settings\nrollout: {verify: 0s}\n").desired.unwrap();
+        assert_eq!(zero.settings.verify, None, "verify 0 watches nothing");
+    }
+
+    #[test]
     fn start_first_with_a_host_port_is_warned_about() {
         let l = load_str(
             "kind: App\nname: web\nserver: local\nimage: nginx\nports: ['8080:80']\nupdate_order: start-first\n",

@@ -12,6 +12,23 @@ pub type Durations = BTreeMap<(String, String, String), Vec<u64>>;
 pub const RECREATE_SAMPLES: usize = 5;
 
 impl Store {
+    /// The latest finished run, when it applied the manifests whose
+    /// fingerprint is `desired` and failed a verification: `watch` does not
+    /// apply that manifest revision again (no rollback loop) until it changes.
+    pub fn failed_verification(&self, desired: &str) -> Result<Option<i64>, StoreError> {
+        let rows: Vec<i64> = self.rows(
+            "SELECT r.id FROM apply_runs r
+             WHERE r.id = (SELECT MAX(id) FROM apply_runs WHERE status != 'running')
+               AND r.status = 'failed'
+               AND substr(r.plan_fingerprint, 1, length(?1) + 1) = ?1 || ':'
+               AND EXISTS (SELECT 1 FROM apply_actions a
+                           WHERE a.run_id = r.id AND a.error LIKE '%verification failed within%')",
+            [desired],
+            |r| r.get(0),
+        )?;
+        Ok(rows.into_iter().next())
+    }
+
     /// The durations (ms) of each service's last succeeded stop-first
     /// recreates of a running container, newest first, by `(server, app,
     /// service)`: from the stop request to the new container running (or

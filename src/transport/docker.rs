@@ -984,6 +984,10 @@ impl EngineApi for DockerClient {
 
     /// Whether the container was never started (the Engine keeps the zero
     /// time as its start time until it is).
+    async fn last_logs(&self, id: &str, lines: u32) -> Result<String, DockerError> {
+        self.logs(id, lines, 0).await
+    }
+
     async fn never_started(&self, id: &str) -> Result<bool, DockerError> {
         let c = self
             .docker

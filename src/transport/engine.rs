@@ -166,6 +166,10 @@ pub trait EngineApi: Send + Sync {
     /// Whether the container was never started.
     fn never_started(&self, id: &str) -> impl Future<Output = Result<bool, DockerError>> + Send;
 
+    /// The last `lines` lines of the container's log, stdout and stderr
+    /// interleaved, each led by its timestamp.
+    fn last_logs(&self, id: &str, lines: u32) -> impl Future<Output = Result<String, DockerError>> + Send;
+
     /// Waits (on the Engine's events, never by sleeping) until `ready`
     /// decides, or fails when `timeout` passes.
     fn wait_for(

@@ -145,7 +145,7 @@ fn max_downtime_needs_allow_downtime_and_watch_holds_it() {
 /// `reason`, and the previous container is back, running, with its id.
 fn broken_release_rolls_back(broken: &str, reason: &str) {
     let f = Fleet::new();
-    f.manifest("settings.yaml", "kind: Settings\nrollout: {verify: 10s}\n");
+    f.manifest("settings.yaml", "kind: Settings\nwatch: {interval: 1s}\nrollout: {verify: 10s}\n");
     let svc = f.app("svc");
     let app = |extra: &str| {
         f.manifest(
@@ -161,16 +161,26 @@ fn broken_release_rolls_back(broken: &str, reason: &str) {
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.all().contains("verification failed within 10s"), "{}", r.all());
     assert!(r.all().contains(reason), "{}", r.all());
+    assert!(r.all().contains("its last log lines:"), "{}", r.all());
+    assert!(r.all().contains("broken release starting"), "the failed container's log: {}", r.all());
     assert!(r.all().contains("the previous container was restored"), "{}", r.all());
     assert_eq!(f.id(&svc), id, "the previous container is back under its name");
     assert_eq!(f.inspect(&svc, "{{.State.Status}}"), "running");
     assert_eq!(f.containers(), std::slice::from_ref(&svc), "the failed container is gone");
+    // `watch` does not retry the revision that failed: its cycles hold it.
+    let mut w = Watch::start(&f, &[]);
+    for cycle in ["the first cycle", "the second cycle"] {
+        let held = w.next(cycle, |v| message(v) == "held").to_string();
+        assert!(held.contains(&format!("recreate {svc}")) && held.contains("failed verification in run"), "{held}");
+    }
+    drop(w);
+    assert_eq!(f.id(&svc), id, "watch left the previous container");
 }
 
 #[test]
 fn a_container_exiting_after_3s_is_rolled_back_to_the_previous_one() {
     broken_release_rolls_back(
-        "restart: \"no\"\ncommand: [\"sh\", \"-c\", \"sleep 3; exit 3\"]\n",
+        "restart: \"no\"\ncommand: [\"sh\", \"-c\", \"echo broken release starting; sleep 3; exit 3\"]\n",
         "exited with status 3",
     );
 }
@@ -178,12 +188,15 @@ fn a_container_exiting_after_3s_is_rolled_back_to_the_previous_one() {
 #[test]
 fn a_container_turning_unhealthy_after_5s_is_rolled_back() {
     broken_release_rolls_back(
-        "command: [\"sh\", \"-c\", \"touch /ok; (sleep 5; rm /ok) & exec sleep 1000\"]\nhealthcheck: {test: [\"CMD\", \"cat\", \"/ok\"], interval: 1s, retries: 1}\n",
+        "command: [\"sh\", \"-c\", \"echo broken release starting; touch /ok; (sleep 5; rm /ok) & exec sleep 1000\"]\nhealthcheck: {test: [\"CMD\", \"cat\", \"/ok\"], interval: 1s, retries: 1}\n",
         "became unhealthy",
     );
 }
 
 #[test]
 fn a_container_restarting_in_a_loop_is_rolled_back() {
-    broken_release_rolls_back("restart: always\ncommand: [\"sh\", \"-c\", \"sleep 1; exit 1\"]\n", "restart");
+    broken_release_rolls_back(
+        "restart: always\ncommand: [\"sh\", \"-c\", \"echo broken release starting; sleep 1; exit 1\"]\n",
+        "restart",
+    );
 }
