@@ -77,6 +77,9 @@ pub enum Error {
     /// editor keeps its hands off); nothing was written.
     #[error("cannot edit {what}: {problem}")]
     Edit { what: String, problem: String },
+    /// An app's data could not be copied out of or into its server.
+    #[error("app `{app}` on server `{server}`: {problem}")]
+    AppData { app: String, server: String, problem: String },
     /// The MCP client on standard input did not complete its handshake.
     #[error("the MCP client did not start a session: {0}")]
     Handshake(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -366,6 +369,7 @@ impl Error {
             | Error::Transport { .. }
             | Error::Docker { .. }
             | Error::Edit { .. }
+            | Error::AppData { .. }
             | Error::Handshake(_)
             | Error::Backup(_) => 1,
         }

@@ -20,6 +20,8 @@ use crate::transport::docker::DockerClient;
 use crate::transport::ssh::SshSession;
 use crate::vault::{self, KeyCell, LazySecrets, MasterKey, Vault};
 
+pub mod appdata;
+pub mod appdata_restore;
 mod backup;
 mod changes;
 mod connect;

@@ -243,7 +243,7 @@ impl Engine {
 
 /// Each server's containers of `app` (one list call per server, no pulls),
 /// with the client to act on them.
-async fn containers_of(
+pub(super) async fn containers_of(
     app: &App,
     clients: &[(Name, std::result::Result<DockerClient, ConnectError>)],
 ) -> Vec<(PerServer<Vec<AppContainer>>, Option<DockerClient>)> {

@@ -383,7 +383,7 @@ impl DockerClient {
     }
 
     /// The server's filesystem: this machine, or over the SSH connection.
-    fn host_fs(&self) -> super::hostfs::HostFs {
+    pub fn host_fs(&self) -> super::hostfs::HostFs {
         super::hostfs::HostFs { session: self.session.clone(), sudo: self.sudo, timeout: self.timeout }
     }
 

@@ -3,6 +3,7 @@
 //! The only module that knows bollard. `engine::EngineApi` is what observe
 //! and apply need from an Engine, whichever way it is reached.
 
+pub mod datastream;
 pub mod docker;
 pub mod docker_ops;
 mod docker_runopts;

@@ -328,6 +328,14 @@ impl SshSession {
         }
     }
 
+    /// A session channel running `command` (already quoted), for a caller
+    /// that streams its input or output itself (`datastream`).
+    pub async fn exec_channel(&self, command: &str) -> Result<russh::Channel<client::Msg>, SshError> {
+        let channel = self.open_session_channel().await?;
+        channel.exec(true, command.as_bytes()).await.map_err(|e| self.protocol(e.to_string()))?;
+        Ok(channel)
+    }
+
     /// A stream to a Unix socket on the server (the Docker Engine's).
     pub async fn streamlocal(&self, path: &str) -> Result<russh::ChannelStream<client::Msg>, SshError> {
         let mut delay = CHANNEL_RETRY_DELAY;

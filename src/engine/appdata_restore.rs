@@ -1,0 +1,234 @@
+//! Restoring an app's data from an archive: the whole archive is read and
+//! checked first (passphrase, every member's checksum, the contents list),
+//! and nothing is touched when any of it fails. Then the app's running
+//! containers on each server are stopped (dependents first), each volume
+//! (created with tomo's labels when missing) and bind folder has its
+//! contents replaced by the member's tar, and the containers are started
+//! again, whatever the outcome. `--to-server` puts the data on another
+//! declared server than the one it was read from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Engine;
+use super::appdata::{PIPE, data_error, stop_all, stop_list};
+use super::ops::{AppContainer, containers_of};
+use crate::backup::{ArchiveReader, MemberKind, MemberMeta};
+use crate::error::{Error, Result};
+use crate::model::Name;
+use crate::model::secret::SecretString;
+use crate::transport::docker::DockerClient;
+use crate::transport::engine::EngineApi;
+
+/// One volume or bind folder a restore replaces.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreItem {
+    pub member: String,
+    /// The server it goes to.
+    pub server: String,
+    pub kind: MemberKind,
+    /// The volume's Docker name or the bind folder's path.
+    pub target: String,
+    /// Bytes of tar stream.
+    pub size: u64,
+}
+
+/// What a restore of app data replaces (and, when done, how long the app was down).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppRestoreReport {
+    pub app: String,
+    pub items: Vec<RestoreItem>,
+    /// The running containers stopped during the restore, per server.
+    pub stopped: Vec<String>,
+    pub dry_run: bool,
+    pub downtime_ms: Option<u64>,
+}
+
+/// A restore's targets: each member's target server.
+struct Targets {
+    items: Vec<RestoreItem>,
+    by_member: BTreeMap<String, RestoreItem>,
+}
+
+impl Engine {
+    /// Restores the data of `app` from the archive `file` (see the module).
+    pub async fn restore_app_data(
+        &self,
+        file: &Path,
+        passphrase: &SecretString,
+        app_name: &str,
+        to_server: Option<&str>,
+        dry_run: bool,
+    ) -> Result<AppRestoreReport> {
+        let desired = self.desired()?;
+        let app = self.app(&desired, app_name)?;
+        let contents = verify(file.to_path_buf(), passphrase.clone())
+            .await
+            .map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
+        let targets = targets(app_name, to_server, contents.members.iter().map(|e| (&e.meta, e.size)))?;
+        let servers: Vec<Name> = {
+            let mut s: Vec<Name> = targets.items.iter().filter_map(|i| Name::parse(&i.server).ok()).collect();
+            s.dedup();
+            s
+        };
+        for s in &servers {
+            if !desired.servers.contains_key(s) {
+                return Err(data_error(app_name, s.as_str(), "no such server is declared"));
+            }
+        }
+        let clients = self.docker_clients(&desired, servers).await?;
+        let mut stop: BTreeMap<String, (DockerClient, Vec<AppContainer>)> = BTreeMap::new();
+        for ((server, client), (per, _)) in clients.iter().zip(containers_of(&app, &clients).await) {
+            let client = match client {
+                Ok(c) => c.clone(),
+                Err(e) => return Err(data_error(app_name, server.as_str(), e.to_string())),
+            };
+            let list =
+                per.result.ok_or_else(|| data_error(app_name, server.as_str(), per.error.unwrap_or_default()))?;
+            stop.insert(server.to_string(), (client, stop_list(&app, &list)));
+        }
+        let mut report = AppRestoreReport {
+            app: app_name.to_string(),
+            items: targets.items.clone(),
+            stopped: stop.values().flat_map(|(_, l)| l.iter().map(|c| c.container.clone())).collect(),
+            dry_run,
+            downtime_ms: None,
+        };
+        if dry_run {
+            return Ok(report);
+        }
+        let down = Instant::now();
+        let mut result = Ok(());
+        for (server, (client, list)) in &stop {
+            if let Err(e) = stop_all(client, list).await {
+                result = Err(data_error(app_name, server, e));
+                break;
+            }
+        }
+        if result.is_ok() {
+            let clients: BTreeMap<String, DockerClient> =
+                stop.iter().map(|(s, (c, _))| (s.clone(), c.clone())).collect();
+            result = self.stream_back(file, passphrase, app_name, &targets, &clients).await;
+        }
+        for (server, (client, list)) in &stop {
+            let name = Name::parse(server).map_err(|e| data_error(app_name, server, e))?;
+            if let Err(e) = self.start_again(&desired, &name, client, list).await
+                && result.is_ok()
+            {
+                result = Err(data_error(app_name, server, e));
+            }
+        }
+        report.downtime_ms = Some(down.elapsed().as_millis() as u64);
+        result.map(|_| report)
+    }
+
+    /// Reads the archive again and streams each chosen member into its target.
+    async fn stream_back(
+        &self,
+        file: &Path,
+        passphrase: &SecretString,
+        app: &str,
+        targets: &Targets,
+        clients: &BTreeMap<String, DockerClient>,
+    ) -> Result<()> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(MemberMeta, tokio::io::DuplexStream)>(1);
+        let wanted: Vec<String> = targets.by_member.keys().cloned().collect();
+        let (file, passphrase) = (file.to_path_buf(), passphrase.clone());
+        let handle = tokio::runtime::Handle::current();
+        let reader = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
+            let input = std::fs::File::open(&file).map_err(|e| format!("open {}: {e}", file.display()))?;
+            let archive =
+                ArchiveReader::open(std::io::BufReader::new(input), &passphrase).map_err(|e| e.to_string())?;
+            archive
+                .for_each_member(|meta, data| {
+                    if !wanted.contains(&meta.name) {
+                        return Ok(());
+                    }
+                    let (mut ours, theirs) = tokio::io::duplex(PIPE);
+                    if tx.blocking_send((meta.clone(), theirs)).is_err() {
+                        return Err(std::io::Error::other("the restore stopped").into());
+                    }
+                    let mut sink = tokio_util::io::SyncIoBridge::new_with_handle(&mut ours, handle.clone());
+                    super::appdata::copy_large(data, &mut sink)?;
+                    sink.shutdown()?;
+                    Ok(())
+                })
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        let writing = async {
+            while let Some((meta, mut stream)) = rx.recv().await {
+                let Some(item) = targets.by_member.get(&meta.name) else { continue };
+                let Some(client) = clients.get(&item.server) else { continue };
+                let path = target_path(client, app, item).await?;
+                client.host_fs().tar_in(&path, &mut stream).await.map_err(|e| data_error(app, &item.server, e))?;
+            }
+            Ok::<(), Error>(())
+        };
+        let (read, written) = tokio::join!(reader, writing);
+        written?;
+        read.map_err(|e| data_error(app, "-", e.to_string()))?.map_err(|e| data_error(app, "-", e))
+    }
+}
+
+/// Where a member's tar goes on its server: a volume's mountpoint (the
+/// volume created, labelled as tomo's, when missing) or the bind folder.
+async fn target_path(client: &DockerClient, app: &str, item: &RestoreItem) -> Result<String> {
+    if item.kind == MemberKind::Bind {
+        return Ok(item.target.clone());
+    }
+    let err = |e: String| data_error(app, &item.server, e);
+    if let Some(p) = client.volume_mountpoint(&item.target).await.map_err(|e| err(e.to_string()))? {
+        return Ok(p);
+    }
+    client.create_volume_once(&item.target, Some(app), &item.server).await.map_err(|e| err(e.to_string()))?;
+    client
+        .volume_mountpoint(&item.target)
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .ok_or_else(|| err(format!("volume {} is missing after it was created", item.target)))
+}
+
+/// Reads the whole archive, checking everything; its contents list.
+async fn verify(file: PathBuf, passphrase: SecretString) -> std::result::Result<crate::backup::Contents, String> {
+    tokio::task::spawn_blocking(move || {
+        let input = std::fs::File::open(&file).map_err(|e| format!("open {}: {e}", file.display()))?;
+        let archive = ArchiveReader::open(std::io::BufReader::new(input), &passphrase).map_err(|e| e.to_string())?;
+        archive.verify_all().map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// The app's data members of the archive, each with its target server.
+fn targets<'a>(
+    app: &str,
+    to_server: Option<&str>,
+    members: impl Iterator<Item = (&'a MemberMeta, u64)>,
+) -> Result<Targets> {
+    let mut items = Vec::new();
+    for (meta, size) in members {
+        if meta.app.as_deref() != Some(app) || !matches!(meta.kind, MemberKind::Volume | MemberKind::Bind) {
+            continue;
+        }
+        let (Some(from), Some(target)) = (meta.server.as_deref(), meta.path.as_deref()) else {
+            return Err(data_error(app, "-", format!("member {} names no server or path", meta.name)));
+        };
+        items.push(RestoreItem {
+            member: meta.name.clone(),
+            server: to_server.unwrap_or(from).to_string(),
+            kind: meta.kind,
+            target: target.to_string(),
+            size,
+        });
+    }
+    if items.is_empty() {
+        return Err(data_error(app, to_server.unwrap_or("-"), "the archive holds no data of this app"));
+    }
+    items.sort_by(|a, b| (&a.server, &a.member).cmp(&(&b.server, &b.member)));
+    let by_member = items.iter().map(|i| (i.member.clone(), i.clone())).collect();
+    Ok(Targets { items, by_member })
+}

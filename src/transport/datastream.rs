@@ -1,0 +1,267 @@
+//! App data streamed out of and into a server's folders as tar: a named
+//! volume's mountpoint or a bind folder, read with `tar c` and written with
+//! `tar x` on the server itself (over its SSH connection, or on this machine
+//! for `local`). The bytes pass through in bounded chunks (the SSH channel's
+//! window and message queue, a pipe locally): nothing is staged whole, in
+//! memory or on the server's disk. The path is an argument of a fixed
+//! script (`"$1"`, quoted by `ssh::command_line`), never pasted into it.
+//!
+//! GNU tar is used on the server for what a restore must keep: numeric
+//! owners, modes, symlinks, hard links, sparse files, any file name (tar
+//! headers carry names as bytes; newlines and spaces included).
+
+use std::process::Stdio;
+
+use russh::ChannelMsg;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::hostfs::HostFs;
+use super::ssh::command_line;
+
+/// Writes a tar stream of the folder `$1` (its contents, as `./…`) to stdout.
+const TAR_OUT: &str = r#"set -e; cd -- "$1"; exec tar --create --file=- --numeric-owner --sparse --one-file-system ."#;
+
+/// Empties the folder `$1` (made when missing), then extracts the tar stream
+/// of stdin into it, owners and modes as recorded (the folder's own too).
+const TAR_IN: &str = r#"set -e; mkdir -p -- "$1"; cd -- "$1"; find . -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +; exec tar --extract --file=- --numeric-owner --same-owner --preserve-permissions"#;
+
+/// Prints each argument that is a folder, NUL-terminated.
+const FOLDERS: &str = r#"for p in "$@"; do [ -d "$p" ] && printf '%s\0' "$p"; done; true"#;
+
+/// Chunk size of local copies.
+const CHUNK: usize = 256 * 1024;
+
+/// The most of a tar's standard error kept for the error message.
+const MAX_STDERR: usize = 16 * 1024;
+
+impl HostFs {
+    /// Streams a tar of the folder `path` on the server into `sink`; the
+    /// number of bytes written. Fails, with tar's message, if tar does, and
+    /// when the connection drops mid-stream.
+    pub async fn tar_out<W: AsyncWrite + Unpin + Send>(&self, path: &str, sink: &mut W) -> Result<u64, String> {
+        let args = ["sh", "-c", TAR_OUT, "tomo-tar-out", path];
+        let what = format!("read {}", crate::term::field(path));
+        match &self.session {
+            Some(session) => {
+                let command = command_line(&args, self.sudo);
+                let mut channel = session.exec_channel(&command).await.map_err(|e| format!("{what}: {e}"))?;
+                let (mut written, mut stderr, mut status) = (0u64, Vec::new(), None);
+                while let Some(msg) = channel.wait().await {
+                    match msg {
+                        ChannelMsg::Data { data } => {
+                            sink.write_all(&data).await.map_err(|e| format!("{what}: writing: {e}"))?;
+                            written += data.len() as u64;
+                        }
+                        ChannelMsg::ExtendedData { data, .. } => keep_stderr(&mut stderr, &data),
+                        ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                        _ => {}
+                    }
+                }
+                sink.flush().await.map_err(|e| format!("{what}: writing: {e}"))?;
+                finished(&what, status, &stderr).map(|_| written)
+            }
+            None => {
+                let mut child =
+                    local(&args, self.sudo).stdout(Stdio::piped()).spawn().map_err(|e| format!("{what}: {e}"))?;
+                let mut out = child.stdout.take().ok_or_else(|| format!("{what}: no pipe"))?;
+                let mut err = child.stderr.take().ok_or_else(|| format!("{what}: no pipe"))?;
+                let copy = copy_chunks(&mut out, sink);
+                let mut stderr = Vec::new();
+                let (copied, _) = tokio::join!(copy, read_capped(&mut err, &mut stderr));
+                let status = child.wait().await.map_err(|e| format!("{what}: {e}"))?;
+                let written = copied.map_err(|e| format!("{what}: {e}"))?;
+                finished(&what, status.code().and_then(|c| u32::try_from(c).ok()), &stderr).map(|_| written)
+            }
+        }
+    }
+
+    /// Replaces the contents of the folder `path` on the server (made when
+    /// missing) with the tar stream of `source`. The caller has verified the
+    /// stream before.
+    pub async fn tar_in<R: AsyncRead + Unpin + Send>(&self, path: &str, source: &mut R) -> Result<(), String> {
+        let args = ["sh", "-c", TAR_IN, "tomo-tar-in", path];
+        let what = format!("restore {}", crate::term::field(path));
+        match &self.session {
+            Some(session) => {
+                let command = command_line(&args, self.sudo);
+                let mut channel = session.exec_channel(&command).await.map_err(|e| format!("{what}: {e}"))?;
+                let sent = channel.data(&mut *source).await;
+                let _ = channel.eof().await;
+                let (mut stderr, mut status) = (Vec::new(), None);
+                while let Some(msg) = channel.wait().await {
+                    match msg {
+                        ChannelMsg::ExtendedData { data, .. } | ChannelMsg::Data { data } => {
+                            keep_stderr(&mut stderr, &data)
+                        }
+                        ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                        _ => {}
+                    }
+                }
+                finished(&what, status, &stderr)?;
+                sent.map_err(|e| format!("{what}: sending: {e}"))
+            }
+            None => {
+                let mut child = local(&args, self.sudo)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .map_err(|e| format!("{what}: {e}"))?;
+                let mut input = child.stdin.take().ok_or_else(|| format!("{what}: no pipe"))?;
+                let mut err = child.stderr.take().ok_or_else(|| format!("{what}: no pipe"))?;
+                let feed = async {
+                    let r = copy_chunks(source, &mut input).await;
+                    drop(input);
+                    r
+                };
+                let mut stderr = Vec::new();
+                let (fed, _) = tokio::join!(feed, read_capped(&mut err, &mut stderr));
+                let status = child.wait().await.map_err(|e| format!("{what}: {e}"))?;
+                finished(&what, status.code().and_then(|c| u32::try_from(c).ok()), &stderr)?;
+                fed.map(|_| ()).map_err(|e| format!("{what}: sending: {e}"))
+            }
+        }
+    }
+
+    /// Which of `paths` are folders on the server.
+    pub async fn folders(&self, paths: &[String]) -> Result<Vec<String>, String> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args: Vec<String> = ["sh", "-c", FOLDERS, "tomo-folders"].map(String::from).to_vec();
+        args.extend(paths.iter().cloned());
+        let out = self.command(&args, self.sudo, self.timeout).await?;
+        if !out.success() {
+            return Err(format!("check folders: {}", crate::term::line(out.stderr.trim())));
+        }
+        Ok(out.stdout.split('\0').filter(|p| !p.is_empty()).map(String::from).collect())
+    }
+}
+
+impl super::docker::DockerClient {
+    /// Where a volume's data is on the server (`None`: no such volume).
+    pub async fn volume_mountpoint(&self, name: &str) -> Result<Option<String>, super::docker::DockerError> {
+        super::docker::segment("inspect volume", "name", name)?;
+        match self.docker.inspect_volume(name).await {
+            Ok(v) => Ok(Some(v.mountpoint)),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(super::docker::DockerError::api(format!("inspect volume {name}"), e)),
+        }
+    }
+}
+
+/// A local process for `args` (behind `sudo -n` when `sudo`), its standard
+/// error piped, killed when dropped.
+fn local(args: &[&str], sudo: bool) -> tokio::process::Command {
+    let mut full: Vec<&str> = if sudo { vec!["sudo", "-n", "--"] } else { Vec::new() };
+    full.extend_from_slice(args);
+    let mut cmd = tokio::process::Command::new(full[0]);
+    cmd.args(&full[1..]).stdin(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd
+}
+
+async fn copy_chunks<R, W>(from: &mut R, to: &mut W) -> std::io::Result<u64>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        to.write_all(&buf[..n]).await?;
+        total += n as u64;
+    }
+    to.flush().await?;
+    Ok(total)
+}
+
+async fn read_capped<R: AsyncRead + Unpin>(from: &mut R, into: &mut Vec<u8>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        keep_stderr(into, &buf[..n]);
+    }
+}
+
+fn keep_stderr(into: &mut Vec<u8>, data: &[u8]) {
+    let room = MAX_STDERR.saturating_sub(into.len());
+    into.extend_from_slice(&data[..data.len().min(room)]);
+}
+
+/// Ok when the command exited with 0; else its standard error as the reason
+/// (no status: the connection dropped or the command died of a signal).
+fn finished(what: &str, status: Option<u32>, stderr: &[u8]) -> Result<(), String> {
+    let text = String::from_utf8_lossy(stderr);
+    match status {
+        Some(0) => Ok(()),
+        Some(code) => Err(format!("{what}: tar exited with {code}: {}", crate::term::line(text.trim()))),
+        None => Err(format!(
+            "{what}: the stream ended without an exit status (connection lost or command killed){}",
+            if text.trim().is_empty() { String::new() } else { format!(": {}", crate::term::line(text.trim())) }
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn local_fs() -> HostFs {
+        HostFs { session: None, sudo: false, timeout: Duration::from_secs(10) }
+    }
+
+    #[tokio::test]
+    async fn a_folder_goes_out_and_back_in_with_links_modes_and_odd_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("sub dir")).unwrap();
+        std::fs::write(src.join("sub dir/a file\nwith newline"), b"hello").unwrap();
+        std::fs::write(src.join("plain"), vec![7u8; 300_000]).unwrap();
+        std::fs::set_permissions(src.join("plain"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("sub dir", src.join("link")).unwrap();
+        let sparse = std::fs::File::create(src.join("sparse")).unwrap();
+        sparse.set_len(64 * 1024 * 1024).unwrap();
+        let fs = local_fs();
+        let mut tar = Vec::new();
+        let n = fs.tar_out(&src.display().to_string(), &mut tar).await.unwrap();
+        assert_eq!(n as usize, tar.len());
+        assert!(tar.len() < 8 * 1024 * 1024, "the sparse file was not kept sparse: {}", tar.len());
+        let dst = dir.path().join("dst");
+        std::fs::create_dir_all(&dst).unwrap();
+        std::fs::write(dst.join("stale"), b"old").unwrap();
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let mut tar = Vec::new();
+        fs.tar_out(&src.display().to_string(), &mut tar).await.unwrap();
+        fs.tar_in(&dst.display().to_string(), &mut tar.as_slice()).await.unwrap();
+        assert!(!dst.join("stale").exists(), "what the restore replaces is removed");
+        assert_eq!(std::fs::read(dst.join("sub dir/a file\nwith newline")).unwrap(), b"hello");
+        assert_eq!(std::fs::metadata(dst.join("plain")).unwrap().permissions().mode() & 0o7777, 0o640);
+        assert_eq!(std::fs::read_link(dst.join("link")).unwrap().to_str(), Some("sub dir"));
+        let meta = std::fs::metadata(dst.join("sparse")).unwrap();
+        assert_eq!(meta.len(), 64 * 1024 * 1024);
+        assert!(meta.blocks() * 512 < 1024 * 1024, "restored sparse file is not sparse");
+        assert_eq!(std::fs::metadata(&dst).unwrap().permissions().mode() & 0o7777, 0o750);
+    }
+
+    #[tokio::test]
+    async fn a_missing_folder_or_a_broken_stream_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = local_fs();
+        let missing = dir.path().join("nope").display().to_string();
+        let err = fs.tar_out(&missing, &mut Vec::new()).await.unwrap_err();
+        assert!(err.contains("exited with"), "{err}");
+        let dst = dir.path().join("dst").display().to_string();
+        let err = fs.tar_in(&dst, &mut &b"not a tar stream at all"[..]).await.unwrap_err();
+        assert!(err.contains("tar exited with"), "{err}");
+        let found = fs.folders(&[dir.path().display().to_string(), missing]).await.unwrap();
+        assert_eq!(found, vec![dir.path().display().to_string()]);
+    }
+}

@@ -1,0 +1,294 @@
+//! App data backups against a real Docker Engine on an SSH test host: the
+//! restore drill (back up, destroy everything, restore into a fresh data
+//! folder, apply, compare byte for byte) and stop mode's promise that the
+//! app comes back when the copy fails (sshd killed mid-copy).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tomo::backup::{ArchiveWriter, Header};
+use tomo::engine::appdata::DataMode;
+use tomo::model::secret::SecretString;
+
+use crate::fleet::Fleet;
+use crate::hosts::TestHost;
+
+const PASS: &str = "drill-passphrase-1";
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn engine(f: &Fleet) -> tomo::Engine {
+    let env: BTreeMap<String, String> =
+        [("DATA_DIRECTORY".to_string(), f.tomo.path().join("data").display().to_string())].into();
+    let args = tomo::config::ConfigArgs { config: None, dir: Some(f.tomo.path().join("state")) };
+    tomo::Engine::new(tomo::config::Config::load(&args, &env).unwrap())
+}
+
+fn sh(script: &str) {
+    let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Backs up `app`'s data into `file` with `mode`.
+pub fn backup(
+    f: &Fleet,
+    app: &str,
+    mode: DataMode,
+    file: &Path,
+) -> Result<Vec<tomo::engine::appdata::AppDataReport>, String> {
+    let engine = engine(f);
+    let installation = engine.store().unwrap().installation_id().unwrap();
+    let out = std::io::BufWriter::new(std::fs::File::create(file).unwrap());
+    let writer = ArchiveWriter::create(out, &SecretString::new(PASS), Header::new(installation, 0)).unwrap();
+    let (writer, reports) =
+        rt().block_on(engine.backup_app_data(&[app.to_string()], mode, writer)).map_err(|e| e.to_string())?;
+    writer.finish().unwrap();
+    Ok(reports)
+}
+
+/// Every entry under `root`: kind, mode, owner, size, and the SHA-256 of a
+/// file's bytes or a link's target.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let m = std::fs::symlink_metadata(&path).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("link {}", std::fs::read_link(&path).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(path.clone());
+                "dir".to_string()
+            } else {
+                let (mut h, mut file, mut buf) =
+                    (Sha256::new(), std::fs::File::open(&path).unwrap(), vec![0u8; 1 << 20]);
+                loop {
+                    let n = std::io::Read::read(&mut file, &mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                let sum = tomo::model::spec::hex(&h.finalize());
+                format!("file {} {sum} sparse={}", m.len(), m.blocks() * 512 < m.len() / 2)
+            };
+            let mode = if m.file_type().is_symlink() { 0 } else { m.mode() & 0o7777 };
+            out.insert(
+                path.strip_prefix(root).unwrap().to_path_buf(),
+                format!("{what} {mode:o} {}:{}", m.uid(), m.gid()),
+            );
+        }
+    }
+    out
+}
+
+/// Known data: a 200 MiB file, a sparse file, links, odd names, modes and owners.
+fn write_known_data(dir: &Path, big_mib: u32) {
+    sh(&format!(
+        r#"set -e; cd '{}'
+        dd if=/dev/urandom of=big bs=1M count={big_mib} status=none
+        truncate -s 1G sparse; printf x | dd of=sparse bs=1 seek=500000000 conv=notrunc status=none
+        mkdir -p 'dir with spaces/inner'; printf 'spaces' > 'dir with spaces/a b c.txt'
+        printf 'newline' > "$(printf 'line\nbreak')"
+        ln -s big link-to-big; ln -s /nowhere/at/all dangling; ln big hard-link-to-big
+        chmod 640 big; chown 1234:5678 big; chmod 2770 'dir with spaces'; chown 33:33 'dir with spaces/a b c.txt'
+        chmod 400 "$(printf 'line\nbreak')"; chmod 751 ."#,
+        dir.display()
+    ));
+}
+
+fn app_yaml(bind: &Path) -> String {
+    format!(
+        "kind: App\nname: {{p}}-drill\nserver: h\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\nvolumes: [\"data:/data\", \"{}:/bind\"]\n",
+        bind.display()
+    )
+}
+
+fn mountpoint(h: &TestHost, volume: &str) -> PathBuf {
+    PathBuf::from(h.docker(&["volume", "inspect", "-f", "{{.Mountpoint}}", volume]))
+}
+
+fn running(h: &TestHost, container: &str) -> bool {
+    h.docker(&["inspect", "-f", "{{.State.Running}}", container]) == "true"
+}
+
+#[test]
+fn restore_drill_brings_back_volume_and_bind_folder_byte_for_byte() {
+    let h = TestHost::new(true);
+    let f = Fleet::new();
+    let bind = h.dir.path().join("bind folder");
+    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app_yaml(&bind)));
+    f.apply();
+    let (app, volume) = (f.app("drill"), format!("{}_data", f.app("drill")));
+    let data = mountpoint(&h, &volume);
+    write_known_data(&data, 200);
+    write_known_data(&bind, 8);
+    let (before_volume, before_bind) = (snapshot(&data), snapshot(&bind));
+    assert!(before_volume.len() >= 8 && before_volume.values().any(|v| v.contains("sparse=true")), "{before_volume:?}");
+
+    let archive = f.tomo.path().join("drill.tomo-backup");
+    let reports = backup(&f, &app, DataMode::Stop, &archive).unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].members.len(), 2, "{reports:?}");
+    assert!(reports[0].downtime_ms.is_some() && reports[0].stopped == vec![app.clone()], "{reports:?}");
+    assert!(running(&h, &app), "the app runs again after the backup");
+    let size = std::fs::metadata(&archive).unwrap().len();
+    assert!(
+        size > 200 * 1024 * 1024 && size < 300 * 1024 * 1024,
+        "archive of {size} bytes (sparse file not kept sparse?)"
+    );
+
+    // Lose everything but the archive and the manifests.
+    h.docker(&["rm", "-f", &app]);
+    h.docker(&["volume", "rm", &volume]);
+    for net in h.docker(&["network", "ls", "--format", "{{.Name}}"]).lines().filter(|n| n.starts_with(&f.prefix)) {
+        h.docker(&["network", "rm", net]);
+    }
+    std::fs::remove_dir_all(&bind).unwrap();
+    std::fs::remove_dir_all(f.tomo.path().join("data")).unwrap();
+
+    // A wrong passphrase is refused before anything is made.
+    let fresh = engine(&f);
+    let wrong = rt().block_on(fresh.restore_app_data(&archive, &SecretString::new("nope"), &app, None, false));
+    assert!(wrong.is_err());
+    assert!(
+        !bind.exists() && tomo_try(&h, &["volume", "inspect", &volume]).is_none(),
+        "a refused restore made something"
+    );
+    let dry = rt().block_on(fresh.restore_app_data(&archive, &SecretString::new(PASS), &app, None, true)).unwrap();
+    assert_eq!(dry.items.len(), 2);
+    assert!(!bind.exists(), "a dry run changed something");
+    let done = rt().block_on(fresh.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false)).unwrap();
+    assert_eq!(done.items.len(), 2, "{done:?}");
+    drop(fresh);
+    f.apply();
+    assert!(running(&h, &app));
+    let data = mountpoint(&h, &volume);
+    assert_eq!(snapshot(&data), before_volume, "the volume differs after the restore");
+    assert_eq!(snapshot(&bind), before_bind, "the bind folder differs after the restore");
+    let inode = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(inode(&data.join("big")), inode(&data.join("hard-link-to-big")), "hard links are kept");
+    let seen = h.docker(&["exec", &app, "cat", "/bind/dir with spaces/a b c.txt"]);
+    assert_eq!(seen, "spaces");
+}
+
+fn tomo_try(h: &TestHost, args: &[&str]) -> Option<String> {
+    let mut all = vec!["-H".to_string(), format!("unix://{}", h.socket)];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let out = Command::new("docker").args(&all).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn stop_mode_brings_the_app_back_when_the_connection_dies_mid_copy() {
+    let mut h = TestHost::new(true);
+    let f = Fleet::new();
+    let bind = h.dir.path().join("bind");
+    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app_yaml(&bind)));
+    f.apply();
+    let app = f.app("drill");
+    let data = mountpoint(&h, &format!("{app}_data"));
+    sh(&format!("dd if=/dev/urandom of='{}/big' bs=1M count=600 status=none", data.display()));
+    let archive = f.tomo.path().join("cut.tomo-backup");
+    let started = Instant::now();
+    let result = std::thread::scope(|s| {
+        let job = s.spawn(|| backup(&f, &app, DataMode::Stop, &archive));
+        // Wait until the copy is under way, check the app is down, then cut the connection.
+        let under_way = crate::hosts::wait_until(Duration::from_secs(60), || {
+            std::fs::metadata(&archive).is_ok_and(|m| m.len() > 16 * 1024 * 1024)
+        });
+        assert!(under_way.is_ok(), "the copy never started");
+        assert!(!running(&h, &app), "stop mode copies with the app stopped");
+        h.kill_sshd();
+        std::thread::sleep(Duration::from_millis(1500));
+        h.start_sshd();
+        job.join().unwrap()
+    });
+    let err = result.expect_err("a copy cut short must fail the backup");
+    assert!(err.contains(&app), "{err}");
+    assert!(
+        crate::hosts::wait_until(Duration::from_secs(5), || running(&h, &app)).is_ok(),
+        "the app did not come back after the failed copy ({err})"
+    );
+    assert!(started.elapsed() < Duration::from_secs(90));
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn ssh_timed(h: &TestHost, remote: &str, stdin: Option<&Path>) -> Duration {
+    let mut c = Command::new("ssh");
+    c.args([
+        "-i",
+        &h.key.display().to_string(),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+    ])
+    .args(["-o", "LogLevel=ERROR", &format!("root@{}", h.addr), remote])
+    .stdout(std::process::Stdio::null());
+    if let Some(p) = stdin {
+        c.stdin(std::fs::File::open(p).unwrap());
+    }
+    let t = Instant::now();
+    let status = c.status().expect("ssh (openssh-client) runs");
+    assert!(status.success(), "ssh {remote}");
+    t.elapsed()
+}
+
+/// `cb test --test integration backup_drill::bench -- --ignored --nocapture`
+/// (alone: it measures this process's peak memory).
+#[test]
+#[ignore = "benchmark: run alone"]
+fn bench_one_gib_volume_over_ssh() {
+    let h = TestHost::new(true);
+    let f = Fleet::new();
+    let bind = h.dir.path().join("bind");
+    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app_yaml(&bind)));
+    f.apply();
+    let app = f.app("drill");
+    let data = mountpoint(&h, &format!("{app}_data"));
+    sh(&format!("dd if=/dev/urandom of='{}/big' bs=1M count=1024 status=none", data.display()));
+    let gib = 1024.0 * 1024.0 * 1024.0;
+    let mp = data.display().to_string();
+    let base_out = ssh_timed(&h, &format!("tar c -C '{mp}' . "), None);
+    let archive = f.tomo.path().join("bench.tomo-backup");
+    let rss_before = peak_rss_kib();
+    let t = Instant::now();
+    backup(&f, &app, DataMode::Live, &archive).unwrap();
+    let tomo_out = t.elapsed();
+    let rss = peak_rss_kib();
+    let tar = f.tomo.path().join("plain.tar");
+    sh(&format!("tar c -C '{mp}' . > '{}'", tar.display()));
+    let target = h.dir.path().join("untar");
+    std::fs::create_dir_all(&target).unwrap();
+    let base_in = ssh_timed(&h, &format!("tar x -C '{}'", target.display()), Some(&tar));
+    let engine = engine(&f);
+    let t = Instant::now();
+    rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false)).unwrap();
+    let tomo_in = t.elapsed();
+    let mbs = |d: Duration| gib / d.as_secs_f64() / 1e6;
+    println!(
+        "backup: ssh tar c {:.0} MB/s, tomo {:.0} MB/s ({:.0}%); restore: ssh tar x {:.0} MB/s, tomo {:.0} MB/s ({:.0}%); peak RSS {} MiB (before the backup {} MiB)",
+        mbs(base_out),
+        mbs(tomo_out),
+        100.0 * base_out.as_secs_f64() / tomo_out.as_secs_f64(),
+        mbs(base_in),
+        mbs(tomo_in),
+        100.0 * base_in.as_secs_f64() / tomo_in.as_secs_f64(),
+        rss / 1024,
+        rss_before / 1024
+    );
+    assert!(rss < 64 * 1024, "peak RSS {rss} KiB");
+}
