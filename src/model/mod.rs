@@ -5,6 +5,7 @@
 //! the name rule, ports and mounts are parsed, references between documents
 //! resolve, dependencies are acyclic. No I/O and no async here.
 
+pub mod backup;
 pub mod files;
 pub mod host;
 pub mod metrics;
@@ -362,6 +363,9 @@ pub struct Settings {
     /// How `tomo market install` fills a store's variables.
     #[serde(default, skip_serializing_if = "MarketDefaults::is_default")]
     pub market_defaults: MarketDefaults,
+    /// `Settings.backup`: the backups `tomo watch` writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<backup::BackupSchedule>,
     pub origin: Option<Origin>,
 }
 
@@ -401,6 +405,7 @@ impl Default for Settings {
             require_approval: RequireApproval::Destructive,
             network_pool: subnet::NetworkPool::default(),
             market_defaults: MarketDefaults::default(),
+            backup: None,
             origin: None,
         }
     }

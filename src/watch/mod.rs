@@ -15,7 +15,9 @@
 //!   deleted or replaced (seen by a watch on the data folder, and checked
 //!   before every run and action), no new action starts and the process exits
 //!   3 with the reason, rather than write to a store nobody reads.
+//! - `Settings.backup` runs beside reconcile (`backup`), never holding it up.
 
+mod backup;
 mod git;
 mod metrics;
 
@@ -83,6 +85,8 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     // App stores re-sync on their own intervals; a failure is logged only.
     let stores = engine.clone();
     let _stores = AbortOnDrop(tokio::spawn(async move { stores.market_keep_synced().await }));
+    // Scheduled backups (`Settings.backup`) run beside reconcile.
+    let _backups = AbortOnDrop(tokio::spawn(backup::every_due(engine.clone())));
     if let Some(remote) = &opts.git_pull {
         git::check_remote(remote)?;
         tokio::spawn(git::pull_every(dir.clone(), remote.clone(), opts.git_interval, tx.clone()));
