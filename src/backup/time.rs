@@ -21,6 +21,18 @@ pub fn store_time(unix: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// Unix seconds of a store time (`YYYY-MM-DDTHH:MM:SS[.fff]Z`).
+pub fn parse_store_time(s: &str) -> Option<i64> {
+    let num = |a: usize, b: usize| s.get(a..b).and_then(|t| t.parse::<u32>().ok());
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(y), mo, d);
+    Some(days * 86_400 + i64::from(h * 3600 + mi * 60 + sec))
+}
+
 /// `YYYYMMDDTHHMMSSZ`, for file names.
 pub fn file_stamp(unix: i64) -> String {
     let (y, m, d) = civil(unix.div_euclid(86_400));
@@ -51,6 +63,15 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_times_parse_back() {
+        for t in [0, 951_782_400, 1_700_000_000] {
+            assert_eq!(parse_store_time(&store_time(t)), Some(t));
+        }
+        assert_eq!(parse_store_time("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(parse_store_time("garbage"), None);
+    }
 
     #[test]
     fn known_dates() {

@@ -15,6 +15,7 @@ pub fn run(engine: &Engine, c: BackupCommand) -> Result<i32> {
         BackupCommand::Create(a) => {
             let req = BackupRequest {
                 out: a.out.clone(),
+                dir: None,
                 passphrase: passphrase(&a.passphrase)?,
                 trigger: "cli".into(),
                 actor: "cli".into(),

@@ -20,8 +20,10 @@ use crate::store::{Activity, Store};
 /// A request for a system backup.
 #[derive(Debug, Clone, Default)]
 pub struct BackupRequest {
-    /// The archive file [default: `<backup folder>/<time>.tomo-backup`].
+    /// The archive file [default: `<dir>/<time>.tomo-backup`].
     pub out: Option<PathBuf>,
+    /// The folder of the archive when `out` is not given [default: the backup folder].
+    pub dir: Option<PathBuf>,
     /// The passphrase [default: `TOMO_MASTER_PASSWORD`].
     pub passphrase: Option<SecretString>,
     /// cli | watch | mcp
@@ -95,7 +97,7 @@ impl Engine {
         let out = req.out.clone().unwrap_or_else(|| {
             // Two archives in one second: a counter keeps names apart.
             let stamp = time::file_stamp(created);
-            let dir = self.backup_dir();
+            let dir = req.dir.clone().unwrap_or_else(|| self.backup_dir());
             (0..)
                 .map(|n| dir.join(if n == 0 { format!("{stamp}{SUFFIX}") } else { format!("{stamp}-{n}{SUFFIX}") }))
                 .find(|p| !p.exists())

@@ -23,6 +23,7 @@ use crate::vault::{self, KeyCell, LazySecrets, MasterKey, Vault};
 pub mod appdata;
 pub mod appdata_restore;
 mod backup;
+mod backup_schedule;
 mod changes;
 mod connect;
 mod docker;
@@ -58,6 +59,7 @@ pub use crate::plan::text::{plan as plan_text, plan_with as plan_text_with, stat
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};
 pub use crate::store::Newer;
 pub use backup::{BackupMade, BackupRequest, BackupRow, RestoreRequest};
+pub use backup_schedule::ScheduledBackup;
 pub use changes::{AuditEvent, AuditResult, Change, DocKind, FileEdit, Submitted};
 pub use edits::{
     AppEdit, AppServices, Decided, DeployApp, DockerEdit, EnvInput, ProposalDecision, ServerAuth, ServerEdit,

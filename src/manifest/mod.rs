@@ -246,6 +246,48 @@ mod tests {
     }
 
     #[test]
+    fn backup_settings_are_read_and_bad_ones_are_pointed_at() {
+        use crate::model::backup::{Every, KeepRules};
+        use crate::model::values::Duration;
+        let l = load_str(
+            "kind: Settings\nbackup:\n  schedule: daily 03:30\n  keep: {last: 3, weekly: 4}\n  target: {path: /var/backups/tomo}\n",
+        );
+        assert!(!l.diagnostics.has_errors(), "{:?}", l.diagnostics);
+        let b = l.desired.unwrap().settings.backup.unwrap();
+        assert_eq!(b.every, Every::Daily(3 * 3600 + 30 * 60));
+        assert_eq!(b.keep, KeepRules { last: 3, weekly: 4, ..KeepRules::default() });
+        assert_eq!(b.path.as_deref(), Some("/var/backups/tomo"));
+        let i = load_str("kind: Settings\nbackup: {schedule: 6h}\n").desired.unwrap().settings.backup.unwrap();
+        assert_eq!(
+            (i.every, i.path, i.keep),
+            (Every::Interval(Duration::from_secs(6 * 3600)), None, KeepRules::default())
+        );
+        // Settings without `backup` serialise as before.
+        let none = load_str("kind: Settings\nparallelism: 2\n").desired.unwrap().settings;
+        assert!(!serde_json::to_string(&none).unwrap().contains("backup"));
+        let bad = load_str(
+            "kind: Settings\nbackup:\n  schedule: daily 25:00\n  keep: {last: 0}\n  target: {server: nas, path: backups}\n",
+        );
+        let got: Vec<String> = bad
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}@{}:{}", d.code, d.field, d.span.map_or(0, |s| s.line)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "invalid-schedule@backup.schedule:3",
+                "invalid-value@backup.keep:4",
+                "not-supported@backup.target.server:5",
+                "invalid-path@backup.target.path:5"
+            ]
+        );
+        let short = load_str("kind: Settings\nbackup: {schedule: 500ms}\n");
+        let got: Vec<&str> = short.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(got, ["out-of-range"]);
+    }
+
+    #[test]
     fn start_first_with_a_host_port_is_warned_about() {
         let l = load_str(
             "kind: App\nname: web\nserver: local\nimage: nginx\nports: ['8080:80']\nupdate_order: start-first\n",

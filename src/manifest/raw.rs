@@ -626,6 +626,9 @@ pub struct RawSettings {
     pub metrics: Option<RawMetricsSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RawRolloutSettings>,
+    /// System backups written by `tomo watch` on a schedule, pruned by keep rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<RawBackupSettings>,
 }
 
 /// Fleet metrics: how often servers and containers are sampled by `tomo
@@ -668,6 +671,48 @@ pub struct RawRolloutSettings {
     /// its previous container back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<String>,
+}
+}
+
+/// `Settings.backup`: when `tomo watch` writes a system backup, where, and
+/// which archives stay.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackupSettings {
+    /// `daily HH:MM` (UTC) or an interval such as `6h` (at least 1s).
+    pub schedule: String,
+    /// Archives that stay after each run; with none set, all stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<RawBackupKeep>,
+    /// Where archives go (default `<data>/backups`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<RawBackupTarget>,
+}
+
+/// Keep rules: the newest `last` archives, and the newest archive of each of
+/// the newest `daily` days, `weekly` ISO weeks and `monthly` months (UTC).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackupKeep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weekly: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly: Option<u32>,
+}
+
+/// A folder on the machine running tomo (`server` is not supported yet).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackupTarget {
+    /// An absolute folder.
+    pub path: String,
+    /// A server to copy archives to (not supported yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 /// How `tomo market install` fills a store's variables.

@@ -6,6 +6,7 @@
 //! resolve, dependencies are acyclic. No I/O and no async here.
 
 pub mod alert;
+pub mod backup;
 pub mod files;
 pub mod host;
 pub mod logs;
@@ -375,6 +376,9 @@ pub struct Settings {
     /// `rollout.verify`: how long a new container is watched after start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Duration>,
+    /// `Settings.backup`: the backups `tomo watch` writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<backup::BackupSchedule>,
     pub origin: Option<Origin>,
 }
 
@@ -417,6 +421,7 @@ impl Default for Settings {
             metrics: metrics::MetricsSettings::default(),
             max_downtime: None,
             verify: None,
+            backup: None,
             origin: None,
         }
     }

@@ -144,6 +144,18 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
+    /// When the newest run of `trigger` started (store time text), if any.
+    pub fn backup_last_started(&self, trigger: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT started_at FROM backup_runs WHERE trigger = ?1 ORDER BY id DESC LIMIT 1",
+                [trigger],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// The most recent backup runs, newest first.
     pub fn backup_runs(&self, limit: u32) -> Result<Vec<BackupRunRow>, StoreError> {
         self.rows(

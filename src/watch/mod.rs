@@ -15,8 +15,10 @@
 //!   deleted or replaced (seen by a watch on the data folder, and checked
 //!   before every run and action), no new action starts and the process exits
 //!   3 with the reason, rather than write to a store nobody reads.
+//! - `Settings.backup` runs beside reconcile (`backup`), never holding it up.
 
 mod gauges;
+mod backup;
 mod git;
 mod metrics;
 
@@ -87,6 +89,8 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     // Fleet metrics at `Settings.metrics.interval`, beside reconciling.
     let collector = engine.clone().metrics_loop(Arc::new(AtomicBool::new(false)));
     let _metrics = AbortOnDrop(tokio::spawn(collector));
+    // Scheduled backups (`Settings.backup`) run beside reconcile.
+    let _backups = AbortOnDrop(tokio::spawn(backup::every_due(engine.clone())));
     if let Some(remote) = &opts.git_pull {
         git::check_remote(remote)?;
         tokio::spawn(git::pull_every(dir.clone(), remote.clone(), opts.git_interval, tx.clone()));

@@ -2,6 +2,7 @@
 //! or one promise of the product against real components.
 
 mod backup_drill;
+mod backup_schedule;
 mod backup_sys;
 mod cli;
 mod compose;

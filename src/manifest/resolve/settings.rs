@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{At, Resolver};
 use crate::diag::{Diagnostic, FieldPath, SourceFile};
 use crate::manifest::raw;
+use crate::model::backup::{self, BackupSchedule, Every, KeepRules};
 use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::*;
 
@@ -58,6 +59,7 @@ impl<'a> Resolver<'a> {
         let network_pool = self.network_pool(at, s.networks.as_ref());
         let market_defaults = self.market_defaults(at, s.marketplace.as_ref().and_then(|m| m.defaults.as_ref()));
         let metrics = self.metrics_settings(at, s.metrics.as_ref());
+        let backup = s.backup.as_ref().and_then(|b| self.backup_schedule(at, b));
         (self.diags.error_count() == before).then(|| Settings {
             prune: s.prune.unwrap_or(d.prune),
             parallelism,
@@ -72,8 +74,75 @@ impl<'a> Resolver<'a> {
             metrics,
             max_downtime,
             verify: verify.filter(|v| v.as_millis() > 0),
+            backup,
             origin: Some(at.origin(rel)),
         })
+    }
+
+    fn backup_schedule(&mut self, at: At<'a>, b: &raw::RawBackupSettings) -> Option<BackupSchedule> {
+        let path = FieldPath::root().key("backup");
+        let before = self.diags.error_count();
+        let every = if b.schedule.trim().starts_with("daily") {
+            let at_time = backup::parse_daily(&b.schedule);
+            if at_time.is_none() {
+                self.push(
+                    at.err(
+                        &path.key("schedule"),
+                        "invalid-schedule",
+                        format!("`{}` is not a schedule", b.schedule.escape_default()),
+                    )
+                    .help("write `daily HH:MM` (UTC, e.g. `daily 03:00`) or an interval (e.g. `6h`)"),
+                );
+            }
+            at_time.map(Every::Daily)
+        } else {
+            let d = self.duration(at, &path.key("schedule"), Some(&b.schedule));
+            if d.is_some_and(|d| d.as_millis() < 1000) {
+                self.push(
+                    at.err(&path.key("schedule"), "out-of-range", "a backup interval must be at least 1s")
+                        .help("e.g. `6h`, or `daily 03:00`"),
+                );
+            }
+            d.map(Every::Interval)
+        };
+        let target = b.target.as_ref();
+        if let Some(server) = target.and_then(|t| t.server.as_ref()) {
+            self.push(
+                at.err(
+                    &path.key("target").key("server"),
+                    "not-supported",
+                    format!("copying backups to server `{}` is not supported yet", server.escape_default()),
+                )
+                .help("use `target: {path: DIR}` on the machine running tomo"),
+            );
+        }
+        let folder = target.map(|t| t.path.clone());
+        if let Some(f) = &folder
+            && (!f.starts_with('/') || f.chars().any(|c| c.is_control()))
+        {
+            self.push(
+                at.err(
+                    &path.key("target").key("path"),
+                    "invalid-path",
+                    format!("`{}` is not an absolute folder", f.escape_default()),
+                )
+                .help("e.g. `/var/backups/tomo`"),
+            );
+        }
+        let k = b.keep.clone().unwrap_or_default();
+        let keep = KeepRules {
+            last: k.last.unwrap_or(0),
+            daily: k.daily.unwrap_or(0),
+            weekly: k.weekly.unwrap_or(0),
+            monthly: k.monthly.unwrap_or(0),
+        };
+        if b.keep.is_some() && keep.is_none() {
+            self.push(
+                at.err(&path.key("keep"), "invalid-value", "keep rules that keep nothing")
+                    .help("set at least one of `last`, `daily`, `weekly`, `monthly` above 0, or leave `keep` out to keep every archive"),
+            );
+        }
+        (self.diags.error_count() == before).then_some(BackupSchedule { every: every?, path: folder, keep })
     }
 
     fn market_defaults(&mut self, at: At<'a>, m: Option<&raw::RawMarketDefaults>) -> MarketDefaults {
