@@ -72,6 +72,7 @@ impl<'a> Resolver<'a> {
             metrics,
             max_downtime,
             verify: verify.filter(|v| v.as_millis() > 0),
+            rollout_strategy: s.rollout.as_ref().and_then(|r| r.strategy).unwrap_or_default(),
             origin: Some(at.origin(rel)),
         })
     }
