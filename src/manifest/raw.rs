@@ -671,7 +671,11 @@ pub struct RawRolloutSettings {
     /// its previous container back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<String>,
-}
+    /// `all-at-once` (default) or `one-at-a-time`: an app on several servers
+    /// is then updated server by server in the order of its `servers:`, and
+    /// a failure on one server leaves the servers after it untouched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<crate::model::RolloutStrategy>,
 }
 
 /// `Settings.backup`: when `tomo watch` writes a system backup, where, and

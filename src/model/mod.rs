@@ -379,6 +379,9 @@ pub struct Settings {
     /// `Settings.backup`: the backups `tomo watch` writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<backup::BackupSchedule>,
+    /// `rollout.strategy`: how an app on several servers is updated.
+    #[serde(default, skip_serializing_if = "RolloutStrategy::is_default")]
+    pub rollout_strategy: RolloutStrategy,
     pub origin: Option<Origin>,
 }
 
@@ -422,6 +425,7 @@ impl Default for Settings {
             max_downtime: None,
             verify: None,
             backup: None,
+            rollout_strategy: RolloutStrategy::AllAtOnce,
             origin: None,
         }
     }
@@ -544,6 +548,25 @@ pub enum UpdateOrder {
     StopFirst,
     /// Start the new container while the old one still runs.
     StartFirst,
+}
+
+/// How an app declared on several servers is updated.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RolloutStrategy {
+    /// Every server at once (default).
+    #[default]
+    AllAtOnce,
+    /// Server by server in the order of the app's `servers:`: each server's
+    /// actions (and their verification) finish before the next server
+    /// starts; a failure stops the servers after it.
+    OneAtATime,
+}
+
+impl RolloutStrategy {
+    pub fn is_default(&self) -> bool {
+        *self == RolloutStrategy::AllAtOnce
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]

@@ -53,6 +53,7 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
         }
     }
     let mut edges: Vec<(usize, usize)> = engine_edges(plan); // (before, after)
+    edges.extend(rolling_edges(desired, plan));
     // Edges of `required: false` dependencies: order only.
     let mut soft: Vec<(usize, usize)> = Vec::new();
     let mut created: BTreeMap<Key, usize> = BTreeMap::new();
@@ -152,6 +153,40 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
     for (before, after) in soft {
         plan.actions[after].after_any.push(before);
     }
+}
+
+/// `rollout.strategy: one-at-a-time`: every action of an app on one of its
+/// servers waits for all of its actions on the server before it (in the
+/// order of `servers:`, servers without changes left out), so a failure
+/// on one server skips the servers after it. Records the order in
+/// `plan.rolling`.
+fn rolling_edges(desired: &Desired, plan: &mut Plan) -> Vec<(usize, usize)> {
+    let mut edges = Vec::new();
+    if desired.settings.rollout_strategy != crate::model::RolloutStrategy::OneAtATime {
+        return edges;
+    }
+    for app in desired.apps.values() {
+        let per_server: Vec<(Name, Vec<usize>)> = app
+            .servers
+            .iter()
+            .map(|s| {
+                let ids = plan.actions.iter().filter(|a| a.server == *s && a.app.as_ref() == Some(&app.name));
+                (s.clone(), ids.map(|a| a.id).collect::<Vec<_>>())
+            })
+            .filter(|(_, ids)| !ids.is_empty())
+            .collect();
+        if per_server.len() < 2 {
+            continue;
+        }
+        for pair in per_server.windows(2) {
+            for before in &pair[0].1 {
+                edges.extend(pair[1].1.iter().map(|after| (*before, *after)));
+            }
+        }
+        let servers = per_server.into_iter().map(|(s, _)| s).collect();
+        plan.rolling.push(super::Rolling { app: app.name.clone(), servers });
+    }
+    edges
 }
 
 /// The Engine of a server is installed, upgraded or started before every

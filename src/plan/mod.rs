@@ -19,6 +19,8 @@ mod recover;
 pub mod risk;
 #[cfg(test)]
 mod risk_tests;
+#[cfg(test)]
+mod rolling_tests;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -345,6 +347,17 @@ pub struct Plan {
     /// Downtime and data at risk, over all actions (`plan::risk`).
     #[serde(default)]
     pub risk: risk::RiskSummary,
+    /// Apps updated server by server (`rollout.strategy: one-at-a-time`),
+    /// with the order of their servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolling: Vec<Rolling>,
+}
+
+/// An app updated one server after the other, in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rolling {
+    pub app: Name,
+    pub servers: Vec<Name>,
 }
 
 /// A service's image by digest (`repository@sha256:…`), from the server's
@@ -487,6 +500,7 @@ pub fn build(
         unreachable: BTreeMap::new(),
         images: Vec::new(),
         risk: risk::RiskSummary::default(),
+        rolling: Vec::new(),
     };
     for (name, state) in &observed.servers {
         if let ServerState::Unreachable(why) = state {

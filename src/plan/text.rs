@@ -84,6 +84,10 @@ pub fn plan_with(p: &Plan, verbose: bool) -> String {
         push_line(&mut out, &format!("server {s}"));
         push_line(&mut out, &format!("  ! unreachable: {why}"));
     }
+    for r in &p.rolling {
+        let order: Vec<&str> = r.servers.iter().map(|s| s.as_str()).collect();
+        push_line(&mut out, &format!("rolling {}: {}", r.app, order.join(" → ")));
+    }
     out.push_str(&summary_line(p));
     out
 }

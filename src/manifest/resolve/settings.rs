@@ -75,6 +75,7 @@ impl<'a> Resolver<'a> {
             max_downtime,
             verify: verify.filter(|v| v.as_millis() > 0),
             backup,
+            rollout_strategy: s.rollout.as_ref().and_then(|r| r.strategy).unwrap_or_default(),
             origin: Some(at.origin(rel)),
         })
     }
