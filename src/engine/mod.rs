@@ -45,7 +45,9 @@ mod servers;
 mod users;
 
 pub use crate::apply::{ApplyEvent, ApplyReport, ApplySink, Both, Outcome, TracingSink};
-pub use crate::backup::{Keep as BackupKeep, Part as BackupPart, Replaces, RestorePlan, Restored};
+pub use crate::backup::{
+    Keep as BackupKeep, MemberKind as BackupMemberKind, Part as BackupPart, Replaces, RestorePlan, Restored,
+};
 pub use crate::plan::status::{StatusRow, rows as status_rows};
 pub use crate::plan::text::{plan as plan_text, plan_with as plan_text_with, status as status_text};
 pub use crate::plan::{Action, Op, Plan, PlanOptions, Scope, to_dot};

@@ -75,7 +75,7 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(_a): Parameters<CreateArgs>,
     ) -> Result<Json<BackupMade>, ToolError> {
-        let req = BackupRequest { out: None, passphrase: None, trigger: "mcp".into(), actor: who.user.clone() };
+        let req = BackupRequest { trigger: "mcp".into(), actor: who.user.clone(), ..BackupRequest::default() };
         Ok(Json(self.engine().backup_create(&req)?))
     }
 
