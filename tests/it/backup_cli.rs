@@ -69,4 +69,13 @@ fn backup_create_app_then_restore_only_that_app_through_the_cli() {
     assert_eq!(std::fs::read_to_string(data.join("a.txt")).unwrap(), "volume v1");
     assert_eq!(std::fs::read_to_string(bind.join("b.txt")).unwrap(), "bind v1");
     assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true", "started again after the restore");
+
+    // Agents: backup_create with `apps`, in stop mode.
+    let mut op = crate::mcp_client::Stdio::start(&f.tomo, "operator");
+    let made = op.ok("backup_create", serde_json::json!({"apps": [app.clone()], "mode": "stop"}));
+    assert_eq!(made["apps"], serde_json::json!([app.clone()]), "{made}");
+    assert_eq!(made["verified"], true, "{made}");
+    let bad = op.call("backup_create", serde_json::json!({"apps": [app.clone()], "mode": "sometimes"}));
+    assert!(bad.is_error && bad.text.contains("mode"), "{}", bad.text);
+    assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true");
 }
