@@ -40,6 +40,8 @@ pub enum BackupError {
     UnsafePath(String),
     #[error("{0}")]
     Refused(String),
+    #[error("app data: {0}")]
+    AppData(String),
 }
 
 fn file_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
@@ -47,7 +49,9 @@ fn file_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
 }
 
 /// Adds members (an app's data) to an archive being written.
-pub type AddMembers<'a> = dyn FnMut(&mut ArchiveWriter<BufWriter<fs::File>>) -> Result<(), BackupError> + 'a;
+/// It takes the writer and gives it back (app data streams on other threads).
+pub type AddMembers<'a> =
+    dyn FnMut(ArchiveWriter<BufWriter<fs::File>>) -> Result<ArchiveWriter<BufWriter<fs::File>>, BackupError> + 'a;
 /// Restores one member of an app's data: (app, member, data).
 pub type RestoreApp<'a> = dyn FnMut(&str, &MemberMeta, &mut dyn Read) -> Result<(), BackupError> + 'a;
 
@@ -127,7 +131,7 @@ fn write_members(
     if let Some(rev) = git_revision(src.manifests) {
         w.note(NOTE_REVISION, rev);
     }
-    more(&mut w)?;
+    let w = more(w)?;
     let (out, contents) = w.finish()?;
     let file = out.into_inner().map_err(|e| BackupError::File { path: "archive".into(), source: e.into_error() })?;
     file.sync_all().map_err(|source| BackupError::File { path: "archive".into(), source })?;

@@ -582,6 +582,15 @@ pub struct BackupCreateArgs {
     /// The archive to write [default: <data>/backups/<time>.tomo-backup]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Add this app's data (named volumes, bind folders) to the archive (repeatable)
+    #[arg(long = "app", value_name = "APP")]
+    pub apps: Vec<String>,
+    /// Add every declared app's data to the archive
+    #[arg(long, conflicts_with = "apps")]
+    pub all_apps: bool,
+    /// How app data is kept consistent: stop (the app is stopped during the copy) or live [default: live]
+    #[arg(long, value_name = "MODE", value_parser = ["stop", "live"])]
+    pub mode: Option<String>,
     #[command(flatten)]
     pub passphrase: BackupPassphrase,
     /// Print the result as JSON
@@ -596,6 +605,9 @@ pub struct BackupRestoreArgs {
     /// Restore only this part: store, vault, manifests or app:APP (repeatable)
     #[arg(long, value_name = "PART")]
     pub only: Vec<String>,
+    /// Put restored app data on this declared server instead of the one it came from
+    #[arg(long, value_name = "SERVER")]
+    pub to_server: Option<String>,
     /// Verify and show what would be replaced; change nothing
     #[arg(long)]
     pub dry_run: bool,

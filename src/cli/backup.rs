@@ -5,6 +5,8 @@ use std::path::Path;
 
 use super::args::{BackupCommand, BackupPassphrase, BackupRestoreArgs};
 use super::{out, out_json};
+use crate::engine::appdata::DataMode;
+use crate::engine::appdata_restore::AppRestoreReport;
 use crate::engine::{BackupKeep as Keep, BackupPart as Part, BackupRequest, Engine, RestorePlan, RestoreRequest};
 use crate::error::{Error, IoOp, Result, Usage};
 use crate::model::secret::SecretString;
@@ -19,6 +21,9 @@ pub fn run(engine: &Engine, c: BackupCommand) -> Result<i32> {
                 passphrase: passphrase(&a.passphrase)?,
                 trigger: "cli".into(),
                 actor: "cli".into(),
+                apps: a.apps.clone(),
+                all_apps: a.all_apps,
+                mode: a.mode.as_deref().map(|m| if m == "stop" { DataMode::Stop } else { DataMode::Live }),
             };
             let made = engine.backup_create(&req)?;
             if a.json {
@@ -26,10 +31,11 @@ pub fn run(engine: &Engine, c: BackupCommand) -> Result<i32> {
             } else {
                 let rev = made.manifests_revision.as_deref().map(|r| format!(", manifests at {r}")).unwrap_or_default();
                 out(&format!(
-                    "wrote {} ({} bytes, {} member(s){rev}); {}\n",
+                    "wrote {} ({} bytes, {} member(s){rev}{}); {}\n",
                     term::line(&made.file),
                     made.size,
                     made.members,
+                    if made.apps.is_empty() { String::new() } else { format!(", data of {}", made.apps.join(", ")) },
                     if made.verified { "verified" } else { "NOT verified: reading it back failed" }
                 ))?;
             }
@@ -108,14 +114,42 @@ fn restore(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
         .iter()
         .map(|p| Part::parse(p).map_err(|problem| Usage::invalid("--only", p, problem)))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let req = RestoreRequest { file: a.file.clone(), only, passphrase: passphrase(&a.passphrase)? };
-    let plan = engine.backup_restore_plan(&req)?;
+    let pass = passphrase(&a.passphrase)?;
+    let req = RestoreRequest { file: a.file.clone(), only, passphrase: pass.clone() };
+    let mut plan = engine.backup_restore_plan(&req)?;
+    // App data is restored through the engine's app restore, the rest here.
+    let apps: Vec<String> =
+        plan.parts.iter().filter_map(|p| if let Part::App(x) = p { Some(x.clone()) } else { None }).collect();
+    plan.parts.retain(|p| !matches!(p, Part::App(_)));
+    plan.items.retain(|i| !i.part.starts_with("app:"));
+    if a.to_server.is_some() && apps.is_empty() {
+        return Err(Usage::invalid(
+            "--to-server",
+            a.to_server.clone().unwrap_or_default(),
+            "only app data (--only app:APP) goes to a server",
+        )
+        .into());
+    }
+    let rt = if apps.is_empty() { None } else { Some(super::runtime()?) };
+    let app_plans = match &rt {
+        Some(rt) => apps
+            .iter()
+            .map(|app| {
+                rt.block_on(engine.backup_restore_app(&a.file, pass.as_ref(), app, a.to_server.as_deref(), true, "cli"))
+            })
+            .collect::<Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
     if !a.json {
-        out(&plan_text(&a.file, &plan))?;
+        let mut text = if plan.parts.is_empty() { String::new() } else { plan_text(&a.file, &plan) };
+        for p in &app_plans {
+            text.push_str(&app_plan_text(p));
+        }
+        out(&text)?;
     }
     if a.dry_run {
         if a.json {
-            out_json(&serde_json::json!({ "plan": plan, "restored": null }).to_string())?;
+            out_json(&serde_json::json!({ "plan": plan, "apps": app_plans, "restored": null }).to_string())?;
         } else {
             out("dry run: nothing was changed\n")?;
         }
@@ -125,11 +159,58 @@ fn restore(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
         out("nothing was changed\n")?;
         return Ok(1);
     }
-    let done = engine.backup_restore(&req, &plan, "cli")?;
+    let done = if plan.parts.is_empty() { None } else { Some(engine.backup_restore(&req, &plan, "cli")?) };
+    let mut apps_done = Vec::new();
+    if let Some(rt) = &rt {
+        for app in &apps {
+            apps_done.push(rt.block_on(engine.backup_restore_app(
+                &a.file,
+                pass.as_ref(),
+                app,
+                a.to_server.as_deref(),
+                false,
+                "cli",
+            ))?);
+        }
+    }
     if a.json {
-        out_json(&serde_json::json!({ "plan": plan, "restored": done }).to_string())?;
+        out_json(&serde_json::json!({ "plan": plan, "restored": done, "apps": apps_done }).to_string())?;
         return Ok(0);
     }
+    let mut text = done.as_ref().map(restored_text).unwrap_or_default();
+    for r in &apps_done {
+        text.push_str(&format!(
+            "restored the data of app {} ({} volume(s)/folder(s)); the app was down {} ms\n",
+            r.app,
+            r.items.len(),
+            r.downtime_ms.unwrap_or(0)
+        ));
+    }
+    out(&text)?;
+    Ok(0)
+}
+
+fn app_plan_text(p: &AppRestoreReport) -> String {
+    let mut t = format!("app:{}: the archive verified (every checksum good); the restore replaces:\n", p.app);
+    for i in &p.items {
+        t.push_str(&format!("  {} {} on {} ({} bytes)\n", kind_word(i.kind), term::line(&i.target), i.server, i.size));
+    }
+    if p.stopped.is_empty() {
+        t.push_str("  no container of the app is running: no downtime\n");
+    } else {
+        t.push_str(&format!(
+            "  downtime: {} stopped during the restore, then started again\n",
+            p.stopped.iter().map(|s| term::line(s)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    t
+}
+
+fn kind_word(k: crate::engine::BackupMemberKind) -> &'static str {
+    if k == crate::engine::BackupMemberKind::Bind { "folder" } else { "volume" }
+}
+
+fn restored_text(done: &crate::engine::Restored) -> String {
     let mut text = String::from("restored:");
     if done.store {
         text.push_str(" the store;");
@@ -150,8 +231,7 @@ fn restore(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
             term::line(salt)
         ));
     }
-    out(&text)?;
-    Ok(0)
+    text
 }
 
 fn plan_text(file: &Path, plan: &RestorePlan) -> String {

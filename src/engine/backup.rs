@@ -3,15 +3,17 @@
 //! `backup_restore_plan` / `backup_restore` (verify whole, say what is
 //! replaced, then restore) and `backup_prune` (keep rules).
 
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::Engine;
+use super::appdata::DataMode;
 use crate::apply::lock::ApplyLock;
 use crate::backup::system::{self, SUFFIX, Sources, Target};
-use crate::backup::{BackupError, Keep, Part, RestorePlan, Restored, keep, read_envelope, time};
+use crate::backup::{ArchiveWriter, BackupError, Keep, Part, RestorePlan, Restored, keep, read_envelope, time};
 use crate::error::{Result, Usage};
 use crate::model::secret::SecretString;
 use crate::store::folder::{self, Found};
@@ -30,6 +32,12 @@ pub struct BackupRequest {
     pub trigger: String,
     /// Who asked (audit).
     pub actor: String,
+    /// Apps whose data (named volumes, bind folders) goes into the archive too.
+    pub apps: Vec<String>,
+    /// Every declared app's data.
+    pub all_apps: bool,
+    /// How app data is kept consistent during the copy [default: live].
+    pub mode: Option<DataMode>,
 }
 
 /// A written and verified archive.
@@ -118,7 +126,10 @@ impl Engine {
             manifests: &self.config.manifests,
             salt: self.config.salt.as_ref(),
         };
-        let result = system::create(&src, &out, &pass, created, &mut |_| Ok(()))
+        let apps = self.apps_to_back_up(req)?;
+        let mode = req.mode.unwrap_or(DataMode::Live);
+        let mut add_apps = |w| self.add_app_data(&apps, mode, w);
+        let result = system::create(&src, &out, &pass, created, &mut add_apps)
             .and_then(|w| system::verify(&w.file, &pass).map(|read| (read == w.contents, w)));
         let (verified, w) = match result {
             Ok(v) => v,
@@ -145,6 +156,54 @@ impl Engine {
             manifests_revision: w.contents.notes.get(system::NOTE_REVISION).cloned(),
             verified,
         })
+    }
+
+    /// The apps named by the request (each must be declared), sorted.
+    fn apps_to_back_up(&self, req: &BackupRequest) -> Result<Vec<String>> {
+        if !req.all_apps && req.apps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let desired = self.desired()?;
+        let mut apps: Vec<String> = if req.all_apps {
+            desired.apps.keys().map(|n| n.to_string()).collect()
+        } else {
+            for a in &req.apps {
+                self.app(&desired, a)?;
+            }
+            req.apps.clone()
+        };
+        apps.sort();
+        apps.dedup();
+        Ok(apps)
+    }
+
+    /// Streams `apps`' data into the archive being written. Called on a
+    /// thread outside the async workers: a blocking thread of the caller's
+    /// runtime, or a plain thread (then a runtime of its own drives the copy).
+    fn add_app_data(
+        &self,
+        apps: &[String],
+        mode: DataMode,
+        w: ArchiveWriter<BufWriter<std::fs::File>>,
+    ) -> std::result::Result<ArchiveWriter<BufWriter<std::fs::File>>, BackupError> {
+        if apps.is_empty() {
+            return Ok(w);
+        }
+        let fail = |e: crate::error::Error| BackupError::AppData(e.to_string());
+        let copy = self.backup_app_data(apps, mode, w);
+        let (w, reports) = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle.block_on(copy).map_err(fail)?,
+            Err(_) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| BackupError::AppData(e.to_string()))?
+                .block_on(copy)
+                .map_err(fail)?,
+        };
+        for r in &reports {
+            tracing::info!(app = %r.app, server = %r.server, members = r.members.len(), downtime_ms = ?r.downtime_ms, "app data copied");
+        }
+        Ok(w)
     }
 
     fn backup_audit(&self, actor: &str, action: &str, target: &str, result: &str, detail: Option<&str>) {
@@ -266,6 +325,26 @@ impl Engine {
             let _ = store.record_activity(&entry);
         }
         Ok(done)
+    }
+
+    /// Restores (or with `dry_run` plans) the data of `app` from the archive
+    /// `file` with the passphrase given or `TOMO_MASTER_PASSWORD`.
+    pub async fn backup_restore_app(
+        &self,
+        file: &Path,
+        passphrase: Option<&SecretString>,
+        app: &str,
+        to_server: Option<&str>,
+        dry_run: bool,
+        actor: &str,
+    ) -> Result<super::appdata_restore::AppRestoreReport> {
+        let pass = self.backup_passphrase(passphrase)?;
+        let report = self.restore_app_data(file, &pass, app, to_server, dry_run).await?;
+        if !dry_run {
+            let detail = format!("app:{app}, downtime {} ms", report.downtime_ms.unwrap_or(0));
+            self.backup_audit(actor, "restore", &file.display().to_string(), "ok", Some(&detail));
+        }
+        Ok(report)
     }
 
     /// Deletes the archives of this installation in `dir` that the keep rules

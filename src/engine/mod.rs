@@ -51,7 +51,9 @@ pub mod syslog;
 mod users;
 
 pub use crate::apply::{ApplyEvent, ApplyReport, ApplySink, Both, Outcome, TracingSink};
-pub use crate::backup::{Keep as BackupKeep, Part as BackupPart, Replaces, RestorePlan, Restored};
+pub use crate::backup::{
+    Keep as BackupKeep, MemberKind as BackupMemberKind, Part as BackupPart, Replaces, RestorePlan, Restored,
+};
 pub use crate::model::logs::{AppLogLine, LogLevel, LogRow};
 pub use crate::plan::risk;
 pub use crate::plan::status::{StatusRow, rows as status_rows};

@@ -1,6 +1,7 @@
 //! Integration tests, built into one binary. Each module drives one front end
 //! or one promise of the product against real components.
 
+mod backup_cli;
 mod backup_drill;
 mod backup_schedule;
 mod backup_sys;

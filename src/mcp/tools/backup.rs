@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bad_arg;
 use crate::auth::Identity;
+use crate::engine::appdata::DataMode;
 use crate::engine::{
     BackupMade, BackupPart as Part, BackupRequest, BackupRow, Newer, Replaces, RestoreRequest, Restored,
 };
@@ -19,7 +20,17 @@ use crate::mcp::output::ToolError;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateArgs {}
+pub struct CreateArgs {
+    /// Apps whose data (named volumes, bind folders, on each of their servers) goes into the archive too.
+    #[serde(default)]
+    pub apps: Vec<String>,
+    /// Every declared app's data.
+    #[serde(default)]
+    pub all_apps: bool,
+    /// `live` (default: copied while the app runs) or `stop` (the app is stopped during the copy, then started again).
+    #[serde(default)]
+    pub mode: Option<String>,
+}
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +74,7 @@ pub struct RestoreOut {
 
 #[tool_router(router = backup_tools, vis = "pub(super)")]
 impl Tomo {
-    /// Writes an encrypted backup of tomo's state (store with vault, history, trusted host keys; the manifest folder and its git commit) into the backup folder, reads it back whole, and returns its file, size and members.
+    /// Writes an encrypted backup of tomo's state (store with vault, history, trusted host keys; the manifest folder and its git commit) and, with `apps`/`all_apps`, those apps' volumes and bind folders into the backup folder, reads it back whole, and returns its file, size and members.
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = false,
@@ -73,11 +84,28 @@ impl Tomo {
     async fn backup_create(
         &self,
         Extension(who): Extension<Identity>,
-        Parameters(_a): Parameters<CreateArgs>,
+        Parameters(a): Parameters<CreateArgs>,
     ) -> Result<Json<BackupMade>, ToolError> {
-        let req =
-            BackupRequest { out: None, dir: None, passphrase: None, trigger: "mcp".into(), actor: who.user.clone() };
-        Ok(Json(self.engine().backup_create(&req)?))
+        let mode = match a.mode.as_deref() {
+            None | Some("live") => DataMode::Live,
+            Some("stop") => DataMode::Stop,
+            Some(_) => return Err(bad_arg("mode", "`live` or `stop`")),
+        };
+        let req = BackupRequest {
+            trigger: "mcp".into(),
+            actor: who.user.clone(),
+            apps: a.apps,
+            all_apps: a.all_apps,
+            mode: Some(mode),
+            ..BackupRequest::default()
+        };
+        // The archive is written on a blocking thread (app data streams
+        // through the runtime meanwhile), never on the async workers.
+        let shared = self.shared.clone();
+        let made = tokio::task::spawn_blocking(move || shared.engine.backup_create(&req))
+            .await
+            .map_err(|e| ToolError(format!("the backup stopped: {e}")))??;
+        Ok(Json(made))
     }
 
     /// Lists the archives in the backup folder, newest first: time, size, members, apps, whether verified.

@@ -1,0 +1,81 @@
+//! App data through the CLI against a real Docker Engine on an SSH test
+//! host: `tomo backup create --app`, `backup list`, then `tomo backup restore
+//! --only app:APP` (dry run first, then for real).
+
+use std::path::PathBuf;
+
+use crate::fleet::Fleet;
+use crate::hosts::TestHost;
+
+const PASS: &str = "cli-backup-passphrase";
+
+#[test]
+fn backup_create_app_then_restore_only_that_app_through_the_cli() {
+    let h = TestHost::new(true);
+    let mut f = Fleet::new();
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", PASS);
+    let bind = h.dir.path().join("uploads");
+    f.manifest(
+        "s.yaml",
+        &format!(
+            "{}---\nkind: App\nname: {{p}}-cli\nserver: h\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\nvolumes: [\"data:/data\", \"{}:/bind\"]\n",
+            h.server_yaml("h"),
+            bind.display()
+        ),
+    );
+    f.apply();
+    let (app, volume) = (f.app("cli"), format!("{}_data", f.app("cli")));
+    let data = PathBuf::from(h.docker(&["volume", "inspect", "-f", "{{.Mountpoint}}", &volume]));
+    std::fs::write(data.join("a.txt"), "volume v1").unwrap();
+    std::fs::write(bind.join("b.txt"), "bind v1").unwrap();
+
+    let dir = f.tomo.path().join("archives");
+    let file = dir.join("one.tomo-backup");
+    let file_s = file.display().to_string();
+    let made = f.tomo(&["backup", "create", "--app", &app, "--mode", "stop", "--out", &file_s, "--json"]);
+    assert_eq!(made.code, 0, "{}", made.all());
+    let json: serde_json::Value = serde_json::from_str(&made.stdout).unwrap();
+    assert_eq!(json["apps"], serde_json::json!([app.clone()]), "{json}");
+    assert_eq!(json["verified"], true);
+    assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true", "started again after the copy");
+
+    let unknown = f.tomo(&[
+        "backup",
+        "create",
+        "--app",
+        "no-such-app",
+        "--out",
+        &dir.join("x.tomo-backup").display().to_string(),
+    ]);
+    assert_ne!(unknown.code, 0, "{}", unknown.all());
+    assert!(!dir.join("x.tomo-backup").exists());
+
+    let list = f.tomo(&["backup", "list", "--folder", &dir.display().to_string(), "--verify"]);
+    assert_eq!(list.code, 0, "{}", list.all());
+    assert!(list.stdout.contains(&app), "{}", list.stdout);
+
+    std::fs::write(data.join("a.txt"), "volume v2").unwrap();
+    std::fs::remove_file(bind.join("b.txt")).unwrap();
+
+    let dry = f.tomo(&["backup", "restore", &file_s, "--only", &format!("app:{app}"), "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    assert!(dry.stdout.contains(&volume) && dry.stdout.contains(&bind.display().to_string()), "{}", dry.stdout);
+    assert!(dry.stdout.contains("downtime") && dry.stdout.contains("nothing was changed"), "{}", dry.stdout);
+    assert_eq!(std::fs::read_to_string(data.join("a.txt")).unwrap(), "volume v2");
+
+    let done = f.tomo(&["backup", "restore", &file_s, "--only", &format!("app:{app}"), "--yes"]);
+    assert_eq!(done.code, 0, "{}", done.all());
+    assert!(done.stdout.contains(&format!("restored the data of app {app}")), "{}", done.stdout);
+    assert_eq!(std::fs::read_to_string(data.join("a.txt")).unwrap(), "volume v1");
+    assert_eq!(std::fs::read_to_string(bind.join("b.txt")).unwrap(), "bind v1");
+    assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true", "started again after the restore");
+
+    // Agents: backup_create with `apps`, in stop mode.
+    let mut op = crate::mcp_client::Stdio::start(&f.tomo, "operator");
+    let made = op.ok("backup_create", serde_json::json!({"apps": [app.clone()], "mode": "stop"}));
+    assert_eq!(made["apps"], serde_json::json!([app.clone()]), "{made}");
+    assert_eq!(made["verified"], true, "{made}");
+    let bad = op.call("backup_create", serde_json::json!({"apps": [app.clone()], "mode": "sometimes"}));
+    assert!(bad.is_error && bad.text.contains("mode"), "{}", bad.text);
+    assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true");
+}
