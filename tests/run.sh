@@ -111,6 +111,12 @@ cargo test --locked --test integration -- --ignored --exact \
     mcp_resources::the_python_sdk_completes_reads_and_hears_of_changes \
     mcp_resources::a_hundred_subscribed_sessions_cost_under_ten_megabytes
 
+# A busy container's CPU share (> half a core), likewise measured alone.
+say "metrics of containers with known load"
+cargo test --locked --test integration -- --ignored --exact \
+    metrics_collect::figures_of_containers_with_known_load_and_an_alert \
+    metrics_view::table_json_and_plots_show_the_collected_figures
+
 say "schemas/ and examples"
 cargo run --locked -q -- schema --check --out schemas
 cargo run --locked -q -- validate --dir state

@@ -44,6 +44,7 @@ impl Engine {
             passphrase: None,
             trigger: TRIGGER.into(),
             actor: "watch".into(),
+            ..BackupRequest::default()
         };
         let made = self.backup_create(&req)?;
         let k = schedule.keep;

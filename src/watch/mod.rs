@@ -17,8 +17,8 @@
 //!   3 with the reason, rather than write to a store nobody reads.
 //! - `Settings.backup` runs beside reconcile (`backup`), never holding it up.
 
-mod gauges;
 mod backup;
+mod gauges;
 mod git;
 mod metrics;
 

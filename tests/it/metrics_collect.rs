@@ -56,6 +56,7 @@ fn value(sample: &Value, figure: &str, app: Option<&str>) -> Option<f64> {
 }
 
 #[test]
+#[ignore = "a busy loop's share of a core (> 0.5): measured after the parallel suite, by tests/run.sh"]
 fn figures_of_containers_with_known_load_and_an_alert() {
     let f = Fleet::new();
     f.manifest("apps.yaml", APPS);

@@ -33,6 +33,7 @@ fn collected() -> Fleet {
 }
 
 #[test]
+#[ignore = "a busy loop's share of a core (> 0.5): measured after the parallel suite, by tests/run.sh"]
 fn table_json_and_plots_show_the_collected_figures() {
     let f = collected();
     let app = f.app("busy");
