@@ -196,7 +196,12 @@ fn summary(samples: Vec<crate::model::metrics::ServerSample>, alerts: Vec<AlertS
 #[tool_router(router = metrics_tools, vis = "pub(super)")]
 impl Tomo {
     /// Figures about tomo itself: version, how long this process has served, the store's size on disk, apply runs by outcome, the newest metrics collection and the alerts firing.
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
     async fn metrics_system(&self) -> Result<Json<SystemOut>, ToolError> {
         let figures = self.engine().system_figures()?;
         let latest = self.engine().metrics_latest(&MetricsQuery::default())?;
@@ -211,7 +216,12 @@ impl Tomo {
     }
 
     /// The newest figures of one server: CPU, load, memory, swap, each filesystem, network, uptime, and each of its containers' CPU, memory, network, block I/O, restarts and health; the alerts firing on it; or why it could not be read.
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
     async fn metrics_server(&self, Parameters(a): Parameters<ServerArg>) -> Result<Json<ServerOut>, ToolError> {
         let server = names("server", std::slice::from_ref(&a.server))?;
         let wanted = vec![server[0].to_string()];
@@ -228,7 +238,12 @@ impl Tomo {
     }
 
     /// The newest figures of an app's containers (CPU, memory and its limit, network, block I/O, restarts, health), each naming its server and service, and the alerts firing on them.
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
     async fn metrics_app(&self, Parameters(a): Parameters<AppArg>) -> Result<Json<AppOut>, ToolError> {
         names("name", std::slice::from_ref(&a.name))?;
         let desired = self.engine().desired()?;
@@ -248,7 +263,12 @@ impl Tomo {
     }
 
     /// A figure's history as series (one per server, container or filesystem), over `since` (default 6h) in points `step` wide (min, avg, max each), at most 500 points per series.
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
     async fn metrics_history(&self, Parameters(a): Parameters<HistoryArgs>) -> Result<Json<HistoryOut>, ToolError> {
         let figure = Figure::parse(&a.figure).ok_or_else(|| {
             let known: Vec<&str> = Figure::ALL.iter().map(|f| f.name()).collect();
@@ -270,7 +290,12 @@ impl Tomo {
     }
 
     /// Fleet overview from the newest figures: each server's CPU, available memory and fullest disk (or why it could not be read), the top containers by CPU and memory, the fullest filesystems, and the alerts firing.
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(annotations(
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
     async fn metrics_summary(&self) -> Result<Json<SummaryOut>, ToolError> {
         let samples = self.engine().metrics_latest(&MetricsQuery::default())?;
         let alerts = self.engine().alerts()?;
