@@ -11,6 +11,7 @@ mod exec;
 #[cfg(test)]
 mod fake;
 pub mod lock;
+pub mod rolling;
 #[cfg(test)]
 mod tests;
 
@@ -63,6 +64,9 @@ pub struct ApplyReport {
     /// Stopped on request (a stop flag, a cancelled call) before every
     /// action ran: those not started are `skipped`.
     pub cancelled: bool,
+    /// Apps updated server by server: where each server ended.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rolling: Vec<rolling::RollingResult>,
 }
 
 impl ApplyReport {
@@ -264,7 +268,9 @@ pub async fn run<E: EngineApi + Clone + 'static>(
         (true, false) => Some("not started: tomo was stopping"),
         _ => None,
     };
-    report(outcomes, stop, started)
+    let mut report = report(outcomes, stop, started);
+    report.rolling = rolling::outcome(plan, &report.results);
+    report
 }
 
 /// The report of a walk: actions without an outcome were not started,
@@ -284,6 +290,7 @@ fn report(outcomes: Vec<Option<(Outcome, u64)>>, stop: Option<&str>, started: In
             .collect(),
         elapsed_ms: started.elapsed().as_millis() as u64,
         cancelled,
+        rolling: Vec::new(),
     }
 }
 

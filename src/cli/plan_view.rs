@@ -100,6 +100,9 @@ pub fn report(p: &Plan, r: &ApplyReport) -> String {
             out.push_str(&format!("{}\n", crate::term::line(&line)));
         }
     }
+    for r in &r.rolling {
+        out.push_str(&format!("  {}\n", crate::term::line(&r.describe())));
+    }
     if !p.conflicts.is_empty() {
         out.push_str(&format!("  {} conflict(s) were left alone; see `tomo plan`.\n", p.conflicts.len()));
     }

@@ -392,7 +392,13 @@ impl Engine {
         sink: &dyn ApplySink,
     ) -> Result<ApplyReport> {
         if plan.actions.is_empty() {
-            return Ok(ApplyReport { run_id: None, results: Vec::new(), elapsed_ms: 0, cancelled: false });
+            return Ok(ApplyReport {
+                run_id: None,
+                results: Vec::new(),
+                elapsed_ms: 0,
+                cancelled: false,
+                rolling: Vec::new(),
+            });
         }
         let store = self.store()?.clone();
         let fingerprint = plan.fingerprint();

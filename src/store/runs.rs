@@ -29,6 +29,10 @@ pub struct ActionRow {
     pub action: String,
     pub status: String,
     pub error: Option<String>,
+    /// When the action started and ended (RFC 3339, UTC, ms): the order
+    /// actions ran in (`seq` is their place in the plan).
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
 }
 
 impl Store {
@@ -274,7 +278,8 @@ impl Store {
 const RUN_COLUMNS: &str =
     "r.id, r.started_at, r.finished_at, r.status, r.plan_fingerprint, r.actor, r.source, r.summary_json";
 const RUN_COLUMN_COUNT: usize = 8;
-const ACTION_COLUMNS: &str = "a.seq, a.server, a.app, a.service, a.action, a.status, a.error";
+const ACTION_COLUMNS: &str =
+    "a.seq, a.server, a.app, a.service, a.action, a.status, a.error, a.started_at, a.finished_at";
 
 /// A run from `RUN_COLUMNS`, starting at column `at`.
 fn run_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RunRow> {
@@ -301,5 +306,7 @@ fn action_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ActionRow> {
         action: r.get(at + 4)?,
         status: r.get(at + 5)?,
         error: r.get(at + 6)?,
+        started_at: r.get(at + 7)?,
+        finished_at: r.get(at + 8)?,
     })
 }
