@@ -23,6 +23,7 @@ pub(super) async fn execute<E: EngineApi>(
     secrets: &dyn Secrets,
     health_timeout: Duration,
     verify: Duration,
+    keep_old: bool,
 ) -> Result<Option<String>, String> {
     let e = |e: crate::transport::docker::DockerError| e.to_string();
     match &action.op {
@@ -65,6 +66,7 @@ pub(super) async fn execute<E: EngineApi>(
                 wait: *wait,
                 health_timeout,
                 verify,
+                keep_old,
             };
             match order {
                 UpdateOrder::StopFirst => new.stop_first(old_id).await,
@@ -223,6 +225,9 @@ struct Replacement<'a, E> {
     health_timeout: Duration,
     /// How long the new container is watched once it settled.
     verify: Duration,
+    /// The old container stays aside, stopped, once the new one took over
+    /// (`on_failure: rollback-all`: until the whole rollout verified).
+    keep_old: bool,
 }
 
 impl<E: EngineApi> Replacement<'_, E> {
@@ -261,6 +266,7 @@ impl<E: EngineApi> Replacement<'_, E> {
         self.c.rename(old, &aside).await.map_err(|e| e.to_string())?;
         crate::faults::pause("after-rename").await;
         match self.bring_up(name).await {
+            Ok(id) if self.keep_old => Ok(id),
             Ok(id) => {
                 let up = t.elapsed();
                 self.c
@@ -288,6 +294,13 @@ impl<E: EngineApi> Replacement<'_, E> {
         let name = &self.spec.container;
         let temp = format!("{name}-tomo-new");
         match self.bring_up(&temp).await {
+            Ok(id) if self.keep_old => {
+                let aside = format!("{name}-tomo-old-{}", short(old));
+                self.c.stop(old, self.stop_timeout()).await.map_err(|e| e.to_string())?;
+                self.c.rename(old, &aside).await.map_err(|e| e.to_string())?;
+                self.c.rename(&id, name).await.map_err(|e| e.to_string())?;
+                Ok(id)
+            }
             Ok(id) => {
                 self.c.remove(old, self.stop_timeout()).await.map_err(|e| e.to_string())?;
                 crate::faults::pause("after-old-removed").await;

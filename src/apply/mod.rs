@@ -13,6 +13,8 @@ mod fake;
 pub mod lock;
 pub mod rolling;
 #[cfg(test)]
+mod rolling_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -202,6 +204,8 @@ pub async fn run<E: EngineApi + Clone + 'static>(
     let mut running: JoinSet<(usize, Result<Option<String>, String>, u64)> = JoinSet::new();
     let parallelism = opts.parallelism.max(1);
     let redact = Arc::new(plan_secrets(plan, secrets.as_ref()));
+    let keep_old = rolling::keeping_old(plan);
+    let mut made: Vec<Option<String>> = vec![None; n];
 
     let stopped = || opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) || sink.cancelled();
     let mut done = 0;
@@ -216,7 +220,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
             let client = clients.get(&action.server).map(|c| c.as_ref().cloned().map_err(|e| e.to_string()));
             let secrets = secrets.clone();
             let redact = redact.clone();
-            let (health_timeout, verify) = (opts.health_timeout, opts.verify);
+            let (health_timeout, verify, keep) = (opts.health_timeout, opts.verify, keep_old.contains(&id));
             sink.started(&action);
             journal.started(&action);
             // In the caller's span: what the action logs is the call's (`mcp::events`).
@@ -226,7 +230,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
                     match client {
                         Some(Ok(c)) => {
                             let c = c.redacting(redact);
-                            exec::execute(&action, &c, secrets.as_ref(), health_timeout, verify).await
+                            exec::execute(&action, &c, secrets.as_ref(), health_timeout, verify, keep).await
                         }
                         Some(Err(why)) => Err(format!("server `{}` is unreachable: {why}", action.server)),
                         None => Err(format!("server `{}` has no connection", action.server)),
@@ -248,6 +252,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
         };
         sink.finished(action, &outcome, Duration::from_millis(ms));
         journal.finished(action, &outcome, container.as_deref());
+        made[id] = container;
         ended(action);
         let ok = outcome == Outcome::Succeeded;
         outcomes[id] = Some((outcome, ms));
@@ -268,17 +273,23 @@ pub async fn run<E: EngineApi + Clone + 'static>(
         (true, false) => Some("not started: tomo was stopping"),
         _ => None,
     };
-    let mut report = report(outcomes, stop, started);
-    report.rolling = rolling::outcome(plan, &report.results);
-    report
+    let walked = rolling::Walked { outcomes: &mut outcomes, made: &made, journal, redact: &redact };
+    let rolled_back = rolling::settle_kept(plan, clients, walked).await;
+    report(plan, outcomes, stop, started, &rolled_back)
 }
 
 /// The report of a walk: actions without an outcome were not started,
 /// because of `stop` (`cancelled`) or not reached.
-fn report(outcomes: Vec<Option<(Outcome, u64)>>, stop: Option<&str>, started: Instant) -> ApplyReport {
+fn report(
+    plan: &Plan,
+    outcomes: Vec<Option<(Outcome, u64)>>,
+    stop: Option<&str>,
+    started: Instant,
+    rolled_back: &std::collections::BTreeSet<usize>,
+) -> ApplyReport {
     let cancelled = stop.is_some() && outcomes.iter().any(Option::is_none);
     let why = stop.unwrap_or("not reached");
-    ApplyReport {
+    let mut report = ApplyReport {
         run_id: None,
         results: outcomes
             .into_iter()
@@ -291,7 +302,9 @@ fn report(outcomes: Vec<Option<(Outcome, u64)>>, stop: Option<&str>, started: In
         elapsed_ms: started.elapsed().as_millis() as u64,
         cancelled,
         rolling: Vec::new(),
-    }
+    };
+    report.rolling = rolling::outcome(plan, &report.results, rolled_back);
+    report
 }
 
 /// One wait less for each of `next`; those waiting for nothing more are ready.

@@ -19,7 +19,7 @@ use crate::transport::engine::EngineApi;
 /// image to pull; `blog` stands apart.
 const SHOP: &str = "kind: App\nname: shop\nserver: a\nservices:\n  db:\n    image: img:1\n    volumes: [\"data:/d\"]\n  web:\n    image: img:1\n    depends_on: [db]\n  worker:\n    image: img:2\n    depends_on: [web]\n---\nkind: App\nname: blog\nserver: a\nservices:\n  site: {image: img:1}\n";
 
-fn desired(yaml: &str) -> Desired {
+pub(super) fn desired(yaml: &str) -> Desired {
     let yaml = format!("kind: Server\nname: a\nhost: local\n---\n{yaml}");
     let sources = Sources::from_texts([("m.yaml", yaml.as_str())]);
     let l = manifest::load(
@@ -30,7 +30,7 @@ fn desired(yaml: &str) -> Desired {
 }
 
 /// The plan for `d` against what `fake` holds now.
-async fn plan_for(d: &Desired, fake: &FakeEngine) -> Plan {
+pub(super) async fn plan_for(d: &Desired, fake: &FakeEngine) -> Plan {
     let inv = fake.inventory().await.expect("the fake lists");
     let observed = Observed {
         servers: BTreeMap::from([(Name::parse("a").unwrap(), ServerState::Reached(inv))]),
@@ -58,7 +58,12 @@ impl Journal for NoJournal {
     fn finished(&self, _: &Action, _: &Outcome, _: Option<&str>) {}
 }
 
-async fn apply(plan: &Plan, fake: &FakeEngine, parallelism: usize, stop: Option<Arc<AtomicBool>>) -> ApplyReport {
+pub(super) async fn apply(
+    plan: &Plan,
+    fake: &FakeEngine,
+    parallelism: usize,
+    stop: Option<Arc<AtomicBool>>,
+) -> ApplyReport {
     let clients = BTreeMap::from([(Name::parse("a").unwrap(), Ok(fake.clone()))]);
     let opts = ApplyOptions { parallelism, health_timeout: Duration::from_secs(1), verify: Duration::ZERO, stop };
     let secrets: Arc<dyn crate::model::secret::Secrets> = Arc::new(NoSecrets("no vault in tests".into()));

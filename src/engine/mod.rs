@@ -511,7 +511,18 @@ impl Journal for StoreJournal {
             Outcome::Failed(e) | Outcome::Skipped(e) => Some(e.as_str()),
             Outcome::Succeeded => None,
         };
-        let mut result = self.store.action_finished(self.run, a.id, outcome.as_str(), error);
+        let mut result = match outcome {
+            Outcome::Skipped(why) => self.store.action_skipped(
+                self.run,
+                a.id,
+                a.server.as_str(),
+                a.app.as_ref().map(Name::as_str),
+                a.service.as_ref().map(Name::as_str),
+                a.op.verb(),
+                why,
+            ),
+            _ => self.store.action_finished(self.run, a.id, outcome.as_str(), error),
+        };
         let level = if error.is_some() { LogLevel::Warn } else { LogLevel::Info };
         syslog::record(
             level,

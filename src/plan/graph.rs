@@ -184,7 +184,7 @@ fn rolling_edges(desired: &Desired, plan: &mut Plan) -> Vec<(usize, usize)> {
             }
         }
         let servers = per_server.into_iter().map(|(s, _)| s).collect();
-        plan.rolling.push(super::Rolling { app: app.name.clone(), servers });
+        plan.rolling.push(super::Rolling { app: app.name.clone(), servers, rollback_all: false });
     }
     edges
 }

@@ -358,6 +358,10 @@ pub struct Plan {
 pub struct Rolling {
     pub app: Name,
     pub servers: Vec<Name>,
+    /// `on_failure: rollback-all`: a failure on one server puts every
+    /// server already updated back on its previous containers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback_all: bool,
 }
 
 /// A service's image by digest (`repository@sha256:…`), from the server's

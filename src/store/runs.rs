@@ -155,6 +155,29 @@ impl Store {
         Ok(())
     }
 
+    /// Records an action skipped before it started (a prerequisite failed):
+    /// where it would have run and why not; no start time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn action_skipped(
+        &self,
+        run: i64,
+        seq: usize,
+        server: &str,
+        app: Option<&str>,
+        service: Option<&str>,
+        action: &str,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO apply_actions (run_id, seq, server, app, service, action, status, error, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'skipped', ?7, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                params![run, seq as i64, server, app, service, action, why],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Records what a service's container is after a successful create or recreate.
     #[allow(clippy::too_many_arguments)]
     pub fn set_installation(

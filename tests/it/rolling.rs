@@ -102,3 +102,45 @@ fn a_failure_on_the_second_server_stops_the_third_and_rolls_back_only_the_second
     assert!(rc.started_at.is_none(), "c never started: {actions:?}");
     assert!(rc.error.unwrap_or_default().contains("did not succeed"), "{actions:?}");
 }
+
+#[test]
+fn rollback_all_puts_the_servers_already_updated_back_on_their_previous_containers() {
+    let b = bed("kind: Settings\nrollout: {strategy: one-at-a-time, verify: 5s, on_failure: rollback-all}\n");
+    let r = b.f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let out = r.all();
+    assert!(
+        out.contains(&format!(
+            "rolling {}: a rolled back to the previous release → b failed → c not reached (still on the previous release)",
+            b.name
+        )),
+        "{out}"
+    );
+    assert!(out.contains("rolled back with the rollout (`on_failure: rollback-all`; recreate"), "{out}");
+    // Every server runs its previous container, with its original id, and
+    // nothing else is left (no container kept aside).
+    for ((h, old), which) in b.hosts.iter().zip(&b.old).zip(["a", "b", "c"]) {
+        let (id, state, image) = container(h, &b.name);
+        assert_eq!((&id, state.as_str(), image.as_str()), (old, "running", IMAGE), "{which}");
+        let names = h.docker(&["ps", "-a", "--format", "{{.Names}}"]);
+        assert_eq!(names.trim(), b.name, "{which}: only the previous container is left");
+    }
+    let store = tomo::store::Store::open(&b.f.tomo.path().join("data/tomo.db")).unwrap();
+    let run = &store.runs(1).unwrap()[0];
+    let actions = store.run_actions(run.id).unwrap();
+    let a = actions.iter().find(|x| x.server == "a" && x.action == "recreate").unwrap();
+    assert_eq!(a.status, "failed", "{actions:?}");
+    assert!(a.error.as_deref().unwrap_or_default().contains("rollback-all"), "{actions:?}");
+    // A rollout that verifies everywhere removes the containers kept aside.
+    for h in &b.hosts {
+        build_new_release(h, false);
+    }
+    b.f.apply();
+    for (h, old) in b.hosts.iter().zip(&b.old) {
+        let (id, state, image) = container(h, &b.name);
+        assert!(&id != old && state == "running" && image == NEW, "{id} {state} {image}");
+        let names = h.docker(&["ps", "-a", "--format", "{{.Names}}"]);
+        assert_eq!(names.trim(), b.name, "the previous container was removed once all verified");
+    }
+    b.f.assert_converged();
+}
