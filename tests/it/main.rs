@@ -34,6 +34,7 @@ mod market_install;
 mod market_sync;
 mod mcp;
 mod mcp_client;
+mod mcp_monitoring;
 mod mcp_notify;
 mod mcp_resources;
 mod metrics_collect;
