@@ -32,6 +32,7 @@ use args::{Cli, Command};
 
 /// Runs tomo with the process arguments; returns the exit code.
 pub fn run() -> i32 {
+    crate::engine::mark_process_start();
     let cli = Cli::parse();
     let styled = render::stderr_styled();
     let done = dispatch(cli);

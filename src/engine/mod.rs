@@ -26,6 +26,7 @@ mod backup;
 mod backup_schedule;
 mod changes;
 mod connect;
+mod daemon;
 mod docker;
 mod edits;
 mod guard;
@@ -63,6 +64,7 @@ pub use crate::store::Newer;
 pub use backup::{BackupMade, BackupRequest, BackupRow, RestoreRequest};
 pub use backup_schedule::ScheduledBackup;
 pub use changes::{AuditEvent, AuditResult, Change, DocKind, FileEdit, Submitted};
+pub use daemon::{WatchMark, WatchState, mark_process_start, process_uptime};
 pub use edits::{
     AppEdit, AppServices, Decided, DeployApp, DockerEdit, EnvInput, ProposalDecision, ServerAuth, ServerEdit,
     ServerFields, ServiceEdit, SettingsEdit,

@@ -159,13 +159,16 @@ where
 
 struct Events;
 
-#[derive(Default)]
-struct Fields {
-    message: String,
-    rest: serde_json::Map<String, serde_json::Value>,
+/// A `tracing` event's or span's fields: its message, and the others as JSON
+/// (numbers and booleans as such, anything else as its text). Shared by
+/// this layer and the MCP call-log layer (`mcp::events`).
+#[derive(Debug, Default)]
+pub struct EventFields {
+    pub message: String,
+    pub rest: serde_json::Map<String, serde_json::Value>,
 }
 
-impl Visit for Fields {
+impl Visit for EventFields {
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.rest.insert(field.name().into(), json!(value));
     }
@@ -185,7 +188,7 @@ impl Visit for Fields {
     }
 }
 
-impl Fields {
+impl EventFields {
     fn record(&mut self, field: &Field, value: String) {
         if field.name() == "message" {
             self.message = value;
@@ -197,7 +200,7 @@ impl Fields {
 
 impl<S: Subscriber> Layer<S> for Events {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut f = Fields::default();
+        let mut f = EventFields::default();
         event.record(&mut f);
         let level = if *event.metadata().level() == Level::ERROR { LogLevel::Error } else { LogLevel::Warn };
         push(LogEntry {

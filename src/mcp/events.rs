@@ -9,13 +9,11 @@
 #![allow(deprecated)] // rmcp marks logging deprecated (SEP-2577); 2025-11-25 clients use it.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use rmcp::model::LoggingLevel;
 use serde_json::json;
-use tracing::field::{Field, Visit};
 use tracing::span::Attributes;
 use tracing::{Event, Id, Level, Subscriber};
 use tracing_subscriber::Layer;
@@ -23,6 +21,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::progress::Call;
+use crate::engine::syslog::EventFields;
 
 /// The name of the span a call runs in.
 pub const SPAN: &str = "mcp_call";
@@ -62,49 +61,14 @@ struct CallEvents;
 /// A span's call id, kept in its extensions.
 struct CallId(u64);
 
-#[derive(Default)]
-struct Fields {
-    call: Option<u64>,
-    message: String,
-    rest: serde_json::Map<String, serde_json::Value>,
-}
-
-impl Visit for Fields {
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "call" {
-            self.call = Some(value);
-        } else {
-            self.rest.insert(field.name().into(), json!(value));
-        }
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.record(field, value.to_string());
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let mut text = String::new();
-        let _ = write!(text, "{value:?}");
-        self.record(field, text);
-    }
-}
-
-impl Fields {
-    fn record(&mut self, field: &Field, value: String) {
-        if field.name() == "message" {
-            self.message = value;
-        } else {
-            self.rest.insert(field.name().into(), json!(value));
-        }
-    }
-}
-
 impl<S> Layer<S> for CallEvents
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut f = Fields::default();
+        let mut f = EventFields::default();
         attrs.record(&mut f);
-        if let (Some(call), Some(span)) = (f.call, ctx.span(id)) {
+        if let (Some(call), Some(span)) = (f.rest.get("call").and_then(|c| c.as_u64()), ctx.span(id)) {
             span.extensions_mut().insert(CallId(call));
         }
     }
@@ -115,10 +79,11 @@ where
         let Some(call) = CALLS.lock().unwrap_or_else(|e| e.into_inner()).get(&id).and_then(Weak::upgrade) else {
             return;
         };
-        let mut f = Fields::default();
+        let mut f = EventFields::default();
         event.record(&mut f);
         let level = if *event.metadata().level() == Level::ERROR { LoggingLevel::Error } else { LoggingLevel::Warning };
         let mut data = f.rest;
+        data.remove("call");
         data.insert("message".into(), json!(f.message));
         call.log(level, serde_json::Value::Object(data));
     }

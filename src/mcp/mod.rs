@@ -104,6 +104,11 @@ impl Tomo {
         &self.shared.engine
     }
 
+    /// How this server is reached: `stdio` or `http`.
+    fn serving(&self) -> &'static str {
+        if self.shared.stdio.is_some() { "stdio" } else { "http" }
+    }
+
     /// The permission check, the call (a panic caught) and its audit.
     async fn gated_call(
         &self,

@@ -79,6 +79,8 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
     // The data folder exists and the store is open from here on.
     engine.check_store()?;
+    // `metrics_system` tells from this mark that a watch runs here.
+    let _mark = engine.mark_watch()?;
     let _data = watch_data_folder(&engine.config().data_dir, tx.clone())?;
     let dir = engine.config().manifests.clone();
     let _watcher = watch_folder(&dir, tx.clone())?;

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::bad_arg;
 use crate::auth::Identity;
-use crate::engine::{AppLogLine, AppLogsRequest, LogLevel, LogRow, PurgeRequest, Purged, SystemLogsRequest};
+use crate::engine::{
+    AppLogLine, AppLogsRequest, LogLevel, LogRow, PurgeRequest, Purged, SystemLogsRequest, log_filter,
+};
+use crate::error::{Error, Noun};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
 use crate::model::Duration;
@@ -89,6 +92,27 @@ fn seconds(arg: &str, v: &Option<String>) -> Result<Option<u64>, ToolError> {
     v.as_deref().map(|s| Duration::parse(s).map(|d| d.as_millis() / 1000).map_err(|e| bad_arg(arg, e))).transpose()
 }
 
+/// `grep`, checked here so that the error names the argument.
+fn pattern(v: Option<String>) -> Result<Option<String>, ToolError> {
+    if let Some(p) = &v {
+        log_filter("grep", p).map_err(|e| bad_arg("grep", e))?;
+    }
+    Ok(v)
+}
+
+/// An app or service that is not there, as an error about its argument.
+fn named(e: Error) -> ToolError {
+    let arg = match &e {
+        Error::NotFound(n) if n.kind == Noun::App => Some("name"),
+        Error::NotFound(n) if n.kind == Noun::Service => Some("service"),
+        _ => None,
+    };
+    match arg {
+        Some(arg) => bad_arg(arg, e),
+        None => e.into(),
+    }
+}
+
 fn bounded(arg: &str, v: Option<u32>, default: u32) -> Result<u32, ToolError> {
     let n = v.unwrap_or(default);
     if n == 0 || n > 5000 {
@@ -110,7 +134,7 @@ impl Tomo {
         let req = SystemLogsRequest {
             since_secs: seconds("since", &a.since)?,
             min_level: a.level,
-            grep: a.grep,
+            grep: pattern(a.grep)?,
             limit: Some(bounded("limit", a.limit, 200)?),
         };
         Ok(Json(SystemOut { events: self.engine().system_logs(&req)? }))
@@ -130,9 +154,9 @@ impl Tomo {
             since_secs: seconds("since", &a.since)?,
             tail: Some(bounded("tail", a.tail, 200)?),
             follow: false,
-            grep: a.grep,
+            grep: pattern(a.grep)?,
         };
-        let (lines, truncated, per) = self.engine().app_log_lines(&req, MAX_APP_BYTES).await?;
+        let (lines, truncated, per) = self.engine().app_log_lines(&req, MAX_APP_BYTES).await.map_err(named)?;
         let errors = per.into_iter().filter_map(|p| p.error.map(|e| format!("{}: {e}", p.server))).collect();
         let truncated = truncated
             .then(|| "older lines were left out (64 KiB at most); narrow with since, tail or grep".to_string());

@@ -4,29 +4,18 @@
 //! figures are the ones collection stored (`tomo watch`, `tomo serve`,
 //! `tomo metrics collect`).
 
-use std::sync::OnceLock;
-use std::time::Instant;
-
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{Json, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{AppArg, ServerArg, bad_arg, names};
-use crate::engine::SystemFigures;
+use crate::engine::{SystemFigures, WatchState, process_uptime};
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
 use crate::model::alert::AlertState;
 use crate::model::metrics::{Figure, MetricsQuery, Reading, Series, Subject};
 use crate::model::values::Duration;
-
-/// When this process started serving tools.
-static STARTED: OnceLock<Instant> = OnceLock::new();
-
-/// Marks the process start (the first tool router built).
-pub(super) fn started() {
-    STARTED.get_or_init(Instant::now);
-}
 
 /// Points a history returns at most per series (a wider `step` is chosen).
 const MAX_POINTS: i64 = 500;
@@ -38,15 +27,24 @@ const TOP: usize = 5;
 pub struct SystemOut {
     #[serde(flatten)]
     pub figures: SystemFigures,
-    /// Seconds this tomo process has been serving.
+    /// Seconds since this tomo process started.
     pub uptime_seconds: u64,
-    /// How this process runs (`serve`).
-    pub daemon: String,
+    /// How tomo runs: this server, and the `tomo watch` on its data folder.
+    pub daemon: Daemons,
     /// Unix seconds of the newest stored collection round, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_collection: Option<i64>,
     /// Alerts firing now.
     pub alerts_firing: usize,
+}
+
+/// tomo's daemons on this data folder.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Daemons {
+    /// How this process serves MCP: `stdio` or `http`.
+    pub serve: String,
+    /// Whether a `tomo watch` runs on the same data folder (its pid, host and start when it does).
+    pub watch: WatchState,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -195,7 +193,7 @@ fn summary(samples: Vec<crate::model::metrics::ServerSample>, alerts: Vec<AlertS
 
 #[tool_router(router = metrics_tools, vis = "pub(super)")]
 impl Tomo {
-    /// Figures about tomo itself: version, how long this process has served, the store's size on disk, apply runs by outcome, the newest metrics collection and the alerts firing.
+    /// Figures about tomo itself: version, how long this process has run, whether it serves over stdio or HTTP and whether a `tomo watch` runs on its data folder, the store's size on disk, apply runs by outcome, the newest metrics collection and the alerts firing.
     #[tool(annotations(
         read_only_hint = true,
         destructive_hint = false,
@@ -208,8 +206,8 @@ impl Tomo {
         let alerts = self.engine().alerts()?;
         Ok(Json(SystemOut {
             figures,
-            uptime_seconds: STARTED.get().map_or(0, |t| t.elapsed().as_secs()),
-            daemon: "serve".into(),
+            uptime_seconds: process_uptime().as_secs(),
+            daemon: Daemons { serve: self.serving().into(), watch: self.engine().watch_state() },
             last_collection: latest.iter().filter(|s| s.error.is_none()).map(|s| s.at).max(),
             alerts_firing: alerts.len(),
         }))

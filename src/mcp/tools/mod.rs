@@ -24,7 +24,6 @@ use crate::model::Name;
 
 /// Every tool, built once per server.
 pub fn router() -> ToolRouter<Tomo> {
-    metrics::started();
     Tomo::reconcile_tools()
         + Tomo::app_tools()
         + Tomo::fleet_tools()
