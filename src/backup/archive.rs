@@ -424,8 +424,23 @@ type Decompressor<R> = zstd::stream::read::Decoder<'static, BufReader<DecryptRea
 pub struct ArchiveReader<R: Read> {
     envelope: Envelope,
     z: Decompressor<R>,
-    /// Whether members are hashed as they are read (see `reread_verified`).
+    /// Whether members are hashed as they are read (see `reopen_verified`).
     rehash: bool,
+    key: Unlocked,
+}
+
+/// An archive's key, as its first reading derived it, and the archive's
+/// nonce prefix (no two archives share one): what `reopen_verified` needs
+/// to read the same archive again. Zeroed when dropped.
+pub struct Unlocked {
+    key: Key,
+    nonce_prefix: String,
+}
+
+impl Drop for Unlocked {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(self.key.as_mut_slice());
+    }
 }
 
 impl<R: Read> ArchiveReader<R> {
@@ -434,7 +449,8 @@ impl<R: Read> ArchiveReader<R> {
         let (envelope, json, key, prefix) = unlock(&mut input, passphrase)?;
         let dec = DecryptReader::new(input, &key, prefix, aad(&json));
         let z = zstd::stream::read::Decoder::new(dec)?;
-        Ok(ArchiveReader { envelope, z, rehash: true })
+        let key = Unlocked { key, nonce_prefix: envelope.nonce_prefix.clone() };
+        Ok(ArchiveReader { envelope, z, rehash: true, key })
     }
 
     /// Like `open`, with the frames decrypted on a thread of their own, a
@@ -446,39 +462,53 @@ impl<R: Read> ArchiveReader<R> {
         let (envelope, json, key, prefix) = unlock(&mut input, passphrase)?;
         let dec = DecryptReader::pipelined(input, &key, prefix, aad(&json))?;
         let z = zstd::stream::read::Decoder::new(dec)?;
-        Ok(ArchiveReader { envelope, z, rehash: true })
+        let key = Unlocked { key, nonce_prefix: envelope.nonce_prefix.clone() };
+        Ok(ArchiveReader { envelope, z, rehash: true, key })
+    }
+
+    /// Opens again (pipelined) an archive whose `verify_keeping_key` passed,
+    /// with the key that reading derived: Argon2id does not run again (its
+    /// time, and its 19 MiB), and members are not hashed again. Every
+    /// chunk's tag is still checked, and the tags (under this archive's key
+    /// and nonce prefix, with the envelope as associated data) only pass for
+    /// the bytes the verified reading hashed; the trailers are still read
+    /// and the contents list still compared. Refused when the file is
+    /// another archive than the one verified.
+    pub fn reopen_verified(mut input: R, verified: &Unlocked) -> Result<ArchiveReader<R>, ArchiveError>
+    where
+        R: Send + 'static,
+    {
+        let (envelope, json) = read_envelope(&mut input)?;
+        if envelope.nonce_prefix != verified.nonce_prefix || envelope.key_check != key_check(&verified.key) {
+            return Err(ArchiveError::Tampered("the archive changed since it was verified".into()));
+        }
+        let prefix: [u8; PREFIX_LEN] = unhex(&envelope.nonce_prefix)
+            .and_then(|p| p.try_into().ok())
+            .ok_or_else(|| ArchiveError::Tampered("the nonce prefix is malformed".into()))?;
+        let dec = DecryptReader::pipelined(input, &verified.key, prefix, aad(&json))?;
+        let z = zstd::stream::read::Decoder::new(dec)?;
+        let key = Unlocked { key: verified.key.clone(), nonce_prefix: envelope.nonce_prefix.clone() };
+        Ok(ArchiveReader { envelope, z, rehash: false, key })
     }
 
     pub fn header(&self) -> &Header {
         &self.envelope.header
     }
 
-    /// The archive's own nonce prefix: no two archives share one.
-    pub fn identity(&self) -> &str {
-        &self.envelope.nonce_prefix
-    }
-
-    /// For a second reading of an archive whose `verify_all` passed, with
-    /// `identity` what that reading saw: members are not hashed again. Every
-    /// chunk's tag is still checked, and the tags (under this archive's key
-    /// and nonce prefix, with the envelope as associated data) only pass for
-    /// the bytes the verified reading hashed; the trailers are still read
-    /// and the contents list still compared. Refused when the file is
-    /// another archive than the one verified.
-    pub fn reread_verified(mut self, identity: &str) -> Result<ArchiveReader<R>, ArchiveError> {
-        if self.envelope.nonce_prefix != identity {
-            return Err(ArchiveError::Tampered("the archive changed since it was verified".into()));
-        }
-        self.rehash = false;
-        Ok(self)
-    }
-
     /// Reads the whole archive, checking every tag and checksum; writes nothing.
     pub fn verify_all(self) -> Result<Contents, ArchiveError> {
-        self.for_each_member(|_, data| {
+        self.verify_keeping_key().map(|(contents, _)| contents)
+    }
+
+    /// `verify_all`, and the key for `reopen_verified`.
+    pub fn verify_keeping_key(mut self) -> Result<(Contents, Unlocked), ArchiveError> {
+        let key = Unlocked { key: self.key.key.clone(), nonce_prefix: self.key.nonce_prefix.clone() };
+        self.rehash = true;
+        let contents = self.for_each_member(|_, data| {
             io::copy(data, &mut io::sink())?;
             Ok(())
-        })
+        })?;
+        Ok((contents, key))
     }
 
     /// Hands each member's data to `f` in order, then checks the member's
