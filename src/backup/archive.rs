@@ -487,7 +487,7 @@ impl<R: Read> ArchiveReader<R> {
             .ok_or_else(|| ArchiveError::Tampered("the nonce prefix is malformed".into()))?;
         let dec = DecryptReader::pipelined(input, &verified.key, prefix, aad(&json))?;
         let z = zstd::stream::read::Decoder::new(dec)?;
-        let key = Unlocked { key: verified.key.clone(), nonce_prefix: envelope.nonce_prefix.clone() };
+        let key = Unlocked { key: verified.key, nonce_prefix: envelope.nonce_prefix.clone() };
         Ok(ArchiveReader { envelope, z, rehash: false, key })
     }
 
@@ -502,7 +502,7 @@ impl<R: Read> ArchiveReader<R> {
 
     /// `verify_all`, and the key for `reopen_verified`.
     pub fn verify_keeping_key(mut self) -> Result<(Contents, Unlocked), ArchiveError> {
-        let key = Unlocked { key: self.key.key.clone(), nonce_prefix: self.key.nonce_prefix.clone() };
+        let key = Unlocked { key: self.key.key, nonce_prefix: self.key.nonce_prefix.clone() };
         self.rehash = true;
         let contents = self.for_each_member(|_, data| {
             io::copy(data, &mut io::sink())?;
