@@ -41,7 +41,9 @@ const KDF: &str = "argon2id-v19-m19456-t2-p1";
 const BLOCK: usize = 64 * 1024;
 /// Upper bound on a JSON record (envelope, member metadata, contents).
 const MAX_RECORD: usize = 16 * 1024 * 1024;
-const ZSTD_LEVEL: i32 = 3;
+/// zstd's fast end: app data is often already compressed (media, archives),
+/// where higher levels spend time for nothing; text still shrinks well.
+const ZSTD_LEVEL: i32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -241,8 +243,9 @@ pub struct ArchiveWriter<W: Write> {
     open_member: bool,
 }
 
-impl<W: Write> ArchiveWriter<W> {
-    /// Writes the envelope to `out` and starts the encrypted stream.
+impl<W: Write + Send + 'static> ArchiveWriter<W> {
+    /// Writes the envelope to `out` and starts the encrypted stream (sealed
+    /// on a thread of its own, which owns `out` until `finish`).
     pub fn create(mut out: W, passphrase: &SecretString, header: Header) -> Result<ArchiveWriter<W>, ArchiveError> {
         let salt = XNonce::generate();
         let salt = &salt[..16];
@@ -262,11 +265,13 @@ impl<W: Write> ArchiveWriter<W> {
         out.write_all(MAGIC)?;
         out.write_all(&u32::try_from(json.len()).map_err(|_| ArchiveError::Format("envelope".into()))?.to_be_bytes())?;
         out.write_all(&json)?;
-        let enc = EncryptWriter::new(out, &key, prefix, aad(&json));
+        let enc = EncryptWriter::new(out, &key, prefix, aad(&json))?;
         let z = zstd::stream::write::Encoder::new(enc, ZSTD_LEVEL)?;
         Ok(ArchiveWriter { z, header, entries: Vec::new(), notes: BTreeMap::new(), open_member: false })
     }
+}
 
+impl<W: Write> ArchiveWriter<W> {
     /// Starts a member; write its data to the returned writer, then `finish` it.
     pub fn member(&mut self, meta: MemberMeta) -> Result<MemberWriter<'_, W>, ArchiveError> {
         if self.open_member {
@@ -396,29 +401,94 @@ pub fn read_envelope(input: &mut impl Read) -> Result<(Envelope, Vec<u8>), Archi
     Ok((envelope, json))
 }
 
+/// Reads the envelope and derives the key, checking the passphrase.
+fn unlock(
+    input: &mut impl Read,
+    passphrase: &SecretString,
+) -> Result<(Envelope, Vec<u8>, Key, [u8; PREFIX_LEN]), ArchiveError> {
+    let (envelope, json) = read_envelope(input)?;
+    let salt = unhex(&envelope.salt).ok_or_else(|| ArchiveError::Tampered("the salt is not hex".into()))?;
+    let prefix: [u8; PREFIX_LEN] = unhex(&envelope.nonce_prefix)
+        .and_then(|p| p.try_into().ok())
+        .ok_or_else(|| ArchiveError::Tampered("the nonce prefix is malformed".into()))?;
+    let key = derive(passphrase, &salt)?;
+    if key_check(&key) != envelope.key_check {
+        return Err(ArchiveError::WrongPassphrase);
+    }
+    Ok((envelope, json, key, prefix))
+}
+
 type Decompressor<R> = zstd::stream::read::Decoder<'static, BufReader<DecryptReader<R>>>;
 
 /// Reads an archive opened with its passphrase.
 pub struct ArchiveReader<R: Read> {
     envelope: Envelope,
     z: Decompressor<R>,
+    /// Whether members are hashed as they are read (see `reopen_verified`).
+    rehash: bool,
+    key: Unlocked,
+}
+
+/// An archive's key, as its first reading derived it, and the archive's
+/// nonce prefix (no two archives share one): what `reopen_verified` needs
+/// to read the same archive again. Zeroed when dropped.
+pub struct Unlocked {
+    key: Key,
+    nonce_prefix: String,
+}
+
+impl Drop for Unlocked {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(self.key.as_mut_slice());
+    }
 }
 
 impl<R: Read> ArchiveReader<R> {
     /// Reads the envelope and checks the passphrase. Reads no member.
     pub fn open(mut input: R, passphrase: &SecretString) -> Result<ArchiveReader<R>, ArchiveError> {
+        let (envelope, json, key, prefix) = unlock(&mut input, passphrase)?;
+        let dec = DecryptReader::new(input, &key, prefix, aad(&json));
+        let z = zstd::stream::read::Decoder::new(dec)?;
+        let key = Unlocked { key, nonce_prefix: envelope.nonce_prefix.clone() };
+        Ok(ArchiveReader { envelope, z, rehash: true, key })
+    }
+
+    /// Like `open`, with the frames decrypted on a thread of their own, a
+    /// few chunks ahead of decompression and hashing.
+    pub fn open_pipelined(mut input: R, passphrase: &SecretString) -> Result<ArchiveReader<R>, ArchiveError>
+    where
+        R: Send + 'static,
+    {
+        let (envelope, json, key, prefix) = unlock(&mut input, passphrase)?;
+        let dec = DecryptReader::pipelined(input, &key, prefix, aad(&json))?;
+        let z = zstd::stream::read::Decoder::new(dec)?;
+        let key = Unlocked { key, nonce_prefix: envelope.nonce_prefix.clone() };
+        Ok(ArchiveReader { envelope, z, rehash: true, key })
+    }
+
+    /// Opens again (pipelined) an archive whose `verify_keeping_key` passed,
+    /// with the key that reading derived: Argon2id does not run again (its
+    /// time, and its 19 MiB), and members are not hashed again. Every
+    /// chunk's tag is still checked, and the tags (under this archive's key
+    /// and nonce prefix, with the envelope as associated data) only pass for
+    /// the bytes the verified reading hashed; the trailers are still read
+    /// and the contents list still compared. Refused when the file is
+    /// another archive than the one verified.
+    pub fn reopen_verified(mut input: R, verified: &Unlocked) -> Result<ArchiveReader<R>, ArchiveError>
+    where
+        R: Send + 'static,
+    {
         let (envelope, json) = read_envelope(&mut input)?;
-        let salt = unhex(&envelope.salt).ok_or_else(|| ArchiveError::Tampered("the salt is not hex".into()))?;
+        if envelope.nonce_prefix != verified.nonce_prefix || envelope.key_check != key_check(&verified.key) {
+            return Err(ArchiveError::Tampered("the archive changed since it was verified".into()));
+        }
         let prefix: [u8; PREFIX_LEN] = unhex(&envelope.nonce_prefix)
             .and_then(|p| p.try_into().ok())
             .ok_or_else(|| ArchiveError::Tampered("the nonce prefix is malformed".into()))?;
-        let key = derive(passphrase, &salt)?;
-        if key_check(&key) != envelope.key_check {
-            return Err(ArchiveError::WrongPassphrase);
-        }
-        let dec = DecryptReader::new(input, &key, prefix, aad(&json));
+        let dec = DecryptReader::pipelined(input, &verified.key, prefix, aad(&json))?;
         let z = zstd::stream::read::Decoder::new(dec)?;
-        Ok(ArchiveReader { envelope, z })
+        let key = Unlocked { key: verified.key, nonce_prefix: envelope.nonce_prefix.clone() };
+        Ok(ArchiveReader { envelope, z, rehash: false, key })
     }
 
     pub fn header(&self) -> &Header {
@@ -427,10 +497,18 @@ impl<R: Read> ArchiveReader<R> {
 
     /// Reads the whole archive, checking every tag and checksum; writes nothing.
     pub fn verify_all(self) -> Result<Contents, ArchiveError> {
-        self.for_each_member(|_, data| {
+        self.verify_keeping_key().map(|(contents, _)| contents)
+    }
+
+    /// `verify_all`, and the key for `reopen_verified`.
+    pub fn verify_keeping_key(mut self) -> Result<(Contents, Unlocked), ArchiveError> {
+        let key = Unlocked { key: self.key.key, nonce_prefix: self.key.nonce_prefix.clone() };
+        self.rehash = true;
+        let contents = self.for_each_member(|_, data| {
             io::copy(data, &mut io::sink())?;
             Ok(())
-        })
+        })?;
+        Ok((contents, key))
     }
 
     /// Hands each member's data to `f` in order, then checks the member's
@@ -448,7 +526,7 @@ impl<R: Read> ArchiveReader<R> {
                 b'M' => {
                     let meta: MemberMeta = serde_json::from_slice(&json)
                         .map_err(|e| ArchiveError::Format(format!("member metadata: {e}")))?;
-                    let mut data = MemberReader::new(&mut self.z);
+                    let mut data = MemberReader::new(&mut self.z, self.rehash);
                     f(&meta, &mut data)?;
                     io::copy(&mut data, &mut io::sink())?;
                     let (size, sha256) = data.check()?;
@@ -502,13 +580,14 @@ struct MemberReader<'a, R: Read> {
     inner: &'a mut R,
     left: usize,
     ended: bool,
-    hasher: Sha256,
+    /// `None` on a reading of an archive already verified.
+    hasher: Option<Sha256>,
     size: u64,
 }
 
 impl<'a, R: Read> MemberReader<'a, R> {
-    fn new(inner: &'a mut R) -> MemberReader<'a, R> {
-        MemberReader { inner, left: 0, ended: false, hasher: Sha256::new(), size: 0 }
+    fn new(inner: &'a mut R, hash: bool) -> MemberReader<'a, R> {
+        MemberReader { inner, left: 0, ended: false, hasher: hash.then(Sha256::new), size: 0 }
     }
 
     /// After the data: compares the trailer with what was read.
@@ -517,11 +596,11 @@ impl<'a, R: Read> MemberReader<'a, R> {
         self.inner.read_exact(&mut digest).map_err(eof_is_truncated)?;
         let mut size = [0u8; 8];
         self.inner.read_exact(&mut size).map_err(eof_is_truncated)?;
-        let ours = self.hasher.finalize();
-        if ours.as_slice() != digest || u64::from_be_bytes(size) != self.size {
+        let matches = self.hasher.is_none_or(|h| h.finalize().as_slice() == digest);
+        if !matches || u64::from_be_bytes(size) != self.size {
             return Err(ArchiveError::Tampered("a member's checksum does not match its data".into()));
         }
-        Ok((self.size, hex(&ours)))
+        Ok((self.size, hex(&digest)))
     }
 }
 
@@ -547,7 +626,9 @@ impl<R: Read> Read for MemberReader<'_, R> {
         if n == 0 {
             return Err(io::Error::other(ArchiveError::Truncated));
         }
-        self.hasher.update(&out[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&out[..n]);
+        }
         self.size += n as u64;
         self.left -= n;
         Ok(n)

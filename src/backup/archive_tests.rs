@@ -129,3 +129,49 @@ proptest! {
 }
 
 static SAMPLE: std::sync::LazyLock<(Vec<u8>, Vec<u8>)> = std::sync::LazyLock::new(sample);
+
+#[test]
+fn the_pipelined_reader_gives_back_the_same_and_refuses_damage() {
+    let (bytes, big) = sample();
+    let contents =
+        ArchiveReader::open_pipelined(Cursor::new(bytes.clone()), &pass("pw")).unwrap().verify_all().unwrap();
+    assert_eq!(contents.members[2].size, big.len() as u64);
+    for cut in [bytes.len() - 1, bytes.len() / 2, 200] {
+        let r =
+            ArchiveReader::open_pipelined(Cursor::new(bytes[..cut].to_vec()), &pass("pw")).and_then(|r| r.verify_all());
+        assert!(r.is_err(), "cut at {cut} accepted");
+    }
+    let mut flipped = bytes.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 4;
+    let r = ArchiveReader::open_pipelined(Cursor::new(flipped), &pass("pw")).unwrap().verify_all();
+    assert!(r.is_err(), "a flipped byte was not noticed");
+}
+
+#[test]
+fn a_verified_archive_reopens_with_its_key_without_hashing_but_only_itself() {
+    let (bytes, big) = sample();
+    let (verified, key) = ArchiveReader::open(Cursor::new(&bytes), &pass("pw")).unwrap().verify_keeping_key().unwrap();
+    let mut got = Vec::new();
+    let again = ArchiveReader::reopen_verified(Cursor::new(bytes.clone()), &key)
+        .unwrap()
+        .for_each_member(|_, data| {
+            let mut buf = Vec::new();
+            data.read_to_end(&mut buf)?;
+            got.push(buf);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(again, verified);
+    assert_eq!(got[2], big);
+    // Another archive under the same passphrase is not the one verified.
+    let (other, _) = sample();
+    let r = ArchiveReader::reopen_verified(Cursor::new(other), &key);
+    assert!(matches!(r, Err(ArchiveError::Tampered(_))));
+    // A flipped byte still fails its chunk's tag on the second reading.
+    let mut flipped = bytes.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 1;
+    let r = ArchiveReader::reopen_verified(Cursor::new(flipped), &key).unwrap().verify_all();
+    assert!(r.is_err(), "a flipped byte was not noticed on the second reading");
+}

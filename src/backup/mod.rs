@@ -8,7 +8,7 @@ mod stream;
 
 pub use archive::{
     ArchiveError, ArchiveReader, ArchiveWriter, Contents, Entry, Envelope, Header, MemberKind, MemberMeta,
-    MemberWriter, read_envelope,
+    MemberWriter, Unlocked, read_envelope,
 };
 pub mod keep;
 pub mod system;

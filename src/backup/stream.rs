@@ -8,12 +8,16 @@
 //! **Invariants:** reordering, dropping, duplicating or altering a frame, the
 //! envelope or the end of the stream fails a tag check; a stream that stops
 //! before its last frame is refused as truncated; bytes after the last frame
-//! are refused. Memory is one chunk, whatever the size of the stream.
+//! are refused. Memory is a few chunks (those in flight between the
+//! thread that fills them and the one that seals or opens them), whatever
+//! the size of the stream.
 
 use std::io::{self, Read, Write};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 
 use super::archive::ArchiveError;
 
@@ -21,6 +25,9 @@ use super::archive::ArchiveError;
 pub const CHUNK: usize = 64 * 1024;
 const TAG: usize = 16;
 pub const PREFIX_LEN: usize = 19;
+/// Chunks in flight between the thread that fills them and the one that
+/// seals (or opens) them: bounds the memory of the pipeline.
+const IN_FLIGHT: usize = 8;
 
 fn nonce(prefix: &[u8; PREFIX_LEN], counter: u32, last: bool) -> XNonce {
     let mut n = [0u8; 24];
@@ -34,58 +41,105 @@ fn io_err(e: ArchiveError) -> io::Error {
     io::Error::other(e)
 }
 
-/// Seals what is written to it into frames on `out`.
-pub struct EncryptWriter<W: Write> {
+/// The sealing side: numbers chunks and writes their frames.
+struct Sealer<W: Write> {
     out: W,
     cipher: XChaCha20Poly1305,
     prefix: [u8; PREFIX_LEN],
     aad: Vec<u8>,
     counter: u32,
-    buf: Vec<u8>,
 }
 
-impl<W: Write> EncryptWriter<W> {
-    pub fn new(out: W, key: &Key, prefix: [u8; PREFIX_LEN], aad: Vec<u8>) -> EncryptWriter<W> {
-        EncryptWriter {
-            out,
-            cipher: XChaCha20Poly1305::new(key),
-            prefix,
-            aad,
-            counter: 0,
-            buf: Vec::with_capacity(CHUNK),
-        }
-    }
-
-    fn seal(&mut self, last: bool) -> io::Result<()> {
+impl<W: Write> Sealer<W> {
+    /// Seals `chunk` in place and writes its frame.
+    fn seal(&mut self, chunk: &mut [u8], last: bool) -> io::Result<()> {
         let n = nonce(&self.prefix, self.counter, last);
-        let ct = self
+        let tag = self
             .cipher
-            .encrypt(&n, Payload { msg: &self.buf, aad: &self.aad })
+            .encrypt_inout_detached(&n, &self.aad, chunk.into())
             .map_err(|_| io::Error::other("sealing a chunk failed"))?;
         self.counter = self
             .counter
             .checked_add(1)
             .ok_or_else(|| io_err(ArchiveError::Format("the archive is too large (chunk counter)".into())))?;
-        let len = u32::try_from(ct.len()).map_err(|_| io::Error::other("chunk too large"))?;
-        self.out.write_all(&[u8::from(last)])?;
-        self.out.write_all(&len.to_be_bytes())?;
-        self.out.write_all(&ct)?;
-        self.buf.clear();
-        Ok(())
+        let len = u32::try_from(chunk.len() + TAG).map_err(|_| io::Error::other("chunk too large"))?;
+        let mut head = [0u8; 5];
+        head[0] = u8::from(last);
+        head[1..].copy_from_slice(&len.to_be_bytes());
+        self.out.write_all(&head)?;
+        self.out.write_all(chunk)?;
+        self.out.write_all(&tag)
+    }
+
+    /// Seals what arrives on `chunks` until the last one, handing buffers back on `free`.
+    fn run(mut self, chunks: Receiver<(Vec<u8>, bool)>, free: SyncSender<Vec<u8>>) -> io::Result<W> {
+        while let Ok((mut chunk, last)) = chunks.recv() {
+            self.seal(&mut chunk, last)?;
+            if last {
+                self.out.flush()?;
+                return Ok(self.out);
+            }
+            chunk.clear();
+            let _ = free.try_send(chunk);
+        }
+        Err(io::Error::other("the archive was abandoned before its last chunk"))
+    }
+}
+
+/// Seals what is written to it into frames on `out`, on a thread of its
+/// own: filling the next chunk (compressing) and sealing the previous one
+/// overlap. At most `IN_FLIGHT` chunks wait between the two.
+pub struct EncryptWriter<W> {
+    buf: Vec<u8>,
+    chunks: Option<SyncSender<(Vec<u8>, bool)>>,
+    free: Receiver<Vec<u8>>,
+    sealer: Option<JoinHandle<io::Result<W>>>,
+}
+
+impl<W: Write + Send + 'static> EncryptWriter<W> {
+    pub fn new(out: W, key: &Key, prefix: [u8; PREFIX_LEN], aad: Vec<u8>) -> io::Result<EncryptWriter<W>> {
+        let sealer = Sealer { out, cipher: XChaCha20Poly1305::new(key), prefix, aad, counter: 0 };
+        let (chunks, rx) = sync_channel(IN_FLIGHT);
+        let (back, free) = sync_channel(IN_FLIGHT + 2);
+        let handle = std::thread::Builder::new().name("tomo-seal".into()).spawn(move || sealer.run(rx, back))?;
+        Ok(EncryptWriter { buf: Vec::with_capacity(CHUNK), chunks: Some(chunks), free, sealer: Some(handle) })
+    }
+}
+
+impl<W> EncryptWriter<W> {
+    /// The sealing thread's error once it has stopped.
+    fn stopped(&mut self) -> io::Error {
+        self.chunks = None;
+        match self.sealer.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => e,
+            Some(Err(_)) => io::Error::other("the sealing thread panicked"),
+            _ => io::Error::other("the sealing thread stopped"),
+        }
+    }
+
+    fn send(&mut self, last: bool) -> io::Result<()> {
+        let next = self.free.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let full = std::mem::replace(&mut self.buf, next);
+        let sent = self.chunks.as_ref().map(|c| c.send((full, last)).is_ok());
+        if sent == Some(true) { Ok(()) } else { Err(self.stopped()) }
     }
 
     /// Seals the last chunk (possibly empty) and returns the output.
     pub fn finish(mut self) -> io::Result<W> {
-        self.seal(true)?;
-        self.out.flush()?;
-        Ok(self.out)
+        self.send(true)?;
+        self.chunks = None;
+        match self.sealer.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the sealing thread panicked")),
+            None => Err(io::Error::other("the archive was already finished")),
+        }
     }
 }
 
-impl<W: Write> Write for EncryptWriter<W> {
+impl<W> Write for EncryptWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.buf.len() == CHUNK {
-            self.seal(false)?;
+            self.send(false)?;
         }
         let n = data.len().min(CHUNK - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
@@ -93,40 +147,23 @@ impl<W: Write> Write for EncryptWriter<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        // Chunks are sealed whole; flushing the output is all that can be done.
-        self.out.flush()
+        // Chunks are sealed whole; the sealing thread flushes at the end.
+        Ok(())
     }
 }
 
-/// Opens frames from `input`; reading past the end of the stream checks that
-/// the last frame was seen and nothing follows it.
-pub struct DecryptReader<R: Read> {
+/// The opening side: reads frames and checks their tags.
+struct Opener<R: Read> {
     input: R,
     cipher: XChaCha20Poly1305,
     prefix: [u8; PREFIX_LEN],
     aad: Vec<u8>,
     counter: u32,
-    buf: Vec<u8>,
-    pos: usize,
-    done: bool,
 }
 
-impl<R: Read> DecryptReader<R> {
-    pub fn new(input: R, key: &Key, prefix: [u8; PREFIX_LEN], aad: Vec<u8>) -> DecryptReader<R> {
-        DecryptReader {
-            input,
-            cipher: XChaCha20Poly1305::new(key),
-            prefix,
-            aad,
-            counter: 0,
-            buf: Vec::new(),
-            pos: 0,
-            done: false,
-        }
-    }
-
-    /// Reads and opens the next frame into `buf`.
-    fn next_frame(&mut self) -> io::Result<()> {
+impl<R: Read> Opener<R> {
+    /// Reads and opens the next frame into `buf`; whether it was the last.
+    fn next_frame(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
         let mut head = [0u8; 5];
         read_exact_or_truncated(&mut self.input, &mut head)?;
         let last = match head[0] {
@@ -138,21 +175,83 @@ impl<R: Read> DecryptReader<R> {
         if !(TAG..=CHUNK + TAG).contains(&len) {
             return Err(io_err(ArchiveError::Tampered(format!("frame {} has a bad length", self.counter))));
         }
-        let mut ct = vec![0u8; len];
-        read_exact_or_truncated(&mut self.input, &mut ct)?;
+        buf.resize(len, 0);
+        read_exact_or_truncated(&mut self.input, buf)?;
+        let tag = Tag::try_from(&buf[len - TAG..]).map_err(|_| io::Error::other("tag length"))?;
+        buf.truncate(len - TAG);
         let n = nonce(&self.prefix, self.counter, last);
-        self.buf = self.cipher.decrypt(&n, Payload { msg: &ct, aad: &self.aad }).map_err(|_| {
+        self.cipher.decrypt_inout_detached(&n, &self.aad, buf.as_mut_slice().into(), &tag).map_err(|_| {
             io_err(ArchiveError::Tampered(format!("chunk {} fails its authentication tag", self.counter)))
         })?;
-        self.pos = 0;
         self.counter = self.counter.wrapping_add(1);
         if last {
             let mut extra = [0u8; 1];
             if read_some(&mut self.input, &mut extra)? != 0 {
                 return Err(io_err(ArchiveError::Tampered("bytes follow the end of the archive".into())));
             }
-            self.done = true;
         }
+        Ok(last)
+    }
+
+    /// Opens frames and sends them on `out` until the last one or the first error.
+    fn run(mut self, out: SyncSender<io::Result<(Vec<u8>, bool)>>, free: Receiver<Vec<u8>>) {
+        loop {
+            let mut buf = free.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK + TAG));
+            let opened = self.next_frame(&mut buf);
+            let end = !matches!(opened, Ok(false));
+            if out.send(opened.map(|last| (buf, last))).is_err() || end {
+                return;
+            }
+        }
+    }
+}
+
+enum Source<R: Read> {
+    /// Frames opened on the reading thread.
+    Inline(Opener<R>),
+    /// Frames opened on a thread of their own, ahead of the reader.
+    Thread { opened: Receiver<io::Result<(Vec<u8>, bool)>>, free: SyncSender<Vec<u8>> },
+}
+
+/// Opens frames from `input`; reading past the end of the stream checks that
+/// the last frame was seen and nothing follows it.
+pub struct DecryptReader<R: Read> {
+    source: Source<R>,
+    buf: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl<R: Read> DecryptReader<R> {
+    pub fn new(input: R, key: &Key, prefix: [u8; PREFIX_LEN], aad: Vec<u8>) -> DecryptReader<R> {
+        let opener = Opener { input, cipher: XChaCha20Poly1305::new(key), prefix, aad, counter: 0 };
+        DecryptReader { source: Source::Inline(opener), buf: Vec::new(), pos: 0, done: false }
+    }
+
+    /// Like `new`, with the frames opened on a thread of their own (at most
+    /// `IN_FLIGHT` ahead): decrypting and what the reader does overlap.
+    pub fn pipelined(input: R, key: &Key, prefix: [u8; PREFIX_LEN], aad: Vec<u8>) -> io::Result<DecryptReader<R>>
+    where
+        R: Send + 'static,
+    {
+        let opener = Opener { input, cipher: XChaCha20Poly1305::new(key), prefix, aad, counter: 0 };
+        let (out, opened) = sync_channel(IN_FLIGHT);
+        let (free, back) = sync_channel(IN_FLIGHT + 2);
+        std::thread::Builder::new().name("tomo-open".into()).spawn(move || opener.run(out, back))?;
+        Ok(DecryptReader { source: Source::Thread { opened, free }, buf: Vec::new(), pos: 0, done: false })
+    }
+
+    /// Replaces `buf` with the next opened frame.
+    fn next_frame(&mut self) -> io::Result<()> {
+        match &mut self.source {
+            Source::Inline(opener) => self.done = opener.next_frame(&mut self.buf)?,
+            Source::Thread { opened, free } => {
+                let (buf, last) = opened.recv().map_err(|_| io::Error::other("the decrypting thread stopped"))??;
+                let _ = free.try_send(std::mem::replace(&mut self.buf, buf));
+                self.done = last;
+            }
+        }
+        self.pos = 0;
         Ok(())
     }
 }

@@ -192,7 +192,7 @@ pub fn git_revision(dir: &Path) -> Option<String> {
 /// Opens and verifies the whole archive: every tag and checksum. Nothing is written.
 pub fn verify(file: &Path, passphrase: &SecretString) -> Result<Contents, BackupError> {
     let f = fs::File::open(file).map_err(file_err(file))?;
-    Ok(ArchiveReader::open(BufReader::new(f), passphrase)?.verify_all()?)
+    Ok(ArchiveReader::open_pipelined(BufReader::new(f), passphrase)?.verify_all()?)
 }
 
 /// A part of an archive to restore.
@@ -432,7 +432,7 @@ pub fn restore(
     let mut done = Restored { apps: apps.clone(), ..Restored::default() };
     let mut salt: Option<String> = None;
     let f = fs::File::open(file).map_err(file_err(file))?;
-    let reader = ArchiveReader::open(BufReader::new(f), passphrase)?;
+    let reader = ArchiveReader::open_pipelined(BufReader::new(f), passphrase)?;
     let pass = reader.for_each_member(|meta, data| {
         let bad = |e: BackupError| ArchiveError::Format(e.to_string());
         match meta.kind {

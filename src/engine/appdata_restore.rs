@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::Engine;
 use super::appdata::{PIPE, data_error, stop_all, stop_list};
 use super::ops::{AppContainer, containers_of};
-use crate::backup::{ArchiveReader, MemberKind, MemberMeta};
+use crate::backup::{ArchiveReader, MemberKind, MemberMeta, Unlocked};
 use crate::error::{Error, Result};
 use crate::model::Name;
 use crate::model::secret::SecretString;
@@ -65,7 +65,7 @@ impl Engine {
     ) -> Result<AppRestoreReport> {
         let desired = self.desired()?;
         let app = self.app(&desired, app_name)?;
-        let contents = verify(file.to_path_buf(), passphrase.clone())
+        let (contents, key) = verify(file.to_path_buf(), passphrase.clone())
             .await
             .map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
         let targets = targets(app_name, to_server, contents.members.iter().map(|e| (&e.meta, e.size)))?;
@@ -111,7 +111,7 @@ impl Engine {
         if result.is_ok() {
             let clients: BTreeMap<String, DockerClient> =
                 stop.iter().map(|(s, (c, _))| (s.clone(), c.clone())).collect();
-            result = self.stream_back(file, passphrase, app_name, &targets, &clients).await;
+            result = self.stream_back(file, key, app_name, &targets, &clients).await;
         }
         for (server, (client, list)) in &stop {
             let name = Name::parse(server).map_err(|e| data_error(app_name, server, e))?;
@@ -125,23 +125,25 @@ impl Engine {
         result.map(|_| report)
     }
 
-    /// Reads the archive again and streams each chosen member into its target.
+    /// Reads the archive again (the one verified, with the key its reading
+    /// derived: every tag is checked again, the members are not hashed
+    /// again) and streams each chosen member into its target.
     async fn stream_back(
         &self,
         file: &Path,
-        passphrase: &SecretString,
+        key: Unlocked,
         app: &str,
         targets: &Targets,
         clients: &BTreeMap<String, DockerClient>,
     ) -> Result<()> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(MemberMeta, tokio::io::DuplexStream)>(1);
         let wanted: Vec<String> = targets.by_member.keys().cloned().collect();
-        let (file, passphrase) = (file.to_path_buf(), passphrase.clone());
+        let file = file.to_path_buf();
         let handle = tokio::runtime::Handle::current();
         let reader = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
             let input = std::fs::File::open(&file).map_err(|e| format!("open {}: {e}", file.display()))?;
             let archive =
-                ArchiveReader::open(std::io::BufReader::new(input), &passphrase).map_err(|e| e.to_string())?;
+                ArchiveReader::reopen_verified(std::io::BufReader::new(input), &key).map_err(|e| e.to_string())?;
             archive
                 .for_each_member(|meta, data| {
                     if !wanted.contains(&meta.name) {
@@ -192,12 +194,16 @@ async fn target_path(client: &DockerClient, app: &str, item: &RestoreItem) -> Re
         .ok_or_else(|| err(format!("volume {} is missing after it was created", item.target)))
 }
 
-/// Reads the whole archive, checking everything; its contents list.
-async fn verify(file: PathBuf, passphrase: SecretString) -> std::result::Result<crate::backup::Contents, String> {
+/// Reads the whole archive, checking everything; its contents list and key.
+async fn verify(
+    file: PathBuf,
+    passphrase: SecretString,
+) -> std::result::Result<(crate::backup::Contents, Unlocked), String> {
     tokio::task::spawn_blocking(move || {
         let input = std::fs::File::open(&file).map_err(|e| format!("open {}: {e}", file.display()))?;
-        let archive = ArchiveReader::open(std::io::BufReader::new(input), &passphrase).map_err(|e| e.to_string())?;
-        archive.verify_all().map_err(|e| e.to_string())
+        let archive =
+            ArchiveReader::open_pipelined(std::io::BufReader::new(input), &passphrase).map_err(|e| e.to_string())?;
+        archive.verify_keeping_key().map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())?

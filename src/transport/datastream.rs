@@ -85,7 +85,12 @@ impl HostFs {
             Some(session) => {
                 let command = command_line(&args, self.sudo);
                 let mut channel = session.exec_channel(&command).await.map_err(|e| format!("{what}: {e}"))?;
-                let sent = channel.data(&mut *source).await;
+                // Large writes: the channel's writer cuts them into packets of
+                // the server's largest size (`Channel::data` copies 8 KiB at a time).
+                let sent = {
+                    let mut writer = channel.make_writer();
+                    copy_chunks(&mut *source, &mut writer).await
+                };
                 let _ = channel.eof().await;
                 let (mut stderr, mut status) = (Vec::new(), None);
                 while let Some(msg) = channel.wait().await {
@@ -98,7 +103,7 @@ impl HostFs {
                     }
                 }
                 finished(&what, status, &stderr)?;
-                sent.map_err(|e| format!("{what}: sending: {e}"))
+                sent.map(|_| ()).map_err(|e| format!("{what}: sending: {e}"))
             }
             None => {
                 let mut child = local(&args, self.sudo)

@@ -181,6 +181,19 @@ impl std::fmt::Debug for SshSession {
     }
 }
 
+/// The ciphers offered, best first: AES-GCM before ChaCha20-Poly1305 (russh's
+/// default first choice), as AES-GCM runs on the CPU's AES instructions and
+/// is several times faster here on the bulk transfers of backups and
+/// restores; both are authenticated ciphers of the same strength.
+const CIPHERS: &[russh::cipher::Name] = &[
+    russh::cipher::AES_128_GCM,
+    russh::cipher::AES_256_GCM,
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_192_CTR,
+    russh::cipher::AES_128_CTR,
+];
+
 impl SshSession {
     /// Connects, verifies the host key, and logs in.
     pub async fn connect(
@@ -199,6 +212,7 @@ impl SshSession {
             keepalive_interval: Some(Duration::from_secs(15)),
             keepalive_max: 3,
             inactivity_timeout: None,
+            preferred: russh::Preferred { cipher: std::borrow::Cow::Borrowed(CIPHERS), ..Default::default() },
             ..client::Config::default()
         });
         let expected = match &policy {
