@@ -42,6 +42,8 @@ pub enum BackupError {
     Refused(String),
     #[error("app data: {0}")]
     AppData(String),
+    #[error("backup target: {0}")]
+    Target(String),
 }
 
 fn file_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
@@ -86,7 +88,10 @@ pub fn create(
     let partial = partial_name(out);
     let file =
         fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&partial).map_err(file_err(&partial))?;
-    let result = write_members(src, BufWriter::new(file), passphrase, created, more);
+    let result = write_members(src, BufWriter::new(file), passphrase, created, more).and_then(|(c, file)| {
+        file.sync_all().map_err(|source| BackupError::File { path: "archive".into(), source })?;
+        Ok(c)
+    });
     let contents = match result {
         Ok(c) => c,
         Err(e) => {
@@ -97,6 +102,19 @@ pub fn create(
     fs::rename(&partial, out).map_err(file_err(out))?;
     let size = fs::metadata(out).map_err(file_err(out))?.len();
     Ok(Written { file: out.to_path_buf(), size, contents })
+}
+
+/// Writes a system backup into `out` (the write end of a pipe to another
+/// place, e.g. a server's folder), then `more` may add members. `out` is
+/// closed when this returns.
+pub fn create_into(
+    src: &Sources<'_>,
+    out: fs::File,
+    passphrase: &SecretString,
+    created: i64,
+    more: &mut AddMembers<'_>,
+) -> Result<Contents, BackupError> {
+    write_members(src, BufWriter::new(out), passphrase, created, more).map(|(c, _)| c)
 }
 
 fn partial_name(out: &Path) -> PathBuf {
@@ -111,7 +129,7 @@ fn write_members(
     passphrase: &SecretString,
     created: i64,
     more: &mut AddMembers<'_>,
-) -> Result<Contents, BackupError> {
+) -> Result<(Contents, fs::File), BackupError> {
     let header = Header::new(src.store.installation_id()?, created);
     let mut w = ArchiveWriter::create(out, passphrase, header)?;
     // The store: a snapshot beside it, streamed in, then removed.
@@ -134,8 +152,7 @@ fn write_members(
     let w = more(w)?;
     let (out, contents) = w.finish()?;
     let file = out.into_inner().map_err(|e| BackupError::File { path: "archive".into(), source: e.into_error() })?;
-    file.sync_all().map_err(|source| BackupError::File { path: "archive".into(), source })?;
-    Ok(contents)
+    Ok((contents, file))
 }
 
 /// Every regular file under the manifest folder (not `.git`), sorted.

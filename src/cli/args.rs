@@ -570,7 +570,7 @@ pub enum BackupCommand {
     Prune(BackupPruneArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BackupPassphrase {
     /// Read the passphrase from this file [default: TOMO_MASTER_PASSWORD]
     #[arg(long, value_name = "FILE")]
@@ -598,9 +598,9 @@ pub struct BackupCreateArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BackupRestoreArgs {
-    /// The archive
+    /// The archive (`server:NAME:/PATH` for one in a server's folder)
     pub file: PathBuf,
     /// Restore only this part: store, vault, manifests or app:APP (repeatable)
     #[arg(long, value_name = "PART")]
@@ -623,7 +623,7 @@ pub struct BackupRestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupListArgs {
-    /// The backup folder [default: <data>/backups]
+    /// The backup folder (`server:NAME:/DIR` for a server's) [default: <data>/backups]
     #[arg(long, value_name = "DIR")]
     pub folder: Option<PathBuf>,
     /// Read every archive back whole (needs the passphrase)
@@ -638,7 +638,7 @@ pub struct BackupListArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupPruneArgs {
-    /// The backup folder [default: <data>/backups]
+    /// The backup folder (`server:NAME:/DIR` for a server's) [default: <data>/backups]
     #[arg(long, value_name = "DIR")]
     pub folder: Option<PathBuf>,
     /// Keep the newest N archives

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::Engine;
 use super::appdata::DataMode;
+use super::backup_remote::Remote;
 use crate::apply::lock::ApplyLock;
 use crate::backup::system::{self, SUFFIX, Sources, Target};
 use crate::backup::{ArchiveWriter, BackupError, Keep, Part, RestorePlan, Restored, keep, read_envelope, time};
@@ -24,7 +25,8 @@ use crate::store::{Activity, Store};
 pub struct BackupRequest {
     /// The archive file [default: `<dir>/<time>.tomo-backup`].
     pub out: Option<PathBuf>,
-    /// The folder of the archive when `out` is not given [default: the backup folder].
+    /// The folder of the archive when `out` is not given [default: the backup
+    /// folder]; `server:NAME:/DIR` is a folder on that server.
     pub dir: Option<PathBuf>,
     /// The passphrase [default: `TOMO_MASTER_PASSWORD`].
     pub passphrase: Option<SecretString>,
@@ -85,7 +87,7 @@ impl Engine {
         self.config.data_dir.join("backups")
     }
 
-    fn backup_passphrase(&self, given: Option<&SecretString>) -> Result<SecretString> {
+    pub(super) fn backup_passphrase(&self, given: Option<&SecretString>) -> Result<SecretString> {
         match given.or(self.config.master_password.as_ref()).filter(|p| !p.expose().is_empty()) {
             Some(p) => Ok(p.clone()),
             None => Err(Usage::Invalid {
@@ -98,7 +100,11 @@ impl Engine {
     }
 
     /// Writes a system backup, reads it back whole, records the run and audits it.
+    /// A `dir` written `server:NAME:/DIR` is that server's folder (see `backup_remote`).
     pub fn backup_create(&self, req: &BackupRequest) -> Result<BackupMade> {
+        if let Some(remote) = req.dir.as_deref().and_then(Remote::of_path) {
+            return self.backup_create_remote(req, &remote);
+        }
         let pass = self.backup_passphrase(req.passphrase.as_ref())?;
         let store = self.store()?;
         let created = crate::auth::now_unix();
@@ -159,7 +165,7 @@ impl Engine {
     }
 
     /// The apps named by the request (each must be declared), sorted.
-    fn apps_to_back_up(&self, req: &BackupRequest) -> Result<Vec<String>> {
+    pub(super) fn apps_to_back_up(&self, req: &BackupRequest) -> Result<Vec<String>> {
         if !req.all_apps && req.apps.is_empty() {
             return Ok(Vec::new());
         }
@@ -180,7 +186,7 @@ impl Engine {
     /// Streams `apps`' data into the archive being written. Called on a
     /// thread outside the async workers: a blocking thread of the caller's
     /// runtime, or a plain thread (then a runtime of its own drives the copy).
-    fn add_app_data(
+    pub(super) fn add_app_data(
         &self,
         apps: &[String],
         mode: DataMode,
@@ -206,7 +212,7 @@ impl Engine {
         Ok(w)
     }
 
-    fn backup_audit(&self, actor: &str, action: &str, target: &str, result: &str, detail: Option<&str>) {
+    pub(super) fn backup_audit(&self, actor: &str, action: &str, target: &str, result: &str, detail: Option<&str>) {
         let entry = Activity {
             actor: Some(actor),
             role: None,
@@ -223,7 +229,7 @@ impl Engine {
     }
 
     /// The store of the data folder when it holds one (never makes one).
-    fn existing_store(&self) -> Option<&std::sync::Arc<Store>> {
+    pub(super) fn existing_store(&self) -> Option<&std::sync::Arc<Store>> {
         match folder::inspect(&self.config.data_dir) {
             Ok(Found::Store) => self.store().ok(),
             _ => None,
@@ -238,8 +244,11 @@ impl Engine {
         verify: bool,
         passphrase: Option<&SecretString>,
     ) -> Result<Vec<BackupRow>> {
-        let dir = dir.map_or_else(|| self.backup_dir(), Path::to_path_buf);
         let pass = if verify { Some(self.backup_passphrase(passphrase)?) } else { None };
+        if let Some(remote) = dir.and_then(Remote::of_path) {
+            return self.backup_list_remote(&remote, pass.as_ref());
+        }
+        let dir = dir.map_or_else(|| self.backup_dir(), Path::to_path_buf);
         let store = self.existing_store();
         let mut rows = Vec::new();
         for path in archives_in(&dir)? {
@@ -351,6 +360,9 @@ impl Engine {
     /// do not keep; returns them. Archives of other installations, and files
     /// that are not archives, are left alone.
     pub fn backup_prune(&self, dir: Option<&Path>, rules: &Keep) -> Result<Vec<String>> {
+        if let Some(remote) = dir.and_then(Remote::of_path) {
+            return self.backup_prune_remote(&remote, rules);
+        }
         let dir = dir.map_or_else(|| self.backup_dir(), Path::to_path_buf);
         let ours = self.store()?.installation_id()?;
         let mut found = Vec::new();

@@ -1,6 +1,9 @@
 //! Scheduled backups (`Settings.backup`, run by `tomo watch`): whether one is
 //! due, and a run: a system backup into the target folder, then pruning by
-//! the keep rules. Each run is recorded (trigger `watch`) and audited.
+//! the keep rules. Each run is recorded (trigger `watch`) and audited. A
+//! failed last run is an alert (`backup_alert`, shown with the metric
+//! alerts by `alerts()`: in `tomo status` and MCP `health_check`) until a
+//! later run succeeds.
 
 use std::path::PathBuf;
 
@@ -8,10 +11,15 @@ use super::Engine;
 use super::backup::{BackupMade, BackupRequest};
 use crate::backup::{Keep, time};
 use crate::error::Result;
+use crate::model::alert::AlertState;
 use crate::model::backup::{BackupSchedule, next_due};
+use crate::model::metrics::Subject;
 
 /// The trigger scheduled runs are recorded under.
 pub const TRIGGER: &str = "watch";
+
+/// The rule text of the alert a failed scheduled backup raises.
+pub const ALERT_RULE: &str = "scheduled backup failed";
 
 /// What one scheduled run did.
 #[derive(Debug, Clone)]
@@ -37,7 +45,10 @@ impl Engine {
     /// Writes a system backup into the schedule's folder, then prunes that
     /// folder by the keep rules.
     pub fn backup_scheduled_run(&self, schedule: &BackupSchedule) -> Result<ScheduledBackup> {
-        let dir = schedule.path.as_ref().map(PathBuf::from);
+        let dir = match (&schedule.server, &schedule.path) {
+            (Some(server), Some(path)) => Some(PathBuf::from(format!("server:{server}:{path}"))),
+            (_, path) => path.as_ref().map(PathBuf::from),
+        };
         let req = BackupRequest {
             out: None,
             dir: dir.clone(),
@@ -51,5 +62,28 @@ impl Engine {
         let rules = Keep { last: k.last, daily: k.daily, weekly: k.weekly, monthly: k.monthly };
         let pruned = if rules.is_none() { Vec::new() } else { self.backup_prune(dir.as_deref(), &rules)? };
         Ok(ScheduledBackup { made, pruned })
+    }
+
+    /// The alert of a failed scheduled backup: the newest finished scheduled
+    /// run failed. Its subject's server is the target server (`local` for a
+    /// folder on this machine), its rule names the error; `since` is when
+    /// the failed run started.
+    pub fn backup_alert(&self) -> Result<Option<AlertState>> {
+        let store = match self.existing_store() {
+            Some(s) => s,
+            None => return Ok(None),
+        };
+        let Some(run) = store.backup_last_finished(TRIGGER)? else { return Ok(None) };
+        if run.outcome != "failed" {
+            return Ok(None);
+        }
+        let server = self.backup_schedule().ok().flatten().and_then(|s| s.server).unwrap_or_else(|| "local".into());
+        let error = run.error.unwrap_or_default();
+        Ok(Some(AlertState {
+            rule: format!("{ALERT_RULE}: {}", error.lines().next().unwrap_or_default()),
+            subject: Subject { server, app: None, service: None, device: None },
+            value: 1.0,
+            since: time::parse_store_time(&run.started_at).unwrap_or(0),
+        }))
     }
 }

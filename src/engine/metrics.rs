@@ -291,6 +291,7 @@ impl Engine {
                     since: a.since,
                 })
             })
+            .chain(self.backup_alert().ok().flatten())
             .collect())
     }
 

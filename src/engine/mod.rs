@@ -23,6 +23,7 @@ use crate::vault::{self, KeyCell, LazySecrets, MasterKey, Vault};
 pub mod appdata;
 pub mod appdata_restore;
 mod backup;
+pub mod backup_remote;
 mod backup_schedule;
 mod changes;
 mod connect;

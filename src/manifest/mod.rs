@@ -278,7 +278,7 @@ mod tests {
             [
                 "invalid-schedule@backup.schedule:3",
                 "invalid-value@backup.keep:4",
-                "not-supported@backup.target.server:5",
+                "unknown-server@backup.target.server:5",
                 "invalid-path@backup.target.path:5"
             ]
         );

@@ -708,13 +708,14 @@ pub struct RawBackupKeep {
     pub monthly: Option<u32>,
 }
 
-/// A folder on the machine running tomo (`server` is not supported yet).
+/// A folder on the machine running tomo, or with `server` a folder on that
+/// server (written over its SSH connection).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackupTarget {
     /// An absolute folder.
     pub path: String,
-    /// A server to copy archives to (not supported yet).
+    /// A declared server whose folder `path` is: archives are streamed there over SSH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
 }

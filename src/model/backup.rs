@@ -12,6 +12,10 @@ pub struct BackupSchedule {
     /// The folder archives go to; `None`: `<data>/backups`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The server whose folder `path` is (over its SSH connection); `None`:
+    /// a folder on the machine running tomo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     #[serde(default, skip_serializing_if = "KeepRules::is_none")]
     pub keep: KeepRules,
 }

@@ -156,6 +156,19 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// The newest finished run of `trigger` (a run still going is skipped).
+    pub fn backup_last_finished(&self, trigger: &str) -> Result<Option<BackupRunRow>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT id, started_at, finished_at, trigger, file, size, members, apps_json, verified, outcome, error
+                 FROM backup_runs WHERE trigger = ?1 AND outcome != 'running' ORDER BY id DESC LIMIT 1",
+                [trigger],
+                backup_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// The most recent backup runs, newest first.
     pub fn backup_runs(&self, limit: u32) -> Result<Vec<BackupRunRow>, StoreError> {
         self.rows(

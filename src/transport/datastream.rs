@@ -156,7 +156,7 @@ impl super::docker::DockerClient {
 
 /// A local process for `args` (behind `sudo -n` when `sudo`), its standard
 /// error piped, killed when dropped.
-fn local(args: &[&str], sudo: bool) -> tokio::process::Command {
+pub(super) fn local(args: &[&str], sudo: bool) -> tokio::process::Command {
     let mut full: Vec<&str> = if sudo { vec!["sudo", "-n", "--"] } else { Vec::new() };
     full.extend_from_slice(args);
     let mut cmd = tokio::process::Command::new(full[0]);
@@ -164,7 +164,7 @@ fn local(args: &[&str], sudo: bool) -> tokio::process::Command {
     cmd
 }
 
-async fn copy_chunks<R, W>(from: &mut R, to: &mut W) -> std::io::Result<u64>
+pub(super) async fn copy_chunks<R, W>(from: &mut R, to: &mut W) -> std::io::Result<u64>
 where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
@@ -183,7 +183,7 @@ where
     Ok(total)
 }
 
-async fn read_capped<R: AsyncRead + Unpin>(from: &mut R, into: &mut Vec<u8>) {
+pub(super) async fn read_capped<R: AsyncRead + Unpin>(from: &mut R, into: &mut Vec<u8>) {
     let mut buf = [0u8; 4096];
     while let Ok(n) = from.read(&mut buf).await {
         if n == 0 {
@@ -193,7 +193,7 @@ async fn read_capped<R: AsyncRead + Unpin>(from: &mut R, into: &mut Vec<u8>) {
     }
 }
 
-fn keep_stderr(into: &mut Vec<u8>, data: &[u8]) {
+pub(super) fn keep_stderr(into: &mut Vec<u8>, data: &[u8]) {
     let room = MAX_STDERR.saturating_sub(into.len());
     into.extend_from_slice(&data[..data.len().min(room)]);
 }

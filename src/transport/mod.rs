@@ -15,5 +15,6 @@ pub mod git;
 pub mod hostfs;
 pub mod http;
 mod netconf;
+pub mod remotefile;
 pub mod routes;
 pub mod ssh;

@@ -22,12 +22,12 @@ fn settings(t: &Tomo, target: &Path) {
     std::fs::write(t.path().join("state/settings.yaml"), text).unwrap();
 }
 
-fn message(v: &Value) -> &str {
+pub fn message(v: &Value) -> &str {
     v["fields"]["message"].as_str().unwrap_or_default()
 }
 
 /// The next log line whose message is `what` (all lines go to `seen`).
-fn next(log: &Receiver<Value>, seen: &mut Vec<Value>, what: &str) -> Value {
+pub fn next(log: &Receiver<Value>, seen: &mut Vec<Value>, what: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match log.recv_timeout(deadline.saturating_duration_since(Instant::now())) {

@@ -5,6 +5,7 @@ mod backup_cli;
 mod backup_drill;
 mod backup_schedule;
 mod backup_sys;
+mod backup_target;
 mod cli;
 mod compose;
 mod conformance;

@@ -107,15 +107,10 @@ impl<'a> Resolver<'a> {
             d.map(Every::Interval)
         };
         let target = b.target.as_ref();
-        if let Some(server) = target.and_then(|t| t.server.as_ref()) {
-            self.push(
-                at.err(
-                    &path.key("target").key("server"),
-                    "not-supported",
-                    format!("copying backups to server `{}` is not supported yet", server.escape_default()),
-                )
-                .help("use `target: {path: DIR}` on the machine running tomo"),
-            );
+        let server_path = path.key("target").key("server");
+        let server = target.and_then(|t| t.server.as_ref()).and_then(|s| self.name(at, &server_path, s));
+        if let Some(n) = &server {
+            self.server_refs.push(super::ServerRef { name: n.clone(), at, path: server_path });
         }
         let folder = target.map(|t| t.path.clone());
         if let Some(f) = &folder
@@ -143,7 +138,12 @@ impl<'a> Resolver<'a> {
                     .help("set at least one of `last`, `daily`, `weekly`, `monthly` above 0, or leave `keep` out to keep every archive"),
             );
         }
-        (self.diags.error_count() == before).then_some(BackupSchedule { every: every?, path: folder, keep })
+        (self.diags.error_count() == before).then_some(BackupSchedule {
+            every: every?,
+            path: folder,
+            server: server.map(|n| n.to_string()),
+            keep,
+        })
     }
 
     fn market_defaults(&mut self, at: At<'a>, m: Option<&raw::RawMarketDefaults>) -> MarketDefaults {
