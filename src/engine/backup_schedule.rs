@@ -8,7 +8,7 @@ use super::Engine;
 use super::backup::{BackupMade, BackupRequest};
 use crate::backup::{Keep, time};
 use crate::error::Result;
-use crate::model::backup::{BackupSchedule, next_due};
+use crate::model::backup::{BackupApps, BackupSchedule, next_due};
 
 /// The trigger scheduled runs are recorded under.
 pub const TRIGGER: &str = "watch";
@@ -34,8 +34,9 @@ impl Engine {
         Ok(next_due(schedule.every, last.as_deref().and_then(time::parse_store_time), now))
     }
 
-    /// Writes a system backup into the schedule's folder, then prunes that
-    /// folder by the keep rules.
+    /// Writes a backup (system data and the data of `Settings.backup.apps`,
+    /// each app in its own `backup.mode`, else the schedule's `mode`) into
+    /// the schedule's folder, then prunes that folder by the keep rules.
     pub fn backup_scheduled_run(&self, schedule: &BackupSchedule) -> Result<ScheduledBackup> {
         let dir = schedule.path.as_ref().map(PathBuf::from);
         let req = BackupRequest {
@@ -44,6 +45,12 @@ impl Engine {
             passphrase: None,
             trigger: TRIGGER.into(),
             actor: "watch".into(),
+            apps: match &schedule.apps {
+                BackupApps::List(list) => list.iter().map(|a| a.to_string()).collect(),
+                _ => Vec::new(),
+            },
+            all_apps: schedule.apps == BackupApps::All,
+            fallback_mode: schedule.mode,
             ..BackupRequest::default()
         };
         let made = self.backup_create(&req)?;
