@@ -588,7 +588,7 @@ pub struct BackupCreateArgs {
     /// Add every declared app's data to the archive
     #[arg(long, conflicts_with = "apps")]
     pub all_apps: bool,
-    /// How app data is kept consistent: stop (the app is stopped during the copy) or live [default: live]
+    /// How app data is kept consistent: stop (the app is stopped during the copy) or live, over each app's own `backup.mode` [default: the app's `backup.mode`, else live]
     #[arg(long, value_name = "MODE", value_parser = ["stop", "live"])]
     pub mode: Option<String>,
     #[command(flatten)]

@@ -25,6 +25,7 @@ pub fn run(engine: &Engine, c: BackupCommand) -> Result<i32> {
                 apps: a.apps.clone(),
                 all_apps: a.all_apps,
                 mode: a.mode.as_deref().map(|m| if m == "stop" { DataMode::Stop } else { DataMode::Live }),
+                fallback_mode: None,
             };
             let made = engine.backup_create(&req)?;
             if a.json {

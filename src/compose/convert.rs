@@ -378,6 +378,7 @@ fn assemble(
             servers: None,
             state,
             source: None,
+            backup: None,
             service: one.service.clone(),
         }));
     }
@@ -397,5 +398,6 @@ fn assemble(
         services,
         volumes,
         networks,
+        backup: None,
     }))
 }

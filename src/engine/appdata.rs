@@ -8,7 +8,10 @@
 //! Consistency per app (`DataMode`): `stop` stops the app's running
 //! containers on the server (dependents first), copies, and starts them
 //! again in dependency order whatever the copy's outcome; `live` copies
-//! while the app runs. Restoring is `appdata_restore`.
+//! while the app runs. The mode is the request's (`--mode`), else the app's
+//! own `backup.mode`, else the request's fallback (`Settings.backup.mode`,
+//! else live). An app's `backup.pre` hook runs first (`appdata_hook`).
+//! Restoring is `appdata_restore`.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -35,16 +38,7 @@ const RESTART_WAIT: Duration = Duration::from_secs(60);
 /// How long a container may take to stop before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How an app's data is kept consistent while it is copied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DataMode {
-    /// Stop the app's containers during the copy, then start them again.
-    #[default]
-    Stop,
-    /// Copy while the app runs.
-    Live,
-}
+pub use crate::model::backup::DataMode;
 
 /// What one app's data on one server became in the archive.
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +51,15 @@ pub struct AppDataReport {
     pub stopped: Vec<String>,
     /// How long the app was down (stop mode), in milliseconds.
     pub downtime_ms: Option<u64>,
+    pub mode: DataMode,
+    /// How long its `pre` hook ran, in milliseconds (when it has one).
+    pub pre_ms: Option<u64>,
+}
+
+/// The mode `app`'s data is copied in: `given` (a request's `--mode`), else
+/// the app's own `backup.mode`, else `fallback`.
+pub fn mode_of(app: &App, given: Option<DataMode>, fallback: DataMode) -> DataMode {
+    given.or(app.backup.as_ref().and_then(|b| b.mode)).unwrap_or(fallback)
 }
 
 /// The Docker names of an app's named volumes and the host folders it bind
@@ -122,19 +125,22 @@ pub(super) fn data_error(app: &str, server: &str, problem: impl Into<String>) ->
 }
 
 impl Engine {
-    /// Adds the data of `apps` on each of their servers to `archive`. Every
-    /// copy failing fails the whole (the archive is then unusable), after the
-    /// app has been started again.
+    /// Adds the data of `apps` on each of their servers to `archive`, each
+    /// app in its mode (`mode_of`) after its `pre` hook. Every copy or hook
+    /// failing fails the whole (the archive is then unusable), after the app
+    /// has been started again.
     pub async fn backup_app_data<W: Write + Send + 'static>(
         &self,
         apps: &[String],
-        mode: DataMode,
+        given: Option<DataMode>,
+        fallback: DataMode,
         mut archive: ArchiveWriter<W>,
     ) -> Result<(ArchiveWriter<W>, Vec<AppDataReport>)> {
         let desired = self.desired()?;
         let mut reports = Vec::new();
         for name in apps {
             let app = self.app(&desired, name)?;
+            let mode = mode_of(&app, given, fallback);
             let clients = self.docker_clients(&desired, app.servers.clone()).await?;
             let found = containers_of(&app, &clients).await;
             for ((server, client), (per, _)) in clients.into_iter().zip(found) {
@@ -143,10 +149,11 @@ impl Engine {
                     (Some(c), _) => c,
                     (None, e) => return Err(data_error(name, server.as_str(), e.unwrap_or_default())),
                 };
+                let pre_ms = self.run_pre_hook(&app, server.as_str(), &client, &containers).await?;
                 let stop = if mode == DataMode::Stop { stop_list(&app, &containers) } else { Vec::new() };
                 let (next, report) = self.copy_app_server(&desired, &app, &server, &client, &stop, archive).await?;
                 archive = next;
-                reports.push(report);
+                reports.push(AppDataReport { mode, pre_ms, ..report });
             }
         }
         Ok((archive, reports))
@@ -183,6 +190,8 @@ impl Engine {
             members: Vec::new(),
             stopped: stop.iter().map(|c| c.container.clone()).collect(),
             downtime_ms: None,
+            mode: DataMode::Live,
+            pre_ms: None,
         };
         let down = Instant::now();
         let stopped = stop_all(client, stop).await;

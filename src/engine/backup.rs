@@ -38,8 +38,12 @@ pub struct BackupRequest {
     pub apps: Vec<String>,
     /// Every declared app's data.
     pub all_apps: bool,
-    /// How app data is kept consistent during the copy [default: live].
+    /// How app data is kept consistent during the copy, over each app's
+    /// own `backup.mode` (`--mode`).
     pub mode: Option<DataMode>,
+    /// The mode of apps without their own `backup.mode` when `mode` is not
+    /// given (`Settings.backup.mode`) [default: live].
+    pub fallback_mode: Option<DataMode>,
 }
 
 /// A written and verified archive.
@@ -133,8 +137,8 @@ impl Engine {
             salt: self.config.salt.as_ref(),
         };
         let apps = self.apps_to_back_up(req)?;
-        let mode = req.mode.unwrap_or(DataMode::Live);
-        let mut add_apps = |w| self.add_app_data(&apps, mode, w);
+        let modes = (req.mode, req.fallback_mode.unwrap_or(DataMode::Live));
+        let mut add_apps = |w| self.add_app_data(&apps, modes, w);
         let result = system::create(&src, &out, &pass, created, &mut add_apps)
             .and_then(|w| system::verify(&w.file, &pass).map(|read| (read == w.contents, w)));
         let (verified, w) = match result {
@@ -189,14 +193,14 @@ impl Engine {
     pub(super) fn add_app_data(
         &self,
         apps: &[String],
-        mode: DataMode,
+        (given, fallback): (Option<DataMode>, DataMode),
         w: ArchiveWriter<BufWriter<std::fs::File>>,
     ) -> std::result::Result<ArchiveWriter<BufWriter<std::fs::File>>, BackupError> {
         if apps.is_empty() {
             return Ok(w);
         }
         let fail = |e: crate::error::Error| BackupError::AppData(e.to_string());
-        let copy = self.backup_app_data(apps, mode, w);
+        let copy = self.backup_app_data(apps, given, fallback, w);
         let (w, reports) = match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle.block_on(copy).map_err(fail)?,
             Err(_) => tokio::runtime::Builder::new_current_thread()
@@ -207,7 +211,7 @@ impl Engine {
                 .map_err(fail)?,
         };
         for r in &reports {
-            tracing::info!(app = %r.app, server = %r.server, members = r.members.len(), downtime_ms = ?r.downtime_ms, "app data copied");
+            tracing::info!(app = %r.app, server = %r.server, mode = ?r.mode, members = r.members.len(), downtime_ms = ?r.downtime_ms, pre_ms = ?r.pre_ms, "app data copied");
         }
         Ok(w)
     }

@@ -12,7 +12,7 @@ use super::backup::{BackupMade, BackupRequest};
 use crate::backup::{Keep, time};
 use crate::error::Result;
 use crate::model::alert::AlertState;
-use crate::model::backup::{BackupSchedule, next_due};
+use crate::model::backup::{BackupApps, BackupSchedule, next_due};
 use crate::model::metrics::Subject;
 
 /// The trigger scheduled runs are recorded under.
@@ -42,8 +42,9 @@ impl Engine {
         Ok(next_due(schedule.every, last.as_deref().and_then(time::parse_store_time), now))
     }
 
-    /// Writes a system backup into the schedule's folder, then prunes that
-    /// folder by the keep rules.
+    /// Writes a backup (system data and the data of `Settings.backup.apps`,
+    /// each app in its own `backup.mode`, else the schedule's `mode`) into
+    /// the schedule's folder, then prunes that folder by the keep rules.
     pub fn backup_scheduled_run(&self, schedule: &BackupSchedule) -> Result<ScheduledBackup> {
         let dir = match (&schedule.server, &schedule.path) {
             (Some(server), Some(path)) => Some(PathBuf::from(format!("server:{server}:{path}"))),
@@ -55,6 +56,12 @@ impl Engine {
             passphrase: None,
             trigger: TRIGGER.into(),
             actor: "watch".into(),
+            apps: match &schedule.apps {
+                BackupApps::List(list) => list.iter().map(|a| a.to_string()).collect(),
+                _ => Vec::new(),
+            },
+            all_apps: schedule.apps == BackupApps::All,
+            fallback_mode: schedule.mode,
             ..BackupRequest::default()
         };
         let made = self.backup_create(&req)?;

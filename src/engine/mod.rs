@@ -21,6 +21,7 @@ use crate::transport::ssh::SshSession;
 use crate::vault::{self, KeyCell, LazySecrets, MasterKey, Vault};
 
 pub mod appdata;
+mod appdata_hook;
 pub mod appdata_restore;
 mod backup;
 pub mod backup_remote;

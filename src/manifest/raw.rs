@@ -136,6 +136,9 @@ pub struct RawMultiApp {
     /// Extra networks; every app also gets its own default network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub networks: Option<BTreeMap<String, RawNetworkDecl>>,
+    /// How the app's data is kept consistent in backups (`mode`, a `pre` hook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<RawAppBackup>,
 }
 
 /// Options of an app's extra network.
@@ -188,8 +191,40 @@ pub struct RawSingleApp {
     /// Where a marketplace install came from (written by `tomo market install`).
     #[serde(default, rename = "x-tomo-source", skip_serializing_if = "Option::is_none")]
     pub source: Option<RawMarketSource>,
+    /// How the app's data is kept consistent in backups (`mode`, a `pre` hook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<RawAppBackup>,
     #[serde(flatten)]
     pub service: RawService,
+}
+
+/// An app's `backup:`: how its data is kept consistent while `tomo backup`
+/// copies it.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAppBackup {
+    /// `stop`: the app's containers are stopped during the copy; `live`:
+    /// copied while running. `tomo backup create --mode` overrides it; it
+    /// wins over `Settings.backup.mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<crate::model::backup::DataMode>,
+    /// A command run in a service's running container before the copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre: Option<RawPreHook>,
+}
+
+/// A command run before the app's data is copied, e.g. a database dump into
+/// a volume; a non-zero exit fails the app's backup.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPreHook {
+    /// The service whose running container runs the command.
+    pub service: String,
+    /// An argv list, or a string run by `sh -c`.
+    pub command: StringOrList,
+    /// How long it may run, 1s to 24h (default `5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 /// A service of a multi-service app.
@@ -691,6 +726,27 @@ pub struct RawBackupSettings {
     /// Where archives go (default `<data>/backups`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<RawBackupTarget>,
+    /// Apps whose data each run holds: a list of names, or `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apps: Option<RawBackupApps>,
+    /// The mode of apps without their own `backup.mode` (default `live`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<crate::model::backup::DataMode>,
+}
+
+/// A list of app names, or `all`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawBackupApps {
+    List(Vec<String>),
+    Word(RawAllApps),
+}
+
+/// `all`: every declared app.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawAllApps {
+    All,
 }
 
 /// Keep rules: the newest `last` archives, and the newest archive of each of

@@ -1,9 +1,67 @@
-//! `Settings.backup`: when `tomo watch` writes a system backup, where it goes
-//! and which archives the keep rules leave. `next_due` is the pure schedule.
+//! `Settings.backup`: when `tomo watch` writes a system backup, where it goes,
+//! which apps' data it holds and which archives the keep rules leave; an
+//! app's own `backup:` (consistency mode, `pre` hook). `next_due` is the
+//! pure schedule.
 
 use serde::{Deserialize, Serialize};
 
+use super::Name;
 use super::values::Duration;
+
+/// How an app's data is kept consistent while it is copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DataMode {
+    /// Stop the app's containers during the copy, then start them again.
+    #[default]
+    Stop,
+    /// Copy while the app runs.
+    Live,
+}
+
+/// An app's `backup:`: how its data is kept consistent in backups.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppBackup {
+    /// The app's mode; `tomo backup create --mode` overrides it, and it
+    /// wins over `Settings.backup.mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<DataMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre: Option<PreHook>,
+}
+
+/// A command run in a service's running container before the app's data is
+/// copied (e.g. a database dump into a volume).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreHook {
+    pub service: Name,
+    /// The argv (a string in the manifest is `sh -c STRING`).
+    pub command: Vec<String>,
+    /// How long the command may run.
+    pub timeout: Duration,
+}
+
+/// How long a `pre` hook may run unless its `timeout` says otherwise.
+pub const PRE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The apps whose data scheduled runs hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupApps {
+    /// System data only.
+    #[default]
+    None,
+    /// Every declared app.
+    All,
+    /// These apps.
+    List(Vec<Name>),
+}
+
+impl BackupApps {
+    pub fn is_none(&self) -> bool {
+        *self == BackupApps::None
+    }
+}
 
 /// A backup schedule run by `tomo watch`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +76,12 @@ pub struct BackupSchedule {
     pub server: Option<String>,
     #[serde(default, skip_serializing_if = "KeepRules::is_none")]
     pub keep: KeepRules,
+    /// Apps whose data each run holds.
+    #[serde(default, skip_serializing_if = "BackupApps::is_none")]
+    pub apps: BackupApps,
+    /// The mode of apps without their own `backup.mode` [default: live].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<DataMode>,
 }
 
 /// How often a scheduled backup runs.

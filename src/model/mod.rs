@@ -163,6 +163,10 @@ pub struct App {
     /// The store app it was installed from (`x-tomo-source`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<MarketSource>,
+    /// `backup:`: the app's consistency mode and `pre` hook in backups
+    /// (never part of a container's spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<backup::AppBackup>,
 }
 
 /// `x-tomo-source`: the store app a manifest was installed from.

@@ -43,6 +43,8 @@ fn is_stream(tail: &str) -> bool {
     tail == "events"
         || tail == "images/create"
         || (tail.starts_with("containers/") && (tail.ends_with("/logs") || tail.ends_with("/stats")))
+        // A command's output, for as long as it runs (its caller times it).
+        || (tail.starts_with("exec/") && tail.ends_with("/start"))
 }
 
 /// The byte cap for a request to `path` (the Engine API path, version prefix included).
@@ -163,9 +165,10 @@ where
     }
     let io = TokioIo::new(Capped { inner: io, read: 0, limit, late });
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
-    // Ends when the response (or its body) is dropped or fully read.
+    // Ends when the response (or its body) is dropped or fully read; an
+    // upgraded connection (an exec's output) lives on in its reader.
     tokio::spawn(async move {
-        let _ = conn.await;
+        let _ = conn.with_upgrades().await;
     });
     Ok(sender.send_request(http::Request::from_parts(parts, body)).await?)
 }
@@ -184,6 +187,8 @@ mod tests {
         assert_eq!(limit_for(&Method::GET, "/v1.41/containers/abc/logs"), STREAM_LIMIT);
         assert_eq!(limit_for(&Method::GET, "/v1.41/version"), CALL_LIMIT);
         assert_eq!(limit_for(&Method::POST, "/v1.41/volumes/create"), CALL_LIMIT);
+        assert_eq!(limit_for(&Method::POST, "/v1.41/exec/abc/start"), STREAM_LIMIT);
+        assert_eq!(limit_for(&Method::POST, "/v1.41/exec/abc/json"), CALL_LIMIT);
     }
 
     #[test]
@@ -195,6 +200,7 @@ mod tests {
         assert_eq!(t(&Method::GET, "http://d/events?filters=x"), None);
         assert_eq!(t(&Method::POST, "http://d/v1.41/images/create?fromImage=a"), None);
         assert_eq!(t(&Method::POST, "http://d/images/prune"), None);
+        assert_eq!(t(&Method::POST, "http://d/v1.41/exec/abc/start"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod datastream;
 pub mod docker;
+pub mod docker_exec;
 pub mod docker_metrics;
 pub mod docker_ops;
 mod docker_registry;

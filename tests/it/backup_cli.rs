@@ -18,7 +18,7 @@ fn backup_create_app_then_restore_only_that_app_through_the_cli() {
     f.manifest(
         "s.yaml",
         &format!(
-            "{}---\nkind: App\nname: {{p}}-cli\nserver: h\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\nvolumes: [\"data:/data\", \"{}:/bind\"]\n",
+            "{}---\nkind: App\nname: {{p}}-cli\nserver: h\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\nvolumes: [\"data:/data\", \"{}:/bind\"]\nbackup: {{pre: {{service: {{p}}-cli, command: \"date > /data/dump.txt\"}}}}\n",
             h.server_yaml("h"),
             bind.display()
         ),
@@ -38,6 +38,8 @@ fn backup_create_app_then_restore_only_that_app_through_the_cli() {
     assert_eq!(json["apps"], serde_json::json!([app.clone()]), "{json}");
     assert_eq!(json["verified"], true);
     assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true", "started again after the copy");
+    // The `pre` hook ran over the SSH-forwarded Engine before the copy.
+    assert!(data.join("dump.txt").exists(), "the pre hook's dump is in the volume");
 
     let unknown = f.tomo(&[
         "backup",

@@ -48,8 +48,9 @@ pub fn backup(
     let installation = engine.store().unwrap().installation_id().unwrap();
     let out = std::io::BufWriter::new(std::fs::File::create(file).unwrap());
     let writer = ArchiveWriter::create(out, &SecretString::new(PASS), Header::new(installation, 0)).unwrap();
-    let (writer, reports) =
-        rt().block_on(engine.backup_app_data(&[app.to_string()], mode, writer)).map_err(|e| e.to_string())?;
+    let (writer, reports) = rt()
+        .block_on(engine.backup_app_data(&[app.to_string()], Some(mode), mode, writer))
+        .map_err(|e| e.to_string())?;
     writer.finish().unwrap();
     Ok(reports)
 }

@@ -3,6 +3,7 @@
 
 mod backup_cli;
 mod backup_drill;
+mod backup_pre;
 mod backup_schedule;
 mod backup_sys;
 mod backup_target;

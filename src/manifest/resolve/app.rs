@@ -15,9 +15,9 @@ type Contents = (BTreeMap<Name, Service>, BTreeMap<Name, ResourceDecl>, BTreeMap
 impl<'a> Resolver<'a> {
     pub(super) fn app(&mut self, at: At<'a>, rel: &str, name: Name, a: &raw::RawApp) -> Option<App> {
         let before = self.diags.error_count();
-        let (server, servers, state, source) = match a {
-            raw::RawApp::Multi(m) => (&m.server, &m.servers, m.state, &m.source),
-            raw::RawApp::Single(s) => (&s.server, &s.servers, s.state, &s.source),
+        let (server, servers, state, source, backup) = match a {
+            raw::RawApp::Multi(m) => (&m.server, &m.servers, m.state, &m.source, &m.backup),
+            raw::RawApp::Single(s) => (&s.server, &s.servers, s.state, &s.source, &s.backup),
         };
         let server_names = self.app_servers(at, server.as_deref(), servers.as_deref());
         let single = matches!(a, raw::RawApp::Single(_));
@@ -25,6 +25,7 @@ impl<'a> Resolver<'a> {
         self.check_dependencies(at, single, &services);
         self.check_namespaces(at, single, &services);
         self.check_fixed_addresses(at, single, &services);
+        let backup = self.app_backup(at, &services, backup.as_ref());
         (self.diags.error_count() == before).then(|| App {
             name,
             servers: server_names,
@@ -40,6 +41,7 @@ impl<'a> Resolver<'a> {
                 version: s.version.clone(),
                 checksum: s.checksum.clone(),
             }),
+            backup,
         })
     }
 

@@ -4,6 +4,7 @@
 //! conflicts, secret references) and reports every problem at its field.
 
 mod app;
+mod appbackup;
 mod checks;
 mod envfile;
 mod files;
@@ -122,6 +123,7 @@ pub fn resolve<'a>(
     let mut desired = Desired::default();
     let mut first_seen: BTreeMap<(&str, String), (Arc<SourceFile>, Span)> = BTreeMap::new();
     let mut settings_seen: Option<(Arc<SourceFile>, Span)> = None;
+    let mut settings_at: Option<At<'_>> = None;
     let mut app_ats: BTreeMap<Name, At<'_>> = BTreeMap::new();
 
     for doc in docs {
@@ -185,6 +187,7 @@ pub fn resolve<'a>(
                 settings_seen = Some((doc.file.clone(), at.key_span(&FieldPath::root().key("kind"))));
                 if let Some(settings) = r.settings(at, &doc.rel, s) {
                     desired.settings = settings;
+                    settings_at = Some(at);
                 }
             }
             _ => {}
@@ -192,6 +195,8 @@ pub fn resolve<'a>(
     }
 
     r.check_app_servers(&mut desired);
+    let declared: Vec<String> = first_seen.keys().filter(|(k, _)| *k == "App").map(|(_, n)| n.clone()).collect();
+    r.check_backup_apps(&desired.settings, settings_at, &declared);
     r.check_port_conflicts(&desired, &app_ats);
     r.check_container_names(&desired, &app_ats);
     r.check_secrets(secrets);

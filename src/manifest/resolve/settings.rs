@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{At, Resolver};
 use crate::diag::{Diagnostic, FieldPath, SourceFile};
 use crate::manifest::raw;
-use crate::model::backup::{self, BackupSchedule, Every, KeepRules};
+use crate::model::backup::{self, BackupApps, BackupSchedule, Every, KeepRules};
 use crate::model::subnet::{NetworkPool, Subnet};
 use crate::model::*;
 
@@ -138,12 +138,37 @@ impl<'a> Resolver<'a> {
                     .help("set at least one of `last`, `daily`, `weekly`, `monthly` above 0, or leave `keep` out to keep every archive"),
             );
         }
+        let apps = match &b.apps {
+            None => BackupApps::None,
+            Some(raw::RawBackupApps::Word(raw::RawAllApps::All)) => BackupApps::All,
+            Some(raw::RawBackupApps::List(list)) => BackupApps::List(
+                list.iter().enumerate().filter_map(|(i, a)| self.name(at, &path.key("apps").index(i), a)).collect(),
+            ),
+        };
         (self.diags.error_count() == before).then_some(BackupSchedule {
             every: every?,
             path: folder,
             server: server.map(|n| n.to_string()),
             keep,
+            apps,
+            mode: b.mode,
         })
+    }
+
+    /// Each app `Settings.backup.apps` names is declared.
+    pub(super) fn check_backup_apps(&mut self, settings: &Settings, at: Option<At<'a>>, declared: &[String]) {
+        let (Some(at), Some(BackupApps::List(list))) = (at, settings.backup.as_ref().map(|b| &b.apps)) else {
+            return;
+        };
+        for (i, a) in list.iter().enumerate() {
+            if !declared.iter().any(|d| d == a.as_str()) {
+                let p = FieldPath::root().key("backup").key("apps").index(i);
+                self.push(
+                    at.err(&p, "unknown-app", format!("no app `{a}` is declared"))
+                        .help("name declared apps, or write `apps: all`"),
+                );
+            }
+        }
     }
 
     fn market_defaults(&mut self, at: At<'a>, m: Option<&raw::RawMarketDefaults>) -> MarketDefaults {

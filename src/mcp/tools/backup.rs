@@ -27,7 +27,7 @@ pub struct CreateArgs {
     /// Every declared app's data.
     #[serde(default)]
     pub all_apps: bool,
-    /// `live` (default: copied while the app runs) or `stop` (the app is stopped during the copy, then started again).
+    /// `live` (copied while the app runs) or `stop` (the app is stopped during the copy, then started again), over each app's own `backup.mode` (default: the app's mode, else `live`).
     #[serde(default)]
     pub mode: Option<String>,
 }
@@ -86,9 +86,11 @@ impl Tomo {
         Extension(who): Extension<Identity>,
         Parameters(a): Parameters<CreateArgs>,
     ) -> Result<Json<BackupMade>, ToolError> {
+        // Not given: each app's own `backup.mode`, else live.
         let mode = match a.mode.as_deref() {
-            None | Some("live") => DataMode::Live,
-            Some("stop") => DataMode::Stop,
+            None => None,
+            Some("live") => Some(DataMode::Live),
+            Some("stop") => Some(DataMode::Stop),
             Some(_) => return Err(bad_arg("mode", "`live` or `stop`")),
         };
         let req = BackupRequest {
@@ -96,7 +98,7 @@ impl Tomo {
             actor: who.user.clone(),
             apps: a.apps,
             all_apps: a.all_apps,
-            mode: Some(mode),
+            mode,
             ..BackupRequest::default()
         };
         // The archive is written on a blocking thread (app data streams
