@@ -197,8 +197,8 @@ impl Engine {
             salt: self.config.salt.as_ref(),
         };
         let apps = self.apps_to_back_up(req)?;
-        let mode = req.mode.unwrap_or(super::appdata::DataMode::Live);
-        let mut add_apps = |w| self.add_app_data(&apps, mode, w);
+        let modes = (req.mode, req.fallback_mode.unwrap_or(super::appdata::DataMode::Live));
+        let mut add_apps = |w| self.add_app_data(&apps, modes, w);
         // The write end is closed when `create_into` returns: the end of the upload.
         let written = system::create_into(&src, std::fs::File::from(OwnedFd::from(w)), pass, created, &mut add_apps);
         let sent = rt.block_on(upload).map_err(|e| target_err(e.to_string())).and_then(|r| r.map_err(target_err));
