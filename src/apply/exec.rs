@@ -9,10 +9,11 @@
 
 use std::time::Duration;
 
-use crate::model::UpdateOrder;
 use crate::model::observed::DataMount;
+use crate::model::rollout::held_name;
 use crate::model::secret::Secrets;
 use crate::model::spec::ContainerSpec;
+use crate::model::{OnFailure, UpdateOrder, VerifyPolicy};
 use crate::plan::{Action, Op, Recovery, Wait};
 use crate::transport::docker::{DockerError, short};
 use crate::transport::engine::EngineApi;
@@ -22,7 +23,7 @@ pub(super) async fn execute<E: EngineApi>(
     c: &E,
     secrets: &dyn Secrets,
     health_timeout: Duration,
-    verify: Duration,
+    verify: VerifyPolicy,
     keep_old: bool,
 ) -> Result<Option<String>, String> {
     let e = |e: crate::transport::docker::DockerError| e.to_string();
@@ -84,7 +85,7 @@ pub(super) async fn execute<E: EngineApi>(
             settle(c, target, *wait, health_timeout).await?;
             if *fresh
                 && *wait != Wait::Completed
-                && let Err(why) = verified(c, target, verify).await
+                && let Err(why) = verified(c, target, verify.duration()).await
             {
                 let stopped = match c.stop(target, Duration::from_secs(10)).await {
                     Ok(()) => "it was stopped".to_string(),
@@ -223,11 +224,27 @@ struct Replacement<'a, E> {
     start: bool,
     wait: Wait,
     health_timeout: Duration,
-    /// How long the new container is watched once it settled.
-    verify: Duration,
+    /// How long the new container is watched once it settled, and what a
+    /// failure then does.
+    verify: VerifyPolicy,
     /// The old container stays aside, stopped, once the new one took over
     /// (`on_failure: rollback-all`: until the whole rollout verified).
     keep_old: bool,
+}
+
+/// Why a new container did not take over.
+struct Failed {
+    /// The new container, once created.
+    id: Option<String>,
+    why: String,
+    /// It ran and settled, then failed its verification.
+    verification: bool,
+}
+
+impl Failed {
+    fn new(id: Option<String>, why: String) -> Failed {
+        Failed { id, why, verification: false }
+    }
 }
 
 impl<E: EngineApi> Replacement<'_, E> {
@@ -236,13 +253,13 @@ impl<E: EngineApi> Replacement<'_, E> {
     }
 
     /// Creates, starts and settles the new container under `name`.
-    async fn bring_up(&self, name: &str) -> Result<String, (Option<String>, String)> {
+    async fn bring_up(&self, name: &str) -> Result<String, Failed> {
         let id = self
             .c
             .create_container(name, self.spec, self.hash, self.redacted, self.secrets, self.keeps)
             .await
-            .map_err(|e| (None, e.to_string()))?;
-        let fail = |e: String| (Some(id.clone()), e);
+            .map_err(|e| Failed::new(None, e.to_string()))?;
+        let fail = |e: String| Failed::new(Some(id.clone()), e);
         self.c.connect_networks(&id, self.spec).await.map_err(|e| fail(e.to_string()))?;
         crate::faults::pause("after-replacement-create").await;
         if self.start {
@@ -250,7 +267,11 @@ impl<E: EngineApi> Replacement<'_, E> {
             settle(self.c, &id, self.wait, self.health_timeout).await.map_err(fail)?;
             // The previous container stays aside until this ends.
             if self.wait != Wait::Completed {
-                verified(self.c, &id, self.verify).await.map_err(fail)?;
+                verified(self.c, &id, self.verify.duration()).await.map_err(|why| Failed {
+                    id: Some(id.clone()),
+                    why,
+                    verification: true,
+                })?;
             }
         }
         Ok(id)
@@ -282,10 +303,13 @@ impl<E: EngineApi> Replacement<'_, E> {
                 );
                 Ok(id)
             }
-            Err((new_id, why)) => {
-                let restored =
-                    self.restore(old, &aside, new_id.as_deref(), was_running == crate::model::RunState::Running).await;
-                Err(format!("the new container failed: {why}; {restored}"))
+            Err(f) => {
+                let restart = was_running == crate::model::RunState::Running;
+                let restored = match self.held(&f) {
+                    Some(new_id) => self.hold_beside(old, &aside, new_id, restart).await,
+                    None => self.restore(old, &aside, f.id.as_deref(), restart).await,
+                };
+                Err(format!("the new container failed: {}; {restored}", f.why))
             }
         }
     }
@@ -307,13 +331,54 @@ impl<E: EngineApi> Replacement<'_, E> {
                 self.c.rename(&id, name).await.map_err(|e| e.to_string())?;
                 Ok(id)
             }
-            Err((new_id, why)) => {
-                if let Some(id) = new_id {
+            Err(f) => {
+                if let Some(new_id) = self.held(&f) {
+                    let held = self.hold(new_id).await;
+                    return Err(format!(
+                        "the new container failed: {}; {held}; the previous container kept running",
+                        f.why
+                    ));
+                }
+                if let Some(id) = f.id {
                     let _ = self.c.remove(&id, Duration::from_secs(1)).await;
                 }
-                Err(format!("the new container failed: {why}; the previous container kept running"))
+                Err(format!("the new container failed: {}; the previous container kept running", f.why))
             }
         }
+    }
+
+    /// The new container to hold: with `on_failure: hold`, one that failed
+    /// its verification.
+    fn held<'f>(&self, f: &'f Failed) -> Option<&'f str> {
+        (self.verify.on_failure == OnFailure::Hold && f.verification).then_some(f.id.as_deref()).flatten()
+    }
+
+    /// Stops the failed container and renames it aside as held.
+    async fn hold(&self, id: &str) -> String {
+        let name = held_name(&self.spec.container, id);
+        if let Err(e) = self.c.stop(id, self.stop_timeout()).await {
+            return format!("stopping the failed container failed ({e})");
+        }
+        match self.c.rename(id, &name).await {
+            Ok(()) => format!("it is held, stopped, as `{name}`"),
+            Err(e) => format!("it was stopped, but renaming it to `{name}` failed ({e})"),
+        }
+    }
+
+    /// Holds the failed new container, stopped, and puts the old one back
+    /// beside it (`on_failure: hold`).
+    async fn hold_beside(&self, old: &str, aside: &str, new_id: &str, restart: bool) -> String {
+        let held = self.hold(new_id).await;
+        if !held.starts_with("it is held") {
+            return format!("{held}; the previous container is kept as `{aside}`");
+        }
+        if let Err(e) = self.c.rename(old, &self.spec.container).await {
+            return format!("{held}; renaming the previous container back failed ({e}); it is kept as `{aside}`");
+        }
+        if restart && let Err(e) = self.c.start(old).await {
+            return format!("{held}; the previous container was restored but did not start: {e}");
+        }
+        format!("{held}; the previous container was restored")
     }
 
     /// Removes the failed new container and puts the old one back.

@@ -168,9 +168,10 @@ pub trait Journal: Send + Sync {
 pub struct ApplyOptions {
     pub parallelism: usize,
     pub health_timeout: Duration,
-    /// How long a created or recreated container is watched after it
-    /// started (`Settings.rollout.verify`; zero: not at all).
-    pub verify: Duration,
+    /// How long each created or recreated container is watched after it
+    /// started and what a failure does (`rollout:` of Settings, app and
+    /// service; zero: not at all).
+    pub verify: crate::model::VerifyPolicies,
     /// Once set, no further action starts; those running finish.
     pub stop: Option<Arc<AtomicBool>>,
 }
@@ -220,7 +221,11 @@ pub async fn run<E: EngineApi + Clone + 'static>(
             let client = clients.get(&action.server).map(|c| c.as_ref().cloned().map_err(|e| e.to_string()));
             let secrets = secrets.clone();
             let redact = redact.clone();
-            let (health_timeout, verify, keep) = (opts.health_timeout, opts.verify, keep_old.contains(&id));
+            let (health_timeout, verify, keep) = (
+                opts.health_timeout,
+                opts.verify.get(action.app.as_ref(), action.service.as_ref()),
+                keep_old.contains(&id),
+            );
             sink.started(&action);
             journal.started(&action);
             // In the caller's span: what the action logs is the call's (`mcp::events`).

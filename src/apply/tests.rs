@@ -65,7 +65,7 @@ pub(super) async fn apply(
     stop: Option<Arc<AtomicBool>>,
 ) -> ApplyReport {
     let clients = BTreeMap::from([(Name::parse("a").unwrap(), Ok(fake.clone()))]);
-    let opts = ApplyOptions { parallelism, health_timeout: Duration::from_secs(1), verify: Duration::ZERO, stop };
+    let opts = ApplyOptions { parallelism, health_timeout: Duration::from_secs(1), verify: Default::default(), stop };
     let secrets: Arc<dyn crate::model::secret::Secrets> = Arc::new(NoSecrets("no vault in tests".into()));
     run(plan, &clients, secrets, &opts, &Notes(fake.clone()), &NoJournal).await
 }
@@ -370,7 +370,7 @@ fn progress_sink(cancel_after: usize) -> Progress {
 async fn apply_with(plan: &Plan, fake: &FakeEngine, sink: &Progress) -> ApplyReport {
     let clients = BTreeMap::from([(Name::parse("a").unwrap(), Ok(fake.clone()))]);
     let opts =
-        ApplyOptions { parallelism: 2, health_timeout: Duration::from_secs(1), verify: Duration::ZERO, stop: None };
+        ApplyOptions { parallelism: 2, health_timeout: Duration::from_secs(1), verify: Default::default(), stop: None };
     let secrets: Arc<dyn crate::model::secret::Secrets> = Arc::new(NoSecrets("no vault in tests".into()));
     run(plan, &clients, secrets, &opts, sink, &NoJournal).await
 }

@@ -379,6 +379,7 @@ fn assemble(
             state,
             source: None,
             backup: None,
+            rollout: None,
             service: one.service.clone(),
         }));
     }
@@ -386,7 +387,7 @@ fn assemble(
         .into_iter()
         .map(|(compose, c)| {
             let state = c.absent.then_some(crate::model::ServiceState::Absent);
-            (cx.names[&compose].clone(), RawMultiService { state, service: c.service })
+            (cx.names[&compose].clone(), RawMultiService { state, rollout: None, service: c.service })
         })
         .collect();
     RawDocument::App(RawApp::Multi(RawMultiApp {
@@ -395,6 +396,7 @@ fn assemble(
         servers: None,
         state: None,
         source: None,
+        rollout: None,
         services,
         volumes,
         networks,

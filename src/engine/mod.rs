@@ -420,7 +420,7 @@ impl Engine {
         let opts = ApplyOptions {
             parallelism: req.parallelism.unwrap_or(desired.settings.parallelism as usize),
             health_timeout: desired.settings.health_timeout.to_std(),
-            verify: desired.settings.verify.map_or(Duration::ZERO, |v| v.to_std()),
+            verify: crate::model::VerifyPolicies::of(desired),
             stop: Some(stop),
         };
         let mut report = apply::run(plan, &clients, self.secrets(), &opts, sink, &journal).await;

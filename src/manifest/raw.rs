@@ -128,6 +128,10 @@ pub struct RawMultiApp {
     /// Where a marketplace install came from (written by `tomo market install`).
     #[serde(default, rename = "x-tomo-source", skip_serializing_if = "Option::is_none")]
     pub source: Option<RawMarketSource>,
+    /// Verification and rollout of this app, overriding `Settings.rollout`
+    /// field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RawRolloutSettings>,
     /// The app's containers, by service name.
     pub services: BTreeMap<String, RawMultiService>,
     /// Options for named volumes (`external: true` for ones tomo must not create).
@@ -194,6 +198,10 @@ pub struct RawSingleApp {
     /// How the app's data is kept consistent in backups (`mode`, a `pre` hook).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<RawAppBackup>,
+    /// Verification and rollout of this app, overriding `Settings.rollout`
+    /// field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RawRolloutSettings>,
     #[serde(flatten)]
     pub service: RawService,
 }
@@ -233,8 +241,24 @@ pub struct RawMultiService {
     /// `running` (default), `stopped`, or `absent` (declared, no container).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ServiceState>,
+    /// Verification of this service, overriding the app's and
+    /// `Settings.rollout` field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RawServiceRollout>,
     #[serde(flatten)]
     pub service: RawService,
+}
+
+/// A service's `rollout:`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+pub struct RawServiceRollout {
+    /// How long the service is watched after it started, e.g. `30s`; `0s`:
+    /// not at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
+    /// What a failed verification does: `rollback`, `hold` or `rollback-all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<crate::model::OnFailure>,
 }
 
 /// One container's specification.
@@ -711,6 +735,13 @@ pub struct RawRolloutSettings {
     /// a failure on one server leaves the servers after it untouched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<crate::model::RolloutStrategy>,
+    /// What a failed verification does: `rollback` (default: the previous
+    /// container is put back), `hold` (the failed container is kept,
+    /// stopped, beside the previous one, which runs again) or `rollback-all`
+    /// (as `rollback`; with `one-at-a-time`, the servers already updated go
+    /// back too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<crate::model::OnFailure>,
 }
 
 /// `Settings.backup`: when `tomo watch` writes a system backup, where, and

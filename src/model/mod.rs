@@ -15,6 +15,7 @@ pub mod network;
 pub mod observed;
 pub mod ports;
 pub mod procfs;
+pub mod rollout;
 pub mod runopts;
 pub mod runtime;
 pub mod scope;
@@ -44,6 +45,7 @@ use serde::{Deserialize, Serialize};
 pub use network::{Endpoint, Namespace, NamespaceKind, NetworkDecl, NetworkOptions};
 pub use observed::{ContainerObs, Health, Inventory, Observed, RunState, ServerState};
 pub use ports::{Mount, MountSource, PortMapping, PortRange};
+pub use rollout::{AppRollout, OnFailure, ServiceRollout, VerifyPolicies, VerifyPolicy};
 pub use runopts::{GpuRequest, Logging, RunOptions, StopSignal};
 pub use runtime::{Capability, DeviceMapping, ExtraHost, Hostname, TmpfsMount};
 pub use scope::Scope;
@@ -167,6 +169,9 @@ pub struct App {
     /// (never part of a container's spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<backup::AppBackup>,
+    /// The app's `rollout:` (overrides `Settings.rollout`).
+    #[serde(default, skip_serializing_if = "AppRollout::is_default")]
+    pub rollout: AppRollout,
 }
 
 /// `x-tomo-source`: the store app a manifest was installed from.
@@ -262,6 +267,10 @@ pub struct Service {
     /// Files tomo writes on the server and mounts read-only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<files::ConfigFile>,
+    /// The service's `rollout:` (overrides the app's); never in the
+    /// container spec.
+    #[serde(default, skip_serializing_if = "ServiceRollout::is_default")]
+    pub rollout: ServiceRollout,
 }
 
 fn yes() -> bool {
@@ -386,6 +395,9 @@ pub struct Settings {
     /// `rollout.strategy`: how an app on several servers is updated.
     #[serde(default, skip_serializing_if = "RolloutStrategy::is_default")]
     pub rollout_strategy: RolloutStrategy,
+    /// `rollout.on_failure`: what a failed verification does.
+    #[serde(default, skip_serializing_if = "OnFailure::is_default")]
+    pub on_failure: OnFailure,
     pub origin: Option<Origin>,
 }
 
@@ -430,6 +442,7 @@ impl Default for Settings {
             verify: None,
             backup: None,
             rollout_strategy: RolloutStrategy::AllAtOnce,
+            on_failure: OnFailure::Rollback,
             origin: None,
         }
     }

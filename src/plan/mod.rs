@@ -13,6 +13,8 @@ mod diff;
 pub mod docker;
 mod graph;
 #[cfg(test)]
+mod hold_tests;
+#[cfg(test)]
 mod net_tests;
 mod netdiff;
 mod recover;

@@ -15,10 +15,11 @@ type Contents = (BTreeMap<Name, Service>, BTreeMap<Name, ResourceDecl>, BTreeMap
 impl<'a> Resolver<'a> {
     pub(super) fn app(&mut self, at: At<'a>, rel: &str, name: Name, a: &raw::RawApp) -> Option<App> {
         let before = self.diags.error_count();
-        let (server, servers, state, source, backup) = match a {
-            raw::RawApp::Multi(m) => (&m.server, &m.servers, m.state, &m.source, &m.backup),
-            raw::RawApp::Single(s) => (&s.server, &s.servers, s.state, &s.source, &s.backup),
+        let (server, servers, state, source, backup, rollout) = match a {
+            raw::RawApp::Multi(m) => (&m.server, &m.servers, m.state, &m.source, &m.backup, &m.rollout),
+            raw::RawApp::Single(s) => (&s.server, &s.servers, s.state, &s.source, &s.backup, &s.rollout),
         };
+        let rollout = self.app_rollout(at, rollout.as_ref());
         let server_names = self.app_servers(at, server.as_deref(), servers.as_deref());
         let single = matches!(a, raw::RawApp::Single(_));
         let (services, volumes, networks) = self.app_contents(at, &name, a);
@@ -42,6 +43,7 @@ impl<'a> Resolver<'a> {
                 checksum: s.checksum.clone(),
             }),
             backup,
+            rollout,
         })
     }
 
@@ -115,8 +117,9 @@ impl<'a> Resolver<'a> {
                         continue;
                     };
                     let state = svc.state.unwrap_or_default();
+                    let rollout = self.service_rollout(at, &p, svc.rollout.as_ref());
                     if let Some(s) = self.service(at, &p, sn.clone(), &svc.service, state) {
-                        services.insert(sn, s);
+                        services.insert(sn, Service { rollout, ..s });
                     }
                 }
                 for (k, d) in m.volumes.iter().flatten() {

@@ -10,6 +10,7 @@ mod envfile;
 mod files;
 mod metrics;
 mod network;
+mod rollout;
 mod runopts;
 mod runtime;
 mod server;
@@ -88,8 +89,17 @@ struct SecretUse<'a> {
     path: FieldPath,
 }
 
+/// A `rollout.verify` of an app or service, checked against
+/// `health_timeout` once the Settings are known.
+struct VerifyUse<'a> {
+    at: At<'a>,
+    path: FieldPath,
+    verify: Duration,
+}
+
 struct Resolver<'a> {
     diags: &'a mut Diagnostics,
+    verify_uses: Vec<VerifyUse<'a>>,
     secrets_used: Vec<SecretUse<'a>>,
     server_refs: Vec<ServerRef<'a>>,
     /// Names of every Server document, valid or not (so an app is not told a
@@ -113,6 +123,7 @@ pub fn resolve<'a>(
 ) -> Desired {
     let mut r = Resolver {
         diags,
+        verify_uses: Vec::new(),
         secrets_used: Vec::new(),
         server_refs: Vec::new(),
         declared_servers: BTreeSet::new(),
@@ -200,6 +211,7 @@ pub fn resolve<'a>(
     r.check_port_conflicts(&desired, &app_ats);
     r.check_container_names(&desired, &app_ats);
     r.check_secrets(secrets);
+    r.check_verify_overrides(&desired.settings);
     desired
 }
 

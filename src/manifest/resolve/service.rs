@@ -98,6 +98,7 @@ impl<'a> Resolver<'a> {
             state,
             host_folders,
             files,
+            rollout: ServiceRollout::default(),
         })
     }
 

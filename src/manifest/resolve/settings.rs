@@ -76,6 +76,7 @@ impl<'a> Resolver<'a> {
             verify: verify.filter(|v| v.as_millis() > 0),
             backup,
             rollout_strategy: s.rollout.as_ref().and_then(|r| r.strategy).unwrap_or_default(),
+            on_failure: s.rollout.as_ref().and_then(|r| r.on_failure).unwrap_or_default(),
             origin: Some(at.origin(rel)),
         })
     }
