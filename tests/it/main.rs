@@ -37,6 +37,7 @@ mod mcp_client;
 mod mcp_notify;
 mod mcp_resources;
 mod metrics_collect;
+mod metrics_ssh;
 mod metrics_view;
 mod namespaces;
 mod networks;
