@@ -283,7 +283,7 @@ fn cpu_seconds() -> f64 {
 }
 
 #[test]
-#[ignore = "benchmark (5 SSH hosts x 20 containers): run alone, by tests/run.sh"]
+#[ignore = "benchmark (5 SSH hosts x 20 containers), run alone by hand: see README, Metrics collection"]
 fn bench_a_round_over_five_ssh_hosts_of_twenty_containers() {
     const HOSTS: usize = 5;
     const CONTAINERS: usize = 20;
