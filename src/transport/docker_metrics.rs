@@ -11,8 +11,13 @@ use futures_util::StreamExt;
 use super::docker::{DockerClient, DockerError, segment, short};
 use crate::model::labels;
 
-/// Stats and inspect calls in flight at once per server.
-const AT_ONCE: usize = 8;
+/// Stats and inspect calls in flight at once per server. Docker (20.10)
+/// answers one-shot stats from its stats collector, which after each pass
+/// over its subscribers sleeps a second: calls that arrive in one batch are
+/// answered in one pass, a later batch waits for the next. So every
+/// container of an ordinary server is asked at once; the bound only keeps a
+/// server with hundreds of containers from opening hundreds of connections.
+const AT_ONCE: usize = 64;
 
 /// What one container's counters were when read.
 #[derive(Debug, Clone, Default, PartialEq)]
