@@ -13,6 +13,9 @@
 //! - `TOMO_FAULT_BACKOFF_MS=N`: the first delay of the Docker Engine
 //!   action's waits (a locked package manager, the socket) is N ms, so that
 //!   tests of those waits run in seconds.
+//! - `TOMO_FAULT_CLOCK_OFFSET=SECS`: the metrics collector's clock runs
+//!   SECS seconds off (negative: in the past), so that a test takes rounds
+//!   in past 5-minute buckets and sees them rolled up and expired at once.
 
 /// An injected transient Docker failure for `op`, if one is due.
 pub fn docker(op: &str) -> Option<String> {
@@ -47,6 +50,15 @@ pub fn backoff(default: std::time::Duration) -> std::time::Duration {
         return std::time::Duration::from_millis(ms);
     }
     default
+}
+
+/// Seconds added to the metrics collector's clock: `TOMO_FAULT_CLOCK_OFFSET` (debug builds), else 0.
+pub fn clock_offset_secs() -> i64 {
+    #[cfg(debug_assertions)]
+    if let Some(s) = std::env::var("TOMO_FAULT_CLOCK_OFFSET").ok().and_then(|v| v.trim().parse::<i64>().ok()) {
+        return s;
+    }
+    0
 }
 
 /// Hangs at `point` if a pause there is due.

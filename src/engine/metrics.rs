@@ -44,14 +44,18 @@ pub struct Collected {
     pub alerts: Vec<AlertChange>,
 }
 
-/// The error of a server whose latest round read nothing (stored empty).
-fn unread(at: i64) -> String {
+/// The error of a server whose latest round read nothing, with the reason
+/// stored for that round (none in rounds stored before reasons were).
+fn unread(at: i64, reason: Option<&str>) -> String {
     let ago = (now_ms() / 1000).saturating_sub(at).max(0);
-    format!("not reached in the latest round ({ago}s ago): no figures")
+    format!("not reached in the latest round ({ago}s ago): {}", reason.unwrap_or("no figures"))
 }
 
+/// The collector's clock, in unix milliseconds (shifted by
+/// `TOMO_FAULT_CLOCK_OFFSET` in debug builds, for the rollup tests).
 pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    now.saturating_add(crate::faults::clock_offset_secs().saturating_mul(1000))
 }
 
 /// The host figures of `local`, read directly (`df` run for the filesystems).
@@ -193,9 +197,11 @@ impl Engine {
         let done = tokio::task::spawn_blocking(move || -> std::result::Result<(), crate::store::StoreError> {
             let now = now_ms() / 1000;
             for s in &samples {
-                // A server not read is stored as an empty round: `metrics_latest` says so.
-                let readings: &[Reading] = if s.error.is_none() { &s.readings } else { &[] };
-                store.record_metrics(&s.server, s.at, readings)?;
+                // A server not read is stored as a round with the reason: `metrics_latest` says so.
+                match &s.error {
+                    None => store.record_metrics(&s.server, s.at, &s.readings)?,
+                    Some(e) => store.record_unread(&s.server, s.at, e)?,
+                }
                 store.housekeep_metrics(&s.server, now, now - raw_keep as i64, now - rollup_keep as i64)?;
             }
             Ok(())
@@ -258,7 +264,10 @@ impl Engine {
                 continue;
             }
             let Some((at, values)) = store.latest_metrics(&server)? else { continue };
-            let error = values.is_empty().then(|| unread(at));
+            let error = match values.is_empty() {
+                true => Some(unread(at, store.unread_reason(&server, at)?.as_deref())),
+                false => None,
+            };
             let readings = values
                 .into_iter()
                 .filter_map(|(id, v)| {

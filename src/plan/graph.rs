@@ -161,11 +161,13 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
 /// on one server skips the servers after it. Records the order in
 /// `plan.rolling`.
 fn rolling_edges(desired: &Desired, plan: &mut Plan) -> Vec<(usize, usize)> {
+    use crate::model::rollout::OnFailure;
     let mut edges = Vec::new();
-    if desired.settings.rollout_strategy != crate::model::RolloutStrategy::OneAtATime {
-        return edges;
-    }
     for app in desired.apps.values() {
+        let strategy = app.rollout.strategy.unwrap_or(desired.settings.rollout_strategy);
+        if strategy != crate::model::RolloutStrategy::OneAtATime {
+            continue;
+        }
         let per_server: Vec<(Name, Vec<usize>)> = app
             .servers
             .iter()
@@ -184,7 +186,9 @@ fn rolling_edges(desired: &Desired, plan: &mut Plan) -> Vec<(usize, usize)> {
             }
         }
         let servers = per_server.into_iter().map(|(s, _)| s).collect();
-        plan.rolling.push(super::Rolling { app: app.name.clone(), servers, rollback_all: false });
+        let rollback_all = app.rollout.on_failure.unwrap_or(desired.settings.on_failure) == OnFailure::RollbackAll
+            || app.services.values().any(|s| s.rollout.on_failure == Some(OnFailure::RollbackAll));
+        plan.rolling.push(super::Rolling { app: app.name.clone(), servers, rollback_all });
     }
     edges
 }

@@ -3,7 +3,9 @@
 //! rollups per series (`metric_rollups`) and the alerts firing
 //! (`metric_alerts`). Rolling up and expiring are done a little at a time
 //! (`housekeep`, a few short transactions per round), never as one long
-//! write that would hold an apply up.
+//! write that would hold an apply up. A round that read nothing of a
+//! server is a sample row whose `packed` is the reason, as TEXT
+//! (`record_unread`): readers of values skip it as empty.
 
 pub mod pack;
 
@@ -124,6 +126,32 @@ impl Store {
         tx.commit().map_err(|e| self.err(e))
     }
 
+    /// Records a round in which nothing of `server` could be read, with
+    /// why: the row's `packed` holds the reason as TEXT instead of a BLOB
+    /// of values (readers of values see an empty round).
+    pub fn record_unread(&self, server: &str, at: i64, reason: &str) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR REPLACE INTO metric_samples (server, at, packed) VALUES (?1, ?2, ?3)",
+            params![server, at, reason],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Why nothing of `server` was read in its round at `at`, if that round
+    /// was stored by `record_unread`.
+    pub fn unread_reason(&self, server: &str, at: i64) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT packed FROM metric_samples WHERE server = ?1 AND at = ?2 AND typeof(packed) = 'text'",
+            params![server, at],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
     /// The servers that have series or samples (a server never reached has
     /// only empty samples).
     pub fn metric_servers(&self) -> Result<Vec<String>, StoreError> {
@@ -169,7 +197,8 @@ impl Store {
         let conn = self.conn();
         let row: Option<(i64, Vec<u8>)> = conn
             .query_row(
-                "SELECT at, packed FROM metric_samples WHERE server = ?1 ORDER BY at DESC LIMIT 1",
+                "SELECT at, CASE typeof(packed) WHEN 'blob' THEN packed ELSE x'' END FROM metric_samples
+                 WHERE server = ?1 ORDER BY at DESC LIMIT 1",
                 [server],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )

@@ -11,8 +11,14 @@ use futures_util::StreamExt;
 use super::docker::{DockerClient, DockerError, segment, short};
 use crate::model::labels;
 
-/// Stats and inspect calls in flight at once per server.
-const AT_ONCE: usize = 8;
+/// Stats and inspect calls in flight at once per server. Docker (20.10)
+/// answers one-shot stats from its stats collector: the first call wakes it
+/// and is answered at once, calls that subscribe a moment later wait for its
+/// next pass, a second on (it sleeps a second after each pass). Asking every
+/// container of an ordinary server at once keeps that to one wait a round;
+/// the bound keeps a server with hundreds of containers from opening
+/// hundreds of connections.
+const AT_ONCE: usize = 64;
 
 /// What one container's counters were when read.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -42,6 +42,7 @@ mod mcp_notify;
 mod mcp_resources;
 mod metrics_collect;
 mod metrics_prom;
+mod metrics_ssh;
 mod metrics_view;
 mod namespaces;
 mod networks;

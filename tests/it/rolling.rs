@@ -104,7 +104,6 @@ fn a_failure_on_the_second_server_stops_the_third_and_rolls_back_only_the_second
 }
 
 #[test]
-#[ignore = "needs the `rollout.on_failure` manifest field, read into `plan::Rolling.rollback_all` by plan/graph.rs"]
 fn rollback_all_puts_the_servers_already_updated_back_on_their_previous_containers() {
     let b = bed("kind: Settings\nrollout: {strategy: one-at-a-time, verify: 5s, on_failure: rollback-all}\n");
     let r = b.f.tomo(&["apply", "--auto-approve"]);

@@ -172,3 +172,21 @@ fn bench_storage_and_query() {
     assert!(points.len() >= 8640 - 1);
     assert!(day_bytes < 5_000_000, "{day_bytes} bytes per host-day");
 }
+
+#[test]
+fn an_unread_round_keeps_its_reason_and_reads_as_empty() {
+    let (_d, s) = store();
+    let t0 = 1_800_000_000 - 1_800_000_000 % ROLLUP_SECONDS;
+    s.record_metrics("a", t0, &[reading("a", Figure::HostCpuRatio, 0.5, t0)]).unwrap();
+    s.record_unread("a", t0 + 30, "connecting: connection refused").unwrap();
+    assert_eq!(s.latest_metrics("a").unwrap(), Some((t0 + 30, Vec::new())));
+    assert_eq!(s.unread_reason("a", t0 + 30).unwrap().as_deref(), Some("connecting: connection refused"));
+    assert_eq!(s.unread_reason("a", t0).unwrap(), None, "a round with values has no reason");
+    let cpu = s.metric_series().unwrap().into_iter().find(|r| r.figure == Figure::HostCpuRatio).unwrap();
+    let wanted: HashMap<i64, Figure> = [(cpu.id, cpu.figure)].into();
+    assert_eq!(s.raw_points("a", &wanted, t0, t0 + 60).unwrap()[&cpu.id], vec![Point::raw(t0, 0.5)]);
+    // Rolled up and expired like any other round.
+    let done = s.housekeep_metrics("a", t0 + ROLLUP_SECONDS + 1, t0 + ROLLUP_SECONDS, 0).unwrap();
+    assert_eq!((done.buckets_rolled, done.samples_expired), (1, 2));
+    assert_eq!(s.rollup_points(cpu.id, cpu.figure, t0, t0 + 60).unwrap(), vec![Point::raw(t0, 0.5)]);
+}
