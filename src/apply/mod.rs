@@ -188,18 +188,7 @@ pub async fn run<E: EngineApi + Clone + 'static>(
 ) -> ApplyReport {
     let started = Instant::now();
     let n = plan.actions.len();
-    let mut waiting: Vec<usize> = plan.actions.iter().map(|a| a.after.len() + a.after_any.len()).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-    // Waiting for an action to finish in any way (`required: false`).
-    let mut followers: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for a in &plan.actions {
-        for b in &a.after {
-            dependents[*b].push(a.id);
-        }
-        for b in &a.after_any {
-            followers[*b].push(a.id);
-        }
-    }
+    let (mut waiting, dependents, followers) = links(plan);
     let mut outcomes: Vec<Option<(Outcome, u64)>> = vec![None; n];
     let mut ready: VecDeque<usize> = (0..n).filter(|i| waiting[*i] == 0).collect();
     let mut running: JoinSet<(usize, Result<Option<String>, String>, u64)> = JoinSet::new();
@@ -281,6 +270,27 @@ pub async fn run<E: EngineApi + Clone + 'static>(
     let walked = rolling::Walked { outcomes: &mut outcomes, made: &made, journal, redact: &redact };
     let rolled_back = rolling::settle_kept(plan, clients, walked).await;
     report(plan, outcomes, stop, started, &rolled_back)
+}
+
+/// Per action: how many actions it waits for, the actions that need it to
+/// succeed (`after`), and those waiting for it to finish in any way
+/// (`after_any`, `required: false`).
+type Links = (Vec<usize>, Vec<Vec<usize>>, Vec<Vec<usize>>);
+
+fn links(plan: &Plan) -> Links {
+    let n = plan.actions.len();
+    let waiting: Vec<usize> = plan.actions.iter().map(|a| a.after.len() + a.after_any.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut followers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for a in &plan.actions {
+        for b in &a.after {
+            dependents[*b].push(a.id);
+        }
+        for b in &a.after_any {
+            followers[*b].push(a.id);
+        }
+    }
+    (waiting, dependents, followers)
 }
 
 /// The report of a walk: actions without an outcome were not started,

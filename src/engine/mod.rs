@@ -321,7 +321,7 @@ impl Engine {
             tracing::warn!(error = %e, "cannot read recorded recreate durations; downtime estimates use the default");
             Default::default()
         });
-        plan::risk::assess(&mut plan, &history, desired.settings.max_downtime.map(|d| d.as_millis()));
+        plan::risk::assess(&mut plan, &history, &plan::risk::DowntimeLimits::of(desired));
         Ok(plan)
     }
 

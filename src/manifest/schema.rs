@@ -739,7 +739,7 @@ services:
             e,
             [
                 "image: unknown field `image` (an app with `services` sets `image` per service: move it under `services.NAME`)",
-                "environment: unknown field `environment` (valid fields here: kind, name, networks, rollout, server, servers, services, state, volumes)",
+                "environment: unknown field `environment` (valid fields here: backup, kind, name, networks, rollout, server, servers, services, state, volumes)",
             ]
         );
         // Without `services`, the one-service form is meant.

@@ -390,13 +390,15 @@ impl ServerDiff<'_> {
             if crate::model::observed::leftover(&c.name).is_some() {
                 continue; // restored (or a conflict) by `plan::recover`
             }
+            let held = held_of_declared(desired, self.server, c);
             self.plan.orphans.push(Orphan {
                 server: self.server.clone(),
                 container: c.name.clone(),
                 app: app_name.clone(),
-                removed: prune,
+                removed: prune && !held,
+                held,
             });
-            if prune {
+            if prune && !held {
                 let service = c.label(labels::SERVICE).and_then(|s| Name::parse(s).ok());
                 let app = Name::parse(&app_name).ok();
                 let op = Op::Remove {
@@ -568,6 +570,20 @@ fn short(id: &str) -> String {
 
 fn short_id(id: &str) -> &str {
     crate::term::head(id, 12)
+}
+
+/// A container held after a failed verification (`on_failure: hold`) beside
+/// a declared service's container on `server`.
+fn held_of_declared(desired: &Desired, server: &Name, c: &ContainerObs) -> bool {
+    let Some(base) = crate::model::rollout::held_base(&c.name) else {
+        return false;
+    };
+    let app = c.label(labels::APP).and_then(|a| Name::parse(a).ok()).and_then(|n| desired.apps.get(&n));
+    let service = c.label(labels::SERVICE).and_then(|s| Name::parse(s).ok());
+    match (app, service) {
+        (Some(a), Some(s)) => a.servers.contains(server) && a.services.contains_key(&s) && a.container_name(&s) == base,
+        _ => false,
+    }
 }
 
 #[cfg(test)]

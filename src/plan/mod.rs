@@ -323,6 +323,11 @@ pub struct Orphan {
     pub app: String,
     /// Removed by this plan (`--prune` or `Settings.prune`), or only listed.
     pub removed: bool,
+    /// `<name>-tomo-held-<id>`: a declared service's container that failed
+    /// its verification under `on_failure: hold`, kept stopped for
+    /// inspection. Never removed by a plan, `--prune` included.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 /// Fingerprints of what the plan was computed from.
@@ -526,7 +531,7 @@ pub fn build(
     docker::check_absent(desired, observed, &plan)?;
     graph::add_edges(desired, &mut plan);
     graph::topo_order(&plan).map_err(PlanError::Cycle)?;
-    risk::assess(&mut plan, &risk::History::new(), None);
+    risk::assess(&mut plan, &risk::History::new(), &risk::DowntimeLimits::default());
     Ok(plan)
 }
 

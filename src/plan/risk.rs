@@ -132,16 +132,45 @@ fn estimate(a: &Action, history: &History) -> (u64, Option<Estimate>) {
     }
 }
 
-/// Gives every action of `plan` its risk and the plan its summary;
-/// `max_downtime_ms` is `Settings.rollout.max_downtime`.
-pub fn assess(plan: &mut Plan, history: &History, max_downtime_ms: Option<u64>) {
+/// The downtime a plan may cause without approval, in ms:
+/// `Settings.rollout.max_downtime`, and an app's own `rollout.max_downtime`
+/// for that app's services.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DowntimeLimits {
+    pub fleet: Option<u64>,
+    pub apps: BTreeMap<crate::model::Name, u64>,
+}
+
+impl DowntimeLimits {
+    /// Only the fleet's limit.
+    pub fn fleet(ms: Option<u64>) -> DowntimeLimits {
+        DowntimeLimits { fleet: ms, apps: BTreeMap::new() }
+    }
+
+    /// The limits the manifests set.
+    pub fn of(desired: &crate::model::Desired) -> DowntimeLimits {
+        let apps = desired
+            .apps
+            .values()
+            .filter_map(|a| a.rollout.max_downtime.map(|d| (a.name.clone(), d.as_millis())))
+            .collect();
+        DowntimeLimits { fleet: desired.settings.max_downtime.map(|d| d.as_millis()), apps }
+    }
+
+    fn for_action(&self, a: &Action) -> Option<u64> {
+        a.app.as_ref().and_then(|n| self.apps.get(n).copied()).or(self.fleet)
+    }
+}
+
+/// Gives every action of `plan` its risk and the plan its summary.
+pub fn assess(plan: &mut Plan, history: &History, limits: &DowntimeLimits) {
     for a in &mut plan.actions {
         a.risk = of(a, history);
     }
-    plan.risk = summarize(plan, max_downtime_ms);
+    plan.risk = summarize(plan, limits);
 }
 
-fn summarize(plan: &Plan, max_downtime_ms: Option<u64>) -> RiskSummary {
+fn summarize(plan: &Plan, limits: &DowntimeLimits) -> RiskSummary {
     let down: Vec<&Action> = plan.actions.iter().filter(|a| a.risk.downtime_ms > 0).collect();
     let servers_of = |name: &str| -> BTreeSet<&str> {
         down.iter().filter(|a| service_name(a) == name).map(|a| a.server.as_str()).collect()
@@ -165,7 +194,8 @@ fn summarize(plan: &Plan, max_downtime_ms: Option<u64>) -> RiskSummary {
         };
         data.entry(a.risk.data_risk.as_str().to_string()).or_default().extend(what);
     }
-    let over_limit_ms = max_downtime_ms.filter(|max| downtime_ms > *max);
+    // The tightest limit an action's downtime goes over.
+    let over_limit_ms = down.iter().filter_map(|a| limits.for_action(a).filter(|max| a.risk.downtime_ms > *max)).min();
     RiskSummary { downtime_ms, down: names, data, over_limit_ms }
 }
 

@@ -35,7 +35,7 @@ fn only_a_stop_first_recreate_has_downtime_estimated_from_history_or_the_default
     assert_eq!((two.risk.downtime_ms, two.risk.estimate), (0, None));
     assert_eq!(risk::summary_line(&p.risk), "downtime: ~5 s for 1 service (one); data at risk: none");
     let history: History = [(("a".into(), "x".into(), "one".into()), vec![3200, 2800, 9000])].into();
-    risk::assess(&mut p, &history, None);
+    risk::assess(&mut p, &history, &risk::DowntimeLimits::default());
     let one = action(&p, "x-one");
     assert_eq!((one.risk.downtime_ms, one.risk.estimate), (3200, Some(Estimate::History { samples: 3 })));
     assert_eq!(p.risk.over_limit_ms, None);
@@ -53,9 +53,9 @@ fn only_a_stop_first_recreate_has_downtime_estimated_from_history_or_the_default
 fn max_downtime_marks_the_plan_over_the_limit() {
     let mut p = recreated("");
     let history: History = [(("a".into(), "x".into(), "one".into()), vec![3000])].into();
-    risk::assess(&mut p, &history, Some(5000));
+    risk::assess(&mut p, &history, &risk::DowntimeLimits::fleet(Some(5000)));
     assert_eq!(p.risk.over_limit_ms, None);
-    risk::assess(&mut p, &history, Some(2000));
+    risk::assess(&mut p, &history, &risk::DowntimeLimits::fleet(Some(2000)));
     assert_eq!(p.risk.over_limit_ms, Some(2000));
     assert!(
         risk::summary_line(&p.risk)
@@ -105,4 +105,17 @@ fn data_risk_names_dropped_mounts_removed_volumes_and_created_folders() {
     let json = serde_json::to_value(&p).unwrap();
     assert_eq!(json["actions"][0]["risk"]["data_risk"], "none");
     assert!(json["actions"].as_array().unwrap().iter().any(|a| a["risk"]["data_risk"] == "bind folder created"));
+}
+
+#[test]
+fn an_apps_own_max_downtime_overrides_the_fleets_for_its_services() {
+    let mut p = recreated("");
+    let history: History = [(("a".into(), "x".into(), "one".into()), vec![3000])].into();
+    let x: crate::model::Name = "x".parse().unwrap();
+    let tighter = risk::DowntimeLimits { fleet: Some(5000), apps: [(x.clone(), 2000)].into() };
+    risk::assess(&mut p, &history, &tighter);
+    assert_eq!(p.risk.over_limit_ms, Some(2000));
+    let looser = risk::DowntimeLimits { fleet: Some(2000), apps: [(x, 5000)].into() };
+    risk::assess(&mut p, &history, &looser);
+    assert_eq!(p.risk.over_limit_ms, None);
 }

@@ -69,7 +69,16 @@ pub fn plan_with(p: &Plan, verbose: bool) -> String {
         for c in p.conflicts.iter().filter(|c| &c.server == server) {
             push_line(&mut out, &format!("  ! {:<28} {}", term::field(&c.object), c.message));
         }
-        for o in p.orphans.iter().filter(|o| &o.server == server && !o.removed) {
+        for o in p.orphans.iter().filter(|o| &o.server == server && o.held) {
+            push_line(
+                &mut out,
+                &format!(
+                    "  = {:<28} held: failed its verification (`on_failure: hold`), kept stopped for inspection; never removed by tomo (`docker rm` it when done)",
+                    term::field(&o.container)
+                ),
+            );
+        }
+        for o in p.orphans.iter().filter(|o| &o.server == server && !o.removed && !o.held) {
             push_line(
                 &mut out,
                 &format!(
@@ -224,7 +233,8 @@ pub fn status(p: &Plan, observed: &Observed, desired: &crate::model::Desired) ->
         }
         for o in p.orphans.iter().filter(|o| &o.server == server) {
             let (name, app) = (term::field(&o.container), term::field(&o.app));
-            push_line(&mut out, &format!("  {name:<28} {:<11} {:<10} orphan of app `{app}`", "-", "-"));
+            let what = if o.held { "held (failed verification)".to_string() } else { format!("orphan of app `{app}`") };
+            push_line(&mut out, &format!("  {name:<28} {:<11} {:<10} {what}", "-", "-"));
         }
     }
     out

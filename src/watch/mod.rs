@@ -85,14 +85,7 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     let dir = engine.config().manifests.clone();
     let _watcher = watch_folder(&dir, tx.clone())?;
     tokio::spawn(signals(tx.clone()));
-    // App stores re-sync on their own intervals; a failure is logged only.
-    let stores = engine.clone();
-    let _stores = AbortOnDrop(tokio::spawn(async move { stores.market_keep_synced().await }));
-    // Fleet metrics at `Settings.metrics.interval`, beside reconciling.
-    let collector = engine.clone().metrics_loop(Arc::new(AtomicBool::new(false)));
-    let _metrics = AbortOnDrop(tokio::spawn(collector));
-    // Scheduled backups (`Settings.backup`) run beside reconcile.
-    let _backups = AbortOnDrop(tokio::spawn(backup::every_due(engine.clone())));
+    let _beside = beside(&engine);
     if let Some(remote) = &opts.git_pull {
         git::check_remote(remote)?;
         tokio::spawn(git::pull_every(dir.clone(), remote.clone(), opts.git_interval, tx.clone()));
@@ -171,6 +164,19 @@ pub async fn run(engine: Arc<Engine>, opts: WatchOptions) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What runs beside reconciling, stopped when the daemon stops: app stores
+/// re-syncing on their own intervals (a failure is logged only), fleet
+/// metrics at `Settings.metrics.interval`, scheduled backups (`Settings.backup`).
+fn beside(engine: &Arc<Engine>) -> [AbortOnDrop; 3] {
+    let stores = engine.clone();
+    let collector = engine.clone().metrics_loop(Arc::new(AtomicBool::new(false)));
+    [
+        AbortOnDrop(tokio::spawn(async move { stores.market_keep_synced().await })),
+        AbortOnDrop(tokio::spawn(collector)),
+        AbortOnDrop(tokio::spawn(backup::every_due(engine.clone()))),
+    ]
 }
 
 /// Fails (logged) when the store was deleted or replaced: the daemon stops.

@@ -200,3 +200,73 @@ fn a_container_restarting_in_a_loop_is_rolled_back() {
         "restart",
     );
 }
+
+/// `on_failure: hold`: the failed container is kept, stopped, beside the
+/// previous one, which runs again with its id; the next plan lists it as held
+/// and never removes it, `--prune` included.
+#[test]
+fn with_hold_the_failed_container_is_kept_stopped_beside_the_restored_one() {
+    let f = Fleet::new();
+    f.manifest("settings.yaml", "kind: Settings\nrollout: {verify: 10s, on_failure: hold}\n");
+    let svc = f.app("svc");
+    let app = |cmd: &str| {
+        f.manifest(
+            "apps/svc.yaml",
+            &format!("kind: App\nname: {{p}}-svc\nserver: local\nimage: {{image}}\ninit: true\nrestart: \"no\"\ncommand: {cmd}\n"),
+        )
+    };
+    app(&httpd("ok"));
+    f.apply();
+    let id = f.id(&svc);
+    app("[\"sh\", \"-c\", \"echo broken release starting; sleep 3; exit 3\"]");
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.all().contains("verification failed within 10s"), "{}", r.all());
+    assert!(r.all().contains("exited with status 3"), "{}", r.all());
+    assert_eq!(f.id(&svc), id, "the previous container is back under its name");
+    assert_eq!(f.inspect(&svc, "{{.State.Status}}"), "running");
+    let names = f.containers();
+    let held: Vec<&String> = names.iter().filter(|n| n.starts_with(&format!("{svc}-tomo-held-"))).collect();
+    assert_eq!(held.len(), 1, "one held container beside the previous one: {names:?}");
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_ne!(f.id(held[0]), id);
+    assert_eq!(f.inspect(held[0], "{{.State.Status}}"), "exited", "the held container is stopped");
+    for args in [&["plan"][..], &["plan", "--prune"][..]] {
+        let p = f.tomo(args);
+        assert!(p.all().contains(held[0].as_str()) && p.all().contains("held: failed its verification"), "{}", p.all());
+        assert!(!p.all().contains(&format!("remove {}", held[0])), "a held container is never removed: {}", p.all());
+    }
+    let json: serde_json::Value = serde_json::from_str(&f.tomo(&["plan", "--json", "--prune"]).stdout).unwrap();
+    let orphans = json["orphans"].as_array().unwrap();
+    assert!(
+        orphans.iter().any(|o| o["container"] == held[0].as_str() && o["held"] == true && o["removed"] == false),
+        "{json}"
+    );
+}
+
+/// A service's own `rollout.verify` overrides Settings' `0s`: only that
+/// service is verified and rolled back; its sibling is replaced unverified.
+#[test]
+fn a_service_rollout_override_verifies_only_that_service() {
+    let f = Fleet::new();
+    f.manifest("settings.yaml", "kind: Settings\nrollout: {verify: 0s}\n");
+    let app = |cmd: &str| {
+        f.manifest(
+            "apps/duo.yaml",
+            &format!(
+                "kind: App\nname: {{p}}-duo\nserver: local\nservices:\n  checked:\n    image: {{image}}\n    init: true\n    restart: \"no\"\n    command: {cmd}\n    rollout: {{verify: 10s}}\n  free:\n    image: {{image}}\n    init: true\n    restart: \"no\"\n    command: {cmd}\n"
+            ),
+        )
+    };
+    app(&httpd("ok"));
+    f.apply();
+    let (checked, free) = (f.app("duo-checked"), f.app("duo-free"));
+    let (checked_id, free_id) = (f.id(&checked), f.id(&free));
+    app("[\"sh\", \"-c\", \"echo broken release starting; sleep 3; exit 3\"]");
+    let r = f.tomo(&["apply", "--auto-approve"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.all().contains("verification failed within 10s"), "{}", r.all());
+    assert_eq!(f.id(&checked), checked_id, "the verified service is rolled back");
+    assert_eq!(f.inspect(&checked, "{{.State.Status}}"), "running");
+    assert_ne!(f.id(&free), free_id, "the unverified service keeps its new container");
+}

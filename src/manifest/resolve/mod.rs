@@ -140,13 +140,7 @@ pub fn resolve<'a>(
     for doc in docs {
         let at = At { file: &doc.file, node: &doc.node, rel: &doc.rel };
         let name_path = FieldPath::root().key("name");
-        let (kind, name) = match &doc.raw {
-            RawDocument::Server(s) => ("Server", Some(s.name.as_str())),
-            RawDocument::App(raw::RawApp::Multi(a)) => ("App", Some(a.name.as_str())),
-            RawDocument::App(raw::RawApp::Single(a)) => ("App", Some(a.name.as_str())),
-            RawDocument::Marketplace(m) => ("Marketplace", Some(m.name.as_str())),
-            RawDocument::Settings(_) => ("Settings", None),
-        };
+        let (kind, name) = kind_and_name(&doc.raw);
         // An invalid name is reported; the document is still checked (under a
         // placeholder name) so that all its problems show at once.
         let (name, name_ok) = match name.map(|n| r.name(at, &name_path, n)) {
@@ -213,6 +207,17 @@ pub fn resolve<'a>(
     r.check_secrets(secrets);
     r.check_verify_overrides(&desired.settings);
     desired
+}
+
+/// A document's kind and its `name` (Settings has none).
+fn kind_and_name(raw: &RawDocument) -> (&'static str, Option<&str>) {
+    match raw {
+        RawDocument::Server(s) => ("Server", Some(s.name.as_str())),
+        RawDocument::App(raw::RawApp::Multi(a)) => ("App", Some(a.name.as_str())),
+        RawDocument::App(raw::RawApp::Single(a)) => ("App", Some(a.name.as_str())),
+        RawDocument::Marketplace(m) => ("Marketplace", Some(m.name.as_str())),
+        RawDocument::Settings(_) => ("Settings", None),
+    }
 }
 
 /// The name of the server that is this machine.
