@@ -5,7 +5,9 @@
 //!   (`create`, `start`, `list`, …) fail with a transient error (HTTP 503).
 //!   `start-stale-task:N`: the first N starts are refused as the Engine
 //!   refuses a container whose runtime task outlived an Engine restart
-//!   (HTTP 500, `task <id>: already exists`).
+//!   (HTTP 500, `task <id>: already exists`). `cgroups:N`: the metrics
+//!   collector's first N servers read have no containers' cgroup files, so
+//!   their counters come through Docker's stats calls.
 //! - `TOMO_FAULT_PAUSE=point[:N]`: at the Nth time (default 1st) apply reaches
 //!   `point` (`before-create`, `after-create`, `after-rename`,
 //!   `after-replacement-create`, `after-old-removed`), log

@@ -21,6 +21,7 @@ use crate::model::procfs::{Counters, HostRaw, SCRIPT, SECTIONS};
 use crate::model::{Host, Name, Server};
 use crate::transport::docker::DockerClient;
 use crate::transport::engine::EngineApi;
+use crate::transport::hostfs::ResidentError;
 use containers::Previous;
 
 /// What the collector remembers between rounds.
@@ -58,15 +59,41 @@ pub(super) fn now_ms() -> i64 {
     now.saturating_add(crate::faults::clock_offset_secs().saturating_mul(1000))
 }
 
-/// The host figures of `local`, read directly (`df` run for the filesystems).
-async fn local_host(c: &DockerClient, twice: bool, timeout: Duration) -> std::result::Result<String, String> {
+/// The cgroup files of `pids`, read directly, as the script prints them.
+fn local_cgroups(pids: &[u32]) -> String {
+    let mut out = String::from("== cgroup\n");
+    for pid in pids {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else { continue };
+        for file in crate::model::cgroupfs::files(*pid, &text) {
+            let Ok(body) = std::fs::read_to_string(&file) else { continue };
+            for line in body.lines() {
+                out.push_str(&file);
+                out.push(':');
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// The host figures of `local` and its containers' counters (`pids`), read
+/// directly (`df` run for the filesystems).
+async fn local_host(
+    c: &DockerClient,
+    twice: bool,
+    timeout: Duration,
+    pids: &[u32],
+) -> std::result::Result<String, String> {
     let read = || {
-        tokio::task::spawn_blocking(|| {
+        let pids = pids.to_vec();
+        tokio::task::spawn_blocking(move || {
             let mut text = String::new();
             for (name, path) in SECTIONS {
                 let body = std::fs::read_to_string(path).unwrap_or_default();
                 text.push_str(&format!("== {name}\n{body}"));
             }
+            text.push_str(&local_cgroups(&pids));
             text
         })
     };
@@ -82,19 +109,35 @@ async fn local_host(c: &DockerClient, twice: bool, timeout: Duration) -> std::re
     Ok(text)
 }
 
-/// The host figures of a remote server: one command over its SSH connection.
-async fn remote_host(c: &DockerClient, twice: bool, timeout: Duration) -> std::result::Result<String, String> {
+/// The host figures of a remote server and its containers' counters
+/// (`pids`): one script in the connection's resident shell.
+async fn remote_host(
+    c: &DockerClient,
+    twice: bool,
+    timeout: Duration,
+    pids: &[u32],
+) -> std::result::Result<String, String> {
     let n = if twice { "2" } else { "1" };
-    let argv = ["sh", "-c", SCRIPT, "tomo-metrics", n].map(String::from);
-    let out = c.host_command(&argv, false, timeout).await.map_err(|e| format!("reading host figures: {e}"))?;
-    if !out.stdout.starts_with("tomo-metrics 1") {
-        return Err(format!(
-            "reading host figures: the command failed (status {:?}): {}",
-            out.status,
-            crate::term::field(out.stderr.trim())
-        ));
+    let args: Vec<String> = std::iter::once(n.to_string()).chain(pids.iter().map(u32::to_string)).collect();
+    let fs = c.host_fs();
+    let out = match fs.resident_script(SCRIPT, &args, timeout).await {
+        Ok(out) => out,
+        Err(ResidentError::Failed(e)) => {
+            // A server that keeps no shell open (a restricted login shell)
+            // still answers a command of its own.
+            tracing::debug!(server = c.endpoint(), error = %e, "metrics: no resident shell; one command instead");
+            let mut argv: Vec<String> = ["sh", "-c", SCRIPT, "tomo-metrics"].map(String::from).to_vec();
+            argv.extend(args);
+            let out = fs.command(&argv, false, timeout).await.map_err(|e| format!("reading host figures: {e}"))?;
+            out.stdout
+        }
+        Err(ResidentError::TimedOut(e)) => return Err(format!("reading host figures: {e}")),
+    };
+    if !out.starts_with("tomo-metrics 1") {
+        let first = out.lines().next().unwrap_or_default();
+        return Err(format!("reading host figures: the script printed `{}`", crate::term::field(first)));
     }
-    Ok(out.stdout)
+    Ok(out)
 }
 
 impl Engine {
@@ -147,13 +190,27 @@ impl Engine {
             let m = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
             (!m.hosts.contains_key(&name), !m.containers.contains_key(&name))
         };
-        let host = async {
-            match server.host {
-                Host::Local => local_host(&c, first_host, timeout).await,
-                Host::Ssh(_) => remote_host(&c, first_host, timeout).await,
-            }
+        let both = async {
+            let listed = c.running_containers().await;
+            let pids: Vec<u32> = listed.iter().flatten().filter_map(|c| c.pid).collect();
+            let host = match server.host {
+                Host::Local => local_host(&c, first_host, timeout, &pids).await,
+                Host::Ssh(_) => remote_host(&c, first_host, timeout, &pids).await,
+            };
+            let host = host.map(|text| HostRaw::parse(&text));
+            let containers = match listed {
+                Ok(list) => {
+                    let cgroups = host.as_ref().ok().filter(|_| crate::faults::docker("cgroups").is_none());
+                    let (mut read, missing) = containers::from_cgroups(list, cgroups);
+                    if !missing.is_empty() {
+                        read.extend(c.stats_counters(missing, !first_containers).await);
+                    }
+                    Ok(read)
+                }
+                Err(e) => Err(e),
+            };
+            (host, containers)
         };
-        let both = async { tokio::join!(host, c.container_counters(!first_containers)) };
         let (host, containers) = match tokio::time::timeout(timeout + Duration::from_secs(2), both).await {
             Ok(r) => r,
             Err(_) => {
@@ -164,8 +221,7 @@ impl Engine {
         let mut m = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
         let mut failed = Vec::new();
         match host {
-            Ok(text) => {
-                let raw = HostRaw::parse(&text);
+            Ok(raw) => {
                 sample.readings = raw.readings(&name, sample.at, m.hosts.get(&name));
                 m.hosts.insert(name.clone(), raw.again.unwrap_or(raw.counters));
                 sample.warnings.extend(raw.warnings);

@@ -7,6 +7,8 @@
 
 pub mod alert;
 pub mod backup;
+#[macro_use]
+pub mod cgroupfs;
 pub mod files;
 pub mod host;
 pub mod logs;

@@ -4,18 +4,27 @@
 //! after a `== NAME` line), parsed here. Pure: no I/O. A line that does not
 //! parse is skipped with a warning, never a panic.
 
+use std::collections::BTreeMap;
+
+use super::cgroupfs::{self, Cgroup};
 use super::metrics::{Figure, Reading, Subject};
 
-/// The command run on a server (`sh -c SCRIPT tomo-metrics [2]`): with `2`
-/// the counters are read twice a second apart, so that one call gives rates.
-pub const SCRIPT: &str = r#"c() { echo "== uptime"; cat /proc/uptime; echo "== stat"; grep '^cpu ' /proc/stat; echo "== net"; cat /proc/net/dev; }
-echo "tomo-metrics 1"; c
+/// The command run on a server (`sh -c SCRIPT tomo-metrics 1|2 PID...`):
+/// with `2` the counters are read twice a second apart, so that one call
+/// gives rates; the PIDs are the containers' main processes, whose cgroup
+/// counters are read with the host's (`cgroupfs`).
+pub const SCRIPT: &str = concat!(
+    "set -f; n=$1; shift\n",
+    cgroup_script!(),
+    r#"c() { echo "== uptime"; cat /proc/uptime; echo "== stat"; grep '^cpu' /proc/stat; echo "== net"; cat /proc/net/dev; k "$@"; }
+echo "tomo-metrics 1"; c "$@"
 echo "== meminfo"; cat /proc/meminfo
 echo "== loadavg"; cat /proc/loadavg
 echo "== mounts"; cat /proc/mounts
 echo "== df"; df -P -k 2>/dev/null
-if [ "$1" = 2 ]; then sleep 1; echo "== again"; c; fi
-echo "== end""#;
+if [ "$n" = 2 ]; then sleep 1; echo "== again"; c "$@"; fi
+echo "== end""#
+);
 
 /// The files the script reads, for reading them directly on `local`.
 pub const SECTIONS: [(&str, &str); 6] = [
@@ -36,6 +45,8 @@ pub struct Counters {
     pub cpu: Option<(u64, u64)>,
     /// (received, transmitted) bytes over the real interfaces.
     pub net: Option<(u64, u64)>,
+    /// How many CPUs `/proc/stat` lists.
+    pub cpus: Option<u32>,
 }
 
 /// One mounted filesystem.
@@ -52,6 +63,9 @@ pub struct HostRaw {
     pub counters: Counters,
     /// The second reading, a second later (`SCRIPT 2`).
     pub again: Option<Counters>,
+    /// The containers' counters, by main process, with each reading.
+    pub cgroups: BTreeMap<u32, Cgroup>,
+    pub cgroups_again: Option<BTreeMap<u32, Cgroup>>,
     pub mem_total: Option<u64>,
     pub mem_available: Option<u64>,
     pub swap_total: Option<u64>,
@@ -117,7 +131,20 @@ impl HostRaw {
             let counters = if again { raw.again.get_or_insert_with(Counters::default) } else { &mut raw.counters };
             match name {
                 "uptime" => counters.uptime = one(&mut raw.warnings, name, &lines, parse_uptime),
-                "stat" => counters.cpu = one(&mut raw.warnings, name, &lines, parse_cpu),
+                "stat" => {
+                    counters.cpu = one(&mut raw.warnings, name, &lines, parse_cpu);
+                    let n = lines
+                        .iter()
+                        .filter(|l| l.strip_prefix("cpu").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit())));
+                    counters.cpus = u32::try_from(n.count()).ok().filter(|n| *n > 0);
+                }
+                "cgroup" => {
+                    let cgroups = cgroupfs::parse(&lines, &mut raw.warnings);
+                    match again {
+                        true => raw.cgroups_again = Some(cgroups),
+                        false => raw.cgroups = cgroups,
+                    }
+                }
                 "net" => counters.net = parse_net(&mut raw.warnings, &lines),
                 "meminfo" => parse_meminfo(&mut raw, &lines),
                 "loadavg" => raw.load = one(&mut raw.warnings, name, &lines, parse_load),

@@ -1,7 +1,10 @@
 //! Resource counters of a server's running containers for metrics: one
-//! list call, then per container a one-shot stats call and an inspect (for
-//! restarts and health), several containers at once. Counters are returned
-//! as read; turning them into rates is the engine's.
+//! list call, then per container an inspect (restarts, health, main
+//! process), several at once. The counters themselves are read from the
+//! containers' cgroup files with the host's figures (`model::cgroupfs`);
+//! Docker's one-shot stats call is the fallback for a container whose files
+//! could not be read. Counters are returned as read; turning them into
+//! rates is the engine's.
 
 use std::collections::HashMap;
 
@@ -11,13 +14,13 @@ use futures_util::StreamExt;
 use super::docker::{DockerClient, DockerError, segment, short};
 use crate::model::labels;
 
-/// Stats and inspect calls in flight at once per server. Docker (20.10)
+/// Inspect and stats calls in flight at once per server. Docker (20.10)
 /// answers one-shot stats from its stats collector: the first call wakes it
 /// and is answered at once, calls that subscribe a moment later wait for its
 /// next pass, a second on (it sleeps a second after each pass). Asking every
-/// container of an ordinary server at once keeps that to one wait a round;
-/// the bound keeps a server with hundreds of containers from opening
-/// hundreds of connections.
+/// container of an ordinary server at once keeps that to one wait a round
+/// when stats are needed at all; the bound keeps a server with hundreds of
+/// containers from opening hundreds of connections.
 const AT_ONCE: usize = 64;
 
 /// What one container's counters were when read.
@@ -46,15 +49,18 @@ pub struct ContainerCounters {
     pub restarts: Option<i64>,
     /// `None` without a healthcheck.
     pub healthy: Option<bool>,
+    /// The main process (host's PID namespace), while it runs.
+    pub pid: Option<u32>,
+    /// Shares the host's network (its traffic is the host's).
+    pub host_network: bool,
     /// Set when stats could not be read (the container restarting).
     pub error: Option<String>,
 }
 
 impl DockerClient {
-    /// The counters of every running (or restarting) container. `one_shot`
-    /// answers at once without Docker's earlier CPU reading; without it
-    /// Docker waits for a second reading (about a second) and gives both.
-    pub async fn container_counters(&self, one_shot: bool) -> Result<Vec<ContainerCounters>, DockerError> {
+    /// Every running (or restarting) container, with its restarts, health
+    /// and main process from an inspect each, several at once; no counters.
+    pub async fn running_containers(&self) -> Result<Vec<ContainerCounters>, DockerError> {
         let list = self
             .docker
             .list_containers(Some(ListContainersOptionsBuilder::default().all(true).build()))
@@ -75,32 +81,48 @@ impl DockerClient {
                 ..ContainerCounters::default()
             })
         });
-        let read = live.map(|c| self.read_counters(c, one_shot));
-        Ok(futures_util::stream::iter(read).buffer_unordered(AT_ONCE).collect().await)
+        let inspected = live.map(|c| self.inspect_for_counters(c));
+        Ok(futures_util::stream::iter(inspected).buffer_unordered(AT_ONCE).collect().await)
     }
 
-    async fn read_counters(&self, mut c: ContainerCounters, one_shot: bool) -> ContainerCounters {
+    /// Reads the counters of `containers` from Docker's stats endpoint (for
+    /// those whose cgroup files could not be read). `one_shot` answers at
+    /// once without Docker's earlier CPU reading; without it Docker waits
+    /// for a second reading (about a second) and gives both.
+    pub async fn stats_counters(&self, containers: Vec<ContainerCounters>, one_shot: bool) -> Vec<ContainerCounters> {
+        let read = containers.into_iter().map(|c| self.read_stats(c, one_shot));
+        futures_util::stream::iter(read).buffer_unordered(AT_ONCE).collect().await
+    }
+
+    async fn inspect_for_counters(&self, mut c: ContainerCounters) -> ContainerCounters {
+        if let Err(e) = segment("inspect", "id", &c.id) {
+            c.error = Some(e.to_string());
+            return c;
+        }
+        match self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await {
+            Ok(i) => {
+                c.restarts = i.restart_count;
+                c.host_network = i.host_config.and_then(|h| h.network_mode).is_some_and(|m| m == "host");
+                let state = i.state.unwrap_or_default();
+                c.pid = state.pid.and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0);
+                c.healthy = state.health.and_then(|h| h.status).and_then(|s| match s.to_string().as_str() {
+                    "healthy" => Some(true),
+                    "unhealthy" => Some(false),
+                    _ => None,
+                });
+            }
+            Err(e) => c.error = Some(DockerError::api(format!("inspect {}", short(&c.id)), e).to_string()),
+        }
+        c
+    }
+
+    async fn read_stats(&self, mut c: ContainerCounters, one_shot: bool) -> ContainerCounters {
         if let Err(e) = segment("stats", "id", &c.id) {
             c.error = Some(e.to_string());
             return c;
         }
         let opts = StatsOptionsBuilder::default().stream(false).one_shot(one_shot).build();
-        let mut stats = self.docker.stats(&c.id, Some(opts));
-        let (stats, inspect) =
-            tokio::join!(stats.next(), self.docker.inspect_container(&c.id, None::<InspectContainerOptions>));
-        match inspect {
-            Ok(i) => {
-                c.restarts = i.restart_count;
-                c.healthy =
-                    i.state.and_then(|s| s.health).and_then(|h| h.status).and_then(|s| match s.to_string().as_str() {
-                        "healthy" => Some(true),
-                        "unhealthy" => Some(false),
-                        _ => None,
-                    });
-            }
-            Err(e) => c.error = Some(DockerError::api(format!("inspect {}", short(&c.id)), e).to_string()),
-        }
-        match stats {
+        match self.docker.stats(&c.id, Some(opts)).next().await {
             Some(Ok(s)) => fill(&mut c, s),
             Some(Err(e)) => c.error = Some(DockerError::api(format!("stats of {}", c.name), e).to_string()),
             None => c.error = Some(format!("no stats for {}", c.name)),

@@ -123,6 +123,21 @@ impl HostFs {
         }
     }
 
+    /// Runs `script` with `args` in the connection's resident shell (see
+    /// `SshSession::run_resident`): its standard output. Remote servers only.
+    pub async fn resident_script(
+        &self,
+        script: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<String, ResidentError> {
+        let Some(session) = &self.session else { return Err(ResidentError::Failed("no connection".into())) };
+        session.run_resident(script, args, timeout).await.map_err(|e| match e {
+            super::ssh::SshError::CommandTimeout { .. } => ResidentError::TimedOut(e.to_string()),
+            e => ResidentError::Failed(e.to_string()),
+        })
+    }
+
     async fn run(&self, what: &str, args: &[&str], input: Option<&[u8]>) -> Result<String, String> {
         let Some(session) = &self.session else { return Err(format!("{what}: no connection")) };
         let opts = ExecOptions { sudo: self.sudo, timeout: self.timeout };
@@ -132,6 +147,15 @@ impl HostFs {
             Err(e) => Err(format!("{what}: {e}")),
         }
     }
+}
+
+/// Why a script in the resident shell gave no output.
+#[derive(Debug)]
+pub enum ResidentError {
+    /// The server did not answer in time (no use trying another way now).
+    TimedOut(String),
+    /// The shell could not be started or ended.
+    Failed(String),
 }
 
 fn owner_arg(owner: Option<(u32, Option<u32>)>) -> String {

@@ -14,6 +14,8 @@ use tokio::sync::Semaphore;
 
 use crate::model::secret::SecretString;
 
+mod resident;
+
 /// Channel opens refused by sshd are tried this often, waiting this long
 /// before the second try and twice as long before each further one.
 const CHANNEL_ATTEMPTS: u32 = 5;
@@ -173,6 +175,7 @@ pub struct SshSession {
     host_key: String,
     /// sshd refuses more concurrent session channels than its MaxSessions (10).
     exec_slots: Semaphore,
+    resident: resident::Resident,
 }
 
 impl std::fmt::Debug for SshSession {
@@ -246,7 +249,8 @@ impl SshSession {
             Ok(r) => r?,
         }
         let logged_in = started.elapsed();
-        let session = SshSession { handle, addr, host_key, exec_slots: Semaphore::new(8) };
+        let session =
+            SshSession { handle, addr, host_key, exec_slots: Semaphore::new(8), resident: Default::default() };
         tracing::debug!(
             addr = %session.addr,
             handshake_ms = handshake.as_millis() as u64,

@@ -5,8 +5,62 @@
 
 use std::collections::HashMap;
 
+use crate::model::cgroupfs::Cgroup;
 use crate::model::metrics::{Figure, Reading, Subject};
+use crate::model::procfs::{Counters, HostRaw};
 use crate::transport::docker_metrics::ContainerCounters;
+
+/// Nanoseconds in one of `/proc/stat`'s jiffies: `USER_HZ` is 100 on every
+/// Linux Docker runs on (Docker's own stats assume the same).
+const NS_PER_JIFFY: u64 = 10_000_000;
+
+/// Fills in the counters of the containers the host reading has cgroup
+/// files for (a cgroup path naming the container, so a PID reused or seen
+/// from another PID namespace never counts); gives back the others, to be
+/// read through Docker's stats.
+pub(crate) fn from_cgroups(
+    list: Vec<ContainerCounters>,
+    raw: Option<&HostRaw>,
+) -> (Vec<ContainerCounters>, Vec<ContainerCounters>) {
+    let Some(raw) = raw else { return (Vec::new(), list) };
+    let (now, pre) = match (&raw.again, &raw.cgroups_again) {
+        (Some(again), Some(cgroups)) => ((again, cgroups), Some((&raw.counters, &raw.cgroups))),
+        _ => ((&raw.counters, &raw.cgroups), None),
+    };
+    let of = |c: &ContainerCounters, cgroups: &'_ std::collections::BTreeMap<u32, Cgroup>| {
+        let cg = cgroups.get(&c.pid?)?;
+        (cg.cpu_ns.is_some() && cg.paths.iter().any(|p| p.contains(c.id.as_str()))).then_some(cg.clone())
+    };
+    let system_ns = |h: &Counters| h.cpu.map(|(all, _)| all.saturating_mul(NS_PER_JIFFY));
+    let (mut read, mut missing) = (Vec::new(), Vec::new());
+    for mut c in list {
+        let Some(cg) = of(&c, now.1) else {
+            missing.push(c);
+            continue;
+        };
+        c.cpu_ns = cg.cpu_ns;
+        c.system_ns = system_ns(now.0);
+        c.cpus = u64::from(now.0.cpus.unwrap_or(1));
+        if let Some((host, cgroups)) = pre
+            && let Some(before) = of(&c, cgroups)
+        {
+            c.pre_cpu_ns = before.cpu_ns;
+            c.pre_system_ns = system_ns(host);
+        }
+        c.memory = cg.memory_in_use();
+        c.memory_limit = cg.memory_limit.map(|l| raw.mem_total.map_or(l, |t| l.min(t)));
+        (c.net_rx, c.net_tx) = match cg.net.filter(|_| !c.host_network) {
+            Some((rx, tx)) => (Some(rx), Some(tx)),
+            None => (None, None),
+        };
+        (c.block_read, c.block_write) = match cg.block {
+            Some((r, w)) => (Some(r), Some(w)),
+            None => (None, None),
+        };
+        read.push(c);
+    }
+    (read, missing)
+}
 
 /// The counters kept from one round to the next, per container id.
 #[derive(Debug, Clone, Copy, Default)]
@@ -147,5 +201,57 @@ mod tests {
         c.pre_system_ns = Some(1000);
         let r = readings("s", 0, &[c], &mut HashMap::new());
         assert_eq!(value(&r, Figure::ContainerCpuRatio), Some(1.0));
+    }
+}
+
+#[cfg(test)]
+mod cgroup_tests {
+    use super::*;
+    use crate::model::procfs::HostRaw;
+
+    const ID: &str = "16e515ac8a3ca5ff348ddb6ce17355eb5eb7289d93b79a87627849547ea51bc4";
+
+    fn reading(cpu_ns: u64, jiffies: u64) -> String {
+        let d = format!("/sys/fs/cgroup/cpuacct/docker/{ID}");
+        let m = format!("/sys/fs/cgroup/memory/docker/{ID}");
+        format!(
+            "== stat\ncpu  {jiffies} 0 0 0 0 0 0 0 0 0\ncpu0 1\ncpu1 1\n== cgroup\n\
+             /proc/42/cgroup:2:cpuacct:/docker/{ID}\n/proc/42/cgroup:4:memory:/docker/{ID}\n\
+             /proc/43/cgroup:2:cpuacct:/docker/elsewhere\n\
+             {d}/cpuacct.usage:{cpu_ns}\n/sys/fs/cgroup/cpuacct/docker/elsewhere/cpuacct.usage:5\n\
+             {m}/memory.usage_in_bytes:1000\n{m}/memory.limit_in_bytes:9223372036854771712\n{m}/memory.stat:total_inactive_file 100\n"
+        )
+    }
+
+    fn container(id: &str, pid: u32) -> ContainerCounters {
+        ContainerCounters { id: id.into(), name: "c".into(), pid: Some(pid), ..ContainerCounters::default() }
+    }
+
+    #[test]
+    fn counters_come_from_the_cgroup_that_names_the_container() {
+        let text = format!("{}\n== meminfo\nMemTotal: 4 kB\n== again\n{}", reading(0, 0), reading(1_000_000_000, 200));
+        let raw = HostRaw::parse(&text);
+        assert!(raw.warnings.is_empty(), "{:?}", raw.warnings);
+        let list = vec![container(ID, 42), container("other", 43), container("gone", 44)];
+        let (read, missing) = from_cgroups(list, Some(&raw));
+        assert_eq!(read.len(), 1);
+        let names: Vec<&str> = missing.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(names, ["other", "gone"], "a PID whose cgroup does not name the container is not taken");
+        let c = &read[0];
+        assert_eq!(c.memory, Some(900));
+        assert_eq!(c.memory_limit, Some(4096), "no limit is the host's memory");
+        assert_eq!(c.cpus, 2);
+        // One second of CPU while the 2 CPUs together ran 200 jiffies (one second each): one whole core.
+        let mut prev = HashMap::new();
+        let r = readings("s", 0, &read, &mut prev);
+        let cpu = r.iter().find(|x| x.figure == Figure::ContainerCpuRatio).map(|x| x.value);
+        assert_eq!(cpu, Some(1.0));
+    }
+
+    #[test]
+    fn without_a_host_reading_every_container_goes_to_dockers_stats() {
+        let (read, missing) = from_cgroups(vec![container(ID, 42)], None);
+        assert!(read.is_empty());
+        assert_eq!(missing.len(), 1);
     }
 }
