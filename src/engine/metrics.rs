@@ -294,9 +294,25 @@ impl Engine {
                 out.push(Series { subject: s.subject, figure: s.figure, points: p });
             }
         } else {
+            // Rollups, then the raw samples after each series' last rolled-up
+            // bucket: a round is rolled up only once its bucket has ended.
+            let mut ids = Vec::new();
+            let mut wanted: BTreeMap<String, (i64, HashMap<i64, Figure>)> = BTreeMap::new();
             for s in series {
                 let p = store.rollup_points(s.id, s.figure, query.since, until)?;
+                let cut = p.last().map_or(query.since, |l| l.at + crate::model::metrics::ROLLUP_SECONDS);
+                let w = wanted.entry(s.subject.server.clone()).or_insert((cut, HashMap::new()));
+                w.0 = w.0.min(cut);
+                w.1.insert(s.id, s.figure);
+                ids.push((s.id, cut));
                 out.push(Series { subject: s.subject, figure: s.figure, points: p });
+            }
+            let mut raw = HashMap::new();
+            for (server, (from, figures)) in &wanted {
+                raw.extend(store.raw_points(server, figures, *from, until)?);
+            }
+            for (s, (id, cut)) in out.iter_mut().zip(ids) {
+                s.points.extend(raw.remove(&id).unwrap_or_default().into_iter().filter(|p| p.at >= cut));
             }
         }
         out.retain(|s| !s.points.is_empty());

@@ -252,7 +252,7 @@ pub struct DockerClient {
     pub(super) docker: Docker,
     endpoint: String,
     /// This tomo installation's id, put on and looked for in labels.
-    installation: String,
+    pub(super) installation: String,
     /// The SSH connection a remote Engine is reached over (for its routes).
     session: Option<std::sync::Arc<super::ssh::SshSession>>,
     /// Subnets this process is creating networks with; replacing a taken

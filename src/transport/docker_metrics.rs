@@ -58,8 +58,9 @@ pub struct ContainerCounters {
 }
 
 impl DockerClient {
-    /// Every running (or restarting) container, with its restarts, health
-    /// and main process from an inspect each, several at once; no counters.
+    /// Every running (or restarting) container but another tomo
+    /// installation's, with its restarts, health and main process from an
+    /// inspect each, several at once; no counters.
     pub async fn running_containers(&self) -> Result<Vec<ContainerCounters>, DockerError> {
         let list = self
             .docker
@@ -72,6 +73,11 @@ impl DockerClient {
                 return None;
             }
             let labels: HashMap<String, String> = c.labels.unwrap_or_default();
+            // Another installation's containers on the same Engine are not
+            // ours to report (under app names that are not ours either).
+            if labels.get(labels::INSTALLATION).is_some_and(|i| *i != self.installation) {
+                return None;
+            }
             let name = c.names.unwrap_or_default().first().map(|n| n.trim_start_matches('/').to_string())?;
             Some(ContainerCounters {
                 id: c.id?,

@@ -92,6 +92,11 @@ fn two_ssh_hosts_and_local_are_sampled_and_stored() {
     );
     f.apply();
     let far = f.app("far");
+    // Another installation's container on h1, and one no tomo made.
+    let labels =
+        ["--label", "tomo.installation=another", "--label", "tomo.app=theirs", "--label", "tomo.service=theirs"];
+    h1.docker(&[&["run", "-d", "--name", "theirs"][..], &labels, &[crate::fleet::IMAGE, "sleep", "600"]].concat());
+    h1.docker(&["run", "-d", "--name", "plain", crate::fleet::IMAGE, "sleep", "600"]);
     let r = f.tomo(&["metrics", "collect", "--json"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let round: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
@@ -106,6 +111,12 @@ fn two_ssh_hosts_and_local_are_sampled_and_stored() {
     assert!(value(h1s, "container_cpu_ratio", Some(&far)).is_some_and(|c| (0.0..0.5).contains(&c)), "{h1s}");
     assert_eq!(value(h1s, "container_restarts", Some(&far)), Some(0.0));
     assert!(value(sample(&round, "h2"), "container_memory_bytes", Some(&far)).is_none(), "h2 runs no {far}");
+    let services = |s: &Value| -> Vec<String> {
+        let r = s["readings"].as_array().unwrap().iter();
+        r.filter_map(|r| r["subject"]["service"].as_str().map(String::from)).collect()
+    };
+    assert!(!services(h1s).iter().any(|s| s == "theirs"), "another installation's container: {h1s}");
+    assert!(services(h1s).iter().any(|s| s == "plain"), "a container tomo did not make is reported by its name: {h1s}");
     // Without its cgroup files (read with the host's figures), a container's
     // counters come through Docker's stats calls, the same figures.
     let r = f.tomo.run_env(&["metrics", "collect", "--json", "--server", "h1"], &[("TOMO_FAULT_DOCKER", "cgroups:9")]);
@@ -257,7 +268,10 @@ fn rounds_are_rolled_up_into_five_minutes_and_expired() {
     };
     let uptime = points("host_uptime_seconds");
     let at: Vec<i64> = uptime.iter().map(|p| p["at"].as_i64().unwrap()).collect();
-    assert_eq!(at, vec![b, prev], "the old bucket expired, the current one not yet rolled: {uptime:?}");
+    // The old bucket expired; the current one, not rolled up yet, comes as
+    // its raw round.
+    assert_eq!(at[..2], [b, prev], "{uptime:?}");
+    assert!(at.len() == 3 && at[2] >= bucket && at[2] <= end, "the newest round, raw: {uptime:?}");
     let mma = |p: &Value| (p["min"].as_f64().unwrap(), p["avg"].as_f64().unwrap(), p["max"].as_f64().unwrap());
     // Two rounds seconds apart in bucket b: the uptime's min and max differ.
     let (min, avg, max) = mma(&uptime[0]);
@@ -266,7 +280,8 @@ fn rounds_are_rolled_up_into_five_minutes_and_expired() {
     assert!(min == avg && avg == max && min > 0.0, "one round in the previous bucket: {:?}", uptime[1]);
     for p in points("host_cpu_ratio").iter().chain(&points("host_memory_available_bytes")) {
         let (min, avg, max) = mma(p);
-        assert!(min <= avg && avg <= max && [b, prev].contains(&p["at"].as_i64().unwrap()), "{p}");
+        let at = p["at"].as_i64().unwrap();
+        assert!(min <= avg && avg <= max && ([b, prev].contains(&at) || at >= bucket), "{p}");
     }
 
     // Raw samples: the rolled-up rounds older than the raw retention (5m) are gone.
