@@ -24,7 +24,7 @@ use crate::transport::docker::DockerClient;
 use crate::transport::engine::EngineApi;
 
 /// One volume or bind folder a restore replaces.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RestoreItem {
     pub member: String,
     /// The server it goes to.
@@ -37,7 +37,7 @@ pub struct RestoreItem {
 }
 
 /// What a restore of app data replaces (and, when done, how long the app was down).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AppRestoreReport {
     pub app: String,
     pub items: Vec<RestoreItem>,

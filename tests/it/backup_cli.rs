@@ -81,3 +81,57 @@ fn backup_create_app_then_restore_only_that_app_through_the_cli() {
     assert!(bad.is_error && bad.text.contains("mode"), "{}", bad.text);
     assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true");
 }
+
+#[test]
+fn agents_restore_an_apps_data_over_mcp_in_place_and_to_another_server() {
+    use serde_json::json;
+
+    use crate::mcp_client::Stdio;
+    let (h, h2) = (TestHost::new(true), TestHost::new(true));
+    let mut f = Fleet::new();
+    f.tomo.set_env("TOMO_MASTER_PASSWORD", PASS);
+    f.manifest(
+        "s.yaml",
+        &format!(
+            "{}---\n{}---\nkind: App\nname: {{p}}-mcp\nserver: h\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\nvolumes: [\"data:/data\"]\n",
+            h.server_yaml("h"),
+            h2.server_yaml("h2"),
+        ),
+    );
+    f.apply();
+    let (app, volume) = (f.app("mcp"), format!("{}_data", f.app("mcp")));
+    let mountpoint =
+        |host: &TestHost| PathBuf::from(host.docker(&["volume", "inspect", "-f", "{{.Mountpoint}}", &volume]));
+    std::fs::write(mountpoint(&h).join("a.txt"), "v1").unwrap();
+
+    let mut admin = Stdio::start(&f.tomo, "admin");
+    let made = admin.ok("backup_create", json!({"apps": [app]}));
+    let file = std::path::Path::new(made["file"].as_str().unwrap()).file_name().unwrap().to_string_lossy().to_string();
+    std::fs::write(mountpoint(&h).join("a.txt"), "v2").unwrap();
+    let only = json!([format!("app:{app}")]);
+
+    // Planned: what is replaced and which containers stop; nothing changes.
+    let planned = admin.ok("backup_restore", json!({"file": file, "only": only}));
+    assert_eq!(planned["outcome"], "planned", "{planned}");
+    let report = &planned["apps"][0];
+    assert_eq!(report["items"][0]["target"], volume.as_str(), "{planned}");
+    assert_eq!(report["items"][0]["server"], "h", "{planned}");
+    assert_eq!(report["stopped"], json!([app.clone()]), "{planned}");
+    assert_eq!(std::fs::read_to_string(mountpoint(&h).join("a.txt")).unwrap(), "v2");
+
+    let done = admin.ok("backup_restore", json!({"file": file, "only": only, "confirm": true}));
+    assert_eq!(done["outcome"], "restored", "{done}");
+    assert!(done["apps"][0]["downtime_ms"].as_u64().is_some(), "{done}");
+    assert_eq!(std::fs::read_to_string(mountpoint(&h).join("a.txt")).unwrap(), "v1");
+    assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true", "started again");
+
+    // To another declared server: the volume is made there, with the data.
+    let moved = admin.ok("backup_restore", json!({"file": file, "only": only, "to_server": "h2", "confirm": true}));
+    assert_eq!(moved["apps"][0]["items"][0]["server"], "h2", "{moved}");
+    assert_eq!(std::fs::read_to_string(mountpoint(&h2).join("a.txt")).unwrap(), "v1");
+
+    let bad = admin.call("backup_restore", json!({"file": file, "only": ["manifests"], "to_server": "h2"}));
+    assert!(bad.is_error && bad.text.contains("to_server"), "{}", bad.text);
+    let unknown = admin.call("backup_restore", json!({"file": file, "only": only, "to_server": "nowhere"}));
+    assert!(unknown.is_error && unknown.text.contains("nowhere"), "{}", unknown.text);
+}

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::bad_arg;
 use crate::auth::Identity;
 use crate::engine::appdata::DataMode;
+use crate::engine::appdata_restore::AppRestoreReport;
 use crate::engine::{
     BackupMade, BackupPart as Part, BackupRequest, BackupRow, Newer, Replaces, RestoreRequest, Restored,
 };
@@ -48,6 +49,9 @@ pub struct RestoreArgs {
     /// Parts: `store`, `vault`, `manifests`, `app:APP`. All when left out.
     #[serde(default)]
     pub only: Vec<String>,
+    /// The declared server that app data (`app:APP` parts) goes to, instead of the one it was read from.
+    #[serde(default)]
+    pub to_server: Option<String>,
     /// Carry the restore out. Without it, the archive is verified and the
     /// answer says what would be replaced; nothing changes.
     #[serde(default)]
@@ -70,6 +74,10 @@ pub struct RestoreOut {
     pub newer: Option<Newer>,
     pub warnings: Vec<String>,
     pub restored: Option<Restored>,
+    /// Per app whose data is restored (`app:APP` parts): the volumes and
+    /// folders replaced, the containers stopped meanwhile and, once
+    /// restored, how long the app was down.
+    pub apps: Vec<AppRestoreReport>,
 }
 
 #[tool_router(router = backup_tools, vis = "pub(super)")]
@@ -121,7 +129,7 @@ impl Tomo {
         Ok(Json(ListOut { backups: self.engine().backup_list(None, a.verify, None)? }))
     }
 
-    /// Restores a backup (admin). Without `confirm`, verifies the archive whole and returns what the restore would replace (the store's newer records, changed manifest files); with `confirm: true`, restores, keeping the replaced store aside.
+    /// Restores a backup (admin). Without `confirm`, verifies the archive whole and returns what the restore would replace (the store's newer records, changed manifest files, each app's volumes and folders and the containers stopped meanwhile); with `confirm: true`, restores, keeping the replaced store aside. App data (`only: ["app:APP"]`) can go to another declared server (`to_server`).
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = true,
@@ -141,15 +149,48 @@ impl Tomo {
             a.only.iter().map(|p| Part::parse(p).map_err(|e| bad_arg("only", e))).collect::<Result<Vec<_>, _>>()?;
         let engine = self.engine();
         let req = RestoreRequest { file: engine.backup_dir().join(name), only, passphrase: None };
-        let plan = engine.backup_restore_plan(&req)?;
-        let restored = if a.confirm { Some(engine.backup_restore(&req, &plan, &who.user)?) } else { None };
+        // Reading the archive whole (and restoring the state) is blocking
+        // work, kept off the async workers.
+        let stopped = |e: tokio::task::JoinError| ToolError(format!("the restore stopped: {e}"));
+        let (shared, r) = (self.shared.clone(), req.clone());
+        let mut plan =
+            tokio::task::spawn_blocking(move || shared.engine.backup_restore_plan(&r)).await.map_err(stopped)??;
+        // App data goes through the engine's app restore (its containers
+        // stopped meanwhile), the rest through the state restore.
+        let apps: Vec<String> =
+            plan.parts.iter().filter_map(|p| if let Part::App(x) = p { Some(x.clone()) } else { None }).collect();
+        plan.parts.retain(|p| !matches!(p, Part::App(_)));
+        plan.items.retain(|i| !i.part.starts_with("app:"));
+        if a.to_server.is_some() && apps.is_empty() {
+            return Err(bad_arg("to_server", "only app data (`only: [\"app:APP\"]`) goes to a server"));
+        }
+        let to = a.to_server.as_deref();
+        let mut reports = Vec::new();
+        for app in &apps {
+            reports.push(engine.backup_restore_app(&req.file, None, app, to, true, &who.user).await?);
+        }
+        let restored = match a.confirm && !plan.parts.is_empty() {
+            true => {
+                let (shared, r, p, user) = (self.shared.clone(), req.clone(), plan.clone(), who.user.clone());
+                let done = tokio::task::spawn_blocking(move || shared.engine.backup_restore(&r, &p, &user));
+                Some(done.await.map_err(stopped)??)
+            }
+            false => None,
+        };
+        if a.confirm {
+            reports.clear();
+            for app in &apps {
+                reports.push(engine.backup_restore_app(&req.file, None, app, to, false, &who.user).await?);
+            }
+        }
         Ok(Json(RestoreOut {
-            outcome: if restored.is_some() { "restored" } else { "planned" }.into(),
+            outcome: if a.confirm { "restored" } else { "planned" }.into(),
             installation: plan.installation,
             created: plan.created,
             items: plan.items,
             newer: plan.newer,
             warnings: plan.warnings,
+            apps: reports,
             restored,
         }))
     }
