@@ -120,6 +120,7 @@ async fn remote_host(
     let n = if twice { "2" } else { "1" };
     let args: Vec<String> = std::iter::once(n.to_string()).chain(pids.iter().map(u32::to_string)).collect();
     let fs = c.host_fs();
+    let deadline = std::time::Instant::now() + timeout;
     let out = match fs.resident_script(SCRIPT, &args, timeout).await {
         Ok(out) => out,
         Err(ResidentError::Failed(e)) => {
@@ -128,10 +129,11 @@ async fn remote_host(
             tracing::debug!(server = c.endpoint(), error = %e, "metrics: no resident shell; one command instead");
             let mut argv: Vec<String> = ["sh", "-c", SCRIPT, "tomo-metrics"].map(String::from).to_vec();
             argv.extend(args);
-            let out = fs.command(&argv, false, timeout).await.map_err(|e| format!("reading host figures: {e}"))?;
+            let left = deadline.saturating_duration_since(std::time::Instant::now()).max(Duration::from_secs(1));
+            let out = fs.command(&argv, false, left).await.map_err(|e| format!("reading host figures: {e}"))?;
             out.stdout
         }
-        Err(ResidentError::TimedOut(e)) => return Err(format!("reading host figures: {e}")),
+        Err(ResidentError::Unanswered(e)) => return Err(format!("reading host figures: {e}")),
     };
     if !out.starts_with("tomo-metrics 1") {
         let first = out.lines().next().unwrap_or_default();
@@ -204,6 +206,10 @@ impl Engine {
                     let (mut read, missing) = containers::from_cgroups(list, cgroups);
                     if !missing.is_empty() {
                         read.extend(c.stats_counters(missing, !first_containers).await);
+                    }
+                    // No limit reads as the host's memory, whichever way it was read.
+                    if let Some(total) = host.as_ref().ok().and_then(|r| r.mem_total) {
+                        read.iter_mut().for_each(|c| c.memory_limit = c.memory_limit.map(|l| l.min(total)));
                     }
                     Ok(read)
                 }

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 /// patterns). A macro, for `concat!`.
 macro_rules! cgroup_script {
     () => {
-        r#"k() { f=; for p; do f="$f /proc/$p/cgroup /proc/$p/net/dev"; while IFS=: read -r _ c d; do case ",$c," in
+        r#"k() { f=; for p; do f="$f /proc/$p/cgroup /proc/$p/net/dev"; while IFS=: read -r _ c d; do case $d in *[[:space:]]*) continue ;; esac; case ",$c," in
   ,,) g=/sys/fs/cgroup$d; f="$f $g/cpu.stat $g/memory.current $g/memory.max $g/memory.stat $g/io.stat" ;;
   *,cpuacct,*) f="$f /sys/fs/cgroup/$c$d/cpuacct.usage" ;;
   *,memory,*) g=/sys/fs/cgroup/$c$d; f="$f $g/memory.usage_in_bytes $g/memory.limit_in_bytes $g/memory.stat" ;;
@@ -37,6 +37,10 @@ pub fn files(pid: u32, text: &str) -> Vec<String> {
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(_), Some(c), Some(d)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        // As the script: a path with white space would split into several files.
+        if d.contains(char::is_whitespace) {
+            continue;
+        }
         let names: &[&str] = match c {
             "" => &["cpu.stat", "memory.current", "memory.max", "memory.stat", "io.stat"],
             _ if has(c, "cpuacct") => &["cpuacct.usage"],
@@ -61,6 +65,12 @@ fn dir(controllers: &str, path: &str) -> String {
         c => format!("/sys/fs/cgroup/{c}{path}"),
     }
 }
+
+/// A process's cgroup paths kept (a real one has one per hierarchy, about
+/// a dozen), and the warnings kept from one reading: a hostile server's
+/// output costs no more than this.
+const MAX_PATHS: usize = 32;
+const MAX_WARNINGS: usize = 20;
 
 /// One process's counters, as read.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -104,7 +114,10 @@ pub fn parse(lines: &[&str], warnings: &mut Vec<String>) -> BTreeMap<u32, Cgroup
         if c.is_empty() || ["cpuacct", "memory", "blkio"].iter().any(|n| has(c, n)) {
             dirs.insert(dir(c, d), pid);
         }
-        out.entry(pid).or_default().paths.push(d.to_string());
+        let cg = out.entry(pid).or_default();
+        if cg.paths.len() < MAX_PATHS {
+            cg.paths.push(d.to_string());
+        }
     }
     for (file, line) in lines.iter().filter_map(|l| l.split_once(':')) {
         if let Some(pid) = proc_pid(file, "/net/dev") {
@@ -115,7 +128,7 @@ pub fn parse(lines: &[&str], warnings: &mut Vec<String>) -> BTreeMap<u32, Cgroup
         }
         let Some((dir, name)) = file.rsplit_once('/') else { continue };
         let Some(cg) = dirs.get(dir).and_then(|pid| out.get_mut(pid)) else { continue };
-        if !read_line(cg, name, line) {
+        if !read_line(cg, name, line) && warnings.len() < MAX_WARNINGS {
             warnings.push(format!("{name}: cannot read `{}`", crate::term::field(line)));
         }
     }
@@ -201,7 +214,10 @@ fn add_net(cg: &mut Cgroup, line: &str, warnings: &mut Vec<String>) {
             let (rx, tx) = cg.net.unwrap_or_default();
             cg.net = Some((rx.saturating_add(n[0]), tx.saturating_add(n[8])));
         }
-        _ => warnings.push(format!("net/dev: cannot read `{}`", crate::term::field(line))),
+        _ if warnings.len() < MAX_WARNINGS => {
+            warnings.push(format!("net/dev: cannot read `{}`", crate::term::field(line)));
+        }
+        _ => {}
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Counters {
     pub net: Option<(u64, u64)>,
     /// How many CPUs `/proc/stat` lists.
     pub cpus: Option<u32>,
+    /// user to softirq jiffies of all CPUs: the base Docker's stats give a
+    /// container's CPU time against (`system_cpu_usage`), steal left out.
+    pub system_jiffies: Option<u64>,
 }
 
 /// One mounted filesystem.
@@ -133,6 +136,7 @@ impl HostRaw {
                 "uptime" => counters.uptime = one(&mut raw.warnings, name, &lines, parse_uptime),
                 "stat" => {
                     counters.cpu = one(&mut raw.warnings, name, &lines, parse_cpu);
+                    counters.system_jiffies = lines.first().and_then(|l| docker_system(l));
                     let n = lines
                         .iter()
                         .filter(|l| l.strip_prefix("cpu").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit())));
@@ -252,6 +256,14 @@ fn parse_cpu(line: &str) -> Option<(u64, u64)> {
     let all = n.iter().take(8).fold(0u64, |a, v| a.saturating_add(*v));
     let idle = n[3].saturating_add(n.get(4).copied().unwrap_or(0));
     Some((all, idle))
+}
+
+/// The sum of the first seven figures of the `cpu` line, as Docker sums them.
+fn docker_system(line: &str) -> Option<u64> {
+    let mut words = line.split_whitespace();
+    (words.next()? == "cpu").then_some(())?;
+    let n: Vec<u64> = words.take(7).map(|w| w.parse().ok()).collect::<Option<_>>()?;
+    (n.len() == 7).then(|| n.iter().fold(0u64, |a, v| a.saturating_add(*v)))
 }
 
 fn parse_load(line: &str) -> Option<[f64; 3]> {

@@ -133,7 +133,9 @@ impl HostFs {
     ) -> Result<String, ResidentError> {
         let Some(session) = &self.session else { return Err(ResidentError::Failed("no connection".into())) };
         session.run_resident(script, args, timeout).await.map_err(|e| match e {
-            super::ssh::SshError::CommandTimeout { .. } => ResidentError::TimedOut(e.to_string()),
+            super::ssh::SshError::CommandTimeout { .. } | super::ssh::SshError::OutputTooLarge { .. } => {
+                ResidentError::Unanswered(e.to_string())
+            }
             e => ResidentError::Failed(e.to_string()),
         })
     }
@@ -152,8 +154,9 @@ impl HostFs {
 /// Why a script in the resident shell gave no output.
 #[derive(Debug)]
 pub enum ResidentError {
-    /// The server did not answer in time (no use trying another way now).
-    TimedOut(String),
+    /// The script ran but did not answer in time, or answered too much (no
+    /// use running it another way now).
+    Unanswered(String),
     /// The shell could not be started or ended.
     Failed(String),
 }

@@ -110,6 +110,9 @@ fn agents_restore_an_apps_data_over_mcp_in_place_and_to_another_server() {
     std::fs::write(mountpoint(&h).join("a.txt"), "v2").unwrap();
     let only = json!([format!("app:{app}")]);
 
+    // Without `only`, an app's data is left alone: it is replaced only when named.
+    let unnamed = admin.ok("backup_restore", json!({"file": file}));
+    assert_eq!(unnamed["apps"], json!([]), "{unnamed}");
     // Planned: what is replaced and which containers stop; nothing changes.
     let planned = admin.ok("backup_restore", json!({"file": file, "only": only}));
     assert_eq!(planned["outcome"], "planned", "{planned}");

@@ -116,6 +116,24 @@ impl TestHost {
     }
 
     /// Kills every sshd process of the host, the connections' too (`kill -9`).
+    /// The PIDs of the processes named `comm` that this host's sshd runs
+    /// (its sessions' commands), however deep.
+    pub fn session_processes(&self, comm: &str) -> Vec<u32> {
+        let Some(root) = self.sshd.as_ref().map(Child::id) else { return Vec::new() };
+        let (mut todo, mut found) = (vec![root], Vec::new());
+        while let Some(pid) = todo.pop() {
+            let kids = Command::new("pgrep").args(["-P", &pid.to_string()]).output().unwrap();
+            for kid in String::from_utf8_lossy(&kids.stdout).split_whitespace().filter_map(|k| k.parse::<u32>().ok()) {
+                let name = std::fs::read_to_string(format!("/proc/{kid}/comm")).unwrap_or_default();
+                if name.trim() == comm {
+                    found.push(kid);
+                }
+                todo.push(kid);
+            }
+        }
+        found
+    }
+
     pub fn kill_sshd(&mut self) {
         for pid in run("ip", &["netns", "pids", &self.ns]).lines() {
             if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sshd") {

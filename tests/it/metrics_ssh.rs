@@ -295,6 +295,33 @@ fn rounds_are_rolled_up_into_five_minutes_and_expired() {
     assert!(at.last().is_some_and(|t| *t >= end - 5), "the newest round is kept: {at:?}");
 }
 
+#[test]
+fn a_resident_shell_that_dies_is_replaced_and_the_round_still_read() {
+    let h = TestHost::new(true);
+    let f = Fleet::new();
+    f.manifest("servers.yaml", &h.server_yaml("h"));
+    f.manifest("settings.yaml", SETTINGS);
+    let engine = engine(&f);
+    let rt = rt();
+    let scope = CollectScope { servers: vec!["h".into()] };
+    let ok = |round: &tomo::engine::Collected| round.samples.iter().all(|s| s.error.is_none());
+    let first = rt.block_on(engine.metrics_collect(&scope)).unwrap();
+    assert!(ok(&first), "{first:?}");
+    let shells = h.session_processes("sh");
+    assert_eq!(shells.len(), 1, "one shell kept open: {shells:?}");
+    for pid in &shells {
+        Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    }
+    // The dead shell fails this round's script: one plain command reads it.
+    let second = rt.block_on(engine.metrics_collect(&scope)).unwrap();
+    assert!(ok(&second) && !second.samples[0].readings.is_empty(), "{second:?}");
+    // The next round keeps a new shell open.
+    let third = rt.block_on(engine.metrics_collect(&scope)).unwrap();
+    assert!(ok(&third), "{third:?}");
+    let again = h.session_processes("sh");
+    assert!(again.len() == 1 && again != shells, "a new shell: {again:?} (was {shells:?})");
+}
+
 /// CPU seconds (user + system) this process has used.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();

@@ -18,20 +18,26 @@ const NS_PER_JIFFY: u64 = 10_000_000;
 /// files for (a cgroup path naming the container, so a PID reused or seen
 /// from another PID namespace never counts); gives back the others, to be
 /// read through Docker's stats.
-pub(crate) fn from_cgroups(
+pub(crate) fn from_cgroups<'a>(
     list: Vec<ContainerCounters>,
-    raw: Option<&HostRaw>,
+    raw: Option<&'a HostRaw>,
 ) -> (Vec<ContainerCounters>, Vec<ContainerCounters>) {
     let Some(raw) = raw else { return (Vec::new(), list) };
-    let (now, pre) = match (&raw.again, &raw.cgroups_again) {
-        (Some(again), Some(cgroups)) => ((again, cgroups), Some((&raw.counters, &raw.cgroups))),
-        _ => ((&raw.counters, &raw.cgroups), None),
-    };
-    let of = |c: &ContainerCounters, cgroups: &'_ std::collections::BTreeMap<u32, Cgroup>| {
+    let (now, pre): ((&Counters, &'a std::collections::BTreeMap<u32, Cgroup>), _) =
+        match (&raw.again, &raw.cgroups_again) {
+            (Some(again), Some(cgroups)) => ((again, cgroups), Some((&raw.counters, &raw.cgroups))),
+            _ => ((&raw.counters, &raw.cgroups), None),
+        };
+    // The container's own cgroup: its id in the path's last segment (a
+    // process moved into a child cgroup, as in a container running systemd
+    // or Docker, would count only that child's share).
+    let of = |c: &ContainerCounters, cgroups: &'a std::collections::BTreeMap<u32, Cgroup>| -> Option<&'a Cgroup> {
         let cg = cgroups.get(&c.pid?)?;
-        (cg.cpu_ns.is_some() && cg.paths.iter().any(|p| p.contains(c.id.as_str()))).then_some(cg.clone())
+        let own = |p: &String| p.rsplit('/').next().is_some_and(|last| last.contains(c.id.as_str()));
+        let elsewhere = |p: &String| p.contains(c.id.as_str()) && !own(p);
+        (cg.cpu_ns.is_some() && cg.paths.iter().any(own) && !cg.paths.iter().any(elsewhere)).then_some(cg)
     };
-    let system_ns = |h: &Counters| h.cpu.map(|(all, _)| all.saturating_mul(NS_PER_JIFFY));
+    let system_ns = |h: &Counters| h.system_jiffies.map(|j| j.saturating_mul(NS_PER_JIFFY));
     let (mut read, mut missing) = (Vec::new(), Vec::new());
     for mut c in list {
         let Some(cg) = of(&c, now.1) else {
@@ -246,6 +252,18 @@ mod cgroup_tests {
         let r = readings("s", 0, &read, &mut prev);
         let cpu = r.iter().find(|x| x.figure == Figure::ContainerCpuRatio).map(|x| x.value);
         assert_eq!(cpu, Some(1.0));
+    }
+
+    #[test]
+    fn a_process_in_a_child_cgroup_of_the_container_is_read_through_stats() {
+        // A container running systemd or Docker moves its PID 1 below its own cgroup.
+        let text = format!(
+            "== stat\ncpu  100 0 0 0 0 0 0 0 0 0\n== cgroup\n/proc/42/cgroup:2:cpuacct:/docker/{ID}/init\n\
+             /sys/fs/cgroup/cpuacct/docker/{ID}/init/cpuacct.usage:5\n"
+        );
+        let raw = HostRaw::parse(&text);
+        let (read, missing) = from_cgroups(vec![container(ID, 42)], Some(&raw));
+        assert!(read.is_empty() && missing.len() == 1);
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct ListArgs {
 pub struct RestoreArgs {
     /// The archive's file name in the backup folder, as `backup_list` shows it.
     pub file: String,
-    /// Parts: `store`, `vault`, `manifests`, `app:APP`. All when left out.
+    /// Parts: `store`, `vault`, `manifests`, `app:APP`. When left out: the store, vault and manifests; an app's data only when named.
     #[serde(default)]
     pub only: Vec<String>,
     /// The declared server that app data (`app:APP` parts) goes to, instead of the one it was read from.
@@ -157,8 +157,14 @@ impl Tomo {
             tokio::task::spawn_blocking(move || shared.engine.backup_restore_plan(&r)).await.map_err(stopped)??;
         // App data goes through the engine's app restore (its containers
         // stopped meanwhile), the rest through the state restore.
-        let apps: Vec<String> =
-            plan.parts.iter().filter_map(|p| if let Part::App(x) = p { Some(x.clone()) } else { None }).collect();
+        // An app's data is replaced only when the caller names it.
+        let named = |app: &String| req.only.iter().any(|p| matches!(p, Part::App(x) if x == app));
+        let apps: Vec<String> = plan
+            .parts
+            .iter()
+            .filter_map(|p| if let Part::App(x) = p { Some(x.clone()) } else { None })
+            .filter(named)
+            .collect();
         plan.parts.retain(|p| !matches!(p, Part::App(_)));
         plan.items.retain(|i| !i.part.starts_with("app:"));
         if a.to_server.is_some() && apps.is_empty() {
@@ -180,7 +186,17 @@ impl Tomo {
         if a.confirm {
             reports.clear();
             for app in &apps {
-                reports.push(engine.backup_restore_app(&req.file, None, app, to, false, &who.user).await?);
+                let done = engine.backup_restore_app(&req.file, None, app, to, false, &who.user).await;
+                match (done, &restored) {
+                    (Ok(r), _) => reports.push(r),
+                    (Err(e), None) => return Err(e.into()),
+                    // Say what already changed: the state was restored before this.
+                    (Err(e), Some(_)) => {
+                        let e: ToolError = e.into();
+                        let parts: Vec<&str> = plan.items.iter().map(|i| i.part.as_str()).collect();
+                        return Err(ToolError(format!("restored {} first; then app {app}: {}", parts.join(", "), e.0)));
+                    }
+                }
             }
         }
         Ok(Json(RestoreOut {

@@ -82,6 +82,20 @@ fn the_files_read_directly_are_those_the_script_reads() {
     assert!(f.contains(&format!("/sys/fs/cgroup/memory/docker/{ID}/memory.stat")), "{f:?}");
     assert!(f.contains(&format!("/sys/fs/cgroup/docker/{ID}/cpu.stat")), "{f:?}");
     assert!(!f.iter().any(|p| p.contains("/x/")), "{f:?}");
+    // A path with white space would be split by the script: left out by both.
+    let f = files(9, "4:memory:/docker/a b /proc/1/net/dev\n");
+    assert_eq!(f.len(), 2, "{f:?}");
+}
+
+#[test]
+fn a_flood_of_paths_and_bad_lines_is_bounded() {
+    let mut text = String::new();
+    for i in 0..1000 {
+        text.push_str(&format!("/proc/7/cgroup:{i}:memory:/p{i}\n/proc/7/net/dev:  e{i}: x\n"));
+    }
+    let (all, warnings) = parsed(&text);
+    assert_eq!(all[&7].paths.len(), MAX_PATHS);
+    assert_eq!(warnings.len(), MAX_WARNINGS);
 }
 
 #[test]

@@ -82,12 +82,19 @@ fn without_a_second_reading_rates_need_an_earlier_one() {
     let r = raw.readings("s1", 1, None);
     assert_eq!(value(&r, Figure::HostCpuRatio, None), None);
     assert!(value(&r, Figure::HostLoad1, None).is_some());
-    let before = Counters { uptime: Some(999.5), cpu: Some((0, 0)), net: Some((0, 0)), cpus: None };
+    let before =
+        Counters { uptime: Some(999.5), cpu: Some((0, 0)), net: Some((0, 0)), cpus: None, system_jiffies: None };
     let r = raw.readings("s1", 1, Some(&before));
     assert_eq!(value(&r, Figure::HostCpuRatio, None), Some(0.2));
     assert_eq!(value(&r, Figure::HostNetworkReceiveBytesPerSecond, None), Some(1000.0));
     // A reboot (counters lower) gives no rate rather than a wrong one.
-    let later = Counters { uptime: Some(5000.0), cpu: Some((u64::MAX / 2, 0)), net: Some((u64::MAX, 0)), cpus: None };
+    let later = Counters {
+        uptime: Some(5000.0),
+        cpu: Some((u64::MAX / 2, 0)),
+        net: Some((u64::MAX, 0)),
+        cpus: None,
+        system_jiffies: None,
+    };
     let r = raw.readings("s1", 1, Some(&later));
     assert_eq!(value(&r, Figure::HostCpuRatio, None), None);
     assert_eq!(value(&r, Figure::HostNetworkReceiveBytesPerSecond, None), None);
@@ -113,7 +120,7 @@ proptest! {
     #[test]
     fn any_text_parses_without_panic(text in "(== (uptime|stat|net|meminfo|loadavg|mounts|df|again)\n|[ -~]{0,60}\n){0,40}") {
         let raw = HostRaw::parse(&text);
-        let r = raw.readings("s", 0, Some(&Counters { uptime: Some(1.0), cpu: Some((1, 1)), net: Some((1, 1)), cpus: None }));
+        let r = raw.readings("s", 0, Some(&Counters { uptime: Some(1.0), cpu: Some((1, 1)), net: Some((1, 1)), cpus: None, system_jiffies: None }));
         prop_assert!(r.iter().all(|x| x.value.is_finite()));
     }
 

@@ -43,47 +43,51 @@ fn between<'a>(out: &'a str, nonce: &str) -> Option<&'a str> {
     Some(&out[start..stop])
 }
 
+/// The shell while a round uses it, out of the connection's slot: put back
+/// only when the round ends well. Dropped otherwise (an error, a timeout,
+/// the round's future dropped by a caller's own timeout), it closes the
+/// channel, so no output piles up unread on the connection, and gives its
+/// session slot back.
+struct InUse<'a> {
+    channel: Option<russh::Channel<russh::client::Msg>>,
+    slots: &'a tokio::sync::Semaphore,
+}
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        if let Some(channel) = self.channel.take() {
+            self.slots.add_permits(1);
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = channel.close().await;
+                });
+            }
+        }
+    }
+}
+
 impl SshSession {
     /// Runs `script` with `args` as its positional parameters in the
-    /// connection's resident shell (started on first use), and gives its
-    /// standard output; its standard error is dropped.
+    /// connection's resident shell (started on first use; it holds one of
+    /// the connection's session slots while open), and gives its standard
+    /// output; its standard error is dropped.
     pub async fn run_resident(&self, script: &str, args: &[String], timeout: Duration) -> Result<String, SshError> {
         let mut shell = self.resident.lock().await;
         let nonce = nonce();
         let input = framed(script, args, &nonce);
+        let mut taken = InUse { channel: shell.take(), slots: &self.exec_slots };
         let run = async {
-            if shell.is_none() {
+            if taken.channel.is_none() {
+                let slot = self.exec_slots.acquire().await.map_err(|e| self.protocol(e.to_string()))?;
                 let channel = self.open_session_channel().await?;
+                slot.forget();
+                taken.channel = Some(channel);
+                let Some(channel) = taken.channel.as_ref() else { unreachable!("just set") };
                 channel.exec(true, "exec sh".as_bytes()).await.map_err(|e| self.protocol(e.to_string()))?;
-                *shell = Some(channel);
             }
-            let Some(channel) = shell.as_mut() else { unreachable!("started above") };
+            let Some(channel) = taken.channel.as_mut() else { unreachable!("started above") };
             channel.data(input.as_bytes()).await.map_err(|e| self.protocol(e.to_string()))?;
-            let (mut out, end) = (Vec::new(), format!("\n== end-{nonce}\n"));
-            loop {
-                let scan_from = out.len().saturating_sub(end.len());
-                match channel.wait().await {
-                    Some(ChannelMsg::Data { data }) => out.extend_from_slice(&data),
-                    Some(ChannelMsg::Eof | ChannelMsg::Close | ChannelMsg::ExitStatus { .. }) | None => {
-                        return Err(self.protocol("the resident shell ended".into()));
-                    }
-                    Some(_) => continue,
-                }
-                if out.len() > MAX_EXEC_OUTPUT {
-                    return Err(SshError::OutputTooLarge {
-                        addr: self.addr.clone(),
-                        command: "sh".into(),
-                        limit: MAX_EXEC_OUTPUT,
-                    });
-                }
-                // Only the new bytes are searched: a long output costs one pass.
-                if out[scan_from..].windows(end.len()).any(|w| w == end.as_bytes()) {
-                    let text = String::from_utf8_lossy(&out);
-                    return between(&text, &nonce)
-                        .map(str::to_string)
-                        .ok_or_else(|| self.protocol("the resident shell's output has no start marker".into()));
-                }
-            }
+            read_until_end(self, channel, &nonce).await
         };
         let result = match tokio::time::timeout(timeout, run).await {
             Ok(r) => r,
@@ -91,12 +95,41 @@ impl SshSession {
                 Err(SshError::CommandTimeout { addr: self.addr.clone(), command: "sh".into(), secs: timeout.as_secs() })
             }
         };
-        if result.is_err()
-            && let Some(channel) = shell.take()
-        {
-            let _ = channel.close().await;
+        if result.is_ok() {
+            *shell = taken.channel.take();
         }
         result
+    }
+}
+
+/// The shell's output up to the end marker of this round.
+async fn read_until_end(
+    session: &SshSession,
+    channel: &mut russh::Channel<russh::client::Msg>,
+    nonce: &str,
+) -> Result<String, SshError> {
+    let (mut out, end) = (Vec::new(), format!("\n== end-{nonce}\n"));
+    loop {
+        let scan_from = out.len().saturating_sub(end.len());
+        match channel.wait().await {
+            Some(ChannelMsg::Data { data }) => out.extend_from_slice(&data),
+            Some(ChannelMsg::Failure) => return Err(session.protocol("the server refused to start a shell".into())),
+            Some(ChannelMsg::Eof | ChannelMsg::Close | ChannelMsg::ExitStatus { .. }) | None => {
+                return Err(session.protocol("the resident shell ended".into()));
+            }
+            Some(_) => continue,
+        }
+        if out.len() > MAX_EXEC_OUTPUT {
+            let command = "sh".into();
+            return Err(SshError::OutputTooLarge { addr: session.addr.clone(), command, limit: MAX_EXEC_OUTPUT });
+        }
+        // Only the new bytes are searched: a long output costs one pass.
+        if out[scan_from..].windows(end.len()).any(|w| w == end.as_bytes()) {
+            let text = String::from_utf8_lossy(&out);
+            return between(&text, nonce)
+                .map(str::to_string)
+                .ok_or_else(|| session.protocol("the resident shell's output has no start marker".into()));
+        }
     }
 }
 
