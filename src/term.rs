@@ -160,7 +160,7 @@ mod tests {
         let long = format!("{}\u{1b}", "é".repeat(5000));
         let one = line(&long);
         assert!(one.len() <= LINE_MAX + MARKER_ROOM, "{}", one.len());
-        assert!(one.ends_with("…[+4001 chars]"), "{}", &one[one.len() - 40..]);
+        assert!(one.ends_with("…[+4001 chars]"), "{}", &one[one.floor_char_boundary(one.len() - 40)..]);
         assert_eq!(field(&"\u{1b}".repeat(1000)).len(), 198 + "…[+967 chars]".len());
         assert_eq!(line(&"a".repeat(LINE_MAX + MARKER_ROOM)).len(), LINE_MAX + MARKER_ROOM);
         let three = format!("{long}\nshort\n{long}");
