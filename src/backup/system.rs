@@ -248,6 +248,24 @@ pub struct Replaces {
     pub replaces: String,
 }
 
+/// How a plan's item names the data of `app`.
+fn app_label(app: &str) -> String {
+    format!("app:{app}")
+}
+
+impl RestorePlan {
+    /// Takes the apps' data out of the plan, their parts and items, and
+    /// names those apps: app data is restored by the engine's app restore
+    /// (the app's containers stopped meanwhile), the rest by `restore`.
+    pub fn take_apps(&mut self) -> Vec<String> {
+        let apps: Vec<String> =
+            self.parts.iter().filter_map(|p| if let Part::App(a) = p { Some(a.clone()) } else { None }).collect();
+        self.parts.retain(|p| !matches!(p, Part::App(_)));
+        self.items.retain(|i| !apps.iter().any(|a| i.part == app_label(a)));
+        apps
+    }
+}
+
 /// What a restore would do, decided before anything changes.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RestorePlan {
@@ -330,7 +348,7 @@ pub fn plan(contents: &Contents, parts: &[Part], to: &Target<'_>) -> Result<Rest
                     return Err(BackupError::Missing(format!("data of app `{app}`")));
                 }
                 plan.items.push(Replaces {
-                    part: format!("app:{app}"),
+                    part: app_label(app),
                     what: format!("the data of app `{app}`"),
                     replaces: "its volumes and bind folders".into(),
                 });

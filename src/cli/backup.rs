@@ -132,10 +132,7 @@ fn restore_file(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
     let req = RestoreRequest { file: a.file.clone(), only, passphrase: pass.clone() };
     let mut plan = engine.backup_restore_plan(&req)?;
     // App data is restored through the engine's app restore, the rest here.
-    let apps: Vec<String> =
-        plan.parts.iter().filter_map(|p| if let Part::App(x) = p { Some(x.clone()) } else { None }).collect();
-    plan.parts.retain(|p| !matches!(p, Part::App(_)));
-    plan.items.retain(|i| !i.part.starts_with("app:"));
+    let apps = plan.take_apps();
     if a.to_server.is_some() && apps.is_empty() {
         return Err(Usage::invalid(
             "--to-server",

@@ -159,14 +159,7 @@ impl Tomo {
         // stopped meanwhile), the rest through the state restore.
         // An app's data is replaced only when the caller names it.
         let named = |app: &String| req.only.iter().any(|p| matches!(p, Part::App(x) if x == app));
-        let apps: Vec<String> = plan
-            .parts
-            .iter()
-            .filter_map(|p| if let Part::App(x) = p { Some(x.clone()) } else { None })
-            .filter(named)
-            .collect();
-        plan.parts.retain(|p| !matches!(p, Part::App(_)));
-        plan.items.retain(|i| !i.part.starts_with("app:"));
+        let apps: Vec<String> = plan.take_apps().into_iter().filter(named).collect();
         if a.to_server.is_some() && apps.is_empty() {
             return Err(bad_arg("to_server", "only app data (`only: [\"app:APP\"]`) goes to a server"));
         }
