@@ -199,7 +199,13 @@ impl Engine {
                 Host::Local => local_host(&c, first_host, timeout, &pids).await,
                 Host::Ssh(_) => remote_host(&c, first_host, timeout, &pids).await,
             };
-            let host = host.map(|text| HostRaw::parse(&text));
+            // Up to 8 MiB from a server: parsed off the async workers.
+            let host = match host {
+                Ok(text) => tokio::task::spawn_blocking(move || HostRaw::parse(&text))
+                    .await
+                    .map_err(|e| format!("reading host figures: {e}")),
+                Err(e) => Err(e),
+            };
             let containers = match listed {
                 Ok(list) => {
                     let cgroups = host.as_ref().ok().filter(|_| crate::faults::docker("cgroups").is_none());
