@@ -163,6 +163,12 @@ impl ApplySink for TracingSink {
 pub trait Journal: Send + Sync {
     fn started(&self, action: &Action);
     fn finished(&self, action: &Action, outcome: &Outcome, container_id: Option<&str>);
+    /// A recreate that had succeeded was undone (its previous container put
+    /// back by a `rollback-all` rollout): `outcome` replaces its success,
+    /// and what it recorded of the service goes back to what it was.
+    fn rolled_back(&self, action: &Action, outcome: &Outcome) {
+        self.finished(action, outcome, None);
+    }
 }
 
 pub struct ApplyOptions {

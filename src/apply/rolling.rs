@@ -150,11 +150,15 @@ pub(super) async fn settle_kept<E: EngineApi>(
                 continue;
             };
             let new = w.made[a.id].as_deref().unwrap_or(&spec.container);
-            let done = put_back(c, &spec.container, new, old_id, *start).await;
+            let (back, done) = put_back(c, &spec.container, new, old_id, *start).await;
             let why =
                 format!("rolled back with the rollout (`on_failure: rollback-all`; {failed} did not succeed): {done}");
             let outcome = Outcome::Failed(w.redact.apply(&why));
-            w.journal.finished(a, &outcome, None);
+            if back {
+                w.journal.rolled_back(a, &outcome);
+            } else {
+                w.journal.finished(a, &outcome, None);
+            }
             if let Some((o, _)) = &mut w.outcomes[a.id] {
                 *o = outcome;
             }
@@ -166,16 +170,17 @@ pub(super) async fn settle_kept<E: EngineApi>(
 
 /// Removes the new container `new` and gives `name` back to the previous
 /// one, kept aside by the recreate; starts it when the service runs.
-async fn put_back<E: EngineApi>(c: &E, name: &str, new: &str, old: &str, start: bool) -> String {
+/// Whether the previous container holds `name` again, and what happened.
+async fn put_back<E: EngineApi>(c: &E, name: &str, new: &str, old: &str, start: bool) -> (bool, String) {
     let aside = format!("{name}-tomo-old-{}", short(old));
     if let Err(e) = c.remove(new, Duration::from_secs(10)).await {
-        return format!("removing the new container failed ({e}); the previous one is kept as `{aside}`");
+        return (false, format!("removing the new container failed ({e}); the previous one is kept as `{aside}`"));
     }
     if let Err(e) = c.rename(old, name).await {
-        return format!("renaming the previous container back failed ({e}); it is kept as `{aside}`");
+        return (false, format!("renaming the previous container back failed ({e}); it is kept as `{aside}`"));
     }
     if start && let Err(e) = c.start(old).await {
-        return format!("the previous container was put back but did not start: {e}");
+        return (true, format!("the previous container was put back but did not start: {e}"));
     }
-    "the previous container was put back".into()
+    (true, "the previous container was put back".into())
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::apply::lock::ApplyLock;
-use crate::apply::{self, ApplyOptions, Journal};
+use crate::apply::{self, ApplyOptions};
 use crate::config::Config;
 use crate::error::{Changed, Error, NotFound, Noun, Result, Stale};
 use crate::manifest::{self, LoadOptions, Loaded, SecretCheck, Sources};
@@ -33,6 +33,7 @@ mod docker;
 mod edits;
 mod guard;
 mod import;
+mod journal;
 mod logs;
 mod market;
 mod market_catalog;
@@ -415,7 +416,7 @@ impl Engine {
         );
         // Losing the store mid-run stops the actions that have not started.
         let stop = req.stop.clone().unwrap_or_default();
-        let journal = StoreJournal { store: store.clone(), run, stop: stop.clone() };
+        let journal = journal::StoreJournal::new(store.clone(), run, stop.clone());
         let clients = self.clients(desired, &plan.options).await;
         let opts = ApplyOptions {
             parallelism: req.parallelism.unwrap_or(desired.settings.parallelism as usize),
@@ -475,92 +476,4 @@ impl Engine {
 
 fn unknown<'a>(what: Noun, given: &Name, known: impl Iterator<Item = &'a Name>) -> NotFound {
     NotFound::among(what, given.as_str(), "declared", known.map(Name::as_str))
-}
-
-/// Journals actions in the store and keeps `installations` current.
-struct StoreJournal {
-    store: Arc<Store>,
-    run: i64,
-    /// Set when the store file is found deleted or replaced.
-    stop: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Journal for StoreJournal {
-    fn started(&self, a: &Action) {
-        if let Err(e) = self.store.check_file() {
-            tracing::error!(error = %e, "the store is gone: no further action starts");
-            self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        let mut detail = serde_json::json!({"op": a.op.verb(), "object": a.op.object(), "reasons": a.reasons});
-        // What the downtime estimate of later plans reads back (`Store::recreate_durations`).
-        if let Op::Recreate { order, start, .. } = &a.op {
-            detail["order"] = serde_json::json!(order);
-            detail["start"] = serde_json::json!(start);
-        }
-        if let Err(e) = self.store.action_started(
-            self.run,
-            a.id,
-            a.server.as_str(),
-            a.app.as_ref().map(Name::as_str),
-            a.service.as_ref().map(Name::as_str),
-            a.op.verb(),
-            &detail,
-        ) {
-            tracing::warn!(error = %e, "cannot journal an action");
-        }
-    }
-
-    fn finished(&self, a: &Action, outcome: &Outcome, container: Option<&str>) {
-        let error = match outcome {
-            Outcome::Failed(e) | Outcome::Skipped(e) => Some(e.as_str()),
-            Outcome::Succeeded => None,
-        };
-        let mut result = match outcome {
-            Outcome::Skipped(why) => self.store.action_skipped(
-                self.run,
-                a.id,
-                a.server.as_str(),
-                a.app.as_ref().map(Name::as_str),
-                a.service.as_ref().map(Name::as_str),
-                a.op.verb(),
-                why,
-            ),
-            _ => self.store.action_finished(self.run, a.id, outcome.as_str(), error),
-        };
-        let level = if error.is_some() { LogLevel::Warn } else { LogLevel::Info };
-        syslog::record(
-            level,
-            "apply",
-            &format!("run {}: {} {} on {}: {}", self.run, a.op.verb(), a.op.object(), a.server, outcome.as_str()),
-            serde_json::json!({
-                "run": self.run, "seq": a.id, "server": a.server.as_str(), "app": a.app.as_ref().map(Name::as_str),
-                "service": a.service.as_ref().map(Name::as_str), "op": a.op.verb(), "error": error,
-            }),
-        );
-        if *outcome == Outcome::Succeeded
-            && let (Some(app), Some(service)) = (&a.app, &a.service)
-        {
-            result = result.and_then(|_| match (&a.op, container) {
-                (Op::Create { spec, hash, redacted, .. } | Op::Recreate { spec, hash, redacted, .. }, Some(id)) => {
-                    self.store.set_installation(
-                        a.server.as_str(),
-                        app.as_str(),
-                        service.as_str(),
-                        id,
-                        &spec.image,
-                        hash,
-                        redacted,
-                        self.run,
-                    )
-                }
-                (Op::Remove { .. }, _) => {
-                    self.store.remove_installation(a.server.as_str(), app.as_str(), service.as_str())
-                }
-                _ => Ok(()),
-            });
-        }
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "cannot journal an action");
-        }
-    }
 }

@@ -39,7 +39,7 @@ pub use metrics::pack::from_int as metric_value;
 pub use metrics::{AlertRow, Housekeeping, SeriesRow};
 pub use proposals::{NewProposal, ProposalRow};
 pub use releases::{NewRelease, ReleaseRow, ReleaseService};
-pub use runs::{ActionRow, RunRow};
+pub use runs::{ActionRow, InstallationRecord, RunRow};
 pub use secrets::{Sealed, SecretRow, VaultMeta};
 pub use status::{ProposalStatus, RunStatus, UnknownStatus};
 pub use users::{Admission, Failures, SessionRow, UserRow};
@@ -537,6 +537,22 @@ fn classify(path: &str, e: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_installation_record_is_put_back_whole_or_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let run = store.begin_run("fp", "me", "cli").unwrap();
+        assert_eq!(store.installation_record("s", "a", "web").unwrap(), None);
+        store.set_installation("s", "a", "web", "old", "img:1", "h1", &serde_json::json!({"x": 1}), run).unwrap();
+        let before = store.installation_record("s", "a", "web").unwrap().unwrap();
+        assert_eq!(before.container_id.as_deref(), Some("old"));
+        store.set_installation("s", "a", "web", "new", "img:2", "h2", &serde_json::json!({"x": 2}), run).unwrap();
+        store.put_installation_back("s", "a", "web", Some(&before)).unwrap();
+        assert_eq!(store.installation_record("s", "a", "web").unwrap(), Some(before));
+        store.put_installation_back("s", "a", "web", None).unwrap();
+        assert_eq!(store.installation("s", "a", "web").unwrap(), None);
+    }
 
     #[test]
     fn creates_every_table_and_reopens() {

@@ -6,6 +6,18 @@ use serde::Serialize;
 
 use super::{RunStatus, Store, StoreError};
 
+/// One row of `installations`, whole: what a service's container was
+/// before a recreate replaced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallationRecord {
+    pub container_id: Option<String>,
+    pub image: Option<String>,
+    pub spec_hash: Option<String>,
+    pub spec_json: Option<String>,
+    pub run_id: Option<i64>,
+    pub deployed_at: String,
+}
+
 /// A recorded run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RunRow {
@@ -234,6 +246,64 @@ impl Store {
         self.rows(&format!("SELECT {ACTION_COLUMNS} FROM apply_actions a WHERE run_id = ?1 ORDER BY seq"), [run], |r| {
             action_row(r, 0)
         })
+    }
+
+    /// A service's whole installation record, to be put back later with
+    /// `put_installation_back` (a recreate undone by a rollout).
+    pub fn installation_record(
+        &self,
+        server: &str,
+        app: &str,
+        service: &str,
+    ) -> Result<Option<InstallationRecord>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT container_id, image, spec_hash, spec_json, run_id, deployed_at FROM installations
+                 WHERE server = ?1 AND app = ?2 AND service = ?3",
+                params![server, app, service],
+                |r| {
+                    Ok(InstallationRecord {
+                        container_id: r.get(0)?,
+                        image: r.get(1)?,
+                        spec_hash: r.get(2)?,
+                        spec_json: r.get(3)?,
+                        run_id: r.get(4)?,
+                        deployed_at: r.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Makes a service's installation record `previous` again (none: no record).
+    pub fn put_installation_back(
+        &self,
+        server: &str,
+        app: &str,
+        service: &str,
+        previous: Option<&InstallationRecord>,
+    ) -> Result<(), StoreError> {
+        let Some(p) = previous else { return self.remove_installation(server, app, service) };
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO installations
+                 (server, app, service, container_id, image, spec_hash, spec_json, run_id, deployed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    server,
+                    app,
+                    service,
+                    p.container_id,
+                    p.image,
+                    p.spec_hash,
+                    p.spec_json,
+                    p.run_id,
+                    p.deployed_at
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// The container id recorded for a service, if any.

@@ -131,6 +131,12 @@ fn rollback_all_puts_the_servers_already_updated_back_on_their_previous_containe
     let a = actions.iter().find(|x| x.server == "a" && x.action == "recreate").unwrap();
     assert_eq!(a.status, "failed", "{actions:?}");
     assert!(a.error.as_deref().unwrap_or_default().contains("rollback-all"), "{actions:?}");
+    // The store's record of each server is its previous container again
+    // (a's recreate had recorded the new one before the rollback).
+    let recorded: Vec<(String, String)> =
+        store.installations().unwrap().into_iter().map(|(server, _, _, id)| (server, id)).collect();
+    let want: Vec<(String, String)> = ["a", "b", "c"].iter().map(|s| s.to_string()).zip(b.old.clone()).collect();
+    assert_eq!(recorded, want, "the installation records point at the containers running");
     // A rollout that verifies everywhere removes the containers kept aside.
     for h in &b.hosts {
         build_new_release(h, false);
