@@ -14,7 +14,7 @@ use crate::model::rollout::held_name;
 use crate::model::secret::Secrets;
 use crate::model::spec::ContainerSpec;
 use crate::model::{OnFailure, UpdateOrder, VerifyPolicy};
-use crate::plan::{Action, Op, Recovery, Wait};
+use crate::plan::{Action, Op, Recovery, Remake, Wait};
 use crate::transport::docker::{DockerError, short};
 use crate::transport::engine::EngineApi;
 
@@ -75,25 +75,20 @@ pub(super) async fn execute<E: EngineApi>(
             }
             .map(Some)
         }
-        Op::Start { target, wait, container, fresh } => {
-            if let Err(err) = c.start(target).await {
-                if err.is_stale_task() {
-                    return Err(unstartable(c, target, container, err).await);
-                }
-                return Err(err.to_string());
-            }
-            settle(c, target, *wait, health_timeout).await?;
+        Op::Start { target, wait, container, fresh, again } => {
+            let (target, made) = start_or_remake(c, target, container, again.as_deref(), secrets).await?;
+            settle(c, &target, *wait, health_timeout).await?;
             if *fresh
                 && *wait != Wait::Completed
-                && let Err(why) = verified(c, target, verify.duration()).await
+                && let Err(why) = verified(c, &target, verify.duration()).await
             {
-                let stopped = match c.stop(target, Duration::from_secs(10)).await {
+                let stopped = match c.stop(&target, Duration::from_secs(10)).await {
                     Ok(()) => "it was stopped".to_string(),
                     Err(e) => format!("stopping it failed too: {e}"),
                 };
                 return Err(format!("{why}; a new service has no previous container to go back to: {stopped}"));
             }
-            Ok(None)
+            Ok(made.then_some(target))
         }
         Op::Stop { target, timeout_ms, .. } => {
             c.stop(target, Duration::from_millis(*timeout_ms)).await.map(|_| None).map_err(e)
@@ -139,6 +134,31 @@ async fn restore(c: &impl EngineApi, base: &str, name: &str, id: &str, how: &Rec
             format!("renamed `{name}` to `{base}`")
         }
     })
+}
+
+/// Starts `target`. When it is gone and `again` says how (a container that
+/// never ran: an interrupted run created it, and the Engine may still be
+/// undoing that create), makes it again as `container` and starts that.
+/// The container started, and whether it was made here.
+async fn start_or_remake<E: EngineApi>(
+    c: &E,
+    target: &str,
+    container: &str,
+    again: Option<&Remake>,
+    secrets: &dyn Secrets,
+) -> Result<(String, bool), String> {
+    let err = match c.start(target).await {
+        Ok(()) => return Ok((target.to_string(), false)),
+        Err(err) if err.is_stale_task() => return Err(unstartable(c, target, container, err).await),
+        Err(err) => err,
+    };
+    let Some(r) = again.filter(|_| err.is_not_found()) else { return Err(err.to_string()) };
+    tracing::warn!(container, "the container to start, which never ran, is gone; creating it again");
+    let e = |e: DockerError| format!("{err}; creating it again failed: {e}");
+    let id = c.create_container(container, &r.spec, &r.hash, &r.redacted, secrets, &[]).await.map_err(e)?;
+    c.connect_networks(&id, &r.spec).await.map_err(e)?;
+    c.start(&id).await.map_err(e)?;
+    Ok((id, true))
 }
 
 /// A Docker Engine restarted while starting a container can keep a stale

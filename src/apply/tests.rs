@@ -408,3 +408,38 @@ async fn a_cancelled_sink_stops_the_apply_as_the_stop_flag_does() {
         assert_eq!(r.outcome, Outcome::Skipped("not started: the call was cancelled".into()));
     }
 }
+
+/// A container left `created` (never run) and gone by the time its start
+/// comes (the Engine undoing an interrupted create) is made again from the
+/// plan and started: the apply converges instead of failing on "no such
+/// container".
+#[tokio::test]
+async fn a_never_run_container_gone_before_its_start_is_made_again() {
+    let fake = FakeEngine::new(&["img:1"], Duration::from_millis(1));
+    let stopped = desired("kind: App\nname: solo\nserver: a\nservices:\n  web: {image: img:1, state: stopped}\n");
+    let report = apply(&plan_for(&stopped, &fake).await, &fake, 2, None).await;
+    assert!(report.succeeded(), "{:?}", report.results);
+    let [(name, id, RunState::Created)]: [_; 1] = fake.containers().try_into().unwrap() else {
+        panic!("{:?}", fake.containers())
+    };
+    let running = desired("kind: App\nname: solo\nserver: a\nservices:\n  web: {image: img:1}\n");
+    let plan = plan_for(&running, &fake).await;
+    let [start] = &plan.actions[..] else { panic!("{:?}", plan.actions) };
+    assert!(matches!(&start.op, Op::Start { again: Some(_), .. }), "{:?}", start.op);
+    fake.remove(&id, Duration::from_secs(1)).await.unwrap();
+    let report = apply(&plan, &fake, 2, None).await;
+    assert!(report.succeeded(), "{:?}", report.results);
+    let [(again, new_id, RunState::Running)]: [_; 1] = fake.containers().try_into().unwrap() else {
+        panic!("{:?}", fake.containers())
+    };
+    assert_eq!(again, name);
+    assert_ne!(new_id, id);
+    // A container that ran before is never made again: its start fails.
+    fake.stop(&new_id, Duration::from_secs(1)).await.unwrap();
+    let plan = plan_for(&running, &fake).await;
+    assert!(matches!(&plan.actions[0].op, Op::Start { again: None, .. }), "{:?}", plan.actions);
+    fake.remove(&new_id, Duration::from_secs(1)).await.unwrap();
+    let report = apply(&plan, &fake, 2, None).await;
+    assert!(!report.succeeded());
+    assert!(fake.containers().is_empty());
+}

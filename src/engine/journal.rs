@@ -112,6 +112,16 @@ impl Journal for StoreJournal {
                         self.run,
                     )
                 }
+                (Op::Start { again: Some(r), .. }, Some(id)) => self.store.set_installation(
+                    a.server.as_str(),
+                    app.as_str(),
+                    service.as_str(),
+                    id,
+                    &r.spec.image,
+                    &r.hash,
+                    &r.redacted,
+                    self.run,
+                ),
                 (Op::Remove { .. }, _) => {
                     self.store.remove_installation(a.server.as_str(), app.as_str(), service.as_str())
                 }

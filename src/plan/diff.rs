@@ -260,7 +260,7 @@ impl ServerDiff<'_> {
             let op = Op::Create { spec: Box::new(spec), hash, redacted };
             self.push(a, s, op, vec![why.into()], None);
             if run {
-                let op = Op::Start { container: name.clone(), target: name, wait, fresh: true };
+                let op = Op::Start { container: name.clone(), target: name, wait, fresh: true, again: None };
                 self.push(a, s, op, vec!["new container".into()], None);
             }
             return Ok(());
@@ -327,7 +327,10 @@ impl ServerDiff<'_> {
         let completed = wait == Wait::Completed && c.state == RunState::Exited && c.exit_code == Some(0);
         match (run, c.state) {
             (true, RunState::Created | RunState::Exited | RunState::Dead) if !completed => {
-                let op = Op::Start { container: name, target: c.id.clone(), wait, fresh: false };
+                let again = (c.state == RunState::Created).then(|| {
+                    Box::new(super::Remake { spec: spec.clone(), hash: hash.clone(), redacted: redacted.clone() })
+                });
+                let op = Op::Start { container: name, target: c.id.clone(), wait, fresh: false, again };
                 self.push(a, s, op, vec![format!("declared running, is {}", c.state.as_str())], None);
             }
             (false, RunState::Running | RunState::Restarting | RunState::Paused) => {

@@ -67,6 +67,14 @@ pub enum Wait {
     Completed,
 }
 
+/// What a `Start` creates again when its never-run container is gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remake {
+    pub spec: ContainerSpec,
+    pub hash: String,
+    pub redacted: serde_json::Value,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
@@ -127,6 +135,11 @@ pub enum Op {
         /// Starts a container this plan creates (shown as part of the create).
         #[serde(default)]
         fresh: bool,
+        /// A container that never ran (`created`, left so by an interrupted
+        /// run): made again from this when it is gone by the time it is
+        /// started (the Engine can still be undoing the interrupted create).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        again: Option<Box<Remake>>,
     },
     Stop {
         container: String,

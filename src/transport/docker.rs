@@ -658,35 +658,41 @@ impl DockerClient {
     }
 
     /// After "name in use": the id of the container holding `name` if it is
-    /// exactly ours (see `same_container`). The Engine reserves a name before
-    /// the container can be inspected; a create still under way (one a killed
-    /// run had sent) is awaited through its event, at most 10 s.
-    async fn created_meanwhile(&self, name: &str, hash: &str) -> Option<String> {
+    /// exactly ours (see `same_container`), or of the one `body` makes once
+    /// the name is free again. The Engine reserves a name before the
+    /// container can be inspected; a create still under way (one a killed
+    /// run had sent) either ends (its `create` event) or is undone by the
+    /// Engine (`destroy`, or no event at all), awaited at most 10 s.
+    async fn created_meanwhile(&self, name: &str, hash: &str, body: &ContainerCreateBody) -> Option<String> {
         let filters: HashMap<String, Vec<String>> = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
-            ("event".to_string(), vec!["create".to_string()]),
+            ("event".to_string(), vec!["create".to_string(), "destroy".to_string()]),
             ("container".to_string(), vec![name.to_string()]),
         ]);
         let wanted = name.to_string();
         let events = self.watch_events(filters, move |e| {
             e.typ == Some(EventMessageTypeEnum::CONTAINER)
-                && e.action.as_deref() == Some("create")
+                && matches!(e.action.as_deref(), Some("create" | "destroy"))
                 && actor_name(e) == Some(wanted.as_str())
         });
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut last = false;
         loop {
             match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await
             {
                 Ok(_) => return self.same_container(name, hash).await,
-                Err(e) => {
-                    if !DockerError::api("inspect", e).is_not_found() {
-                        return None;
-                    }
-                }
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(_) => return None,
             }
-            if !events.event_before(deadline).await {
-                return None;
+            // Not there: the name is still held by a create under way, or
+            // free again after the Engine undid it.
+            let opts = CreateContainerOptionsBuilder::default().name(name).build();
+            match self.docker.create_container(Some(opts), body.clone()).await {
+                Ok(r) => return Some(r.id),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) if !last => {}
+                Err(_) => return None,
             }
+            last = !events.event_before(deadline).await;
         }
     }
 }
@@ -932,9 +938,10 @@ impl EngineApi for DockerClient {
                 }
                 // The name is taken: by exactly this container when an
                 // earlier create went through (a retried call, or one a
-                // killed tomo had sent). Then it is ours to keep.
+                // killed tomo had sent). Then it is ours to keep; a create
+                // the Engine undoes frees the name again.
                 if matches!(e, DockerError::Api { status: Some(409), .. })
-                    && let Some(id) = self.created_meanwhile(name, hash).await
+                    && let Some(id) = self.created_meanwhile(name, hash, body).await
                 {
                     return Ok(id);
                 }

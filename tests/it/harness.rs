@@ -25,6 +25,21 @@ impl Run {
     pub fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
+
+    /// The whole output, then again its lines that tell of a failure (a
+    /// failed action, an error or a warning), so that a failure message cut
+    /// to its tail still shows why.
+    pub fn all_and_failures(&self) -> String {
+        let failures: Vec<&str> = self
+            .all_lines()
+            .filter(|l| l.contains("FAILED") || l.contains("ERROR") || l.contains("WARN") || l.contains("error:"))
+            .collect();
+        format!("{}\n--- the lines that tell of a failure ---\n{}", self.all(), failures.join("\n"))
+    }
+
+    fn all_lines(&self) -> impl Iterator<Item = &str> {
+        self.stdout.lines().chain(self.stderr.lines())
+    }
 }
 
 impl Tomo {

@@ -224,12 +224,15 @@ impl Drop for TestHost {
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
         let _ = Command::new("ip").args(["link", "del", &format!("{}h", self.ns)]).stderr(Stdio::null()).status();
         // Leftover overlay mounts of a hard-killed dockerd would block removal.
+        // Only mount points (the second field) under the folder: overlay
+        // options name its paths too.
         let _ = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "grep -o '{}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+                "awk -v d='{}' 'index($2, d) == 1 {{ print $2 }}' /proc/mounts | sort -r | xargs -r -n1 umount -l",
                 self.dir.path().display()
             ))
+            .stderr(Stdio::null())
             .status();
     }
 }

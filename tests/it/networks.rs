@@ -187,7 +187,12 @@ fn killed_at_random_points_of_a_20_app_apply_the_next_apply_converges_every_time
         child.kill().unwrap();
         child.wait().unwrap();
         let r = f.tomo(&["apply", "--auto-approve"]);
-        assert_eq!(r.code, 0, "round {round} (killed after {delay} ms, TOMO_TEST_SEED={seed}):\n{}", r.all());
+        assert_eq!(
+            r.code,
+            0,
+            "round {round} (killed after {delay} ms, TOMO_TEST_SEED={seed}):\n{}",
+            r.all_and_failures()
+        );
         assert_eq!(duplicates(&f), Vec::<String>::new(), "round {round}, TOMO_TEST_SEED={seed}:\n{}", r.all());
         let mut want = names.clone();
         want.sort();
