@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 
 use crate::model::Name;
 use crate::model::secret::Secrets;
-use crate::plan::{Action, Op, Plan};
+use crate::plan::{Action, Plan};
 use crate::redact::Redactor;
 use crate::transport::engine::EngineApi;
 
@@ -372,11 +372,8 @@ fn plan_secrets(plan: &Plan, secrets: &dyn Secrets) -> Redactor {
     let revealed: Vec<_> = plan
         .actions
         .iter()
-        .filter_map(|a| match &a.op {
-            Op::Create { spec, .. } | Op::Recreate { spec, .. } => Some(spec),
-            _ => None,
-        })
-        .flat_map(|spec| spec.secret_values())
+        .filter_map(|a| a.op.creates())
+        .flat_map(|(spec, _)| spec.secret_values())
         .filter_map(|v| secrets.reveal(&v).ok())
         .collect();
     Redactor::new(revealed.iter().map(|s| s.expose()))

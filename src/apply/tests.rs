@@ -12,7 +12,7 @@ use super::*;
 use crate::manifest::{self, LoadOptions, SecretCheck, Sources};
 use crate::model::secret::NoSecrets;
 use crate::model::{Desired, Observed, RunState, ServerState};
-use crate::plan::{self, PlanOptions};
+use crate::plan::{self, Op, PlanOptions};
 use crate::transport::engine::EngineApi;
 
 /// db ← web ← worker (each waits for the one before), with a volume and an

@@ -71,27 +71,29 @@ pub(super) fn add_edges(desired: &Desired, plan: &mut Plan) {
             }
             _ => {}
         }
-        match &a.op {
-            Op::Create { spec, .. } | Op::Recreate { spec, .. } => {
-                if let Some(p) = pulls.get(&(server.clone(), spec.image.clone())) {
+        // What a container is created from comes first (also for a start
+        // that may make its container again).
+        if let Some((spec, _)) = a.op.creates() {
+            if let Some(p) = pulls.get(&(server.clone(), spec.image.clone())) {
+                edges.push((*p, a.id));
+            }
+            for n in std::iter::once(&spec.network).chain(&spec.networks) {
+                if let Some(p) = nets.get(&(server.clone(), n.clone())) {
                     edges.push((*p, a.id));
                 }
-                for n in std::iter::once(&spec.network).chain(&spec.networks) {
-                    if let Some(p) = nets.get(&(server.clone(), n.clone())) {
-                        edges.push((*p, a.id));
-                    }
-                }
-                for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Volume) {
-                    if let Some(p) = vols.get(&(server.clone(), m.source.clone())) {
-                        edges.push((*p, a.id));
-                    }
-                }
-                for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Bind) {
-                    if let Some(p) = dirs.get(&(server.clone(), m.source.clone())) {
-                        edges.push((*p, a.id));
-                    }
+            }
+            for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Volume) {
+                if let Some(p) = vols.get(&(server.clone(), m.source.clone())) {
+                    edges.push((*p, a.id));
                 }
             }
+            for m in spec.mounts.iter().filter(|m| m.kind == SpecMountKind::Bind) {
+                if let Some(p) = dirs.get(&(server.clone(), m.source.clone())) {
+                    edges.push((*p, a.id));
+                }
+            }
+        }
+        match &a.op {
             Op::RemoveNetwork { .. } | Op::RemoveVolume { .. } => {
                 for b in &plan.actions {
                     let same_app = matches!(&a.op, Op::RemoveVolume { .. }) || b.app == a.app;

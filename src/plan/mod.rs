@@ -203,6 +203,25 @@ pub enum Recovery {
 }
 
 impl Op {
+    /// The spec this action may create a container from, and its hash: a
+    /// create's, a recreate's, and a start's that can make its never-run
+    /// container again.
+    pub fn creates(&self) -> Option<(&ContainerSpec, &str)> {
+        match self {
+            Op::Create { spec, hash, .. } | Op::Recreate { spec, hash, .. } => Some((spec, hash)),
+            Op::Start { again: Some(r), .. } => Some((&r.spec, &r.hash)),
+            _ => None,
+        }
+    }
+
+    fn creates_mut(&mut self) -> Option<(&mut ContainerSpec, &str)> {
+        match self {
+            Op::Create { spec, hash, .. } | Op::Recreate { spec, hash, .. } => Some((spec, hash)),
+            Op::Start { again: Some(r), .. } => Some((&mut r.spec, &r.hash)),
+            _ => None,
+        }
+    }
+
     /// The one-character symbol of the human plan.
     pub fn symbol(&self) -> char {
         match self {
@@ -555,7 +574,7 @@ pub fn build(
 pub fn fill_env_files(plan: &mut Plan, desired: &Desired, secrets: &dyn Secrets) -> bool {
     use crate::model::EnvValue;
     for a in &mut plan.actions {
-        let (Op::Create { spec, hash, .. } | Op::Recreate { spec, hash, .. }) = &mut a.op else { continue };
+        let Some((spec, hash)) = a.op.creates_mut() else { continue };
         if !spec.env.values().any(|v| matches!(v, EnvValue::FromFile { .. })) {
             continue;
         }
@@ -568,7 +587,7 @@ pub fn fill_env_files(plan: &mut Plan, desired: &Desired, secrets: &dyn Secrets)
                 }
             }
         }
-        if spec.hash(secrets).ok().as_ref() != Some(hash) {
+        if spec.hash(secrets).ok().as_deref() != Some(hash) {
             return false;
         }
     }

@@ -967,3 +967,49 @@ fn the_spec_hash_of_a_service_with_a_large_file_is_cheap() {
     let limit = if cfg!(debug_assertions) { 100 } else { 5 };
     assert!(each < std::time::Duration::from_millis(limit), "spec hash with a 1 MiB file: {each:?}");
 }
+
+/// A container left `created` (never run) is started with what makes it
+/// again: it waits for what a create waits for (here its network), and a
+/// saved plan read back gets its env-file credentials again.
+#[test]
+fn a_start_of_a_never_run_container_carries_its_spec_through_a_saved_plan() {
+    use crate::model::EnvValue;
+    let dir = tempfile::tempdir().unwrap();
+    let app =
+        "kind: Server\nname: a\nhost: local\n---\nkind: App\nname: db\nserver: a\nimage: img:1\nenv_file: [db.env]\n";
+    std::fs::write(dir.path().join("m.yaml"), app).unwrap();
+    std::fs::write(dir.path().join("db.env"), "DB_PASSWORD=hunter2\n").unwrap();
+    let sources = manifest::read_dir(dir.path()).unwrap();
+    let l = manifest::load(
+        &sources,
+        &LoadOptions { secrets: &SecretCheck::Known(Default::default()), inline_check: |_| Ok(()) },
+    );
+    let d = l.desired.unwrap_or_else(|| panic!("{:?}", l.diagnostics));
+    let db = d.apps.values().next().unwrap();
+    let spec = ContainerSpec::new(&Name::parse("a").unwrap(), db, db.services.values().next().unwrap());
+    let keyed = Fixed("unused");
+    let mut c = container(&ContainerSpec { env: Default::default(), ..spec.clone() }, RunState::Created);
+    let redacted = spec.redacted(&keyed).unwrap();
+    c.labels.insert(labels::SPEC_HASH.into(), spec::hash_redacted(&redacted));
+    c.labels.insert(labels::SPEC.into(), redacted.to_string());
+    let mut inv = empty();
+    inv.containers.push(c);
+    let p = build(&d, &observed(&[("a", inv)]), &PlanOptions::default(), &keyed).unwrap();
+    let net = p.actions.iter().find(|a| matches!(a.op, Op::CreateNetwork { .. })).expect("the network is missing");
+    let start = p.actions.iter().find(|a| matches!(a.op, Op::Start { again: Some(_), .. })).expect("{p:?}");
+    assert!(start.after.contains(&net.id), "the start waits for the network its remake needs: {:?}", start.after);
+    let password = |p: &Plan| match &p.actions[start.id].op {
+        Op::Start { again: Some(r), .. } => match r.spec.env.get("DB_PASSWORD") {
+            Some(EnvValue::FromFile { value, .. }) => value.expose().to_string(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(password(&p), "hunter2");
+    let text = serde_json::to_string(&p).unwrap();
+    assert!(!text.contains("hunter2"), "a saved plan holds no env-file value");
+    let mut back: Plan = serde_json::from_str(&text).unwrap();
+    assert_eq!(password(&back), "");
+    assert!(fill_env_files(&mut back, &d, &keyed));
+    assert_eq!(password(&back), "hunter2");
+}

@@ -663,7 +663,12 @@ impl DockerClient {
     /// container can be inspected; a create still under way (one a killed
     /// run had sent) either ends (its `create` event) or is undone by the
     /// Engine (`destroy`, or no event at all), awaited at most 10 s.
-    async fn created_meanwhile(&self, name: &str, hash: &str, body: &ContainerCreateBody) -> Option<String> {
+    async fn created_meanwhile(
+        &self,
+        name: &str,
+        hash: &str,
+        body: &ContainerCreateBody,
+    ) -> Result<Option<String>, DockerError> {
         let filters: HashMap<String, Vec<String>> = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
             ("event".to_string(), vec!["create".to_string(), "destroy".to_string()]),
@@ -680,17 +685,19 @@ impl DockerClient {
         loop {
             match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await
             {
-                Ok(_) => return self.same_container(name, hash).await,
+                Ok(_) => return Ok(self.same_container(name, hash).await),
                 Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
-                Err(_) => return None,
+                Err(_) => return Ok(None),
             }
             // Not there: the name is still held by a create under way, or
-            // free again after the Engine undid it.
+            // free again after the Engine undid it. Any other refusal of
+            // this create is its own error (retried when transient).
             let opts = CreateContainerOptionsBuilder::default().name(name).build();
             match self.docker.create_container(Some(opts), body.clone()).await {
-                Ok(r) => return Some(r.id),
+                Ok(r) => return Ok(Some(r.id)),
                 Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) if !last => {}
-                Err(_) => return None,
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => return Ok(None),
+                Err(e) => return Err(DockerError::api(format!("create container {name}"), e)),
             }
             last = !events.event_before(deadline).await;
         }
@@ -941,7 +948,7 @@ impl EngineApi for DockerClient {
                 // killed tomo had sent). Then it is ours to keep; a create
                 // the Engine undoes frees the name again.
                 if matches!(e, DockerError::Api { status: Some(409), .. })
-                    && let Some(id) = self.created_meanwhile(name, hash, body).await
+                    && let Some(id) = self.created_meanwhile(name, hash, body).await?
                 {
                     return Ok(id);
                 }
