@@ -13,8 +13,12 @@ const PASS: &str = "pre-hook-passphrase";
 const SECRET: &str = "hook-token-5d1c9a";
 
 fn app_yaml(pre: &str) -> String {
+    app_yaml_within(pre, "30s")
+}
+
+fn app_yaml_within(pre: &str, timeout: &str) -> String {
     format!(
-        "kind: App\nname: {{p}}-pre\nserver: local\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\nenv:\n  TOKEN: {{secret: hook-token}}\nvolumes: [\"data:/data\"]\nbackup:\n  mode: live\n  pre: {{service: {{p}}-pre, command: {pre}, timeout: 30s}}\n"
+        "kind: App\nname: {{p}}-pre\nserver: local\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\nenv:\n  TOKEN: {{secret: hook-token}}\nvolumes: [\"data:/data\"]\nbackup:\n  mode: live\n  pre: {{service: {{p}}-pre, command: {pre}, timeout: {timeout}}}\n"
     )
 }
 
@@ -52,6 +56,37 @@ fn pre_hook_dump_is_backed_up_and_a_failing_hook_fails_the_backup() {
     assert!(text.contains("token=***") && !text.contains(SECRET), "{text}");
     assert!(!bad.exists(), "no archive from a failed backup");
     assert_eq!(f.inspect(&app, "{{.State.Running}}"), "true");
+
+    // A hook that outlives its timeout fails the backup at the timeout.
+    f.manifest("pre.yaml", &app_yaml_within("[\"sleep\", \"60\"]", "1s"));
+    let t = Instant::now();
+    let late = f.tomo(&["backup", "create", "--app", &app, "--out", &bad.display().to_string()]);
+    let took = t.elapsed();
+    assert_ne!(late.code, 0, "{}", late.all());
+    assert!(
+        late.all().contains("pre` hook") && late.all().contains("within") && late.all().contains("1s"),
+        "{}",
+        late.all()
+    );
+    assert!(took < Duration::from_secs(20), "the hook was cut at its timeout, not waited for: {took:?}");
+    assert!(!bad.exists(), "no archive from a late hook");
+    assert_eq!(f.inspect(&app, "{{.State.Running}}"), "true");
+
+    // A hook that prints 32 MiB: the failure shows only its last lines.
+    f.manifest(
+        "pre.yaml",
+        &app_yaml("\"head -c 33554432 /dev/zero | tr '\\\\0' x; echo; echo the last line; exit 4\""),
+    );
+    let loud = f.tomo(&["backup", "create", "--app", &app, "--out", &bad.display().to_string()]);
+    assert_ne!(loud.code, 0, "{}", loud.all());
+    let text = loud.all();
+    assert!(
+        text.contains("exit code 4") && text.contains("the last line"),
+        "{}",
+        &text[text.floor_char_boundary(text.len().saturating_sub(2000))..]
+    );
+    assert!(text.len() < 256 * 1024, "the output shown is capped: {} bytes", text.len());
+    assert!(!bad.exists());
 }
 
 #[test]
