@@ -111,6 +111,11 @@ cargo test --locked --test integration -- --ignored --exact \
     mcp_resources::the_python_sdk_completes_reads_and_hears_of_changes \
     mcp_resources::a_hundred_subscribed_sessions_cost_under_ten_megabytes
 
+# A store install's time to a written manifest and plan (<= 200 ms), alone too.
+say "market install timing"
+cargo test --locked --test integration -- --ignored --exact --nocapture \
+    market_install::bench_install_of_a_four_service_app
+
 # A busy container's CPU share (> half a core) and the collection round's
 # time (<= 300 ms over 5 SSH hosts of 20 containers), likewise measured
 # alone: one test at a time, since two busy loops on two cores starve each

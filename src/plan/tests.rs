@@ -974,17 +974,11 @@ fn the_spec_hash_of_a_service_with_a_large_file_is_cheap() {
 #[test]
 fn a_start_of_a_never_run_container_carries_its_spec_through_a_saved_plan() {
     use crate::model::EnvValue;
-    let dir = tempfile::tempdir().unwrap();
-    let app =
-        "kind: Server\nname: a\nhost: local\n---\nkind: App\nname: db\nserver: a\nimage: img:1\nenv_file: [db.env]\n";
-    std::fs::write(dir.path().join("m.yaml"), app).unwrap();
-    std::fs::write(dir.path().join("db.env"), "DB_PASSWORD=hunter2\n").unwrap();
-    let sources = manifest::read_dir(dir.path()).unwrap();
-    let l = manifest::load(
-        &sources,
-        &LoadOptions { secrets: &SecretCheck::Known(Default::default()), inline_check: |_| Ok(()) },
-    );
-    let d = l.desired.unwrap_or_else(|| panic!("{:?}", l.diagnostics));
+    // As `env_file: [db.env]` holding `DB_PASSWORD=hunter2` loads it.
+    let mut d = desired("kind: App\nname: db\nserver: a\nimage: img:1\n");
+    let svc = d.apps.values_mut().next().unwrap().services.values_mut().next().unwrap();
+    let value = crate::model::secret::SecretString::new("hunter2".to_string());
+    svc.env.insert("DB_PASSWORD".into(), EnvValue::FromFile { file: "db.env".into(), value });
     let db = d.apps.values().next().unwrap();
     let spec = ContainerSpec::new(&Name::parse("a").unwrap(), db, db.services.values().next().unwrap());
     let keyed = Fixed("unused");

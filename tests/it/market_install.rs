@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -163,6 +163,34 @@ fn running(container: &str) -> bool {
     docker_try(&["inspect", "-f", "{{.State.Running}}", container]).as_deref() == Some("true")
 }
 
+/// The time from `market install` of a 4-service store app (a database,
+/// health-checked dependencies, generated credentials) to a written manifest
+/// and plan: median of 5 installs ≤ 200 ms. Measured alone by tests/run.sh.
+#[test]
+#[ignore = "a timing figure: measured after the parallel suite, by tests/run.sh"]
+fn bench_install_of_a_four_service_app() {
+    let (f, store) = market_fleet();
+    copy_app(&store, "bigbear-casaos", "nextcloud", &f.prefix);
+    sync(&f);
+    let mut took: Vec<Duration> = (0..5)
+        .map(|i| {
+            let (nc, port) = (f.app(&format!("nc{i}")), free_port().to_string());
+            let started = Instant::now();
+            let r = f.tomo(&["market", "install", "shop/nextcloud", "--name", &nc, "--set", &format!("7580={port}")]);
+            let t = started.elapsed();
+            assert_eq!(r.code, 0, "{}", r.all());
+            t
+        })
+        .collect();
+    took.sort();
+    let median = took[took.len() / 2];
+    eprintln!(
+        "market install of a 4-service app to a written manifest and plan: median {} ms of {took:?}",
+        median.as_millis()
+    );
+    assert!(median <= Duration::from_millis(200), "median install {median:?}");
+}
+
 #[test]
 fn install_plan_apply_three_fixture_apps() {
     let (f, store) = market_fleet();
@@ -193,7 +221,9 @@ fn install_plan_apply_three_fixture_apps() {
     let took = started.elapsed();
     assert_eq!(r.code, 0, "{}", r.all());
     eprintln!("market install of a 4-service app to a written manifest and plan: {} ms", took.as_millis());
-    assert!(took.as_millis() <= 200, "install took {took:?}");
+    // The ≤ 200 ms target is measured alone, by `bench_install_of_a_four_service_app`
+    // (tests/run.sh); beside the parallel suite it measures the load.
+    assert!(took.as_millis() <= 2000, "install took {took:?}");
     assert!(r.stdout.contains("Written. Run `tomo apply`"), "{}", r.stdout);
     assert!(!running(&format!("{nc}-nextcloud")), "nothing runs before apply");
     let text = read(&f, &format!("apps/{nc}.yaml")).unwrap();
