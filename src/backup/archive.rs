@@ -1,6 +1,7 @@
 //! The backup archive: a sequence of members (a SQLite store, manifest files,
 //! an app's volume as a tar stream, ...) with a SHA-256 each and a contents
-//! list at the end, compressed with zstd and encrypted (`stream.rs`) under a
+//! list at the end, compressed with zstd (`compress.rs`: blocks that don't
+//! shrink are stored) and encrypted (`stream.rs`) under a
 //! key derived with Argon2id from a passphrase and the salt in the envelope.
 //!
 //! On disk: `MAGIC`, a u32 (big-endian) length, the envelope (JSON: header,
@@ -41,9 +42,6 @@ const KDF: &str = "argon2id-v19-m19456-t2-p1";
 const BLOCK: usize = 64 * 1024;
 /// Upper bound on a JSON record (envelope, member metadata, contents).
 const MAX_RECORD: usize = 16 * 1024 * 1024;
-/// zstd's fast end: app data is often already compressed (media, archives),
-/// where higher levels spend time for nothing; text still shrinks well.
-const ZSTD_LEVEL: i32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -232,7 +230,7 @@ fn write_record(w: &mut impl Write, tag: u8, json: &[u8]) -> io::Result<()> {
     w.write_all(json)
 }
 
-type Compressor<W> = zstd::stream::write::Encoder<'static, EncryptWriter<W>>;
+type Compressor<W> = super::compress::Compressor<EncryptWriter<W>>;
 
 /// Writes an archive, one member after the other.
 pub struct ArchiveWriter<W: Write> {
@@ -266,7 +264,7 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
         out.write_all(&u32::try_from(json.len()).map_err(|_| ArchiveError::Format("envelope".into()))?.to_be_bytes())?;
         out.write_all(&json)?;
         let enc = EncryptWriter::new(out, &key, prefix, aad(&json))?;
-        let z = zstd::stream::write::Encoder::new(enc, ZSTD_LEVEL)?;
+        let z = Compressor::new(enc)?;
         Ok(ArchiveWriter { z, header, entries: Vec::new(), notes: BTreeMap::new(), open_member: false })
     }
 }
@@ -335,9 +333,7 @@ impl<W: Write> MemberWriter<'_, W> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let len = u32::try_from(self.buf.len()).map_err(|_| io::Error::other("block too large"))?;
-        self.archive.z.write_all(&len.to_be_bytes())?;
-        self.archive.z.write_all(&self.buf)?;
+        write_block(&mut self.archive.z, &self.buf)?;
         self.buf.clear();
         Ok(())
     }
@@ -358,10 +354,30 @@ impl<W: Write> MemberWriter<'_, W> {
     }
 }
 
+/// Writes one block of member data (its length, then its bytes), stored
+/// when it would not shrink.
+fn write_block<W: Write>(z: &mut Compressor<W>, block: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(block.len()).map_err(|_| io::Error::other("block too large"))?.to_be_bytes();
+    if z.worth_compressing(block) {
+        z.write_all(&len)?;
+        z.write_all(block)
+    } else {
+        z.store(&[&len, block])
+    }
+}
+
 impl<W: Write> Write for MemberWriter<'_, W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.buf.len() == BLOCK {
             self.flush_block()?;
+        }
+        if self.buf.is_empty() && data.len() >= BLOCK {
+            // A whole block in hand: written from the caller's bytes, not copied first.
+            let block = &data[..BLOCK];
+            self.hasher.update(block);
+            write_block(&mut self.archive.z, block)?;
+            self.size += BLOCK as u64;
+            return Ok(BLOCK);
         }
         let n = data.len().min(BLOCK - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);

@@ -16,26 +16,19 @@ use std::io::{self, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
+use chacha20poly1305::Key;
 
 use super::archive::ArchiveError;
+use super::xchacha::{ArchiveCipher, TAG_LEN as TAG};
 
 /// Plaintext bytes per chunk.
 pub const CHUNK: usize = 64 * 1024;
-const TAG: usize = 16;
 pub const PREFIX_LEN: usize = 19;
+/// A frame's head: the last-frame marker and the sealed length.
+const HEAD: usize = 5;
 /// Chunks in flight between the thread that fills them and the one that
 /// seals (or opens) them: bounds the memory of the pipeline.
 const IN_FLIGHT: usize = 8;
-
-fn nonce(prefix: &[u8; PREFIX_LEN], counter: u32, last: bool) -> XNonce {
-    let mut n = [0u8; 24];
-    n[..PREFIX_LEN].copy_from_slice(prefix);
-    n[PREFIX_LEN..23].copy_from_slice(&counter.to_be_bytes());
-    n[23] = u8::from(last);
-    XNonce::from(n)
-}
 
 fn io_err(e: ArchiveError) -> io::Error {
     io::Error::other(e)
@@ -44,31 +37,29 @@ fn io_err(e: ArchiveError) -> io::Error {
 /// The sealing side: numbers chunks and writes their frames.
 struct Sealer<W: Write> {
     out: W,
-    cipher: XChaCha20Poly1305,
-    prefix: [u8; PREFIX_LEN],
+    cipher: ArchiveCipher,
     aad: Vec<u8>,
     counter: u32,
 }
 
 impl<W: Write> Sealer<W> {
-    /// Seals `chunk` in place and writes its frame.
-    fn seal(&mut self, chunk: &mut [u8], last: bool) -> io::Result<()> {
-        let n = nonce(&self.prefix, self.counter, last);
+    /// Seals the chunk in `frame` (after its `HEAD` bytes) in place, fills
+    /// in the head, appends the tag, and writes the frame in one write.
+    fn seal(&mut self, frame: &mut Vec<u8>, last: bool) -> io::Result<()> {
+        let chunk = frame.get_mut(HEAD..).ok_or_else(|| io::Error::other("a frame without its head"))?;
         let tag = self
             .cipher
-            .encrypt_inout_detached(&n, &self.aad, chunk.into())
-            .map_err(|_| io::Error::other("sealing a chunk failed"))?;
+            .seal(self.counter, last, &self.aad, chunk)
+            .ok_or_else(|| io::Error::other("sealing a chunk failed"))?;
         self.counter = self
             .counter
             .checked_add(1)
             .ok_or_else(|| io_err(ArchiveError::Format("the archive is too large (chunk counter)".into())))?;
         let len = u32::try_from(chunk.len() + TAG).map_err(|_| io::Error::other("chunk too large"))?;
-        let mut head = [0u8; 5];
-        head[0] = u8::from(last);
-        head[1..].copy_from_slice(&len.to_be_bytes());
-        self.out.write_all(&head)?;
-        self.out.write_all(chunk)?;
-        self.out.write_all(&tag)
+        frame[0] = u8::from(last);
+        frame[1..HEAD].copy_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&tag);
+        self.out.write_all(frame)
     }
 
     /// Seals what arrives on `chunks` until the last one, handing buffers back on `free`.
@@ -79,11 +70,17 @@ impl<W: Write> Sealer<W> {
                 self.out.flush()?;
                 return Ok(self.out);
             }
-            chunk.clear();
             let _ = free.try_send(chunk);
         }
         Err(io::Error::other("the archive was abandoned before its last chunk"))
     }
+}
+
+/// A buffer for the next frame: room for its head, then its chunk and tag.
+fn empty_frame() -> Vec<u8> {
+    let mut frame = Vec::with_capacity(HEAD + CHUNK + TAG);
+    frame.resize(HEAD, 0);
+    frame
 }
 
 /// Seals what is written to it into frames on `out`, on a thread of its
@@ -98,11 +95,11 @@ pub struct EncryptWriter<W> {
 
 impl<W: Write + Send + 'static> EncryptWriter<W> {
     pub fn new(out: W, key: &Key, prefix: [u8; PREFIX_LEN], aad: Vec<u8>) -> io::Result<EncryptWriter<W>> {
-        let sealer = Sealer { out, cipher: XChaCha20Poly1305::new(key), prefix, aad, counter: 0 };
+        let sealer = Sealer { out, cipher: ArchiveCipher::new(key, &prefix), aad, counter: 0 };
         let (chunks, rx) = sync_channel(IN_FLIGHT);
         let (back, free) = sync_channel(IN_FLIGHT + 2);
         let handle = std::thread::Builder::new().name("tomo-seal".into()).spawn(move || sealer.run(rx, back))?;
-        Ok(EncryptWriter { buf: Vec::with_capacity(CHUNK), chunks: Some(chunks), free, sealer: Some(handle) })
+        Ok(EncryptWriter { buf: empty_frame(), chunks: Some(chunks), free, sealer: Some(handle) })
     }
 }
 
@@ -118,7 +115,13 @@ impl<W> EncryptWriter<W> {
     }
 
     fn send(&mut self, last: bool) -> io::Result<()> {
-        let next = self.free.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let next = match self.free.try_recv() {
+            Ok(mut used) => {
+                used.truncate(HEAD);
+                used
+            }
+            Err(_) => empty_frame(),
+        };
         let full = std::mem::replace(&mut self.buf, next);
         let sent = self.chunks.as_ref().map(|c| c.send((full, last)).is_ok());
         if sent == Some(true) { Ok(()) } else { Err(self.stopped()) }
@@ -138,10 +141,10 @@ impl<W> EncryptWriter<W> {
 
 impl<W> Write for EncryptWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.len() == CHUNK {
+        if self.buf.len() == HEAD + CHUNK {
             self.send(false)?;
         }
-        let n = data.len().min(CHUNK - self.buf.len());
+        let n = data.len().min(HEAD + CHUNK - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
         Ok(n)
     }
@@ -155,8 +158,7 @@ impl<W> Write for EncryptWriter<W> {
 /// The opening side: reads frames and checks their tags.
 struct Opener<R: Read> {
     input: R,
-    cipher: XChaCha20Poly1305,
-    prefix: [u8; PREFIX_LEN],
+    cipher: ArchiveCipher,
     aad: Vec<u8>,
     counter: u32,
 }
@@ -164,7 +166,7 @@ struct Opener<R: Read> {
 impl<R: Read> Opener<R> {
     /// Reads and opens the next frame into `buf`; whether it was the last.
     fn next_frame(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        let mut head = [0u8; 5];
+        let mut head = [0u8; HEAD];
         read_exact_or_truncated(&mut self.input, &mut head)?;
         let last = match head[0] {
             0 => false,
@@ -177,12 +179,10 @@ impl<R: Read> Opener<R> {
         }
         buf.resize(len, 0);
         read_exact_or_truncated(&mut self.input, buf)?;
-        let tag = Tag::try_from(&buf[len - TAG..]).map_err(|_| io::Error::other("tag length"))?;
-        buf.truncate(len - TAG);
-        let n = nonce(&self.prefix, self.counter, last);
-        self.cipher.decrypt_inout_detached(&n, &self.aad, buf.as_mut_slice().into(), &tag).map_err(|_| {
+        let plain = self.cipher.open(self.counter, last, &self.aad, buf).ok_or_else(|| {
             io_err(ArchiveError::Tampered(format!("chunk {} fails its authentication tag", self.counter)))
         })?;
+        buf.truncate(plain);
         self.counter = self.counter.wrapping_add(1);
         if last {
             let mut extra = [0u8; 1];
@@ -208,7 +208,7 @@ impl<R: Read> Opener<R> {
 
 enum Source<R: Read> {
     /// Frames opened on the reading thread.
-    Inline(Opener<R>),
+    Inline(Box<Opener<R>>),
     /// Frames opened on a thread of their own, ahead of the reader.
     Thread { opened: Receiver<io::Result<(Vec<u8>, bool)>>, free: SyncSender<Vec<u8>> },
 }
@@ -224,8 +224,8 @@ pub struct DecryptReader<R: Read> {
 
 impl<R: Read> DecryptReader<R> {
     pub fn new(input: R, key: &Key, prefix: [u8; PREFIX_LEN], aad: Vec<u8>) -> DecryptReader<R> {
-        let opener = Opener { input, cipher: XChaCha20Poly1305::new(key), prefix, aad, counter: 0 };
-        DecryptReader { source: Source::Inline(opener), buf: Vec::new(), pos: 0, done: false }
+        let opener = Opener { input, cipher: ArchiveCipher::new(key, &prefix), aad, counter: 0 };
+        DecryptReader { source: Source::Inline(Box::new(opener)), buf: Vec::new(), pos: 0, done: false }
     }
 
     /// Like `new`, with the frames opened on a thread of their own (at most
@@ -234,7 +234,7 @@ impl<R: Read> DecryptReader<R> {
     where
         R: Send + 'static,
     {
-        let opener = Opener { input, cipher: XChaCha20Poly1305::new(key), prefix, aad, counter: 0 };
+        let opener = Opener { input, cipher: ArchiveCipher::new(key, &prefix), aad, counter: 0 };
         let (out, opened) = sync_channel(IN_FLIGHT);
         let (free, back) = sync_channel(IN_FLIGHT + 2);
         std::thread::Builder::new().name("tomo-open".into()).spawn(move || opener.run(out, back))?;
