@@ -2,7 +2,7 @@
 //! on each of its servers, streamed as a tar member of the archive
 //! (`app/<app>/<server>/volume/<name>.tar`, `app/<app>/<server>/bind<path>.tar`).
 //! The tar is read on the server (`transport::datastream`) and written into
-//! the archive on a blocking thread, through a bounded pipe: a volume is
+//! the archive on a blocking thread, through a bounded pipe (`batchpipe`): a volume is
 //! never held whole in memory or staged on any disk.
 //!
 //! Consistency per app (`DataMode`): `stop` stops the app's running
@@ -299,14 +299,12 @@ async fn stream_member<W: Write + Send + 'static>(
     fs: &HostFs,
     path: &str,
 ) -> std::result::Result<(ArchiveWriter<W>, u64), String> {
-    let (mut tx, rx) = tokio::io::duplex(PIPE);
-    let handle = tokio::runtime::Handle::current();
+    let (mut tx, rx) = super::batchpipe::pipe();
     let writer = tokio::task::spawn_blocking(move || {
         let mut archive = archive;
         let written = (|| {
             let mut member = archive.member(meta)?;
-            let mut source = tokio_util::io::SyncIoBridge::new_with_handle(rx, handle);
-            copy_large(&mut source, &mut member)?;
+            rx.copy_to(&mut member)?;
             member.finish()
         })();
         (archive, written)

@@ -26,6 +26,7 @@ pub mod appdata_restore;
 mod backup;
 pub mod backup_remote;
 mod backup_schedule;
+mod batchpipe;
 mod changes;
 mod connect;
 mod daemon;
