@@ -229,6 +229,14 @@ fn peak_rss_kib() -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// Writes the page cache's dirty pages out before a timed run, so that no
+/// run pays for the writes of the one before it. (The Engine's container
+/// stop syncs the filesystem: a restore's stop would otherwise wait for the
+/// gigabyte that the peer's `tar x` or the backup just wrote.)
+fn settle() {
+    sh("sync");
+}
+
 /// `ssh` (OpenSSH) running `remote` on the host, timed; `cipher` forces one.
 fn ssh_timed(h: &TestHost, remote: &str, stdin: Option<&Path>, cipher: Option<&str>) -> Duration {
     let mut c = Command::new("ssh");
@@ -272,13 +280,17 @@ fn bench_one_gib_volume_over_ssh() {
     // The peer, `ssh host tar …` from OpenSSH, with its default cipher and
     // with the AES-GCM that tomo's SSH client prefers; tomo is compared
     // with the faster of the two.
-    let peer_out = |cipher| ssh_timed(&h, &format!("tar c -C '{mp}' . "), None, cipher);
+    let peer_out = |cipher| {
+        settle();
+        ssh_timed(&h, &format!("tar c -C '{mp}' . "), None, cipher)
+    };
     let archive = f.tomo.path().join("bench.tomo-backup");
     let tar = f.tomo.path().join("plain.tar");
     sh(&format!("tar c -C '{mp}' . > '{}'", tar.display()));
     let target = h.dir.path().join("untar");
     let peer_in = |cipher| {
         sh(&format!("rm -rf '{0}'; mkdir -p '{0}'", target.display()));
+        settle();
         ssh_timed(&h, &format!("tar x -C '{}'", target.display()), Some(&tar), cipher)
     };
     let engine = engine(&f);
@@ -292,6 +304,10 @@ fn bench_one_gib_volume_over_ssh() {
     let (mut rss, mut rss_restore) = (0, 0);
     for round in 1..=3 {
         let (base_out, gcm_out) = (peer_out(None), peer_out(Some(GCM)));
+        // Like the peer's output, the archive starts out absent: replacing
+        // the last round's gigabyte would time the freeing of its pages.
+        let _ = std::fs::remove_file(&archive);
+        settle();
         let t = Instant::now();
         backup(&f, &app, DataMode::Live, &archive).unwrap();
         let tomo_out = t.elapsed();
@@ -300,6 +316,10 @@ fn bench_one_gib_volume_over_ssh() {
             rss = peak_rss_kib();
         }
         let (base_in, gcm_in) = (peer_in(None), peer_in(Some(GCM)));
+        // Like the peer's `tar x` into an empty folder, the restore goes
+        // into an emptied volume (the drill's case: the data is lost).
+        sh(&format!("find '{mp}' -mindepth 1 -delete"));
+        settle();
         let t = Instant::now();
         rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false)).unwrap();
         let tomo_in = t.elapsed();
