@@ -180,6 +180,75 @@ fn restore_drill_brings_back_volume_and_bind_folder_byte_for_byte() {
     assert_eq!(inode(&data.join("big")), inode(&data.join("hard-link-to-big")), "hard links are kept");
     let seen = h.docker(&["exec", &app, "cat", "/bind/dir with spaces/a b c.txt"]);
     assert_eq!(seen, "spaces");
+    assert_eq!(leftovers(&data), Vec::<String>::new());
+    assert_eq!(leftovers(&bind), Vec::<String>::new());
+}
+
+/// Folders a restore put beside `target` and left there (`.tomo-…`).
+fn leftovers(target: &Path) -> Vec<String> {
+    std::fs::read_dir(target.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tomo-"))
+        .collect()
+}
+
+#[test]
+fn a_damaged_archive_is_refused_after_staging_with_the_app_and_its_data_untouched() {
+    let h = TestHost::new(true);
+    let f = Fleet::new();
+    let bind = h.dir.path().join("bind");
+    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app_yaml(&bind)));
+    f.apply();
+    let (app, volume) = (f.app("drill"), format!("{}_data", f.app("drill")));
+    let data = mountpoint(&h, &volume);
+    std::fs::write(data.join("state"), "backed up").unwrap();
+    sh(&format!("dd if=/dev/urandom of='{}/blob' bs=1M count=8 status=none", data.display()));
+    std::fs::write(bind.join("file"), "bind backed up").unwrap();
+    let archive = f.tomo.path().join("good.tomo-backup");
+    backup(&f, &app, DataMode::Live, &archive).unwrap();
+    std::fs::write(data.join("state"), "newer").unwrap();
+    std::fs::write(bind.join("file"), "bind newer").unwrap();
+    let started = || h.docker(&["inspect", "-f", "{{.State.StartedAt}}", &app]);
+    let before = started();
+
+    // Damage after every member's data (the contents list's frame), and a
+    // cut end: the members are staged and extracted before either is found.
+    let good = std::fs::read(&archive).unwrap();
+    let mut flipped = good.clone();
+    let at = flipped.len() - 10;
+    flipped[at] ^= 1;
+    let cut = good[..good.len() - 40].to_vec();
+    for (name, bytes) in [("flipped", flipped), ("cut", cut)] {
+        let file = f.tomo.path().join(format!("{name}.tomo-backup"));
+        std::fs::write(&file, bytes).unwrap();
+        let engine = engine(&f);
+        let err = rt()
+            .block_on(engine.restore_app_data(&file, &SecretString::new(PASS), &app, None, false))
+            .expect_err(name)
+            .to_string();
+        assert!(err.contains(&app), "{name}: {err}");
+        assert_eq!(std::fs::read_to_string(data.join("state")).unwrap(), "newer", "{name}: the volume changed");
+        assert_eq!(
+            std::fs::read_to_string(bind.join("file")).unwrap(),
+            "bind newer",
+            "{name}: the bind folder changed"
+        );
+        assert_eq!(leftovers(&data), Vec::<String>::new(), "{name}: staged data left beside the volume");
+        assert_eq!(leftovers(&bind), Vec::<String>::new(), "{name}: staged data left beside the bind folder");
+        assert_eq!(started(), before, "{name}: the app was stopped or restarted");
+    }
+
+    // The intact archive puts the backed-up state back, and leaves nothing beside.
+    let engine = engine(&f);
+    let done = rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false)).unwrap();
+    assert_eq!(done.stopped, vec![app.clone()], "{done:?}");
+    assert_eq!(std::fs::read_to_string(data.join("state")).unwrap(), "backed up");
+    assert_eq!(std::fs::read_to_string(bind.join("file")).unwrap(), "bind backed up");
+    assert_eq!(leftovers(&data), Vec::<String>::new());
+    assert_eq!(leftovers(&bind), Vec::<String>::new());
+    assert!(running(&h, &app));
+    assert_ne!(started(), before, "the app was stopped for the swap and started again");
 }
 
 fn tomo_try(h: &TestHost, args: &[&str]) -> Option<String> {
