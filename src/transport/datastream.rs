@@ -11,7 +11,6 @@
 //! headers carry names as bytes; newlines and spaces included).
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use russh::ChannelMsg;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -25,19 +24,6 @@ const TAR_OUT: &str = r#"set -e; cd -- "$1"; exec tar --create --file=- --numeri
 /// Empties the folder `$1` (made when missing), then extracts the tar stream
 /// of stdin into it, owners and modes as recorded (the folder's own too).
 const TAR_IN: &str = r#"set -e; mkdir -p -- "$1"; cd -- "$1"; find . -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +; exec tar --extract --file=- --numeric-owner --same-owner --preserve-permissions"#;
-
-/// Puts a staged restore in place: moves the contents of the folder `$1`
-/// (made when missing) aside into `$3` (made), then those of `$2` into it,
-/// gives `$1` the owner and mode of `$2`, and removes the emptied `$2`.
-/// Renames when the folders share a filesystem (`mv` copies otherwise).
-const SWAP_IN: &str = r#"set -e; mkdir -p -- "$1"; mkdir -- "$3"; find "$1" -mindepth 1 -maxdepth 1 -exec mv -t "$3" -- {} +; find "$2" -mindepth 1 -maxdepth 1 -exec mv -t "$1" -- {} +; chown --reference="$2" -- "$1"; chmod --reference="$2" -- "$1"; rmdir -- "$2""#;
-
-/// Removes the folder `$1` and all it holds (a staged restore, or the data
-/// a restore replaced).
-const REMOVE_TREE: &str = r#"rm -rf -- "$1""#;
-
-/// How long moving a restore in place, or removing a folder, may take.
-const TREE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Prints each argument that is a folder, NUL-terminated.
 const FOLDERS: &str = r#"for p in "$@"; do [ -d "$p" ] && printf '%s\0' "$p"; done; true"#;
@@ -139,31 +125,6 @@ impl HostFs {
                 fed.map(|_| ()).map_err(|e| format!("{what}: sending: {e}"))
             }
         }
-    }
-
-    /// Replaces the contents of `target` with those of `staged` (see
-    /// `SWAP_IN`); what `target` held is kept in `aside` (for `remove_tree`).
-    pub async fn swap_in(&self, target: &str, staged: &str, aside: &str) -> Result<(), String> {
-        self.data_script("put the restored data in place", SWAP_IN, &[target, staged, aside]).await
-    }
-
-    /// Removes the folder `path` and all it holds.
-    pub async fn remove_tree(&self, path: &str) -> Result<(), String> {
-        self.data_script("remove", REMOVE_TREE, &[path]).await
-    }
-
-    async fn data_script(&self, what: &str, script: &str, args: &[&str]) -> Result<(), String> {
-        let mut argv: Vec<String> = ["sh", "-c", script, "tomo-data"].map(String::from).to_vec();
-        argv.extend(args.iter().map(|a| a.to_string()));
-        let out = self.command(&argv, self.sudo, TREE_TIMEOUT).await?;
-        if !out.success() {
-            return Err(format!(
-                "{what} {}: {}",
-                crate::term::field(args.first().copied().unwrap_or_default()),
-                crate::term::line(out.stderr.trim())
-            ));
-        }
-        Ok(())
     }
 
     /// Which of `paths` are folders on the server.

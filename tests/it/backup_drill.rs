@@ -194,7 +194,7 @@ fn leftovers(target: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_damaged_archive_is_refused_after_staging_with_the_app_and_its_data_untouched() {
+fn a_damaged_archive_is_refused_with_the_app_and_its_data_untouched() {
     let h = TestHost::new(true);
     let f = Fleet::new();
     let bind = h.dir.path().join("bind");
@@ -213,7 +213,7 @@ fn a_damaged_archive_is_refused_after_staging_with_the_app_and_its_data_untouche
     let before = started();
 
     // Damage after every member's data (the contents list's frame), and a
-    // cut end: the members are staged and extracted before either is found.
+    // cut end: found only at the end of a reading of the whole archive.
     let good = std::fs::read(&archive).unwrap();
     let mut flipped = good.clone();
     let at = flipped.len() - 10;
