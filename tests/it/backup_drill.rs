@@ -114,6 +114,29 @@ fn app_yaml(bind: &Path) -> String {
     )
 }
 
+/// The drill app deployed on a fresh SSH test host, its bind folder at
+/// `bind` under the host's folder.
+struct Drill {
+    h: TestHost,
+    f: Fleet,
+    bind: PathBuf,
+    app: String,
+    volume: String,
+    /// The volume's mountpoint.
+    data: PathBuf,
+}
+
+fn deploy(bind: &str) -> Drill {
+    let h = TestHost::new(true);
+    let f = Fleet::new();
+    let bind = h.dir.path().join(bind);
+    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app_yaml(&bind)));
+    f.apply();
+    let (app, volume) = (f.app("drill"), format!("{}_data", f.app("drill")));
+    let data = mountpoint(&h, &volume);
+    Drill { h, f, bind, app, volume, data }
+}
+
 fn mountpoint(h: &TestHost, volume: &str) -> PathBuf {
     PathBuf::from(h.docker(&["volume", "inspect", "-f", "{{.Mountpoint}}", volume]))
 }
@@ -124,13 +147,7 @@ fn running(h: &TestHost, container: &str) -> bool {
 
 #[test]
 fn restore_drill_brings_back_volume_and_bind_folder_byte_for_byte() {
-    let h = TestHost::new(true);
-    let f = Fleet::new();
-    let bind = h.dir.path().join("bind folder");
-    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app_yaml(&bind)));
-    f.apply();
-    let (app, volume) = (f.app("drill"), format!("{}_data", f.app("drill")));
-    let data = mountpoint(&h, &volume);
+    let Drill { h, f, bind, app, volume, data } = deploy("bind folder");
     write_known_data(&data, 200);
     write_known_data(&bind, 8);
     let (before_volume, before_bind) = (snapshot(&data), snapshot(&bind));
@@ -195,13 +212,7 @@ fn leftovers(target: &Path) -> Vec<String> {
 
 #[test]
 fn a_damaged_archive_is_refused_with_the_app_and_its_data_untouched() {
-    let h = TestHost::new(true);
-    let f = Fleet::new();
-    let bind = h.dir.path().join("bind");
-    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app_yaml(&bind)));
-    f.apply();
-    let (app, volume) = (f.app("drill"), format!("{}_data", f.app("drill")));
-    let data = mountpoint(&h, &volume);
+    let Drill { h, f, bind, app, data, .. } = deploy("bind");
     std::fs::write(data.join("state"), "backed up").unwrap();
     sh(&format!("dd if=/dev/urandom of='{}/blob' bs=1M count=8 status=none", data.display()));
     std::fs::write(bind.join("file"), "bind backed up").unwrap();
@@ -260,13 +271,7 @@ fn tomo_try(h: &TestHost, args: &[&str]) -> Option<String> {
 
 #[test]
 fn stop_mode_brings_the_app_back_when_the_connection_dies_mid_copy() {
-    let mut h = TestHost::new(true);
-    let f = Fleet::new();
-    let bind = h.dir.path().join("bind");
-    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app_yaml(&bind)));
-    f.apply();
-    let app = f.app("drill");
-    let data = mountpoint(&h, &format!("{app}_data"));
+    let Drill { mut h, f, app, data, .. } = deploy("bind");
     sh(&format!("dd if=/dev/urandom of='{}/big' bs=1M count=600 status=none", data.display()));
     let archive = f.tomo.path().join("cut.tomo-backup");
     let started = Instant::now();
@@ -336,13 +341,7 @@ fn ssh_timed(h: &TestHost, remote: &str, stdin: Option<&Path>, cipher: Option<&s
 #[test]
 #[ignore = "benchmark: run alone"]
 fn bench_one_gib_volume_over_ssh() {
-    let h = TestHost::new(true);
-    let f = Fleet::new();
-    let bind = h.dir.path().join("bind");
-    f.manifest("s.yaml", &format!("{}---\n{}", h.server_yaml("h"), app_yaml(&bind)));
-    f.apply();
-    let app = f.app("drill");
-    let data = mountpoint(&h, &format!("{app}_data"));
+    let Drill { h, f, app, data, .. } = deploy("bind");
     sh(&format!("dd if=/dev/urandom of='{}/big' bs=1M count=1024 status=none", data.display()));
     let gib = 1024.0 * 1024.0 * 1024.0;
     let mp = data.display().to_string();
