@@ -15,7 +15,6 @@ use crate::error::{ConnectError, Known, NotFound, Noun, Result, Usage};
 use crate::model::{App, ContainerObs, Desired, EnvValue, Name, labels};
 use crate::plan::{PlanOptions, Scope};
 use crate::transport::docker::DockerClient;
-use crate::transport::engine::EngineApi;
 
 /// A result for one server, or why it could not be had.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -253,14 +252,9 @@ pub(super) async fn containers_of(
             Ok(c) => c,
             Err(e) => return (PerServer { server, result: None, error: Some(e.to_string()) }, None),
         };
-        match client.inventory().await {
-            Ok(inv) => {
-                let mine = inv
-                    .containers
-                    .iter()
-                    .filter(|c| c.ours && c.label(labels::APP) == Some(app.name.as_str()))
-                    .map(row)
-                    .collect();
+        match client.app_containers(app.name.as_str()).await {
+            Ok(list) => {
+                let mine = list.iter().filter(|c| c.label(labels::APP) == Some(app.name.as_str())).map(row).collect();
                 (PerServer { server, result: Some(mine), error: None }, Some(client.clone()))
             }
             Err(e) => (PerServer { server, result: None, error: Some(e.to_string()) }, None),

@@ -517,7 +517,7 @@ impl DockerClient {
         })
     }
 
-    fn container_obs(&self, c: bollard::models::ContainerSummary, id: String, name: String) -> ContainerObs {
+    pub(super) fn container_obs(&self, c: bollard::models::ContainerSummary, id: String, name: String) -> ContainerObs {
         let status = c.status.unwrap_or_default();
         let labels: BTreeMap<String, String> = c.labels.unwrap_or_default().into_iter().collect();
         let ours = labels.get(labels::MANAGED).is_some_and(|v| v == "true")
@@ -547,7 +547,7 @@ impl DockerClient {
 
     /// An object the server listed with an id or name no Engine gives: left
     /// out of the inventory (so nothing is ever sent about it), with a warning.
-    fn skipped<T>(&self, kind: &str, what: &str, value: &str) -> Option<T> {
+    pub(super) fn skipped<T>(&self, kind: &str, what: &str, value: &str) -> Option<T> {
         let shown: String = value.chars().take(80).collect();
         tracing::warn!(
             endpoint = %self.endpoint,

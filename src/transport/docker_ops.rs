@@ -12,6 +12,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::docker::{DockerClient, DockerError, segment, short};
+use super::engine::EngineApi;
 
 /// The most log text returned by one call.
 pub const MAX_LOG_BYTES: usize = 64 * 1024;
@@ -189,6 +190,37 @@ impl DockerClient {
             images_bytes: images?.iter().map(|i| i.size_bytes).sum(),
             root_dir: info.docker_root_dir.unwrap_or_default(),
         })
+    }
+
+    /// This installation's containers of `app` (one list call, filtered on
+    /// the server by their labels; retried like observation's).
+    pub async fn app_containers(&self, app: &str) -> Result<Vec<crate::model::ContainerObs>, DockerError> {
+        use crate::model::labels;
+        let filters: HashMap<String, Vec<String>> = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={}", labels::INSTALLATION, self.installation), format!("{}={app}", labels::APP)],
+        )]);
+        let list = super::docker::retrying(self.redactor(), "list", || async {
+            let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+            self.docker.list_containers(Some(options)).await.map_err(|e| self.unreachable("list containers", e))
+        })
+        .await?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let id = c.id.clone().unwrap_or_default();
+                if !super::docker::is_id(&id) {
+                    return self.skipped("container", "id", &id);
+                }
+                let name = c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string());
+                let name = name.unwrap_or_default();
+                if !super::docker::is_name(&name) {
+                    return self.skipped("container", "name", &name);
+                }
+                Some(self.container_obs(c, id, name))
+            })
+            .filter(|c| c.ours)
+            .collect())
     }
 
     /// Every container on the server (one list call).
