@@ -521,7 +521,7 @@ impl<R: Read> ArchiveReader<R> {
         let key = Unlocked { key: self.key.key, nonce_prefix: self.key.nonce_prefix.clone() };
         self.rehash = true;
         let contents = self.for_each_member(|_, data| {
-            io::copy(data, &mut io::sink())?;
+            drain(data)?;
             Ok(())
         })?;
         Ok((contents, key))
@@ -544,7 +544,7 @@ impl<R: Read> ArchiveReader<R> {
                         .map_err(|e| ArchiveError::Format(format!("member metadata: {e}")))?;
                     let mut data = MemberReader::new(&mut self.z, self.rehash);
                     f(&meta, &mut data)?;
-                    io::copy(&mut data, &mut io::sink())?;
+                    drain(&mut data)?;
                     let (size, sha256) = data.check()?;
                     seen.push(Entry { meta, size, sha256 });
                 }
@@ -648,6 +648,20 @@ impl<R: Read> Read for MemberReader<'_, R> {
         self.size += n as u64;
         self.left -= n;
         Ok(n)
+    }
+}
+
+/// Reads `data` to its end, in large reads (each is a read of the
+/// decoder and a hash update).
+fn drain(data: &mut dyn Read) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match data.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
