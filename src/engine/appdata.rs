@@ -24,12 +24,10 @@ use super::ops::{AppContainer, containers_of};
 use crate::backup::{ArchiveWriter, MemberKind, MemberMeta};
 use crate::error::{Error, Result};
 use crate::model::{App, Desired, MountSource, Name};
+use crate::transport::datastream::TarOut;
 use crate::transport::docker::DockerClient;
 use crate::transport::engine::EngineApi;
 use crate::transport::hostfs::HostFs;
-
-/// Bytes in flight between the server's tar and the archive.
-pub(super) const PIPE: usize = 1024 * 1024;
 
 /// How long starting an app again after a failed copy keeps trying to
 /// reach its server.
@@ -182,8 +180,7 @@ impl Engine {
                 Err(e) => return Err(data_error(app_name, server_name, e.to_string())),
             }
         }
-        let folders = fs.folders(&binds).await.map_err(|e| data_error(app_name, server_name, e))?;
-        items.extend(folders.into_iter().map(|p| (MemberKind::Bind, p.clone(), p)));
+        items.extend(binds.into_iter().map(|p| (MemberKind::Bind, p.clone(), p)));
         let mut report = AppDataReport {
             app: app_name.to_string(),
             server: server_name.to_string(),
@@ -193,10 +190,11 @@ impl Engine {
             mode: DataMode::Live,
             pre_ms: None,
         };
+        let ahead = Ahead::open(fs, items).await;
         let down = Instant::now();
         let stopped = stop_all(client, stop).await;
         let copied = match &stopped {
-            Ok(()) => copy_items(app_name, server_name, &fs, items, archive).await,
+            Ok(()) => copy_items(app_name, server_name, ahead, archive).await,
             Err(e) => Err(e.clone()),
         };
         let started = self.start_again(desired, server, client, stop).await;
@@ -269,15 +267,63 @@ pub(super) async fn start_all(client: &DockerClient, list: &[AppContainer]) -> s
 
 type Copied<W> = std::result::Result<(ArchiveWriter<W>, Vec<(String, u64)>), String>;
 
+/// A volume or bind folder to copy: its kind, name and path on the server.
+type Item = (MemberKind, String, String);
+
+/// The copies of one server's items, each opened (`HostFs::open_tar_out`)
+/// before its turn, up to `AHEAD` at once, so that the next copy's session
+/// (and its login shell) starts while the one before it runs.
+struct Ahead {
+    fs: HostFs,
+    waiting: std::vec::IntoIter<Item>,
+    opened: std::collections::VecDeque<(Item, std::result::Result<TarOut, String>)>,
+}
+
+/// Copies opened at once on a connection, the running one included (sshd
+/// allows 10 sessions per connection by default).
+const AHEAD: usize = 2;
+
+impl Ahead {
+    async fn open(fs: HostFs, items: Vec<Item>) -> Ahead {
+        let mut ahead = Ahead { fs, waiting: items.into_iter(), opened: Default::default() };
+        ahead.fill().await;
+        ahead
+    }
+
+    async fn fill(&mut self) {
+        while self.opened.len() < AHEAD {
+            let Some(item) = self.waiting.next() else { break };
+            let opened = self.fs.open_tar_out(&item.2).await;
+            self.opened.push_back((item, opened));
+        }
+    }
+
+    /// The next item and its opened copy; opens the one after.
+    async fn next(&mut self) -> Option<(Item, std::result::Result<TarOut, String>)> {
+        let next = self.opened.pop_front();
+        self.fill().await;
+        next
+    }
+}
+
+/// Copies each item (a bind folder that is not a folder on the server is
+/// skipped) into a member of `archive`.
 async fn copy_items<W: Write + Send + 'static>(
     app: &str,
     server: &str,
-    fs: &HostFs,
-    items: Vec<(MemberKind, String, String)>,
+    mut ahead: Ahead,
     mut archive: ArchiveWriter<W>,
 ) -> Copied<W> {
     let mut members = Vec::new();
-    for (kind, name, path) in items {
+    while let Some(((kind, name, _), opened)) = ahead.next().await {
+        let mut tar = opened?;
+        if !tar.is_folder().await? {
+            if kind == MemberKind::Volume {
+                return Err(format!("volume {name}: its mountpoint is not a folder on the server"));
+            }
+            tracing::info!(app, folder = %name, "no such folder on the server; nothing to copy");
+            continue;
+        }
         let member = member_name(app, server, kind, &name);
         let meta = MemberMeta {
             app: Some(app.to_string()),
@@ -285,19 +331,18 @@ async fn copy_items<W: Write + Send + 'static>(
             path: Some(name.clone()),
             ..MemberMeta::new(member.clone(), kind)
         };
-        let (next, size) = stream_member(archive, meta, fs, &path).await?;
+        let (next, size) = stream_member(archive, meta, tar).await?;
         archive = next;
         members.push((member, size));
     }
     Ok((archive, members))
 }
 
-/// Streams the tar of `path` on the server into one new member of `archive`.
+/// Streams the opened tar into one new member of `archive`.
 async fn stream_member<W: Write + Send + 'static>(
     archive: ArchiveWriter<W>,
     meta: MemberMeta,
-    fs: &HostFs,
-    path: &str,
+    tar: TarOut,
 ) -> std::result::Result<(ArchiveWriter<W>, u64), String> {
     let (mut tx, rx) = super::batchpipe::pipe();
     let writer = tokio::task::spawn_blocking(move || {
@@ -309,28 +354,12 @@ async fn stream_member<W: Write + Send + 'static>(
         })();
         (archive, written)
     });
-    let read = fs.tar_out(path, &mut tx).await;
+    let read = tar.run(&mut tx).await;
     drop(tx);
     let (archive, written) = writer.await.map_err(|e| format!("writing the archive: {e}"))?;
     let entry = written.map_err(|e| format!("writing the archive: {e}"))?;
     read?;
     Ok((archive, entry.size))
-}
-
-/// `io::copy` with a large buffer: each read of the bridge crosses threads.
-pub(super) fn copy_large(from: &mut dyn std::io::Read, to: &mut dyn Write) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(&buf[..n])?;
-        total += n as u64;
-    }
 }
 
 #[cfg(test)]

@@ -14,12 +14,14 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Engine;
-use super::appdata::{PIPE, data_error, stop_all, stop_list};
+use super::appdata::{data_error, data_of, stop_all, stop_list};
+use super::batchpipe::{self, BatchSource};
 use super::ops::{AppContainer, containers_of};
 use crate::backup::{ArchiveReader, MemberKind, MemberMeta, Unlocked};
 use crate::error::{Error, Result};
-use crate::model::Name;
 use crate::model::secret::SecretString;
+use crate::model::{App, Desired, Name};
+use crate::transport::datastream::TarIn;
 use crate::transport::docker::DockerClient;
 use crate::transport::engine::EngineApi;
 
@@ -65,9 +67,20 @@ impl Engine {
     ) -> Result<AppRestoreReport> {
         let desired = self.desired()?;
         let app = self.app(&desired, app_name)?;
-        let (contents, key) = verify(file.to_path_buf(), passphrase.clone())
-            .await
-            .map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
+        // The servers are connected and the copies opened while the archive
+        // is checked; nothing on a server is touched before it passed.
+        let verifying = verify(file.to_path_buf(), passphrase.clone());
+        let ahead = std::pin::pin!(self.open_ahead(&desired, &app, to_server));
+        let (contents, key, mut ahead) = match futures_util::future::select(std::pin::pin!(verifying), ahead).await {
+            futures_util::future::Either::Left((verified, ahead)) => {
+                let (contents, key) = verified.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
+                (contents, key, ahead.await)
+            }
+            futures_util::future::Either::Right((ahead, verifying)) => {
+                let (contents, key) = verifying.await.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
+                (contents, key, ahead)
+            }
+        };
         let targets = targets(app_name, to_server, contents.members.iter().map(|e| (&e.meta, e.size)))?;
         let servers: Vec<Name> = {
             let mut s: Vec<Name> = targets.items.iter().filter_map(|i| Name::parse(&i.server).ok()).collect();
@@ -77,6 +90,10 @@ impl Engine {
         for s in &servers {
             if !desired.servers.contains_key(s) {
                 return Err(data_error(app_name, s.as_str(), "no such server is declared"));
+            }
+            // Not tried again: its connection just failed.
+            if let Some(e) = ahead.unreachable.remove(s.as_str()) {
+                return Err(data_error(app_name, s.as_str(), e));
             }
         }
         let clients = self.docker_clients(&desired, servers).await?;
@@ -111,7 +128,7 @@ impl Engine {
         if result.is_ok() {
             let clients: BTreeMap<String, DockerClient> =
                 stop.iter().map(|(s, (c, _))| (s.clone(), c.clone())).collect();
-            result = self.stream_back(file, key, app_name, &targets, &clients).await;
+            result = self.stream_back(file, key, app_name, &targets, &clients, &mut ahead.opened).await;
         }
         for (server, (client, list)) in &stop {
             let name = Name::parse(server).map_err(|e| data_error(app_name, server, e))?;
@@ -135,11 +152,11 @@ impl Engine {
         app: &str,
         targets: &Targets,
         clients: &BTreeMap<String, DockerClient>,
+        opened: &mut Opened,
     ) -> Result<()> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(MemberMeta, tokio::io::DuplexStream)>(1);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(MemberMeta, BatchSource)>(1);
         let wanted: Vec<String> = targets.by_member.keys().cloned().collect();
         let file = file.to_path_buf();
-        let handle = tokio::runtime::Handle::current();
         let reader = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
             let input = std::fs::File::open(&file).map_err(|e| format!("open {}: {e}", file.display()))?;
             let archive =
@@ -149,13 +166,11 @@ impl Engine {
                     if !wanted.contains(&meta.name) {
                         return Ok(());
                     }
-                    let (mut ours, theirs) = tokio::io::duplex(PIPE);
-                    if tx.blocking_send((meta.clone(), theirs)).is_err() {
+                    let (filler, source) = batchpipe::pipe_back();
+                    if tx.blocking_send((meta.clone(), source)).is_err() {
                         return Err(std::io::Error::other("the restore stopped").into());
                     }
-                    let mut sink = tokio_util::io::SyncIoBridge::new_with_handle(&mut ours, handle.clone());
-                    super::appdata::copy_large(data, &mut sink)?;
-                    sink.shutdown()?;
+                    filler.copy_from(data)?;
                     Ok(())
                 })
                 .map(|_| ())
@@ -166,7 +181,11 @@ impl Engine {
                 let Some(item) = targets.by_member.get(&meta.name) else { continue };
                 let Some(client) = clients.get(&item.server) else { continue };
                 let path = target_path(client, app, item).await?;
-                client.host_fs().tar_in(&path, &mut stream).await.map_err(|e| data_error(app, &item.server, e))?;
+                let tar = match opened.remove(&(item.server.clone(), path.clone())) {
+                    Some(tar) => tar,
+                    None => client.host_fs().open_tar_in(&path).await.map_err(|e| data_error(app, &item.server, e))?,
+                };
+                tar.run(&mut stream).await.map_err(|e| data_error(app, &item.server, e))?;
             }
             Ok::<(), Error>(())
         };
@@ -175,6 +194,65 @@ impl Engine {
         read.map_err(|e| data_error(app, "-", e.to_string()))?.map_err(|e| data_error(app, "-", e))
     }
 }
+
+impl Engine {
+    /// Opens ahead (`HostFs::open_tar_in`) the copies a restore of `app` is
+    /// expected to make: into each of its volumes (those that exist) and
+    /// bind folders on each of its servers (`to_server` instead), at most
+    /// `AHEAD` in all. Best effort: a copy that is not opened here is opened,
+    /// and its failure reported, in its turn.
+    async fn open_ahead(&self, desired: &Desired, app: &App, to_server: Option<&str>) -> Ahead {
+        let servers: Vec<Name> = match to_server {
+            Some(s) => Name::parse(s).ok().into_iter().collect(),
+            None => app.servers.clone(),
+        };
+        let servers = servers.into_iter().filter(|s| desired.servers.contains_key(s)).collect();
+        let mut ahead = Ahead::default();
+        let Ok(clients) = self.docker_clients(desired, servers).await else { return ahead };
+        let (volumes, binds) = data_of(app);
+        for (server, client) in clients {
+            let client = match client {
+                Ok(c) => c,
+                Err(e) => {
+                    ahead.unreachable.insert(server.to_string(), e.to_string());
+                    continue;
+                }
+            };
+            let mut paths = Vec::new();
+            for v in &volumes {
+                if let Ok(Some(p)) = client.volume_mountpoint(v).await {
+                    paths.push(p);
+                }
+            }
+            paths.extend(binds.iter().cloned());
+            for path in paths {
+                if ahead.opened.len() >= AHEAD {
+                    break;
+                }
+                if let Ok(tar) = client.host_fs().open_tar_in(&path).await {
+                    ahead.opened.insert((server.to_string(), path), tar);
+                }
+            }
+        }
+        ahead
+    }
+}
+
+/// What a restore prepares while the archive is checked.
+#[derive(Default)]
+struct Ahead {
+    /// Copies opened ahead, by server and path.
+    opened: Opened,
+    /// The servers that could not be connected, and why.
+    unreachable: BTreeMap<String, String>,
+}
+
+/// Copies opened ahead, by server and path.
+type Opened = BTreeMap<(String, String), TarIn>;
+
+/// The most copies opened ahead (each a session of its server's connection:
+/// sshd allows 10 by default).
+const AHEAD: usize = 4;
 
 /// Where a member's tar goes on its server: a volume's mountpoint (the
 /// volume created, labelled as tomo's, when missing) or the bind folder.

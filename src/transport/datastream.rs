@@ -9,21 +9,44 @@
 //! GNU tar is used on the server for what a restore must keep: numeric
 //! owners, modes, symlinks, hard links, sparse files, any file name (tar
 //! headers carry names as bytes; newlines and spaces included).
+//!
+//! A copy is opened ahead of its use (`open_tar_out`, `open_tar_in`): on a
+//! remote server its session starts at once, and with it the login shell,
+//! whose rc files can take 100 ms and more of a core; the script then
+//! waits for a line `go` on its input before it reads or writes any data.
+//! So the shell's start overlaps other work (the copy before it, the
+//! archive's check), and a copy opened but never started (dropped: the
+//! caller gave up) ends having touched nothing.
 
 use std::process::Stdio;
 
 use russh::ChannelMsg;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use russh::client::Msg;
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::hostfs::HostFs;
 use super::ssh::command_line;
 
-/// Writes a tar stream of the folder `$1` (its contents, as `./…`) to stdout.
-const TAR_OUT: &str = r#"set -e; cd -- "$1"; exec tar --create --file=- --numeric-owner --sparse --one-file-system ."#;
+/// Waits for the line `go` on stdin; anything else (the input closed: the
+/// caller dropped the copy) ends the script having done nothing.
+const GATE: &str = r#"IFS= read -r go && [ "$go" = go ] || exit 0; "#;
+
+/// Remote: enters the folder `$1` (exit status `NOT_A_FOLDER` when it
+/// cannot), then says so with one byte `R` on stdout.
+const ENTER: &str = r#"cd -- "$1" 2>/dev/null || exit 3; printf R; "#;
+
+/// The exit status of `ENTER` when `$1` is not a folder.
+const NOT_A_FOLDER: u32 = 3;
+
+/// Local: enters the folder `$1`.
+const ENTER_LOCAL: &str = r#"set -e; cd -- "$1"; "#;
+
+/// Writes a tar stream of the current folder (its contents, as `./…`) to stdout.
+const TAR_C: &str = "exec tar --create --file=- --numeric-owner --sparse --one-file-system .";
 
 /// Empties the folder `$1` (made when missing), then extracts the tar stream
 /// of stdin into it, owners and modes as recorded (the folder's own too).
-const TAR_IN: &str = r#"set -e; mkdir -p -- "$1"; cd -- "$1"; find . -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +; exec tar --extract --file=- --numeric-owner --same-owner --preserve-permissions"#;
+const TAR_X: &str = r#"set -e; mkdir -p -- "$1"; cd -- "$1"; find . -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +; exec tar --extract --file=- --numeric-owner --same-owner --preserve-permissions"#;
 
 /// Prints each argument that is a folder, NUL-terminated.
 const FOLDERS: &str = r#"for p in "$@"; do [ -d "$p" ] && printf '%s\0' "$p"; done; true"#;
@@ -34,97 +57,93 @@ const CHUNK: usize = 256 * 1024;
 /// The most of a tar's standard error kept for the error message.
 const MAX_STDERR: usize = 16 * 1024;
 
-impl HostFs {
-    /// Streams a tar of the folder `path` on the server into `sink`; the
-    /// number of bytes written. Fails, with tar's message, if tar does, and
-    /// when the connection drops mid-stream.
-    pub async fn tar_out<W: AsyncWrite + Unpin + Send>(&self, path: &str, sink: &mut W) -> Result<u64, String> {
-        let args = ["sh", "-c", TAR_OUT, "tomo-tar-out", path];
-        let what = format!("read {}", crate::term::field(path));
-        match &self.session {
-            Some(session) => {
-                let command = command_line(&args, self.sudo);
-                let mut channel = session.exec_channel(&command).await.map_err(|e| format!("{what}: {e}"))?;
-                let (mut written, mut stderr, mut status) = (0u64, Vec::new(), None);
-                while let Some(msg) = channel.wait().await {
-                    match msg {
-                        ChannelMsg::Data { data } => {
-                            sink.write_all(&data).await.map_err(|e| format!("{what}: writing: {e}"))?;
-                            written += data.len() as u64;
-                        }
-                        ChannelMsg::ExtendedData { data, .. } => keep_stderr(&mut stderr, &data),
-                        ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
-                        _ => {}
-                    }
-                }
-                sink.flush().await.map_err(|e| format!("{what}: writing: {e}"))?;
-                finished(&what, status, &stderr).map(|_| written)
-            }
-            None => {
-                let mut child =
-                    local(&args, self.sudo).stdout(Stdio::piped()).spawn().map_err(|e| format!("{what}: {e}"))?;
-                let mut out = child.stdout.take().ok_or_else(|| format!("{what}: no pipe"))?;
-                let mut err = child.stderr.take().ok_or_else(|| format!("{what}: no pipe"))?;
-                let copy = copy_chunks(&mut out, sink);
-                let mut stderr = Vec::new();
-                let (copied, _) = tokio::join!(copy, read_capped(&mut err, &mut stderr));
-                let status = child.wait().await.map_err(|e| format!("{what}: {e}"))?;
-                let written = copied.map_err(|e| format!("{what}: {e}"))?;
-                finished(&what, status.code().and_then(|c| u32::try_from(c).ok()), &stderr).map(|_| written)
-            }
+/// A tar of a folder on the server, opened (`HostFs::open_tar_out`) and not
+/// yet read.
+pub struct TarOut {
+    fs: HostFs,
+    path: String,
+    what: String,
+    /// Remote: the session, and whether its shell said it is in the folder.
+    channel: Option<(Session, bool)>,
+}
+
+/// A restore into a folder on the server, opened (`HostFs::open_tar_in`)
+/// and not yet started: nothing on the server is touched before `run`.
+pub struct TarIn {
+    fs: HostFs,
+    path: String,
+    what: String,
+    channel: Option<Session>,
+}
+
+/// A copy's session channel, closed when dropped before its copy ended (the
+/// copy dropped unstarted, or its future dropped mid-copy): its shell gets
+/// the end of its input and exits, and sshd frees the session.
+struct Session(Option<russh::Channel<Msg>>);
+
+impl Session {
+    fn get(&mut self) -> Result<&mut russh::Channel<Msg>, String> {
+        self.0.as_mut().ok_or_else(|| "the copy's session is closed".to_string())
+    }
+
+    /// The copy ended: the server closes the channel itself.
+    fn done(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(channel) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                let _ = channel.close().await;
+            });
         }
+    }
+}
+
+impl HostFs {
+    /// Opens a tar of the folder `path` on the server (see the module).
+    pub async fn open_tar_out(&self, path: &str) -> Result<TarOut, String> {
+        let what = format!("read {}", crate::term::field(path));
+        let channel = match &self.session {
+            Some(session) => {
+                let script = format!("{ENTER}{GATE}{TAR_C}");
+                let command = command_line(&["sh", "-c", &script, "tomo-tar-out", path], self.sudo);
+                Some((Session(Some(session.exec_channel(&command).await.map_err(|e| format!("{what}: {e}"))?)), false))
+            }
+            None => None,
+        };
+        Ok(TarOut { fs: self.clone(), path: path.to_string(), what, channel })
+    }
+
+    /// Opens a restore into the folder `path` on the server (see the module).
+    pub async fn open_tar_in(&self, path: &str) -> Result<TarIn, String> {
+        let what = format!("restore {}", crate::term::field(path));
+        let channel = match &self.session {
+            Some(session) => {
+                let script = format!("{GATE}{TAR_X}");
+                let command = command_line(&["sh", "-c", &script, "tomo-tar-in", path], self.sudo);
+                Some(Session(Some(session.exec_channel(&command).await.map_err(|e| format!("{what}: {e}"))?)))
+            }
+            None => None,
+        };
+        Ok(TarIn { fs: self.clone(), path: path.to_string(), what, channel })
+    }
+
+    /// Streams a tar of the folder `path` on the server into `sink`; the
+    /// number of bytes written (`TarOut::run`). Fails when `path` is not a
+    /// folder.
+    pub async fn tar_out<W: AsyncWrite + Unpin + Send>(&self, path: &str, sink: &mut W) -> Result<u64, String> {
+        self.open_tar_out(path).await?.run(sink).await
     }
 
     /// Replaces the contents of the folder `path` on the server (made when
-    /// missing) with the tar stream of `source`. The caller has verified the
-    /// stream before.
-    pub async fn tar_in<R: AsyncRead + Unpin + Send>(&self, path: &str, source: &mut R) -> Result<(), String> {
-        let args = ["sh", "-c", TAR_IN, "tomo-tar-in", path];
-        let what = format!("restore {}", crate::term::field(path));
-        match &self.session {
-            Some(session) => {
-                let command = command_line(&args, self.sudo);
-                let mut channel = session.exec_channel(&command).await.map_err(|e| format!("{what}: {e}"))?;
-                // Large writes: the channel's writer cuts them into packets of
-                // the server's largest size (`Channel::data` copies 8 KiB at a time).
-                let sent = {
-                    let mut writer = channel.make_writer();
-                    copy_chunks(&mut *source, &mut writer).await
-                };
-                let _ = channel.eof().await;
-                let (mut stderr, mut status) = (Vec::new(), None);
-                while let Some(msg) = channel.wait().await {
-                    match msg {
-                        ChannelMsg::ExtendedData { data, .. } | ChannelMsg::Data { data } => {
-                            keep_stderr(&mut stderr, &data)
-                        }
-                        ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
-                        _ => {}
-                    }
-                }
-                finished(&what, status, &stderr)?;
-                sent.map(|_| ()).map_err(|e| format!("{what}: sending: {e}"))
-            }
-            None => {
-                let mut child = local(&args, self.sudo)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .map_err(|e| format!("{what}: {e}"))?;
-                let mut input = child.stdin.take().ok_or_else(|| format!("{what}: no pipe"))?;
-                let mut err = child.stderr.take().ok_or_else(|| format!("{what}: no pipe"))?;
-                let feed = async {
-                    let r = copy_chunks(source, &mut input).await;
-                    drop(input);
-                    r
-                };
-                let mut stderr = Vec::new();
-                let (fed, _) = tokio::join!(feed, read_capped(&mut err, &mut stderr));
-                let status = child.wait().await.map_err(|e| format!("{what}: {e}"))?;
-                finished(&what, status.code().and_then(|c| u32::try_from(c).ok()), &stderr)?;
-                fed.map(|_| ()).map_err(|e| format!("{what}: sending: {e}"))
-            }
-        }
+    /// missing) with the tar stream of `source` (`TarIn::run`).
+    pub async fn tar_in<R: AsyncBufRead + Unpin + Send>(&self, path: &str, source: &mut R) -> Result<(), String> {
+        self.open_tar_in(path).await?.run(source).await
     }
 
     /// Which of `paths` are folders on the server.
@@ -140,6 +159,160 @@ impl HostFs {
         }
         Ok(out.stdout.split('\0').filter(|p| !p.is_empty()).map(String::from).collect())
     }
+}
+
+impl TarOut {
+    /// Whether the path is a folder: on a remote server, once its shell is
+    /// in it (or could not enter it).
+    pub async fn is_folder(&mut self) -> Result<bool, String> {
+        let Some((session, entered)) = &mut self.channel else {
+            return Ok(!self.fs.folders(std::slice::from_ref(&self.path)).await?.is_empty());
+        };
+        if *entered {
+            return Ok(true);
+        }
+        let channel = session.get()?;
+        let mut stderr = Vec::new();
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } if data.as_ref() == b"R" => {
+                    *entered = true;
+                    return Ok(true);
+                }
+                ChannelMsg::Data { .. } => return Err(format!("{}: unexpected output before the copy", self.what)),
+                ChannelMsg::ExtendedData { data, .. } => keep_stderr(&mut stderr, &data),
+                ChannelMsg::ExitStatus { exit_status } if exit_status == NOT_A_FOLDER => return Ok(false),
+                ChannelMsg::ExitStatus { exit_status } => {
+                    return finished(&self.what, Some(exit_status), &stderr).map(|_| false);
+                }
+                _ => {}
+            }
+        }
+        finished(&self.what, None, &stderr).map(|_| false)
+    }
+
+    /// Streams the tar into `sink`; the number of bytes written. Fails, with
+    /// tar's message, if tar does, when the path is not a folder, and when
+    /// the connection drops mid-stream.
+    pub async fn run<W: AsyncWrite + Unpin + Send>(mut self, sink: &mut W) -> Result<u64, String> {
+        if !self.is_folder().await? {
+            return Err(format!("{}: not a folder", self.what));
+        }
+        let what = self.what;
+        let Some((mut session, _)) = self.channel else {
+            let script = format!("{ENTER_LOCAL}{TAR_C}");
+            let args = ["sh", "-c", &script, "tomo-tar-out", &self.path];
+            let (written, status, stderr) = local_out(&args, self.fs.sudo, &what, sink).await?;
+            return finished(&what, status, &stderr).map(|_| written);
+        };
+        let channel = session.get()?;
+        channel.data(&b"go\n"[..]).await.map_err(|e| format!("{what}: {e}"))?;
+        let _ = channel.eof().await;
+        let (written, status, stderr) = channel_out(channel, sink, &what).await?;
+        session.done();
+        finished(&what, status, &stderr).map(|_| written)
+    }
+}
+
+impl TarIn {
+    /// Replaces the folder's contents (made when missing) with the tar
+    /// stream of `source`. The caller has verified the stream before.
+    pub async fn run<R: AsyncBufRead + Unpin + Send>(self, source: &mut R) -> Result<(), String> {
+        let what = self.what;
+        let Some(mut session) = self.channel else {
+            return local_in(&["sh", "-c", TAR_X, "tomo-tar-in", &self.path], self.fs.sudo, &what, source).await;
+        };
+        let channel = session.get()?;
+        // Large writes, straight from the source's buffer: the channel's
+        // writer cuts them into packets of the server's largest size
+        // (`Channel::data` copies 8 KiB at a time).
+        let sent = {
+            let mut writer = channel.make_writer();
+            match writer.write_all(b"go\n").await {
+                Ok(()) => tokio::io::copy_buf(&mut *source, &mut writer).await,
+                Err(e) => Err(e),
+            }
+        };
+        let _ = channel.eof().await;
+        let (mut stderr, mut status) = (Vec::new(), None);
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::ExtendedData { data, .. } | ChannelMsg::Data { data } => keep_stderr(&mut stderr, &data),
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                _ => {}
+            }
+        }
+        session.done();
+        finished(&what, status, &stderr)?;
+        sent.map(|_| ()).map_err(|e| format!("{what}: sending: {e}"))
+    }
+}
+
+/// A streaming command's end: the bytes it wrote, its exit status (none: the
+/// connection dropped or it died of a signal) and its standard error (capped).
+pub(super) type Ended = (u64, Option<u32>, Vec<u8>);
+
+/// Copies the output of the command on `channel` into `sink` until it ends.
+pub(super) async fn channel_out<W: AsyncWrite + Unpin + Send>(
+    channel: &mut russh::Channel<Msg>,
+    sink: &mut W,
+    what: &str,
+) -> Result<Ended, String> {
+    let (mut written, mut stderr, mut status) = (0u64, Vec::new(), None);
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => {
+                sink.write_all(&data).await.map_err(|e| format!("{what}: writing: {e}"))?;
+                written += data.len() as u64;
+            }
+            ChannelMsg::ExtendedData { data, .. } => keep_stderr(&mut stderr, &data),
+            ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            _ => {}
+        }
+    }
+    sink.flush().await.map_err(|e| format!("{what}: writing: {e}"))?;
+    Ok((written, status, stderr))
+}
+
+/// Runs `args` here, copying its standard output into `sink`.
+pub(super) async fn local_out<W: AsyncWrite + Unpin + Send>(
+    args: &[&str],
+    sudo: bool,
+    what: &str,
+    sink: &mut W,
+) -> Result<Ended, String> {
+    let mut child = local(args, sudo).stdout(Stdio::piped()).spawn().map_err(|e| format!("{what}: {e}"))?;
+    let mut out = child.stdout.take().ok_or_else(|| format!("{what}: no pipe"))?;
+    let mut err = child.stderr.take().ok_or_else(|| format!("{what}: no pipe"))?;
+    let copy = copy_chunks(&mut out, sink);
+    let mut stderr = Vec::new();
+    let (copied, _) = tokio::join!(copy, read_capped(&mut err, &mut stderr));
+    let status = child.wait().await.map_err(|e| format!("{what}: {e}"))?;
+    let written = copied.map_err(|e| format!("{what}: {e}"))?;
+    Ok((written, status.code().and_then(|c| u32::try_from(c).ok()), stderr))
+}
+
+/// `args` run here, `source` copied into its stdin.
+async fn local_in<R: AsyncBufRead + Unpin + Send>(
+    args: &[&str],
+    sudo: bool,
+    what: &str,
+    source: &mut R,
+) -> Result<(), String> {
+    let mut child =
+        local(args, sudo).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().map_err(|e| format!("{what}: {e}"))?;
+    let mut input = child.stdin.take().ok_or_else(|| format!("{what}: no pipe"))?;
+    let mut err = child.stderr.take().ok_or_else(|| format!("{what}: no pipe"))?;
+    let feed = async {
+        let r = tokio::io::copy_buf(source, &mut input).await;
+        drop(input);
+        r
+    };
+    let mut stderr = Vec::new();
+    let (fed, _) = tokio::join!(feed, read_capped(&mut err, &mut stderr));
+    let status = child.wait().await.map_err(|e| format!("{what}: {e}"))?;
+    finished(what, status.code().and_then(|c| u32::try_from(c).ok()), &stderr)?;
+    fed.map(|_| ()).map_err(|e| format!("{what}: sending: {e}"))
 }
 
 impl super::docker::DockerClient {
@@ -262,7 +435,10 @@ mod tests {
         let fs = local_fs();
         let missing = dir.path().join("nope").display().to_string();
         let err = fs.tar_out(&missing, &mut Vec::new()).await.unwrap_err();
-        assert!(err.contains("exited with"), "{err}");
+        assert!(err.contains("not a folder"), "{err}");
+        assert!(!fs.open_tar_out(&missing).await.unwrap().is_folder().await.unwrap());
+        let here = dir.path().display().to_string();
+        assert!(fs.open_tar_out(&here).await.unwrap().is_folder().await.unwrap());
         let dst = dir.path().join("dst").display().to_string();
         let err = fs.tar_in(&dst, &mut &b"not a tar stream at all"[..]).await.unwrap_err();
         assert!(err.contains("tar exited with"), "{err}");

@@ -12,9 +12,9 @@ use std::process::Stdio;
 
 use base64::Engine as _;
 use russh::ChannelMsg;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::datastream::{copy_chunks, keep_stderr, local, read_capped};
+use super::datastream::{channel_out, copy_chunks, keep_stderr, local, local_out, read_capped};
 use super::hostfs::HostFs;
 use super::ssh::command_line;
 
@@ -121,37 +121,15 @@ impl HostFs {
     pub async fn read_file<W: AsyncWrite + Unpin + Send>(&self, path: &str, sink: &mut W) -> Result<u64, String> {
         let args = ["sh", "-c", READ, "tomo-read", path];
         let what = format!("read {}", crate::term::field(path));
-        match &self.session {
+        let (written, status, stderr) = match &self.session {
             Some(session) => {
                 let command = command_line(&args, self.sudo);
                 let mut channel = session.exec_channel(&command).await.map_err(|e| format!("{what}: {e}"))?;
-                let (mut written, mut stderr, mut status) = (0u64, Vec::new(), None);
-                while let Some(msg) = channel.wait().await {
-                    match msg {
-                        ChannelMsg::Data { data } => {
-                            sink.write_all(&data).await.map_err(|e| format!("{what}: writing: {e}"))?;
-                            written += data.len() as u64;
-                        }
-                        ChannelMsg::ExtendedData { data, .. } => keep_stderr(&mut stderr, &data),
-                        ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
-                        _ => {}
-                    }
-                }
-                sink.flush().await.map_err(|e| format!("{what}: writing: {e}"))?;
-                done(&what, status, &stderr).map(|_| written)
+                channel_out(&mut channel, sink, &what).await?
             }
-            None => {
-                let mut child =
-                    local(&args, self.sudo).stdout(Stdio::piped()).spawn().map_err(|e| format!("{what}: {e}"))?;
-                let mut out = child.stdout.take().ok_or_else(|| format!("{what}: no pipe"))?;
-                let mut err = child.stderr.take().ok_or_else(|| format!("{what}: no pipe"))?;
-                let mut stderr = Vec::new();
-                let (copied, _) = tokio::join!(copy_chunks(&mut out, sink), read_capped(&mut err, &mut stderr));
-                let status = child.wait().await.map_err(|e| format!("{what}: {e}"))?;
-                let written = copied.map_err(|e| format!("{what}: {e}"))?;
-                done(&what, status.code().and_then(|c| u32::try_from(c).ok()), &stderr).map(|_| written)
-            }
-        }
+            None => local_out(&args, self.sudo, &what, sink).await?,
+        };
+        done(&what, status, &stderr).map(|_| written)
     }
 
     /// The regular files of `dir` whose names end in `suffix`, each with its

@@ -230,12 +230,16 @@ fn a_damaged_archive_is_refused_with_the_app_and_its_data_untouched() {
     let at = flipped.len() - 10;
     flipped[at] ^= 1;
     let cut = good[..good.len() - 40].to_vec();
+    // One engine on one runtime (its connection kept, as in `tomo serve`):
+    // the copies it opened while checking must end with the refusal, not
+    // linger on the connection.
+    let one = engine(&f);
+    let kept = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     for (name, bytes) in [("flipped", flipped), ("cut", cut)] {
         let file = f.tomo.path().join(format!("{name}.tomo-backup"));
         std::fs::write(&file, bytes).unwrap();
-        let engine = engine(&f);
-        let err = rt()
-            .block_on(engine.restore_app_data(&file, &SecretString::new(PASS), &app, None, false))
+        let err = kept
+            .block_on(one.restore_app_data(&file, &SecretString::new(PASS), &app, None, false))
             .expect_err(name)
             .to_string();
         assert!(err.contains(&app), "{name}: {err}");
@@ -248,7 +252,11 @@ fn a_damaged_archive_is_refused_with_the_app_and_its_data_untouched() {
         assert_eq!(leftovers(&data), Vec::<String>::new(), "{name}: staged data left beside the volume");
         assert_eq!(leftovers(&bind), Vec::<String>::new(), "{name}: staged data left beside the bind folder");
         assert_eq!(started(), before, "{name}: the app was stopped or restarted");
+        let ended = crate::hosts::wait_until(Duration::from_secs(10), || h.session_processes("sh").is_empty());
+        assert!(ended.is_ok(), "{name}: copies opened ahead still wait: {:?}", h.session_processes("sh"));
     }
+    drop(one);
+    drop(kept);
 
     // The intact archive puts the backed-up state back, and leaves nothing beside.
     let engine = engine(&f);
@@ -260,6 +268,14 @@ fn a_damaged_archive_is_refused_with_the_app_and_its_data_untouched() {
     assert_eq!(leftovers(&bind), Vec::<String>::new());
     assert!(running(&h, &app));
     assert_ne!(started(), before, "the app was stopped for the swap and started again");
+
+    // A bind folder missing on the server is left out of a backup; the
+    // volume is still copied.
+    std::fs::remove_dir_all(&bind).unwrap();
+    let reports = backup(&f, &app, DataMode::Live, &f.tomo.path().join("nobind.tomo-backup")).unwrap();
+    let members: Vec<&str> = reports.iter().flat_map(|r| r.members.iter().map(|(m, _)| m.as_str())).collect();
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert!(members[0].contains("/volume/"), "{members:?}");
 }
 
 fn tomo_try(h: &TestHost, args: &[&str]) -> Option<String> {
