@@ -319,12 +319,19 @@ fn peak_rss_kib() -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// Writes the page cache's dirty pages out before a timed run, so that no
-/// run pays for the writes of the one before it. (The Engine's container
+/// Brings the machine to the same state before every timed run, the peer's
+/// and tomo's. The page cache's dirty pages are written out, so that no
+/// run pays for the writes of the one before it (the Engine's container
 /// stop syncs the filesystem: a restore's stop would otherwise wait for the
-/// gigabyte that the peer's `tar x` or the backup just wrote.)
+/// gigabyte that the peer's `tar x` or the backup just wrote). Then a pause:
+/// on a virtual machine that hands freed memory back to its host (free
+/// page reporting, about 2 s after it is freed), a run that starts right
+/// after a gigabyte was deleted writes into memory still at hand, and one
+/// that starts later (a restore after its check) into memory the host must
+/// give again, which costs the writer up to twice the CPU.
 fn settle() {
     sh("sync");
+    std::thread::sleep(Duration::from_secs(3));
 }
 
 /// `ssh` (OpenSSH) running `remote` on the host, timed; `cipher` forces one.
