@@ -190,11 +190,11 @@ impl Engine {
             mode: DataMode::Live,
             pre_ms: None,
         };
-        let ahead = Ahead::open(fs, items).await;
+        let ahead = Ahead::open(app_name, fs, items).await.map_err(|e| data_error(app_name, server_name, e))?;
         let down = Instant::now();
         let stopped = stop_all(client, stop).await;
         let copied = match &stopped {
-            Ok(()) => copy_items(app_name, server_name, ahead, archive).await,
+            Ok(()) => copy_items(server_name, ahead, archive).await,
             Err(e) => Err(e.clone()),
         };
         let started = self.start_again(desired, server, client, stop).await;
@@ -271,23 +271,39 @@ type Copied<W> = std::result::Result<(ArchiveWriter<W>, Vec<(String, u64)>), Str
 type Item = (MemberKind, String, String);
 
 /// The copies of one server's items, each opened (`HostFs::open_tar_out`)
-/// before its turn, up to `AHEAD` at once, so that the next copy's session
-/// (and its login shell) starts while the one before it runs.
+/// before its turn, so that the next copy's session (and its login shell)
+/// starts while the one before it runs.
 struct Ahead {
+    app: String,
     fs: HostFs,
     waiting: std::vec::IntoIter<Item>,
     opened: std::collections::VecDeque<(Item, std::result::Result<TarOut, String>)>,
 }
 
-/// Copies opened at once on a connection, the running one included (sshd
+/// Copies opened and waiting for their turn, besides the running one (sshd
 /// allows 10 sessions per connection by default).
 const AHEAD: usize = 2;
 
 impl Ahead {
-    async fn open(fs: HostFs, items: Vec<Item>) -> Ahead {
-        let mut ahead = Ahead { fs, waiting: items.into_iter(), opened: Default::default() };
+    /// Opens the first copies and waits until each is in its folder, before
+    /// the app is stopped: a bind folder that is not there is skipped (the
+    /// next item opened instead), anything else that fails is an error.
+    async fn open(app: &str, fs: HostFs, items: Vec<Item>) -> std::result::Result<Ahead, String> {
+        let mut ahead = Ahead { app: app.to_string(), fs, waiting: items.into_iter(), opened: Default::default() };
         ahead.fill().await;
-        ahead
+        let mut i = 0;
+        while i < ahead.opened.len() {
+            let ((kind, name, _), opened) = &mut ahead.opened[i];
+            let tar = opened.as_mut().map_err(|e| e.clone())?;
+            if tar.is_folder().await? {
+                i += 1;
+                continue;
+            }
+            skip_or_fail(app, *kind, name)?;
+            ahead.opened.remove(i);
+            ahead.fill().await;
+        }
+        Ok(ahead)
     }
 
     async fn fill(&mut self) {
@@ -306,27 +322,34 @@ impl Ahead {
     }
 }
 
+/// A copy that found no folder: a bind folder is left out, a volume's
+/// mountpoint must be there.
+fn skip_or_fail(app: &str, kind: MemberKind, name: &str) -> std::result::Result<(), String> {
+    if kind == MemberKind::Volume {
+        return Err(format!("volume {name}: its mountpoint is not a folder on the server"));
+    }
+    tracing::info!(app, folder = %name, "no such folder on the server; nothing to copy");
+    Ok(())
+}
+
 /// Copies each item (a bind folder that is not a folder on the server is
 /// skipped) into a member of `archive`.
 async fn copy_items<W: Write + Send + 'static>(
-    app: &str,
     server: &str,
     mut ahead: Ahead,
     mut archive: ArchiveWriter<W>,
 ) -> Copied<W> {
+    let app = ahead.app.clone();
     let mut members = Vec::new();
     while let Some(((kind, name, _), opened)) = ahead.next().await {
         let mut tar = opened?;
         if !tar.is_folder().await? {
-            if kind == MemberKind::Volume {
-                return Err(format!("volume {name}: its mountpoint is not a folder on the server"));
-            }
-            tracing::info!(app, folder = %name, "no such folder on the server; nothing to copy");
+            skip_or_fail(&app, kind, &name)?;
             continue;
         }
-        let member = member_name(app, server, kind, &name);
+        let member = member_name(&app, server, kind, &name);
         let meta = MemberMeta {
-            app: Some(app.to_string()),
+            app: Some(app.clone()),
             server: Some(server.to_string()),
             path: Some(name.clone()),
             ..MemberMeta::new(member.clone(), kind)

@@ -70,7 +70,7 @@ impl Engine {
         // The servers are connected and the copies opened while the archive
         // is checked; nothing on a server is touched before it passed.
         let verifying = verify(file.to_path_buf(), passphrase.clone());
-        let ahead = std::pin::pin!(self.open_ahead(&desired, &app, to_server));
+        let ahead = std::pin::pin!(self.open_ahead(&desired, &app, to_server, dry_run));
         let (contents, key, mut ahead) = match futures_util::future::select(std::pin::pin!(verifying), ahead).await {
             futures_util::future::Either::Left((verified, ahead)) => {
                 let (contents, key) = verified.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
@@ -154,7 +154,7 @@ impl Engine {
         clients: &BTreeMap<String, DockerClient>,
         opened: &mut Opened,
     ) -> Result<()> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(MemberMeta, BatchSource)>(1);
+        let (tx, rx) = tokio::sync::mpsc::channel::<(MemberMeta, BatchSource)>(1);
         let wanted: Vec<String> = targets.by_member.keys().cloned().collect();
         let file = file.to_path_buf();
         let reader = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
@@ -176,7 +176,10 @@ impl Engine {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         });
+        // `rx` is the writing's own: when a copy fails, it is dropped with
+        // what is queued in it, and the reading stops instead of waiting.
         let writing = async {
+            let mut rx = rx;
             while let Some((meta, mut stream)) = rx.recv().await {
                 let Some(item) = targets.by_member.get(&meta.name) else { continue };
                 let Some(client) = clients.get(&item.server) else { continue };
@@ -196,12 +199,12 @@ impl Engine {
 }
 
 impl Engine {
-    /// Opens ahead (`HostFs::open_tar_in`) the copies a restore of `app` is
-    /// expected to make: into each of its volumes (those that exist) and
-    /// bind folders on each of its servers (`to_server` instead), at most
-    /// `AHEAD` in all. Best effort: a copy that is not opened here is opened,
+    /// Connects to the servers and (unless `dry_run`) opens ahead
+    /// (`HostFs::open_tar_in`) the copies a restore of `app` is expected to
+    /// make: into each of its volumes (those that exist) and bind folders on
+    /// each of its servers (`to_server` instead), at most `AHEAD` in all. Best effort: a copy that is not opened here is opened,
     /// and its failure reported, in its turn.
-    async fn open_ahead(&self, desired: &Desired, app: &App, to_server: Option<&str>) -> Ahead {
+    async fn open_ahead(&self, desired: &Desired, app: &App, to_server: Option<&str>, dry_run: bool) -> Ahead {
         let servers: Vec<Name> = match to_server {
             Some(s) => Name::parse(s).ok().into_iter().collect(),
             None => app.servers.clone(),
@@ -218,6 +221,9 @@ impl Engine {
                     continue;
                 }
             };
+            if dry_run {
+                continue;
+            }
             let mut paths = Vec::new();
             for v in &volumes {
                 if let Ok(Some(p)) = client.volume_mountpoint(v).await {

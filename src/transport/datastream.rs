@@ -25,15 +25,16 @@ use russh::client::Msg;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::hostfs::HostFs;
-use super::ssh::command_line;
+use super::ssh::{SshError, SshSession, command_line};
 
 /// Waits for the line `go` on stdin; anything else (the input closed: the
 /// caller dropped the copy) ends the script having done nothing.
 const GATE: &str = r#"IFS= read -r go && [ "$go" = go ] || exit 0; "#;
 
-/// Remote: enters the folder `$1` (exit status `NOT_A_FOLDER` when it
-/// cannot), then says so with one byte `R` on stdout.
-const ENTER: &str = r#"cd -- "$1" 2>/dev/null || exit 3; printf R; "#;
+/// Remote: enters the folder `$1` (exit status `NOT_A_FOLDER` when it is
+/// not one; `cd`'s own failure, permissions say, is an error with its
+/// message), then says so with one byte `R` on stdout.
+const ENTER: &str = r#"[ -d "$1" ] || exit 3; cd -- "$1" || exit 4; printf R; "#;
 
 /// The exit status of `ENTER` when `$1` is not a folder.
 const NOT_A_FOLDER: u32 = 3;
@@ -82,6 +83,16 @@ pub struct TarIn {
 struct Session(Option<russh::Channel<Msg>>);
 
 impl Session {
+    /// A channel running `command`: held from its opening, so that a
+    /// caller dropped before the command started closes it too.
+    async fn exec(ssh: &SshSession, command: &str) -> Result<Session, SshError> {
+        let session = Session(Some(ssh.session_channel().await?));
+        if let Some(channel) = &session.0 {
+            ssh.exec_on(channel, command).await?;
+        }
+        Ok(session)
+    }
+
     fn get(&mut self) -> Result<&mut russh::Channel<Msg>, String> {
         self.0.as_mut().ok_or_else(|| "the copy's session is closed".to_string())
     }
@@ -112,7 +123,7 @@ impl HostFs {
             Some(session) => {
                 let script = format!("{ENTER}{GATE}{TAR_C}");
                 let command = command_line(&["sh", "-c", &script, "tomo-tar-out", path], self.sudo);
-                Some((Session(Some(session.exec_channel(&command).await.map_err(|e| format!("{what}: {e}"))?)), false))
+                Some((Session::exec(session, &command).await.map_err(|e| format!("{what}: {e}"))?, false))
             }
             None => None,
         };
@@ -126,7 +137,7 @@ impl HostFs {
             Some(session) => {
                 let script = format!("{GATE}{TAR_X}");
                 let command = command_line(&["sh", "-c", &script, "tomo-tar-in", path], self.sudo);
-                Some(Session(Some(session.exec_channel(&command).await.map_err(|e| format!("{what}: {e}"))?)))
+                Some(Session::exec(session, &command).await.map_err(|e| format!("{what}: {e}"))?)
             }
             None => None,
         };
@@ -163,7 +174,7 @@ impl HostFs {
 
 impl TarOut {
     /// Whether the path is a folder: on a remote server, once its shell is
-    /// in it (or could not enter it).
+    /// in it (or found it is not one), within the server's timeout.
     pub async fn is_folder(&mut self) -> Result<bool, String> {
         let Some((session, entered)) = &mut self.channel else {
             return Ok(!self.fs.folders(std::slice::from_ref(&self.path)).await?.is_empty());
@@ -172,23 +183,29 @@ impl TarOut {
             return Ok(true);
         }
         let channel = session.get()?;
-        let mut stderr = Vec::new();
-        while let Some(msg) = channel.wait().await {
-            match msg {
-                ChannelMsg::Data { data } if data.as_ref() == b"R" => {
-                    *entered = true;
-                    return Ok(true);
+        let what = &self.what;
+        let waiting = async {
+            let mut stderr = Vec::new();
+            while let Some(msg) = channel.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } if data.as_ref() == b"R" => return Ok(true),
+                    ChannelMsg::Data { .. } => return Err(format!("{what}: unexpected output before the copy")),
+                    ChannelMsg::ExtendedData { data, .. } => keep_stderr(&mut stderr, &data),
+                    ChannelMsg::ExitStatus { exit_status } if exit_status == NOT_A_FOLDER => return Ok(false),
+                    ChannelMsg::ExitStatus { exit_status } => {
+                        return finished(what, Some(exit_status), &stderr).map(|_| false);
+                    }
+                    _ => {}
                 }
-                ChannelMsg::Data { .. } => return Err(format!("{}: unexpected output before the copy", self.what)),
-                ChannelMsg::ExtendedData { data, .. } => keep_stderr(&mut stderr, &data),
-                ChannelMsg::ExitStatus { exit_status } if exit_status == NOT_A_FOLDER => return Ok(false),
-                ChannelMsg::ExitStatus { exit_status } => {
-                    return finished(&self.what, Some(exit_status), &stderr).map(|_| false);
-                }
-                _ => {}
             }
-        }
-        finished(&self.what, None, &stderr).map(|_| false)
+            finished(what, None, &stderr).map(|_| false)
+        };
+        let timeout = self.fs.timeout;
+        let found = tokio::time::timeout(timeout, waiting)
+            .await
+            .map_err(|_| format!("{what}: no answer from the server in {} s", timeout.as_secs()))??;
+        *entered = found;
+        Ok(found)
     }
 
     /// Streams the tar into `sink`; the number of bytes written. Fails, with

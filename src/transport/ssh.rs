@@ -350,8 +350,19 @@ impl SshSession {
     /// that streams its input or output itself (`datastream`).
     pub async fn exec_channel(&self, command: &str) -> Result<russh::Channel<client::Msg>, SshError> {
         let channel = self.open_session_channel().await?;
-        channel.exec(true, command.as_bytes()).await.map_err(|e| self.protocol(e.to_string()))?;
+        self.exec_on(&channel, command).await?;
         Ok(channel)
+    }
+
+    /// A session channel with no command yet (`exec_on` starts one): a
+    /// caller that must close it if dropped meanwhile holds it first.
+    pub async fn session_channel(&self) -> Result<russh::Channel<client::Msg>, SshError> {
+        self.open_session_channel().await
+    }
+
+    /// Starts `command` (already quoted) on a channel of `session_channel`.
+    pub async fn exec_on(&self, channel: &russh::Channel<client::Msg>, command: &str) -> Result<(), SshError> {
+        channel.exec(true, command.as_bytes()).await.map_err(|e| self.protocol(e.to_string()))
     }
 
     /// A stream to a Unix socket on the server (the Docker Engine's).
