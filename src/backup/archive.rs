@@ -1,11 +1,12 @@
 //! The backup archive: a sequence of members (a SQLite store, manifest files,
 //! an app's volume as a tar stream, ...) with a SHA-256 each and a contents
 //! list at the end, compressed with zstd (`compress.rs`: blocks that don't
-//! shrink are stored) and encrypted (`stream.rs`) under a
-//! key derived with Argon2id from a passphrase and the salt in the envelope.
+//! shrink are stored) and encrypted (`stream.rs`, with the cipher the
+//! envelope names: `cipher.rs`) under a key derived with Argon2id from a
+//! passphrase and the salt in the envelope.
 //!
 //! On disk: `MAGIC`, a u32 (big-endian) length, the envelope (JSON: header,
-//! KDF, salt, nonce prefix, key check), then the encrypted frames. The
+//! KDF, cipher, salt, nonce prefix, key check), then the encrypted frames. The
 //! envelope is readable without the passphrase (time, installation) and
 //! authenticated as the associated data of every frame.
 //!
@@ -29,14 +30,18 @@ use chacha20poly1305::aead::Generate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::cipher::ArchiveCipher;
+pub use super::cipher::Cipher;
 use super::stream::{DecryptReader, EncryptWriter, PREFIX_LEN};
 use crate::model::secret::SecretString;
 use crate::model::spec::hex;
 
 /// The first bytes of every archive.
 pub const MAGIC: &[u8; 8] = b"TOMOBKP\x01";
-/// The archive format this build writes and reads.
-pub const FORMAT: u32 = 1;
+/// The archive format this build writes. Format 2 added the envelope's
+/// `cipher`; format 1 (no `cipher`: XChaCha20-Poly1305) is still read.
+pub const FORMAT: u32 = 2;
+const FORMATS_READ: [u32; 2] = [1, 2];
 const KDF: &str = "argon2id-v19-m19456-t2-p1";
 /// Bytes of member data per block inside the compressed stream.
 const BLOCK: usize = 64 * 1024;
@@ -106,6 +111,9 @@ pub struct Envelope {
     pub format: u32,
     pub header: Header,
     pub kdf: String,
+    /// Absent in format 1, whose only cipher is XChaCha20-Poly1305.
+    #[serde(default)]
+    pub cipher: Cipher,
     pub salt: String,
     pub nonce_prefix: String,
     /// SHA-256 of the key under a fixed label, to tell a wrong passphrase
@@ -244,7 +252,18 @@ pub struct ArchiveWriter<W: Write> {
 impl<W: Write + Send + 'static> ArchiveWriter<W> {
     /// Writes the envelope to `out` and starts the encrypted stream (sealed
     /// on a thread of its own, which owns `out` until `finish`).
-    pub fn create(mut out: W, passphrase: &SecretString, header: Header) -> Result<ArchiveWriter<W>, ArchiveError> {
+    /// With the faster cipher on this CPU (`Cipher::for_this_machine`).
+    pub fn create(out: W, passphrase: &SecretString, header: Header) -> Result<ArchiveWriter<W>, ArchiveError> {
+        ArchiveWriter::create_with(out, passphrase, header, Cipher::for_this_machine())
+    }
+
+    /// `create` with the given cipher.
+    pub fn create_with(
+        mut out: W,
+        passphrase: &SecretString,
+        header: Header,
+        cipher: Cipher,
+    ) -> Result<ArchiveWriter<W>, ArchiveError> {
         let salt = XNonce::generate();
         let salt = &salt[..16];
         let key = derive(passphrase, salt)?;
@@ -255,6 +274,7 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
             format: FORMAT,
             header: header.clone(),
             kdf: KDF.into(),
+            cipher,
             salt: hex(salt),
             nonce_prefix: hex(&prefix),
             key_check: key_check(&key),
@@ -263,7 +283,7 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
         out.write_all(MAGIC)?;
         out.write_all(&u32::try_from(json.len()).map_err(|_| ArchiveError::Format("envelope".into()))?.to_be_bytes())?;
         out.write_all(&json)?;
-        let enc = EncryptWriter::new(out, &key, prefix, aad(&json))?;
+        let enc = EncryptWriter::new(out, ArchiveCipher::new(cipher, &key, &prefix), aad(&json))?;
         let z = Compressor::new(enc)?;
         Ok(ArchiveWriter { z, header, entries: Vec::new(), notes: BTreeMap::new(), open_member: false })
     }
@@ -278,6 +298,7 @@ impl<W: Write> ArchiveWriter<W> {
         let json = serde_json::to_vec(&meta).map_err(|e| ArchiveError::Format(e.to_string()))?;
         write_record(&mut self.z, b'M', &json)?;
         self.open_member = true;
+        self.z.probe_again();
         Ok(MemberWriter {
             archive: self,
             meta: Some(meta),
@@ -408,7 +429,7 @@ pub fn read_envelope(input: &mut impl Read) -> Result<(Envelope, Vec<u8>), Archi
     input.read_exact(&mut json).map_err(|_| ArchiveError::Truncated)?;
     let envelope: Envelope = serde_json::from_slice(&json)
         .map_err(|e| ArchiveError::Tampered(format!("the envelope does not parse: {e}")))?;
-    if envelope.format != FORMAT {
+    if !FORMATS_READ.contains(&envelope.format) {
         return Err(ArchiveError::UnsupportedFormat(envelope.format));
     }
     if envelope.kdf != KDF {
@@ -450,6 +471,7 @@ pub struct ArchiveReader<R: Read> {
 /// to read the same archive again. Zeroed when dropped.
 pub struct Unlocked {
     key: Key,
+    cipher: Cipher,
     nonce_prefix: String,
 }
 
@@ -463,9 +485,9 @@ impl<R: Read> ArchiveReader<R> {
     /// Reads the envelope and checks the passphrase. Reads no member.
     pub fn open(mut input: R, passphrase: &SecretString) -> Result<ArchiveReader<R>, ArchiveError> {
         let (envelope, json, key, prefix) = unlock(&mut input, passphrase)?;
-        let dec = DecryptReader::new(input, &key, prefix, aad(&json));
+        let dec = DecryptReader::new(input, ArchiveCipher::new(envelope.cipher, &key, &prefix), aad(&json));
         let z = zstd::stream::read::Decoder::new(dec)?;
-        let key = Unlocked { key, nonce_prefix: envelope.nonce_prefix.clone() };
+        let key = Unlocked { key, cipher: envelope.cipher, nonce_prefix: envelope.nonce_prefix.clone() };
         Ok(ArchiveReader { envelope, z, rehash: true, key })
     }
 
@@ -476,9 +498,9 @@ impl<R: Read> ArchiveReader<R> {
         R: Send + 'static,
     {
         let (envelope, json, key, prefix) = unlock(&mut input, passphrase)?;
-        let dec = DecryptReader::pipelined(input, &key, prefix, aad(&json))?;
+        let dec = DecryptReader::pipelined(input, ArchiveCipher::new(envelope.cipher, &key, &prefix), aad(&json))?;
         let z = zstd::stream::read::Decoder::new(dec)?;
-        let key = Unlocked { key, nonce_prefix: envelope.nonce_prefix.clone() };
+        let key = Unlocked { key, cipher: envelope.cipher, nonce_prefix: envelope.nonce_prefix.clone() };
         Ok(ArchiveReader { envelope, z, rehash: true, key })
     }
 
@@ -495,15 +517,19 @@ impl<R: Read> ArchiveReader<R> {
         R: Send + 'static,
     {
         let (envelope, json) = read_envelope(&mut input)?;
-        if envelope.nonce_prefix != verified.nonce_prefix || envelope.key_check != key_check(&verified.key) {
+        if envelope.nonce_prefix != verified.nonce_prefix
+            || envelope.cipher != verified.cipher
+            || envelope.key_check != key_check(&verified.key)
+        {
             return Err(ArchiveError::Tampered("the archive changed since it was verified".into()));
         }
         let prefix: [u8; PREFIX_LEN] = unhex(&envelope.nonce_prefix)
             .and_then(|p| p.try_into().ok())
             .ok_or_else(|| ArchiveError::Tampered("the nonce prefix is malformed".into()))?;
-        let dec = DecryptReader::pipelined(input, &verified.key, prefix, aad(&json))?;
+        let cipher = ArchiveCipher::new(envelope.cipher, &verified.key, &prefix);
+        let dec = DecryptReader::pipelined(input, cipher, aad(&json))?;
         let z = zstd::stream::read::Decoder::new(dec)?;
-        let key = Unlocked { key: verified.key, nonce_prefix: envelope.nonce_prefix.clone() };
+        let key = Unlocked { key: verified.key, cipher: envelope.cipher, nonce_prefix: envelope.nonce_prefix.clone() };
         Ok(ArchiveReader { envelope, z, rehash: false, key })
     }
 
@@ -518,7 +544,7 @@ impl<R: Read> ArchiveReader<R> {
 
     /// `verify_all`, and the key for `reopen_verified`.
     pub fn verify_keeping_key(mut self) -> Result<(Contents, Unlocked), ArchiveError> {
-        let key = Unlocked { key: self.key.key, nonce_prefix: self.key.nonce_prefix.clone() };
+        let key = Unlocked { key: self.key.key, cipher: self.key.cipher, nonce_prefix: self.key.nonce_prefix.clone() };
         self.rehash = true;
         let contents = self.for_each_member(|_, data| {
             drain(data)?;

@@ -17,8 +17,12 @@ fn header() -> Header {
 
 /// An archive with a small member, an empty one and one spanning many chunks.
 fn sample() -> (Vec<u8>, Vec<u8>) {
+    sample_with(Cipher::for_this_machine())
+}
+
+fn sample_with(cipher: Cipher) -> (Vec<u8>, Vec<u8>) {
     let big: Vec<u8> = (0..300_000u32).flat_map(|i| (i.wrapping_mul(2_654_435_761)).to_le_bytes()).collect();
-    let mut w = ArchiveWriter::create(Vec::new(), &pass("pw"), header()).unwrap();
+    let mut w = ArchiveWriter::create_with(Vec::new(), &pass("pw"), header(), cipher).unwrap();
     w.append(MemberMeta::new("store", MemberKind::Store), &mut Cursor::new(b"sqlite bytes".to_vec())).unwrap();
     w.append(MemberMeta::new("empty", MemberKind::Manifest), &mut std::io::empty()).unwrap();
     let mut m = w.member(MemberMeta { app: Some("web".into()), ..MemberMeta::new("vol", MemberKind::Volume) }).unwrap();
@@ -174,4 +178,63 @@ fn a_verified_archive_reopens_with_its_key_without_hashing_but_only_itself() {
     flipped[at] ^= 1;
     let r = ArchiveReader::reopen_verified(Cursor::new(flipped), &key).unwrap().verify_all();
     assert!(r.is_err(), "a flipped byte was not noticed on the second reading");
+}
+
+#[test]
+fn each_cipher_round_trips_and_refuses_damage() {
+    for cipher in [Cipher::Aes256Gcm, Cipher::XChaCha20Poly1305] {
+        let (bytes, big) = sample_with(cipher);
+        let (envelope, _) = read_envelope(&mut Cursor::new(&bytes)).unwrap();
+        assert_eq!((envelope.format, envelope.cipher), (FORMAT, cipher));
+        let contents = ArchiveReader::open_pipelined(Cursor::new(bytes.clone()), &pass("pw")).unwrap().verify_all();
+        assert_eq!(contents.unwrap().members[2].size, big.len() as u64, "{cipher:?}");
+        let mut flipped = bytes.clone();
+        let at = flipped.len() - 40;
+        flipped[at] ^= 1;
+        let r = ArchiveReader::open(Cursor::new(flipped), &pass("pw")).unwrap().verify_all();
+        assert!(matches!(r, Err(ArchiveError::Tampered(_))), "{cipher:?}: {r:?}");
+        let r = ArchiveReader::open(Cursor::new(bytes[..bytes.len() - 1].to_vec()), &pass("pw")).unwrap().verify_all();
+        assert!(r.is_err(), "{cipher:?}: a truncated archive was accepted");
+    }
+}
+
+/// Rewrites the envelope's JSON (and its length) in front of the same frames.
+fn with_envelope(bytes: &[u8], edit: impl Fn(String) -> String) -> Vec<u8> {
+    let len = u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let json = edit(String::from_utf8(bytes[12..12 + len].to_vec()).unwrap());
+    let mut out = bytes[..8].to_vec();
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(json.as_bytes());
+    out.extend_from_slice(&bytes[12 + len..]);
+    out
+}
+
+#[test]
+fn the_cipher_the_envelope_names_is_bound_to_the_frames() {
+    let (bytes, _) = sample_with(Cipher::Aes256Gcm);
+    let swapped = with_envelope(&bytes, |j| j.replace("\"aes-256-gcm\"", "\"xchacha20-poly1305\""));
+    // The passphrase still opens it (same salt and key check), but no frame does.
+    let r = ArchiveReader::open(Cursor::new(swapped), &pass("pw")).unwrap().verify_all();
+    assert!(matches!(r, Err(ArchiveError::Tampered(_))), "{r:?}");
+    let unknown = with_envelope(&bytes, |j| j.replace("\"aes-256-gcm\"", "\"rot13\""));
+    assert!(matches!(ArchiveReader::open(Cursor::new(unknown), &pass("pw")), Err(ArchiveError::Tampered(_))));
+    let newer = with_envelope(&bytes, |j| j.replace("\"format\":2", "\"format\":3"));
+    assert!(matches!(ArchiveReader::open(Cursor::new(newer), &pass("pw")), Err(ArchiveError::UnsupportedFormat(3))));
+}
+
+/// An archive of format 1 (XChaCha20-Poly1305, no `cipher` in its
+/// envelope), written by `tomo backup create` before format 2.
+#[test]
+fn an_archive_of_format_1_still_reads() {
+    let bytes = include_bytes!("testdata/format1.tomo-backup").to_vec();
+    let (envelope, _) = read_envelope(&mut Cursor::new(&bytes)).unwrap();
+    assert_eq!((envelope.format, envelope.cipher), (1, Cipher::XChaCha20Poly1305));
+    let contents = ArchiveReader::open(Cursor::new(bytes.clone()), &pass("format-one-pass")).unwrap().verify_all();
+    let contents = contents.unwrap();
+    assert_eq!(contents.members.len(), 2);
+    assert_eq!(contents.members[0].meta.kind, MemberKind::Store);
+    assert!(matches!(
+        ArchiveReader::open(Cursor::new(bytes), &pass("another")).map(|_| ()),
+        Err(ArchiveError::WrongPassphrase)
+    ));
 }

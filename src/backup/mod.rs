@@ -1,12 +1,12 @@
 //! Backups of tomo's own state (and, through the same archive, of the apps'
-//! data): the archive format (`archive`, `compress`, `stream`, `xchacha`), what goes into a system
+//! data): the archive format (`archive`, `compress`, `stream`, `cipher`), what goes into a system
 //! backup and how it comes back (`system`), and the keep rules (`keep`).
 //! It reads and writes streams and files; the engine decides when and where.
 
 pub mod archive;
+mod cipher;
 mod compress;
 mod stream;
-mod xchacha;
 
 pub use archive::{
     ArchiveError, ArchiveReader, ArchiveWriter, Contents, Entry, Envelope, Header, MemberKind, MemberMeta,

@@ -1,9 +1,9 @@
-//! The encrypted layer of a backup archive: XChaCha20-Poly1305 in the STREAM
-//! construction (Hoang, Reyhanitabar, Rogaway, Vizár), big-endian 32-bit
-//! counter. The plaintext is cut into chunks of `CHUNK` bytes; each is sealed
-//! under the nonce `prefix(19) || counter(4) || last(1)` with the archive's
-//! envelope as associated data, and written as a frame
-//! `last(1) || length(4) || ciphertext`.
+//! The encrypted layer of a backup archive: an AEAD (`cipher.rs`:
+//! AES-256-GCM or XChaCha20-Poly1305) in the STREAM construction (Hoang,
+//! Reyhanitabar, Rogaway, Vizár), big-endian 32-bit counter. The plaintext
+//! is cut into chunks of `CHUNK` bytes; each is sealed under the nonce
+//! `prefix || counter(4) || last(1)` with the archive's envelope as
+//! associated data, and written as a frame `last(1) || length(4) || ciphertext`.
 //!
 //! **Invariants:** reordering, dropping, duplicating or altering a frame, the
 //! envelope or the end of the stream fails a tag check; a stream that stops
@@ -16,10 +16,8 @@ use std::io::{self, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use chacha20poly1305::Key;
-
 use super::archive::ArchiveError;
-use super::xchacha::{ArchiveCipher, TAG_LEN as TAG};
+use super::cipher::{ArchiveCipher, TAG_LEN as TAG};
 
 /// Plaintext bytes per chunk.
 pub const CHUNK: usize = 64 * 1024;
@@ -94,8 +92,8 @@ pub struct EncryptWriter<W> {
 }
 
 impl<W: Write + Send + 'static> EncryptWriter<W> {
-    pub fn new(out: W, key: &Key, prefix: [u8; PREFIX_LEN], aad: Vec<u8>) -> io::Result<EncryptWriter<W>> {
-        let sealer = Sealer { out, cipher: ArchiveCipher::new(key, &prefix), aad, counter: 0 };
+    pub fn new(out: W, cipher: ArchiveCipher, aad: Vec<u8>) -> io::Result<EncryptWriter<W>> {
+        let sealer = Sealer { out, cipher, aad, counter: 0 };
         let (chunks, rx) = sync_channel(IN_FLIGHT);
         let (back, free) = sync_channel(IN_FLIGHT + 2);
         let handle = std::thread::Builder::new().name("tomo-seal".into()).spawn(move || sealer.run(rx, back))?;
@@ -223,18 +221,18 @@ pub struct DecryptReader<R: Read> {
 }
 
 impl<R: Read> DecryptReader<R> {
-    pub fn new(input: R, key: &Key, prefix: [u8; PREFIX_LEN], aad: Vec<u8>) -> DecryptReader<R> {
-        let opener = Opener { input, cipher: ArchiveCipher::new(key, &prefix), aad, counter: 0 };
+    pub fn new(input: R, cipher: ArchiveCipher, aad: Vec<u8>) -> DecryptReader<R> {
+        let opener = Opener { input, cipher, aad, counter: 0 };
         DecryptReader { source: Source::Inline(Box::new(opener)), buf: Vec::new(), pos: 0, done: false }
     }
 
     /// Like `new`, with the frames opened on a thread of their own (at most
     /// `IN_FLIGHT` ahead): decrypting and what the reader does overlap.
-    pub fn pipelined(input: R, key: &Key, prefix: [u8; PREFIX_LEN], aad: Vec<u8>) -> io::Result<DecryptReader<R>>
+    pub fn pipelined(input: R, cipher: ArchiveCipher, aad: Vec<u8>) -> io::Result<DecryptReader<R>>
     where
         R: Send + 'static,
     {
-        let opener = Opener { input, cipher: ArchiveCipher::new(key, &prefix), aad, counter: 0 };
+        let opener = Opener { input, cipher, aad, counter: 0 };
         let (out, opened) = sync_channel(IN_FLIGHT);
         let (free, back) = sync_channel(IN_FLIGHT + 2);
         std::thread::Builder::new().name("tomo-open".into()).spawn(move || opener.run(out, back))?;
