@@ -177,15 +177,23 @@ fn the_engine_restarting_mid_apply_fails_cleanly_and_the_next_run_converges() {
     }
     h.restart_dockerd();
     let out = apply.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("FAILED"), "{stdout}");
-    let store = tomo::store::Store::open(&db).unwrap();
-    assert_eq!(
-        store.runs(1).unwrap()[0].status,
-        tomo::store::RunStatus::Failed,
-        "the run is recorded as failed, not left running"
-    );
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let recorded = tomo::store::Store::open(&db).unwrap().runs(1).unwrap()[0].status;
+    match out.status.code() {
+        // The usual outcome: the start's wait met the restart.
+        Some(1) => {
+            assert!(stdout.contains("FAILED"), "{stdout}");
+            assert_eq!(recorded, tomo::store::RunStatus::Failed, "the run is recorded as failed, not left running");
+        }
+        // Under heavy load the Engine can be back within the retries of a
+        // transient failure (they are logged), and the start then succeeds:
+        // a clean outcome too, recorded as such.
+        Some(0) => {
+            assert!(stderr.contains("transient Docker failure; retrying"), "{stdout}{stderr}");
+            assert_eq!(recorded, tomo::store::RunStatus::Succeeded, "{stdout}{stderr}");
+        }
+        other => panic!("apply exited with {other:?}:\n{stdout}{stderr}"),
+    }
     let mut r = f.tomo(&["apply", "--auto-approve"]);
     if r.code != 0 && r.stdout.contains("stale task") {
         // The Engine's own restart bug (moby/moby#40613): tomo removed the

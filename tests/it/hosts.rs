@@ -103,7 +103,8 @@ impl TestHost {
             .spawn()
             .expect("sshd starts (tests/run.sh installs openssh-server)");
         self.sshd = Some(child);
-        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((self.addr.as_str(), self.port)).is_ok())
+        // Generous: under the suite's parallel load sshd has taken over 10 s.
+        wait_until(Duration::from_secs(30), || std::net::TcpStream::connect((self.addr.as_str(), self.port)).is_ok())
             .expect("sshd listens");
     }
 
