@@ -111,14 +111,22 @@ pub struct Envelope {
     pub format: u32,
     pub header: Header,
     pub kdf: String,
-    /// Absent in format 1, whose only cipher is XChaCha20-Poly1305.
-    #[serde(default)]
-    pub cipher: Cipher,
+    /// Absent in format 1, whose only cipher is XChaCha20-Poly1305, and
+    /// present in format 2 (`read_envelope` checks both); see `cipher()`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<Cipher>,
     pub salt: String,
     pub nonce_prefix: String,
     /// SHA-256 of the key under a fixed label, to tell a wrong passphrase
     /// from damage. No weaker than the Argon2id it follows.
     pub key_check: String,
+}
+
+impl Envelope {
+    /// The cipher of the archive's frames.
+    pub fn cipher(&self) -> Cipher {
+        self.cipher.unwrap_or(Cipher::XChaCha20Poly1305)
+    }
 }
 
 /// What a member is.
@@ -274,7 +282,7 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
             format: FORMAT,
             header: header.clone(),
             kdf: KDF.into(),
-            cipher,
+            cipher: Some(cipher),
             salt: hex(salt),
             nonce_prefix: hex(&prefix),
             key_check: key_check(&key),
@@ -432,6 +440,11 @@ pub fn read_envelope(input: &mut impl Read) -> Result<(Envelope, Vec<u8>), Archi
     if !FORMATS_READ.contains(&envelope.format) {
         return Err(ArchiveError::UnsupportedFormat(envelope.format));
     }
+    match (envelope.format, envelope.cipher) {
+        (1, None) | (2, Some(_)) => {}
+        (1, Some(_)) => return Err(ArchiveError::Format("an envelope of format 1 names a cipher".into())),
+        _ => return Err(ArchiveError::Format("the envelope names no cipher".into())),
+    }
     if envelope.kdf != KDF {
         return Err(ArchiveError::Format(format!("unknown key derivation `{}`", envelope.kdf)));
     }
@@ -466,9 +479,9 @@ pub struct ArchiveReader<R: Read> {
     key: Unlocked,
 }
 
-/// An archive's key, as its first reading derived it, and the archive's
+/// An archive's key, as its first reading derived it, its cipher and its
 /// nonce prefix (no two archives share one): what `reopen_verified` needs
-/// to read the same archive again. Zeroed when dropped.
+/// to read the same archive again. The key is zeroed when dropped.
 pub struct Unlocked {
     key: Key,
     cipher: Cipher,
@@ -485,9 +498,9 @@ impl<R: Read> ArchiveReader<R> {
     /// Reads the envelope and checks the passphrase. Reads no member.
     pub fn open(mut input: R, passphrase: &SecretString) -> Result<ArchiveReader<R>, ArchiveError> {
         let (envelope, json, key, prefix) = unlock(&mut input, passphrase)?;
-        let dec = DecryptReader::new(input, ArchiveCipher::new(envelope.cipher, &key, &prefix), aad(&json));
+        let dec = DecryptReader::new(input, ArchiveCipher::new(envelope.cipher(), &key, &prefix), aad(&json));
         let z = zstd::stream::read::Decoder::new(dec)?;
-        let key = Unlocked { key, cipher: envelope.cipher, nonce_prefix: envelope.nonce_prefix.clone() };
+        let key = Unlocked { key, cipher: envelope.cipher(), nonce_prefix: envelope.nonce_prefix.clone() };
         Ok(ArchiveReader { envelope, z, rehash: true, key })
     }
 
@@ -498,9 +511,9 @@ impl<R: Read> ArchiveReader<R> {
         R: Send + 'static,
     {
         let (envelope, json, key, prefix) = unlock(&mut input, passphrase)?;
-        let dec = DecryptReader::pipelined(input, ArchiveCipher::new(envelope.cipher, &key, &prefix), aad(&json))?;
+        let dec = DecryptReader::pipelined(input, ArchiveCipher::new(envelope.cipher(), &key, &prefix), aad(&json))?;
         let z = zstd::stream::read::Decoder::new(dec)?;
-        let key = Unlocked { key, cipher: envelope.cipher, nonce_prefix: envelope.nonce_prefix.clone() };
+        let key = Unlocked { key, cipher: envelope.cipher(), nonce_prefix: envelope.nonce_prefix.clone() };
         Ok(ArchiveReader { envelope, z, rehash: true, key })
     }
 
@@ -518,7 +531,7 @@ impl<R: Read> ArchiveReader<R> {
     {
         let (envelope, json) = read_envelope(&mut input)?;
         if envelope.nonce_prefix != verified.nonce_prefix
-            || envelope.cipher != verified.cipher
+            || envelope.cipher() != verified.cipher
             || envelope.key_check != key_check(&verified.key)
         {
             return Err(ArchiveError::Tampered("the archive changed since it was verified".into()));
@@ -526,10 +539,11 @@ impl<R: Read> ArchiveReader<R> {
         let prefix: [u8; PREFIX_LEN] = unhex(&envelope.nonce_prefix)
             .and_then(|p| p.try_into().ok())
             .ok_or_else(|| ArchiveError::Tampered("the nonce prefix is malformed".into()))?;
-        let cipher = ArchiveCipher::new(envelope.cipher, &verified.key, &prefix);
+        let cipher = ArchiveCipher::new(envelope.cipher(), &verified.key, &prefix);
         let dec = DecryptReader::pipelined(input, cipher, aad(&json))?;
         let z = zstd::stream::read::Decoder::new(dec)?;
-        let key = Unlocked { key: verified.key, cipher: envelope.cipher, nonce_prefix: envelope.nonce_prefix.clone() };
+        let key =
+            Unlocked { key: verified.key, cipher: envelope.cipher(), nonce_prefix: envelope.nonce_prefix.clone() };
         Ok(ArchiveReader { envelope, z, rehash: false, key })
     }
 

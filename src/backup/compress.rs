@@ -91,6 +91,7 @@ impl<W: Write> Compressor<W> {
         let worth = self.probe(block);
         if worth {
             self.misses = 0;
+            self.skip = 0;
         } else {
             self.misses = self.misses.saturating_add(1);
             self.skip = 1u32.checked_shl(self.misses - 1).unwrap_or(MAX_SKIP).min(MAX_SKIP);
