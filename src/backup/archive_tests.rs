@@ -250,15 +250,7 @@ fn an_envelope_rewritten_to_format_1_is_refused_by_the_frames() {
 /// is compressed at once, not stored while the probe backs off.
 #[test]
 fn a_member_after_noise_is_compressed_from_its_start() {
-    let mut x = 7u64;
-    let noise: Vec<u8> = (0..37 * 64 * 1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = super::super::compress::tests::noise(37 * 64 * 1024, 7);
     let text = "a line of a log file, repeated\n".repeat(32 * 1024);
     let mut w = ArchiveWriter::create(Vec::new(), &pass("pw"), header()).unwrap();
     w.append(MemberMeta::new("noise", MemberKind::Volume), &mut Cursor::new(&noise)).unwrap();

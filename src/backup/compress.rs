@@ -199,7 +199,7 @@ fn write_raw_frame(out: &mut impl Write, parts: &[&[u8]]) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Read;
 
     use proptest::prelude::*;
@@ -212,7 +212,8 @@ mod tests {
         out
     }
 
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
+    /// Bytes that zstd cannot shrink (xorshift), the same for a seed.
+    pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
         let mut x = seed | 1;
         (0..len)
             .map(|_| {
