@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::cipher::ArchiveCipher;
 pub use super::cipher::Cipher;
+use super::hashing::MemberHash;
 use super::stream::{DecryptReader, EncryptWriter, PREFIX_LEN};
 use crate::model::secret::SecretString;
 use crate::model::spec::hex;
@@ -637,13 +638,13 @@ struct MemberReader<'a, R: Read> {
     left: usize,
     ended: bool,
     /// `None` on a reading of an archive already verified.
-    hasher: Option<Sha256>,
+    hasher: Option<MemberHash>,
     size: u64,
 }
 
 impl<'a, R: Read> MemberReader<'a, R> {
     fn new(inner: &'a mut R, hash: bool) -> MemberReader<'a, R> {
-        MemberReader { inner, left: 0, ended: false, hasher: hash.then(Sha256::new), size: 0 }
+        MemberReader { inner, left: 0, ended: false, hasher: hash.then(MemberHash::start), size: 0 }
     }
 
     /// After the data: compares the trailer with what was read.
@@ -652,7 +653,10 @@ impl<'a, R: Read> MemberReader<'a, R> {
         self.inner.read_exact(&mut digest).map_err(eof_is_truncated)?;
         let mut size = [0u8; 8];
         self.inner.read_exact(&mut size).map_err(eof_is_truncated)?;
-        let matches = self.hasher.is_none_or(|h| h.finalize().as_slice() == digest);
+        let matches = match self.hasher {
+            Some(h) => h.finalize()? == digest,
+            None => true,
+        };
         if !matches || u64::from_be_bytes(size) != self.size {
             return Err(ArchiveError::Tampered("a member's checksum does not match its data".into()));
         }
@@ -683,7 +687,7 @@ impl<R: Read> Read for MemberReader<'_, R> {
             return Err(io::Error::other(ArchiveError::Truncated));
         }
         if let Some(h) = &mut self.hasher {
-            h.update(&out[..n]);
+            h.update(&out[..n])?;
         }
         self.size += n as u64;
         self.left -= n;

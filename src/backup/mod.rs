@@ -6,6 +6,7 @@
 pub mod archive;
 mod cipher;
 mod compress;
+mod hashing;
 mod stream;
 
 pub use archive::{
