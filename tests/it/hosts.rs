@@ -40,7 +40,7 @@ impl TestHost {
     pub fn new(docker: bool) -> TestHost {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
-        let octet = 20 + (pid.wrapping_mul(7) + n * 3) % 200;
+        let octet = free_octet(pid.wrapping_mul(7) + n * 3);
         let ns = format!("tt{}x{n}", pid % 100_000);
         let host_if = format!("{ns}h");
         let dir = tempfile::Builder::new().prefix("tomo-host").tempdir_in("/tmp").unwrap();
@@ -95,17 +95,24 @@ impl TestHost {
 
     pub fn start_sshd(&mut self) {
         let d = self.dir.path().display().to_string();
+        let log = std::fs::File::create(format!("{d}/sshd.log")).unwrap();
         let child = self
             .nsenter("/usr/sbin/sshd")
             .args(["-D", "-e", "-f", &format!("{d}/sshd_config")])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("sshd starts (tests/run.sh installs openssh-server)");
         self.sshd = Some(child);
         // Generous: under the suite's parallel load sshd has taken over 10 s.
-        wait_until(Duration::from_secs(30), || std::net::TcpStream::connect((self.addr.as_str(), self.port)).is_ok())
-            .expect("sshd listens");
+        let listening = wait_until(Duration::from_secs(30), || {
+            std::net::TcpStream::connect((self.addr.as_str(), self.port)).is_ok()
+        });
+        if listening.is_err() {
+            let exited = self.sshd.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let log = std::fs::read_to_string(format!("{d}/sshd.log")).unwrap_or_default();
+            panic!("sshd on {} does not listen (exited: {exited:?}); its log:\n{log}", self.addr);
+        }
     }
 
     /// Stops sshd (the server becomes unreachable).
@@ -240,6 +247,18 @@ impl Drop for TestHost {
 
 /// Polls `ready` until it holds: for waiting on a separate daemon to come up,
 /// which offers no event to wait on.
+/// A `10.232.X.0/24` subnet no route of this machine uses yet, searched
+/// from `seed`: a host left behind by a killed run keeps its route, and a
+/// new host on the same subnet would be unreachable.
+fn free_octet(seed: u32) -> u32 {
+    let routes = run("ip", &["-4", "route", "show"]);
+    let used: Vec<&str> = routes.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    (0..200)
+        .map(|i| 20 + (seed + i) % 200)
+        .find(|o| !used.contains(&format!("10.232.{o}.0/24").as_str()))
+        .expect("a free 10.232.X.0/24 subnet for a test host")
+}
+
 pub fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> Result<(), ()> {
     let start = Instant::now();
     while start.elapsed() < limit {
