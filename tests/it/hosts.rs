@@ -40,6 +40,10 @@ impl TestHost {
     pub fn new(docker: bool) -> TestHost {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
+        // Held until this host's route exists: another host of this process
+        // started at the same time does not take the same subnet.
+        static CHOOSING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let choosing = CHOOSING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let octet = free_octet(pid.wrapping_mul(7) + n * 3);
         let ns = format!("tt{}x{n}", pid % 100_000);
         let host_if = format!("{ns}h");
@@ -50,6 +54,7 @@ impl TestHost {
         run("ip", &["link", "set", &format!("{ns}n"), "netns", &ns]);
         run("ip", &["addr", "add", &format!("10.232.{octet}.1/24"), "dev", &host_if]);
         run("ip", &["link", "set", &host_if, "up"]);
+        drop(choosing);
         run(
             "ip",
             &["netns", "exec", &ns, "ip", "addr", "add", &format!("10.232.{octet}.2/24"), "dev", &format!("{ns}n")],
