@@ -275,3 +275,54 @@ fn an_archive_of_format_1_still_reads() {
         Err(ArchiveError::WrongPassphrase)
     ));
 }
+
+/// A reading of a whole archive, checking everything.
+type Reading = fn(&[u8]) -> Result<Contents, ArchiveError>;
+
+/// Ends `m` as `MemberWriter::finish` does, but with `digest` and `size`
+/// in its trailer and in the contents list: a writer that lies, every
+/// frame sealed as usual (so only the member's own checksum can tell).
+fn finish_lying(mut m: MemberWriter<'_, Vec<u8>>, digest: [u8; 32], size: u64) {
+    m.flush_block().unwrap();
+    let z = &mut m.archive.z;
+    z.write_all(&0u32.to_be_bytes()).unwrap();
+    z.write_all(&digest).unwrap();
+    z.write_all(&size.to_be_bytes()).unwrap();
+    let meta = m.meta.take().unwrap();
+    m.archive.entries.push(Entry { meta, size, sha256: hex(&digest) });
+    m.archive.open_member = false;
+}
+
+/// An archive whose member `vol` holds `data` and whose trailer says `digest` and `size`.
+fn lying(data: &[u8], digest: [u8; 32], size: u64) -> Vec<u8> {
+    let mut w = ArchiveWriter::create(Vec::new(), &pass("pw"), header()).unwrap();
+    w.append(MemberMeta::new("store", MemberKind::Store), &mut Cursor::new(b"sqlite bytes".to_vec())).unwrap();
+    let mut m = w.member(MemberMeta::new("vol", MemberKind::Volume)).unwrap();
+    m.write_all(data).unwrap();
+    finish_lying(m, digest, size);
+    w.finish().unwrap().0
+}
+
+#[test]
+fn a_member_whose_checksum_disagrees_with_its_sealed_data_is_refused() {
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let mut other = data.clone();
+    other[123_456] ^= 1;
+    let truth: [u8; 32] = Sha256::digest(&data).into();
+    let told: [u8; 32] = Sha256::digest(&other).into();
+    let len = data.len() as u64;
+    let readings: [Reading; 2] = [
+        |b| ArchiveReader::open(Cursor::new(b.to_vec()), &pass("pw"))?.verify_all(),
+        |b| ArchiveReader::open_pipelined(Cursor::new(b.to_vec()), &pass("pw"))?.verify_keeping_key().map(|(c, _)| c),
+    ];
+    for read in readings {
+        // The helper writes a good archive when it tells the truth.
+        assert_eq!(read(&lying(&data, truth, len)).unwrap().members[1].size, len);
+        for (what, bytes) in [("digest", lying(&data, told, len)), ("size", lying(&data, truth, len + 1))] {
+            match read(&bytes) {
+                Err(ArchiveError::Tampered(why)) => assert!(why.contains("checksum"), "{what}: {why}"),
+                other => panic!("a lying {what} was not refused: {other:?}"),
+            }
+        }
+    }
+}

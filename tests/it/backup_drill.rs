@@ -449,3 +449,81 @@ fn bench_one_gib_volume_over_ssh() {
     assert!(rss < 64 * 1024, "peak RSS {rss} KiB during the backup");
     assert!(rss_restore < 64 * 1024, "peak RSS {rss_restore} KiB during the restore");
 }
+
+/// Takes the immutable attribute off `file` when dropped (the test host's
+/// folder can then be removed whatever the test's outcome).
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(file: PathBuf) -> Immutable {
+        sh(&format!("chattr +i '{}'", file.display()));
+        Immutable(file)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// A copy that fails while the next member is already queued for its own
+/// copy ends the restore (the reading of the archive stops instead of
+/// waiting for a copy that will never come): the error names the folder,
+/// the folder after it is untouched, and the app runs again.
+#[test]
+fn a_restore_whose_copy_fails_ends_and_brings_the_app_back() {
+    let h = TestHost::new(true);
+    let f = Fleet::new();
+    let (a, b) = (h.dir.path().join("a"), h.dir.path().join("b"));
+    f.manifest(
+        "s.yaml",
+        &format!(
+            "{}---\nkind: App\nname: {{p}}-two\nserver: h\nimage: {{image}}\ninit: true\ncommand: [\"sleep\", \"600\"]\nvolumes: [\"{}:/a\", \"{}:/b\"]\n",
+            h.server_yaml("h"),
+            a.display(),
+            b.display()
+        ),
+    );
+    f.apply();
+    let app = f.app("two");
+    // `a` (small, first in the archive) is read whole into the copy's
+    // buffers at once, so the reading is on `b`'s data when `a`'s copy fails.
+    std::fs::write(a.join("small"), "backed up").unwrap();
+    sh(&format!("dd if=/dev/urandom of='{}/big' bs=1M count=16 status=none", b.display()));
+    let archive = f.tomo.path().join("two.tomo-backup");
+    backup(&f, &app, DataMode::Live, &archive).unwrap();
+    std::fs::write(b.join("newer"), "kept").unwrap();
+    // The copy into `a` cannot empty the folder: it fails before reading.
+    let _locked = Immutable::set({
+        let p = a.join("locked");
+        std::fs::write(&p, "").unwrap();
+        p
+    });
+
+    let (done, ended) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    let restore = {
+        let (engine, archive, app) = (engine(&f), archive.clone(), app.clone());
+        std::thread::spawn(move || {
+            let r = rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false));
+            let _ = done.send(r.map(|_| ()).map_err(|e| e.to_string()));
+        })
+    };
+    let result =
+        ended.recv_timeout(Duration::from_secs(60)).expect("the restore did not end in 60 s after its copy failed");
+    restore.join().unwrap();
+    let err = result.expect_err("a failed copy must fail the restore");
+    assert!(err.contains(&app) && err.contains(&a.display().to_string()), "{err}");
+    assert!(err.contains("Operation not permitted"), "the server's reason is shown: {err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(
+        std::fs::read_to_string(b.join("newer")).unwrap(),
+        "kept",
+        "the folder after the failed copy was touched"
+    );
+    assert!(
+        crate::hosts::wait_until(Duration::from_secs(5), || running(&h, &app)).is_ok(),
+        "the app did not come back after the failed restore ({err})"
+    );
+}
