@@ -39,6 +39,9 @@ const ENTER: &str = r#"[ -d "$1" ] || exit 3; cd -- "$1" || exit 4; printf R; "#
 /// The exit status of `ENTER` when `$1` is not a folder.
 const NOT_A_FOLDER: u32 = 3;
 
+/// The exit status of `ENTER` when `cd` into `$1` fails.
+const CANNOT_ENTER: u32 = 4;
+
 /// Local: enters the folder `$1`.
 const ENTER_LOCAL: &str = r#"set -e; cd -- "$1"; "#;
 
@@ -66,6 +69,9 @@ pub struct TarOut {
     what: String,
     /// Remote: the session, and whether its shell said it is in the folder.
     channel: Option<(Session, bool)>,
+    /// What the session wrote to standard error before it was in the
+    /// folder (a login shell's warnings, say): kept for a later failure's message.
+    stderr: Vec<u8>,
 }
 
 /// A restore into a folder on the server, opened (`HostFs::open_tar_in`)
@@ -127,7 +133,7 @@ impl HostFs {
             }
             None => None,
         };
-        Ok(TarOut { fs: self.clone(), path: path.to_string(), what, channel })
+        Ok(TarOut { fs: self.clone(), path: path.to_string(), what, channel, stderr: Vec::new() })
     }
 
     /// Opens a restore into the folder `path` on the server (see the module).
@@ -183,22 +189,18 @@ impl TarOut {
             return Ok(true);
         }
         let channel = session.get()?;
-        let what = &self.what;
+        let (what, stderr) = (&self.what, &mut self.stderr);
         let waiting = async {
-            let mut stderr = Vec::new();
             while let Some(msg) = channel.wait().await {
                 match msg {
                     ChannelMsg::Data { data } if data.as_ref() == b"R" => return Ok(true),
                     ChannelMsg::Data { .. } => return Err(format!("{what}: unexpected output before the copy")),
-                    ChannelMsg::ExtendedData { data, .. } => keep_stderr(&mut stderr, &data),
-                    ChannelMsg::ExitStatus { exit_status } if exit_status == NOT_A_FOLDER => return Ok(false),
-                    ChannelMsg::ExitStatus { exit_status } => {
-                        return finished(what, Some(exit_status), &stderr).map(|_| false);
-                    }
+                    ChannelMsg::ExtendedData { data, .. } => keep_stderr(stderr, &data),
+                    ChannelMsg::ExitStatus { exit_status } => return entering_ended(what, Some(exit_status), stderr),
                     _ => {}
                 }
             }
-            finished(what, None, &stderr).map(|_| false)
+            entering_ended(what, None, stderr)
         };
         let timeout = self.fs.timeout;
         let found = tokio::time::timeout(timeout, waiting)
@@ -227,7 +229,9 @@ impl TarOut {
         let _ = channel.eof().await;
         let (written, status, stderr) = channel_out(channel, sink, &what).await?;
         session.done();
-        finished(&what, status, &stderr).map(|_| written)
+        let mut all = self.stderr;
+        keep_stderr(&mut all, &stderr);
+        finished(&what, status, &all).map(|_| written)
     }
 }
 
@@ -388,6 +392,21 @@ pub(super) fn keep_stderr(into: &mut Vec<u8>, data: &[u8]) {
     into.extend_from_slice(&data[..data.len().min(room)]);
 }
 
+/// How `ENTER` ended before it said `R`: `Ok(false)` when the path is not
+/// a folder; else an error with the reason (`cd`'s message when it could
+/// not enter the folder).
+fn entering_ended(what: &str, status: Option<u32>, stderr: &[u8]) -> Result<bool, String> {
+    match status {
+        Some(NOT_A_FOLDER) => Ok(false),
+        Some(CANNOT_ENTER) => Err(format!(
+            "{what}: cannot enter the folder: {}",
+            crate::term::line(String::from_utf8_lossy(stderr).trim())
+        )),
+        Some(0) => Err(format!("{what}: the copy ended before it started")),
+        status => finished(what, status, stderr).map(|_| false),
+    }
+}
+
 /// Ok when the command exited with 0; else its standard error as the reason
 /// (no status: the connection dropped or the command died of a signal).
 fn finished(what: &str, status: Option<u32>, stderr: &[u8]) -> Result<(), String> {
@@ -461,5 +480,29 @@ mod tests {
         assert!(err.contains("tar exited with"), "{err}");
         let found = fs.folders(&[dir.path().display().to_string(), missing]).await.unwrap();
         assert_eq!(found, vec![dir.path().display().to_string()]);
+    }
+
+    /// `ENTER`'s exit statuses as the copy reads them: with a `cd` that
+    /// fails (a function in its place: root enters any folder), with a path
+    /// that is not a folder, and with no status (the connection lost).
+    #[test]
+    fn a_folder_that_cannot_be_entered_is_an_error_with_cds_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |prelude: &str, path: &str| {
+            let script = format!("{prelude}{ENTER}");
+            let out = std::process::Command::new("sh").args(["-c", &script, "tomo-tar-out", path]).output().unwrap();
+            let status = out.status.code().and_then(|c| u32::try_from(c).ok());
+            entering_ended("read /x", status, &out.stderr)
+        };
+        let here = dir.path().display().to_string();
+        let err = run("cd() { echo 'cd: permission denied' >&2; return 1; }; ", &here).unwrap_err();
+        assert_eq!(err, "read /x: cannot enter the folder: cd: permission denied");
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(run("", &file.display().to_string()), Ok(false));
+        let lost = entering_ended("read /x", None, b"").unwrap_err();
+        assert!(lost.contains("connection lost"), "{lost}");
+        let other = entering_ended("read /x", Some(1), b"sh: 1: oops").unwrap_err();
+        assert!(other.contains("exited with 1: sh: 1: oops"), "{other}");
     }
 }
