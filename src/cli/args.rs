@@ -579,7 +579,7 @@ pub struct BackupPassphrase {
 
 #[derive(Debug, Args)]
 pub struct BackupCreateArgs {
-    /// The archive to write [default: <data>/backups/<time>.tomo-backup]
+    /// The archive to write [default: <time>.tomo-backup in the backup folder: Settings.backup.target, else <data>/backups]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Add this app's data (named volumes, bind folders) to the archive (repeatable)
@@ -623,7 +623,7 @@ pub struct BackupRestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupListArgs {
-    /// The backup folder (`server:NAME:/DIR` for a server's) [default: <data>/backups]
+    /// The backup folder (`server:NAME:/DIR` for a server's) [default: Settings.backup.target, else <data>/backups]
     #[arg(long, value_name = "DIR")]
     pub folder: Option<PathBuf>,
     /// Read every archive back whole (needs the passphrase)
@@ -638,7 +638,7 @@ pub struct BackupListArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupPruneArgs {
-    /// The backup folder (`server:NAME:/DIR` for a server's) [default: <data>/backups]
+    /// The backup folder (`server:NAME:/DIR` for a server's) [default: Settings.backup.target, else <data>/backups]
     #[arg(long, value_name = "DIR")]
     pub folder: Option<PathBuf>,
     /// Keep the newest N archives

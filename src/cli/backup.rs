@@ -7,7 +7,6 @@ use super::args::{BackupCommand, BackupPassphrase, BackupRestoreArgs};
 use super::{out, out_json};
 use crate::engine::appdata::DataMode;
 use crate::engine::appdata_restore::AppRestoreReport;
-use crate::engine::backup_remote::Remote;
 use crate::engine::{BackupKeep as Keep, BackupPart as Part, BackupRequest, Engine, RestorePlan, RestoreRequest};
 use crate::error::{Error, IoOp, Result, Usage};
 use crate::model::secret::SecretString;
@@ -113,13 +112,10 @@ fn passphrase(a: &BackupPassphrase) -> Result<Option<SecretString>> {
 /// An archive written `server:NAME:/PATH` is copied into the data folder
 /// first (removed afterwards), then restored as a local one.
 fn restore(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
-    let Some(remote) = Remote::of_path(&a.file) else { return restore_file(engine, a) };
-    let local = engine.backup_fetch(&remote)?;
+    let at_hand = engine.backup_at_hand(&a.file)?;
     let mut here = a.clone();
-    here.file = local.clone();
-    let done = restore_file(engine, &here);
-    let _ = std::fs::remove_file(&local);
-    done
+    here.file = at_hand.path().to_path_buf();
+    restore_file(engine, &here)
 }
 
 fn restore_file(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {

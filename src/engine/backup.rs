@@ -86,9 +86,26 @@ pub struct RestoreRequest {
 }
 
 impl Engine {
-    /// Where archives go: `<data>/backups` unless `Settings.backup.target.path`.
+    /// The data folder's `backups`: the backup folder when the manifests
+    /// declare no `Settings.backup.target` (`backup_folder`).
     pub fn backup_dir(&self) -> PathBuf {
         self.config.data_dir.join("backups")
+    }
+
+    /// The backup folder: where archives go and are looked for when no
+    /// folder is given. The target of `Settings.backup` when the manifests
+    /// declare one (`server:NAME:/DIR` for a server's folder), else
+    /// `<data>/backups` (also when the manifests do not load: a backup
+    /// must still be possible then; a warning says so).
+    pub fn backup_folder(&self) -> PathBuf {
+        match self.backup_schedule() {
+            Ok(schedule) => schedule.and_then(|s| s.folder()).unwrap_or_else(|| self.backup_dir()),
+            Err(e) => {
+                let dir = self.backup_dir();
+                tracing::warn!(error = %e, folder = %dir.display(), "the manifests do not load: the backup folder is the data folder's");
+                dir
+            }
+        }
     }
 
     pub(super) fn backup_passphrase(&self, given: Option<&SecretString>) -> Result<SecretString> {
@@ -106,7 +123,11 @@ impl Engine {
     /// Writes a system backup, reads it back whole, records the run and audits it.
     /// A `dir` written `server:NAME:/DIR` is that server's folder (see `backup_remote`).
     pub fn backup_create(&self, req: &BackupRequest) -> Result<BackupMade> {
-        if let Some(remote) = req.dir.as_deref().and_then(Remote::of_path) {
+        let dir = match (&req.out, &req.dir) {
+            (None, None) => Some(self.backup_folder()),
+            (_, dir) => dir.clone(),
+        };
+        if let Some(remote) = dir.as_deref().and_then(Remote::of_path) {
             return self.backup_create_remote(req, &remote);
         }
         let pass = self.backup_passphrase(req.passphrase.as_ref())?;
@@ -115,7 +136,7 @@ impl Engine {
         let out = req.out.clone().unwrap_or_else(|| {
             // Two archives in one second: a counter keeps names apart.
             let stamp = time::file_stamp(created);
-            let dir = req.dir.clone().unwrap_or_else(|| self.backup_dir());
+            let dir = dir.unwrap_or_else(|| self.backup_dir());
             (0..)
                 .map(|n| dir.join(if n == 0 { format!("{stamp}{SUFFIX}") } else { format!("{stamp}-{n}{SUFFIX}") }))
                 .find(|p| !p.exists())
@@ -249,10 +270,10 @@ impl Engine {
         passphrase: Option<&SecretString>,
     ) -> Result<Vec<BackupRow>> {
         let pass = if verify { Some(self.backup_passphrase(passphrase)?) } else { None };
-        if let Some(remote) = dir.and_then(Remote::of_path) {
+        let dir = dir.map_or_else(|| self.backup_folder(), Path::to_path_buf);
+        if let Some(remote) = Remote::of_path(&dir) {
             return self.backup_list_remote(&remote, pass.as_ref());
         }
-        let dir = dir.map_or_else(|| self.backup_dir(), Path::to_path_buf);
         let store = self.existing_store();
         let mut rows = Vec::new();
         for path in archives_in(&dir)? {
@@ -364,10 +385,10 @@ impl Engine {
     /// do not keep; returns them. Archives of other installations, and files
     /// that are not archives, are left alone.
     pub fn backup_prune(&self, dir: Option<&Path>, rules: &Keep) -> Result<Vec<String>> {
-        if let Some(remote) = dir.and_then(Remote::of_path) {
+        let dir = dir.map_or_else(|| self.backup_folder(), Path::to_path_buf);
+        if let Some(remote) = Remote::of_path(&dir) {
             return self.backup_prune_remote(&remote, rules);
         }
-        let dir = dir.map_or_else(|| self.backup_dir(), Path::to_path_buf);
         let ours = self.store()?.installation_id()?;
         let mut found = Vec::new();
         for path in archives_in(&dir)? {

@@ -302,9 +302,20 @@ impl Engine {
         Ok(removed)
     }
 
+    /// The archive `file` at hand on this machine for a restore: one
+    /// written `server:NAME:/PATH` is copied into the data folder (0600) and
+    /// removed when the returned value is dropped; a local path is used as
+    /// it is.
+    pub fn backup_at_hand(&self, file: &Path) -> Result<ArchiveAtHand> {
+        match Remote::of_path(file) {
+            Some(remote) => Ok(ArchiveAtHand { path: self.backup_fetch(&remote)?, fetched: true }),
+            None => Ok(ArchiveAtHand { path: file.to_path_buf(), fetched: false }),
+        }
+    }
+
     /// Copies the archive `from` (a file on a server) into the data folder
     /// (0600) for a restore; the caller removes it afterwards.
-    pub fn backup_fetch(&self, from: &Remote) -> Result<PathBuf> {
+    fn backup_fetch(&self, from: &Remote) -> Result<PathBuf> {
         let (_, name) = from.split()?;
         crate::store::folder::ensure_private_dir(&self.config.data_dir)?;
         let local = self.config.data_dir.join(format!(".fetched-{}-{name}", std::process::id()));
@@ -337,6 +348,27 @@ impl Engine {
             return Err(e);
         }
         Ok(local)
+    }
+}
+
+/// An archive on this machine for a restore (`Engine::backup_at_hand`): a
+/// copy fetched from a server's folder is removed when this is dropped.
+pub struct ArchiveAtHand {
+    path: PathBuf,
+    fetched: bool,
+}
+
+impl ArchiveAtHand {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ArchiveAtHand {
+    fn drop(&mut self) {
+        if self.fetched {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -5,8 +5,6 @@
 //! alerts by `alerts()`: in `tomo status` and MCP `health_check`) until a
 //! later run succeeds.
 
-use std::path::PathBuf;
-
 use super::Engine;
 use super::backup::{BackupMade, BackupRequest};
 use crate::backup::{Keep, time};
@@ -46,10 +44,7 @@ impl Engine {
     /// each app in its own `backup.mode`, else the schedule's `mode`) into
     /// the schedule's folder, then prunes that folder by the keep rules.
     pub fn backup_scheduled_run(&self, schedule: &BackupSchedule) -> Result<ScheduledBackup> {
-        let dir = match (&schedule.server, &schedule.path) {
-            (Some(server), Some(path)) => Some(PathBuf::from(format!("server:{server}:{path}"))),
-            (_, path) => path.as_ref().map(PathBuf::from),
-        };
+        let dir = Some(schedule.folder().unwrap_or_else(|| self.backup_dir()));
         let req = BackupRequest {
             out: None,
             dir: dir.clone(),

@@ -754,7 +754,7 @@ pub struct RawBackupSettings {
     /// Archives that stay after each run; with none set, all stay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep: Option<RawBackupKeep>,
-    /// Where archives go (default `<data>/backups`).
+    /// Where archives go (default `<data>/backups`); also the folder of `tomo backup create`, `list` and `prune` and the MCP backup tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<RawBackupTarget>,
     /// Apps whose data each run holds: a list of names, or `all`.

@@ -84,6 +84,17 @@ pub struct BackupSchedule {
     pub mode: Option<DataMode>,
 }
 
+impl BackupSchedule {
+    /// The folder its archives go to (`server:NAME:/DIR` for a server's);
+    /// `None`: `<data>/backups`.
+    pub fn folder(&self) -> Option<std::path::PathBuf> {
+        match (&self.server, &self.path) {
+            (Some(server), Some(path)) => Some(format!("server:{server}:{path}").into()),
+            (_, path) => path.as_ref().map(std::path::PathBuf::from),
+        }
+    }
+}
+
 /// How often a scheduled backup runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -3,7 +3,9 @@
 //! partial left), `keep: {last: 2}` prunes there, `backup list --folder
 //! server:NAME:/DIR` lists it, and `backup restore server:NAME:/FILE`
 //! restores from it. A run that cannot write its target is an alert in
-//! `tomo status` and MCP `health_check` until a later run succeeds.
+//! `tomo status` and MCP `health_check` until a later run succeeds. With no
+//! folder named, `backup create`, `backup list` and the MCP backup tools
+//! use the target folder.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -124,6 +126,21 @@ fn scheduled_backups_go_to_a_server_folder_are_pruned_there_listed_and_restored(
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows.iter().all(|r| r["verified"] == true && r["problem"].is_null()), "{rows:?}");
 
+    // With no folder named, the target is the backup folder: of `backup
+    // list` and of the MCP tools (a restore fetches its archive first).
+    let files = |rows: &[Value]| rows.iter().map(|r| r["file"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let default = t.run(&["backup", "list", "--json"]);
+    assert_eq!(default.code, 0, "{}", default.all());
+    assert_eq!(files(&serde_json::from_str::<Vec<Value>>(&default.stdout).unwrap()), files(&rows));
+    let mut admin = Stdio::start(&t, "admin");
+    let listed = admin.ok("backup_list", json!({}));
+    assert_eq!(files(listed["backups"].as_array().unwrap()), files(&rows), "{listed}");
+    let planned = admin.ok("backup_restore", json!({"file": newest[1], "only": ["manifests"]}));
+    assert_eq!(planned["outcome"], "planned", "{planned}");
+    drop(admin);
+    let fetched: Vec<String> = names(&t.path().join("data")).into_iter().filter(|n| n.contains("fetched")).collect();
+    assert!(fetched.is_empty(), "the MCP restore's copy was left: {fetched:?}");
+
     // A restore straight from the server's folder.
     let file = format!("{folder}/{}", newest[1]);
     let dry = t.run(&["backup", "restore", &file, "--only", "manifests", "--dry-run"]);
@@ -137,4 +154,11 @@ fn scheduled_backups_go_to_a_server_folder_are_pruned_there_listed_and_restored(
     // The fetched copy is gone from the data folder.
     let left: Vec<String> = names(&t.path().join("data")).into_iter().filter(|n| n.contains("fetched")).collect();
     assert!(left.is_empty(), "{left:?}");
+
+    // `backup create` with no file writes into the target folder.
+    let made = t.run(&["backup", "create", "--json"]);
+    assert_eq!(made.code, 0, "{}", made.all());
+    let made: Value = serde_json::from_str(&made.stdout).unwrap();
+    assert!(made["file"].as_str().unwrap().starts_with(&prefix), "{made}");
+    assert_eq!(names(&target).len(), 3, "{:?}", names(&target));
 }

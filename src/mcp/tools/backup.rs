@@ -118,7 +118,7 @@ impl Tomo {
         Ok(Json(made))
     }
 
-    /// Lists the archives in the backup folder, newest first: time, size, members, apps, whether verified.
+    /// Lists the archives in the backup folder (`Settings.backup.target`, on this machine or a server, else the data folder's `backups`), newest first: time, size, members, apps, whether verified.
     #[tool(annotations(
         read_only_hint = true,
         destructive_hint = false,
@@ -126,7 +126,13 @@ impl Tomo {
         open_world_hint = false
     ))]
     async fn backup_list(&self, Parameters(a): Parameters<ListArgs>) -> Result<Json<ListOut>, ToolError> {
-        Ok(Json(ListOut { backups: self.engine().backup_list(None, a.verify, None)? }))
+        // Blocking work, off the async workers: reading archives whole
+        // (`verify`), or a listing over a server's connection.
+        let shared = self.shared.clone();
+        let backups = tokio::task::spawn_blocking(move || shared.engine.backup_list(None, a.verify, None))
+            .await
+            .map_err(|e| ToolError(format!("the listing stopped: {e}")))??;
+        Ok(Json(ListOut { backups }))
     }
 
     /// Restores a backup (admin). Without `confirm`, verifies the archive whole and returns what the restore would replace (the store's newer records, changed manifest files, each app's volumes and folders and the containers stopped meanwhile); with `confirm: true`, restores, keeping the replaced store aside. App data (`only: ["app:APP"]`) can go to another declared server (`to_server`).
@@ -148,10 +154,18 @@ impl Tomo {
         let only =
             a.only.iter().map(|p| Part::parse(p).map_err(|e| bad_arg("only", e))).collect::<Result<Vec<_>, _>>()?;
         let engine = self.engine();
-        let req = RestoreRequest { file: engine.backup_dir().join(name), only, passphrase: None };
         // Reading the archive whole (and restoring the state) is blocking
-        // work, kept off the async workers.
+        // work, kept off the async workers; so is fetching it first from a
+        // backup folder on a server (the copy is removed when this call ends).
         let stopped = |e: tokio::task::JoinError| ToolError(format!("the restore stopped: {e}"));
+        let (shared, name) = (self.shared.clone(), name.to_path_buf());
+        let at_hand = tokio::task::spawn_blocking(move || {
+            let engine = &shared.engine;
+            engine.backup_at_hand(&engine.backup_folder().join(name))
+        })
+        .await
+        .map_err(stopped)??;
+        let req = RestoreRequest { file: at_hand.path().to_path_buf(), only, passphrase: None };
         let (shared, r) = (self.shared.clone(), req.clone());
         let mut plan =
             tokio::task::spawn_blocking(move || shared.engine.backup_restore_plan(&r)).await.map_err(stopped)??;
