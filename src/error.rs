@@ -270,6 +270,12 @@ pub enum Stale {
          Reject it and propose the change again to get a fresh plan"
     )]
     Proposal { id: String, what: Changed },
+    /// The archive of a restore proposal is gone or another.
+    #[error(
+        "the archive `{location}` is not the one restore proposal `{id}` was made with ({why}); nothing was restored. \
+         Reject it and propose the restore again"
+    )]
+    Archive { id: String, location: String, why: String },
 }
 
 /// A refused login.
@@ -297,6 +303,9 @@ pub enum ProposalError {
     NoPlan { id: String, source: serde_json::Error },
     #[error("proposal `{id}` is {status}, not pending; nothing was done")]
     NotPending { id: String, status: crate::store::ProposalStatus },
+    /// A restore proposal restored some parts, then failed on another.
+    #[error("proposal `{id}`: {done} restored first; then {failed}: {source}")]
+    PartlyDone { id: String, done: String, failed: String, source: Box<Error> },
 }
 
 /// Why `--reinit` cannot choose the installation to adopt.

@@ -4,7 +4,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
-use super::args::{ProposalCommand, ServeArgs, TokenCommand, UserCommand, WatchArgs};
+use super::args::{ProposalApproveArgs, ProposalCommand, ServeArgs, TokenCommand, UserCommand, WatchArgs};
 use super::commands::read_value;
 use super::plan_view::{self, LineSink};
 use super::{out, out_json, runtime};
@@ -193,56 +193,67 @@ pub fn proposal(engine: &Engine, c: ProposalCommand) -> Result<i32> {
             }
             Ok(0)
         }
-        ProposalCommand::Approve(a) => {
-            let (row, _, plan) = engine.proposal(&a.id)?;
-            if !a.yes {
-                if !std::io::stdin().is_terminal() {
-                    return Err(Usage::NeedsFlag {
-                        flag: "--yes",
-                        review: format!("review with `tomo proposal show {}`", a.id),
-                    }
-                    .into());
-                }
-                out(&describe(&row, &plan))?;
-                let _ = write!(std::io::stdout(), "Approve, write these files and apply this plan? [y/N] ");
-                let _ = std::io::stdout().flush();
-                let mut answer = String::new();
-                let _ = std::io::stdin().lock().read_line(&mut answer);
-                if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                    out("Not approved; nothing changed.\n")?;
-                    return Ok(1);
-                }
-            }
-            let rt = runtime()?;
-            let sink = LineSink::new(plan.actions.len(), a.json);
-            let decision = ProposalDecision::Approve { id: a.id.clone() };
-            let result = rt.block_on(engine.decide(decision, &local_admin(), &sink));
-            sink.finish();
-            let Decided::Approved { proposal: row, report, .. } = result? else {
-                return Err(Usage::NotApplicable {
-                    what: format!("proposal {}", a.id),
-                    why: "it was not approved".into(),
-                }
-                .into());
-            };
-            if a.json {
-                let doc = serde_json::json!({"proposal": row, "report": report});
-                out_json(&serde_json::to_string_pretty(&doc).expect("JSON"))?;
-            } else {
-                out(&format!("proposal {} {}\n", row.id, row.status))?;
-                out(&plan_view::report(&plan, &report))?;
-            }
-            Ok(if report.succeeded() { 0 } else { 1 })
-        }
+        ProposalCommand::Approve(a) => approve(engine, &a),
         ProposalCommand::Reject(a) => {
             let decision = ProposalDecision::Reject { id: a.id.clone(), reason: a.reason.clone() };
             let rt = runtime()?;
-            let (Decided::Rejected { proposal: row } | Decided::Approved { proposal: row, .. }) =
-                rt.block_on(engine.decide(decision, &local_admin(), &crate::engine::TracingSink))?;
+            let row = match rt.block_on(engine.decide(decision, &local_admin(), &crate::engine::TracingSink))? {
+                Decided::Rejected { proposal } | Decided::Approved { proposal, .. } => proposal,
+                Decided::Restored(done) => done.proposal,
+            };
             out(&format!("proposal {} rejected; nothing was written\n", row.id))?;
             Ok(0)
         }
     }
+}
+
+/// `tomo proposal approve`: shows the proposal, asks (unless `--yes`), approves.
+fn approve(engine: &Engine, a: &ProposalApproveArgs) -> Result<i32> {
+    let (row, _, plan) = engine.proposal(&a.id)?;
+    if !a.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Usage::NeedsFlag {
+                flag: "--yes",
+                review: format!("review with `tomo proposal show {}`", a.id),
+            }
+            .into());
+        }
+        out(&describe(&row, &plan))?;
+        let ask = match row.restore {
+            Some(_) => "Approve and restore this archive?",
+            None => "Approve, write these files and apply this plan?",
+        };
+        let _ = write!(std::io::stdout(), "{ask} [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            out("Not approved; nothing changed.\n")?;
+            return Ok(1);
+        }
+    }
+    let rt = runtime()?;
+    let sink = LineSink::new(plan.actions.len(), a.json);
+    let decision = ProposalDecision::Approve { id: a.id.clone() };
+    let result = rt.block_on(engine.decide(decision, &local_admin(), &sink));
+    sink.finish();
+    let (row, report) = match result? {
+        Decided::Approved { proposal, report, .. } => (proposal, report),
+        Decided::Restored(done) => return restored(&done, a.json),
+        Decided::Rejected { .. } => {
+            return Err(
+                Usage::NotApplicable { what: format!("proposal {}", a.id), why: "it was not approved".into() }.into()
+            );
+        }
+    };
+    if a.json {
+        let doc = serde_json::json!({"proposal": row, "report": report});
+        out_json(&serde_json::to_string_pretty(&doc).expect("JSON"))?;
+    } else {
+        out(&format!("proposal {} {}\n", row.id, row.status))?;
+        out(&plan_view::report(&plan, &report))?;
+    }
+    Ok(if report.succeeded() { 0 } else { 1 })
 }
 
 fn describe(row: &Proposal, plan: &Plan) -> String {
@@ -255,6 +266,19 @@ fn describe(row: &Proposal, plan: &Plan) -> String {
         row.role,
         row.created_at,
         crate::term::text(&row.diff),
-        crate::engine::plan_text(plan)
+        // A restore's proposal changes no manifest or server: its text says it all.
+        if row.restore.is_some() { String::new() } else { crate::engine::plan_text(plan) }
     )
+}
+
+/// An approved restore proposal's outcome.
+fn restored(done: &crate::engine::restore_proposal::RestoreApproved, json: bool) -> Result<i32> {
+    if json {
+        out_json(&serde_json::to_string_pretty(done).expect("JSON"))?;
+        return Ok(0);
+    }
+    let mut text = format!("proposal {} {}\n", done.proposal.id, done.proposal.status);
+    text.push_str(&super::backup::outcome_text(done.restored.as_ref(), &done.apps));
+    out(&text)?;
+    Ok(0)
 }

@@ -1,13 +1,12 @@
 //! `tomo backup create | restore | list | prune`.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
 
 use super::args::{BackupCommand, BackupPassphrase, BackupRestoreArgs};
 use super::{out, out_json};
 use crate::engine::appdata::DataMode;
 use crate::engine::appdata_restore::AppRestoreReport;
-use crate::engine::{BackupKeep as Keep, BackupPart as Part, BackupRequest, Engine, RestorePlan, RestoreRequest};
+use crate::engine::{BackupKeep as Keep, BackupPart as Part, BackupRequest, Engine, RestoreRequest};
 use crate::error::{Error, IoOp, Result, Usage};
 use crate::model::secret::SecretString;
 use crate::term;
@@ -148,9 +147,13 @@ fn restore_file(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
         None => Vec::new(),
     };
     if !a.json {
-        let mut text = if plan.parts.is_empty() { String::new() } else { plan_text(&a.file, &plan) };
+        let mut text = if plan.parts.is_empty() {
+            String::new()
+        } else {
+            crate::engine::restore_proposal::restore_plan_text(&a.file.display().to_string(), &plan)
+        };
         for p in &app_plans {
-            text.push_str(&app_plan_text(p));
+            text.push_str(&crate::engine::restore_proposal::app_restore_text(p));
         }
         out(&text)?;
     }
@@ -184,8 +187,14 @@ fn restore_file(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
         out_json(&serde_json::json!({ "plan": plan, "restored": done, "apps": apps_done }).to_string())?;
         return Ok(0);
     }
-    let mut text = done.as_ref().map(restored_text).unwrap_or_default();
-    for r in &apps_done {
+    out(&outcome_text(done.as_ref(), &apps_done))?;
+    Ok(0)
+}
+
+/// What a restore did: the state's parts, then each app's data.
+pub(super) fn outcome_text(done: Option<&crate::engine::Restored>, apps: &[AppRestoreReport]) -> String {
+    let mut text = done.map(restored_text).unwrap_or_default();
+    for r in apps {
         text.push_str(&format!(
             "restored the data of app {} ({} volume(s)/folder(s)); the app was down {} ms\n",
             r.app,
@@ -193,28 +202,7 @@ fn restore_file(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
             r.downtime_ms.unwrap_or(0)
         ));
     }
-    out(&text)?;
-    Ok(0)
-}
-
-fn app_plan_text(p: &AppRestoreReport) -> String {
-    let mut t = format!("app:{}: the archive verified (every checksum good); the restore replaces:\n", p.app);
-    for i in &p.items {
-        t.push_str(&format!("  {} {} on {} ({} bytes)\n", kind_word(i.kind), term::line(&i.target), i.server, i.size));
-    }
-    if p.stopped.is_empty() {
-        t.push_str("  no container of the app is running: no downtime\n");
-    } else {
-        t.push_str(&format!(
-            "  downtime: {} stopped during the restore, then started again\n",
-            p.stopped.iter().map(|s| term::line(s)).collect::<Vec<_>>().join(", ")
-        ));
-    }
-    t
-}
-
-fn kind_word(k: crate::engine::BackupMemberKind) -> &'static str {
-    if k == crate::engine::BackupMemberKind::Bind { "folder" } else { "volume" }
+    text
 }
 
 fn restored_text(done: &crate::engine::Restored) -> String {
@@ -239,26 +227,6 @@ fn restored_text(done: &crate::engine::Restored) -> String {
         ));
     }
     text
-}
-
-fn plan_text(file: &Path, plan: &RestorePlan) -> String {
-    let mut t = format!(
-        "{}: verified (every checksum good); installation {}, made {}",
-        term::line(&file.display().to_string()),
-        plan.installation,
-        plan.created
-    );
-    if let Some(rev) = &plan.manifests_revision {
-        t.push_str(&format!(", manifests at {rev}"));
-    }
-    t.push_str("\nthe restore writes:\n");
-    for i in &plan.items {
-        t.push_str(&format!("  {}: {}\n    replaces {}\n", i.part, term::line(&i.what), term::line(&i.replaces)));
-    }
-    for w in &plan.warnings {
-        t.push_str(&format!("warning: {}\n", term::line(w)));
-    }
-    t
 }
 
 fn confirm() -> Result<bool> {

@@ -305,49 +305,32 @@ impl Engine {
     /// The archive `file` at hand on this machine for a restore: one
     /// written `server:NAME:/PATH` is copied into the data folder (0600) and
     /// removed when the returned value is dropped; a local path is used as
-    /// it is.
+    /// it is. Blocking (`backup_at_hand_async` in async code).
     pub fn backup_at_hand(&self, file: &Path) -> Result<ArchiveAtHand> {
         match Remote::of_path(file) {
-            Some(remote) => Ok(ArchiveAtHand { path: self.backup_fetch(&remote)?, fetched: true }),
+            Some(_) => Rt::get()?.block_on(self.backup_at_hand_async(file)),
             None => Ok(ArchiveAtHand { path: file.to_path_buf(), fetched: false }),
         }
     }
 
-    /// Copies the archive `from` (a file on a server) into the data folder
-    /// (0600) for a restore; the caller removes it afterwards.
-    fn backup_fetch(&self, from: &Remote) -> Result<PathBuf> {
+    /// `backup_at_hand`, in async code.
+    pub async fn backup_at_hand_async(&self, file: &Path) -> Result<ArchiveAtHand> {
+        let Some(from) = Remote::of_path(file) else {
+            return Ok(ArchiveAtHand { path: file.to_path_buf(), fetched: false });
+        };
         let (_, name) = from.split()?;
         crate::store::folder::ensure_private_dir(&self.config.data_dir)?;
         let local = self.config.data_dir.join(format!(".fetched-{}-{name}", std::process::id()));
-        let fetched = (|| -> Result<()> {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&local)
-                .map_err(|source| BackupError::File { path: local.display().to_string(), source })?;
-            let rt = Rt::get()?;
-            let fs = rt.block_on(self.server_fs(&from.server))?;
-            let (r, w) = pipe()?;
-            let path = from.path.clone();
-            let feed = rt.handle().spawn(async move {
-                let mut sink =
-                    tokio::net::unix::pipe::Sender::from_owned_fd(OwnedFd::from(w)).map_err(|e| e.to_string())?;
-                fs.read_file(&path, &mut sink).await
-            });
-            let copied = std::io::copy(&mut std::fs::File::from(OwnedFd::from(r)), &mut file)
-                .and_then(|_| file.sync_all())
-                .map_err(|source| BackupError::File { path: local.display().to_string(), source });
-            let fed = rt.block_on(feed).map_err(|e| target_err(e.to_string()))?;
-            copied?;
-            fed.map_err(target_err).map(drop)
-        })();
-        if let Err(e) = fetched {
-            let _ = std::fs::remove_file(&local);
-            return Err(e);
-        }
-        Ok(local)
+        let file_err = |source| Error::from(BackupError::File { path: local.display().to_string(), source });
+        let created = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&local);
+        // Held from here: the copy is removed whatever happens next.
+        let at_hand = ArchiveAtHand { path: local.clone(), fetched: true };
+        let mut sink = tokio::fs::File::from_std(created.map_err(file_err)?);
+        let fs = self.server_fs(&from.server).await?;
+        fs.read_file(&from.path, &mut sink).await.map_err(target_err)?;
+        tokio::io::AsyncWriteExt::flush(&mut sink).await.map_err(file_err)?;
+        sink.sync_all().await.map_err(file_err)?;
+        Ok(at_hand)
     }
 }
 

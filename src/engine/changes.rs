@@ -190,6 +190,11 @@ pub(super) fn edit_in_text(
     Ok((!empty).then_some(after))
 }
 
+/// A new proposal's id: 10 lowercase letters and digits.
+pub(super) fn new_proposal_id() -> String {
+    crate::auth::random_id()[..10].to_lowercase().replace(['-', '_'], "0")
+}
+
 impl Engine {
     /// Builds the edit of one document: `f` gets the document as JSON (or
     /// `None` when there is none yet) and returns its new form (`None`
@@ -329,7 +334,7 @@ impl Engine {
         let diff = change.diff();
         let args = serde_json::json!({"title": change.title, "files": change.edits.iter().map(|e| &e.path).collect::<Vec<_>>()});
         if let Some(why) = why {
-            let id = crate::auth::random_id()[..10].to_lowercase().replace(['-', '_'], "0");
+            let id = new_proposal_id();
             self.store()?.add_proposal(&NewProposal {
                 id: &id,
                 created_by: &who.user,
@@ -339,6 +344,7 @@ impl Engine {
                 edits_json: &serde_json::to_string(&change.edits).expect("edits serialise"),
                 plan_json: &serde_json::to_string(&plan).expect("plans serialise"),
                 plan_fingerprint: &plan.fingerprint(),
+                restore_json: None,
             })?;
             self.audit(who, AuditEvent::new("manifest", "propose").target(&id).arguments(args).detail(&why));
             return Ok(Submitted::Proposed { id, why, diff, plan });
@@ -398,7 +404,7 @@ impl Engine {
         Ok((row, edits, plan))
     }
 
-    fn pending(&self, id: &str) -> Result<(Proposal, Vec<FileEdit>, Plan)> {
+    pub(super) fn pending(&self, id: &str) -> Result<(Proposal, Vec<FileEdit>, Plan)> {
         let p = self.proposal(id)?;
         if p.0.status != ProposalStatus::Pending {
             return Err(ProposalError::NotPending { id: id.to_string(), status: p.0.status }.into());

@@ -485,8 +485,16 @@ pub enum ProposalDecision {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant, reason = "one short-lived value per decision")]
 pub enum Decided {
-    Approved { proposal: Proposal, plan: Plan, report: ApplyReport },
-    Rejected { proposal: Proposal },
+    Approved {
+        proposal: Proposal,
+        plan: Plan,
+        report: ApplyReport,
+    },
+    /// A restore proposal approved and carried out.
+    Restored(Box<super::restore_proposal::RestoreApproved>),
+    Rejected {
+        proposal: Proposal,
+    },
 }
 
 impl Engine {
@@ -610,7 +618,10 @@ impl Engine {
     pub async fn decide(&self, decision: ProposalDecision, who: &Identity, sink: &dyn ApplySink) -> Result<Decided> {
         match decision {
             ProposalDecision::Approve { id } => {
-                let (_, _, plan) = self.proposal(&id)?;
+                let (proposal, _, plan) = self.proposal(&id)?;
+                if let Some(restore) = proposal.restore {
+                    return Ok(Decided::Restored(Box::new(self.approve_restore(&id, restore, who).await?)));
+                }
                 let (proposal, report) = self.approve(&id, who, sink).await?;
                 Ok(Decided::Approved { proposal, plan, report })
             }

@@ -50,6 +50,7 @@ mod reconcile;
 mod recover;
 mod reinit;
 mod releases;
+pub mod restore_proposal;
 mod rows;
 mod servers;
 pub mod syslog;

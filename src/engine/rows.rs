@@ -192,12 +192,19 @@ pub struct Proposal {
     pub decided_at: Option<String>,
     pub reason: Option<String>,
     pub run_id: Option<i64>,
+    /// A restore's proposal: what it restores (`None`: manifest edits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<super::restore_proposal::RestoreProposal>,
 }
 
 impl TryFrom<ProposalRow> for Proposal {
     type Error = String;
     fn try_from(p: ProposalRow) -> std::result::Result<Self, String> {
         let status = p.status;
+        let restore = match &p.restore_json {
+            Some(json) => Some(serde_json::from_str(json).map_err(|e| format!("proposal {}: restore: {e}", p.id))?),
+            None => None,
+        };
         Ok(Proposal {
             id: p.id,
             created_at: p.created_at,
@@ -211,6 +218,7 @@ impl TryFrom<ProposalRow> for Proposal {
             decided_at: p.decided_at,
             reason: p.reason,
             run_id: p.run_id,
+            restore,
         })
     }
 }

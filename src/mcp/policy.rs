@@ -86,7 +86,7 @@ pub const RULES: &[(&str, Rule)] = &[
     // backup
     ("backup_create", r(Operate, true)),
     ("backup_list", r(Read, false)),
-    ("backup_restore", r(Admin, true)),
+    ("backup_restore", r(Propose, true)),
     // logs (the engine audits a purge itself)
     ("logs_system", r(Read, false)),
     ("logs_app", r(Read, false)),

@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_logs.sql"),
     include_str!("migrations/0008_backup_runs.sql"),
     include_str!("migrations/0009_releases.sql"),
+    include_str!("migrations/0010_restore_proposals.sql"),
 ];
 
 /// The schema version this build writes.

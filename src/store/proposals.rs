@@ -1,5 +1,6 @@
 //! Proposals: manifest edits waiting for a human, with the plan computed
-//! from them and that plan's fingerprint.
+//! from them and that plan's fingerprint; or a backup's restore
+//! (`restore_json`), with the fingerprint of its archive.
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -26,6 +27,9 @@ pub struct ProposalRow {
     pub decided_at: Option<String>,
     pub reason: Option<String>,
     pub run_id: Option<i64>,
+    /// A restore's request (`None`: manifest edits).
+    #[serde(skip)]
+    pub restore_json: Option<String>,
 }
 
 /// A new proposal.
@@ -38,10 +42,11 @@ pub struct NewProposal<'a> {
     pub edits_json: &'a str,
     pub plan_json: &'a str,
     pub plan_fingerprint: &'a str,
+    pub restore_json: Option<&'a str>,
 }
 
 const COLUMNS: &str = "id, created_at, created_by, role, title, diff, edits_json, plan_json, plan_fingerprint,
-     status, decided_by, decided_at, reason, run_id";
+     status, decided_by, decided_at, reason, run_id, restore_json";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProposalRow> {
     Ok(ProposalRow {
@@ -59,6 +64,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProposalRow> {
         decided_at: r.get(11)?,
         reason: r.get(12)?,
         run_id: r.get(13)?,
+        restore_json: r.get(14)?,
     })
 }
 
@@ -66,9 +72,19 @@ impl Store {
     pub fn add_proposal(&self, p: &NewProposal<'_>) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "INSERT INTO proposals (id, created_by, role, title, diff, edits_json, plan_json, plan_fingerprint, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
-                params![p.id, p.created_by, p.role, p.title, p.diff, p.edits_json, p.plan_json, p.plan_fingerprint],
+                "INSERT INTO proposals (id, created_by, role, title, diff, edits_json, plan_json, plan_fingerprint, status, restore_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+                params![
+                    p.id,
+                    p.created_by,
+                    p.role,
+                    p.title,
+                    p.diff,
+                    p.edits_json,
+                    p.plan_json,
+                    p.plan_fingerprint,
+                    p.restore_json
+                ],
             )
             .map_err(|e| self.err(e))?;
         Ok(())

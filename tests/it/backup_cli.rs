@@ -122,16 +122,33 @@ fn agents_restore_an_apps_data_over_mcp_in_place_and_to_another_server() {
     assert_eq!(report["stopped"], json!([app.clone()]), "{planned}");
     assert_eq!(std::fs::read_to_string(mountpoint(&h).join("a.txt")).unwrap(), "v2");
 
-    let done = admin.ok("backup_restore", json!({"file": file, "only": only, "confirm": true}));
-    assert_eq!(done["outcome"], "restored", "{done}");
-    assert!(done["apps"][0]["downtime_ms"].as_u64().is_some(), "{done}");
+    // Under the default `mcp.require_approval: destructive`, a proposal
+    // stating the downtime; the approval restores and starts the app again.
+    let proposed = admin.ok("backup_restore", json!({"file": file, "only": only, "confirm": true}));
+    assert_eq!(proposed["outcome"], "proposed", "{proposed}");
+    assert_eq!(proposed["apps"][0]["stopped"], json!([app.clone()]), "{proposed}");
+    let shown = admin.ok("proposal_get", json!({"id": proposed["proposal"]}));
+    assert!(shown["diff"].as_str().unwrap().contains("downtime"), "{shown}");
+    assert_eq!(std::fs::read_to_string(mountpoint(&h).join("a.txt")).unwrap(), "v2", "a proposal changed the data");
+    let done = admin.ok("proposal_approve", json!({"id": proposed["proposal"]}));
+    assert_eq!(done["proposal"]["status"], "applied", "{done}");
+    assert!(done["restore"]["apps"][0]["downtime_ms"].as_u64().is_some(), "{done}");
     assert_eq!(std::fs::read_to_string(mountpoint(&h).join("a.txt")).unwrap(), "v1");
     assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true", "started again");
 
-    // To another declared server: the volume is made there, with the data.
-    let moved = admin.ok("backup_restore", json!({"file": file, "only": only, "to_server": "h2", "confirm": true}));
-    assert_eq!(moved["apps"][0]["items"][0]["server"], "h2", "{moved}");
+    // To another declared server (kept in the proposal): the volume is made there, with the data.
+    let to = admin.ok("backup_restore", json!({"file": file, "only": only, "to_server": "h2", "confirm": true}));
+    let moved = admin.ok("proposal_approve", json!({"id": to["proposal"]}));
+    assert_eq!(moved["restore"]["apps"][0]["items"][0]["server"], "h2", "{moved}");
     assert_eq!(std::fs::read_to_string(mountpoint(&h2).join("a.txt")).unwrap(), "v1");
+
+    // With `require_approval: none`, an admin's restore is carried out at once.
+    std::fs::write(mountpoint(&h).join("a.txt"), "v3").unwrap();
+    f.manifest("settings.yaml", "kind: Settings\nmcp: {require_approval: none}\n");
+    let direct = admin.ok("backup_restore", json!({"file": file, "only": only, "confirm": true}));
+    assert_eq!(direct["outcome"], "restored", "{direct}");
+    assert!(direct["apps"][0]["downtime_ms"].as_u64().is_some(), "{direct}");
+    assert_eq!(std::fs::read_to_string(mountpoint(&h).join("a.txt")).unwrap(), "v1");
 
     let bad = admin.call("backup_restore", json!({"file": file, "only": ["manifests"], "to_server": "h2"}));
     assert!(bad.is_error && bad.text.contains("to_server"), "{}", bad.text);

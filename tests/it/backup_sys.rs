@@ -222,34 +222,93 @@ fn a_backup_while_another_process_writes_is_one_consistent_moment() {
     }
 }
 
+/// An agent's restore over MCP: planned by any proposing role; carried out
+/// by an admin where `mcp.require_approval: none`; otherwise kept as a
+/// proposal that says what it replaces, restored when an admin approves it
+/// (CLI or MCP), and stale when its archive was replaced meanwhile.
 #[test]
 fn agents_back_up_list_and_restore_by_role() {
     use serde_json::json;
 
     use crate::mcp_client::Stdio;
     let t = tomo();
+    let settings = t.path().join("state/settings.yaml");
+    let restored = || std::fs::read_to_string(&settings).unwrap().contains("parallelism: 2");
     let mut op = Stdio::start(&t, "operator");
     let made = op.ok("backup_create", json!({}));
     assert_eq!(made["verified"], true, "{made}");
-    let file = std::path::Path::new(made["file"].as_str().unwrap()).file_name().unwrap().to_string_lossy().to_string();
+    let name = |made: &serde_json::Value| {
+        Path::new(made["file"].as_str().unwrap()).file_name().unwrap().to_string_lossy().to_string()
+    };
+    let file = name(&made);
     let listed = op.ok("backup_list", json!({}));
     assert_eq!(listed["backups"][0]["verified"], true, "{listed}");
     assert_eq!(listed["backups"][0]["members"], made["members"], "{listed}");
-    // Restoring is an admin's: an operator is refused.
-    let refused = op.call("backup_restore", json!({"file": file}));
-    assert!(refused.is_error, "{}", refused.text);
-    assert!(refused.text.contains("admin"), "{}", refused.text);
-    drop(op);
+    let mut viewer = Stdio::start(&t, "viewer");
+    let refused = viewer.call("backup_restore", json!({"file": file}));
+    assert!(refused.is_error, "a viewer may not even plan a restore: {}", refused.text);
+    drop(viewer);
 
-    std::fs::write(t.path().join("state/settings.yaml"), "kind: Settings\nparallelism: 5\n").unwrap();
+    std::fs::write(&settings, "kind: Settings\nparallelism: 5\n").unwrap();
+    let one = json!({"file": file, "only": ["manifests"], "confirm": true});
+    // An operator's restore is a proposal stating what it replaces.
+    let proposed = op.ok("backup_restore", one.clone());
+    assert_eq!(proposed["outcome"], "proposed", "{proposed}");
+    assert!(proposed["why"].as_str().unwrap().contains("`operator` role"), "{proposed}");
+    assert!(proposed["items"][0]["replaces"].as_str().unwrap().contains("1 changed file(s)"), "{proposed}");
+    assert!(!restored(), "a proposal changed the manifests");
+    let by_operator = proposed["proposal"].as_str().unwrap().to_string();
+
+    // So is an admin's under the default `require_approval: destructive`.
     let mut admin = Stdio::start(&t, "admin");
     let path = admin.call("backup_restore", json!({"file": "../../etc/passwd"}));
     assert!(path.is_error && path.text.contains("not a path"), "{}", path.text);
     let planned = admin.ok("backup_restore", json!({"file": file, "only": ["manifests"]}));
     assert_eq!(planned["outcome"], "planned", "{planned}");
-    assert!(planned["items"][0]["replaces"].as_str().unwrap().contains("1 changed file(s)"), "{planned}");
-    assert!(std::fs::read_to_string(t.path().join("state/settings.yaml")).unwrap().contains("parallelism: 5"));
-    let done = admin.ok("backup_restore", json!({"file": file, "only": ["manifests"], "confirm": true}));
+    let by_admin = admin.ok("backup_restore", one.clone());
+    assert_eq!(by_admin["outcome"], "proposed", "{by_admin}");
+    assert!(by_admin["why"].as_str().unwrap().contains("require_approval: destructive"), "{by_admin}");
+    assert!(!restored());
+    let shown = admin.ok("proposal_get", json!({"id": by_operator}));
+    assert!(shown.to_string().contains("replaces"), "the proposal says what it replaces: {shown}");
+
+    // Approved on the command line: the archive it was made with is restored.
+    let approved = t.run(&["proposal", "approve", &by_operator, "--yes"]);
+    assert_eq!(approved.code, 0, "{}", approved.all());
+    assert!(approved.stdout.contains("applied") && approved.stdout.contains("manifest file(s)"), "{}", approved.all());
+    assert!(restored(), "the approved restore did not restore the manifests");
+
+    // The admin's own proposal, its archive replaced by another meanwhile: stale, nothing restored.
+    std::fs::write(&settings, "kind: Settings\nparallelism: 5\n").unwrap();
+    let other = op.ok("backup_create", json!({}));
+    let folder = t.path().join("data/backups");
+    let original = std::fs::read(folder.join(&file)).unwrap();
+    std::fs::copy(folder.join(name(&other)), folder.join(&file)).unwrap();
+    let stale = admin.call("proposal_approve", json!({"id": by_admin["proposal"]}));
+    assert!(stale.is_error && stale.text.contains("is not the one"), "{}", stale.text);
+    assert!(!restored(), "a stale proposal restored something");
+    let status = admin.ok("proposal_get", json!({"id": by_admin["proposal"]}));
+    assert!(status.to_string().contains("\"stale\""), "{status}");
+    drop(op);
+    std::fs::write(folder.join(&file), original).unwrap();
+
+    // An operator's proposal approved over MCP by an admin.
+    let mut op = Stdio::start(&t, "operator");
+    let again = op.ok("backup_restore", one.clone());
+    let approved = admin.ok("proposal_approve", json!({"id": again["proposal"]}));
+    assert_eq!(approved["proposal"]["status"], "applied", "{approved}");
+    assert!(approved["restore"]["restored"].is_object(), "{approved}");
+    assert!(restored());
+    drop(op);
+
+    // With `require_approval: none`, an admin restores at once.
+    std::fs::write(&settings, "kind: Settings\nparallelism: 5\nmcp: {require_approval: none}\n").unwrap();
+    let done = admin.ok("backup_restore", one);
     assert_eq!(done["outcome"], "restored", "{done}");
-    assert!(std::fs::read_to_string(t.path().join("state/settings.yaml")).unwrap().contains("parallelism: 2"));
+    assert!(restored());
+    let store = Store::open(&t.path().join("data/tomo.db")).unwrap();
+    let actions: Vec<String> = store.activities(Some("backup"), 100).unwrap().into_iter().map(|a| a.action).collect();
+    for action in ["propose", "approve", "restore"] {
+        assert!(actions.iter().any(|a| a == action), "no backup {action} in the audit: {actions:?}");
+    }
 }

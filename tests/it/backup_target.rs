@@ -137,6 +137,13 @@ fn scheduled_backups_go_to_a_server_folder_are_pruned_there_listed_and_restored(
     assert_eq!(files(listed["backups"].as_array().unwrap()), files(&rows), "{listed}");
     let planned = admin.ok("backup_restore", json!({"file": newest[1], "only": ["manifests"]}));
     assert_eq!(planned["outcome"], "planned", "{planned}");
+    // Proposed (the default `require_approval: destructive`), then approved:
+    // the archive is fetched from the server again and restored.
+    let proposed = admin.ok("backup_restore", json!({"file": newest[1], "only": ["manifests"], "confirm": true}));
+    assert_eq!(proposed["outcome"], "proposed", "{proposed}");
+    let approved = admin.ok("proposal_approve", json!({"id": proposed["proposal"]}));
+    assert_eq!(approved["proposal"]["status"], "applied", "{approved}");
+    assert!(approved["restore"]["restored"]["manifest_files"].as_u64().is_some(), "{approved}");
     drop(admin);
     let fetched: Vec<String> = names(&t.path().join("data")).into_iter().filter(|n| n.contains("fetched")).collect();
     assert!(fetched.is_empty(), "the MCP restore's copy was left: {fetched:?}");

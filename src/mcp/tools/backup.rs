@@ -1,7 +1,9 @@
 //! Backups for agents: `backup_create` (operate), `backup_list` (read) and
-//! `backup_restore` (admin; without `confirm` it only verifies the archive
-//! and returns what the restore would replace). Archives are named by file
-//! name within the backup folder; no other path is accepted.
+//! `backup_restore` (propose; without `confirm` it only verifies the archive
+//! and returns what the restore would replace; with it, a non-admin's
+//! restore, or any where `mcp.require_approval` asks, is kept as a proposal
+//! an admin approves). Archives are named by file name within the backup
+//! folder; no other path is accepted.
 
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
@@ -13,8 +15,9 @@ use super::bad_arg;
 use crate::auth::Identity;
 use crate::engine::appdata::DataMode;
 use crate::engine::appdata_restore::AppRestoreReport;
+use crate::engine::restore_proposal::RestoreAsk;
 use crate::engine::{
-    BackupMade, BackupPart as Part, BackupRequest, BackupRow, Newer, Replaces, RestoreRequest, Restored,
+    BackupMade, BackupPart as Part, BackupRequest, BackupRow, Newer, Replaces, RestorePlan, RestoreRequest, Restored,
 };
 use crate::mcp::Tomo;
 use crate::mcp::output::ToolError;
@@ -52,8 +55,9 @@ pub struct RestoreArgs {
     /// The declared server that app data (`app:APP` parts) goes to, instead of the one it was read from.
     #[serde(default)]
     pub to_server: Option<String>,
-    /// Carry the restore out. Without it, the archive is verified and the
-    /// answer says what would be replaced; nothing changes.
+    /// Carry the restore out (or, for a non-admin or where
+    /// `mcp.require_approval` asks, propose it). Without it, the archive is
+    /// verified and the answer says what would be replaced; nothing changes.
     #[serde(default)]
     pub confirm: bool,
 }
@@ -65,8 +69,16 @@ pub struct ListOut {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RestoreOut {
-    /// `planned` (nothing changed; call again with `confirm: true`) or `restored`.
+    /// `planned` (nothing changed; call again with `confirm: true`),
+    /// `proposed` (nothing changed; an admin approves it with
+    /// `proposal_approve`) or `restored`.
     pub outcome: String,
+    /// The proposal's id, when `proposed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<String>,
+    /// Why the restore waits for an admin, when `proposed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
     pub installation: String,
     pub created: String,
     pub items: Vec<Replaces>,
@@ -78,6 +90,23 @@ pub struct RestoreOut {
     /// folders replaced, the containers stopped meanwhile and, once
     /// restored, how long the app was down.
     pub apps: Vec<AppRestoreReport>,
+}
+
+impl RestoreOut {
+    fn of(outcome: &str, plan: RestorePlan, apps: Vec<AppRestoreReport>) -> RestoreOut {
+        RestoreOut {
+            outcome: outcome.into(),
+            proposal: None,
+            why: None,
+            installation: plan.installation,
+            created: plan.created,
+            items: plan.items,
+            newer: plan.newer,
+            warnings: plan.warnings,
+            restored: None,
+            apps,
+        }
+    }
 }
 
 #[tool_router(router = backup_tools, vis = "pub(super)")]
@@ -135,7 +164,7 @@ impl Tomo {
         Ok(Json(ListOut { backups }))
     }
 
-    /// Restores a backup (admin). Without `confirm`, verifies the archive whole and returns what the restore would replace (the store's newer records, changed manifest files, each app's volumes and folders and the containers stopped meanwhile); with `confirm: true`, restores, keeping the replaced store aside. App data (`only: ["app:APP"]`) can go to another declared server (`to_server`).
+    /// Restores a backup. Without `confirm`, verifies the archive whole and returns what the restore would replace (the store's newer records, changed manifest files, each app's volumes and folders and the containers stopped meanwhile); with `confirm: true`, restores, keeping the replaced store aside, when the caller is an admin and `mcp.require_approval: none`; otherwise it is kept as a proposal stating what it replaces, restored when an admin approves it (`proposal_approve`). App data (`only: ["app:APP"]`) can go to another declared server (`to_server`).
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = true,
@@ -159,9 +188,10 @@ impl Tomo {
         // backup folder on a server (the copy is removed when this call ends).
         let stopped = |e: tokio::task::JoinError| ToolError(format!("the restore stopped: {e}"));
         let (shared, name) = (self.shared.clone(), name.to_path_buf());
-        let at_hand = tokio::task::spawn_blocking(move || {
+        let (location, at_hand) = tokio::task::spawn_blocking(move || {
             let engine = &shared.engine;
-            engine.backup_at_hand(&engine.backup_folder().join(name))
+            let location = engine.backup_folder().join(name);
+            engine.backup_at_hand(&location).map(|a| (location, a))
         })
         .await
         .map_err(stopped)??;
@@ -181,6 +211,20 @@ impl Tomo {
         let mut reports = Vec::new();
         for app in &apps {
             reports.push(engine.backup_restore_app(&req.file, None, app, to, true, &who.user).await?);
+        }
+        let why = if a.confirm { engine.restore_needs_approval(&who)? } else { None };
+        if let Some(why) = why {
+            let ask = RestoreAsk {
+                location: &location,
+                at_hand: at_hand.path(),
+                only: &a.only,
+                to_server: to,
+                plan: &plan,
+                apps: &reports,
+            };
+            let id = engine.propose_restore(&ask, &who, &why)?;
+            let out = RestoreOut { proposal: Some(id), why: Some(why), ..RestoreOut::of("proposed", plan, reports) };
+            return Ok(Json(out));
         }
         let restored = match a.confirm && !plan.parts.is_empty() {
             true => {
@@ -206,15 +250,7 @@ impl Tomo {
                 }
             }
         }
-        Ok(Json(RestoreOut {
-            outcome: if a.confirm { "restored" } else { "planned" }.into(),
-            installation: plan.installation,
-            created: plan.created,
-            items: plan.items,
-            newer: plan.newer,
-            warnings: plan.warnings,
-            apps: reports,
-            restored,
-        }))
+        let outcome = if a.confirm { "restored" } else { "planned" };
+        Ok(Json(RestoreOut { restored, ..RestoreOut::of(outcome, plan, reports) }))
     }
 }

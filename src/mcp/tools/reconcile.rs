@@ -171,7 +171,21 @@ pub struct ProposalDetail {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ApprovedOut {
     pub proposal: ProposalOut,
-    pub apply: ApplyOut,
+    /// A proposal of manifest edits: the apply of its plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyOut>,
+    /// A restore's proposal: what was restored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoredOut>,
+}
+
+/// What an approved restore proposal restored.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RestoredOut {
+    /// The store, vault and manifests restored, if any were.
+    pub restored: Option<crate::engine::Restored>,
+    /// Each named app's data restored.
+    pub apps: Vec<crate::engine::appdata_restore::AppRestoreReport>,
 }
 
 fn apply_out(plan: &Plan, r: &ApplyReport) -> ApplyOut {
@@ -357,7 +371,7 @@ impl Tomo {
         Ok(Json(ProposalDetail { proposal: row.into(), diff, plan: (&plan).into() }))
     }
 
-    /// Approves a pending proposal: writes its manifest edits and applies exactly its plan; refused, with nothing changed, when the manifests or servers changed since (re-propose then). Admin only.
+    /// Approves a pending proposal: writes its manifest edits and applies exactly its plan; refused, with nothing changed, when the manifests or servers changed since (re-propose then). A restore's proposal restores exactly the archive it was made with (refused when that archive is gone or another). Admin only.
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = true,
@@ -374,7 +388,16 @@ impl Tomo {
         match self.engine().decide(ProposalDecision::Approve { id: a.id }, &who, &sink).await? {
             Decided::Approved { proposal, plan, report } => {
                 call.report(&report);
-                Ok(Json(ApprovedOut { proposal: proposal.into(), apply: apply_out(&plan, &report) }))
+                Ok(Json(ApprovedOut {
+                    proposal: proposal.into(),
+                    apply: Some(apply_out(&plan, &report)),
+                    restore: None,
+                }))
+            }
+            Decided::Restored(done) => {
+                let done = *done;
+                let restore = RestoredOut { restored: done.restored, apps: done.apps };
+                Ok(Json(ApprovedOut { proposal: done.proposal.into(), apply: None, restore: Some(restore) }))
             }
             Decided::Rejected { .. } => Err(ToolError("the proposal was rejected, not approved".into())),
         }
@@ -395,6 +418,7 @@ impl Tomo {
         let decision = ProposalDecision::Reject { id: a.id, reason: a.reason };
         match self.engine().decide(decision, &who, &TracingSink).await? {
             Decided::Rejected { proposal } | Decided::Approved { proposal, .. } => Ok(Json(proposal.into())),
+            Decided::Restored(done) => Ok(Json(done.proposal.into())),
         }
     }
 }
