@@ -320,7 +320,11 @@ impl Engine {
         };
         let (_, name) = from.split()?;
         crate::store::folder::ensure_private_dir(&self.config.data_dir)?;
-        let local = self.config.data_dir.join(format!(".fetched-{}-{name}", std::process::id()));
+        // One name per fetch: two restores of one archive at once (a plan and
+        // an approval in `tomo serve`) each have their own copy.
+        static FETCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let local = self.config.data_dir.join(format!(".fetched-{}-{n}-{name}", std::process::id()));
         let file_err = |source| Error::from(BackupError::File { path: local.display().to_string(), source });
         let created = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&local);
         // Held from here: the copy is removed whatever happens next.

@@ -425,7 +425,7 @@ impl Engine {
         let change = Change { title: row.title.clone(), edits };
         let store = self.store()?.clone();
         let stale = |e: Error| {
-            let _ = store.set_proposal_status(id, ProposalStatus::Stale, Some(&who.user), Some(&e.to_string()), None);
+            let _ = store.decide_pending(id, ProposalStatus::Stale, &who.user, Some(&e.to_string()));
             let why = e.to_string();
             self.audit(who, AuditEvent::new("manifest", "approve").target(id).result(AuditResult::Error).detail(&why));
             e
@@ -436,8 +436,14 @@ impl Engine {
             let what = if now.basis.desired != plan.basis.desired { Changed::Manifests } else { Changed::Servers };
             return Err(stale(Stale::Proposal { id: id.to_string(), what }.into()));
         }
-        self.write_edits(&change.edits).map_err(stale)?;
-        store.set_proposal_status(id, ProposalStatus::Approved, Some(&who.user), None, None)?;
+        // Claimed in one statement: of two decisions at once, one is carried out.
+        if !store.decide_pending(id, ProposalStatus::Approved, &who.user, None)? {
+            return Err(self.no_longer_pending(id));
+        }
+        if let Err(e) = self.write_edits(&change.edits) {
+            let _ = store.set_proposal_status(id, ProposalStatus::Stale, None, Some(&e.to_string()), None);
+            return Err(stale(e));
+        }
         self.audit(who, AuditEvent::new("manifest", "approve").target(id));
         let req = ApplyRequest {
             parallelism: None,
@@ -457,10 +463,20 @@ impl Engine {
         Ok((self.proposal(id)?.0, report))
     }
 
+    /// The error of a decision that came second: the proposal's status now.
+    pub(super) fn no_longer_pending(&self, id: &str) -> Error {
+        match self.proposal(id) {
+            Ok((p, _, _)) => ProposalError::NotPending { id: id.to_string(), status: p.status }.into(),
+            Err(e) => e,
+        }
+    }
+
     /// Rejects a pending proposal; nothing is written.
     pub(super) fn reject(&self, id: &str, who: &Identity, reason: Option<&str>) -> Result<Proposal> {
         self.pending(id)?;
-        self.store()?.set_proposal_status(id, ProposalStatus::Rejected, Some(&who.user), reason, None)?;
+        if !self.store()?.decide_pending(id, ProposalStatus::Rejected, &who.user, reason)? {
+            return Err(self.no_longer_pending(id));
+        }
         self.audit(
             who,
             AuditEvent::new("manifest", "reject").target(id).arguments(serde_json::json!({"reason": reason})),

@@ -8,7 +8,10 @@
 //! restores exactly that archive (fetched again from a server's backup
 //! folder), as the approver; when the archive is gone or another, the
 //! proposal turns stale and nothing is restored (one on a server that
-//! cannot be fetched now stays pending).
+//! cannot be fetched now stays pending). Each app's restore is planned
+//! before the state is restored (connecting to its servers while the store
+//! is the one they are known by); a restored store has no record of the
+//! proposal, so its outcome goes into that store's audit log.
 
 use std::path::Path;
 
@@ -131,12 +134,12 @@ impl Engine {
         restore: RestoreProposal,
         who: &Identity,
     ) -> Result<RestoreApproved> {
-        self.pending(id)?;
+        let (mut proposal, _, _) = self.pending(id)?;
         let store = self.store()?.clone();
         let stale = |why: String| -> Error {
             let e: Error = Stale::Archive { id: id.to_string(), location: restore.location.clone(), why }.into();
             let text = e.to_string();
-            let _ = store.set_proposal_status(id, ProposalStatus::Stale, Some(&who.user), Some(&text), None);
+            let _ = store.decide_pending(id, ProposalStatus::Stale, &who.user, Some(&text));
             self.audit(
                 who,
                 AuditEvent::new("backup", "approve")
@@ -154,14 +157,47 @@ impl Engine {
             Ok(_) => return Err(stale("another archive is there now".into())),
             Err(e) => return Err(stale(e.to_string())),
         }
-        store.set_proposal_status(id, ProposalStatus::Approved, Some(&who.user), None, None)?;
+        // Claimed in one statement: of two decisions at once, one is carried out.
+        if !store.decide_pending(id, ProposalStatus::Approved, &who.user, None)? {
+            return Err(self.no_longer_pending(id));
+        }
         self.audit(who, AuditEvent::new("backup", "approve").target(id));
         let done = self.restore_as_proposed(id, at_hand.path(), &restore, who).await;
         let reason = done.as_ref().err().map(|e| e.to_string());
         let status = if done.is_ok() { ProposalStatus::Applied } else { ProposalStatus::Failed };
-        store.set_proposal_status(id, status, None, reason.as_deref(), None)?;
+        if store.check_file().is_ok() {
+            store.set_proposal_status(id, status, None, reason.as_deref(), None)?;
+            proposal = self.proposal(id)?.0;
+        } else {
+            // The store is the archive's now: it has no record of this
+            // proposal (made after the archive); the store set aside keeps
+            // it approved. The outcome goes into the new store's audit log.
+            self.audit_in_restored_store(id, who, &restore.location, reason.as_deref());
+            (proposal.status, proposal.decided_by, proposal.reason) = (status, Some(who.user.clone()), reason);
+        }
         let (restored, apps) = done?;
-        Ok(RestoreApproved { proposal: self.proposal(id)?.0, restored, apps })
+        Ok(RestoreApproved { proposal, restored, apps })
+    }
+
+    /// Records the outcome of approving `id` in the store a restore put in place.
+    fn audit_in_restored_store(&self, id: &str, who: &Identity, location: &str, failed: Option<&str>) {
+        let detail = match failed {
+            None => format!("restored from {location}; the proposal is in the store set aside"),
+            Some(e) => format!("restored from {location} in part: {e}; the proposal is in the store set aside"),
+        };
+        let entry = crate::store::Activity {
+            actor: Some(&who.user),
+            role: Some(who.role.as_str()),
+            category: "backup",
+            action: "approve",
+            target: Some(id),
+            arguments: None,
+            result: if failed.is_none() { "ok" } else { "error" },
+            detail: Some(&detail),
+        };
+        if let Err(e) = crate::store::Store::open_in(&self.config().data_dir).and_then(|s| s.record_activity(&entry)) {
+            tracing::warn!(error = %e, "cannot write the audit log");
+        }
     }
 
     /// Restores the parts of `restore` from `file` as `who`: the store, vault
@@ -179,19 +215,24 @@ impl Engine {
             .map(|p| Part::parse(p).map_err(|e| crate::error::Usage::invalid("only", p, e)))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let req = RestoreRequest { file: file.to_path_buf(), only, passphrase: None };
+        let to = restore.to_server.as_deref();
         // Reading the archive whole and writing the state is blocking work.
-        let (apps, restored) = blocking(|| -> Result<_> {
-            let mut plan = self.backup_restore_plan(&req)?;
-            // An app's data is replaced only when it was named.
-            let named = |app: &String| restore.only.iter().any(|p| p.strip_prefix("app:") == Some(app.as_str()));
-            let apps: Vec<String> = plan.take_apps().into_iter().filter(named).collect();
-            let restored =
-                if plan.parts.is_empty() { None } else { Some(self.backup_restore(&req, &plan, &who.user)?) };
-            Ok((apps, restored))
-        })?;
+        let mut plan = blocking(|| self.backup_restore_plan(&req))?;
+        // An app's data is replaced only when it was named.
+        let named = |app: &String| restore.only.iter().any(|p| p.strip_prefix("app:") == Some(app.as_str()));
+        let apps: Vec<String> = plan.take_apps().into_iter().filter(named).collect();
+        // Each app's restore is planned first: that connects to its servers
+        // while the store they are known by is still the one in place.
+        for app in &apps {
+            self.backup_restore_app(file, None, app, to, true, &who.user).await?;
+        }
+        let restored = match plan.parts.is_empty() {
+            true => None,
+            false => Some(blocking(|| self.backup_restore(&req, &plan, &who.user))?),
+        };
         let mut reports = Vec::new();
         for app in &apps {
-            let done = self.backup_restore_app(file, None, app, restore.to_server.as_deref(), false, &who.user).await;
+            let done = self.backup_restore_app(file, None, app, to, false, &who.user).await;
             match (done, &restored) {
                 (Ok(r), _) => reports.push(r),
                 (Err(e), None) => return Err(e),

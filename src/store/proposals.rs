@@ -106,6 +106,28 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Decides a pending proposal (`status`: approved, rejected, stale) in
+    /// one statement; false when it is no longer pending (another decision
+    /// came first), and then nothing is changed.
+    pub fn decide_pending(
+        &self,
+        id: &str,
+        status: ProposalStatus,
+        decided_by: &str,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE proposals SET status = ?2, decided_by = ?3,
+                     decided_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), reason = COALESCE(?4, reason)
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, status, decided_by, reason],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(changed == 1)
+    }
+
     /// Records a decision or an outcome.
     pub fn set_proposal_status(
         &self,
@@ -126,5 +148,53 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proposal(id: &str) -> NewProposal<'_> {
+        NewProposal {
+            id,
+            created_by: "op",
+            role: "operator",
+            title: "restore",
+            diff: "",
+            edits_json: "[]",
+            plan_json: "null",
+            plan_fingerprint: "f",
+            restore_json: Some("{}"),
+        }
+    }
+
+    /// Two handles on one store (two processes, say) deciding the same
+    /// proposals at once: each proposal is decided exactly once.
+    #[test]
+    fn of_decisions_racing_on_a_pending_proposal_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let ids: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+        for id in &ids {
+            store.add_proposal(&proposal(id)).unwrap();
+        }
+        let race = |who: &'static str| {
+            let (path, ids) = (dir.path().to_path_buf(), ids.clone());
+            std::thread::spawn(move || {
+                let s = Store::open_in(&path).unwrap();
+                ids.iter().filter(|id| s.decide_pending(id, ProposalStatus::Approved, who, None).unwrap()).count()
+            })
+        };
+        let (a, b) = (race("a"), race("b"));
+        assert_eq!(a.join().unwrap() + b.join().unwrap(), ids.len());
+        for id in &ids {
+            let row = store.proposal(id).unwrap().unwrap();
+            assert_eq!(row.status, ProposalStatus::Approved);
+            assert!(matches!(row.decided_by.as_deref(), Some("a" | "b")));
+            assert_eq!(row.restore_json.as_deref(), Some("{}"));
+        }
+        assert!(!store.decide_pending("p0", ProposalStatus::Stale, "c", Some("late")).unwrap());
+        assert_eq!(store.proposal("p0").unwrap().unwrap().status, ProposalStatus::Approved, "a decided proposal stays");
     }
 }

@@ -150,6 +150,25 @@ fn agents_restore_an_apps_data_over_mcp_in_place_and_to_another_server() {
     assert!(direct["apps"][0]["downtime_ms"].as_u64().is_some(), "{direct}");
     assert_eq!(std::fs::read_to_string(mountpoint(&h).join("a.txt")).unwrap(), "v1");
 
+    // The store and the app's data in one proposal, approved on the command
+    // line (a fresh process): the app's servers are connected before the
+    // store is replaced.
+    f.manifest("settings.yaml", "kind: Settings\n");
+    std::fs::write(mountpoint(&h).join("a.txt"), "v4").unwrap();
+    let parts = json!(["store", format!("app:{app}")]);
+    let both = admin.ok("backup_restore", json!({"file": file, "only": parts, "confirm": true}));
+    assert_eq!(both["outcome"], "proposed", "{both}");
+    let approved = f.tomo.run(&["proposal", "approve", both["proposal"].as_str().unwrap(), "--yes", "--json"]);
+    assert_eq!(approved.code, 0, "{}", approved.all());
+    let done: serde_json::Value = serde_json::from_str(&approved.stdout).unwrap();
+    assert_eq!(done["proposal"]["status"], "applied", "{done}");
+    assert_eq!(done["restored"]["store"], true, "{done}");
+    assert!(done["apps"][0]["downtime_ms"].as_u64().is_some(), "{done}");
+    assert_eq!(std::fs::read_to_string(mountpoint(&h).join("a.txt")).unwrap(), "v1");
+    drop(admin);
+    // A fresh server (the store it had open was replaced) answers the rest.
+    let mut admin = Stdio::start(&f.tomo, "admin");
+
     let bad = admin.call("backup_restore", json!({"file": file, "only": ["manifests"], "to_server": "h2"}));
     assert!(bad.is_error && bad.text.contains("to_server"), "{}", bad.text);
     let unknown = admin.call("backup_restore", json!({"file": file, "only": only, "to_server": "nowhere"}));

@@ -311,4 +311,34 @@ fn agents_back_up_list_and_restore_by_role() {
     for action in ["propose", "approve", "restore"] {
         assert!(actions.iter().any(|a| a == action), "no backup {action} in the audit: {actions:?}");
     }
+    drop(store);
+    drop(admin);
+
+    // The whole state (store, vault, manifests) proposed and approved: the
+    // store that held the proposal is set aside, and the restored one's
+    // audit log records the approval.
+    std::fs::write(&settings, "kind: Settings\nparallelism: 5\n").unwrap();
+    let mut op = Stdio::start(&t, "operator");
+    let whole = op.ok("backup_restore", json!({"file": file, "confirm": true}));
+    assert_eq!(whole["outcome"], "proposed", "{whole}");
+    drop(op);
+    let id = whole["proposal"].as_str().unwrap();
+    let approved = t.run(&["proposal", "approve", id, "--yes"]);
+    assert_eq!(approved.code, 0, "{}", approved.all());
+    assert!(approved.stdout.contains("the store"), "{}", approved.all());
+    assert!(restored());
+    let store = Store::open(&t.path().join("data/tomo.db")).unwrap();
+    let approvals: Vec<_> = store
+        .activities(Some("backup"), 100)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "approve" && a.target.as_deref() == Some(id))
+        .collect();
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    let aside = std::fs::read_dir(t.path().join("data"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tomo.db.before-restore"))
+        .count();
+    assert!(aside >= 1, "the replaced store was not kept aside");
 }

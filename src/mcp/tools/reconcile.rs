@@ -123,6 +123,9 @@ pub struct ProposalOut {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<i64>,
+    /// A restore's proposal: the archive, parts and target server it restores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<crate::engine::restore_proposal::RestoreProposal>,
 }
 
 impl From<Proposal> for ProposalOut {
@@ -136,6 +139,7 @@ impl From<Proposal> for ProposalOut {
             decided_by: p.decided_by,
             reason: p.reason,
             run_id: p.run_id,
+            restore: p.restore,
         }
     }
 }
