@@ -526,13 +526,17 @@ fn finish_store(plan: &RestorePlan, to: &Target<'_>, staged: &Path, done: &mut R
             let _ = folder::remove_if_there(f);
         }
         let stamp = time::file_stamp(crate::auth::now_unix());
-        for from in folder::with_companions(&db) {
+        let mut aside = db.as_os_str().to_owned();
+        aside.push(format!(".before-restore-{stamp}"));
+        let aside = PathBuf::from(aside);
+        // The write-ahead log and its index go aside under the names SQLite
+        // pairs with the store set aside (`<store>-wal`): what a connection
+        // still open has not checkpointed stays part of that store.
+        for (from, to) in folder::with_companions(&db).into_iter().zip(folder::with_companions(&aside)) {
             if from.exists() {
-                let mut aside = from.as_os_str().to_owned();
-                aside.push(format!(".before-restore-{stamp}"));
-                fs::rename(&from, &aside).map_err(file_err(&from))?;
+                fs::rename(&from, &to).map_err(file_err(&from))?;
                 if from == db {
-                    done.set_aside = Some(PathBuf::from(aside).display().to_string());
+                    done.set_aside = Some(aside.display().to_string());
                 }
             }
         }

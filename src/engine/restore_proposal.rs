@@ -157,17 +157,23 @@ impl Engine {
             Ok(_) => return Err(stale("another archive is there now".into())),
             Err(e) => return Err(stale(e.to_string())),
         }
+        // Planned before it is claimed: a plan that fails (a server down)
+        // leaves the proposal pending.
+        let planned = self.plan_as_proposed(at_hand.path(), &restore, who).await?;
         // Claimed in one statement: of two decisions at once, one is carried out.
         if !store.decide_pending(id, ProposalStatus::Approved, &who.user, None)? {
             return Err(self.no_longer_pending(id));
         }
         self.audit(who, AuditEvent::new("backup", "approve").target(id));
-        let done = self.restore_as_proposed(id, at_hand.path(), &restore, who).await;
+        let done = self.restore_as_planned(id, planned, &restore, who).await;
         let reason = done.as_ref().err().map(|e| e.to_string());
         let status = if done.is_ok() { ProposalStatus::Applied } else { ProposalStatus::Failed };
         if store.check_file().is_ok() {
-            store.set_proposal_status(id, status, None, reason.as_deref(), None)?;
-            proposal = self.proposal(id)?.0;
+            // The restore is done whatever the bookkeeping says.
+            if let Err(e) = store.set_proposal_status(id, status, None, reason.as_deref(), None) {
+                tracing::warn!(error = %e, proposal = id, "cannot record the restore proposal's outcome");
+            }
+            proposal = self.proposal(id).map(|p| p.0).unwrap_or(proposal);
         } else {
             // The store is the archive's now: it has no record of this
             // proposal (made after the archive); the store set aside keeps
@@ -200,34 +206,42 @@ impl Engine {
         }
     }
 
-    /// Restores the parts of `restore` from `file` as `who`: the store, vault
-    /// and manifests first, then each named app's data.
-    async fn restore_as_proposed(
-        &self,
-        id: &str,
-        file: &Path,
-        restore: &RestoreProposal,
-        who: &Identity,
-    ) -> Result<(Option<Restored>, Vec<AppRestoreReport>)> {
+    /// Plans the restore of `restore`'s parts from `file`: the store, vault
+    /// and manifests, and each named app's data. Planning an app's restore
+    /// connects to its servers while the store they are known by is still
+    /// the one in place.
+    async fn plan_as_proposed(&self, file: &Path, restore: &RestoreProposal, who: &Identity) -> Result<Planned> {
         let only = restore
             .only
             .iter()
             .map(|p| Part::parse(p).map_err(|e| crate::error::Usage::invalid("only", p, e)))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let req = RestoreRequest { file: file.to_path_buf(), only, passphrase: None };
-        let to = restore.to_server.as_deref();
-        // Reading the archive whole and writing the state is blocking work.
+        // Reading the archive whole is blocking work.
         let mut plan = blocking(|| self.backup_restore_plan(&req))?;
         // An app's data is replaced only when it was named.
         let named = |app: &String| restore.only.iter().any(|p| p.strip_prefix("app:") == Some(app.as_str()));
         let apps: Vec<String> = plan.take_apps().into_iter().filter(named).collect();
-        // Each app's restore is planned first: that connects to its servers
-        // while the store they are known by is still the one in place.
         for app in &apps {
-            self.backup_restore_app(file, None, app, to, true, &who.user).await?;
+            self.backup_restore_app(file, None, app, restore.to_server.as_deref(), true, &who.user).await?;
         }
+        Ok(Planned { req, plan, apps })
+    }
+
+    /// Restores as planned, as `who`: the store, vault and manifests first,
+    /// then each named app's data.
+    async fn restore_as_planned(
+        &self,
+        id: &str,
+        planned: Planned,
+        restore: &RestoreProposal,
+        who: &Identity,
+    ) -> Result<(Option<Restored>, Vec<AppRestoreReport>)> {
+        let Planned { req, plan, apps } = planned;
+        let (file, to) = (req.file.as_path(), restore.to_server.as_deref());
         let restored = match plan.parts.is_empty() {
             true => None,
+            // Writing the state is blocking work.
             false => Some(blocking(|| self.backup_restore(&req, &plan, &who.user))?),
         };
         let mut reports = Vec::new();
@@ -250,6 +264,13 @@ impl Engine {
         }
         Ok((restored, reports))
     }
+}
+
+/// A restore proposal's restore, planned.
+struct Planned {
+    req: RestoreRequest,
+    plan: RestorePlan,
+    apps: Vec<String>,
 }
 
 /// SHA-256 of the envelope of the archive `file` (no passphrase needed).

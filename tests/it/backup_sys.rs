@@ -335,10 +335,18 @@ fn agents_back_up_list_and_restore_by_role() {
         .filter(|a| a.action == "approve" && a.target.as_deref() == Some(id))
         .collect();
     assert_eq!(approvals.len(), 1, "{approvals:?}");
-    let aside = std::fs::read_dir(t.path().join("data"))
+    // The store set aside keeps the proposal approved: what the approving
+    // process wrote last (its write-ahead log) went aside with it.
+    let aside: Vec<_> = std::fs::read_dir(t.path().join("data"))
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("tomo.db.before-restore"))
-        .count();
-    assert!(aside >= 1, "the replaced store was not kept aside");
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            n.starts_with("tomo.db.before-restore") && !n.ends_with("-wal") && !n.ends_with("-shm")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let kept = Store::open(&aside[0]).unwrap().proposal(id).unwrap().expect("the proposal in the store set aside");
+    assert_eq!(kept.status, tomo::store::ProposalStatus::Approved, "{kept:?}");
 }
