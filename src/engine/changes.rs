@@ -473,13 +473,15 @@ impl Engine {
 
     /// Rejects a pending proposal; nothing is written.
     pub(super) fn reject(&self, id: &str, who: &Identity, reason: Option<&str>) -> Result<Proposal> {
-        self.pending(id)?;
+        let (proposal, _, _) = self.pending(id)?;
         if !self.store()?.decide_pending(id, ProposalStatus::Rejected, &who.user, reason)? {
             return Err(self.no_longer_pending(id));
         }
+        // Audited where its proposing was: a restore's under `backup`.
+        let category = if proposal.restore.is_some() { "backup" } else { "manifest" };
         self.audit(
             who,
-            AuditEvent::new("manifest", "reject").target(id).arguments(serde_json::json!({"reason": reason})),
+            AuditEvent::new(category, "reject").target(id).arguments(serde_json::json!({"reason": reason})),
         );
         Ok(self.proposal(id)?.0)
     }

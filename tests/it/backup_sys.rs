@@ -303,12 +303,22 @@ fn agents_back_up_list_and_restore_by_role() {
 
     // With `require_approval: none`, an admin restores at once.
     std::fs::write(&settings, "kind: Settings\nparallelism: 5\nmcp: {require_approval: none}\n").unwrap();
-    let done = admin.ok("backup_restore", one);
+    let done = admin.ok("backup_restore", one.clone());
     assert_eq!(done["outcome"], "restored", "{done}");
     assert!(restored());
+    // A restore proposal rejected: nothing restored, and audited under `backup`.
+    std::fs::write(&settings, "kind: Settings\nparallelism: 5\nmcp: {require_approval: all}\n").unwrap();
+    let unwanted = admin.ok("backup_restore", one.clone());
+    assert_eq!(unwanted["outcome"], "proposed", "{unwanted}");
+    assert!(unwanted["why"].as_str().unwrap().contains("require_approval: all"), "{unwanted}");
+    let rejected = admin.ok("proposal_reject", json!({"id": unwanted["proposal"], "reason": "not now"}));
+    assert_eq!(rejected["status"], "rejected", "{rejected}");
+    assert!(!restored(), "a rejected proposal restored something");
+    let late = admin.call("proposal_approve", json!({"id": unwanted["proposal"]}));
+    assert!(late.is_error && late.text.contains("rejected"), "{}", late.text);
     let store = Store::open(&t.path().join("data/tomo.db")).unwrap();
     let actions: Vec<String> = store.activities(Some("backup"), 100).unwrap().into_iter().map(|a| a.action).collect();
-    for action in ["propose", "approve", "restore"] {
+    for action in ["propose", "approve", "restore", "reject"] {
         assert!(actions.iter().any(|a| a == action), "no backup {action} in the audit: {actions:?}");
     }
     drop(store);
