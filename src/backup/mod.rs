@@ -7,6 +7,7 @@ pub mod archive;
 mod cipher;
 mod compress;
 mod hashing;
+mod pinned;
 mod stream;
 
 pub use archive::{
@@ -14,6 +15,7 @@ pub use archive::{
     MemberWriter, Unlocked, read_envelope,
 };
 pub mod keep;
+pub use pinned::{PinnedArchive, Reading};
 pub mod system;
 pub mod time;
 

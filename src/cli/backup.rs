@@ -196,9 +196,10 @@ pub(super) fn outcome_text(done: Option<&crate::engine::Restored>, apps: &[AppRe
     let mut text = done.map(restored_text).unwrap_or_default();
     for r in apps {
         text.push_str(&format!(
-            "restored the data of app {} ({} volume(s)/folder(s)); the app was down {} ms\n",
+            "restored the data of app {} ({} volume(s)/folder(s)); the archive was checked in {} ms, the app was down {} ms\n",
             r.app,
             r.items.len(),
+            r.check_ms,
             r.downtime_ms.unwrap_or(0)
         ));
     }

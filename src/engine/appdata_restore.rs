@@ -8,7 +8,7 @@
 //! declared server than the one it was read from.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -17,7 +17,7 @@ use super::Engine;
 use super::appdata::{data_error, data_of, stop_all, stop_list};
 use super::batchpipe::{self, BatchSource};
 use super::ops::{AppContainer, containers_of};
-use crate::backup::{ArchiveReader, MemberKind, MemberMeta, Unlocked};
+use crate::backup::{ArchiveReader, MemberKind, MemberMeta, PinnedArchive, Unlocked};
 use crate::error::{Error, Result};
 use crate::model::secret::SecretString;
 use crate::model::{App, Desired, Name};
@@ -46,6 +46,9 @@ pub struct AppRestoreReport {
     /// The running containers stopped during the restore, per server.
     pub stopped: Vec<String>,
     pub dry_run: bool,
+    /// How long reading and checking the whole archive took (nothing was
+    /// touched meanwhile).
+    pub check_ms: u64,
     pub downtime_ms: Option<u64>,
 }
 
@@ -67,20 +70,23 @@ impl Engine {
     ) -> Result<AppRestoreReport> {
         let desired = self.desired()?;
         let app = self.app(&desired, app_name)?;
+        // Checked and streamed from one opened file: what is streamed is what
+        // was checked, whatever is renamed onto its path meanwhile.
+        let pinned = PinnedArchive::open(file)
+            .map_err(|e| data_error(app_name, to_server.unwrap_or("-"), format!("open {}: {e}", file.display())))?;
         // The servers are connected and the copies opened while the archive
         // is checked; nothing on a server is touched before it passed.
-        let verifying = verify(file.to_path_buf(), passphrase.clone());
+        let verifying = verify(pinned.clone(), passphrase.clone());
         let ahead = std::pin::pin!(self.open_ahead(&desired, &app, to_server, dry_run));
-        let (contents, key, mut ahead) = match futures_util::future::select(std::pin::pin!(verifying), ahead).await {
-            futures_util::future::Either::Left((verified, ahead)) => {
-                let (contents, key) = verified.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
-                (contents, key, ahead.await)
-            }
-            futures_util::future::Either::Right((ahead, verifying)) => {
-                let (contents, key) = verifying.await.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
-                (contents, key, ahead)
-            }
-        };
+        let ((contents, key, check_ms), mut ahead) =
+            match futures_util::future::select(std::pin::pin!(verifying), ahead).await {
+                futures_util::future::Either::Left((verified, ahead)) => {
+                    (verified.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?, ahead.await)
+                }
+                futures_util::future::Either::Right((ahead, verifying)) => {
+                    (verifying.await.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?, ahead)
+                }
+            };
         let targets = targets(app_name, to_server, contents.members.iter().map(|e| (&e.meta, e.size)))?;
         let servers: Vec<Name> = {
             let mut s: Vec<Name> = targets.items.iter().filter_map(|i| Name::parse(&i.server).ok()).collect();
@@ -112,6 +118,7 @@ impl Engine {
             items: targets.items.clone(),
             stopped: stop.values().flat_map(|(_, l)| l.iter().map(|c| c.container.clone())).collect(),
             dry_run,
+            check_ms,
             downtime_ms: None,
         };
         if dry_run {
@@ -128,7 +135,7 @@ impl Engine {
         if result.is_ok() {
             let clients: BTreeMap<String, DockerClient> =
                 stop.iter().map(|(s, (c, _))| (s.clone(), c.clone())).collect();
-            result = self.stream_back(file, key, app_name, &targets, &clients, &mut ahead.opened).await;
+            result = self.stream_back(&pinned, key, app_name, &targets, &clients, &mut ahead.opened).await;
         }
         for (server, (client, list)) in &stop {
             let name = Name::parse(server).map_err(|e| data_error(app_name, server, e))?;
@@ -142,12 +149,12 @@ impl Engine {
         result.map(|_| report)
     }
 
-    /// Reads the archive again (the one verified, with the key its reading
+    /// Reads the archive again (the file verified, with the key its reading
     /// derived: every tag is checked again, the members are not hashed
     /// again) and streams each chosen member into its target.
     async fn stream_back(
         &self,
-        file: &Path,
+        pinned: &PinnedArchive,
         key: Unlocked,
         app: &str,
         targets: &Targets,
@@ -156,9 +163,8 @@ impl Engine {
     ) -> Result<()> {
         let (tx, rx) = tokio::sync::mpsc::channel::<(MemberMeta, BatchSource)>(1);
         let wanted: Vec<String> = targets.by_member.keys().cloned().collect();
-        let file = file.to_path_buf();
+        let input = pinned.reading();
         let reader = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
-            let input = std::fs::File::open(&file).map_err(|e| format!("open {}: {e}", file.display()))?;
             let archive =
                 ArchiveReader::reopen_verified(std::io::BufReader::new(input), &key).map_err(|e| e.to_string())?;
             archive
@@ -278,16 +284,18 @@ async fn target_path(client: &DockerClient, app: &str, item: &RestoreItem) -> Re
         .ok_or_else(|| err(format!("volume {} is missing after it was created", item.target)))
 }
 
-/// Reads the whole archive, checking everything; its contents list and key.
+/// Reads the whole archive, checking everything; its contents list, key,
+/// and the milliseconds that took.
 async fn verify(
-    file: PathBuf,
+    pinned: PinnedArchive,
     passphrase: SecretString,
-) -> std::result::Result<(crate::backup::Contents, Unlocked), String> {
+) -> std::result::Result<(crate::backup::Contents, Unlocked, u64), String> {
     tokio::task::spawn_blocking(move || {
-        let input = std::fs::File::open(&file).map_err(|e| format!("open {}: {e}", file.display()))?;
-        let archive =
-            ArchiveReader::open_pipelined(std::io::BufReader::new(input), &passphrase).map_err(|e| e.to_string())?;
-        archive.verify_keeping_key().map_err(|e| e.to_string())
+        let started = Instant::now();
+        let input = std::io::BufReader::new(pinned.reading());
+        let archive = ArchiveReader::open_pipelined(input, &passphrase).map_err(|e| e.to_string())?;
+        let (contents, key) = archive.verify_keeping_key().map_err(|e| e.to_string())?;
+        Ok((contents, key, started.elapsed().as_millis() as u64))
     })
     .await
     .map_err(|e| e.to_string())?
