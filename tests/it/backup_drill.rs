@@ -390,9 +390,32 @@ fn bench_one_gib_volume_over_ssh() {
     // The machine's other load moves every figure by 2x and more from one
     // run to the next: each of tomo's runs is timed right after the peer's,
     // three times over, and the medians compared.
-    let (mut outs, mut ins) = (Vec::new(), Vec::new());
+    let (mut outs, mut ins, mut ins_down) = (Vec::new(), Vec::new(), Vec::new());
     let rss_before = peak_rss_kib();
     let (mut rss, mut rss_restore) = (0, 0);
+    // Like the peer's `tar x` into an empty folder, each restore goes into an
+    // emptied volume (the drill's case: the data is lost), timed whole: the
+    // archive's check, then the copy, with the app running (stopped for
+    // the copy, started again after it, as a restore does) and with the
+    // app already down (as in the drill, whose containers are gone).
+    let restore_timed = |app_running: bool| {
+        sh(&format!("find '{mp}' -mindepth 1 -delete"));
+        let containers = h.docker(&["ps", "-q"]);
+        let ids: Vec<&str> = containers.split_whitespace().collect();
+        if !app_running {
+            h.docker(&[&["stop"][..], &ids].concat());
+        }
+        settle();
+        let t = Instant::now();
+        let report =
+            rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false)).unwrap();
+        let took = t.elapsed();
+        if !app_running {
+            h.docker(&[&["start"][..], &ids].concat());
+        }
+        assert_eq!(report.stopped.is_empty(), !app_running, "{report:?}");
+        (took, report.check_ms, report.downtime_ms.unwrap_or(0))
+    };
     for round in 1..=3 {
         let (base_out, gcm_out) = (peer_out(None), peer_out(Some(GCM)));
         // Like the peer's output, the archive starts out absent: replacing
@@ -407,20 +430,16 @@ fn bench_one_gib_volume_over_ssh() {
             rss = peak_rss_kib();
         }
         let (base_in, gcm_in) = (peer_in(None), peer_in(Some(GCM)));
-        // Like the peer's `tar x` into an empty folder, the restore goes
-        // into an emptied volume (the drill's case: the data is lost).
-        sh(&format!("find '{mp}' -mindepth 1 -delete"));
-        settle();
-        let t = Instant::now();
-        rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false)).unwrap();
-        let tomo_in = t.elapsed();
+        let (tomo_in, check_ms, down_ms) = restore_timed(true);
         if round == 1 {
             rss_restore = peak_rss_kib();
         }
+        let (tomo_in_down, check_down_ms, _) = restore_timed(false);
         let (peer_out, peer_in) = (base_out.min(gcm_out), base_in.min(gcm_in));
         println!(
             "round {round}: backup: ssh tar c {:.0} MB/s (aes128-gcm {:.0}), tomo {:.0} MB/s ({:.0}% of the faster); \
-             restore: ssh tar x {:.0} MB/s (aes128-gcm {:.0}), tomo {:.0} MB/s ({:.0}% of the faster)",
+             restore: ssh tar x {:.0} MB/s (aes128-gcm {:.0}); tomo, app running: {:.0} MB/s ({:.0}% of the faster; \
+             check {check_ms} ms, then the app down {down_ms} ms); tomo, app down: {:.0} MB/s ({:.0}%; check {check_down_ms} ms)",
             mbs(base_out),
             mbs(gcm_out),
             mbs(tomo_out),
@@ -429,19 +448,23 @@ fn bench_one_gib_volume_over_ssh() {
             mbs(gcm_in),
             mbs(tomo_in),
             pct(peer_in, tomo_in),
+            mbs(tomo_in_down),
+            pct(peer_in, tomo_in_down),
         );
         outs.push(pct(peer_out, tomo_out));
         ins.push(pct(peer_in, tomo_in));
+        ins_down.push(pct(peer_in, tomo_in_down));
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
     println!(
-        "median of 3: backup {:.0}% and restore {:.0}% of ssh tar's throughput; \
+        "median of 3: backup {:.0}%, restore {:.0}% (app running) and {:.0}% (app down) of ssh tar's throughput; \
          peak RSS {} MiB after the first backup, {} MiB after the first restore (before {} MiB)",
         median(&mut outs),
         median(&mut ins),
+        median(&mut ins_down),
         rss / 1024,
         rss_restore / 1024,
         rss_before / 1024
