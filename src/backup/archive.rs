@@ -233,6 +233,14 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| text.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect()
 }
 
+/// An archive's fingerprint: the SHA-256 of its envelope as written. The
+/// envelope holds the archive's random salt and nonce prefix and is the
+/// associated data of every frame, so two archives never share one, and a
+/// reading whose fingerprint is the one planned reads that archive.
+pub fn fingerprint(envelope_json: &[u8]) -> String {
+    hex(&Sha256::digest(envelope_json))
+}
+
 /// The associated data of every frame: the magic and the envelope as written.
 fn aad(envelope_json: &[u8]) -> Vec<u8> {
     let mut a = MAGIC.to_vec();
@@ -478,6 +486,7 @@ pub struct ArchiveReader<R: Read> {
     /// Whether members are hashed as they are read (see `reopen_verified`).
     rehash: bool,
     key: Unlocked,
+    fingerprint: String,
 }
 
 /// An archive's key, as its first reading derived it, its cipher and its
@@ -502,7 +511,7 @@ impl<R: Read> ArchiveReader<R> {
         let dec = DecryptReader::new(input, ArchiveCipher::new(envelope.cipher(), &key, &prefix), aad(&json));
         let z = zstd::stream::read::Decoder::new(dec)?;
         let key = Unlocked { key, cipher: envelope.cipher(), nonce_prefix: envelope.nonce_prefix.clone() };
-        Ok(ArchiveReader { envelope, z, rehash: true, key })
+        Ok(ArchiveReader { envelope, z, rehash: true, key, fingerprint: fingerprint(&json) })
     }
 
     /// Like `open`, with the frames decrypted on a thread of their own, a
@@ -515,7 +524,7 @@ impl<R: Read> ArchiveReader<R> {
         let dec = DecryptReader::pipelined(input, ArchiveCipher::new(envelope.cipher(), &key, &prefix), aad(&json))?;
         let z = zstd::stream::read::Decoder::new(dec)?;
         let key = Unlocked { key, cipher: envelope.cipher(), nonce_prefix: envelope.nonce_prefix.clone() };
-        Ok(ArchiveReader { envelope, z, rehash: true, key })
+        Ok(ArchiveReader { envelope, z, rehash: true, key, fingerprint: fingerprint(&json) })
     }
 
     /// Opens again (pipelined) an archive whose `verify_keeping_key` passed,
@@ -545,11 +554,16 @@ impl<R: Read> ArchiveReader<R> {
         let z = zstd::stream::read::Decoder::new(dec)?;
         let key =
             Unlocked { key: verified.key, cipher: envelope.cipher(), nonce_prefix: envelope.nonce_prefix.clone() };
-        Ok(ArchiveReader { envelope, z, rehash: false, key })
+        Ok(ArchiveReader { envelope, z, rehash: false, key, fingerprint: fingerprint(&json) })
     }
 
     pub fn header(&self) -> &Header {
         &self.envelope.header
+    }
+
+    /// The archive's fingerprint (`fingerprint`).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Reads the whole archive, checking every tag and checksum; writes nothing.

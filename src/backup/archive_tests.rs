@@ -153,6 +153,24 @@ fn the_pipelined_reader_gives_back_the_same_and_refuses_damage() {
 }
 
 #[test]
+fn every_reading_has_the_archives_fingerprint_and_no_other_archive_shares_it() {
+    let (bytes, _) = sample();
+    let (_, envelope) = read_envelope(&mut Cursor::new(&bytes)).unwrap();
+    let want = fingerprint(&envelope);
+    assert_eq!(want, crate::model::spec::hex(&Sha256::digest(&envelope)));
+    let first = ArchiveReader::open(Cursor::new(&bytes), &pass("pw")).unwrap();
+    assert_eq!(first.fingerprint(), want);
+    let piped = ArchiveReader::open_pipelined(Cursor::new(bytes.clone()), &pass("pw")).unwrap();
+    assert_eq!(piped.fingerprint(), want);
+    let (_, key) = piped.verify_keeping_key().unwrap();
+    assert_eq!(ArchiveReader::reopen_verified(Cursor::new(bytes.clone()), &key).unwrap().fingerprint(), want);
+    // The same contents under the same passphrase, written again: another
+    // salt and nonce prefix, so another fingerprint.
+    let (again, _) = sample();
+    assert_ne!(ArchiveReader::open(Cursor::new(&again), &pass("pw")).unwrap().fingerprint(), want);
+}
+
+#[test]
 fn a_verified_archive_reopens_with_its_key_without_hashing_but_only_itself() {
     let (bytes, big) = sample();
     let (verified, key) = ArchiveReader::open(Cursor::new(&bytes), &pass("pw")).unwrap().verify_keeping_key().unwrap();

@@ -12,7 +12,7 @@ mod stream;
 
 pub use archive::{
     ArchiveError, ArchiveReader, ArchiveWriter, Contents, Entry, Envelope, Header, MemberKind, MemberMeta,
-    MemberWriter, Unlocked, read_envelope,
+    MemberWriter, Unlocked, fingerprint, read_envelope,
 };
 pub mod keep;
 pub use pinned::{PinnedArchive, Reading};

@@ -44,6 +44,8 @@ pub enum BackupError {
     AppData(String),
     #[error("backup target: {0}")]
     Target(String),
+    #[error("`{0}` is now another archive than the one planned (its fingerprint differs); nothing was changed")]
+    Changed(String),
 }
 
 fn file_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
@@ -208,8 +210,15 @@ pub fn git_revision(dir: &Path) -> Option<String> {
 
 /// Opens and verifies the whole archive: every tag and checksum. Nothing is written.
 pub fn verify(file: &Path, passphrase: &SecretString) -> Result<Contents, BackupError> {
+    verify_fingerprinted(file, passphrase).map(|(contents, _)| contents)
+}
+
+/// `verify`, and the archive's fingerprint (`archive::fingerprint`).
+pub fn verify_fingerprinted(file: &Path, passphrase: &SecretString) -> Result<(Contents, String), BackupError> {
     let f = fs::File::open(file).map_err(file_err(file))?;
-    Ok(ArchiveReader::open_pipelined(BufReader::new(f), passphrase)?.verify_all()?)
+    let reader = ArchiveReader::open_pipelined(BufReader::new(f), passphrase)?;
+    let fingerprint = reader.fingerprint().to_string();
+    Ok((reader.verify_all()?, fingerprint))
 }
 
 /// A part of an archive to restore.
@@ -269,6 +278,9 @@ impl RestorePlan {
 /// What a restore would do, decided before anything changes.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RestorePlan {
+    /// The fingerprint of the archive planned (the SHA-256 of its
+    /// envelope): the restore reads that archive or changes nothing.
+    pub archive: String,
     pub installation: String,
     /// The archive's time (`YYYY-MM-DDTHH:MM:SS.000Z`).
     pub created: String,
@@ -301,10 +313,16 @@ pub fn default_parts(contents: &Contents) -> Vec<Part> {
 }
 
 /// Decides what restoring `parts` of the verified `contents` into `to` replaces.
-pub fn plan(contents: &Contents, parts: &[Part], to: &Target<'_>) -> Result<RestorePlan, BackupError> {
+pub fn plan(
+    contents: &Contents,
+    fingerprint: &str,
+    parts: &[Part],
+    to: &Target<'_>,
+) -> Result<RestorePlan, BackupError> {
     check_installation(contents, to.data_dir)?;
     let created = time::store_time(contents.header.created);
     let mut plan = RestorePlan {
+        archive: fingerprint.to_string(),
         installation: contents.header.installation.clone(),
         created: created.clone(),
         manifests_revision: contents.notes.get(NOTE_REVISION).cloned(),
@@ -461,13 +479,16 @@ pub fn restore(
             "restoring app data is not available in this build; nothing was changed".into(),
         ));
     }
+    let f = fs::File::open(file).map_err(file_err(file))?;
+    let reader = ArchiveReader::open_pipelined(BufReader::new(f), passphrase)?;
+    if reader.fingerprint() != plan.archive {
+        return Err(BackupError::Changed(file.display().to_string()));
+    }
     folder::ensure_private_dir(to.data_dir)?;
     let staged = to.data_dir.join(format!(".restore-{}.db", std::process::id()));
     let _ = folder::remove_if_there(&staged);
     let mut done = Restored { apps: apps.clone(), ..Restored::default() };
     let mut salt: Option<String> = None;
-    let f = fs::File::open(file).map_err(file_err(file))?;
-    let reader = ArchiveReader::open_pipelined(BufReader::new(f), passphrase)?;
     let pass = reader.for_each_member(|meta, data| {
         let bad = |e: BackupError| ArchiveError::Format(e.to_string());
         match meta.kind {

@@ -140,9 +140,7 @@ fn restore_file(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
     let app_plans = match &rt {
         Some(rt) => apps
             .iter()
-            .map(|app| {
-                rt.block_on(engine.backup_restore_app(&a.file, pass.as_ref(), app, a.to_server.as_deref(), true, "cli"))
-            })
+            .map(|app| rt.block_on(engine.backup_restore_app(&req, &plan, app, a.to_server.as_deref(), true, "cli")))
             .collect::<Result<Vec<_>>>()?,
         None => Vec::new(),
     };
@@ -174,8 +172,8 @@ fn restore_file(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
     if let Some(rt) = &rt {
         for app in &apps {
             apps_done.push(rt.block_on(engine.backup_restore_app(
-                &a.file,
-                pass.as_ref(),
+                &req,
+                &plan,
                 app,
                 a.to_server.as_deref(),
                 false,

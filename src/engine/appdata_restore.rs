@@ -8,7 +8,7 @@
 //! declared server than the one it was read from.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -46,6 +46,8 @@ pub struct AppRestoreReport {
     /// The running containers stopped during the restore, per server.
     pub stopped: Vec<String>,
     pub dry_run: bool,
+    /// The fingerprint of the archive read (`backup::fingerprint`).
+    pub archive: String,
     /// How long reading and checking the whole archive took (nothing was
     /// touched meanwhile).
     pub check_ms: u64,
@@ -66,27 +68,25 @@ impl Engine {
         passphrase: &SecretString,
         app_name: &str,
         to_server: Option<&str>,
+        expect: Option<&str>,
         dry_run: bool,
     ) -> Result<AppRestoreReport> {
         let desired = self.desired()?;
         let app = self.app(&desired, app_name)?;
-        // Checked and streamed from one opened file: what is streamed is what
-        // was checked, whatever is renamed onto its path meanwhile.
-        let pinned = PinnedArchive::open(file)
-            .map_err(|e| data_error(app_name, to_server.unwrap_or("-"), format!("open {}: {e}", file.display())))?;
         // The servers are connected and the copies opened while the archive
         // is checked; nothing on a server is touched before it passed.
-        let verifying = verify(pinned.clone(), passphrase.clone());
+        let checking = check(file.to_path_buf(), passphrase.clone());
         let ahead = std::pin::pin!(self.open_ahead(&desired, &app, to_server, dry_run));
-        let ((contents, key, check_ms), mut ahead) =
-            match futures_util::future::select(std::pin::pin!(verifying), ahead).await {
-                futures_util::future::Either::Left((verified, ahead)) => {
-                    (verified.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?, ahead.await)
-                }
-                futures_util::future::Either::Right((ahead, verifying)) => {
-                    (verifying.await.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?, ahead)
-                }
-            };
+        let (checked, mut ahead) = match futures_util::future::select(std::pin::pin!(checking), ahead).await {
+            futures_util::future::Either::Left((checked, ahead)) => (checked, ahead.await),
+            futures_util::future::Either::Right((ahead, checking)) => (checking.await, ahead),
+        };
+        let Checked { pinned, contents, key, archive, check_ms } =
+            checked.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
+        if expect.is_some_and(|want| want != archive) {
+            let changed = crate::backup::BackupError::Changed(file.display().to_string());
+            return Err(data_error(app_name, to_server.unwrap_or("-"), changed.to_string()));
+        }
         let targets = targets(app_name, to_server, contents.members.iter().map(|e| (&e.meta, e.size)))?;
         let servers: Vec<Name> = {
             let mut s: Vec<Name> = targets.items.iter().filter_map(|i| Name::parse(&i.server).ok()).collect();
@@ -118,6 +118,7 @@ impl Engine {
             items: targets.items.clone(),
             stopped: stop.values().flat_map(|(_, l)| l.iter().map(|c| c.container.clone())).collect(),
             dry_run,
+            archive,
             check_ms,
             downtime_ms: None,
         };
@@ -284,18 +285,30 @@ async fn target_path(client: &DockerClient, app: &str, item: &RestoreItem) -> Re
         .ok_or_else(|| err(format!("volume {} is missing after it was created", item.target)))
 }
 
-/// Reads the whole archive, checking everything; its contents list, key,
-/// and the milliseconds that took.
-async fn verify(
+/// An archive read whole and checked.
+struct Checked {
+    /// The file read: checked and streamed from one opened file, what is
+    /// streamed is what was checked, whatever is renamed onto its path.
     pinned: PinnedArchive,
-    passphrase: SecretString,
-) -> std::result::Result<(crate::backup::Contents, Unlocked, u64), String> {
+    contents: crate::backup::Contents,
+    key: Unlocked,
+    /// Its fingerprint (`backup::fingerprint`).
+    archive: String,
+    /// The milliseconds the check took.
+    check_ms: u64,
+}
+
+/// Opens `file` and reads it whole, checking everything.
+async fn check(file: PathBuf, passphrase: SecretString) -> std::result::Result<Checked, String> {
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
+        let pinned = PinnedArchive::open(&file).map_err(|e| format!("open {}: {e}", file.display()))?;
         let input = std::io::BufReader::new(pinned.reading());
         let archive = ArchiveReader::open_pipelined(input, &passphrase).map_err(|e| e.to_string())?;
+        let fingerprint = archive.fingerprint().to_string();
         let (contents, key) = archive.verify_keeping_key().map_err(|e| e.to_string())?;
-        Ok((contents, key, started.elapsed().as_millis() as u64))
+        let check_ms = started.elapsed().as_millis() as u64;
+        Ok(Checked { pinned, contents, key, archive: fingerprint, check_ms })
     })
     .await
     .map_err(|e| e.to_string())?

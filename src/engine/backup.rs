@@ -327,9 +327,9 @@ impl Engine {
     /// Nothing is changed.
     pub fn backup_restore_plan(&self, req: &RestoreRequest) -> Result<RestorePlan> {
         let pass = self.backup_passphrase(req.passphrase.as_ref())?;
-        let contents = system::verify(&req.file, &pass)?;
+        let (contents, fingerprint) = system::verify_fingerprinted(&req.file, &pass)?;
         let parts = if req.only.is_empty() { system::default_parts(&contents) } else { req.only.clone() };
-        Ok(system::plan(&contents, &parts, &self.target())?)
+        Ok(system::plan(&contents, &fingerprint, &parts, &self.target())?)
     }
 
     fn target(&self) -> Target<'_> {
@@ -362,18 +362,20 @@ impl Engine {
     }
 
     /// Restores (or with `dry_run` plans) the data of `app` from the archive
-    /// `file` with the passphrase given or `TOMO_MASTER_PASSWORD`.
+    /// of `req` as `plan` planned it: when the file is another archive than
+    /// the plan's by now, nothing is changed.
     pub async fn backup_restore_app(
         &self,
-        file: &Path,
-        passphrase: Option<&SecretString>,
+        req: &RestoreRequest,
+        plan: &RestorePlan,
         app: &str,
         to_server: Option<&str>,
         dry_run: bool,
         actor: &str,
     ) -> Result<super::appdata_restore::AppRestoreReport> {
-        let pass = self.backup_passphrase(passphrase)?;
-        let report = self.restore_app_data(file, &pass, app, to_server, dry_run).await?;
+        let pass = self.backup_passphrase(req.passphrase.as_ref())?;
+        let file = req.file.as_path();
+        let report = self.restore_app_data(file, &pass, app, to_server, Some(&plan.archive), dry_run).await?;
         if !dry_run {
             let detail = format!("app:{app}, downtime {} ms", report.downtime_ms.unwrap_or(0));
             self.backup_audit(actor, "restore", &file.display().to_string(), "ok", Some(&detail));

@@ -17,7 +17,6 @@ use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::Engine;
 use super::appdata_restore::AppRestoreReport;
@@ -29,7 +28,6 @@ use crate::backup::system::{Part, RestorePlan, Restored};
 use crate::backup::{BackupError, read_envelope};
 use crate::error::{Error, ProposalError, Result, Stale};
 use crate::model::RequireApproval;
-use crate::model::spec::hex;
 use crate::plan::{Basis, PLAN_FORMAT, Plan, PlanOptions};
 use crate::store::NewProposal;
 
@@ -51,8 +49,6 @@ pub struct RestoreProposal {
 pub struct RestoreAsk<'a> {
     /// Where the archive is (what the approval reads again).
     pub location: &'a Path,
-    /// The archive on this machine now (a server's fetched copy).
-    pub at_hand: &'a Path,
     pub only: &'a [String],
     pub to_server: Option<&'a str>,
     /// What the restore of the store, vault and manifests replaces.
@@ -98,7 +94,7 @@ impl Engine {
             location: location.clone(),
             only: ask.only.to_vec(),
             to_server: ask.to_server.map(str::to_string),
-            archive: archive_fingerprint(ask.at_hand)?,
+            archive: ask.plan.archive.clone(),
         };
         let mut text = restore_plan_text(&location, ask.plan);
         for app in ask.apps {
@@ -159,7 +155,11 @@ impl Engine {
         }
         // Planned before it is claimed: a plan that fails (a server down)
         // leaves the proposal pending.
-        let planned = self.plan_as_proposed(at_hand.path(), &restore, who).await?;
+        let planned = match self.plan_as_proposed(at_hand.path(), &restore, who).await {
+            // Swapped between the look at its envelope and its reading.
+            Err(Error::Backup(BackupError::Changed(_))) => return Err(stale("another archive is there now".into())),
+            planned => planned?,
+        };
         // Claimed in one statement: of two decisions at once, one is carried out.
         if !store.decide_pending(id, ProposalStatus::Approved, &who.user, None)? {
             return Err(self.no_longer_pending(id));
@@ -219,11 +219,14 @@ impl Engine {
         let req = RestoreRequest { file: file.to_path_buf(), only, passphrase: None };
         // Reading the archive whole is blocking work.
         let mut plan = blocking(|| self.backup_restore_plan(&req))?;
+        if plan.archive != restore.archive {
+            return Err(BackupError::Changed(file.display().to_string()).into());
+        }
         // An app's data is replaced only when it was named.
         let named = |app: &String| restore.only.iter().any(|p| p.strip_prefix("app:") == Some(app.as_str()));
         let apps: Vec<String> = plan.take_apps().into_iter().filter(named).collect();
         for app in &apps {
-            self.backup_restore_app(file, None, app, restore.to_server.as_deref(), true, &who.user).await?;
+            self.backup_restore_app(&req, &plan, app, restore.to_server.as_deref(), true, &who.user).await?;
         }
         Ok(Planned { req, plan, apps })
     }
@@ -238,7 +241,7 @@ impl Engine {
         who: &Identity,
     ) -> Result<(Option<Restored>, Vec<AppRestoreReport>)> {
         let Planned { req, plan, apps } = planned;
-        let (file, to) = (req.file.as_path(), restore.to_server.as_deref());
+        let to = restore.to_server.as_deref();
         let restored = match plan.parts.is_empty() {
             true => None,
             // Writing the state is blocking work.
@@ -246,7 +249,7 @@ impl Engine {
         };
         let mut reports = Vec::new();
         for app in &apps {
-            let done = self.backup_restore_app(file, None, app, to, false, &who.user).await;
+            let done = self.backup_restore_app(&req, &plan, app, to, false, &who.user).await;
             match (done, &restored) {
                 (Ok(r), _) => reports.push(r),
                 (Err(e), None) => return Err(e),
@@ -278,7 +281,7 @@ fn archive_fingerprint(file: &Path) -> Result<String> {
     let mut f =
         std::fs::File::open(file).map_err(|source| BackupError::File { path: file.display().to_string(), source })?;
     let (_, envelope) = read_envelope(&mut f).map_err(BackupError::from)?;
-    Ok(hex(&Sha256::digest(&envelope)))
+    Ok(crate::backup::fingerprint(&envelope))
 }
 
 /// The plan kept with a restore proposal: no manifest or server changes.

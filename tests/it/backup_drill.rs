@@ -176,16 +176,26 @@ fn restore_drill_brings_back_volume_and_bind_folder_byte_for_byte() {
 
     // A wrong passphrase is refused before anything is made.
     let fresh = engine(&f);
-    let wrong = rt().block_on(fresh.restore_app_data(&archive, &SecretString::new("nope"), &app, None, false));
+    let wrong = rt().block_on(fresh.restore_app_data(&archive, &SecretString::new("nope"), &app, None, None, false));
     assert!(wrong.is_err());
+    // So is another archive than the one planned (its fingerprint named).
+    let other = "0".repeat(64);
+    let pass = SecretString::new(PASS);
+    let planned_another = rt().block_on(fresh.restore_app_data(&archive, &pass, &app, None, Some(&other), false));
+    let e = planned_another.unwrap_err().to_string();
+    assert!(e.contains("another archive than the one planned"), "{e}");
     assert!(
         !bind.exists() && tomo_try(&h, &["volume", "inspect", &volume]).is_none(),
         "a refused restore made something"
     );
-    let dry = rt().block_on(fresh.restore_app_data(&archive, &SecretString::new(PASS), &app, None, true)).unwrap();
+    let dry =
+        rt().block_on(fresh.restore_app_data(&archive, &SecretString::new(PASS), &app, None, None, true)).unwrap();
     assert_eq!(dry.items.len(), 2);
+    let fp = rt().block_on(fresh.restore_app_data(&archive, &pass, &app, None, Some(&dry.archive), true)).unwrap();
+    assert_eq!((fp.archive.len(), &fp.archive), (64, &dry.archive), "the fingerprint it read is the one named");
     assert!(!bind.exists(), "a dry run changed something");
-    let done = rt().block_on(fresh.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false)).unwrap();
+    let done =
+        rt().block_on(fresh.restore_app_data(&archive, &SecretString::new(PASS), &app, None, None, false)).unwrap();
     assert_eq!(done.items.len(), 2, "{done:?}");
     drop(fresh);
     f.apply();
@@ -239,7 +249,7 @@ fn a_damaged_archive_is_refused_with_the_app_and_its_data_untouched() {
         let file = f.tomo.path().join(format!("{name}.tomo-backup"));
         std::fs::write(&file, bytes).unwrap();
         let err = kept
-            .block_on(one.restore_app_data(&file, &SecretString::new(PASS), &app, None, false))
+            .block_on(one.restore_app_data(&file, &SecretString::new(PASS), &app, None, None, false))
             .expect_err(name)
             .to_string();
         assert!(err.contains(&app), "{name}: {err}");
@@ -260,7 +270,8 @@ fn a_damaged_archive_is_refused_with_the_app_and_its_data_untouched() {
 
     // The intact archive puts the backed-up state back, and leaves nothing beside.
     let engine = engine(&f);
-    let done = rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false)).unwrap();
+    let done =
+        rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, None, false)).unwrap();
     assert_eq!(done.stopped, vec![app.clone()], "{done:?}");
     assert_eq!(std::fs::read_to_string(data.join("state")).unwrap(), "backed up");
     assert_eq!(std::fs::read_to_string(bind.join("file")).unwrap(), "bind backed up");
@@ -407,8 +418,9 @@ fn bench_one_gib_volume_over_ssh() {
         }
         settle();
         let t = Instant::now();
-        let report =
-            rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false)).unwrap();
+        let report = rt()
+            .block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, None, false))
+            .unwrap();
         let took = t.elapsed();
         if !app_running {
             h.docker(&[&["start"][..], &ids].concat());
@@ -529,7 +541,7 @@ fn a_restore_whose_copy_fails_ends_and_brings_the_app_back() {
     let restore = {
         let (engine, archive, app) = (engine(&f), archive.clone(), app.clone());
         std::thread::spawn(move || {
-            let r = rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, false));
+            let r = rt().block_on(engine.restore_app_data(&archive, &SecretString::new(PASS), &app, None, None, false));
             let _ = done.send(r.map(|_| ()).map_err(|e| e.to_string()));
         })
     };

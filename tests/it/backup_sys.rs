@@ -165,6 +165,50 @@ fn damaged_foreign_or_wrongly_unlocked_archives_are_refused_with_nothing_changed
 }
 
 #[test]
+fn an_archive_swapped_while_the_restore_asks_is_refused_with_nothing_changed() {
+    use std::io::{Read, Write};
+    let t = tomo();
+    let (archive, other) = (t.path().join("a.tomo-backup"), t.path().join("b.tomo-backup"));
+    backup(&t, &archive);
+    let settings = t.path().join("state/settings.yaml");
+    std::fs::write(&settings, "kind: Settings\nparallelism: 3\n").unwrap();
+    // Another archive of this installation, under the same passphrase.
+    backup(&t, &other);
+    std::fs::write(&settings, "kind: Settings\nparallelism: 4\n").unwrap();
+    let before_state = tree(&t.path().join("state"));
+    let mut child = t.spawn_on_terminal(&["backup", "restore", archive.to_str().unwrap(), "--only", "manifests"]);
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = out.read(&mut buf) {
+            let _ = tx.send(buf[..n].to_vec());
+        }
+    });
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("restore? [y/N]") {
+        let more = rx.recv_timeout(std::time::Duration::from_secs(60));
+        seen.extend(more.unwrap_or_else(|_| panic!("no question: {}", String::from_utf8_lossy(&seen))));
+    }
+    // The plan shown is of the first archive; the second takes its place.
+    assert!(
+        String::from_utf8_lossy(&seen).contains("replaces 1 changed file(s)"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    std::fs::rename(&other, &archive).unwrap();
+    child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(more) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        seen.extend(more);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(!status.success(), "{text}");
+    assert!(text.contains("another archive than the one planned") && text.contains("nothing was changed"), "{text}");
+    assert_eq!(tree(&t.path().join("state")), before_state, "{text}");
+}
+
+#[test]
 fn a_backup_while_another_process_writes_is_one_consistent_moment() {
     let t = tomo();
     assert_eq!(t.run(&["secret", "list"]).code, 0);

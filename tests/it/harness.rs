@@ -115,9 +115,10 @@ impl Tomo {
         cmd.spawn().expect("run tomo")
     }
 
-    /// Runs tomo on a terminal (a pseudo-terminal from util-linux `script`),
-    /// typing `input`; standard output and error both arrive in `stdout`.
-    pub fn run_on_terminal(&self, args: &[&str], input: &str) -> Run {
+    /// Starts tomo on a terminal (a pseudo-terminal from util-linux
+    /// `script`), its input, output and errors piped; standard output and
+    /// error both arrive in `stdout`.
+    pub fn spawn_on_terminal(&self, args: &[&str]) -> std::process::Child {
         let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
         let line: Vec<String> =
             std::iter::once(env!("CARGO_BIN_EXE_tomo")).chain(args.iter().copied()).map(quote).collect();
@@ -128,7 +129,12 @@ impl Tomo {
             cmd.env(k, v);
         }
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run `script` (util-linux) for a terminal");
+        cmd.spawn().expect("run `script` (util-linux) for a terminal")
+    }
+
+    /// Runs tomo on a terminal (`spawn_on_terminal`), typing `input`.
+    pub fn run_on_terminal(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self.spawn_on_terminal(args);
         {
             use std::io::Write;
             let _ = child.stdin.take().unwrap().write_all(input.as_bytes());

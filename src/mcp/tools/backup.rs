@@ -210,18 +210,11 @@ impl Tomo {
         let to = a.to_server.as_deref();
         let mut reports = Vec::new();
         for app in &apps {
-            reports.push(engine.backup_restore_app(&req.file, None, app, to, true, &who.user).await?);
+            reports.push(engine.backup_restore_app(&req, &plan, app, to, true, &who.user).await?);
         }
         let why = if a.confirm { engine.restore_needs_approval(&who)? } else { None };
         if let Some(why) = why {
-            let ask = RestoreAsk {
-                location: &location,
-                at_hand: at_hand.path(),
-                only: &a.only,
-                to_server: to,
-                plan: &plan,
-                apps: &reports,
-            };
+            let ask = RestoreAsk { location: &location, only: &a.only, to_server: to, plan: &plan, apps: &reports };
             let id = engine.propose_restore(&ask, &who, &why)?;
             let out = RestoreOut { proposal: Some(id), why: Some(why), ..RestoreOut::of("proposed", plan, reports) };
             return Ok(Json(out));
@@ -237,7 +230,7 @@ impl Tomo {
         if a.confirm {
             reports.clear();
             for app in &apps {
-                let done = engine.backup_restore_app(&req.file, None, app, to, false, &who.user).await;
+                let done = engine.backup_restore_app(&req, &plan, app, to, false, &who.user).await;
                 match (done, &restored) {
                     (Ok(r), _) => reports.push(r),
                     (Err(e), None) => return Err(e.into()),
