@@ -489,6 +489,7 @@ pub fn restore(
     let _ = folder::remove_if_there(&staged);
     let mut done = Restored { apps: apps.clone(), ..Restored::default() };
     let mut salt: Option<String> = None;
+    let mut manifests: Vec<StagedFile> = Vec::new();
     let pass = reader.for_each_member(|meta, data| {
         let bad = |e: BackupError| ArchiveError::Format(e.to_string());
         match meta.kind {
@@ -503,7 +504,7 @@ pub fn restore(
                 salt = Some(s);
             }
             MemberKind::Manifest if wants(&Part::Manifests) => {
-                write_manifest(to.manifests, meta, data).map_err(bad)?;
+                manifests.push(write_manifest(to.manifests, meta, data).map_err(bad)?);
                 done.manifest_files += 1;
             }
             MemberKind::Volume | MemberKind::Bind => {
@@ -519,7 +520,15 @@ pub fn restore(
     });
     if let Err(e) = pass {
         let _ = folder::remove_if_there(&staged);
+        for f in &manifests {
+            let _ = folder::remove_if_there(&f.tmp);
+        }
         return Err(e.into());
+    }
+    // The whole archive passed (every tag, checksum and the contents list):
+    // the manifest files take their places.
+    for f in &manifests {
+        fs::rename(&f.tmp, &f.path).map_err(file_err(&f.path))?;
     }
     let swapped = finish_store(plan, to, &staged, &mut done);
     let _ = folder::remove_if_there(&staged);
@@ -572,8 +581,15 @@ fn finish_store(plan: &RestorePlan, to: &Target<'_>, staged: &Path, done: &mut R
     Ok(())
 }
 
-/// Writes one manifest file under `root` (a temporary name, then a rename).
-fn write_manifest(root: &Path, meta: &MemberMeta, data: &mut dyn Read) -> Result<(), BackupError> {
+/// A manifest file written beside its place (`tmp`), renamed onto `path`
+/// once the whole archive has passed.
+struct StagedFile {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+/// Writes one manifest file under `root`, under a temporary name.
+fn write_manifest(root: &Path, meta: &MemberMeta, data: &mut dyn Read) -> Result<StagedFile, BackupError> {
     let rel = safe_rel(meta.path.as_deref().unwrap_or(""))?;
     let path = root.join(rel);
     if let Some(parent) = path.parent() {
@@ -583,8 +599,13 @@ fn write_manifest(root: &Path, meta: &MemberMeta, data: &mut dyn Read) -> Result
     let mode = meta.mode.unwrap_or(0o644) & 0o777;
     let mut out =
         fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp).map_err(file_err(&tmp))?;
-    io::copy(data, &mut out).map_err(file_err(&tmp))?;
+    let written = io::copy(data, &mut out).map_err(file_err(&tmp));
     drop(out);
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(file_err(&tmp))?;
-    fs::rename(&tmp, &path).map_err(file_err(&path))
+    let done =
+        written.and_then(|_| fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(file_err(&tmp)));
+    if let Err(e) = done {
+        let _ = folder::remove_if_there(&tmp);
+        return Err(e);
+    }
+    Ok(StagedFile { tmp, path })
 }

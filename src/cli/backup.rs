@@ -171,14 +171,16 @@ fn restore_file(engine: &Engine, a: &BackupRestoreArgs) -> Result<i32> {
     let mut apps_done = Vec::new();
     if let Some(rt) = &rt {
         for app in &apps {
-            apps_done.push(rt.block_on(engine.backup_restore_app(
-                &req,
-                &plan,
-                app,
-                a.to_server.as_deref(),
-                false,
-                "cli",
-            ))?);
+            match rt.block_on(engine.backup_restore_app(&req, &plan, app, a.to_server.as_deref(), false, "cli")) {
+                Ok(r) => apps_done.push(r),
+                Err(e) => {
+                    // What was restored before it failed is not undone: say so.
+                    if !a.json && (done.is_some() || !apps_done.is_empty()) {
+                        out(&outcome_text(done.as_ref(), &apps_done))?;
+                    }
+                    return Err(e);
+                }
+            }
         }
     }
     if a.json {

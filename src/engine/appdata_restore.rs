@@ -84,8 +84,7 @@ impl Engine {
         let Checked { pinned, contents, key, archive, check_ms } =
             checked.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
         if expect.is_some_and(|want| want != archive) {
-            let changed = crate::backup::BackupError::Changed(file.display().to_string());
-            return Err(data_error(app_name, to_server.unwrap_or("-"), changed.to_string()));
+            return Err(crate::backup::BackupError::Changed(file.display().to_string()).into());
         }
         let targets = targets(app_name, to_server, contents.members.iter().map(|e| (&e.meta, e.size)))?;
         let servers: Vec<Name> = {

@@ -164,18 +164,11 @@ fn damaged_foreign_or_wrongly_unlocked_archives_are_refused_with_nothing_changed
     assert!(std::fs::read_to_string(t.path().join("state/settings.yaml")).unwrap().contains("parallelism: 2"));
 }
 
-#[test]
-fn an_archive_swapped_while_the_restore_asks_is_refused_with_nothing_changed() {
+/// Restores the manifests from `archive` on a terminal, running `change`
+/// while the restore asks (after its plan read the archive); its exit and
+/// what it printed. The manifests differ from the archive's meanwhile.
+fn restore_changed_while_asked(t: &Tomo, archive: &Path, change: impl FnOnce()) -> (bool, String) {
     use std::io::{Read, Write};
-    let t = tomo();
-    let (archive, other) = (t.path().join("a.tomo-backup"), t.path().join("b.tomo-backup"));
-    backup(&t, &archive);
-    let settings = t.path().join("state/settings.yaml");
-    std::fs::write(&settings, "kind: Settings\nparallelism: 3\n").unwrap();
-    // Another archive of this installation, under the same passphrase.
-    backup(&t, &other);
-    std::fs::write(&settings, "kind: Settings\nparallelism: 4\n").unwrap();
-    let before_state = tree(&t.path().join("state"));
     let mut child = t.spawn_on_terminal(&["backup", "restore", archive.to_str().unwrap(), "--only", "manifests"]);
     let mut out = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -190,22 +183,60 @@ fn an_archive_swapped_while_the_restore_asks_is_refused_with_nothing_changed() {
         let more = rx.recv_timeout(std::time::Duration::from_secs(60));
         seen.extend(more.unwrap_or_else(|_| panic!("no question: {}", String::from_utf8_lossy(&seen))));
     }
-    // The plan shown is of the first archive; the second takes its place.
     assert!(
         String::from_utf8_lossy(&seen).contains("replaces 1 changed file(s)"),
         "{}",
         String::from_utf8_lossy(&seen)
     );
-    std::fs::rename(&other, &archive).unwrap();
+    change();
     child.stdin.take().unwrap().write_all(b"y\n").unwrap();
     let status = child.wait().unwrap();
     while let Ok(more) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
         seen.extend(more);
     }
-    let text = String::from_utf8_lossy(&seen);
-    assert!(!status.success(), "{text}");
+    (status.success(), String::from_utf8_lossy(&seen).into_owned())
+}
+
+#[test]
+fn an_archive_swapped_while_the_restore_asks_is_refused_with_nothing_changed() {
+    let t = tomo();
+    let (archive, other) = (t.path().join("a.tomo-backup"), t.path().join("b.tomo-backup"));
+    backup(&t, &archive);
+    let settings = t.path().join("state/settings.yaml");
+    std::fs::write(&settings, "kind: Settings\nparallelism: 3\n").unwrap();
+    // Another archive of this installation, under the same passphrase.
+    backup(&t, &other);
+    std::fs::write(&settings, "kind: Settings\nparallelism: 4\n").unwrap();
+    let before_state = tree(&t.path().join("state"));
+    // The plan shown is of the first archive; the second takes its place.
+    let (ok, text) = restore_changed_while_asked(&t, &archive, || std::fs::rename(&other, &archive).unwrap());
+    assert!(!ok, "{text}");
     assert!(text.contains("another archive than the one planned") && text.contains("nothing was changed"), "{text}");
     assert_eq!(tree(&t.path().join("state")), before_state, "{text}");
+}
+
+#[test]
+fn an_archive_cut_short_in_place_while_the_restore_asks_changes_no_manifest() {
+    // A file of notes after the settings spans chunks of its own: the
+    // settings are read and delivered before the last chunk is.
+    let mut noise = vec![0u8; 400_000];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut noise).unwrap();
+    let t = tomo();
+    std::fs::write(t.path().join("state/zz-notes.bin"), &noise).unwrap();
+    let archive = t.path().join("a.tomo-backup");
+    backup(&t, &archive);
+    std::fs::write(t.path().join("state/settings.yaml"), "kind: Settings\nparallelism: 4\n").unwrap();
+    let before_state = tree(&t.path().join("state"));
+    // The same file (its envelope, so its fingerprint, unchanged) loses its
+    // end, after the manifests: the restore fails at the end.
+    let cut = || {
+        let f = std::fs::OpenOptions::new().write(true).open(&archive).unwrap();
+        f.set_len(f.metadata().unwrap().len() - 30).unwrap();
+    };
+    let (ok, text) = restore_changed_while_asked(&t, &archive, cut);
+    assert!(!ok, "{text}");
+    assert!(text.contains("truncated"), "{text}");
+    assert_eq!(tree(&t.path().join("state")), before_state, "a manifest was replaced: {text}");
 }
 
 #[test]
