@@ -17,7 +17,7 @@ use super::Engine;
 use super::appdata::{data_error, data_of, stop_all, stop_list};
 use super::batchpipe::{self, BatchSource};
 use super::ops::{AppContainer, containers_of};
-use crate::backup::{ArchiveReader, MemberKind, MemberMeta, PinnedArchive, Unlocked};
+use crate::backup::{ArchiveReader, BackupError, MemberKind, MemberMeta, PinnedArchive, Unlocked};
 use crate::error::{Error, Result};
 use crate::model::secret::SecretString;
 use crate::model::{App, Desired, Name};
@@ -75,17 +75,17 @@ impl Engine {
         let app = self.app(&desired, app_name)?;
         // The servers are connected and the copies opened while the archive
         // is checked; nothing on a server is touched before it passed.
-        let checking = check(file.to_path_buf(), passphrase.clone());
+        let checking = check(file.to_path_buf(), passphrase.clone(), expect.map(str::to_string));
         let ahead = std::pin::pin!(self.open_ahead(&desired, &app, to_server, dry_run));
         let (checked, mut ahead) = match futures_util::future::select(std::pin::pin!(checking), ahead).await {
             futures_util::future::Either::Left((checked, ahead)) => (checked, ahead.await),
             futures_util::future::Either::Right((ahead, checking)) => (checking.await, ahead),
         };
-        let Checked { pinned, contents, key, archive, check_ms } =
-            checked.map_err(|e| data_error(app_name, to_server.unwrap_or("-"), e))?;
-        if expect.is_some_and(|want| want != archive) {
-            return Err(crate::backup::BackupError::Changed(file.display().to_string()).into());
-        }
+        let Checked { pinned, contents, key, archive, check_ms } = match checked {
+            Ok(c) => c,
+            Err(Unchecked::Changed) => return Err(BackupError::Changed(file.display().to_string()).into()),
+            Err(Unchecked::Failed(e)) => return Err(data_error(app_name, to_server.unwrap_or("-"), e)),
+        };
         let targets = targets(app_name, to_server, contents.members.iter().map(|e| (&e.meta, e.size)))?;
         let servers: Vec<Name> = {
             let mut s: Vec<Name> = targets.items.iter().filter_map(|i| Name::parse(&i.server).ok()).collect();
@@ -297,20 +297,37 @@ struct Checked {
     check_ms: u64,
 }
 
-/// Opens `file` and reads it whole, checking everything.
-async fn check(file: PathBuf, passphrase: SecretString) -> std::result::Result<Checked, String> {
+/// Why an archive was not checked.
+enum Unchecked {
+    /// It is another archive than the fingerprint expected.
+    Changed,
+    Failed(String),
+}
+
+/// Opens `file` and reads it whole, checking everything; with `expect`,
+/// only when its fingerprint (known from its envelope, before the rest is
+/// read) is that one.
+async fn check(
+    file: PathBuf,
+    passphrase: SecretString,
+    expect: Option<String>,
+) -> std::result::Result<Checked, Unchecked> {
+    let failed = |e: String| Unchecked::Failed(e);
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let pinned = PinnedArchive::open(&file).map_err(|e| format!("open {}: {e}", file.display()))?;
+        let pinned = PinnedArchive::open(&file).map_err(|e| failed(format!("open {}: {e}", file.display())))?;
         let input = std::io::BufReader::new(pinned.reading());
-        let archive = ArchiveReader::open_pipelined(input, &passphrase).map_err(|e| e.to_string())?;
+        let archive = ArchiveReader::open_pipelined(input, &passphrase).map_err(|e| failed(e.to_string()))?;
         let fingerprint = archive.fingerprint().to_string();
-        let (contents, key) = archive.verify_keeping_key().map_err(|e| e.to_string())?;
+        if expect.is_some_and(|want| want != fingerprint) {
+            return Err(Unchecked::Changed);
+        }
+        let (contents, key) = archive.verify_keeping_key().map_err(|e| failed(e.to_string()))?;
         let check_ms = started.elapsed().as_millis() as u64;
         Ok(Checked { pinned, contents, key, archive: fingerprint, check_ms })
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(|e| failed(e.to_string()))?
 }
 
 /// The app's data members of the archive, each with its target server.
