@@ -72,6 +72,17 @@ fn backup_create_app_then_restore_only_that_app_through_the_cli() {
     assert_eq!(std::fs::read_to_string(bind.join("b.txt")).unwrap(), "bind v1");
     assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true", "started again after the restore");
 
+    // The manifests restored, then the app's copy fails (a file in its bind
+    // folder cannot be removed): the error says what was restored before.
+    let stuck = crate::backup_drill::Immutable::set(bind.join("b.txt"));
+    let only_app = format!("app:{app}");
+    let part = f.tomo(&["backup", "restore", &file_s, "--only", "manifests", "--only", &only_app, "--yes"]);
+    drop(stuck);
+    assert_ne!(part.code, 0, "{}", part.all());
+    assert!(part.stdout.contains("restored:") && part.stdout.contains("manifest file(s)"), "{}", part.all());
+    assert!(part.stderr.contains("Operation not permitted"), "{}", part.all());
+    assert_eq!(h.docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true", "started again after the failure");
+
     // Agents: backup_create with `apps`, in stop mode.
     let mut op = crate::mcp_client::Stdio::start(&f.tomo, "operator");
     let made = op.ok("backup_create", serde_json::json!({"apps": [app.clone()], "mode": "stop"}));

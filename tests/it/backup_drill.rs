@@ -487,10 +487,10 @@ fn bench_one_gib_volume_over_ssh() {
 
 /// Takes the immutable attribute off `file` when dropped (the test host's
 /// folder can then be removed whatever the test's outcome).
-struct Immutable(PathBuf);
+pub(crate) struct Immutable(PathBuf);
 
 impl Immutable {
-    fn set(file: PathBuf) -> Immutable {
+    pub(crate) fn set(file: PathBuf) -> Immutable {
         sh(&format!("chattr +i '{}'", file.display()));
         Immutable(file)
     }
