@@ -22,7 +22,7 @@
 //! from a damaged archive by the key check.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 
 use chacha20poly1305::Key;
 use chacha20poly1305::XNonce;
@@ -477,7 +477,7 @@ fn unlock(
     Ok((envelope, json, key, prefix))
 }
 
-type Decompressor<R> = zstd::stream::read::Decoder<'static, BufReader<DecryptReader<R>>>;
+type Decompressor<R> = zstd::stream::read::Decoder<'static, DecryptReader<R>>;
 
 /// Reads an archive opened with its passphrase.
 pub struct ArchiveReader<R: Read> {
@@ -509,7 +509,7 @@ impl<R: Read> ArchiveReader<R> {
     pub fn open(mut input: R, passphrase: &SecretString) -> Result<ArchiveReader<R>, ArchiveError> {
         let (envelope, json, key, prefix) = unlock(&mut input, passphrase)?;
         let dec = DecryptReader::new(input, ArchiveCipher::new(envelope.cipher(), &key, &prefix), aad(&json));
-        let z = zstd::stream::read::Decoder::new(dec)?;
+        let z = zstd::stream::read::Decoder::with_buffer(dec)?;
         let key = Unlocked { key, cipher: envelope.cipher(), nonce_prefix: envelope.nonce_prefix.clone() };
         Ok(ArchiveReader { envelope, z, rehash: true, key, fingerprint: fingerprint(&json) })
     }
@@ -522,7 +522,7 @@ impl<R: Read> ArchiveReader<R> {
     {
         let (envelope, json, key, prefix) = unlock(&mut input, passphrase)?;
         let dec = DecryptReader::pipelined(input, ArchiveCipher::new(envelope.cipher(), &key, &prefix), aad(&json))?;
-        let z = zstd::stream::read::Decoder::new(dec)?;
+        let z = zstd::stream::read::Decoder::with_buffer(dec)?;
         let key = Unlocked { key, cipher: envelope.cipher(), nonce_prefix: envelope.nonce_prefix.clone() };
         Ok(ArchiveReader { envelope, z, rehash: true, key, fingerprint: fingerprint(&json) })
     }
@@ -551,7 +551,7 @@ impl<R: Read> ArchiveReader<R> {
             .ok_or_else(|| ArchiveError::Tampered("the nonce prefix is malformed".into()))?;
         let cipher = ArchiveCipher::new(envelope.cipher(), &verified.key, &prefix);
         let dec = DecryptReader::pipelined(input, cipher, aad(&json))?;
-        let z = zstd::stream::read::Decoder::new(dec)?;
+        let z = zstd::stream::read::Decoder::with_buffer(dec)?;
         let key =
             Unlocked { key: verified.key, cipher: envelope.cipher(), nonce_prefix: envelope.nonce_prefix.clone() };
         Ok(ArchiveReader { envelope, z, rehash: false, key, fingerprint: fingerprint(&json) })
@@ -575,10 +575,7 @@ impl<R: Read> ArchiveReader<R> {
     pub fn verify_keeping_key(mut self) -> Result<(Contents, Unlocked), ArchiveError> {
         let key = Unlocked { key: self.key.key, cipher: self.key.cipher, nonce_prefix: self.key.nonce_prefix.clone() };
         self.rehash = true;
-        let contents = self.for_each_member(|_, data| {
-            drain(data)?;
-            Ok(())
-        })?;
+        let contents = self.for_each_member(|_, _| Ok(()))?;
         Ok((contents, key))
     }
 
@@ -599,7 +596,7 @@ impl<R: Read> ArchiveReader<R> {
                         .map_err(|e| ArchiveError::Format(format!("member metadata: {e}")))?;
                     let mut data = MemberReader::new(&mut self.z, self.rehash);
                     f(&meta, &mut data)?;
-                    drain(&mut data)?;
+                    data.drain()?;
                     let (size, sha256) = data.check()?;
                     seen.push(Entry { meta, size, sha256 });
                 }
@@ -678,8 +675,9 @@ impl<'a, R: Read> MemberReader<'a, R> {
     }
 }
 
-impl<R: Read> Read for MemberReader<'_, R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl<R: Read> MemberReader<'_, R> {
+    /// The next bytes of the member's data blocks, not hashed.
+    fn read_unhashed(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.ended || out.is_empty() {
             return Ok(0);
         }
@@ -700,11 +698,41 @@ impl<R: Read> Read for MemberReader<'_, R> {
         if n == 0 {
             return Err(io::Error::other(ArchiveError::Truncated));
         }
+        self.size += n as u64;
+        self.left -= n;
+        Ok(n)
+    }
+
+    /// Reads the rest of the data, hashing it: decompressed straight into
+    /// the hashing thread's batches when it has one.
+    fn drain(&mut self) -> io::Result<()> {
+        let mut hash = match self.hasher.take() {
+            Some(MemberHash::Ahead(hash)) => hash,
+            other => {
+                // Hashed on this thread, or not at all: through `read`.
+                self.hasher = other;
+                return drain(self);
+            }
+        };
+        let drained = loop {
+            match hash.fill_with(|room| self.read_unhashed(room)) {
+                Ok(0) => break Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.hasher = Some(MemberHash::Ahead(hash));
+        drained
+    }
+}
+
+impl<R: Read> Read for MemberReader<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.read_unhashed(out)?;
         if let Some(h) = &mut self.hasher {
             h.update(&out[..n])?;
         }
-        self.size += n as u64;
-        self.left -= n;
         Ok(n)
     }
 }

@@ -12,7 +12,7 @@
 //! thread that fills them and the one that seals or opens them), whatever
 //! the size of the stream.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -270,15 +270,28 @@ fn read_exact_or_truncated(r: &mut impl Read, buf: &mut [u8]) -> io::Result<()> 
 
 impl<R: Read> Read for DecryptReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let opened = self.fill_buf()?;
+        let n = out.len().min(opened.len());
+        out[..n].copy_from_slice(&opened[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// Read in place: the decompressor reads the opened frame itself, without
+/// a copy into a buffer of its own.
+impl<R: Read> BufRead for DecryptReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.buf.len() {
             if self.done {
-                return Ok(0);
+                return Ok(&[]);
             }
             self.next_frame()?;
         }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
     }
 }
