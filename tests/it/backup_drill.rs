@@ -377,6 +377,12 @@ fn ssh_timed(h: &TestHost, remote: &str, stdin: Option<&Path>, cipher: Option<&s
 fn bench_one_gib_volume_over_ssh() {
     let Drill { h, f, app, data, .. } = deploy("bind");
     sh(&format!("dd if=/dev/urandom of='{}/big' bs=1M count=1024 status=none", data.display()));
+    // `TOMO_BENCH_LINK=1gbit` (a `tc` rate) times both over a link of that
+    // speed, each way, instead of the veth's own (no limit but the CPU).
+    let link = std::env::var("TOMO_BENCH_LINK").ok();
+    if let Some(rate) = &link {
+        h.shape_link(rate);
+    }
     let gib = 1024.0 * 1024.0 * 1024.0;
     let mp = data.display().to_string();
     // The peer, `ssh host tar …` from OpenSSH, with its default cipher and
@@ -472,8 +478,9 @@ fn bench_one_gib_volume_over_ssh() {
         v[v.len() / 2]
     };
     println!(
-        "median of 3: backup {:.0}%, restore {:.0}% (app running) and {:.0}% (app down) of ssh tar's throughput; \
+        "median of 3{}: backup {:.0}%, restore {:.0}% (app running) and {:.0}% (app down) of ssh tar's throughput; \
          peak RSS {} MiB after the first backup, {} MiB after the first restore (before {} MiB)",
+        link.map(|r| format!(" (link shaped to {r})")).unwrap_or_default(),
         median(&mut outs),
         median(&mut ins),
         median(&mut ins_down),

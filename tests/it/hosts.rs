@@ -147,6 +147,19 @@ impl TestHost {
         found
     }
 
+    /// Limits the host's link to `rate` (`tc` rate, e.g. `1gbit`) each way:
+    /// a token bucket on both ends of its veth pair.
+    pub fn shape_link(&self, rate: &str) {
+        let shape = ["qdisc", "add", "dev", "", "root", "tbf", "rate", rate, "burst", "1mb", "latency", "20ms"];
+        let host_if = format!("{}h", self.ns);
+        let mut args = shape;
+        args[3] = &host_if;
+        run("tc", &args);
+        let ns_if = format!("{}n", self.ns);
+        args[3] = &ns_if;
+        run("ip", &[&["netns", "exec", &self.ns, "tc"][..], &args].concat());
+    }
+
     pub fn kill_sshd(&mut self) {
         for pid in run("ip", &["netns", "pids", &self.ns]).lines() {
             if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sshd") {
