@@ -490,6 +490,7 @@ pub fn restore(
     let mut done = Restored { apps: apps.clone(), ..Restored::default() };
     let mut salt: Option<String> = None;
     let mut manifests: Vec<StagedFile> = Vec::new();
+    let mut made: Vec<PathBuf> = Vec::new();
     let pass = reader.for_each_member(|meta, data| {
         let bad = |e: BackupError| ArchiveError::Format(e.to_string());
         match meta.kind {
@@ -504,7 +505,7 @@ pub fn restore(
                 salt = Some(s);
             }
             MemberKind::Manifest if wants(&Part::Manifests) => {
-                manifests.push(write_manifest(to.manifests, meta, data).map_err(bad)?);
+                manifests.push(write_manifest(to.manifests, meta, data, &mut made).map_err(bad)?);
                 done.manifest_files += 1;
             }
             MemberKind::Volume | MemberKind::Bind => {
@@ -520,15 +521,17 @@ pub fn restore(
     });
     if let Err(e) = pass {
         let _ = folder::remove_if_there(&staged);
-        for f in &manifests {
-            let _ = folder::remove_if_there(&f.tmp);
-        }
+        unstage(&manifests, &made);
         return Err(e.into());
     }
     // The whole archive passed (every tag, checksum and the contents list):
     // the manifest files take their places.
-    for f in &manifests {
-        fs::rename(&f.tmp, &f.path).map_err(file_err(&f.path))?;
+    for (i, f) in manifests.iter().enumerate() {
+        if let Err(e) = fs::rename(&f.tmp, &f.path) {
+            let _ = folder::remove_if_there(&staged);
+            unstage(&manifests[i..], &[]);
+            return Err(file_err(&f.path)(e));
+        }
     }
     let swapped = finish_store(plan, to, &staged, &mut done);
     let _ = folder::remove_if_there(&staged);
@@ -588,12 +591,20 @@ struct StagedFile {
     path: PathBuf,
 }
 
-/// Writes one manifest file under `root`, under a temporary name.
-fn write_manifest(root: &Path, meta: &MemberMeta, data: &mut dyn Read) -> Result<StagedFile, BackupError> {
+/// Writes one manifest file under `root`, under a temporary name; the
+/// folders it had to make are added to `made`, in the order made.
+fn write_manifest(
+    root: &Path,
+    meta: &MemberMeta,
+    data: &mut dyn Read,
+    made: &mut Vec<PathBuf>,
+) -> Result<StagedFile, BackupError> {
     let rel = safe_rel(meta.path.as_deref().unwrap_or(""))?;
     let path = root.join(rel);
     if let Some(parent) = path.parent() {
+        let missing: Vec<PathBuf> = parent.ancestors().take_while(|d| !d.exists()).map(Path::to_path_buf).collect();
         fs::create_dir_all(parent).map_err(file_err(parent))?;
+        made.extend(missing.into_iter().rev());
     }
     let tmp = partial_name(&path);
     let mode = meta.mode.unwrap_or(0o644) & 0o777;
@@ -608,4 +619,15 @@ fn write_manifest(root: &Path, meta: &MemberMeta, data: &mut dyn Read) -> Result
         return Err(e);
     }
     Ok(StagedFile { tmp, path })
+}
+
+/// Undoes the manifests' staging after a failure: the temporary files, then
+/// the folders made for them (deepest first; only those still empty).
+fn unstage(manifests: &[StagedFile], made: &[PathBuf]) {
+    for f in manifests {
+        let _ = folder::remove_if_there(&f.tmp);
+    }
+    for dir in made.iter().rev() {
+        let _ = fs::remove_dir(dir);
+    }
 }

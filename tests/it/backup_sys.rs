@@ -223,8 +223,14 @@ fn an_archive_cut_short_in_place_while_the_restore_asks_changes_no_manifest() {
     std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut noise).unwrap();
     let t = tomo();
     std::fs::write(t.path().join("state/zz-notes.bin"), &noise).unwrap();
+    // A file in folders that are gone when the restore runs: it makes them
+    // again before the cut is found.
+    let extra = t.path().join("state/extra");
+    std::fs::create_dir_all(extra.join("deep")).unwrap();
+    std::fs::write(extra.join("deep/notes.txt"), "notes").unwrap();
     let archive = t.path().join("a.tomo-backup");
     backup(&t, &archive);
+    std::fs::remove_dir_all(&extra).unwrap();
     std::fs::write(t.path().join("state/settings.yaml"), "kind: Settings\nparallelism: 4\n").unwrap();
     let before_state = tree(&t.path().join("state"));
     // The same file (its envelope, so its fingerprint, unchanged) loses its
@@ -237,6 +243,7 @@ fn an_archive_cut_short_in_place_while_the_restore_asks_changes_no_manifest() {
     assert!(!ok, "{text}");
     assert!(text.contains("truncated"), "{text}");
     assert_eq!(tree(&t.path().join("state")), before_state, "a manifest was replaced: {text}");
+    assert!(!extra.exists(), "the folders made for a staged file were left: {text}");
 }
 
 #[test]
