@@ -239,18 +239,32 @@ impl<R: Read> DecryptReader<R> {
         Ok(DecryptReader { source: Source::Thread { opened, free }, buf: Vec::new(), pos: 0, done: false })
     }
 
-    /// Replaces `buf` with the next opened frame.
+    /// Replaces `buf` with the next opened frame. Nothing of a frame that
+    /// failed (unverified ciphertext) stays readable: after an error the
+    /// buffer is empty.
     fn next_frame(&mut self) -> io::Result<()> {
-        match &mut self.source {
-            Source::Inline(opener) => self.done = opener.next_frame(&mut self.buf)?,
-            Source::Thread { opened, free } => {
-                let (buf, last) = opened.recv().map_err(|_| io::Error::other("the decrypting thread stopped"))??;
-                let _ = free.try_send(std::mem::replace(&mut self.buf, buf));
+        let opened = match &mut self.source {
+            Source::Inline(opener) => opener.next_frame(&mut self.buf),
+            Source::Thread { opened, free } => match opened.recv() {
+                Ok(Ok((buf, last))) => {
+                    let _ = free.try_send(std::mem::replace(&mut self.buf, buf));
+                    Ok(last)
+                }
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(io::Error::other("the decrypting thread stopped")),
+            },
+        };
+        self.pos = 0;
+        match opened {
+            Ok(last) => {
                 self.done = last;
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.clear();
+                Err(e)
             }
         }
-        self.pos = 0;
-        Ok(())
     }
 }
 
@@ -293,5 +307,45 @@ impl<R: Read> BufRead for DecryptReader<R> {
 
     fn consume(&mut self, n: usize) {
         self.pos = (self.pos + n).min(self.buf.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::archive::Cipher;
+
+    fn cipher() -> ArchiveCipher {
+        ArchiveCipher::new(Cipher::Aes256Gcm, &chacha20poly1305::Key::from([7u8; 32]), &[3u8; PREFIX_LEN])
+    }
+
+    #[test]
+    fn after_a_frame_fails_its_tag_no_read_gives_bytes() {
+        let plain: Vec<u8> = (0..3 * CHUNK).map(|i| (i % 251) as u8).collect();
+        let mut w = EncryptWriter::new(Vec::new(), cipher(), b"aad".to_vec()).unwrap();
+        w.write_all(&plain).unwrap();
+        let mut sealed = w.finish().unwrap();
+        // A byte of the second frame's ciphertext.
+        sealed[HEAD + CHUNK + TAG + HEAD + 100] ^= 1;
+        for pipelined in [false, true] {
+            let input = io::Cursor::new(sealed.clone());
+            let mut r = if pipelined {
+                DecryptReader::pipelined(input, cipher(), b"aad".to_vec()).unwrap()
+            } else {
+                DecryptReader::new(input, cipher(), b"aad".to_vec())
+            };
+            let mut first = vec![0u8; CHUNK];
+            r.read_exact(&mut first).unwrap();
+            assert_eq!(first, plain[..CHUNK]);
+            let mut buf = vec![0u8; 2 * CHUNK];
+            assert!(r.read(&mut buf).is_err(), "pipelined {pipelined}");
+            for _ in 0..3 {
+                assert!(
+                    !matches!(r.read(&mut buf), Ok(n) if n > 0),
+                    "bytes after a failed tag (pipelined {pipelined})"
+                );
+                assert!(!matches!(r.fill_buf(), Ok(b) if !b.is_empty()), "pipelined {pipelined}");
+            }
+        }
     }
 }

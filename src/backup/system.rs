@@ -603,8 +603,10 @@ fn write_manifest(
     let path = root.join(rel);
     if let Some(parent) = path.parent() {
         let missing: Vec<PathBuf> = parent.ancestors().take_while(|d| !d.exists()).map(Path::to_path_buf).collect();
-        fs::create_dir_all(parent).map_err(file_err(parent))?;
-        made.extend(missing.into_iter().rev());
+        let created = fs::create_dir_all(parent);
+        // Those it made before failing too.
+        made.extend(missing.into_iter().rev().filter(|d| created.is_ok() || d.exists()));
+        created.map_err(file_err(parent))?;
     }
     let tmp = partial_name(&path);
     let mode = meta.mode.unwrap_or(0o644) & 0o777;
